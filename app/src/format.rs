@@ -1,0 +1,96 @@
+//! Human-readable numbers and times, identical on the server and in the browser
+//! so that hydration finds the text it expects.
+
+/// `1234567` → `"1,234,567"`.
+pub fn thousands(value: i64) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if value < 0 {
+        out.push('-');
+    }
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Unix milliseconds → `"2026-11-25 18:30:05 UTC"`.
+pub fn utc_timestamp(unix_ms: i64) -> String {
+    let seconds = unix_ms.div_euclid(1000);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// Unix milliseconds → `"18:30"` (UTC), for chart labels.
+pub fn utc_clock(unix_ms: i64) -> String {
+    let minute_of_day = unix_ms.div_euclid(60_000).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60)
+}
+
+/// A duration in milliseconds as the dashboard shows ages: `"just now"`,
+/// `"42 s ago"`, `"5 min ago"`, `"3 h ago"`.
+pub fn age(elapsed_ms: i64) -> String {
+    let seconds = elapsed_ms.max(0) / 1000;
+    match seconds {
+        0 => "just now".to_string(),
+        1..=119 => format!("{seconds} s ago"),
+        120..=7199 => format!("{} min ago", seconds / 60),
+        _ => format!("{} h ago", seconds / 3600),
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    // Howard Hinnant's algorithm: shift the epoch to 0000-03-01 so that leap
+    // days fall at the end of each 400-year era.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(-45_000), "-45,000");
+    }
+
+    #[test]
+    fn utc_timestamp_matches_known_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_timestamp(1_795_631_405_000), "2026-11-25 18:30:05 UTC");
+    }
+
+    #[test]
+    fn clock_and_age_read_naturally() {
+        assert_eq!(utc_clock(1_795_631_405_000), "18:30");
+        assert_eq!(age(400), "just now");
+        assert_eq!(age(42_000), "42 s ago");
+        assert_eq!(age(300_000), "5 min ago");
+        assert_eq!(age(3 * 3_600_000), "3 h ago");
+    }
+}

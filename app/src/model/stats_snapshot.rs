@@ -1,0 +1,115 @@
+//! The admin stats snapshot: the one JSON document the dashboard renders.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the dashboard shows, computed at one instant from committed data.
+///
+/// The same document is served by `GET /api/admin/stats`, embedded in the
+/// server-rendered page and pushed over SSE, so all three always agree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    /// Count of committed changes to the event store; never goes backwards, so
+    /// a receiver can drop anything older than what it already shows.
+    pub version: i64,
+    /// When the server computed this snapshot (Unix milliseconds).
+    pub generated_at_ms: i64,
+    /// Why this snapshot was produced.
+    pub source: SnapshotSource,
+    /// Direct messages sent by the business accounts (echoes).
+    pub dms_sent: DmCounts,
+    /// Direct messages received by the business accounts.
+    pub dms_received: DmCounts,
+    /// Conversations (business account, other party) with a DM in the last 24 hours.
+    pub active_conversations_24h: i64,
+    /// Distinct business accounts that ever received a webhook event.
+    pub accounts: i64,
+    /// The last 60 minutes, oldest first, one bucket per minute (UTC), including
+    /// the current minute.
+    pub per_minute: Vec<MinuteBucket>,
+    /// Timestamp of the newest counted event (Unix milliseconds), if any.
+    pub last_event_at_ms: Option<i64>,
+}
+
+/// Why a snapshot was produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotSource {
+    /// Computed at start-up or for a new reader, before any change.
+    Initial,
+    /// Pushed because webhook events were committed.
+    Push,
+    /// Produced by a periodic poll (fallback modes).
+    Poll,
+    /// Requested by an admin with "Refresh now".
+    Manual,
+}
+
+/// Direct-message counts over three windows (days are UTC days).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmCounts {
+    /// Since the store was created.
+    pub total: i64,
+    /// Since 00:00 UTC today.
+    pub today: i64,
+    /// In the 60 one-minute buckets of `per_minute`.
+    pub last_hour: i64,
+}
+
+/// DMs in one UTC minute.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteBucket {
+    /// Start of the minute (Unix milliseconds, a multiple of 60 000).
+    pub minute_ms: i64,
+    /// DMs sent in that minute.
+    pub sent: i64,
+    /// DMs received in that minute.
+    pub received: i64,
+}
+
+impl StatsSnapshot {
+    /// The largest per-minute value in the series (at least 1), used to scale the chart.
+    pub fn per_minute_peak(&self) -> i64 {
+        self.per_minute
+            .iter()
+            .map(|bucket| bucket.sent.max(bucket.received))
+            .max()
+            .unwrap_or(0)
+            .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot_with(per_minute: Vec<MinuteBucket>) -> StatsSnapshot {
+        StatsSnapshot {
+            version: 3,
+            generated_at_ms: 1_700_000_000_000,
+            source: SnapshotSource::Push,
+            dms_sent: DmCounts::default(),
+            dms_received: DmCounts::default(),
+            active_conversations_24h: 0,
+            accounts: 0,
+            per_minute,
+            last_event_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn source_serialises_in_snake_case() {
+        let json = serde_json::to_value(snapshot_with(vec![])).unwrap();
+        assert_eq!(json["source"], "push");
+        assert_eq!(json["dms_sent"]["last_hour"], 0);
+    }
+
+    #[test]
+    fn peak_is_the_largest_bucket_value_and_never_zero() {
+        assert_eq!(snapshot_with(vec![]).per_minute_peak(), 1);
+        let buckets = vec![
+            MinuteBucket { minute_ms: 0, sent: 2, received: 7 },
+            MinuteBucket { minute_ms: 60_000, sent: 5, received: 1 },
+        ];
+        assert_eq!(snapshot_with(buckets).per_minute_peak(), 7);
+    }
+}

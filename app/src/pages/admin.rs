@@ -1,0 +1,176 @@
+//! `/admin`: the live dashboard.
+//!
+//! The server renders it complete with the current snapshot, so it reads well
+//! with JavaScript off; once hydrated, the browser subscribes to the SSE stream
+//! and every pushed snapshot flows into one signal that the cards, the chart and
+//! the badge read.
+
+use leptos::prelude::*;
+
+use crate::{
+    components::{ConnectionState, LiveBadge, MinuteChart, StatCard},
+    format::{age, utc_timestamp},
+    model::StatsSnapshot,
+    server_fns::{current_stats, RefreshStats},
+};
+
+/// The routed page: loads the snapshot before the HTML is sent, then shows the dashboard.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    // Blocking: the snapshot is part of the first HTML response, not streamed
+    // in afterwards, so the numbers are there even without JavaScript.
+    let initial = Resource::new_blocking(|| (), |_| current_stats());
+
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading stats…"</p> }>
+            {move || Suspend::new(async move {
+                match initial.await {
+                    Ok(snapshot) => view! { <Dashboard initial=snapshot/> }.into_any(),
+                    Err(error) => {
+                        view! {
+                            <p class="error" role="alert">
+                                "The stats could not be loaded: " {error.to_string()}
+                            </p>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Live state of the page, shared by the components and the stream subscription.
+#[derive(Clone, Copy)]
+pub(crate) struct LiveStats {
+    /// The newest snapshot received.
+    pub snapshot: RwSignal<StatsSnapshot>,
+    /// Whether the push stream is connected.
+    pub connection: RwSignal<ConnectionState>,
+    /// When (browser clock, Unix ms) the newest snapshot arrived.
+    pub received_at_ms: RwSignal<i64>,
+    /// Delay between the snapshot's computation and its arrival, in ms.
+    pub latency_ms: RwSignal<Option<i64>>,
+}
+
+impl LiveStats {
+    /// Takes a snapshot from the server unless an equal or newer one is already shown.
+    pub fn accept(&self, next: StatsSnapshot, now_ms: i64) {
+        if next.version < self.snapshot.with_untracked(|current| current.version) {
+            return;
+        }
+        self.latency_ms.set(Some((now_ms - next.generated_at_ms).max(0)));
+        self.received_at_ms.set(now_ms);
+        self.snapshot.set(next);
+    }
+}
+
+#[component]
+fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
+    let live = LiveStats {
+        received_at_ms: RwSignal::new(initial.generated_at_ms),
+        snapshot: RwSignal::new(initial),
+        connection: RwSignal::new(ConnectionState::Connecting),
+        latency_ms: RwSignal::new(None),
+    };
+    // Ticks once a second in the browser so "updated N s ago" stays true; on
+    // the server it stays at the snapshot's own time.
+    let now_ms = RwSignal::new(live.received_at_ms.get_untracked());
+
+    #[cfg(feature = "hydrate")]
+    {
+        crate::live::subscribe(live);
+        crate::live::tick_clock(now_ms);
+    }
+
+    let snapshot = live.snapshot;
+    let field = move |read: fn(&StatsSnapshot) -> i64| Signal::derive(move || snapshot.with(read));
+
+    let refresh = ServerAction::<RefreshStats>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(next)) = refresh.value().get() {
+            live.accept(next, js_now_ms());
+        }
+    });
+
+    let updated = move || age(now_ms.get() - live.received_at_ms.get());
+    let latency = move || match live.latency_ms.get() {
+        Some(ms) => format!("{ms} ms"),
+        None => "–".to_string(),
+    };
+    let last_event = move || match snapshot.with(|s| s.last_event_at_ms) {
+        Some(ms) => utc_timestamp(ms),
+        None => "no events yet".to_string(),
+    };
+
+    view! {
+        <main class="dashboard">
+            <header class="dashboard__header">
+                <div>
+                    <h1>"Pulse"</h1>
+                    <p class="subtitle">"Instagram DM automation · admin"</p>
+                </div>
+                <div class="dashboard__status">
+                    <LiveBadge state=live.connection/>
+                    <span class="meta" data-testid="updated">"updated " {updated}</span>
+                    <span class="meta" data-testid="latency">"latency " {latency}</span>
+                    <ActionForm action=refresh attr:class="refresh-form">
+                        <button type="submit" class="refresh" disabled=move || refresh.pending().get()>
+                            "Refresh now"
+                        </button>
+                    </ActionForm>
+                </div>
+            </header>
+            <noscript>
+                <p class="notice">"JavaScript is off: these numbers are as of page load. Reload to update."</p>
+            </noscript>
+            <section class="cards">
+                <StatCard
+                    id="dms-received"
+                    title="DMs received"
+                    value=field(|s| s.dms_received.total)
+                    details=vec![
+                        ("today", field(|s| s.dms_received.today)),
+                        ("last hour", field(|s| s.dms_received.last_hour)),
+                    ]
+                />
+                <StatCard
+                    id="dms-sent"
+                    title="DMs sent"
+                    value=field(|s| s.dms_sent.total)
+                    details=vec![
+                        ("today", field(|s| s.dms_sent.today)),
+                        ("last hour", field(|s| s.dms_sent.last_hour)),
+                    ]
+                />
+                <StatCard
+                    id="active-conversations"
+                    title="Active conversations (24 h)"
+                    value=field(|s| s.active_conversations_24h)
+                />
+                <StatCard id="accounts" title="Accounts" value=field(|s| s.accounts)/>
+            </section>
+            <MinuteChart snapshot=snapshot/>
+            <footer class="dashboard__footer">
+                <span>"Last event: " <span data-testid="last-event">{last_event}</span></span>
+                <span>"Snapshot version " <span data-testid="version">{move || snapshot.with(|s| s.version)}</span></span>
+            </footer>
+        </main>
+    }
+}
+
+/// The current time in Unix milliseconds: the browser clock when hydrated,
+/// the system clock on the server.
+pub(crate) fn js_now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_millis() as i64)
+            .unwrap_or_default()
+    }
+}

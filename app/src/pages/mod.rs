@@ -1,0 +1,5 @@
+//! One module per routed page.
+
+mod admin;
+
+pub use admin::AdminPage;

@@ -1,0 +1,5 @@
+//! Server functions, grouped by domain.
+
+pub mod stats;
+
+pub use stats::{current_stats, RefreshStats};

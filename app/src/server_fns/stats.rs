@@ -1,0 +1,58 @@
+//! Server functions for the stats snapshot.
+//!
+//! The dashboard needs two things from the server: the current snapshot for the
+//! first render, and a way to force a recompute ("Refresh now"). Both reach the
+//! server's stats machinery through [`StatsContext`], which the `pulse` server
+//! provides to every Leptos request; the `app` crate never sees the database.
+
+use leptos::prelude::*;
+
+use crate::model::StatsSnapshot;
+
+#[cfg(feature = "ssr")]
+pub use context::{StatsContext, StatsService};
+
+#[cfg(feature = "ssr")]
+mod context {
+    use std::{future::Future, pin::Pin, sync::Arc};
+
+    use crate::model::StatsSnapshot;
+
+    /// What the server's stats machinery offers to server functions.
+    pub trait StatsService: Send + Sync + 'static {
+        /// The newest published snapshot (cheap: no database access).
+        fn latest(&self) -> StatsSnapshot;
+
+        /// Recomputes the snapshot from the database, broadcasts it to every
+        /// connected dashboard and returns it. The error text is safe to show.
+        fn refresh_now(
+            &self,
+        ) -> Pin<Box<dyn Future<Output = Result<StatsSnapshot, String>> + Send>>;
+    }
+
+    /// The handle provided as Leptos context by the server.
+    #[derive(Clone)]
+    pub struct StatsContext(pub Arc<dyn StatsService>);
+}
+
+#[cfg(feature = "ssr")]
+fn stats_context() -> Result<StatsContext, ServerFnError> {
+    use_context::<StatsContext>()
+        .ok_or_else(|| ServerFnError::new("the stats service is not available"))
+}
+
+/// The newest published snapshot.
+#[server(endpoint = "admin/stats/current")]
+pub async fn current_stats() -> Result<StatsSnapshot, ServerFnError> {
+    Ok(stats_context()?.0.latest())
+}
+
+/// Forces a recompute and a broadcast to every dashboard, and returns the result.
+#[server(endpoint = "admin/stats/refresh")]
+pub async fn refresh_stats() -> Result<StatsSnapshot, ServerFnError> {
+    stats_context()?
+        .0
+        .refresh_now()
+        .await
+        .map_err(ServerFnError::new)
+}

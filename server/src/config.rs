@@ -1,0 +1,65 @@
+//! Typed configuration for `pulse serve`, read from flags and the environment.
+//!
+//! Every knob has a default that works on one machine with nothing installed:
+//! an SQLite file under `./data`, the in-process bus, port 3000 on loopback.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Args;
+
+/// Settings of a running server. Secrets are not here: see [`crate::secrets`].
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Directory holding the built site (`pkg/pulse.wasm`, `pkg/pulse.js`, `pkg/pulse.css`).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Directory for local state: the SQLite database and generated webhook secrets.
+    #[arg(long, env = "PULSE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Database to use; defaults to `sqlite://<data dir>/pulse.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Minimum time between two pushed snapshots, in milliseconds. The first
+    /// change after a quiet period is pushed at once; bursts are coalesced.
+    #[arg(
+        long,
+        env = "STATS_NOTIFY_MIN_INTERVAL_MS",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u64).range(1..=60_000)
+    )]
+    pub stats_notify_min_interval_ms: u64,
+}
+
+impl Config {
+    /// Settings for one process on this machine, rooted at `data_dir`,
+    /// listening on a free loopback port. Used by tests and tools.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            site_root: PathBuf::from("target/site"),
+            data_dir,
+            database_url: None,
+            stats_notify_min_interval_ms: 100,
+        }
+    }
+
+    /// The database URL in force: the configured one or the default SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("pulse.db").display()),
+        }
+    }
+
+    /// Minimum time between two pushed snapshots.
+    pub fn stats_notify_min_interval(&self) -> Duration {
+        Duration::from_millis(self.stats_notify_min_interval_ms)
+    }
+}

@@ -1,0 +1,120 @@
+//! The Pulse server: Instagram webhooks in, live admin stats out.
+//!
+//! [`Application::build`] opens the store, computes the first snapshot and
+//! binds the listener (port 0 works, so tests run many servers side by side);
+//! [`Application::run`] serves until the shutdown future completes.
+
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod secrets;
+pub mod simulate;
+pub mod sse;
+pub mod state;
+pub mod stats;
+pub mod store;
+pub mod webhook;
+
+mod routes;
+
+use std::{future::Future, io, net::SocketAddr};
+
+use leptos::config::{Env, LeptosOptions};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use secrets::WebhookSecrets;
+use state::AppState;
+use stats::StatsPublisher;
+use store::{Store, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}")]
+    DataDir {
+        /// The directory in question.
+        path: std::path::PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database")]
+    Store(#[from] StoreError),
+    /// The listen address is taken or not allowed.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address in question.
+        addr: SocketAddr,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A server that is bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+}
+
+impl Application {
+    /// Opens the store, computes the first snapshot and binds the listener.
+    pub async fn build(config: Config, secrets: WebhookSecrets) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
+        let store = Store::open(&config.database_url()).await?;
+        let publisher = StatsPublisher::start(store.clone()).await?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("pulse")
+            .site_root(config.site_root.to_string_lossy().as_ref())
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .env(Env::PROD)
+            .build();
+        let state = AppState { leptos_options, store, publisher, secrets, shutdown: CancellationToken::new() };
+        Ok(Application { listener, state, config })
+    }
+
+    /// The address actually bound (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.leptos_options.site_addr
+    }
+
+    /// The shared state, for tests and tools that inspect a running server.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then closes the SSE streams, lets
+    /// in-flight requests (and their transactions) finish, and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let Application { listener, state, config } = self;
+        let token = state.shutdown.clone();
+        let publisher = tokio::spawn(
+            state.publisher.clone().run(config.stats_notify_min_interval(), token.clone()),
+        );
+        let router = routes::router(state);
+        let stop = token.clone();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.cancel();
+            })
+            .await;
+        token.cancel();
+        // The publisher stops on the token; its panic, if any, is not ours to hide.
+        if let Err(error) = publisher.await {
+            tracing::error!(%error, "the stats publisher ended abnormally");
+        }
+        served
+    }
+}

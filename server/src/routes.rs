@@ -1,0 +1,62 @@
+//! The HTTP surface: every route in one place.
+
+use app::{shell, App};
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    http::{header, HeaderValue},
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+    Router,
+};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::trace::TraceLayer;
+
+use std::sync::Arc;
+
+use app::server_fns::stats::StatsContext;
+
+use crate::{
+    sse,
+    state::AppState,
+    webhook::{self, BODY_LIMIT_BYTES},
+};
+
+/// Builds the router over `state`.
+pub fn router(state: AppState) -> Router {
+    let pages = generate_route_list(App);
+    // Server functions reach the stats through the `app` crate's service trait.
+    let context = StatsContext(Arc::new(state.publisher.clone()));
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/", get(|| async { Redirect::temporary("/admin") }))
+        .route(
+            "/api/webhooks/instagram",
+            get(webhook::verify_subscription)
+                .post(webhook::receive)
+                .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)),
+        )
+        .route("/api/admin/stats", get(current_stats))
+        .route("/api/admin/stats/stream", get(sse::stream))
+        .leptos_routes_with_context(
+            &state,
+            pages,
+            move || provide_context(context.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `GET /api/admin/stats`: the newest snapshot as JSON (pre-serialised by the bus).
+async fn current_stats(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        state.publisher.bus().latest().json.clone(),
+    )
+        .into_response()
+}

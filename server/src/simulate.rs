@@ -1,0 +1,227 @@
+//! `pulse simulate`: correctly signed demo traffic, so anyone can watch the
+//! dashboard move without an Instagram account.
+//!
+//! Sends batches of received and sent DMs for a few business accounts and
+//! their customers at a steady rate, signed with the same app secret the
+//! server uses (from `IG_APP_SECRET` or the data directory).
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::Args;
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::{clock::now_ms, secrets::WebhookSecrets, webhook::signature};
+
+/// Path of the webhook endpoint, appended when `--url` names only a server.
+const WEBHOOK_PATH: &str = "/api/webhooks/instagram";
+/// Shortest pause between two requests; faster rates send bigger batches.
+const MIN_REQUEST_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Options of `pulse simulate`.
+#[derive(Clone, Debug, Args)]
+pub struct SimulateArgs {
+    /// Server or webhook URL, e.g. http://127.0.0.1:3000 (http only).
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// Events per second.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate: u32,
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub duration: u64,
+    /// Number of business accounts to spread the DMs over.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub accounts: u32,
+    /// Directory of the server's generated secrets (used when IG_APP_SECRET is unset).
+    #[arg(long, env = "PULSE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+/// Why the simulation stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// The URL is not usable.
+    #[error("invalid --url {url:?}: {reason}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No app secret to sign with.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    /// The server could not be reached or refused a delivery.
+    #[error("delivery {request} to {url} failed: {reason}")]
+    Delivery {
+        /// 1-based number of the failed request.
+        request: u64,
+        /// Where it was sent.
+        url: String,
+        /// Status and body, or the connection error.
+        reason: String,
+    },
+}
+
+/// What a finished simulation sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimulationReport {
+    /// Requests acknowledged with 200.
+    pub requests: u64,
+    /// DMs received contained in them.
+    pub received: u64,
+    /// DMs sent contained in them.
+    pub sent: u64,
+}
+
+/// Sends traffic as configured and reports what was acknowledged.
+pub async fn run(args: &SimulateArgs) -> Result<SimulationReport, SimulateError> {
+    let url = webhook_url(&args.url)?;
+    let app_secret = WebhookSecrets::load_app_secret(&args.data_dir)?;
+    let interval = MIN_REQUEST_INTERVAL.max(Duration::from_secs_f64(1.0 / f64::from(args.rate)));
+    let per_request = ((f64::from(args.rate) * interval.as_secs_f64()).round() as u64).max(1);
+    let requests = (args.duration as f64 / interval.as_secs_f64()).ceil() as u64;
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .map_err(|error| SimulateError::Delivery { request: 0, url: url.clone(), reason: error.to_string() })?;
+    let mut traffic = Traffic::new(args.accounts);
+    let mut report = SimulationReport { requests: 0, received: 0, sent: 0 };
+    let mut ticker = tokio::time::interval(interval);
+    for request in 1..=requests {
+        ticker.tick().await;
+        let (body, received, sent) = traffic.batch(per_request);
+        deliver(&client, &url, &app_secret, body)
+            .await
+            .map_err(|reason| SimulateError::Delivery { request, url: url.clone(), reason })?;
+        report.requests += 1;
+        report.received += received;
+        report.sent += sent;
+    }
+    Ok(report)
+}
+
+async fn deliver(client: &reqwest::Client, url: &str, app_secret: &SecretString, body: Vec<u8>) -> Result<(), String> {
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header(signature::HEADER, signature::sign(app_secret, &body))
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| format!("cannot reach the server ({error}); is `pulse serve` running?"))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = response.text().await.unwrap_or_default();
+    Err(format!("HTTP {status}: {text}"))
+}
+
+fn webhook_url(url: &str) -> Result<String, SimulateError> {
+    let invalid = |reason| SimulateError::Url { url: url.to_string(), reason };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| invalid("only http:// URLs are supported (the simulator targets local servers)"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return Err(invalid("the URL has no host"));
+    }
+    let path = if path.trim_end_matches('/').is_empty() { WEBHOOK_PATH.trim_start_matches('/') } else { path };
+    Ok(format!("http://{host}/{path}"))
+}
+
+/// Generates plausible DM traffic: several accounts, each with its own customers.
+struct Traffic {
+    accounts: u32,
+    random: u64,
+    counter: u64,
+    run_id: String,
+}
+
+impl Traffic {
+    fn new(accounts: u32) -> Self {
+        let mut seed = [0u8; 8];
+        // A fixed seed would only make mids collide across runs; fall back to the clock.
+        let seed = match getrandom::fill(&mut seed) {
+            Ok(()) => u64::from_le_bytes(seed),
+            Err(_) => now_ms() as u64,
+        } | 1;
+        Traffic { accounts, random: seed, counter: 0, run_id: format!("{seed:016x}") }
+    }
+
+    /// xorshift64: plenty for picking accounts and customers.
+    fn next(&mut self, below: u64) -> u64 {
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        self.random % below
+    }
+
+    /// One delivery of `events` DMs, grouped per account as Meta does.
+    /// Returns the body and how many DMs were received and sent.
+    fn batch(&mut self, events: u64) -> (Vec<u8>, u64, u64) {
+        let now = now_ms();
+        let mut entries: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+        let (mut received, mut sent) = (0, 0);
+        for _ in 0..events {
+            let account = format!("17841400000{:05}", self.next(u64::from(self.accounts)));
+            let customer = format!("sim-customer-{}", self.next(25));
+            // Roughly three received for every two sent, like an auto-replying inbox.
+            let is_echo = self.next(5) < 2;
+            self.counter += 1;
+            let mid = format!("sim-{}-{}", self.run_id, self.counter);
+            let (sender, recipient) = if is_echo { (&account, &customer) } else { (&customer, &account) };
+            let item = json!({
+                "sender": { "id": sender },
+                "recipient": { "id": recipient },
+                "timestamp": now,
+                "message": { "mid": mid, "text": "Hi from pulse simulate ✨", "is_echo": is_echo },
+            });
+            if is_echo {
+                sent += 1
+            } else {
+                received += 1
+            }
+            match entries.iter_mut().find(|(id, _)| *id == account) {
+                Some((_, items)) => items.push(item),
+                None => entries.push((account, vec![item])),
+            }
+        }
+        let entry: Vec<_> = entries
+            .into_iter()
+            .map(|(id, messaging)| json!({ "id": id, "time": now, "messaging": messaging }))
+            .collect();
+        let body = serde_json::to_vec(&json!({ "object": "instagram", "entry": entry }))
+            .expect("a JSON value always serialises");
+        (body, received, sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::payload::{self, EventKind};
+
+    #[test]
+    fn urls_default_to_the_webhook_path_and_reject_https() {
+        assert_eq!(webhook_url("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000/api/webhooks/instagram");
+        assert_eq!(webhook_url("http://h:1/").unwrap(), "http://h:1/api/webhooks/instagram");
+        assert_eq!(webhook_url("http://h:1/custom/hook").unwrap(), "http://h:1/custom/hook");
+        assert!(webhook_url("https://example.com").is_err());
+        assert!(webhook_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn batches_parse_back_into_the_announced_dms() {
+        let mut traffic = Traffic::new(3);
+        let (body, received, sent) = traffic.batch(40);
+        assert_eq!(received + sent, 40);
+        let events = payload::parse(&body, now_ms()).unwrap();
+        assert_eq!(events.len(), 40);
+        assert_eq!(events.iter().filter(|e| e.kind == EventKind::DmSent).count() as u64, sent);
+        assert!(events.iter().all(|e| e.peer_id.as_deref().unwrap().starts_with("sim-customer-")));
+    }
+}

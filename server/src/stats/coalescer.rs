@@ -1,0 +1,159 @@
+//! Leading- and trailing-edge throttle for snapshot pushes.
+//!
+//! The first change after a quiet period is published at once; changes
+//! arriving within `min_interval` of the last publish are folded into one
+//! trailing publish at the end of the interval. A change is never left
+//! unpublished: the flag is cleared *before* the recompute reads the store, so
+//! a commit that races with a recompute marks the flag again and gets its own
+//! publish.
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::{sync::Notify, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::{error_chain, StoreError};
+
+/// How long to wait before retrying after a failed recompute.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// "Something changed since the last publish", plus a wake-up for the coalescer.
+#[derive(Debug, Default)]
+pub struct DirtyFlag {
+    dirty: AtomicBool,
+    wake: Notify,
+}
+
+impl DirtyFlag {
+    /// Marks the stats dirty and wakes the coalescer (cheap; never blocks).
+    pub fn mark(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> bool {
+        self.dirty.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// Calls `publish` whenever `flag` is marked, at most once per `min_interval`,
+/// until `shutdown` is cancelled.
+pub async fn run<F, Fut>(flag: Arc<DirtyFlag>, min_interval: Duration, shutdown: CancellationToken, mut publish: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    let mut next_allowed = Instant::now();
+    loop {
+        tokio::select! {
+            () = flag.wake.notified() => {}
+            () = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(next_allowed) => {}
+            () = shutdown.cancelled() => return,
+        }
+        // Marks made while waiting are folded into this publish.
+        if !flag.take() {
+            continue;
+        }
+        let started = Instant::now();
+        next_allowed = started + min_interval;
+        if let Err(error) = publish().await {
+            tracing::warn!(error = %error_chain(&error), "could not recompute stats; retrying");
+            next_allowed = started + RETRY_AFTER_FAILURE.max(min_interval);
+            flag.mark();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Publishes recorded as (milliseconds since start, state seen).
+    type Log = Arc<Mutex<Vec<(u128, u32)>>>;
+
+    fn spawn_coalescer(flag: Arc<DirtyFlag>, state: Arc<Mutex<u32>>, log: Log) -> CancellationToken {
+        let shutdown = CancellationToken::new();
+        let start = Instant::now();
+        tokio::spawn(run(flag, Duration::from_millis(100), shutdown.clone(), move || {
+            let (state, log) = (state.clone(), log.clone());
+            async move {
+                let seen = *state.lock().unwrap();
+                log.lock().unwrap().push((start.elapsed().as_millis(), seen));
+                Ok(())
+            }
+        }));
+        shutdown
+    }
+
+    /// Simulates a committed change: the state moves on, then the flag is marked.
+    fn commit(flag: &DirtyFlag, state: &Mutex<u32>) {
+        *state.lock().unwrap() += 1;
+        flag.mark();
+    }
+
+    async fn advance(ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_gives_one_leading_and_one_trailing_publish_with_the_last_state() {
+        let (flag, state, log) = (Arc::new(DirtyFlag::default()), Arc::default(), Log::default());
+        let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
+
+        commit(&flag, &state);
+        advance(10).await;
+        for _ in 0..4 {
+            commit(&flag, &state);
+            advance(15).await;
+        }
+        advance(500).await;
+
+        assert_eq!(*log.lock().unwrap(), vec![(0, 1), (100, 5)]);
+        shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn isolated_changes_are_published_at_once() {
+        let (flag, state, log) = (Arc::new(DirtyFlag::default()), Arc::default(), Log::default());
+        let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
+
+        commit(&flag, &state);
+        advance(250).await;
+        commit(&flag, &state);
+        advance(250).await;
+
+        assert_eq!(*log.lock().unwrap(), vec![(0, 1), (250, 2)]);
+        shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_during_the_trailing_wait_is_never_dropped() {
+        let (flag, state, log) = (Arc::new(DirtyFlag::default()), Arc::default(), Log::default());
+        let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
+
+        commit(&flag, &state);
+        advance(1).await;
+        commit(&flag, &state);
+        advance(99).await;
+        // Lands exactly as the trailing publish runs: it must get its own publish.
+        commit(&flag, &state);
+        advance(1000).await;
+
+        let log = log.lock().unwrap();
+        assert_eq!(log.last().map(|&(_, seen)| seen), Some(3), "{log:?}");
+        assert!(log.windows(2).all(|pair| pair[1].0 - pair[0].0 >= 100), "{log:?}");
+        shutdown.cancel();
+    }
+}

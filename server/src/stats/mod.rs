@@ -1,0 +1,108 @@
+//! Turning committed events into pushed snapshots.
+//!
+//! The webhook marks the stats dirty after each commit; the [`coalescer`]
+//! decides when to recompute; [`StatsPublisher::publish_now`] reads the
+//! aggregates from the store and hands the snapshot to the bus.
+
+pub mod coalescer;
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use app::{
+    model::{SnapshotSource, StatsSnapshot},
+    server_fns::stats::StatsService,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    bus::StatsBus,
+    clock::now_ms,
+    store::{Store, StoreError, MINUTE_MS},
+};
+use coalescer::DirtyFlag;
+
+/// Recomputes snapshots from the store and publishes them on the bus.
+#[derive(Clone, Debug)]
+pub struct StatsPublisher {
+    store: Store,
+    bus: StatsBus,
+    dirty: Arc<DirtyFlag>,
+}
+
+impl StatsPublisher {
+    /// Computes the first snapshot and creates the bus around it.
+    pub async fn start(store: Store) -> Result<Self, StoreError> {
+        let initial = store.snapshot(now_ms(), SnapshotSource::Initial).await?;
+        Ok(StatsPublisher { store, bus: StatsBus::new(initial), dirty: Arc::new(DirtyFlag::default()) })
+    }
+
+    /// The bus carrying this publisher's snapshots.
+    pub fn bus(&self) -> &StatsBus {
+        &self.bus
+    }
+
+    /// Records that committed data changed; a push follows within the
+    /// coalescing interval.
+    pub fn mark_dirty(&self) {
+        self.dirty.mark();
+    }
+
+    /// Recomputes the snapshot now and publishes it.
+    pub async fn publish_now(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
+        let snapshot = self.store.snapshot(now_ms(), source).await?;
+        self.bus.publish(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// Runs until `shutdown`: pushes coalesced updates after webhooks, and a
+    /// fresh snapshot at each minute boundary so time windows (last hour,
+    /// today, active conversations) move on even when no events arrive.
+    pub async fn run(self, min_interval: Duration, shutdown: CancellationToken) {
+        let pushes = coalescer::run(self.dirty.clone(), min_interval, shutdown.clone(), || async {
+            self.publish_now(SnapshotSource::Push).await.map(|_| ())
+        });
+        tokio::join!(pushes, self.roll_minutes(shutdown));
+    }
+
+    async fn roll_minutes(&self, shutdown: CancellationToken) {
+        loop {
+            let until_next_minute = MINUTE_MS - now_ms().rem_euclid(MINUTE_MS);
+            let sleep = tokio::time::sleep(Duration::from_millis(until_next_minute as u64));
+            tokio::select! {
+                () = sleep => {}
+                () = shutdown.cancelled() => return,
+            }
+            if let Err(error) = self.publish_now(SnapshotSource::Poll).await {
+                tracing::warn!(error = %error_chain(&error), "could not refresh stats at the minute boundary");
+            }
+        }
+    }
+}
+
+impl StatsService for StatsPublisher {
+    fn latest(&self) -> StatsSnapshot {
+        self.bus.latest().snapshot.clone()
+    }
+
+    fn refresh_now(&self) -> Pin<Box<dyn Future<Output = Result<StatsSnapshot, String>> + Send>> {
+        let publisher = self.clone();
+        Box::pin(async move {
+            publisher.publish_now(SnapshotSource::Manual).await.map_err(|error| {
+                tracing::error!(error = %error_chain(&error), "manual stats refresh failed");
+                "the stats could not be recomputed; see the server log".to_string()
+            })
+        })
+    }
+}
+
+/// An error with its causes, for one log line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

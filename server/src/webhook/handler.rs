@@ -1,0 +1,129 @@
+//! HTTP handlers of `/api/webhooks/instagram`.
+
+use std::collections::HashMap;
+
+use axum::{
+    body::Bytes,
+    extract::{rejection::BytesRejection, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use super::{
+    payload::{self, PayloadError},
+    signature::{self, SignatureError},
+};
+use crate::{
+    clock::now_ms,
+    state::AppState,
+    stats::error_chain,
+    store::StoreError,
+};
+
+/// Largest accepted delivery; Meta's batches of up to 1000 events fit well within it.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// `GET`: Meta's subscription handshake. Echoes `hub.challenge` verbatim when
+/// `hub.mode` is `subscribe` and `hub.verify_token` matches; 403 otherwise.
+#[tracing::instrument(skip_all)]
+pub async fn verify_subscription(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let mode_ok = params.get("hub.mode").is_some_and(|mode| mode == "subscribe");
+    let token_ok = params.get("hub.verify_token").is_some_and(|token| {
+        bool::from(token.as_bytes().ct_eq(state.secrets.verify_token.expose_secret().as_bytes()))
+    });
+    if !(mode_ok && token_ok) {
+        tracing::warn!(mode_ok, token_ok, "webhook verification refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "verification failed: hub.mode must be \"subscribe\" and hub.verify_token must equal IG_VERIFY_TOKEN",
+        )
+            .into_response();
+    }
+    match params.get("hub.challenge") {
+        Some(challenge) => {
+            tracing::info!("webhook subscription verified");
+            (StatusCode::OK, challenge.clone()).into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, "hub.challenge is missing").into_response(),
+    }
+}
+
+/// Why a delivery was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The body could not be read (too large, or the connection failed).
+    #[error("{message}")]
+    Body {
+        /// Status chosen by axum for the rejection (413 for an oversized body).
+        status: StatusCode,
+        /// Explanation for the sender.
+        message: String,
+    },
+    /// Missing or wrong `X-Hub-Signature-256`.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// Not a well-formed Instagram delivery.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// Storing failed; the sender should retry.
+    #[error("the events could not be stored; retry the delivery")]
+    Store(#[from] StoreError),
+}
+
+impl From<BytesRejection> for WebhookError {
+    fn from(rejection: BytesRejection) -> Self {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("request body exceeds the {} MiB limit", BODY_LIMIT_BYTES / (1024 * 1024))
+        } else {
+            rejection.body_text()
+        };
+        WebhookError::Body { status, message }
+    }
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            WebhookError::Body { status, .. } => *status,
+            WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
+            WebhookError::Payload(_) => StatusCode::BAD_REQUEST,
+            WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        match &self {
+            WebhookError::Store(cause) => {
+                tracing::error!(error = %error_chain(cause), "webhook delivery not stored")
+            }
+            rejected => tracing::warn!(%status, reason = %rejected, "webhook delivery rejected"),
+        }
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// `POST`: a signed delivery. Answers 200 only once every event is committed.
+#[tracing::instrument(skip_all)]
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<&'static str, WebhookError> {
+    let body = body?;
+    let received_at_ms = now_ms();
+    signature::verify(
+        &state.secrets.app_secret,
+        headers.get(signature::HEADER).map(|value| value.as_bytes()),
+        &body,
+    )?;
+    let events = payload::parse(&body, received_at_ms)?;
+    let outcome = state.store.ingest(&events, received_at_ms).await?;
+    if outcome.changed() {
+        state.publisher.mark_dirty();
+    }
+    tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, "webhook delivery stored");
+    Ok("EVENT_RECEIVED")
+}

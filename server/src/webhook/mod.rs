@@ -1,0 +1,7 @@
+//! The Instagram webhook endpoint: `GET` handshake and signed `POST` deliveries.
+
+mod handler;
+pub mod payload;
+pub mod signature;
+
+pub use handler::{receive, verify_subscription, WebhookError, BODY_LIMIT_BYTES};
