@@ -1,0 +1,182 @@
+//! `spawn_app()` and the small clients the tests share.
+
+use std::time::Duration;
+
+use app::model::StatsSnapshot;
+use pulse::{webhook::signature, Application, Config, WebhookSecrets};
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+
+/// A running server on a free port, stopped when dropped.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: pulse::state::AppState,
+    _data_dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let config = Config::local(data_dir.path().to_path_buf());
+    let secrets = WebhookSecrets {
+        app_secret: SecretString::from(APP_SECRET.to_string()),
+        verify_token: SecretString::from(VERIFY_TOKEN.to_string()),
+    };
+    let application = Application::build(config, secrets).await.expect("the server starts");
+    let address = format!("http://{}", application.local_addr());
+    let state = application.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(application.run(async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client");
+    TestApp { address, client, state, _data_dir: data_dir, _stop: stop }
+}
+
+impl TestApp {
+    pub fn webhook_url(&self) -> String {
+        format!("{}/api/webhooks/instagram", self.address)
+    }
+
+    /// Posts `body` with a correct signature.
+    pub async fn post_signed(&self, body: impl Into<Vec<u8>>) -> reqwest::Response {
+        let body = body.into();
+        let header = signature::sign(&SecretString::from(APP_SECRET.to_string()), &body);
+        self.client
+            .post(self.webhook_url())
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", header)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn stats(&self) -> StatsSnapshot {
+        self.client
+            .get(format!("{}/api/admin/stats", self.address))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a snapshot")
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        self.state.store.event_count().await.expect("count events")
+    }
+
+    /// Waits until the published snapshot satisfies `done` (the coalescer
+    /// publishes within its interval), failing after two seconds.
+    pub async fn wait_for_stats(&self, done: impl Fn(&StatsSnapshot) -> bool) -> StatsSnapshot {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let snapshot = self.stats().await;
+            if done(&snapshot) {
+                return snapshot;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "stats never reached the expected state: {snapshot:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn open_stream(&self) -> SseClient {
+        let response = self
+            .client
+            .get(format!("{}/api/admin/stats/stream", self.address))
+            .send()
+            .await
+            .expect("stream opened");
+        SseClient { response: Some(response), buffer: String::new() }
+    }
+}
+
+/// A webhook body with one DM per `(mid, is_echo)`, all for account `biz-1`.
+pub fn dm_batch(messages: &[(&str, bool)]) -> String {
+    let items: Vec<String> = messages
+        .iter()
+        .map(|(mid, is_echo)| {
+            let (sender, recipient) = if *is_echo { ("biz-1", "customer-1") } else { ("customer-1", "biz-1") };
+            format!(
+                r#"{{"sender":{{"id":"{sender}"}},"recipient":{{"id":"{recipient}"}},"timestamp":{now},"message":{{"mid":"{mid}","text":"hello","is_echo":{is_echo}}}}}"#,
+                now = pulse::clock::now_ms()
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"object":"instagram","entry":[{{"id":"biz-1","time":{},"messaging":[{}]}}]}}"#,
+        pulse::clock::now_ms(),
+        items.join(",")
+    )
+}
+
+/// One parsed SSE event.
+#[derive(Debug)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub id: Option<String>,
+    pub data: String,
+    pub retry: Option<String>,
+}
+
+impl SseEvent {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        serde_json::from_str(&self.data).expect("the event carries a snapshot")
+    }
+}
+
+/// Reads an SSE response frame by frame.
+pub struct SseClient {
+    pub response: Option<reqwest::Response>,
+    buffer: String,
+}
+
+impl SseClient {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.response.as_ref()?.headers().get(name).map(|v| v.to_str().unwrap().to_string())
+    }
+
+    /// The next frame (comments included as empty-data frames), within `timeout`.
+    pub async fn next_frame(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame = self.buffer[..end].to_string();
+                self.buffer.drain(..end + 2);
+                return Some(frame);
+            }
+            let response = self.response.as_mut()?;
+            let chunk = tokio::time::timeout_at(deadline, response.chunk()).await.ok()?.ok()??;
+            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
+        }
+    }
+
+    /// The next frame that carries data, within `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let frame = self.next_frame(deadline - tokio::time::Instant::now()).await?;
+            let mut event = SseEvent { event: None, id: None, data: String::new(), retry: None };
+            for line in frame.lines() {
+                match line.split_once(": ") {
+                    Some(("event", value)) => event.event = Some(value.to_string()),
+                    Some(("id", value)) => event.id = Some(value.to_string()),
+                    Some(("data", value)) => event.data.push_str(value),
+                    Some(("retry", value)) => event.retry = Some(value.to_string()),
+                    _ => {}
+                }
+            }
+            if !event.data.is_empty() {
+                return Some(event);
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `/api/webhooks/instagram`: handshake, signatures, parsing, storage.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{dm_batch, spawn_app, APP_SECRET, VERIFY_TOKEN};
+
+#[tokio::test]
+async fn handshake_echoes_the_raw_challenge_for_the_right_token() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.webhook_url())
+        .query(&[("hub.mode", "subscribe"), ("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "00042 not a number")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "00042 not a number");
+}
+
+#[tokio::test]
+async fn handshake_refuses_a_wrong_token_or_mode() {
+    let app = spawn_app().await;
+    for (mode, token) in [("subscribe", "wrong-token"), ("unsubscribe", VERIFY_TOKEN), ("subscribe", "")] {
+        let response = app
+            .client
+            .get(app.webhook_url())
+            .query(&[("hub.mode", mode), ("hub.verify_token", token), ("hub.challenge", "123")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{mode} / {token}");
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("123") && !text.contains(VERIFY_TOKEN), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn unsigned_or_wrongly_signed_deliveries_get_401_and_store_nothing() {
+    let app = spawn_app().await;
+    let body = dm_batch(&[("mid-1", false)]);
+
+    let missing = app.client.post(app.webhook_url()).body(body.clone()).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert!(missing.text().await.unwrap().contains("missing X-Hub-Signature-256"));
+
+    let wrong_key = pulse::webhook::signature::sign(&"not-the-secret".to_string().into(), body.as_bytes());
+    let wrong = app
+        .client
+        .post(app.webhook_url())
+        .header("x-hub-signature-256", wrong_key)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let text = wrong.text().await.unwrap();
+    assert!(text.contains("does not match") && !text.contains(APP_SECRET), "{text}");
+
+    let garbled = app
+        .client
+        .post(app.webhook_url())
+        .header("x-hub-signature-256", "sha256=xyz")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.event_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_signed_delivery_is_stored_and_counted_by_direction() {
+    let app = spawn_app().await;
+    let response = app.post_signed(dm_batch(&[("in-1", false), ("in-2", false), ("out-1", true)])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "EVENT_RECEIVED");
+    // Acknowledged means committed: the rows are there before the stats push.
+    assert_eq!(app.event_count().await, 3);
+
+    let stats = app.wait_for_stats(|s| s.dms_received.total == 2).await;
+    assert_eq!(stats.dms_sent.total, 1);
+    assert_eq!(stats.dms_received.today, 2);
+    assert_eq!(stats.dms_received.last_hour, 2);
+    assert_eq!(stats.dms_sent.last_hour, 1);
+    assert_eq!(stats.accounts, 1);
+    assert_eq!(stats.active_conversations_24h, 1);
+    assert_eq!(stats.per_minute.len(), 60);
+    assert_eq!(stats.per_minute.last().unwrap().received, 2);
+    assert!(stats.version >= 1);
+    assert!(stats.last_event_at_ms.is_some());
+}
+
+#[tokio::test]
+async fn non_ascii_text_sent_as_unicode_escapes_verifies_and_is_counted() {
+    let app = spawn_app().await;
+    // As Meta sends it: "Olá 👋" escaped, signed over these exact bytes.
+    let body = dm_batch(&[("mid-escaped", false)]).replace("\"hello\"", r#""Ol\u00e1 \ud83d\udc4b""#);
+    assert!(body.contains(r"\u00e1"));
+    let response = app.post_signed(body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    app.wait_for_stats(|s| s.dms_received.total == 1).await;
+}
+
+#[tokio::test]
+async fn a_redelivered_message_counts_once() {
+    let app = spawn_app().await;
+    let body = dm_batch(&[("dup-1", false), ("dup-1", false)]);
+    assert_eq!(app.post_signed(body.clone()).await.status(), StatusCode::OK);
+    assert_eq!(app.post_signed(body).await.status(), StatusCode::OK);
+    assert_eq!(app.post_signed(dm_batch(&[("dup-1", false), ("new-1", false)])).await.status(), StatusCode::OK);
+
+    let stats = app.wait_for_stats(|s| s.dms_received.total >= 2).await;
+    assert_eq!(stats.dms_received.total, 2);
+    assert_eq!(app.event_count().await, 2);
+}
+
+#[tokio::test]
+async fn malformed_or_misshapen_payloads_get_400_and_store_nothing() {
+    let app = spawn_app().await;
+    // The first DM is fine, the second lacks its mid: nothing of the batch is kept.
+    let one_bad_dm = r#"{"object":"instagram","entry":[{"id":"biz-1","messaging":[
+        {"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,"message":{"mid":"ok-2","text":"fine"}},
+        {"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,"message":{"text":"no mid"}}]}]}"#;
+    let cases = [
+        ("{not json".to_string(), "malformed"),
+        (r#"{"object":"page","entry":[]}"#.to_string(), "unsupported webhook object"),
+        (r#"{"object":"instagram","entry":{}}"#.to_string(), "malformed"),
+        (one_bad_dm.to_string(), "entry[0].messaging[1]"),
+    ];
+    for (body, expected) in cases {
+        let response = app.post_signed(body.clone()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains(expected), "{text}");
+    }
+    assert_eq!(app.event_count().await, 0);
+}
+
+#[tokio::test]
+async fn bodies_over_one_mebibyte_get_413_and_store_nothing() {
+    let app = spawn_app().await;
+    let padding = "x".repeat(1024 * 1024);
+    let body = dm_batch(&[("big-1", false)]).replace("hello", &padding);
+    let response = app.post_signed(body).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(response.text().await.unwrap().contains("1 MiB"));
+    assert_eq!(app.event_count().await, 0);
+}
+
+#[tokio::test]
+async fn unmodelled_kinds_are_stored_but_not_counted() {
+    let app = spawn_app().await;
+    let body = r#"{"object":"instagram","entry":[{"id":"biz-1","time":1795631400,
+        "changes":[{"field":"comments","value":{"id":"c-1","text":"nice"}}],
+        "messaging":[{"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,
+                      "reaction":{"mid":"m","action":"react","emoji":"❤"}}]}]}"#;
+    assert_eq!(app.post_signed(body).await.status(), StatusCode::OK);
+    assert_eq!(app.event_count().await, 2);
+    let stats = app.wait_for_stats(|s| s.version >= 1).await;
+    assert_eq!(stats.dms_received.total + stats.dms_sent.total, 0);
+}
