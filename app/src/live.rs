@@ -102,8 +102,10 @@ fn retry_later(live: LiveStats, slot: StreamSlot) {
             open(live, slot);
         }
     });
-    let _ = window
-        .set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), OFFLINE_RETRY_MS);
+    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+        retry.unchecked_ref(),
+        OFFLINE_RETRY_MS,
+    );
 }
 
 /// Advances `now_ms` every second so relative times on the page stay true.

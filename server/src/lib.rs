@@ -65,14 +65,22 @@ pub struct Application {
 impl Application {
     /// Opens the store, computes the first snapshot and binds the listener.
     pub async fn build(config: Config, secrets: WebhookSecrets) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
         let store = Store::open(&config.database_url()).await?;
         let publisher = StatsPublisher::start(store.clone()).await?;
         let listener = TcpListener::bind(config.addr)
             .await
-            .map_err(|source| StartError::Bind { addr: config.addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
         let leptos_options = LeptosOptions::builder()
             .output_name("pulse")
             .site_root(config.site_root.to_string_lossy().as_ref())
@@ -80,8 +88,18 @@ impl Application {
             .site_addr(local_addr)
             .env(Env::PROD)
             .build();
-        let state = AppState { leptos_options, store, publisher, secrets, shutdown: CancellationToken::new() };
-        Ok(Application { listener, state, config })
+        let state = AppState {
+            leptos_options,
+            store,
+            publisher,
+            secrets,
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Application {
+            listener,
+            state,
+            config,
+        })
     }
 
     /// The address actually bound (with the real port when 0 was asked for).
@@ -97,10 +115,17 @@ impl Application {
     /// Serves until `shutdown` completes, then closes the SSE streams, lets
     /// in-flight requests (and their transactions) finish, and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let Application { listener, state, config } = self;
+        let Application {
+            listener,
+            state,
+            config,
+        } = self;
         let token = state.shutdown.clone();
         let publisher = tokio::spawn(
-            state.publisher.clone().run(config.stats_notify_min_interval(), token.clone()),
+            state
+                .publisher
+                .clone()
+                .run(config.stats_notify_min_interval(), token.clone()),
         );
         let router = routes::router(state);
         let stop = token.clone();

@@ -50,7 +50,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let command = cli.command.unwrap_or_else(|| Command::Serve(ServeDefaults::parse_from(["pulse"]).config));
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeDefaults::parse_from(["pulse"]).config));
     let result = runtime.block_on(async move {
         match command {
             Command::Serve(config) => serve(config).await,
@@ -70,7 +72,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let (secrets, origin) =
         WebhookSecrets::load_or_generate(&config.data_dir).map_err(|error| error_chain(&error))?;
     match origin {
-        SecretsOrigin::Environment => tracing::info!("webhook secrets taken from IG_APP_SECRET and IG_VERIFY_TOKEN"),
+        SecretsOrigin::Environment => {
+            tracing::info!("webhook secrets taken from IG_APP_SECRET and IG_VERIFY_TOKEN")
+        }
         SecretsOrigin::File(path) => {
             tracing::info!(path = %path.display(), "webhook secrets read from the data directory")
         }
@@ -80,18 +84,27 @@ async fn serve(config: Config) -> Result<(), String> {
              (mode 0600); set both to your Meta app's values for real traffic"
         ),
     }
-    let application = Application::build(config, secrets).await.map_err(|error| error_chain(&error))?;
+    let application = Application::build(config, secrets)
+        .await
+        .map_err(|error| error_chain(&error))?;
     let addr = application.local_addr();
     tracing::info!("dashboard: http://{addr}/admin");
-    tracing::info!("demo traffic: pulse simulate --url http://{addr} --rate 5 --duration 60   (or: make demo)");
-    application.run(shutdown_signal()).await.map_err(|error| format!("server failed: {error}"))?;
+    tracing::info!(
+        "demo traffic: pulse simulate --url http://{addr} --rate 5 --duration 60   (or: make demo)"
+    );
+    application
+        .run(shutdown_signal())
+        .await
+        .map_err(|error| format!("server failed: {error}"))?;
     tracing::info!("stopped");
     Ok(())
 }
 
 async fn simulate(args: SimulateArgs) -> Result<(), String> {
     tracing::info!(url = %args.url, rate = args.rate, duration_s = args.duration, "sending demo webhooks");
-    let report = simulate::run(&args).await.map_err(|error| error_chain(&error))?;
+    let report = simulate::run(&args)
+        .await
+        .map_err(|error| error_chain(&error))?;
     tracing::info!(
         requests = report.requests,
         dms_received = report.received,

@@ -53,7 +53,10 @@ pub fn router(state: AppState) -> Router {
 async fn current_stats(State(state): State<AppState>) -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         state.publisher.bus().latest().json.clone(),

@@ -73,7 +73,13 @@ impl WebhookSecrets {
         let path = data_dir.join(FILE_NAME);
         let from_env = (env_secret(APP_SECRET_VAR)?, env_secret(VERIFY_TOKEN_VAR)?);
         if let (Some(app_secret), Some(verify_token)) = from_env.clone() {
-            return Ok((WebhookSecrets { app_secret, verify_token }, SecretsOrigin::Environment));
+            return Ok((
+                WebhookSecrets {
+                    app_secret,
+                    verify_token,
+                },
+                SecretsOrigin::Environment,
+            ));
         }
         if path.exists() {
             let stored = read_file(&path)?;
@@ -103,7 +109,10 @@ impl WebhookSecrets {
         }
         let path = data_dir.join(FILE_NAME);
         if !path.exists() {
-            return Err(SecretsError::Missing { var: APP_SECRET_VAR, path });
+            return Err(SecretsError::Missing {
+                var: APP_SECRET_VAR,
+                path,
+            });
         }
         Ok(read_file(&path)?.app_secret)
     }
@@ -118,7 +127,10 @@ fn env_secret(var: &'static str) -> Result<Option<SecretString>, SecretsError> {
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> SecretsError {
-    SecretsError::File { path: path.to_path_buf(), reason: reason.to_string() }
+    SecretsError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
 }
 
 /// 32 random bytes from the operating system, hex-encoded (256 bits).
@@ -132,7 +144,11 @@ fn read_file(path: &Path) -> Result<WebhookSecrets, SecretsError> {
     let text = fs::read_to_string(path).map_err(|error| file_error(path, error))?;
     let mut app_secret = None;
     let mut verify_token = None;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         match line.split_once('=') {
             Some((APP_SECRET_VAR, value)) if !value.is_empty() => {
                 app_secret = Some(SecretString::from(value.to_string()))
@@ -149,8 +165,14 @@ fn read_file(path: &Path) -> Result<WebhookSecrets, SecretsError> {
         }
     }
     match (app_secret, verify_token) {
-        (Some(app_secret), Some(verify_token)) => Ok(WebhookSecrets { app_secret, verify_token }),
-        _ => Err(file_error(path, "IG_APP_SECRET or IG_VERIFY_TOKEN is missing")),
+        (Some(app_secret), Some(verify_token)) => Ok(WebhookSecrets {
+            app_secret,
+            verify_token,
+        }),
+        _ => Err(file_error(
+            path,
+            "IG_APP_SECRET or IG_VERIFY_TOKEN is missing",
+        )),
     }
 }
 
@@ -162,7 +184,10 @@ fn write_file(path: &Path, secrets: &WebhookSecrets) -> Result<(), SecretsError>
         secrets.verify_token.expose_secret()
     );
     create_private(path)
-        .and_then(|mut file| file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()))
+        .and_then(|mut file| {
+            file.write_all(contents.as_bytes())
+                .and_then(|()| file.sync_all())
+        })
         .map_err(|error| file_error(path, error))
 }
 
@@ -199,10 +224,19 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let read = read_file(&path).unwrap();
-        assert_eq!(read.app_secret.expose_secret(), generated.app_secret.expose_secret());
-        assert_eq!(read.verify_token.expose_secret(), generated.verify_token.expose_secret());
+        assert_eq!(
+            read.app_secret.expose_secret(),
+            generated.app_secret.expose_secret()
+        );
+        assert_eq!(
+            read.verify_token.expose_secret(),
+            generated.verify_token.expose_secret()
+        );
         assert_eq!(generated.app_secret.expose_secret().len(), 64);
-        assert_ne!(generated.app_secret.expose_secret(), generated.verify_token.expose_secret());
+        assert_ne!(
+            generated.app_secret.expose_secret(),
+            generated.verify_token.expose_secret()
+        );
     }
 
     #[test]

@@ -86,16 +86,28 @@ pub async fn run(args: &SimulateArgs) -> Result<SimulationReport, SimulateError>
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
-        .map_err(|error| SimulateError::Delivery { request: 0, url: url.clone(), reason: error.to_string() })?;
+        .map_err(|error| SimulateError::Delivery {
+            request: 0,
+            url: url.clone(),
+            reason: error.to_string(),
+        })?;
     let mut traffic = Traffic::new(args.accounts);
-    let mut report = SimulationReport { requests: 0, received: 0, sent: 0 };
+    let mut report = SimulationReport {
+        requests: 0,
+        received: 0,
+        sent: 0,
+    };
     let mut ticker = tokio::time::interval(interval);
     for request in 1..=requests {
         ticker.tick().await;
         let (body, received, sent) = traffic.batch(per_request);
         deliver(&client, &url, &app_secret, body)
             .await
-            .map_err(|reason| SimulateError::Delivery { request, url: url.clone(), reason })?;
+            .map_err(|reason| SimulateError::Delivery {
+                request,
+                url: url.clone(),
+                reason,
+            })?;
         report.requests += 1;
         report.received += received;
         report.sent += sent;
@@ -103,7 +115,12 @@ pub async fn run(args: &SimulateArgs) -> Result<SimulationReport, SimulateError>
     Ok(report)
 }
 
-async fn deliver(client: &reqwest::Client, url: &str, app_secret: &SecretString, body: Vec<u8>) -> Result<(), String> {
+async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    app_secret: &SecretString,
+    body: Vec<u8>,
+) -> Result<(), String> {
     let response = client
         .post(url)
         .header("content-type", "application/json")
@@ -121,15 +138,22 @@ async fn deliver(client: &reqwest::Client, url: &str, app_secret: &SecretString,
 }
 
 fn webhook_url(url: &str) -> Result<String, SimulateError> {
-    let invalid = |reason| SimulateError::Url { url: url.to_string(), reason };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| invalid("only http:// URLs are supported (the simulator targets local servers)"))?;
+    let invalid = |reason| SimulateError::Url {
+        url: url.to_string(),
+        reason,
+    };
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        invalid("only http:// URLs are supported (the simulator targets local servers)")
+    })?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     if host.is_empty() {
         return Err(invalid("the URL has no host"));
     }
-    let path = if path.trim_end_matches('/').is_empty() { WEBHOOK_PATH.trim_start_matches('/') } else { path };
+    let path = if path.trim_end_matches('/').is_empty() {
+        WEBHOOK_PATH.trim_start_matches('/')
+    } else {
+        path
+    };
     Ok(format!("http://{host}/{path}"))
 }
 
@@ -149,7 +173,12 @@ impl Traffic {
             Ok(()) => u64::from_le_bytes(seed),
             Err(_) => now_ms() as u64,
         } | 1;
-        Traffic { accounts, random: seed, counter: 0, run_id: format!("{seed:016x}") }
+        Traffic {
+            accounts,
+            random: seed,
+            counter: 0,
+            run_id: format!("{seed:016x}"),
+        }
     }
 
     /// xorshift64: plenty for picking accounts and customers.
@@ -173,7 +202,11 @@ impl Traffic {
             let is_echo = self.next(5) < 2;
             self.counter += 1;
             let mid = format!("sim-{}-{}", self.run_id, self.counter);
-            let (sender, recipient) = if is_echo { (&account, &customer) } else { (&customer, &account) };
+            let (sender, recipient) = if is_echo {
+                (&account, &customer)
+            } else {
+                (&customer, &account)
+            };
             let item = json!({
                 "sender": { "id": sender },
                 "recipient": { "id": recipient },
@@ -207,9 +240,18 @@ mod tests {
 
     #[test]
     fn urls_default_to_the_webhook_path_and_reject_https() {
-        assert_eq!(webhook_url("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000/api/webhooks/instagram");
-        assert_eq!(webhook_url("http://h:1/").unwrap(), "http://h:1/api/webhooks/instagram");
-        assert_eq!(webhook_url("http://h:1/custom/hook").unwrap(), "http://h:1/custom/hook");
+        assert_eq!(
+            webhook_url("http://127.0.0.1:3000").unwrap(),
+            "http://127.0.0.1:3000/api/webhooks/instagram"
+        );
+        assert_eq!(
+            webhook_url("http://h:1/").unwrap(),
+            "http://h:1/api/webhooks/instagram"
+        );
+        assert_eq!(
+            webhook_url("http://h:1/custom/hook").unwrap(),
+            "http://h:1/custom/hook"
+        );
         assert!(webhook_url("https://example.com").is_err());
         assert!(webhook_url("http:///x").is_err());
     }
@@ -221,7 +263,15 @@ mod tests {
         assert_eq!(received + sent, 40);
         let events = payload::parse(&body, now_ms()).unwrap();
         assert_eq!(events.len(), 40);
-        assert_eq!(events.iter().filter(|e| e.kind == EventKind::DmSent).count() as u64, sent);
-        assert!(events.iter().all(|e| e.peer_id.as_deref().unwrap().starts_with("sim-customer-")));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.kind == EventKind::DmSent)
+                .count() as u64,
+            sent
+        );
+        assert!(events
+            .iter()
+            .all(|e| e.peer_id.as_deref().unwrap().starts_with("sim-customer-")));
     }
 }

@@ -34,9 +34,15 @@ pub async fn stream(State(state): State<AppState>) -> Response {
     let body = Body::from_stream(frames(receiver, state.shutdown.clone()));
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
         ],
         body,
     )

@@ -60,10 +60,20 @@ pub fn MinuteChart(
             .collect_view()
     };
     let first_label = move || {
-        snapshot.with(|s| s.per_minute.first().map(|b| utc_clock(b.minute_ms)).unwrap_or_default())
+        snapshot.with(|s| {
+            s.per_minute
+                .first()
+                .map(|b| utc_clock(b.minute_ms))
+                .unwrap_or_default()
+        })
     };
     let last_label = move || {
-        snapshot.with(|s| s.per_minute.last().map(|b| utc_clock(b.minute_ms)).unwrap_or_default())
+        snapshot.with(|s| {
+            s.per_minute
+                .last()
+                .map(|b| utc_clock(b.minute_ms))
+                .unwrap_or_default()
+        })
     };
     let peak_label = move || format!("peak {} / min", snapshot.with(|s| s.per_minute_peak()));
 

@@ -107,8 +107,16 @@ mod tests {
     fn peak_is_the_largest_bucket_value_and_never_zero() {
         assert_eq!(snapshot_with(vec![]).per_minute_peak(), 1);
         let buckets = vec![
-            MinuteBucket { minute_ms: 0, sent: 2, received: 7 },
-            MinuteBucket { minute_ms: 60_000, sent: 5, received: 1 },
+            MinuteBucket {
+                minute_ms: 0,
+                sent: 2,
+                received: 7,
+            },
+            MinuteBucket {
+                minute_ms: 60_000,
+                sent: 5,
+                received: 1,
+            },
         ];
         assert_eq!(snapshot_with(buckets).per_minute_peak(), 7);
     }

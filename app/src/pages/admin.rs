@@ -59,7 +59,8 @@ impl LiveStats {
         if next.version < self.snapshot.with_untracked(|current| current.version) {
             return;
         }
-        self.latency_ms.set(Some((now_ms - next.generated_at_ms).max(0)));
+        self.latency_ms
+            .set(Some((now_ms - next.generated_at_ms).max(0)));
         self.received_at_ms.set(now_ms);
         self.snapshot.set(next);
     }

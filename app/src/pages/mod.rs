@@ -1,5 +1,5 @@
 //! One module per routed page.
 
-mod admin;
+pub(crate) mod admin;
 
 pub use admin::AdminPage;

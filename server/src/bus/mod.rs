@@ -29,7 +29,11 @@ impl PublishedSnapshot {
         let json = serde_json::to_string(&snapshot).expect("a snapshot always serialises to JSON");
         // Compact JSON has no raw newlines, so one `data:` line carries it whole.
         let sse_frame = format!("event: sync\nid: {}\ndata: {json}\n\n", snapshot.version);
-        PublishedSnapshot { snapshot, json: Bytes::from(json), sse_frame: Bytes::from(sse_frame) }
+        PublishedSnapshot {
+            snapshot,
+            json: Bytes::from(json),
+            sse_frame: Bytes::from(sse_frame),
+        }
     }
 }
 
@@ -42,7 +46,11 @@ pub struct StatsBus {
 impl StatsBus {
     /// A bus holding `initial` until the first publish.
     pub fn new(initial: StatsSnapshot) -> Self {
-        StatsBus { sender: Arc::new(watch::Sender::new(Arc::new(PublishedSnapshot::new(initial)))) }
+        StatsBus {
+            sender: Arc::new(watch::Sender::new(Arc::new(PublishedSnapshot::new(
+                initial,
+            )))),
+        }
     }
 
     /// Makes `snapshot` the latest one and wakes every subscriber. A snapshot
@@ -87,7 +95,11 @@ mod tests {
             generated_at_ms: 1_000 + version,
             source,
             dms_sent: DmCounts::default(),
-            dms_received: DmCounts { total: version, today: 0, last_hour: 0 },
+            dms_received: DmCounts {
+                total: version,
+                today: 0,
+                last_hour: 0,
+            },
             active_conversations_24h: 0,
             accounts: 0,
             per_minute: Vec::new(),
@@ -114,7 +126,10 @@ mod tests {
 
         bus.publish(snapshot(5, SnapshotSource::Manual));
         assert!(receiver.has_changed().unwrap());
-        assert_eq!(receiver.borrow_and_update().snapshot.source, SnapshotSource::Manual);
+        assert_eq!(
+            receiver.borrow_and_update().snapshot.source,
+            SnapshotSource::Manual
+        );
         assert_eq!(bus.subscriber_count(), 1);
         drop(receiver);
         assert_eq!(bus.subscriber_count(), 0);

@@ -45,8 +45,12 @@ impl DirtyFlag {
 
 /// Calls `publish` whenever `flag` is marked, at most once per `min_interval`,
 /// until `shutdown` is cancelled.
-pub async fn run<F, Fut>(flag: Arc<DirtyFlag>, min_interval: Duration, shutdown: CancellationToken, mut publish: F)
-where
+pub async fn run<F, Fut>(
+    flag: Arc<DirtyFlag>,
+    min_interval: Duration,
+    shutdown: CancellationToken,
+    mut publish: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), StoreError>>,
 {
@@ -83,17 +87,28 @@ mod tests {
     /// Publishes recorded as (milliseconds since start, state seen).
     type Log = Arc<Mutex<Vec<(u128, u32)>>>;
 
-    fn spawn_coalescer(flag: Arc<DirtyFlag>, state: Arc<Mutex<u32>>, log: Log) -> CancellationToken {
+    fn spawn_coalescer(
+        flag: Arc<DirtyFlag>,
+        state: Arc<Mutex<u32>>,
+        log: Log,
+    ) -> CancellationToken {
         let shutdown = CancellationToken::new();
         let start = Instant::now();
-        tokio::spawn(run(flag, Duration::from_millis(100), shutdown.clone(), move || {
-            let (state, log) = (state.clone(), log.clone());
-            async move {
-                let seen = *state.lock().unwrap();
-                log.lock().unwrap().push((start.elapsed().as_millis(), seen));
-                Ok(())
-            }
-        }));
+        tokio::spawn(run(
+            flag,
+            Duration::from_millis(100),
+            shutdown.clone(),
+            move || {
+                let (state, log) = (state.clone(), log.clone());
+                async move {
+                    let seen = *state.lock().unwrap();
+                    log.lock()
+                        .unwrap()
+                        .push((start.elapsed().as_millis(), seen));
+                    Ok(())
+                }
+            },
+        ));
         shutdown
     }
 
@@ -109,7 +124,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_gives_one_leading_and_one_trailing_publish_with_the_last_state() {
-        let (flag, state, log) = (Arc::new(DirtyFlag::default()), Arc::default(), Log::default());
+        let (flag, state, log) = (
+            Arc::new(DirtyFlag::default()),
+            Arc::default(),
+            Log::default(),
+        );
         let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
 
         commit(&flag, &state);
@@ -126,7 +145,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn isolated_changes_are_published_at_once() {
-        let (flag, state, log) = (Arc::new(DirtyFlag::default()), Arc::default(), Log::default());
+        let (flag, state, log) = (
+            Arc::new(DirtyFlag::default()),
+            Arc::default(),
+            Log::default(),
+        );
         let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
 
         commit(&flag, &state);
@@ -140,7 +163,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_change_during_the_trailing_wait_is_never_dropped() {
-        let (flag, state, log) = (Arc::new(DirtyFlag::default()), Arc::default(), Log::default());
+        let (flag, state, log) = (
+            Arc::new(DirtyFlag::default()),
+            Arc::default(),
+            Log::default(),
+        );
         let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
 
         commit(&flag, &state);
@@ -153,7 +180,10 @@ mod tests {
 
         let log = log.lock().unwrap();
         assert_eq!(log.last().map(|&(_, seen)| seen), Some(3), "{log:?}");
-        assert!(log.windows(2).all(|pair| pair[1].0 - pair[0].0 >= 100), "{log:?}");
+        assert!(
+            log.windows(2).all(|pair| pair[1].0 - pair[0].0 >= 100),
+            "{log:?}"
+        );
         shutdown.cancel();
     }
 }

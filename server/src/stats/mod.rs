@@ -33,7 +33,11 @@ impl StatsPublisher {
     /// Computes the first snapshot and creates the bus around it.
     pub async fn start(store: Store) -> Result<Self, StoreError> {
         let initial = store.snapshot(now_ms(), SnapshotSource::Initial).await?;
-        Ok(StatsPublisher { store, bus: StatsBus::new(initial), dirty: Arc::new(DirtyFlag::default()) })
+        Ok(StatsPublisher {
+            store,
+            bus: StatsBus::new(initial),
+            dirty: Arc::new(DirtyFlag::default()),
+        })
     }
 
     /// The bus carrying this publisher's snapshots.
@@ -58,9 +62,12 @@ impl StatsPublisher {
     /// fresh snapshot at each minute boundary so time windows (last hour,
     /// today, active conversations) move on even when no events arrive.
     pub async fn run(self, min_interval: Duration, shutdown: CancellationToken) {
-        let pushes = coalescer::run(self.dirty.clone(), min_interval, shutdown.clone(), || async {
-            self.publish_now(SnapshotSource::Push).await.map(|_| ())
-        });
+        let pushes = coalescer::run(
+            self.dirty.clone(),
+            min_interval,
+            shutdown.clone(),
+            || async { self.publish_now(SnapshotSource::Push).await.map(|_| ()) },
+        );
         tokio::join!(pushes, self.roll_minutes(shutdown));
     }
 
@@ -87,10 +94,13 @@ impl StatsService for StatsPublisher {
     fn refresh_now(&self) -> Pin<Box<dyn Future<Output = Result<StatsSnapshot, String>> + Send>> {
         let publisher = self.clone();
         Box::pin(async move {
-            publisher.publish_now(SnapshotSource::Manual).await.map_err(|error| {
-                tracing::error!(error = %error_chain(&error), "manual stats refresh failed");
-                "the stats could not be recomputed; see the server log".to_string()
-            })
+            publisher
+                .publish_now(SnapshotSource::Manual)
+                .await
+                .map_err(|error| {
+                    tracing::error!(error = %error_chain(&error), "manual stats refresh failed");
+                    "the stats could not be recomputed; see the server log".to_string()
+                })
         })
     }
 }

@@ -54,21 +54,31 @@ impl Store {
             let scheme = url.split(':').next().unwrap_or_default().to_string();
             return Err(StoreError::UnsupportedBackend(scheme));
         }
-        Ok(Store { backend: sqlite::SqliteStore::open(url, BUSY_TIMEOUT).await? })
+        Ok(Store {
+            backend: sqlite::SqliteStore::open(url, BUSY_TIMEOUT).await?,
+        })
     }
 
     /// Stores `events` and updates the aggregates in one transaction. Returns
     /// only after the commit is durable; events whose natural key is already
     /// stored are skipped (a redelivered webhook counts once).
     #[tracing::instrument(skip_all, fields(events = events.len()))]
-    pub async fn ingest(&self, events: &[WebhookEvent], received_at_ms: i64) -> Result<IngestOutcome, StoreError> {
+    pub async fn ingest(
+        &self,
+        events: &[WebhookEvent],
+        received_at_ms: i64,
+    ) -> Result<IngestOutcome, StoreError> {
         Ok(self.backend.ingest(events, received_at_ms).await?)
     }
 
     /// Computes the stats snapshot as of `now_ms` from the aggregate rows only
     /// (its cost does not grow with the number of stored events).
     #[tracing::instrument(skip(self))]
-    pub async fn snapshot(&self, now_ms: i64, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
+    pub async fn snapshot(
+        &self,
+        now_ms: i64,
+        source: SnapshotSource,
+    ) -> Result<StatsSnapshot, StoreError> {
         Ok(self.backend.snapshot(now_ms, source).await?)
     }
 

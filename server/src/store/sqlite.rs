@@ -7,7 +7,9 @@ use std::{collections::BTreeMap, str::FromStr, time::Duration};
 
 use app::model::{DmCounts, MinuteBucket, SnapshotSource, StatsSnapshot};
 use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
     Sqlite, Transaction,
 };
 
@@ -42,12 +44,21 @@ struct AggregateDelta {
 impl AggregateDelta {
     fn count(&mut self, event: &WebhookEvent) {
         let one = match event.kind {
-            EventKind::DmSent => Pair { sent: 1, received: 0 },
-            EventKind::DmReceived => Pair { sent: 0, received: 1 },
+            EventKind::DmSent => Pair {
+                sent: 1,
+                received: 0,
+            },
+            EventKind::DmReceived => Pair {
+                sent: 0,
+                received: 1,
+            },
             EventKind::Unmodelled(_) => return,
         };
         let at = event.occurred_at_ms;
-        for (map, key) in [(&mut self.minutes, floor(at, MINUTE_MS)), (&mut self.days, floor(at, DAY_MS))] {
+        for (map, key) in [
+            (&mut self.minutes, floor(at, MINUTE_MS)),
+            (&mut self.days, floor(at, DAY_MS)),
+        ] {
             let pair = map.entry(key).or_default();
             pair.sent += one.sent;
             pair.received += one.received;
@@ -55,7 +66,10 @@ impl AggregateDelta {
         self.totals.sent += one.sent;
         self.totals.received += one.received;
         if let Some(peer) = &event.peer_id {
-            let last = self.conversations.entry((event.account_id.clone(), peer.clone())).or_insert(at);
+            let last = self
+                .conversations
+                .entry((event.account_id.clone(), peer.clone()))
+                .or_insert(at);
             *last = (*last).max(at);
         }
         let first = self.accounts.entry(event.account_id.clone()).or_insert(at);
@@ -75,13 +89,23 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(busy_timeout);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
         Ok(SqliteStore { writer, reader })
     }
 
-    pub(super) async fn ingest(&self, events: &[WebhookEvent], received_at_ms: i64) -> Result<IngestOutcome, sqlx::Error> {
+    pub(super) async fn ingest(
+        &self,
+        events: &[WebhookEvent],
+        received_at_ms: i64,
+    ) -> Result<IngestOutcome, sqlx::Error> {
         let mut tx = self.writer.begin().await?;
         let mut outcome = IngestOutcome::default();
         let mut delta = AggregateDelta::default();
@@ -116,7 +140,11 @@ impl SqliteStore {
         Ok(outcome)
     }
 
-    pub(super) async fn snapshot(&self, now_ms: i64, source: SnapshotSource) -> Result<StatsSnapshot, sqlx::Error> {
+    pub(super) async fn snapshot(
+        &self,
+        now_ms: i64,
+        source: SnapshotSource,
+    ) -> Result<StatsSnapshot, sqlx::Error> {
         let current_minute = floor(now_ms, MINUTE_MS);
         let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
 
@@ -135,10 +163,11 @@ impl SqliteStore {
         .bind(current_minute)
         .fetch_all(&mut *tx)
         .await?;
-        let today: Option<(i64, i64)> = sqlx::query_as("SELECT sent, received FROM dm_days WHERE day_ms = ?")
-            .bind(floor(now_ms, DAY_MS))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let today: Option<(i64, i64)> =
+            sqlx::query_as("SELECT sent, received FROM dm_days WHERE day_ms = ?")
+                .bind(floor(now_ms, DAY_MS))
+                .fetch_optional(&mut *tx)
+                .await?;
         let (active_conversations_24h,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM conversations WHERE last_dm_at_ms > ?")
                 .bind(now_ms - DAY_MS)
@@ -170,23 +199,34 @@ impl SqliteStore {
     }
 
     pub(super) async fn event_count(&self) -> Result<i64, sqlx::Error> {
-        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(&self.reader).await?;
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+            .fetch_one(&self.reader)
+            .await?;
         Ok(count)
     }
 }
 
 /// Writes one transaction's aggregate changes and bumps the store version.
-async fn apply(tx: &mut Transaction<'_, Sqlite>, delta: &AggregateDelta) -> Result<(), sqlx::Error> {
-    for (table, key_column, rows) in
-        [("dm_minutes", "minute_ms", &delta.minutes), ("dm_days", "day_ms", &delta.days)]
-    {
+async fn apply(
+    tx: &mut Transaction<'_, Sqlite>,
+    delta: &AggregateDelta,
+) -> Result<(), sqlx::Error> {
+    for (table, key_column, rows) in [
+        ("dm_minutes", "minute_ms", &delta.minutes),
+        ("dm_days", "day_ms", &delta.days),
+    ] {
         let statement = format!(
             "INSERT INTO {table} ({key_column}, sent, received) VALUES (?, ?, ?)
              ON CONFLICT ({key_column}) DO UPDATE SET
                  sent = sent + excluded.sent, received = received + excluded.received"
         );
         for (key, pair) in rows {
-            sqlx::query(&statement).bind(key).bind(pair.sent).bind(pair.received).execute(&mut **tx).await?;
+            sqlx::query(&statement)
+                .bind(key)
+                .bind(pair.sent)
+                .bind(pair.received)
+                .execute(&mut **tx)
+                .await?;
         }
     }
     for ((account_id, peer_id), last_dm_at_ms) in &delta.conversations {
@@ -232,13 +272,19 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, delta: &AggregateDelta) -> Resu
 
 /// The 60 buckets starting at `first_minute`, zero where no row exists.
 fn fill_series(first_minute: i64, rows: &[(i64, i64, i64)]) -> Vec<MinuteBucket> {
-    let by_minute: BTreeMap<i64, (i64, i64)> =
-        rows.iter().map(|&(minute, sent, received)| (minute, (sent, received))).collect();
+    let by_minute: BTreeMap<i64, (i64, i64)> = rows
+        .iter()
+        .map(|&(minute, sent, received)| (minute, (sent, received)))
+        .collect();
     (0..SERIES_MINUTES)
         .map(|offset| {
             let minute_ms = first_minute + offset * MINUTE_MS;
             let (sent, received) = by_minute.get(&minute_ms).copied().unwrap_or_default();
-            MinuteBucket { minute_ms, sent, received }
+            MinuteBucket {
+                minute_ms,
+                sent,
+                received,
+            }
         })
         .collect()
 }

@@ -15,12 +15,7 @@ use super::{
     payload::{self, PayloadError},
     signature::{self, SignatureError},
 };
-use crate::{
-    clock::now_ms,
-    state::AppState,
-    stats::error_chain,
-    store::StoreError,
-};
+use crate::{clock::now_ms, state::AppState, stats::error_chain, store::StoreError};
 
 /// Largest accepted delivery; Meta's batches of up to 1000 events fit well within it.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -32,9 +27,15 @@ pub async fn verify_subscription(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let mode_ok = params.get("hub.mode").is_some_and(|mode| mode == "subscribe");
+    let mode_ok = params
+        .get("hub.mode")
+        .is_some_and(|mode| mode == "subscribe");
     let token_ok = params.get("hub.verify_token").is_some_and(|token| {
-        bool::from(token.as_bytes().ct_eq(state.secrets.verify_token.expose_secret().as_bytes()))
+        bool::from(
+            token
+                .as_bytes()
+                .ct_eq(state.secrets.verify_token.expose_secret().as_bytes()),
+        )
     });
     if !(mode_ok && token_ok) {
         tracing::warn!(mode_ok, token_ok, "webhook verification refused");
@@ -79,7 +80,10 @@ impl From<BytesRejection> for WebhookError {
     fn from(rejection: BytesRejection) -> Self {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("request body exceeds the {} MiB limit", BODY_LIMIT_BYTES / (1024 * 1024))
+            format!(
+                "request body exceeds the {} MiB limit",
+                BODY_LIMIT_BYTES / (1024 * 1024)
+            )
         } else {
             rejection.body_text()
         };
@@ -124,6 +128,10 @@ pub async fn receive(
     if outcome.changed() {
         state.publisher.mark_dirty();
     }
-    tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, "webhook delivery stored");
+    tracing::debug!(
+        stored = outcome.stored,
+        duplicates = outcome.duplicates,
+        "webhook delivery stored"
+    );
     Ok("EVENT_RECEIVED")
 }

@@ -126,7 +126,10 @@ pub fn parse(body: &[u8], received_at_ms: i64) -> Result<Vec<WebhookEvent>, Payl
     for (entry_index, raw_entry) in envelope.entry.iter().enumerate() {
         let location = format!("entry[{entry_index}]");
         let entry: Entry = from_raw(raw_entry, &location)?;
-        let entry_time = entry.time.map(normalise_timestamp).unwrap_or(received_at_ms);
+        let entry_time = entry
+            .time
+            .map(normalise_timestamp)
+            .unwrap_or(received_at_ms);
         let mut found_events = false;
 
         for (index, raw_item) in entry.messaging.iter().flatten().enumerate() {
@@ -138,16 +141,31 @@ pub fn parse(body: &[u8], received_at_ms: i64) -> Result<Vec<WebhookEvent>, Payl
         for (index, raw_change) in entry.changes.iter().flatten().enumerate() {
             let location = format!("{location}.changes[{index}]");
             let change: Change = from_raw(raw_change, &location)?;
-            events.push(unmodelled(&entry.id, format!("change:{}", change.field), raw_change, entry_time));
+            events.push(unmodelled(
+                &entry.id,
+                format!("change:{}", change.field),
+                raw_change,
+                entry_time,
+            ));
             found_events = true;
         }
         // Some logins deliver a change as `field`/`value` on the entry itself.
         if let Some(field) = &entry.field {
-            events.push(unmodelled(&entry.id, format!("change:{field}"), raw_entry, entry_time));
+            events.push(unmodelled(
+                &entry.id,
+                format!("change:{field}"),
+                raw_entry,
+                entry_time,
+            ));
             found_events = true;
         }
         if !found_events {
-            events.push(unmodelled(&entry.id, "entry".to_string(), raw_entry, entry_time));
+            events.push(unmodelled(
+                &entry.id,
+                "entry".to_string(),
+                raw_entry,
+                entry_time,
+            ));
         }
     }
     Ok(events)
@@ -160,8 +178,16 @@ fn from_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, location: &str) -> Result
     })
 }
 
-fn messaging_event(account_id: &str, item: MessagingItem, raw: &RawValue, entry_time: i64) -> WebhookEvent {
-    let occurred_at_ms = item.timestamp.map(normalise_timestamp).unwrap_or(entry_time);
+fn messaging_event(
+    account_id: &str,
+    item: MessagingItem,
+    raw: &RawValue,
+    entry_time: i64,
+) -> WebhookEvent {
+    let occurred_at_ms = item
+        .timestamp
+        .map(normalise_timestamp)
+        .unwrap_or(entry_time);
     let Some(message) = item.message else {
         let kind = if item.reaction.is_some() {
             "reaction"
@@ -177,8 +203,11 @@ fn messaging_event(account_id: &str, item: MessagingItem, raw: &RawValue, entry_
         return unmodelled(account_id, kind.to_string(), raw, occurred_at_ms);
     };
     // An echo is sent by the business account, so the customer is the recipient.
-    let (kind, peer) =
-        if message.is_echo { (EventKind::DmSent, item.recipient.id) } else { (EventKind::DmReceived, item.sender.id) };
+    let (kind, peer) = if message.is_echo {
+        (EventKind::DmSent, item.recipient.id)
+    } else {
+        (EventKind::DmReceived, item.sender.id)
+    };
     WebhookEvent {
         dedupe_key: Some(format!("{}:{}", kind.as_str(), message.mid)),
         kind,
@@ -217,7 +246,11 @@ mod tests {
     const NOW: i64 = 1_795_631_405_000;
 
     fn dm(mid: &str, is_echo: bool) -> String {
-        let (sender, recipient) = if is_echo { ("biz", "cust") } else { ("cust", "biz") };
+        let (sender, recipient) = if is_echo {
+            ("biz", "cust")
+        } else {
+            ("cust", "biz")
+        };
         format!(
             r#"{{"sender":{{"id":"{sender}"}},"recipient":{{"id":"{recipient}"}},"timestamp":1795631400000,
                "message":{{"mid":"{mid}","text":"hi","is_echo":{is_echo},"extra":[1,2]}}}}"#
@@ -252,8 +285,11 @@ mod tests {
                 {{"id":"biz","time":1795631400,"changes":[{{"field":"comments","value":{{"id":"c1"}}}}]}},
                 {{"id":"biz","time":1795631400,"field":"mentions","value":{{"comment_id":"c2"}}}}]}}"#
         );
-        let kinds: Vec<String> =
-            parse(body.as_bytes(), NOW).unwrap().iter().map(|e| e.kind.as_str().to_string()).collect();
+        let kinds: Vec<String> = parse(body.as_bytes(), NOW)
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.as_str().to_string())
+            .collect();
         assert_eq!(kinds, ["reaction", "change:comments", "change:mentions"]);
     }
 
@@ -265,12 +301,24 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_rejected_with_their_location() {
-        let no_mid = r#"{"sender":{"id":"c"},"recipient":{"id":"biz"},"message":{"text":"x"}}"#.to_string();
-        let error = parse(&batch(&[dm("ok", false), no_mid]), NOW).unwrap_err().to_string();
-        assert!(error.contains("entry[0].messaging[1]") && error.contains("mid"), "{error}");
+        let no_mid =
+            r#"{"sender":{"id":"c"},"recipient":{"id":"biz"},"message":{"text":"x"}}"#.to_string();
+        let error = parse(&batch(&[dm("ok", false), no_mid]), NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("entry[0].messaging[1]") && error.contains("mid"),
+            "{error}"
+        );
 
-        assert!(matches!(parse(b"{not json", NOW), Err(PayloadError::Malformed(_))));
-        assert!(matches!(parse(br#"{"object":"instagram"}"#, NOW), Err(PayloadError::Malformed(_))));
+        assert!(matches!(
+            parse(b"{not json", NOW),
+            Err(PayloadError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"object":"instagram"}"#, NOW),
+            Err(PayloadError::Malformed(_))
+        ));
         assert!(matches!(
             parse(br#"{"object":"page","entry":[]}"#, NOW),
             Err(PayloadError::UnsupportedObject(object)) if object == "page"

@@ -17,7 +17,9 @@ const PREFIX: &str = "sha256=";
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// No signature header at all.
-    #[error("missing X-Hub-Signature-256 header; every delivery must be signed with the app secret")]
+    #[error(
+        "missing X-Hub-Signature-256 header; every delivery must be signed with the app secret"
+    )]
     Missing,
     /// The header is not `sha256=` followed by 64 hex digits.
     #[error("malformed X-Hub-Signature-256 header; expected sha256=<64 hex digits>")]
@@ -28,21 +30,33 @@ pub enum SignatureError {
 }
 
 /// Checks `header` (the raw header value, if any) against `body` in constant time.
-pub fn verify(app_secret: &SecretString, header: Option<&[u8]>, body: &[u8]) -> Result<(), SignatureError> {
+pub fn verify(
+    app_secret: &SecretString,
+    header: Option<&[u8]>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let header = std::str::from_utf8(header).map_err(|_| SignatureError::Malformed)?;
-    let hex_digest = header.trim().strip_prefix(PREFIX).ok_or(SignatureError::Malformed)?;
+    let hex_digest = header
+        .trim()
+        .strip_prefix(PREFIX)
+        .ok_or(SignatureError::Malformed)?;
     let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
     if expected.len() != 32 {
         return Err(SignatureError::Malformed);
     }
     // `verify_slice` compares in constant time.
-    mac(app_secret, body).verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+    mac(app_secret, body)
+        .verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value Meta would send for `body`: `sha256=<lowercase hex>`.
 pub fn sign(app_secret: &SecretString, body: &[u8]) -> String {
-    format!("{PREFIX}{}", hex::encode(mac(app_secret, body).finalize().into_bytes()))
+    format!(
+        "{PREFIX}{}",
+        hex::encode(mac(app_secret, body).finalize().into_bytes())
+    )
 }
 
 fn mac(app_secret: &SecretString, body: &[u8]) -> Hmac<Sha256> {
@@ -67,11 +81,18 @@ mod tests {
         let header = sign(&secret(), body);
         assert_eq!(verify(&secret(), Some(header.as_bytes()), body), Ok(()));
         assert_eq!(
-            verify(&secret(), Some(header.as_bytes()), br#"{"object":"instagram","entry":[ ]}"#),
+            verify(
+                &secret(),
+                Some(header.as_bytes()),
+                br#"{"object":"instagram","entry":[ ]}"#
+            ),
             Err(SignatureError::Mismatch)
         );
         let other = SecretString::from("another".to_string());
-        assert_eq!(verify(&other, Some(header.as_bytes()), body), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&other, Some(header.as_bytes()), body),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -88,8 +109,18 @@ mod tests {
     fn rejects_missing_and_malformed_headers() {
         let body = b"{}";
         assert_eq!(verify(&secret(), None, body), Err(SignatureError::Missing));
-        for bad in ["", "sha1=abc", "sha256=zz", "sha256=abcd", "5bdcc146bf60754e"] {
-            assert_eq!(verify(&secret(), Some(bad.as_bytes()), body), Err(SignatureError::Malformed), "{bad}");
+        for bad in [
+            "",
+            "sha1=abc",
+            "sha256=zz",
+            "sha256=abcd",
+            "5bdcc146bf60754e",
+        ] {
+            assert_eq!(
+                verify(&secret(), Some(bad.as_bytes()), body),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
         }
     }
 }

@@ -17,15 +17,29 @@ async fn the_root_redirects_to_the_dashboard() {
 async fn the_dashboard_is_server_rendered_with_the_current_numbers() {
     let app = spawn_app().await;
     let batch: Vec<(String, bool)> = (0..1234).map(|i| (format!("ssr-{i}"), false)).collect();
-    let refs: Vec<(&str, bool)> = batch.iter().map(|(mid, echo)| (mid.as_str(), *echo)).collect();
-    assert_eq!(app.post_signed(dm_batch(&refs)).await.status(), StatusCode::OK);
+    let refs: Vec<(&str, bool)> = batch
+        .iter()
+        .map(|(mid, echo)| (mid.as_str(), *echo))
+        .collect();
+    assert_eq!(
+        app.post_signed(dm_batch(&refs)).await.status(),
+        StatusCode::OK
+    );
     app.wait_for_stats(|s| s.dms_received.total == 1234).await;
 
-    let response = app.client.get(format!("{}/admin", app.address)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/admin", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.unwrap();
     assert!(html.contains(r#"data-stat="dms-received""#), "{html}");
-    assert!(html.contains("1,234"), "the total is in the HTML itself: {html}");
+    assert!(
+        html.contains("1,234"),
+        "the total is in the HTML itself: {html}"
+    );
     assert!(html.contains("Refresh now"));
 }
 
@@ -33,7 +47,10 @@ async fn the_dashboard_is_server_rendered_with_the_current_numbers() {
 async fn refresh_now_recomputes_and_broadcasts() {
     let app = spawn_app().await;
     let mut stream = app.open_stream().await;
-    stream.next_event(std::time::Duration::from_secs(2)).await.expect("initial snapshot");
+    stream
+        .next_event(std::time::Duration::from_secs(2))
+        .await
+        .expect("initial snapshot");
 
     let response = app
         .client
@@ -48,6 +65,9 @@ async fn refresh_now_recomputes_and_broadcasts() {
     let refreshed: StatsSnapshot = response.json().await.unwrap();
     assert_eq!(refreshed.source, SnapshotSource::Manual);
 
-    let pushed = stream.next_event(std::time::Duration::from_secs(1)).await.expect("the refresh is broadcast");
+    let pushed = stream
+        .next_event(std::time::Duration::from_secs(1))
+        .await
+        .expect("the refresh is broadcast");
     assert_eq!(pushed.snapshot().source, SnapshotSource::Manual);
 }

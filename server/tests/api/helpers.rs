@@ -26,7 +26,9 @@ pub async fn spawn_app() -> TestApp {
         app_secret: SecretString::from(APP_SECRET.to_string()),
         verify_token: SecretString::from(VERIFY_TOKEN.to_string()),
     };
-    let application = Application::build(config, secrets).await.expect("the server starts");
+    let application = Application::build(config, secrets)
+        .await
+        .expect("the server starts");
     let address = format!("http://{}", application.local_addr());
     let state = application.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -37,7 +39,13 @@ pub async fn spawn_app() -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("HTTP client");
-    TestApp { address, client, state, _data_dir: data_dir, _stop: stop }
+    TestApp {
+        address,
+        client,
+        state,
+        _data_dir: data_dir,
+        _stop: stop,
+    }
 }
 
 impl TestApp {
@@ -83,7 +91,10 @@ impl TestApp {
             if done(&snapshot) {
                 return snapshot;
             }
-            assert!(tokio::time::Instant::now() < deadline, "stats never reached the expected state: {snapshot:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stats never reached the expected state: {snapshot:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -95,7 +106,10 @@ impl TestApp {
             .send()
             .await
             .expect("stream opened");
-        SseClient { response: Some(response), buffer: String::new() }
+        SseClient {
+            response: Some(response),
+            buffer: String::new(),
+        }
     }
 }
 
@@ -141,7 +155,11 @@ pub struct SseClient {
 
 impl SseClient {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.response.as_ref()?.headers().get(name).map(|v| v.to_str().unwrap().to_string())
+        self.response
+            .as_ref()?
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
     }
 
     /// The next frame (comments included as empty-data frames), within `timeout`.
@@ -154,8 +172,12 @@ impl SseClient {
                 return Some(frame);
             }
             let response = self.response.as_mut()?;
-            let chunk = tokio::time::timeout_at(deadline, response.chunk()).await.ok()?.ok()??;
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
+            let chunk = tokio::time::timeout_at(deadline, response.chunk())
+                .await
+                .ok()?
+                .ok()??;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
         }
     }
 
@@ -163,8 +185,15 @@ impl SseClient {
     pub async fn next_event(&mut self, timeout: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = self.next_frame(deadline - tokio::time::Instant::now()).await?;
-            let mut event = SseEvent { event: None, id: None, data: String::new(), retry: None };
+            let frame = self
+                .next_frame(deadline - tokio::time::Instant::now())
+                .await?;
+            let mut event = SseEvent {
+                event: None,
+                id: None,
+                data: String::new(),
+                retry: None,
+            };
             for line in frame.lines() {
                 match line.split_once(": ") {
                     Some(("event", value)) => event.event = Some(value.to_string()),

@@ -11,20 +11,37 @@ use crate::helpers::{dm_batch, spawn_app};
 async fn the_stream_starts_with_the_current_snapshot_then_pushes_each_change() {
     let app = spawn_app().await;
     let mut stream = app.open_stream().await;
-    assert_eq!(stream.header("content-type").as_deref(), Some("text/event-stream"));
+    assert_eq!(
+        stream.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
     assert_eq!(stream.header("cache-control").as_deref(), Some("no-cache"));
     assert_eq!(stream.header("x-accel-buffering").as_deref(), Some("no"));
 
-    let retry = stream.next_frame(Duration::from_secs(2)).await.expect("a first frame");
+    let retry = stream
+        .next_frame(Duration::from_secs(2))
+        .await
+        .expect("a first frame");
     assert_eq!(retry, "retry: 3000");
-    let first = stream.next_event(Duration::from_secs(2)).await.expect("the current snapshot");
+    let first = stream
+        .next_event(Duration::from_secs(2))
+        .await
+        .expect("the current snapshot");
     assert_eq!(first.event.as_deref(), Some("sync"));
     let initial = first.snapshot();
     assert_eq!(first.id, Some(initial.version.to_string()));
     assert_eq!(initial.dms_received.total, 0);
 
-    assert_eq!(app.post_signed(dm_batch(&[("live-1", false)])).await.status(), StatusCode::OK);
-    let pushed = stream.next_event(Duration::from_secs(1)).await.expect("a pushed snapshot within 1 s");
+    assert_eq!(
+        app.post_signed(dm_batch(&[("live-1", false)]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let pushed = stream
+        .next_event(Duration::from_secs(1))
+        .await
+        .expect("a pushed snapshot within 1 s");
     let snapshot = pushed.snapshot();
     assert_eq!(snapshot.dms_received.total, 1);
     assert_eq!(snapshot.source, SnapshotSource::Push);
@@ -38,38 +55,59 @@ async fn every_open_stream_receives_the_same_update() {
     let mut streams = Vec::new();
     for _ in 0..3 {
         let mut stream = app.open_stream().await;
-        stream.next_event(Duration::from_secs(2)).await.expect("initial snapshot");
+        stream
+            .next_event(Duration::from_secs(2))
+            .await
+            .expect("initial snapshot");
         streams.push(stream);
     }
     assert_eq!(app.state.publisher.bus().subscriber_count(), 3);
     app.post_signed(dm_batch(&[("fan-1", true)])).await;
     let mut payloads = Vec::new();
     for stream in &mut streams {
-        let event = stream.next_event(Duration::from_secs(1)).await.expect("pushed snapshot");
+        let event = stream
+            .next_event(Duration::from_secs(1))
+            .await
+            .expect("pushed snapshot");
         assert_eq!(event.snapshot().dms_sent.total, 1);
         payloads.push(event.data);
     }
-    assert!(payloads.windows(2).all(|pair| pair[0] == pair[1]), "the same bytes reach every client");
+    assert!(
+        payloads.windows(2).all(|pair| pair[0] == pair[1]),
+        "the same bytes reach every client"
+    );
 }
 
 #[tokio::test]
 async fn a_disconnected_client_leaves_no_subscriber_behind() {
     let app = spawn_app().await;
     let mut stream = app.open_stream().await;
-    stream.next_event(Duration::from_secs(2)).await.expect("initial snapshot");
+    stream
+        .next_event(Duration::from_secs(2))
+        .await
+        .expect("initial snapshot");
     assert_eq!(app.state.publisher.bus().subscriber_count(), 1);
 
     drop(stream);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while app.state.publisher.bus().subscriber_count() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the stream's subscription outlived its client");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream's subscription outlived its client"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The server still serves new clients and pushes to them.
     let mut again = app.open_stream().await;
-    again.next_event(Duration::from_secs(2)).await.expect("initial snapshot");
+    again
+        .next_event(Duration::from_secs(2))
+        .await
+        .expect("initial snapshot");
     app.post_signed(dm_batch(&[("after-1", false)])).await;
-    let pushed = again.next_event(Duration::from_secs(1)).await.expect("pushed snapshot");
+    let pushed = again
+        .next_event(Duration::from_secs(1))
+        .await
+        .expect("pushed snapshot");
     assert_eq!(pushed.snapshot().dms_received.total, 1);
 }
 
@@ -77,7 +115,13 @@ async fn a_disconnected_client_leaves_no_subscriber_behind() {
 async fn shutting_down_ends_open_streams() {
     let app = spawn_app().await;
     let mut stream = app.open_stream().await;
-    stream.next_event(Duration::from_secs(2)).await.expect("initial snapshot");
+    stream
+        .next_event(Duration::from_secs(2))
+        .await
+        .expect("initial snapshot");
     app.state.shutdown.cancel();
-    assert!(stream.next_frame(Duration::from_secs(2)).await.is_none(), "the stream ends on shutdown");
+    assert!(
+        stream.next_frame(Duration::from_secs(2)).await.is_none(),
+        "the stream ends on shutdown"
+    );
 }

@@ -10,7 +10,11 @@ async fn handshake_echoes_the_raw_challenge_for_the_right_token() {
     let response = app
         .client
         .get(app.webhook_url())
-        .query(&[("hub.mode", "subscribe"), ("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "00042 not a number")])
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", VERIFY_TOKEN),
+            ("hub.challenge", "00042 not a number"),
+        ])
         .send()
         .await
         .unwrap();
@@ -21,17 +25,28 @@ async fn handshake_echoes_the_raw_challenge_for_the_right_token() {
 #[tokio::test]
 async fn handshake_refuses_a_wrong_token_or_mode() {
     let app = spawn_app().await;
-    for (mode, token) in [("subscribe", "wrong-token"), ("unsubscribe", VERIFY_TOKEN), ("subscribe", "")] {
+    for (mode, token) in [
+        ("subscribe", "wrong-token"),
+        ("unsubscribe", VERIFY_TOKEN),
+        ("subscribe", ""),
+    ] {
         let response = app
             .client
             .get(app.webhook_url())
-            .query(&[("hub.mode", mode), ("hub.verify_token", token), ("hub.challenge", "123")])
+            .query(&[
+                ("hub.mode", mode),
+                ("hub.verify_token", token),
+                ("hub.challenge", "123"),
+            ])
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{mode} / {token}");
         let text = response.text().await.unwrap();
-        assert!(!text.contains("123") && !text.contains(VERIFY_TOKEN), "{text}");
+        assert!(
+            !text.contains("123") && !text.contains(VERIFY_TOKEN),
+            "{text}"
+        );
     }
 }
 
@@ -40,11 +55,22 @@ async fn unsigned_or_wrongly_signed_deliveries_get_401_and_store_nothing() {
     let app = spawn_app().await;
     let body = dm_batch(&[("mid-1", false)]);
 
-    let missing = app.client.post(app.webhook_url()).body(body.clone()).send().await.unwrap();
+    let missing = app
+        .client
+        .post(app.webhook_url())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    assert!(missing.text().await.unwrap().contains("missing X-Hub-Signature-256"));
+    assert!(missing
+        .text()
+        .await
+        .unwrap()
+        .contains("missing X-Hub-Signature-256"));
 
-    let wrong_key = pulse::webhook::signature::sign(&"not-the-secret".to_string().into(), body.as_bytes());
+    let wrong_key =
+        pulse::webhook::signature::sign(&"not-the-secret".to_string().into(), body.as_bytes());
     let wrong = app
         .client
         .post(app.webhook_url())
@@ -55,7 +81,10 @@ async fn unsigned_or_wrongly_signed_deliveries_get_401_and_store_nothing() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let text = wrong.text().await.unwrap();
-    assert!(text.contains("does not match") && !text.contains(APP_SECRET), "{text}");
+    assert!(
+        text.contains("does not match") && !text.contains(APP_SECRET),
+        "{text}"
+    );
 
     let garbled = app
         .client
@@ -72,7 +101,13 @@ async fn unsigned_or_wrongly_signed_deliveries_get_401_and_store_nothing() {
 #[tokio::test]
 async fn a_signed_delivery_is_stored_and_counted_by_direction() {
     let app = spawn_app().await;
-    let response = app.post_signed(dm_batch(&[("in-1", false), ("in-2", false), ("out-1", true)])).await;
+    let response = app
+        .post_signed(dm_batch(&[
+            ("in-1", false),
+            ("in-2", false),
+            ("out-1", true),
+        ]))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "EVENT_RECEIVED");
     // Acknowledged means committed: the rows are there before the stats push.
@@ -95,7 +130,8 @@ async fn a_signed_delivery_is_stored_and_counted_by_direction() {
 async fn non_ascii_text_sent_as_unicode_escapes_verifies_and_is_counted() {
     let app = spawn_app().await;
     // As Meta sends it: "Olá 👋" escaped, signed over these exact bytes.
-    let body = dm_batch(&[("mid-escaped", false)]).replace("\"hello\"", r#""Ol\u00e1 \ud83d\udc4b""#);
+    let body =
+        dm_batch(&[("mid-escaped", false)]).replace("\"hello\"", r#""Ol\u00e1 \ud83d\udc4b""#);
     assert!(body.contains(r"\u00e1"));
     let response = app.post_signed(body).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -108,7 +144,12 @@ async fn a_redelivered_message_counts_once() {
     let body = dm_batch(&[("dup-1", false), ("dup-1", false)]);
     assert_eq!(app.post_signed(body.clone()).await.status(), StatusCode::OK);
     assert_eq!(app.post_signed(body).await.status(), StatusCode::OK);
-    assert_eq!(app.post_signed(dm_batch(&[("dup-1", false), ("new-1", false)])).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_signed(dm_batch(&[("dup-1", false), ("new-1", false)]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 
     let stats = app.wait_for_stats(|s| s.dms_received.total >= 2).await;
     assert_eq!(stats.dms_received.total, 2);
@@ -124,8 +165,14 @@ async fn malformed_or_misshapen_payloads_get_400_and_store_nothing() {
         {"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,"message":{"text":"no mid"}}]}]}"#;
     let cases = [
         ("{not json".to_string(), "malformed"),
-        (r#"{"object":"page","entry":[]}"#.to_string(), "unsupported webhook object"),
-        (r#"{"object":"instagram","entry":{}}"#.to_string(), "malformed"),
+        (
+            r#"{"object":"page","entry":[]}"#.to_string(),
+            "unsupported webhook object",
+        ),
+        (
+            r#"{"object":"instagram","entry":{}}"#.to_string(),
+            "malformed",
+        ),
         (one_bad_dm.to_string(), "entry[0].messaging[1]"),
     ];
     for (body, expected) in cases {

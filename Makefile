@@ -1,0 +1,48 @@
+# Pulse: the two commands a newcomer needs are `make run` and `make test`.
+# Each installs what is missing first (scripts/setup.sh), then does its job.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# wasm-opt from npm's binaryen must come first on PATH: cargo-leptos takes the
+# first one it finds, and Debian's breaks hydration.
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+# Per package, explicit features: `app` must never be built with ssr and hydrate together.
+CLIPPY := cargo clippy --locked --all-targets
+
+.PHONY: run test setup-build setup-test site lint rust-test e2e demo
+
+## run: build the release site and serve it on LEPTOS_SITE_ADDR (default 127.0.0.1:3000)
+run: setup-build site
+	./target/release/pulse serve
+
+## test: formatting, lints, every Rust test, and the browser suite on a fresh release build
+test: setup-test lint rust-test site e2e
+
+## demo: send signed demo webhooks to a running `make run` (RATE events/s for DURATION s)
+demo:
+	cargo run --locked --release -p pulse -- simulate --url http://$${LEPTOS_SITE_ADDR:-127.0.0.1:3000} --rate $${RATE:-5} --duration $${DURATION:-60}
+
+setup-build:
+	scripts/setup.sh build
+
+setup-test:
+	scripts/setup.sh test
+
+site:
+	cargo leptos build --release
+
+lint:
+	cargo fmt --all --check
+	$(CLIPPY) -p pulse -- -D warnings
+	$(CLIPPY) -p app --features ssr -- -D warnings
+	$(CLIPPY) -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+	$(CLIPPY) -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+rust-test:
+	cargo test --locked -p pulse
+	cargo test --locked -p app --features ssr
+
+e2e:
+	end2end/run-tests.sh

@@ -1,0 +1,78 @@
+import { expect, test, type Page } from "@playwright/test";
+import { parseCount, postSignedDm } from "./webhook";
+
+const receivedTotal = (page: Page) => page.locator('[data-stat="dms-received"] .stat-value');
+const sentTotal = (page: Page) => page.locator('[data-stat="dms-sent"] .stat-value');
+
+test("three open dashboards all show a new DM within 1 s of its webhook", async ({ browser, request }) => {
+  const pages: Page[] = [];
+  const errors: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const page = await (await browser.newContext()).newPage();
+    page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    await page.goto("/admin");
+    // Hydrated and subscribed: the badge only says Live once the stream is open.
+    await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    pages.push(page);
+  }
+  const before = parseCount(await receivedTotal(pages[0]).textContent());
+  for (const page of pages) {
+    await expect(receivedTotal(page)).toHaveText(before.toLocaleString("en-US"));
+  }
+
+  await postSignedDm(request);
+  const posted = Date.now();
+  const expected = (before + 1).toLocaleString("en-US");
+  for (const page of pages) {
+    await expect(receivedTotal(page)).toHaveText(expected, { timeout: 1_000 });
+  }
+  expect(Date.now() - posted).toBeLessThan(1_000);
+  expect(errors).toEqual([]);
+});
+
+test("the chart, latency and last event follow a sent DM", async ({ page, request }) => {
+  await page.goto("/admin");
+  await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+  const before = parseCount(await sentTotal(page).textContent());
+
+  await postSignedDm(request, { echo: true });
+  await expect(sentTotal(page)).toHaveText((before + 1).toLocaleString("en-US"), { timeout: 1_000 });
+  await expect(page.locator(".minute-chart rect.bar--sent")).toHaveCount(60);
+  const lastSentBar = page.locator(".minute-chart rect.bar--sent").last();
+  expect(Number(await lastSentBar.getAttribute("height"))).toBeGreaterThan(0);
+  await expect(page.getByTestId("latency")).toHaveText(/latency \d+ ms/);
+  await expect(page.getByTestId("last-event")).toHaveText(/UTC$/);
+});
+
+test("Refresh now recomputes without reloading the page", async ({ page }) => {
+  await page.goto("/admin");
+  await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+  const url = page.url();
+  const refreshed = page.waitForResponse((response) => response.url().includes("/api/admin/stats/refresh"));
+  await page.getByRole("button", { name: "Refresh now" }).click();
+  expect((await refreshed).status()).toBe(200);
+  expect(page.url()).toBe(url);
+  await expect(page.getByTestId("updated")).toHaveText(/updated (just now|\d s ago)/);
+});
+
+test("with JavaScript off the dashboard still shows the current stats", async ({ browser, request }) => {
+  await postSignedDm(request);
+  const stats = await (await request.get("/api/admin/stats")).json();
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto("/admin");
+  await expect(receivedTotal(page)).toHaveText(stats.dms_received.total.toLocaleString("en-US"));
+  await expect(sentTotal(page)).toHaveText(stats.dms_sent.total.toLocaleString("en-US"));
+  await expect(page.locator('[data-stat="accounts"] .stat-value')).toHaveText(String(stats.accounts));
+  await expect(page.locator("noscript, .notice").first()).toBeAttached();
+  await context.close();
+});
+
+test("the root address leads to the dashboard", async ({ page }) => {
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByRole("heading", { name: "Pulse" })).toBeVisible();
+});

@@ -1,0 +1,40 @@
+import { createHmac, randomUUID } from "node:crypto";
+import type { APIRequestContext } from "@playwright/test";
+import { appSecret } from "../playwright.config";
+
+/** Posts one signed DM delivery, as Instagram would, and checks it was accepted. */
+export async function postSignedDm(request: APIRequestContext, options: { echo?: boolean } = {}) {
+  const echo = options.echo ?? false;
+  const now = Date.now();
+  const [sender, recipient] = echo ? ["e2e-biz", "e2e-customer"] : ["e2e-customer", "e2e-biz"];
+  const body = JSON.stringify({
+    object: "instagram",
+    entry: [
+      {
+        id: "e2e-biz",
+        time: now,
+        messaging: [
+          {
+            sender: { id: sender },
+            recipient: { id: recipient },
+            timestamp: now,
+            message: { mid: `e2e-${randomUUID()}`, text: "hello from the end-to-end test", is_echo: echo },
+          },
+        ],
+      },
+    ],
+  });
+  const signature = "sha256=" + createHmac("sha256", appSecret).update(body).digest("hex");
+  const response = await request.post("/api/webhooks/instagram", {
+    data: body,
+    headers: { "content-type": "application/json", "x-hub-signature-256": signature },
+  });
+  if (response.status() !== 200) {
+    throw new Error(`webhook refused: ${response.status()} ${await response.text()}`);
+  }
+}
+
+/** The number shown on a stat card, as an integer. */
+export function parseCount(text: string | null): number {
+  return Number((text ?? "").replace(/,/g, ""));
+}
