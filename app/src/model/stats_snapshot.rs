@@ -38,7 +38,8 @@ pub enum SnapshotSource {
     Initial,
     /// Pushed because webhook events were committed.
     Push,
-    /// Produced by a periodic poll (fallback modes).
+    /// Produced by a clock-driven recompute (the minute roll-over) or a
+    /// fallback poll.
     Poll,
     /// Requested by an admin with "Refresh now".
     Manual,
