@@ -183,6 +183,10 @@ fn write_file(path: &Path, secrets: &WebhookSecrets) -> Result<(), SecretsError>
         secrets.app_secret.expose_secret(),
         secrets.verify_token.expose_secret()
     );
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)
+            .map_err(|error| file_error(path, format!("cannot create its directory: {error}")))?;
+    }
     create_private(path)
         .and_then(|mut file| {
             file.write_all(contents.as_bytes())
@@ -210,7 +214,8 @@ mod tests {
     #[test]
     fn generated_secrets_are_saved_privately_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
+        // The data directory does not exist yet on a first start.
+        let path = dir.path().join("fresh-data-dir").join(FILE_NAME);
         let generated = WebhookSecrets {
             app_secret: random_secret().unwrap(),
             verify_token: random_secret().unwrap(),

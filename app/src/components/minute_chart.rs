@@ -19,7 +19,7 @@ pub fn MinuteChart(
     snapshot: Signal<StatsSnapshot>,
 ) -> impl IntoView {
     let width = SLOT_WIDTH * 60.0;
-    let view_box = format!("0 0 {width} {}", PLOT_HEIGHT + 18.0);
+    let view_box = format!("0 0 {width} {PLOT_HEIGHT}");
     let bars = move || {
         let snapshot = snapshot.get();
         let peak = snapshot.per_minute_peak() as f64;
@@ -95,9 +95,11 @@ pub fn MinuteChart(
             >
                 <line class="axis" x1="0" y1=PLOT_HEIGHT x2=width y2=PLOT_HEIGHT></line>
                 {bars}
-                <text class="tick" x="0" y=PLOT_HEIGHT + 14.0>{first_label}</text>
-                <text class="tick" x=width y=PLOT_HEIGHT + 14.0 text-anchor="end">{last_label}</text>
             </svg>
+            <div class="ticks">
+                <span>{first_label}</span>
+                <span>{last_label}</span>
+            </div>
         </figure>
     }
 }
