@@ -88,3 +88,68 @@ fn frames(
         Some((Ok(frame), state))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use app::model::{DmCounts, SnapshotSource, StatsSnapshot};
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::bus::StatsBus;
+
+    fn snapshot(version: i64) -> StatsSnapshot {
+        StatsSnapshot {
+            version,
+            generated_at_ms: 0,
+            source: SnapshotSource::Push,
+            dms_sent: DmCounts::default(),
+            dms_received: DmCounts::default(),
+            active_conversations_24h: 0,
+            accounts: 0,
+            per_minute: Vec::new(),
+            last_event_at_ms: None,
+        }
+    }
+
+    async fn next_text(
+        stream: &mut (impl Stream<Item = Result<Bytes, Infallible>> + Unpin),
+    ) -> String {
+        let Some(Ok(bytes)) = stream.next().await else {
+            panic!("the stream ended")
+        };
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_streams_get_a_keep_alive_comment_every_15_seconds() {
+        let bus = StatsBus::new(snapshot(1));
+        let mut stream = Box::pin(frames(bus.subscribe(), CancellationToken::new()));
+        let first = next_text(&mut stream).await;
+        assert!(
+            first.starts_with("retry: 3000\n\nevent: sync\nid: 1\n"),
+            "{first}"
+        );
+
+        let started = tokio::time::Instant::now();
+        assert_eq!(next_text(&mut stream).await, ": keep-alive\n\n");
+        assert_eq!(started.elapsed(), KEEP_ALIVE_INTERVAL);
+
+        bus.publish(snapshot(2));
+        assert!(next_text(&mut stream)
+            .await
+            .starts_with("event: sync\nid: 2\n"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_skips_to_the_newest_snapshot() {
+        let bus = StatsBus::new(snapshot(1));
+        let mut stream = Box::pin(frames(bus.subscribe(), CancellationToken::new()));
+        next_text(&mut stream).await;
+        for version in 2..=50 {
+            bus.publish(snapshot(version));
+        }
+        assert!(next_text(&mut stream)
+            .await
+            .starts_with("event: sync\nid: 50\n"));
+    }
+}

@@ -33,6 +33,12 @@ pub enum StoreError {
     /// The database URL names a backend this build does not support.
     #[error("unsupported DATABASE_URL scheme {0:?}; this version supports sqlite:// only")]
     UnsupportedBackend(String),
+    /// An in-memory SQLite database: the writer and the readers would each see
+    /// a different, empty database, and nothing would be durable.
+    #[error(
+        "in-memory SQLite databases are not supported; use a file, e.g. sqlite://data/pulse.db"
+    )]
+    InMemory,
     /// The database refused or failed a query.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -53,6 +59,9 @@ impl Store {
         if !url.starts_with("sqlite:") {
             let scheme = url.split(':').next().unwrap_or_default().to_string();
             return Err(StoreError::UnsupportedBackend(scheme));
+        }
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::InMemory);
         }
         Ok(Store {
             backend: sqlite::SqliteStore::open(url, BUSY_TIMEOUT).await?,
@@ -97,3 +106,24 @@ pub const MINUTE_MS: i64 = 60_000;
 pub const DAY_MS: i64 = 86_400_000;
 /// Number of minutes in the snapshot's series.
 pub const SERIES_MINUTES: i64 = 60;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unsupported_databases_are_refused_with_a_clear_reason() {
+        let postgres = Store::open("postgres://user:pw@localhost/db")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            postgres.contains("\"postgres\"") && !postgres.contains("pw"),
+            "{postgres}"
+        );
+        assert!(matches!(
+            Store::open("sqlite::memory:").await,
+            Err(StoreError::InMemory)
+        ));
+    }
+}

@@ -3,5 +3,6 @@
 
 mod dashboard;
 mod helpers;
+mod store;
 mod stream;
 mod webhook;

@@ -1,0 +1,149 @@
+//! The store's aggregates on a real SQLite file, at fixed instants.
+
+use app::model::SnapshotSource;
+use pulse::{
+    store::{Store, DAY_MS, MINUTE_MS},
+    webhook::payload::{EventKind, WebhookEvent},
+};
+
+/// 2026-11-25 18:30:05 UTC.
+const NOW: i64 = 1_795_631_405_000;
+
+fn dm(mid: &str, kind: EventKind, account: &str, peer: &str, occurred_at_ms: i64) -> WebhookEvent {
+    WebhookEvent {
+        dedupe_key: Some(format!("{}:{mid}", kind.as_str())),
+        kind,
+        account_id: account.to_string(),
+        peer_id: Some(peer.to_string()),
+        occurred_at_ms,
+        raw: format!(r#"{{"mid":"{mid}"}}"#),
+    }
+}
+
+async fn open_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
+    (Store::open(&url).await.unwrap(), dir)
+}
+
+#[tokio::test]
+async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants() {
+    let (store, _dir) = open_store().await;
+    let start_of_today = NOW - NOW % DAY_MS;
+    let events = [
+        dm("now", EventKind::DmReceived, "biz-a", "c1", NOW - 1_000),
+        dm(
+            "59min",
+            EventKind::DmReceived,
+            "biz-a",
+            "c2",
+            NOW - 59 * MINUTE_MS,
+        ),
+        dm(
+            "61min",
+            EventKind::DmSent,
+            "biz-a",
+            "c2",
+            NOW - 61 * MINUTE_MS,
+        ),
+        dm(
+            "yesterday-late",
+            EventKind::DmReceived,
+            "biz-b",
+            "c3",
+            start_of_today - 1_000,
+        ),
+        dm(
+            "two-days",
+            EventKind::DmSent,
+            "biz-c",
+            "c4",
+            NOW - 2 * DAY_MS,
+        ),
+    ];
+    let outcome = store.ingest(&events, NOW).await.unwrap();
+    assert_eq!((outcome.stored, outcome.duplicates), (5, 0));
+
+    let snapshot = store.snapshot(NOW, SnapshotSource::Initial).await.unwrap();
+    assert_eq!(snapshot.version, 1);
+    assert_eq!(
+        (snapshot.dms_received.total, snapshot.dms_sent.total),
+        (3, 2)
+    );
+    assert_eq!(
+        (snapshot.dms_received.today, snapshot.dms_sent.today),
+        (2, 1)
+    );
+    assert_eq!(
+        (snapshot.dms_received.last_hour, snapshot.dms_sent.last_hour),
+        (2, 0)
+    );
+    // c1, c2 (biz-a) and c3 (biz-b, 18.5 h ago) are active; c4 is two days old.
+    assert_eq!(snapshot.active_conversations_24h, 3);
+    assert_eq!(snapshot.accounts, 3);
+    assert_eq!(snapshot.last_event_at_ms, Some(NOW - 1_000));
+
+    assert_eq!(snapshot.per_minute.len(), 60);
+    let current_minute = NOW - NOW % MINUTE_MS;
+    assert_eq!(
+        snapshot.per_minute.last().unwrap().minute_ms,
+        current_minute
+    );
+    assert_eq!(
+        snapshot.per_minute[0].minute_ms,
+        current_minute - 59 * MINUTE_MS
+    );
+    assert_eq!(snapshot.per_minute.last().unwrap().received, 1);
+    assert_eq!(
+        snapshot.per_minute[0].received, 1,
+        "59 minutes ago is the oldest bucket"
+    );
+}
+
+#[tokio::test]
+async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_the_version() {
+    let (store, _dir) = open_store().await;
+    let first = dm("m1", EventKind::DmReceived, "biz", "c", NOW);
+    let outcome = store
+        .ingest(&[first.clone(), first.clone()], NOW)
+        .await
+        .unwrap();
+    assert_eq!((outcome.stored, outcome.duplicates), (1, 1));
+    let again = store
+        .ingest(std::slice::from_ref(&first), NOW)
+        .await
+        .unwrap();
+    assert!(!again.changed());
+
+    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    assert_eq!(snapshot.version, 1);
+    assert_eq!(snapshot.dms_received.total, 1);
+    // The same mid as an echo is a different event (a DM sent), counted separately.
+    store
+        .ingest(&[dm("m1", EventKind::DmSent, "biz", "c", NOW)], NOW)
+        .await
+        .unwrap();
+    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    assert_eq!(
+        (snapshot.version, snapshot.dms_sent.total, snapshot.accounts),
+        (2, 1, 1)
+    );
+    assert_eq!(store.event_count().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_database() {
+    let (store, dir) = open_store().await;
+    store
+        .ingest(&[dm("kept", EventKind::DmReceived, "biz", "c", NOW)], NOW)
+        .await
+        .unwrap();
+    drop(store);
+    let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
+    let reopened = Store::open(&url).await.unwrap();
+    let snapshot = reopened
+        .snapshot(NOW, SnapshotSource::Initial)
+        .await
+        .unwrap();
+    assert_eq!((snapshot.version, snapshot.dms_received.total), (1, 1));
+}
