@@ -324,4 +324,17 @@ mod tests {
             Err(PayloadError::UnsupportedObject(object)) if object == "page"
         ));
     }
+
+    #[test]
+    fn absurdly_deep_nesting_is_rejected_not_overflowed() {
+        let depth = 100_000;
+        let body = format!(
+            r#"{{"object":"instagram","entry":{}{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        // Rejected with a readable reason; the parser neither recurses that deep nor panics.
+        let error = parse(body.as_bytes(), NOW).unwrap_err().to_string();
+        assert!(error.starts_with("invalid event at entry[0]"), "{error}");
+    }
 }
