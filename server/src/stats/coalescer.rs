@@ -84,38 +84,57 @@ mod tests {
 
     use super::*;
 
-    /// Publishes recorded as (milliseconds since start, state seen).
-    type Log = Arc<Mutex<Vec<(u128, u32)>>>;
-
-    fn spawn_coalescer(
+    /// A coalescer whose "recompute" records when it ran and which state it saw.
+    struct Harness {
         flag: Arc<DirtyFlag>,
         state: Arc<Mutex<u32>>,
-        log: Log,
-    ) -> CancellationToken {
-        let shutdown = CancellationToken::new();
-        let start = Instant::now();
-        tokio::spawn(run(
-            flag,
-            Duration::from_millis(100),
-            shutdown.clone(),
-            move || {
-                let (state, log) = (state.clone(), log.clone());
-                async move {
-                    let seen = *state.lock().unwrap();
-                    log.lock()
-                        .unwrap()
-                        .push((start.elapsed().as_millis(), seen));
-                    Ok(())
-                }
-            },
-        ));
-        shutdown
+        /// Publishes as (milliseconds since start, state seen).
+        log: Arc<Mutex<Vec<(u128, u32)>>>,
+        shutdown: CancellationToken,
     }
 
-    /// Simulates a committed change: the state moves on, then the flag is marked.
-    fn commit(flag: &DirtyFlag, state: &Mutex<u32>) {
-        *state.lock().unwrap() += 1;
-        flag.mark();
+    impl Harness {
+        fn start() -> Self {
+            let harness = Harness {
+                flag: Arc::default(),
+                state: Arc::default(),
+                log: Arc::default(),
+                shutdown: CancellationToken::new(),
+            };
+            let (state, log) = (harness.state.clone(), harness.log.clone());
+            let start = Instant::now();
+            let publish = move || {
+                let seen = *state.lock().unwrap();
+                log.lock()
+                    .unwrap()
+                    .push((start.elapsed().as_millis(), seen));
+                async { Ok(()) }
+            };
+            let interval = Duration::from_millis(100);
+            tokio::spawn(run(
+                harness.flag.clone(),
+                interval,
+                harness.shutdown.clone(),
+                publish,
+            ));
+            harness
+        }
+
+        /// A committed change: the state moves on, then the flag is marked.
+        fn commit(&self) {
+            *self.state.lock().unwrap() += 1;
+            self.flag.mark();
+        }
+
+        fn publishes(&self) -> Vec<(u128, u32)> {
+            self.log.lock().unwrap().clone()
+        }
+    }
+
+    impl Drop for Harness {
+        fn drop(&mut self) {
+            self.shutdown.cancel();
+        }
     }
 
     async fn advance(ms: u64) {
@@ -124,66 +143,43 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_gives_one_leading_and_one_trailing_publish_with_the_last_state() {
-        let (flag, state, log) = (
-            Arc::new(DirtyFlag::default()),
-            Arc::default(),
-            Log::default(),
-        );
-        let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
-
-        commit(&flag, &state);
+        let harness = Harness::start();
+        harness.commit();
         advance(10).await;
         for _ in 0..4 {
-            commit(&flag, &state);
+            harness.commit();
             advance(15).await;
         }
         advance(500).await;
-
-        assert_eq!(*log.lock().unwrap(), vec![(0, 1), (100, 5)]);
-        shutdown.cancel();
+        assert_eq!(harness.publishes(), vec![(0, 1), (100, 5)]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn isolated_changes_are_published_at_once() {
-        let (flag, state, log) = (
-            Arc::new(DirtyFlag::default()),
-            Arc::default(),
-            Log::default(),
-        );
-        let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
-
-        commit(&flag, &state);
+        let harness = Harness::start();
+        harness.commit();
         advance(250).await;
-        commit(&flag, &state);
+        harness.commit();
         advance(250).await;
-
-        assert_eq!(*log.lock().unwrap(), vec![(0, 1), (250, 2)]);
-        shutdown.cancel();
+        assert_eq!(harness.publishes(), vec![(0, 1), (250, 2)]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_change_during_the_trailing_wait_is_never_dropped() {
-        let (flag, state, log) = (
-            Arc::new(DirtyFlag::default()),
-            Arc::default(),
-            Log::default(),
-        );
-        let shutdown = spawn_coalescer(flag.clone(), Arc::clone(&state), log.clone());
-
-        commit(&flag, &state);
+        let harness = Harness::start();
+        harness.commit();
         advance(1).await;
-        commit(&flag, &state);
+        harness.commit();
         advance(99).await;
         // Lands exactly as the trailing publish runs: it must get its own publish.
-        commit(&flag, &state);
+        harness.commit();
         advance(1000).await;
 
-        let log = log.lock().unwrap();
+        let log = harness.publishes();
         assert_eq!(log.last().map(|&(_, seen)| seen), Some(3), "{log:?}");
         assert!(
             log.windows(2).all(|pair| pair[1].0 - pair[0].0 >= 100),
             "{log:?}"
         );
-        shutdown.cancel();
     }
 }

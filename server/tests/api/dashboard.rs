@@ -46,11 +46,7 @@ async fn the_dashboard_is_server_rendered_with_the_current_numbers() {
 #[tokio::test]
 async fn refresh_now_recomputes_and_broadcasts() {
     let app = spawn_app().await;
-    let mut stream = app.open_stream().await;
-    stream
-        .next_event(std::time::Duration::from_secs(2))
-        .await
-        .expect("initial snapshot");
+    let mut stream = app.open_live_stream().await;
 
     let response = app
         .client

@@ -99,6 +99,16 @@ impl TestApp {
         }
     }
 
+    /// Opens a stream and reads past its first snapshot, so the next event is a push.
+    pub async fn open_live_stream(&self) -> SseClient {
+        let mut stream = self.open_stream().await;
+        stream
+            .next_event(Duration::from_secs(2))
+            .await
+            .expect("the stream starts with the current snapshot");
+        stream
+    }
+
     pub async fn open_stream(&self) -> SseClient {
         let response = self
             .client

@@ -54,12 +54,7 @@ async fn every_open_stream_receives_the_same_update() {
     let app = spawn_app().await;
     let mut streams = Vec::new();
     for _ in 0..3 {
-        let mut stream = app.open_stream().await;
-        stream
-            .next_event(Duration::from_secs(2))
-            .await
-            .expect("initial snapshot");
-        streams.push(stream);
+        streams.push(app.open_live_stream().await);
     }
     assert_eq!(app.state.publisher.bus().subscriber_count(), 3);
     app.post_signed(dm_batch(&[("fan-1", true)])).await;
@@ -81,11 +76,7 @@ async fn every_open_stream_receives_the_same_update() {
 #[tokio::test]
 async fn a_disconnected_client_leaves_no_subscriber_behind() {
     let app = spawn_app().await;
-    let mut stream = app.open_stream().await;
-    stream
-        .next_event(Duration::from_secs(2))
-        .await
-        .expect("initial snapshot");
+    let stream = app.open_live_stream().await;
     assert_eq!(app.state.publisher.bus().subscriber_count(), 1);
 
     drop(stream);
@@ -98,11 +89,7 @@ async fn a_disconnected_client_leaves_no_subscriber_behind() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The server still serves new clients and pushes to them.
-    let mut again = app.open_stream().await;
-    again
-        .next_event(Duration::from_secs(2))
-        .await
-        .expect("initial snapshot");
+    let mut again = app.open_live_stream().await;
     app.post_signed(dm_batch(&[("after-1", false)])).await;
     let pushed = again
         .next_event(Duration::from_secs(1))
@@ -114,11 +101,7 @@ async fn a_disconnected_client_leaves_no_subscriber_behind() {
 #[tokio::test]
 async fn shutting_down_ends_open_streams() {
     let app = spawn_app().await;
-    let mut stream = app.open_stream().await;
-    stream
-        .next_event(Duration::from_secs(2))
-        .await
-        .expect("initial snapshot");
+    let mut stream = app.open_live_stream().await;
     app.state.shutdown.cancel();
     assert!(
         stream.next_frame(Duration::from_secs(2)).await.is_none(),
