@@ -7,6 +7,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
+use crate::stats::HealthPolicy;
+
 /// Settings of a running server. Secrets are not here: see [`crate::secrets`].
 #[derive(Clone, Debug, Args)]
 pub struct Config {
@@ -35,6 +37,24 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..=60_000)
     )]
     pub stats_notify_min_interval_ms: u64,
+
+    /// Warn on the dashboard when no webhook was accepted for this many minutes.
+    #[arg(
+        long,
+        env = "WEBHOOK_SILENCE_ALERT_MIN",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=10_080)
+    )]
+    pub webhook_silence_alert_min: u64,
+
+    /// Warn on the dashboard when this many webhook requests were refused in an hour.
+    #[arg(
+        long,
+        env = "WEBHOOK_REJECTIONS_ALERT_PER_HOUR",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    pub webhook_rejections_alert_per_hour: i64,
 }
 
 impl Config {
@@ -47,6 +67,8 @@ impl Config {
             data_dir,
             database_url: None,
             stats_notify_min_interval_ms: 100,
+            webhook_silence_alert_min: 60,
+            webhook_rejections_alert_per_hour: 10,
         }
     }
 
@@ -55,6 +77,14 @@ impl Config {
         match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("pulse.db").display()),
+        }
+    }
+
+    /// When the webhook health deserves a warning.
+    pub fn health_policy(&self) -> HealthPolicy {
+        HealthPolicy {
+            silence_alert: Duration::from_secs(self.webhook_silence_alert_min * 60),
+            rejections_alert_per_hour: self.webhook_rejections_alert_per_hour,
         }
     }
 

@@ -70,7 +70,7 @@ impl Application {
             source,
         })?;
         let store = Store::open(&config.database_url()).await?;
-        let publisher = StatsPublisher::start(store.clone()).await?;
+        let publisher = StatsPublisher::start(store.clone(), config.health_policy()).await?;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| StartError::Bind {

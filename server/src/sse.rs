@@ -91,7 +91,7 @@ fn frames(
 
 #[cfg(test)]
 mod tests {
-    use app::model::{DmCounts, SnapshotSource, StatsSnapshot};
+    use app::model::{SnapshotSource, StatsSnapshot};
     use futures::StreamExt;
 
     use super::*;
@@ -100,14 +100,8 @@ mod tests {
     fn snapshot(version: i64) -> StatsSnapshot {
         StatsSnapshot {
             version,
-            generated_at_ms: 0,
             source: SnapshotSource::Push,
-            dms_sent: DmCounts::default(),
-            dms_received: DmCounts::default(),
-            active_conversations_24h: 0,
-            accounts: 0,
-            per_minute: Vec::new(),
-            last_event_at_ms: None,
+            ..StatsSnapshot::default()
         }
     }
 

@@ -2,4 +2,6 @@
 
 mod stats_snapshot;
 
-pub use stats_snapshot::{DmCounts, MinuteBucket, SnapshotSource, StatsSnapshot};
+pub use stats_snapshot::{
+    Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth,
+};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// The same document is served by `GET /api/admin/stats`, embedded in the
 /// server-rendered page and pushed over SSE, so all three always agree.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsSnapshot {
     /// Count of committed changes to the event store; never goes backwards, so
     /// a receiver can drop anything older than what it already shows.
@@ -16,9 +16,9 @@ pub struct StatsSnapshot {
     /// Why this snapshot was produced.
     pub source: SnapshotSource,
     /// Direct messages sent by the business accounts (echoes).
-    pub dms_sent: DmCounts,
+    pub dms_sent: Counts,
     /// Direct messages received by the business accounts.
-    pub dms_received: DmCounts,
+    pub dms_received: Counts,
     /// Conversations (business account, other party) with a DM in the last 24 hours.
     pub active_conversations_24h: i64,
     /// Distinct business accounts that ever received a webhook event.
@@ -28,13 +28,54 @@ pub struct StatsSnapshot {
     pub per_minute: Vec<MinuteBucket>,
     /// Timestamp of the newest counted event (Unix milliseconds), if any.
     pub last_event_at_ms: Option<i64>,
+    /// Everything else customers do: comments, reactions, reads, ….
+    pub engagement: Engagement,
+    /// Whether Instagram's deliveries are arriving and being accepted.
+    pub webhook_health: WebhookHealth,
+}
+
+/// Counts of the non-DM interactions, over the same windows as DMs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    /// Comments on the accounts' media by others.
+    pub comments: Counts,
+    /// Mentions of the accounts.
+    pub mentions: Counts,
+    /// Reactions added to messages.
+    pub reactions: Counts,
+    /// Received DMs that reply to a story (also counted in `dms_received`).
+    pub story_replies: Counts,
+    /// Button and ice-breaker taps.
+    pub postbacks: Counts,
+    /// Read receipts for the accounts' messages.
+    pub reads: Counts,
+    /// Messages deleted by customers (the DM totals never go down).
+    pub deleted: Counts,
+}
+
+/// The webhook endpoint's recent record. Rejected requests are counted here,
+/// never stored as events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookHealth {
+    /// When a signed delivery was last accepted (Unix ms), if ever.
+    pub last_accepted_at_ms: Option<i64>,
+    /// Requests refused for a missing or wrong signature in the last hour.
+    pub signature_failures_1h: i64,
+    /// All refused requests in the last hour (signature, payload, size, handshake).
+    pub rejected_1h: i64,
+    /// Events stored but flagged as unreadable in the last hour.
+    pub flagged_events_1h: i64,
+    /// Set when something needs attention (silence, or failures that could
+    /// make Meta disable the endpoint), in words.
+    pub warning: Option<String>,
 }
 
 /// Why a snapshot was produced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotSource {
     /// Computed at start-up or for a new reader, before any change.
+    #[default]
     Initial,
     /// Pushed because webhook events were committed.
     Push,
@@ -45,9 +86,9 @@ pub enum SnapshotSource {
     Manual,
 }
 
-/// Direct-message counts over three windows (days are UTC days).
+/// Counts over three windows (days are UTC days).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DmCounts {
+pub struct Counts {
     /// Since the store was created.
     pub total: i64,
     /// Since 00:00 UTC today.
@@ -86,14 +127,9 @@ mod tests {
     fn snapshot_with(per_minute: Vec<MinuteBucket>) -> StatsSnapshot {
         StatsSnapshot {
             version: 3,
-            generated_at_ms: 1_700_000_000_000,
             source: SnapshotSource::Push,
-            dms_sent: DmCounts::default(),
-            dms_received: DmCounts::default(),
-            active_conversations_24h: 0,
-            accounts: 0,
             per_minute,
-            last_event_at_ms: None,
+            ..StatsSnapshot::default()
         }
     }
 

@@ -85,25 +85,15 @@ impl StatsBus {
 
 #[cfg(test)]
 mod tests {
-    use app::model::{DmCounts, SnapshotSource};
+    use app::model::{SnapshotSource, StatsSnapshot};
 
     use super::*;
 
     fn snapshot(version: i64, source: SnapshotSource) -> StatsSnapshot {
         StatsSnapshot {
             version,
-            generated_at_ms: 1_000 + version,
             source,
-            dms_sent: DmCounts::default(),
-            dms_received: DmCounts {
-                total: version,
-                today: 0,
-                last_hour: 0,
-            },
-            active_conversations_24h: 0,
-            accounts: 0,
-            per_minute: Vec::new(),
-            last_event_at_ms: None,
+            ..StatsSnapshot::default()
         }
     }
 

@@ -5,6 +5,7 @@
 //! aggregates from the store and hands the snapshot to the bus.
 
 pub mod coalescer;
+mod health;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -20,6 +21,7 @@ use crate::{
     store::{Store, StoreError, MINUTE_MS},
 };
 use coalescer::DirtyFlag;
+pub use health::HealthPolicy;
 
 /// Recomputes snapshots from the store and publishes them on the bus.
 #[derive(Clone, Debug)]
@@ -27,16 +29,18 @@ pub struct StatsPublisher {
     store: Store,
     bus: StatsBus,
     dirty: Arc<DirtyFlag>,
+    health: HealthPolicy,
 }
 
 impl StatsPublisher {
     /// Computes the first snapshot and creates the bus around it.
-    pub async fn start(store: Store) -> Result<Self, StoreError> {
-        let initial = store.snapshot(now_ms(), SnapshotSource::Initial).await?;
+    pub async fn start(store: Store, health: HealthPolicy) -> Result<Self, StoreError> {
+        let initial = compute(&store, health, SnapshotSource::Initial).await?;
         Ok(StatsPublisher {
             store,
             bus: StatsBus::new(initial),
             dirty: Arc::new(DirtyFlag::default()),
+            health,
         })
     }
 
@@ -53,7 +57,7 @@ impl StatsPublisher {
 
     /// Recomputes the snapshot now and publishes it.
     pub async fn publish_now(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
-        let snapshot = self.store.snapshot(now_ms(), source).await?;
+        let snapshot = compute(&self.store, self.health, source).await?;
         self.bus.publish(snapshot.clone());
         Ok(snapshot)
     }
@@ -103,6 +107,18 @@ impl StatsService for StatsPublisher {
                 })
         })
     }
+}
+
+/// Reads the snapshot from the store and adds the webhook warning, if any.
+async fn compute(
+    store: &Store,
+    health: HealthPolicy,
+    source: SnapshotSource,
+) -> Result<StatsSnapshot, StoreError> {
+    let now = now_ms();
+    let mut snapshot = store.snapshot(now, source).await?;
+    snapshot.webhook_health.warning = health.warning(&snapshot.webhook_health, now);
+    Ok(snapshot)
 }
 
 /// An error with its causes, for one log line.

@@ -20,6 +20,34 @@ pub struct IngestOutcome {
     pub duplicates: u64,
 }
 
+/// Why a webhook request was refused before anything was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Missing, malformed or wrong `X-Hub-Signature-256`.
+    Signature,
+    /// Not a readable Instagram delivery.
+    Payload,
+    /// Body over the size limit.
+    TooLarge,
+    /// The body could not be read for another reason.
+    Body,
+    /// A failed subscription handshake (wrong verify token or mode).
+    Verification,
+}
+
+impl Rejection {
+    /// Name stored in the `reason` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::Signature => "signature",
+            Rejection::Payload => "payload",
+            Rejection::TooLarge => "too_large",
+            Rejection::Body => "body",
+            Rejection::Verification => "verification",
+        }
+    }
+}
+
 impl IngestOutcome {
     /// Whether the stored data (and so the stats) changed.
     pub fn changed(&self) -> bool {
@@ -89,6 +117,15 @@ impl Store {
         source: SnapshotSource,
     ) -> Result<StatsSnapshot, StoreError> {
         Ok(self.backend.snapshot(now_ms, source).await?)
+    }
+
+    /// Counts a refused webhook request (never stored as an event).
+    pub async fn record_rejection(
+        &self,
+        rejection: Rejection,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        Ok(self.backend.record_rejection(rejection, at_ms).await?)
     }
 
     /// Number of stored events of every kind.

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, str::FromStr, time::Duration};
 
-use app::model::{DmCounts, MinuteBucket, SnapshotSource, StatsSnapshot};
+use app::model::{Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth};
 use sqlx::{
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -13,8 +13,8 @@ use sqlx::{
     Sqlite, Transaction,
 };
 
-use super::{IngestOutcome, DAY_MS, MINUTE_MS, SERIES_MINUTES};
-use crate::webhook::payload::{EventKind, WebhookEvent};
+use super::{IngestOutcome, Rejection, DAY_MS, MINUTE_MS, SERIES_MINUTES};
+use crate::webhook::payload::{Metric, WebhookEvent};
 
 #[derive(Clone, Debug)]
 pub(super) struct SqliteStore {
@@ -22,50 +22,33 @@ pub(super) struct SqliteStore {
     reader: SqlitePool,
 }
 
-/// Sent and received counts for one aggregate row.
-#[derive(Clone, Copy, Default)]
-struct Pair {
-    sent: i64,
-    received: i64,
-}
-
 /// The aggregate changes of one transaction, summed in memory so that each
 /// aggregate row is written once per transaction, however large the batch.
 #[derive(Default)]
 struct AggregateDelta {
-    minutes: BTreeMap<i64, Pair>,
-    days: BTreeMap<i64, Pair>,
+    totals: BTreeMap<Metric, i64>,
+    days: BTreeMap<(i64, Metric), i64>,
+    minutes: BTreeMap<(i64, Metric), i64>,
     conversations: BTreeMap<(String, String), i64>,
     accounts: BTreeMap<String, i64>,
-    totals: Pair,
     last_event_at_ms: Option<i64>,
 }
 
 impl AggregateDelta {
     fn count(&mut self, event: &WebhookEvent) {
-        let one = match event.kind {
-            EventKind::DmSent => Pair {
-                sent: 1,
-                received: 0,
-            },
-            EventKind::DmReceived => Pair {
-                sent: 0,
-                received: 1,
-            },
-            EventKind::Unmodelled(_) => return,
-        };
         let at = event.occurred_at_ms;
-        for (map, key) in [
-            (&mut self.minutes, floor(at, MINUTE_MS)),
-            (&mut self.days, floor(at, DAY_MS)),
-        ] {
-            let pair = map.entry(key).or_default();
-            pair.sent += one.sent;
-            pair.received += one.received;
+        for &metric in event.kind.metrics() {
+            *self.totals.entry(metric).or_default() += 1;
+            *self.days.entry((floor(at, DAY_MS), metric)).or_default() += 1;
+            *self
+                .minutes
+                .entry((floor(at, MINUTE_MS), metric))
+                .or_default() += 1;
         }
-        self.totals.sent += one.sent;
-        self.totals.received += one.received;
-        if let Some(peer) = &event.peer_id {
+        if !event.kind.is_modelled() {
+            return;
+        }
+        if let (true, Some(peer)) = (event.kind.is_dm(), &event.peer_id) {
             let last = self
                 .conversations
                 .entry((event.account_id.clone(), peer.clone()))
@@ -74,7 +57,9 @@ impl AggregateDelta {
         }
         let first = self.accounts.entry(event.account_id.clone()).or_insert(at);
         *first = (*first).min(at);
-        self.last_event_at_ms = Some(self.last_event_at_ms.map_or(at, |last| last.max(at)));
+        if !event.kind.metrics().is_empty() {
+            self.last_event_at_ms = Some(self.last_event_at_ms.map_or(at, |last| last.max(at)));
+        }
     }
 }
 
@@ -111,8 +96,9 @@ impl SqliteStore {
         let mut delta = AggregateDelta::default();
         for event in events {
             let inserted = sqlx::query(
-                "INSERT INTO events (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO events
+                     (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw, error)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (dedupe_key) DO NOTHING",
             )
             .bind(event.kind.as_str())
@@ -122,6 +108,7 @@ impl SqliteStore {
             .bind(event.occurred_at_ms)
             .bind(received_at_ms)
             .bind(&event.raw)
+            .bind(&event.error)
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -133,11 +120,25 @@ impl SqliteStore {
                 outcome.duplicates += 1;
             }
         }
-        if outcome.changed() {
-            apply(&mut tx, &delta).await?;
-        }
+        apply(&mut tx, &delta, outcome.changed(), received_at_ms).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    pub(super) async fn record_rejection(
+        &self,
+        rejection: Rejection,
+        at_ms: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO webhook_rejections (minute_ms, reason, count) VALUES (?, ?, 1)
+             ON CONFLICT (minute_ms, reason) DO UPDATE SET count = count + 1",
+        )
+        .bind(floor(at_ms, MINUTE_MS))
+        .bind(rejection.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     pub(super) async fn snapshot(
@@ -150,51 +151,81 @@ impl SqliteStore {
 
         // One read transaction: every figure comes from the same committed state.
         let mut tx = self.reader.begin().await?;
-        let (version, sent_total, received_total, accounts, last_event_at_ms): (i64, i64, i64, i64, Option<i64>) =
-            sqlx::query_as(
-                "SELECT version, dms_sent, dms_received, accounts, last_event_at_ms FROM stats_totals WHERE id = 1",
-            )
-            .fetch_one(&mut *tx)
+        let (version, accounts, last_event_at_ms, last_accepted_at_ms): (
+            i64,
+            i64,
+            Option<i64>,
+            Option<i64>,
+        ) = sqlx::query_as(
+            "SELECT version, accounts, last_event_at_ms, last_accepted_at_ms
+             FROM stats_totals WHERE id = 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let totals: Vec<(String, i64)> = sqlx::query_as("SELECT metric, count FROM metric_totals")
+            .fetch_all(&mut *tx)
             .await?;
-        let minutes: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT minute_ms, sent, received FROM dm_minutes WHERE minute_ms BETWEEN ? AND ? ORDER BY minute_ms",
+        let today: Vec<(String, i64)> =
+            sqlx::query_as("SELECT metric, count FROM metric_days WHERE day_ms = ?")
+                .bind(floor(now_ms, DAY_MS))
+                .fetch_all(&mut *tx)
+                .await?;
+        let minutes: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT minute_ms, metric, count FROM metric_minutes WHERE minute_ms BETWEEN ? AND ?",
         )
         .bind(first_minute)
         .bind(current_minute)
         .fetch_all(&mut *tx)
         .await?;
-        let today: Option<(i64, i64)> =
-            sqlx::query_as("SELECT sent, received FROM dm_days WHERE day_ms = ?")
-                .bind(floor(now_ms, DAY_MS))
-                .fetch_optional(&mut *tx)
-                .await?;
         let (active_conversations_24h,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM conversations WHERE last_dm_at_ms > ?")
                 .bind(now_ms - DAY_MS)
                 .fetch_one(&mut *tx)
                 .await?;
+        let rejections: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT reason, sum(count) FROM webhook_rejections
+             WHERE minute_ms BETWEEN ? AND ? GROUP BY reason",
+        )
+        .bind(first_minute)
+        .bind(current_minute)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
 
-        let per_minute = fill_series(first_minute, &minutes);
-        let (sent_today, received_today) = today.unwrap_or_default();
+        let counts = MetricCounts::new(&totals, &today, &minutes);
+        let rejected = |reason: Option<Rejection>| {
+            rejections
+                .iter()
+                .filter(|(name, _)| reason.is_none_or(|r| r.as_str() == name))
+                .map(|(_, count)| count)
+                .sum()
+        };
         Ok(StatsSnapshot {
             version,
             generated_at_ms: now_ms,
             source,
-            dms_sent: DmCounts {
-                total: sent_total,
-                today: sent_today,
-                last_hour: per_minute.iter().map(|bucket| bucket.sent).sum(),
-            },
-            dms_received: DmCounts {
-                total: received_total,
-                today: received_today,
-                last_hour: per_minute.iter().map(|bucket| bucket.received).sum(),
-            },
+            dms_sent: counts.get(Metric::DmSent),
+            dms_received: counts.get(Metric::DmReceived),
             active_conversations_24h,
             accounts,
-            per_minute,
+            per_minute: series(first_minute, &minutes),
             last_event_at_ms,
+            engagement: Engagement {
+                comments: counts.get(Metric::Comment),
+                mentions: counts.get(Metric::Mention),
+                reactions: counts.get(Metric::Reaction),
+                story_replies: counts.get(Metric::StoryReply),
+                postbacks: counts.get(Metric::Postback),
+                reads: counts.get(Metric::Read),
+                deleted: counts.get(Metric::Deleted),
+            },
+            webhook_health: WebhookHealth {
+                last_accepted_at_ms,
+                signature_failures_1h: rejected(Some(Rejection::Signature)),
+                rejected_1h: rejected(None),
+                flagged_events_1h: counts.get(Metric::Flagged).last_hour,
+                warning: None,
+            },
         })
     }
 
@@ -206,25 +237,69 @@ impl SqliteStore {
     }
 }
 
-/// Writes one transaction's aggregate changes and bumps the store version.
+/// Total, today and last-hour counts per metric, from the rows a snapshot read.
+struct MetricCounts(BTreeMap<Metric, Counts>);
+
+impl MetricCounts {
+    fn new(
+        totals: &[(String, i64)],
+        today: &[(String, i64)],
+        minutes: &[(i64, String, i64)],
+    ) -> Self {
+        let mut counts: BTreeMap<Metric, Counts> = BTreeMap::new();
+        let mut add = |name: &str, field: fn(&mut Counts) -> &mut i64, count: i64| {
+            if let Some(metric) = Metric::from_name(name) {
+                *field(counts.entry(metric).or_default()) += count;
+            }
+        };
+        for (name, count) in totals {
+            add(name, |c| &mut c.total, *count);
+        }
+        for (name, count) in today {
+            add(name, |c| &mut c.today, *count);
+        }
+        for (_, name, count) in minutes {
+            add(name, |c| &mut c.last_hour, *count);
+        }
+        MetricCounts(counts)
+    }
+
+    fn get(&self, metric: Metric) -> Counts {
+        self.0.get(&metric).copied().unwrap_or_default()
+    }
+}
+
+/// Writes one transaction's aggregate changes; bumps the store version when
+/// something new was stored, and records the delivery as accepted.
 async fn apply(
     tx: &mut Transaction<'_, Sqlite>,
     delta: &AggregateDelta,
+    changed: bool,
+    received_at_ms: i64,
 ) -> Result<(), sqlx::Error> {
+    for (metric, count) in &delta.totals {
+        sqlx::query(
+            "INSERT INTO metric_totals (metric, count) VALUES (?, ?)
+             ON CONFLICT (metric) DO UPDATE SET count = count + excluded.count",
+        )
+        .bind(metric.as_str())
+        .bind(count)
+        .execute(&mut **tx)
+        .await?;
+    }
     for (table, key_column, rows) in [
-        ("dm_minutes", "minute_ms", &delta.minutes),
-        ("dm_days", "day_ms", &delta.days),
+        ("metric_days", "day_ms", &delta.days),
+        ("metric_minutes", "minute_ms", &delta.minutes),
     ] {
         let statement = format!(
-            "INSERT INTO {table} ({key_column}, sent, received) VALUES (?, ?, ?)
-             ON CONFLICT ({key_column}) DO UPDATE SET
-                 sent = sent + excluded.sent, received = received + excluded.received"
+            "INSERT INTO {table} ({key_column}, metric, count) VALUES (?, ?, ?)
+             ON CONFLICT ({key_column}, metric) DO UPDATE SET count = count + excluded.count"
         );
-        for (key, pair) in rows {
+        for ((key, metric), count) in rows {
             sqlx::query(&statement)
                 .bind(key)
-                .bind(pair.sent)
-                .bind(pair.received)
+                .bind(metric.as_str())
+                .bind(count)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -244,7 +319,8 @@ async fn apply(
     let mut new_accounts = 0;
     for (account_id, first_seen_at_ms) in &delta.accounts {
         new_accounts += sqlx::query(
-            "INSERT INTO accounts (account_id, first_seen_at_ms) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING",
+            "INSERT INTO accounts (account_id, first_seen_at_ms) VALUES (?, ?)
+             ON CONFLICT (account_id) DO NOTHING",
         )
         .bind(account_id)
         .bind(first_seen_at_ms)
@@ -254,37 +330,39 @@ async fn apply(
     }
     sqlx::query(
         "UPDATE stats_totals SET
-             version = version + 1,
-             dms_sent = dms_sent + ?,
-             dms_received = dms_received + ?,
-             accounts = accounts + ?,
-             last_event_at_ms = max(coalesce(last_event_at_ms, ?4), coalesce(?4, last_event_at_ms))
+             version = version + ?1,
+             accounts = accounts + ?2,
+             last_event_at_ms = max(coalesce(last_event_at_ms, ?3), coalesce(?3, last_event_at_ms)),
+             last_accepted_at_ms = max(coalesce(last_accepted_at_ms, ?4), ?4)
          WHERE id = 1",
     )
-    .bind(delta.totals.sent)
-    .bind(delta.totals.received)
+    .bind(i64::from(changed))
     .bind(new_accounts)
     .bind(delta.last_event_at_ms)
+    .bind(received_at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// The 60 buckets starting at `first_minute`, zero where no row exists.
-fn fill_series(first_minute: i64, rows: &[(i64, i64, i64)]) -> Vec<MinuteBucket> {
-    let by_minute: BTreeMap<i64, (i64, i64)> = rows
-        .iter()
-        .map(|&(minute, sent, received)| (minute, (sent, received)))
-        .collect();
-    (0..SERIES_MINUTES)
-        .map(|offset| {
-            let minute_ms = first_minute + offset * MINUTE_MS;
-            let (sent, received) = by_minute.get(&minute_ms).copied().unwrap_or_default();
-            MinuteBucket {
-                minute_ms,
-                sent,
-                received,
-            }
+/// The 60 DM buckets starting at `first_minute`, zero where no row exists.
+fn series(first_minute: i64, rows: &[(i64, String, i64)]) -> Vec<MinuteBucket> {
+    let mut buckets: Vec<MinuteBucket> = (0..SERIES_MINUTES)
+        .map(|offset| MinuteBucket {
+            minute_ms: first_minute + offset * MINUTE_MS,
+            ..MinuteBucket::default()
         })
-        .collect()
+        .collect();
+    for (minute_ms, name, count) in rows {
+        let Some(bucket) = buckets.get_mut(((minute_ms - first_minute) / MINUTE_MS) as usize)
+        else {
+            continue;
+        };
+        match Metric::from_name(name) {
+            Some(Metric::DmSent) => bucket.sent += count,
+            Some(Metric::DmReceived) => bucket.received += count,
+            _ => {}
+        }
+    }
+    buckets
 }

@@ -15,7 +15,12 @@ use super::{
     payload::{self, PayloadError},
     signature::{self, SignatureError},
 };
-use crate::{clock::now_ms, state::AppState, stats::error_chain, store::StoreError};
+use crate::{
+    clock::now_ms,
+    state::AppState,
+    stats::error_chain,
+    store::{Rejection, StoreError},
+};
 
 /// Largest accepted delivery; Meta's batches of up to 1000 events fit well within it.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -39,6 +44,7 @@ pub async fn verify_subscription(
     });
     if !(mode_ok && token_ok) {
         tracing::warn!(mode_ok, token_ok, "webhook verification refused");
+        record_rejection(&state, Rejection::Verification, now_ms()).await;
         return (
             StatusCode::FORBIDDEN,
             "verification failed: hub.mode must be \"subscribe\" and hub.verify_token must equal IG_VERIFY_TOKEN",
@@ -74,6 +80,22 @@ pub enum WebhookError {
     /// Storing failed; the sender should retry.
     #[error("the events could not be stored; retry the delivery")]
     Store(#[from] StoreError),
+}
+
+impl WebhookError {
+    /// How the refusal is counted in the webhook health figures; `None` for
+    /// server-side failures, which are not the sender's fault.
+    fn rejection(&self) -> Option<Rejection> {
+        match self {
+            WebhookError::Body { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => {
+                Some(Rejection::TooLarge)
+            }
+            WebhookError::Body { .. } => Some(Rejection::Body),
+            WebhookError::Signature(_) => Some(Rejection::Signature),
+            WebhookError::Payload(_) => Some(Rejection::Payload),
+            WebhookError::Store(_) => None,
+        }
+    }
 }
 
 impl From<BytesRejection> for WebhookError {
@@ -116,8 +138,21 @@ pub async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<&'static str, WebhookError> {
-    let body = body?;
     let received_at_ms = now_ms();
+    let result = accept(&state, &headers, body, received_at_ms).await;
+    if let Some(rejection) = result.as_ref().err().and_then(WebhookError::rejection) {
+        record_rejection(&state, rejection, received_at_ms).await;
+    }
+    result
+}
+
+async fn accept(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    received_at_ms: i64,
+) -> Result<&'static str, WebhookError> {
+    let body = body?;
     signature::verify(
         &state.secrets.app_secret,
         headers.get(signature::HEADER).map(|value| value.as_bytes()),
@@ -125,13 +160,25 @@ pub async fn receive(
     )?;
     let events = payload::parse(&body, received_at_ms)?;
     let outcome = state.store.ingest(&events, received_at_ms).await?;
-    if outcome.changed() {
-        state.publisher.mark_dirty();
-    }
+    // Even an all-duplicate delivery moves "last accepted" on the dashboard.
+    state.publisher.mark_dirty();
     tracing::debug!(
         stored = outcome.stored,
         duplicates = outcome.duplicates,
         "webhook delivery stored"
     );
     Ok("EVENT_RECEIVED")
+}
+
+/// Counts a refused request for the dashboard's webhook health. Failing to
+/// count it is logged, never turned into a different answer to the sender.
+async fn record_rejection(state: &AppState, rejection: Rejection, at_ms: i64) {
+    match state.store.record_rejection(rejection, at_ms).await {
+        Ok(()) => state.publisher.mark_dirty(),
+        Err(error) => tracing::error!(
+            error = %error_chain(&error),
+            reason = rejection.as_str(),
+            "could not count a refused webhook request"
+        ),
+    }
 }

@@ -1,5 +1,6 @@
 //! The Instagram webhook endpoint: `GET` handshake and signed `POST` deliveries.
 
+mod event;
 mod handler;
 pub mod payload;
 pub mod signature;

@@ -1,71 +1,33 @@
 //! Instagram webhook payloads → [`WebhookEvent`]s ready to store.
 //!
-//! Parsing is strict about the envelope (a delivery that is not an
-//! `"object": "instagram"` batch, or a DM without its `mid`, is rejected whole
-//! with a message naming the offending place) and lenient about everything
-//! else: unknown fields are ignored and event kinds this version does not
-//! model are kept raw under their own kind, so nothing Meta sends is lost.
+//! Strict about the envelope, lenient about events. A delivery that is not
+//! JSON, or not an `"object": "instagram"` batch with an `entry` array, is
+//! rejected whole (400, nothing stored). Inside it, every event Meta documents
+//! is parsed into its typed kind; an event of an unknown kind is kept raw
+//! under its own name (logged once per kind), and an event that cannot be read
+//! is kept raw and flagged with the reason. Nothing Meta sends is lost, and
+//! one bad event never costs the others.
 
-use serde::Deserialize;
+use std::{
+    collections::HashSet,
+    sync::{Mutex, OnceLock},
+};
+
+use serde::{de::IgnoredAny, Deserialize};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
-/// What a stored event means for the stats.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    /// A DM received by a business account.
-    DmReceived,
-    /// A DM sent by a business account (Meta's "echo").
-    DmSent,
-    /// Stored raw, not counted: reactions, reads, postbacks, comments, ….
-    /// Holds the kind's name, e.g. `reaction` or `change:comments`.
-    Unmodelled(String),
-}
+pub use super::event::{EventKind, Metric, WebhookEvent};
 
-impl EventKind {
-    /// Name stored in the `kind` column.
-    pub fn as_str(&self) -> &str {
-        match self {
-            EventKind::DmReceived => "dm_received",
-            EventKind::DmSent => "dm_sent",
-            EventKind::Unmodelled(name) => name,
-        }
-    }
-}
-
-/// One event of a delivery, with its exact JSON.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WebhookEvent {
-    /// What the event is.
-    pub kind: EventKind,
-    /// Natural key for deduplication (`dm_received:<mid>`), when the kind has one.
-    pub dedupe_key: Option<String>,
-    /// The business account the entry belongs to (`entry[].id`).
-    pub account_id: String,
-    /// The other party of a DM: the customer's Instagram-scoped id.
-    pub peer_id: Option<String>,
-    /// When the event happened (Unix milliseconds).
-    pub occurred_at_ms: i64,
-    /// The event's JSON exactly as received.
-    pub raw: String,
-}
-
-/// Why a delivery was rejected. Shown to the sender as is.
+/// Why a delivery was rejected whole. Shown to the sender as is.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
-    /// Not JSON, or JSON of the wrong shape.
+    /// Not JSON, or not an object with an `entry` array.
     #[error("malformed webhook payload: {0}")]
     Malformed(String),
     /// A different product's webhook (e.g. `"object": "page"`).
     #[error("unsupported webhook object {0:?}; this endpoint accepts \"instagram\" only")]
     UnsupportedObject(String),
-    /// A required field is missing or has the wrong type.
-    #[error("invalid event at {location}: {reason}")]
-    InvalidEvent {
-        /// Where, e.g. `entry[0].messaging[2]`.
-        location: String,
-        /// What is wrong with it.
-        reason: String,
-    },
 }
 
 #[derive(Deserialize)]
@@ -77,30 +39,70 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 struct Entry<'a> {
-    id: String,
-    time: Option<i64>,
+    id: Id,
+    time: Option<Timestamp>,
     #[serde(borrow, default)]
     messaging: Option<Vec<&'a RawValue>>,
     #[serde(borrow, default)]
     changes: Option<Vec<&'a RawValue>>,
     field: Option<String>,
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
+}
+
+/// An id as Meta sends it: a string, occasionally a bare number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Text(String),
+    Number(u64),
+}
+
+impl Id {
+    fn into_string(self) -> String {
+        match self {
+            Id::Text(text) => text,
+            Id::Number(number) => number.to_string(),
+        }
+    }
+}
+
+/// A timestamp in seconds or milliseconds, as a number or a numeric string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Timestamp {
+    Integer(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Timestamp {
+    fn to_ms(&self) -> Option<i64> {
+        let value = match self {
+            Timestamp::Integer(value) => *value,
+            Timestamp::Float(value) if value.is_finite() => *value as i64,
+            Timestamp::Float(_) => return None,
+            Timestamp::Text(text) => text.trim().parse().ok()?,
+        };
+        Some(normalise_timestamp(value))
+    }
+}
+
+#[derive(Deserialize)]
+struct Party {
+    id: Id,
 }
 
 #[derive(Deserialize)]
 struct MessagingItem {
     sender: Party,
     recipient: Party,
-    timestamp: Option<i64>,
+    timestamp: Option<Timestamp>,
     message: Option<Message>,
-    reaction: Option<serde::de::IgnoredAny>,
-    postback: Option<serde::de::IgnoredAny>,
-    read: Option<serde::de::IgnoredAny>,
-    referral: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct Party {
-    id: String,
+    reaction: Option<Reaction>,
+    postback: Option<Postback>,
+    read: Option<Read>,
+    referral: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -108,12 +110,66 @@ struct Message {
     mid: String,
     #[serde(default)]
     is_echo: bool,
+    #[serde(default)]
+    is_deleted: bool,
+    #[serde(default)]
+    is_self: bool,
+    reply_to: Option<ReplyTo>,
 }
 
 #[derive(Deserialize)]
-struct Change {
-    field: String,
+struct ReplyTo {
+    story: Option<IgnoredAny>,
 }
+
+#[derive(Deserialize)]
+struct Reaction {
+    mid: String,
+    action: String,
+}
+
+#[derive(Deserialize)]
+struct Postback {
+    mid: Option<String>,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Read {
+    mid: String,
+}
+
+#[derive(Deserialize)]
+struct Change<'a> {
+    field: String,
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct CommentValue {
+    id: Id,
+    from: Option<Party>,
+    created_time: Option<Timestamp>,
+    timestamp: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct MentionValue {
+    comment_id: Option<Id>,
+    media_id: Option<Id>,
+}
+
+/// Change fields that carry a messaging item as their value (the Meta
+/// dashboard's "Test" button and some logins send DMs this way).
+const MESSAGING_FIELDS: [&str; 6] = [
+    "messages",
+    "message_echoes",
+    "message_reactions",
+    "messaging_postbacks",
+    "messaging_seen",
+    "messaging_referral",
+];
 
 /// Parses a delivery received at `received_at_ms` into its events, in order.
 pub fn parse(body: &[u8], received_at_ms: i64) -> Result<Vec<WebhookEvent>, PayloadError> {
@@ -123,109 +179,290 @@ pub fn parse(body: &[u8], received_at_ms: i64) -> Result<Vec<WebhookEvent>, Payl
         return Err(PayloadError::UnsupportedObject(envelope.object));
     }
     let mut events = Vec::new();
-    for (entry_index, raw_entry) in envelope.entry.iter().enumerate() {
-        let location = format!("entry[{entry_index}]");
-        let entry: Entry = from_raw(raw_entry, &location)?;
-        let entry_time = entry
-            .time
-            .map(normalise_timestamp)
-            .unwrap_or(received_at_ms);
-        let mut found_events = false;
-
-        for (index, raw_item) in entry.messaging.iter().flatten().enumerate() {
-            let location = format!("{location}.messaging[{index}]");
-            let item: MessagingItem = from_raw(raw_item, &location)?;
-            events.push(messaging_event(&entry.id, item, raw_item, entry_time));
-            found_events = true;
-        }
-        for (index, raw_change) in entry.changes.iter().flatten().enumerate() {
-            let location = format!("{location}.changes[{index}]");
-            let change: Change = from_raw(raw_change, &location)?;
-            events.push(unmodelled(
-                &entry.id,
-                format!("change:{}", change.field),
-                raw_change,
-                entry_time,
-            ));
-            found_events = true;
-        }
-        // Some logins deliver a change as `field`/`value` on the entry itself.
-        if let Some(field) = &entry.field {
-            events.push(unmodelled(
-                &entry.id,
-                format!("change:{field}"),
-                raw_entry,
-                entry_time,
-            ));
-            found_events = true;
-        }
-        if !found_events {
-            events.push(unmodelled(
-                &entry.id,
-                "entry".to_string(),
-                raw_entry,
-                entry_time,
-            ));
-        }
+    for (index, raw_entry) in envelope.entry.iter().enumerate() {
+        parse_entry(
+            raw_entry,
+            &format!("entry[{index}]"),
+            received_at_ms,
+            &mut events,
+        );
     }
     Ok(events)
 }
 
-fn from_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, location: &str) -> Result<T, PayloadError> {
-    serde_json::from_str(raw.get()).map_err(|error| PayloadError::InvalidEvent {
-        location: location.to_string(),
-        reason: error.to_string(),
-    })
-}
+fn parse_entry(
+    raw_entry: &RawValue,
+    location: &str,
+    received_at_ms: i64,
+    events: &mut Vec<WebhookEvent>,
+) {
+    let entry: Entry = match serde_json::from_str(raw_entry.get()) {
+        Ok(entry) => entry,
+        Err(error) => {
+            events.push(invalid(
+                "",
+                raw_entry,
+                received_at_ms,
+                location,
+                &error.to_string(),
+            ));
+            return;
+        }
+    };
+    let account = entry.id.into_string();
+    let entry_time = entry
+        .time
+        .as_ref()
+        .and_then(Timestamp::to_ms)
+        .unwrap_or(received_at_ms);
+    let before = events.len();
 
-fn messaging_event(
-    account_id: &str,
-    item: MessagingItem,
-    raw: &RawValue,
-    entry_time: i64,
-) -> WebhookEvent {
-    let occurred_at_ms = item
-        .timestamp
-        .map(normalise_timestamp)
-        .unwrap_or(entry_time);
-    let Some(message) = item.message else {
-        let kind = if item.reaction.is_some() {
-            "reaction"
-        } else if item.postback.is_some() {
-            "postback"
-        } else if item.read.is_some() {
-            "read"
-        } else if item.referral.is_some() {
-            "referral"
-        } else {
-            "unknown"
-        };
-        return unmodelled(account_id, kind.to_string(), raw, occurred_at_ms);
-    };
-    // An echo is sent by the business account, so the customer is the recipient.
-    let (kind, peer) = if message.is_echo {
-        (EventKind::DmSent, item.recipient.id)
-    } else {
-        (EventKind::DmReceived, item.sender.id)
-    };
-    WebhookEvent {
-        dedupe_key: Some(format!("{}:{}", kind.as_str(), message.mid)),
-        kind,
-        account_id: account_id.to_string(),
-        peer_id: Some(peer),
-        occurred_at_ms,
-        raw: raw.get().to_string(),
+    for (index, raw_item) in entry.messaging.iter().flatten().enumerate() {
+        let location = format!("{location}.messaging[{index}]");
+        events.push(messaging_event(&account, raw_item, entry_time, &location));
+    }
+    for (index, raw_change) in entry.changes.iter().flatten().enumerate() {
+        let location = format!("{location}.changes[{index}]");
+        events.push(match serde_json::from_str::<Change>(raw_change.get()) {
+            Ok(change) => change_event(
+                &account,
+                &change.field,
+                change.value,
+                raw_change,
+                entry_time,
+                &location,
+            ),
+            Err(error) => invalid(
+                &account,
+                raw_change,
+                entry_time,
+                &location,
+                &error.to_string(),
+            ),
+        });
+    }
+    // Some logins deliver a change as `field`/`value` on the entry itself.
+    if let Some(field) = &entry.field {
+        events.push(change_event(
+            &account,
+            field,
+            entry.value,
+            raw_entry,
+            entry_time,
+            location,
+        ));
+    }
+    if events.len() == before {
+        events.push(unknown(&account, "entry", raw_entry, entry_time));
     }
 }
 
-fn unmodelled(account_id: &str, kind: String, raw: &RawValue, occurred_at_ms: i64) -> WebhookEvent {
-    WebhookEvent {
-        kind: EventKind::Unmodelled(kind),
-        dedupe_key: None,
-        account_id: account_id.to_string(),
-        peer_id: None,
-        occurred_at_ms,
+fn messaging_event(account: &str, raw: &RawValue, entry_time: i64, location: &str) -> WebhookEvent {
+    let item: MessagingItem = match serde_json::from_str(raw.get()) {
+        Ok(item) => item,
+        Err(error) => return invalid(account, raw, entry_time, location, &error.to_string()),
+    };
+    let at = item
+        .timestamp
+        .as_ref()
+        .and_then(Timestamp::to_ms)
+        .unwrap_or(entry_time);
+    let sender = item.sender.id.into_string();
+    let recipient = item.recipient.id.into_string();
+    let event = |kind: EventKind, key: String, peer: Option<String>| WebhookEvent {
+        dedupe_key: format!("{}:{key}", kind.as_str()),
+        kind,
+        account_id: account.to_string(),
+        peer_id: peer,
+        occurred_at_ms: at,
         raw: raw.get().to_string(),
+        error: None,
+    };
+
+    if let Some(message) = item.message {
+        let (kind, peer) = if message.is_deleted {
+            (EventKind::MessageDeleted, sender)
+        } else if message.is_self {
+            (EventKind::SelfMessage, recipient)
+        } else if message.is_echo {
+            // Sent by the business account, so the customer is the recipient.
+            (EventKind::DmSent, recipient)
+        } else {
+            let story_reply = message.reply_to.is_some_and(|reply| reply.story.is_some());
+            (EventKind::DmReceived { story_reply }, sender)
+        };
+        return event(kind, message.mid, Some(peer));
+    }
+    if let Some(reaction) = item.reaction {
+        let kind = if reaction.action == "unreact" {
+            EventKind::Unreaction
+        } else {
+            EventKind::Reaction
+        };
+        return event(
+            kind,
+            format!("{sender}:{}:{at}", reaction.mid),
+            Some(sender),
+        );
+    }
+    if let Some(postback) = item.postback {
+        let key = match postback.mid {
+            Some(mid) => mid,
+            None => format!("{sender}:{at}:{}", postback.payload.unwrap_or_default()),
+        };
+        return event(EventKind::Postback, key, Some(sender));
+    }
+    if let Some(read) = item.read {
+        return event(
+            EventKind::Read,
+            format!("{sender}:{}", read.mid),
+            Some(sender),
+        );
+    }
+    if item.referral.is_some() {
+        return event(EventKind::Referral, format!("{sender}:{at}"), Some(sender));
+    }
+    unknown(account, &messaging_kind_name(raw), raw, at)
+}
+
+fn change_event(
+    account: &str,
+    field: &str,
+    value: Option<&RawValue>,
+    raw: &RawValue,
+    entry_time: i64,
+    location: &str,
+) -> WebhookEvent {
+    let Some(value) = value else {
+        return invalid(
+            account,
+            raw,
+            entry_time,
+            location,
+            &format!("change {field:?} has no value"),
+        );
+    };
+    let typed = |kind: EventKind, key: String, at: i64, peer: Option<String>| WebhookEvent {
+        dedupe_key: format!("{}:{key}", kind.as_str()),
+        kind,
+        account_id: account.to_string(),
+        peer_id: peer,
+        occurred_at_ms: at,
+        raw: raw.get().to_string(),
+        error: None,
+    };
+    match field {
+        "comments" | "live_comments" => match serde_json::from_str::<CommentValue>(value.get()) {
+            Ok(comment) => {
+                let at = comment
+                    .created_time
+                    .or(comment.timestamp)
+                    .as_ref()
+                    .and_then(Timestamp::to_ms)
+                    .unwrap_or(entry_time);
+                let from = comment.from.map(|party| party.id.into_string());
+                let kind = if from.as_deref() == Some(account) {
+                    EventKind::OwnComment
+                } else {
+                    EventKind::Comment
+                };
+                typed(kind, comment.id.into_string(), at, from)
+            }
+            Err(error) => invalid(account, raw, entry_time, location, &error.to_string()),
+        },
+        "mentions" => match serde_json::from_str::<MentionValue>(value.get()) {
+            Ok(MentionValue {
+                comment_id: None,
+                media_id: None,
+            }) => invalid(
+                account,
+                raw,
+                entry_time,
+                location,
+                "a mention needs comment_id or media_id",
+            ),
+            Ok(mention) => {
+                let media = mention.media_id.map(Id::into_string).unwrap_or_default();
+                let comment = mention.comment_id.map(Id::into_string).unwrap_or_default();
+                typed(
+                    EventKind::Mention,
+                    format!("{media}:{comment}"),
+                    entry_time,
+                    None,
+                )
+            }
+            Err(error) => invalid(account, raw, entry_time, location, &error.to_string()),
+        },
+        field if MESSAGING_FIELDS.contains(&field) => {
+            let mut event = messaging_event(account, value, entry_time, location);
+            // Keep the whole change as received, not only its value.
+            event.raw = raw.get().to_string();
+            event
+        }
+        other => unknown(account, &format!("change:{other}"), raw, entry_time),
+    }
+}
+
+/// The name of an unknown messaging item's kind: its first key that is not
+/// part of every item (e.g. `message_edit`).
+fn messaging_kind_name(raw: &RawValue) -> String {
+    let keys: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(raw.get()).unwrap_or_default();
+    keys.keys()
+        .find(|key| !matches!(key.as_str(), "sender" | "recipient" | "timestamp"))
+        .map(|key| format!("messaging:{key}"))
+        .unwrap_or_else(|| "messaging:empty".to_string())
+}
+
+fn unknown(account: &str, kind: &str, raw: &RawValue, at: i64) -> WebhookEvent {
+    log_unknown_kind_once(kind);
+    let kind = EventKind::Unknown(kind.to_string());
+    WebhookEvent {
+        dedupe_key: content_key(&kind, account, raw),
+        kind,
+        account_id: account.to_string(),
+        peer_id: None,
+        occurred_at_ms: at,
+        raw: raw.get().to_string(),
+        error: None,
+    }
+}
+
+fn invalid(account: &str, raw: &RawValue, at: i64, location: &str, reason: &str) -> WebhookEvent {
+    let error = format!("{location}: {reason}");
+    tracing::warn!(%error, "webhook event stored raw and flagged: it could not be read");
+    WebhookEvent {
+        dedupe_key: content_key(&EventKind::Invalid, account, raw),
+        kind: EventKind::Invalid,
+        account_id: account.to_string(),
+        peer_id: None,
+        occurred_at_ms: at,
+        raw: raw.get().to_string(),
+        error: Some(error),
+    }
+}
+
+/// Kinds without a natural key are deduplicated on their exact content: a
+/// redelivery repeats the same bytes.
+fn content_key(kind: &EventKind, account: &str, raw: &RawValue) -> String {
+    let mut hash = Sha256::new();
+    hash.update(account.as_bytes());
+    hash.update([0]);
+    hash.update(raw.get().as_bytes());
+    format!("{}:{}", kind.as_str(), hex::encode(hash.finalize()))
+}
+
+fn log_unknown_kind_once(kind: &str) {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if seen.insert(kind.to_string()) {
+        tracing::warn!(
+            kind,
+            "unknown webhook event kind: stored raw, not counted (logged once per kind)"
+        );
     }
 }
 
@@ -233,7 +470,7 @@ fn unmodelled(account_id: &str, kind: String, raw: &RawValue, occurred_at_ms: i6
 /// below 10^11 (a date in 1973 when read as milliseconds) is taken as seconds.
 fn normalise_timestamp(value: i64) -> i64 {
     if value.abs() < 100_000_000_000 {
-        value * 1000
+        value.saturating_mul(1000)
     } else {
         value
     }
@@ -245,72 +482,136 @@ mod tests {
 
     const NOW: i64 = 1_795_631_405_000;
 
-    fn dm(mid: &str, is_echo: bool) -> String {
-        let (sender, recipient) = if is_echo {
-            ("biz", "cust")
-        } else {
-            ("cust", "biz")
-        };
-        format!(
-            r#"{{"sender":{{"id":"{sender}"}},"recipient":{{"id":"{recipient}"}},"timestamp":1795631400000,
-               "message":{{"mid":"{mid}","text":"hi","is_echo":{is_echo},"extra":[1,2]}}}}"#
-        )
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
     }
 
-    fn batch(items: &[String]) -> Vec<u8> {
-        format!(r#"{{"object":"instagram","entry":[{{"id":"biz","time":1795631400,"messaging":[{}]}}]}}"#, items.join(","))
-            .into_bytes()
+    fn only_event(name: &str) -> WebhookEvent {
+        let mut events = parse(fixture(name).as_bytes(), NOW).unwrap();
+        assert_eq!(events.len(), 1, "{name}: {events:?}");
+        events.remove(0)
     }
 
     #[test]
-    fn received_and_echoed_dms_become_typed_events_with_their_raw_json() {
-        let events = parse(&batch(&[dm("m1", false), dm("m2", true)]), NOW).unwrap();
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0].kind, EventKind::DmReceived);
-        assert_eq!(events[0].dedupe_key.as_deref(), Some("dm_received:m1"));
-        assert_eq!(events[0].peer_id.as_deref(), Some("cust"));
-        assert_eq!(events[0].occurred_at_ms, 1_795_631_400_000);
-        assert!(events[0].raw.contains(r#""extra":[1,2]"#));
-        assert_eq!(events[1].kind, EventKind::DmSent);
-        assert_eq!(events[1].peer_id.as_deref(), Some("cust"));
-        assert_eq!(events[1].account_id, "biz");
+    fn every_documented_kind_parses_to_its_typed_event() {
+        let cases: &[(&str, &str, &[Metric])] = &[
+            ("dm_text", "dm_received", &[Metric::DmReceived]),
+            ("dm_attachments", "dm_received", &[Metric::DmReceived]),
+            (
+                "dm_story_reply",
+                "dm_received",
+                &[Metric::DmReceived, Metric::StoryReply],
+            ),
+            ("dm_quick_reply", "dm_received", &[Metric::DmReceived]),
+            ("dm_with_referral", "dm_received", &[Metric::DmReceived]),
+            ("dm_unsupported", "dm_received", &[Metric::DmReceived]),
+            ("dm_reply_to_message", "dm_received", &[Metric::DmReceived]),
+            ("dm_echo", "dm_sent", &[Metric::DmSent]),
+            ("dm_deleted", "message_deleted", &[Metric::Deleted]),
+            ("dm_self", "message_self", &[]),
+            ("reaction_react", "reaction", &[Metric::Reaction]),
+            ("reaction_unreact", "unreaction", &[]),
+            ("postback", "postback", &[Metric::Postback]),
+            ("read", "read", &[Metric::Read]),
+            ("referral", "referral", &[]),
+            ("comment_in_changes", "comment", &[Metric::Comment]),
+            ("comment_on_entry", "comment", &[Metric::Comment]),
+            ("own_comment", "own_comment", &[]),
+            ("mention_in_changes", "mention", &[Metric::Mention]),
+            ("mention_on_entry", "mention", &[Metric::Mention]),
+            ("test_button_message", "dm_received", &[Metric::DmReceived]),
+            ("unknown_messaging_kind", "messaging:message_edit", &[]),
+            ("unknown_change_field", "change:story_insights", &[]),
+        ];
+        for (name, kind, metrics) in cases {
+            let event = only_event(name);
+            assert_eq!(event.kind.as_str(), *kind, "{name}");
+            assert_eq!(event.kind.metrics(), *metrics, "{name}");
+            assert_eq!(event.error, None, "{name}");
+            assert!(
+                event.dedupe_key.starts_with(kind),
+                "{name}: {}",
+                event.dedupe_key
+            );
+        }
     }
 
     #[test]
-    fn unmodelled_kinds_are_kept_raw_under_their_name() {
-        let reaction = r#"{"sender":{"id":"c"},"recipient":{"id":"biz"},"timestamp":1,"reaction":{"mid":"m","action":"react"}}"#;
-        let body = format!(
-            r#"{{"object":"instagram","entry":[
-                {{"id":"biz","time":1795631400,"messaging":[{reaction}]}},
-                {{"id":"biz","time":1795631400,"changes":[{{"field":"comments","value":{{"id":"c1"}}}}]}},
-                {{"id":"biz","time":1795631400,"field":"mentions","value":{{"comment_id":"c2"}}}}]}}"#
+    fn dms_know_their_customer_and_keep_their_exact_json() {
+        let received = only_event("dm_text");
+        assert_eq!(received.account_id, "17841400000000001");
+        assert_eq!(received.peer_id.as_deref(), Some("9001"));
+        assert_eq!(received.occurred_at_ms, 1_795_631_400_123);
+        assert_eq!(
+            received.dedupe_key,
+            "dm_received:aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDAx"
         );
-        let kinds: Vec<String> = parse(body.as_bytes(), NOW)
-            .unwrap()
-            .iter()
-            .map(|e| e.kind.as_str().to_string())
-            .collect();
-        assert_eq!(kinds, ["reaction", "change:comments", "change:mentions"]);
+        assert!(
+            received.raw.starts_with(r#"{"sender":{"id":"9001"}"#),
+            "{}",
+            received.raw
+        );
+
+        let sent = only_event("dm_echo");
+        assert_eq!(
+            sent.peer_id.as_deref(),
+            Some("9001"),
+            "the customer is the recipient of an echo"
+        );
+        let comment = only_event("comment_on_entry");
+        assert!(
+            comment.raw.contains(r"\u00bfPrecio? \ud83d\ude0d"),
+            "escapes are kept: {}",
+            comment.raw
+        );
+        assert_eq!(comment.dedupe_key, "comment:17900000000000002");
     }
 
     #[test]
-    fn seconds_are_normalised_to_milliseconds() {
+    fn seconds_milliseconds_and_numeric_strings_become_milliseconds() {
+        assert_eq!(
+            only_event("comment_in_changes").occurred_at_ms,
+            1_795_631_402_000
+        );
+        assert_eq!(
+            only_event("test_button_message").occurred_at_ms,
+            1_527_459_824_000
+        );
         assert_eq!(normalise_timestamp(1_795_631_400), 1_795_631_400_000);
         assert_eq!(normalise_timestamp(1_795_631_400_123), 1_795_631_400_123);
     }
 
     #[test]
-    fn wrong_shapes_are_rejected_with_their_location() {
-        let no_mid =
-            r#"{"sender":{"id":"c"},"recipient":{"id":"biz"},"message":{"text":"x"}}"#.to_string();
-        let error = parse(&batch(&[dm("ok", false), no_mid]), NOW)
-            .unwrap_err()
-            .to_string();
+    fn reactions_are_keyed_by_who_what_and_when() {
+        let react = only_event("reaction_react");
+        let unreact = only_event("reaction_unreact");
+        assert_ne!(react.dedupe_key, unreact.dedupe_key);
+        assert_eq!(react.dedupe_key, "reaction:9001:mid-echo-1:1795631401700");
+    }
+
+    #[test]
+    fn one_bad_event_is_flagged_and_the_others_survive() {
+        let body = r#"{"object":"instagram","entry":[
+            {"id":"biz","messaging":[
+                {"sender":{"id":"c"},"recipient":{"id":"biz"},"timestamp":1795631400000,"message":{"mid":"ok","text":"fine"}},
+                {"sender":{"id":"c"},"recipient":{"id":"biz"},"timestamp":1795631400000,"message":{"text":"no mid"}},
+                "not an object"]},
+            {"time":1795631400,"messaging":[]}]}"#;
+        let events = parse(body.as_bytes(), NOW).unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["dm_received", "invalid", "invalid", "invalid"]);
+        let error = events[1].error.as_deref().unwrap();
         assert!(
-            error.contains("entry[0].messaging[1]") && error.contains("mid"),
+            error.starts_with("entry[0].messaging[1]") && error.contains("mid"),
             "{error}"
         );
+        assert!(events[3].error.as_deref().unwrap().starts_with("entry[1]:"));
+        assert_ne!(events[1].dedupe_key, events[2].dedupe_key);
+    }
 
+    #[test]
+    fn unreadable_deliveries_are_rejected_whole() {
         assert!(matches!(
             parse(b"{not json", NOW),
             Err(PayloadError::Malformed(_))
@@ -320,21 +621,26 @@ mod tests {
             Err(PayloadError::Malformed(_))
         ));
         assert!(matches!(
+            parse(br#"{"object":"instagram","entry":{}}"#, NOW),
+            Err(PayloadError::Malformed(_))
+        ));
+        assert!(matches!(
             parse(br#"{"object":"page","entry":[]}"#, NOW),
             Err(PayloadError::UnsupportedObject(object)) if object == "page"
         ));
     }
 
     #[test]
-    fn absurdly_deep_nesting_is_rejected_not_overflowed() {
+    fn absurdly_deep_nesting_is_flagged_not_overflowed() {
         let depth = 100_000;
         let body = format!(
             r#"{{"object":"instagram","entry":{}{}}}"#,
             "[".repeat(depth),
             "]".repeat(depth)
         );
-        // Rejected with a readable reason; the parser neither recurses that deep nor panics.
-        let error = parse(body.as_bytes(), NOW).unwrap_err().to_string();
-        assert!(error.starts_with("invalid event at entry[0]"), "{error}");
+        // The parser neither recurses that deep nor panics; the entry is kept and flagged.
+        let events = parse(body.as_bytes(), NOW).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::Invalid);
     }
 }

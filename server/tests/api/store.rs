@@ -6,17 +6,21 @@ use pulse::{
     webhook::payload::{EventKind, WebhookEvent},
 };
 
+/// A DM received that is not a story reply.
+const RECEIVED: EventKind = EventKind::DmReceived { story_reply: false };
+
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;
 
 fn dm(mid: &str, kind: EventKind, account: &str, peer: &str, occurred_at_ms: i64) -> WebhookEvent {
     WebhookEvent {
-        dedupe_key: Some(format!("{}:{mid}", kind.as_str())),
+        dedupe_key: format!("{}:{mid}", kind.as_str()),
         kind,
         account_id: account.to_string(),
         peer_id: Some(peer.to_string()),
         occurred_at_ms,
         raw: format!(r#"{{"mid":"{mid}"}}"#),
+        error: None,
     }
 }
 
@@ -31,14 +35,8 @@ async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants() {
     let (store, _dir) = open_store().await;
     let start_of_today = NOW - NOW % DAY_MS;
     let events = [
-        dm("now", EventKind::DmReceived, "biz-a", "c1", NOW - 1_000),
-        dm(
-            "59min",
-            EventKind::DmReceived,
-            "biz-a",
-            "c2",
-            NOW - 59 * MINUTE_MS,
-        ),
+        dm("now", RECEIVED, "biz-a", "c1", NOW - 1_000),
+        dm("59min", RECEIVED, "biz-a", "c2", NOW - 59 * MINUTE_MS),
         dm(
             "61min",
             EventKind::DmSent,
@@ -48,7 +46,7 @@ async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants() {
         ),
         dm(
             "yesterday-late",
-            EventKind::DmReceived,
+            RECEIVED,
             "biz-b",
             "c3",
             start_of_today - 1_000,
@@ -103,7 +101,7 @@ async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants() {
 #[tokio::test]
 async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_the_version() {
     let (store, _dir) = open_store().await;
-    let first = dm("m1", EventKind::DmReceived, "biz", "c", NOW);
+    let first = dm("m1", RECEIVED, "biz", "c", NOW);
     let outcome = store
         .ingest(&[first.clone(), first.clone()], NOW)
         .await
@@ -135,7 +133,7 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
 async fn data_survives_reopening_the_database() {
     let (store, dir) = open_store().await;
     store
-        .ingest(&[dm("kept", EventKind::DmReceived, "biz", "c", NOW)], NOW)
+        .ingest(&[dm("kept", RECEIVED, "biz", "c", NOW)], NOW)
         .await
         .unwrap();
     drop(store);

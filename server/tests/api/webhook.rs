@@ -96,6 +96,10 @@ async fn unsigned_or_wrongly_signed_deliveries_get_401_and_store_nothing() {
         .unwrap();
     assert_eq!(garbled.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.event_count().await, 0);
+    let stats = app
+        .wait_for_stats(|s| s.webhook_health.signature_failures_1h == 3)
+        .await;
+    assert_eq!(stats.webhook_health.rejected_1h, 3);
 }
 
 #[tokio::test]
@@ -157,31 +161,45 @@ async fn a_redelivered_message_counts_once() {
 }
 
 #[tokio::test]
-async fn malformed_or_misshapen_payloads_get_400_and_store_nothing() {
+async fn unreadable_deliveries_get_400_store_nothing_and_are_counted_as_rejected() {
     let app = spawn_app().await;
-    // The first DM is fine, the second lacks its mid: nothing of the batch is kept.
-    let one_bad_dm = r#"{"object":"instagram","entry":[{"id":"biz-1","messaging":[
-        {"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,"message":{"mid":"ok-2","text":"fine"}},
-        {"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,"message":{"text":"no mid"}}]}]}"#;
     let cases = [
-        ("{not json".to_string(), "malformed"),
+        ("{not json", "malformed"),
         (
-            r#"{"object":"page","entry":[]}"#.to_string(),
+            r#"{"object":"page","entry":[]}"#,
             "unsupported webhook object",
         ),
-        (
-            r#"{"object":"instagram","entry":{}}"#.to_string(),
-            "malformed",
-        ),
-        (one_bad_dm.to_string(), "entry[0].messaging[1]"),
+        (r#"{"object":"instagram","entry":{}}"#, "malformed"),
     ];
     for (body, expected) in cases {
-        let response = app.post_signed(body.clone()).await;
+        let response = app.post_signed(body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         let text = response.text().await.unwrap();
         assert!(text.contains(expected), "{text}");
     }
     assert_eq!(app.event_count().await, 0);
+    let stats = app
+        .wait_for_stats(|s| s.webhook_health.rejected_1h == 3)
+        .await;
+    assert_eq!(stats.webhook_health.signature_failures_1h, 0);
+    assert_eq!(stats.webhook_health.last_accepted_at_ms, None);
+    assert_eq!(stats.version, 0, "rejections never touch the event tables");
+}
+
+#[tokio::test]
+async fn one_bad_event_is_stored_flagged_and_the_rest_of_the_batch_counts() {
+    let app = spawn_app().await;
+    let body = r#"{"object":"instagram","entry":[{"id":"biz-1","messaging":[
+        {"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,"message":{"mid":"ok-2","text":"fine"}},
+        {"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,"message":{"text":"no mid"}}]}]}"#
+        .replace("1795631400000", &pulse::clock::now_ms().to_string());
+    assert_eq!(app.post_signed(body).await.status(), StatusCode::OK);
+    assert_eq!(app.event_count().await, 2);
+    let stats = app
+        .wait_for_stats(|s| s.webhook_health.flagged_events_1h == 1)
+        .await;
+    assert_eq!(stats.dms_received.total, 1);
+    assert!(stats.webhook_health.last_accepted_at_ms.is_some());
 }
 
 #[tokio::test]
@@ -196,14 +214,60 @@ async fn bodies_over_one_mebibyte_get_413_and_store_nothing() {
 }
 
 #[tokio::test]
-async fn unmodelled_kinds_are_stored_but_not_counted() {
+async fn unknown_kinds_are_stored_but_not_counted() {
     let app = spawn_app().await;
     let body = r#"{"object":"instagram","entry":[{"id":"biz-1","time":1795631400,
-        "changes":[{"field":"comments","value":{"id":"c-1","text":"nice"}}],
+        "changes":[{"field":"story_insights","value":{"media_id":"1","reach":40}}],
         "messaging":[{"sender":{"id":"c"},"recipient":{"id":"biz-1"},"timestamp":1795631400000,
-                      "reaction":{"mid":"m","action":"react","emoji":"❤"}}]}]}"#;
+                      "message_edit":{"mid":"m","text":"edited"}}]}]}"#;
+    assert_eq!(app.post_signed(body).await.status(), StatusCode::OK);
+    // A redelivery of the same bytes is recognised even without a natural key.
     assert_eq!(app.post_signed(body).await.status(), StatusCode::OK);
     assert_eq!(app.event_count().await, 2);
     let stats = app.wait_for_stats(|s| s.version >= 1).await;
+    assert_eq!(stats.version, 1);
     assert_eq!(stats.dms_received.total + stats.dms_sent.total, 0);
+    assert_eq!(stats.engagement, Default::default());
+    assert_eq!(stats.webhook_health.flagged_events_1h, 0);
+}
+
+#[tokio::test]
+async fn every_fixture_counts_once_even_when_delivered_twice() {
+    let app = spawn_app().await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let mut fixtures: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 20, "{fixtures:?}");
+    for _ in 0..2 {
+        for path in &fixtures {
+            let body = std::fs::read(path).unwrap();
+            let response = app.post_signed(body).await;
+            assert_eq!(response.status(), StatusCode::OK, "{}", path.display());
+        }
+    }
+    assert_eq!(app.event_count().await, fixtures.len() as i64);
+    let stats = app
+        .wait_for_stats(|s| s.engagement.comments.total == 2)
+        .await;
+    let engagement = stats.engagement;
+    assert_eq!(stats.dms_received.total, 8);
+    assert_eq!(stats.dms_sent.total, 1);
+    assert_eq!(
+        [
+            engagement.comments.total,
+            engagement.mentions.total,
+            engagement.reactions.total,
+            engagement.story_replies.total,
+            engagement.postbacks.total,
+            engagement.reads.total,
+            engagement.deleted.total,
+        ],
+        [2, 2, 1, 1, 1, 1, 1]
+    );
+    assert_eq!(stats.webhook_health.flagged_events_1h, 0);
+    // The Meta dashboard's test delivery uses account "0"; the rest share one account.
+    assert_eq!(stats.accounts, 2);
 }
