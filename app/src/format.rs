@@ -17,6 +17,14 @@ pub fn thousands(value: i64) -> String {
     out
 }
 
+/// `part / whole` as a whole percentage, capped at 100 (`"–"` when `whole` is 0).
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "–".to_string();
+    }
+    format!("{}%", (part.max(0) * 100 / whole).min(100))
+}
+
 /// Unix milliseconds → `"2026-11-25 18:30:05 UTC"`.
 pub fn utc_timestamp(unix_ms: i64) -> String {
     let seconds = unix_ms.div_euclid(1000);
@@ -80,6 +88,13 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(-45_000), "-45,000");
+    }
+
+    #[test]
+    fn percent_is_capped_and_safe_on_zero() {
+        assert_eq!(percent(1, 3), "33%");
+        assert_eq!(percent(5, 4), "100%");
+        assert_eq!(percent(3, 0), "–");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { parseCount, postSignedDm } from "./webhook";
+import { parseCount, postSignedComment, postSignedDm } from "./webhook";
 
 const receivedTotal = (page: Page) => page.locator('[data-stat="dms-received"] .stat-value');
 const sentTotal = (page: Page) => page.locator('[data-stat="dms-sent"] .stat-value');
@@ -45,6 +45,18 @@ test("the chart, latency and last event follow a sent DM", async ({ page, reques
   expect(Number(await lastSentBar.getAttribute("height"))).toBeGreaterThan(0);
   await expect(page.getByTestId("latency")).toHaveText(/latency \d+ ms/);
   await expect(page.getByTestId("last-event")).toHaveText(/UTC$/);
+});
+
+test("a comment webhook moves the comments row and the webhook status", async ({ page, request }) => {
+  await page.goto("/admin");
+  await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+  const comments = page.locator('[data-metric="comments"] [data-window="total"]');
+  const before = parseCount(await comments.textContent());
+
+  await postSignedComment(request);
+  await expect(comments).toHaveText((before + 1).toLocaleString("en-US"), { timeout: 1_000 });
+  await expect(page.locator('[data-metric="comments"] [data-window="today"]')).not.toHaveText("0");
+  await expect(page.getByTestId("last-accepted")).toHaveText(/just now|\d+ s ago/);
 });
 
 test("Refresh now recomputes without reloading the page", async ({ page }) => {

@@ -2,6 +2,46 @@ import { createHmac, randomUUID } from "node:crypto";
 import type { APIRequestContext } from "@playwright/test";
 import { appSecret } from "../playwright.config";
 
+/** Posts `body` signed with the app secret, as Instagram would, and checks it was accepted. */
+export async function postSigned(request: APIRequestContext, body: string) {
+  const signature = "sha256=" + createHmac("sha256", appSecret).update(body).digest("hex");
+  const response = await request.post("/api/webhooks/instagram", {
+    data: body,
+    headers: { "content-type": "application/json", "x-hub-signature-256": signature },
+  });
+  if (response.status() !== 200) {
+    throw new Error(`webhook refused: ${response.status()} ${await response.text()}`);
+  }
+}
+
+/** Posts one comment on the business account's media, in the `changes` envelope. */
+export async function postSignedComment(request: APIRequestContext) {
+  const now = Math.floor(Date.now() / 1000);
+  await postSigned(
+    request,
+    JSON.stringify({
+      object: "instagram",
+      entry: [
+        {
+          id: "e2e-biz",
+          time: now,
+          changes: [
+            {
+              field: "comments",
+              value: {
+                id: `e2e-comment-${randomUUID()}`,
+                from: { id: "e2e-fan", username: "e2e.fan" },
+                media: { id: "e2e-media", media_product_type: "FEED" },
+                text: "Where can I buy this? \u00bfPrecio?",
+              },
+            },
+          ],
+        },
+      ],
+    }),
+  );
+}
+
 /** Posts one signed DM delivery, as Instagram would, and checks it was accepted. */
 export async function postSignedDm(request: APIRequestContext, options: { echo?: boolean } = {}) {
   const echo = options.echo ?? false;
@@ -24,14 +64,7 @@ export async function postSignedDm(request: APIRequestContext, options: { echo?:
       },
     ],
   });
-  const signature = "sha256=" + createHmac("sha256", appSecret).update(body).digest("hex");
-  const response = await request.post("/api/webhooks/instagram", {
-    data: body,
-    headers: { "content-type": "application/json", "x-hub-signature-256": signature },
-  });
-  if (response.status() !== 200) {
-    throw new Error(`webhook refused: ${response.status()} ${await response.text()}`);
-  }
+  await postSigned(request, body);
 }
 
 /** The number shown on a stat card, as an integer. */

@@ -8,7 +8,9 @@
 use leptos::prelude::*;
 
 use crate::{
-    components::{ConnectionState, LiveBadge, MinuteChart, StatCard},
+    components::{
+        ConnectionState, EngagementTable, LiveBadge, MinuteChart, StatCard, WebhookStatus,
+    },
     format::{age, utc_timestamp},
     model::StatsSnapshot,
     server_fns::{current_stats, RefreshStats},
@@ -104,6 +106,46 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
         None => "no events yet".to_string(),
     };
 
+    // Erased to `AnyView` in parts: one static type for the whole page would
+    // exceed the compiler's type-depth limit.
+    let cards = view! {
+        <section class="cards">
+            <StatCard
+                id="dms-received"
+                title="DMs received"
+                value=field(|s| s.dms_received.total)
+                details=vec![
+                    ("today", field(|s| s.dms_received.today)),
+                    ("last hour", field(|s| s.dms_received.last_hour)),
+                ]
+            />
+            <StatCard
+                id="dms-sent"
+                title="DMs sent"
+                value=field(|s| s.dms_sent.total)
+                details=vec![
+                    ("today", field(|s| s.dms_sent.today)),
+                    ("last hour", field(|s| s.dms_sent.last_hour)),
+                ]
+            />
+            <StatCard
+                id="active-conversations"
+                title="Active conversations (24 h)"
+                value=field(|s| s.active_conversations_24h)
+            />
+            <StatCard id="accounts" title="Accounts" value=field(|s| s.accounts)/>
+        </section>
+    }
+    .into_any();
+    let panels = view! {
+        <MinuteChart snapshot=snapshot/>
+        <section class="panels">
+            <EngagementTable snapshot=snapshot/>
+            <WebhookStatus snapshot=snapshot now_ms=now_ms/>
+        </section>
+    }
+    .into_any();
+
     view! {
         <main class="dashboard">
             <header class="dashboard__header">
@@ -125,33 +167,8 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
             <noscript>
                 <p class="notice">"JavaScript is off: these numbers are as of page load. Reload to update."</p>
             </noscript>
-            <section class="cards">
-                <StatCard
-                    id="dms-received"
-                    title="DMs received"
-                    value=field(|s| s.dms_received.total)
-                    details=vec![
-                        ("today", field(|s| s.dms_received.today)),
-                        ("last hour", field(|s| s.dms_received.last_hour)),
-                    ]
-                />
-                <StatCard
-                    id="dms-sent"
-                    title="DMs sent"
-                    value=field(|s| s.dms_sent.total)
-                    details=vec![
-                        ("today", field(|s| s.dms_sent.today)),
-                        ("last hour", field(|s| s.dms_sent.last_hour)),
-                    ]
-                />
-                <StatCard
-                    id="active-conversations"
-                    title="Active conversations (24 h)"
-                    value=field(|s| s.active_conversations_24h)
-                />
-                <StatCard id="accounts" title="Accounts" value=field(|s| s.accounts)/>
-            </section>
-            <MinuteChart snapshot=snapshot/>
+            {cards}
+            {panels}
             <footer class="dashboard__footer">
                 <span>"Last event: " <span data-testid="last-event">{last_event}</span></span>
                 <span>"Snapshot version " <span data-testid="version">{move || snapshot.with(|s| s.version)}</span></span>

@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod helpers;
+mod properties;
 mod store;
 mod stream;
 mod webhook;

@@ -1,0 +1,158 @@
+//! Property: however a set of events is delivered (duplicated, reordered,
+//! split into batches), the stats equal those of each event applied once.
+
+use app::model::{SnapshotSource, StatsSnapshot};
+use proptest::prelude::*;
+use pulse::{
+    store::{Store, MINUTE_MS},
+    webhook::payload,
+};
+
+/// 2026-11-25 18:30:05 UTC.
+const NOW: i64 = 1_795_631_405_000;
+
+/// One generated event: (kind, account, customer, minutes before NOW).
+type Spec = (u8, u8, u8, u16);
+
+/// The JSON of event number `index` of `spec`, in its documented shape.
+fn item(index: usize, (kind, account, customer, minutes_ago): Spec) -> (String, String) {
+    let account = format!("biz-{account}");
+    let customer = format!("customer-{customer}");
+    let at = NOW - i64::from(minutes_ago) * MINUTE_MS;
+    let messaging = |body: String, from_business: bool| {
+        let (sender, recipient) = if from_business {
+            (&account, &customer)
+        } else {
+            (&customer, &account)
+        };
+        format!(
+            r#"{{"sender":{{"id":"{sender}"}},"recipient":{{"id":"{recipient}"}},"timestamp":{at},{body}}}"#
+        )
+    };
+    let json = match kind % 7 {
+        0 => messaging(
+            format!(r#""message":{{"mid":"m{index}","text":"hi"}}"#),
+            false,
+        ),
+        1 => messaging(
+            format!(r#""message":{{"mid":"m{index}","text":"hello","is_echo":true}}"#),
+            true,
+        ),
+        2 => messaging(
+            format!(
+                r#""message":{{"mid":"m{index}","reply_to":{{"story":{{"id":"s1","url":"u"}}}}}}"#
+            ),
+            false,
+        ),
+        3 => messaging(
+            format!(r#""reaction":{{"mid":"m{index}","action":"react","emoji":"x"}}"#),
+            false,
+        ),
+        4 => messaging(format!(r#""read":{{"mid":"m{index}"}}"#), false),
+        5 => messaging(
+            format!(r#""message":{{"mid":"m{index}","is_deleted":true}}"#),
+            false,
+        ),
+        _ => {
+            let value =
+                format!(r#"{{"id":"c{index}","from":{{"id":"{customer}"}},"text":"nice"}}"#);
+            return (
+                account,
+                format!(r#"{{"field":"comments","value":{value}}}"#),
+            );
+        }
+    };
+    (account, json)
+}
+
+/// A delivery of `items` (account, item JSON): one entry per item, messaging
+/// items and changes in their own arrays.
+fn delivery(items: &[&(String, String)]) -> String {
+    let entries: Vec<String> = items
+        .iter()
+        .map(|(account, json)| {
+            let array = if json.starts_with(r#"{"field""#) {
+                "changes"
+            } else {
+                "messaging"
+            };
+            format!(
+                r#"{{"id":"{account}","time":{},"{array}":[{json}]}}"#,
+                NOW / 1000
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"object":"instagram","entry":[{}]}}"#,
+        entries.join(",")
+    )
+}
+
+async fn stats_after(deliveries: &[String]) -> StatsSnapshot {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("p.db").display()))
+        .await
+        .unwrap();
+    for body in deliveries {
+        let events = payload::parse(body.as_bytes(), NOW).unwrap();
+        store.ingest(&events, NOW).await.unwrap();
+    }
+    let mut snapshot = store.snapshot(NOW, SnapshotSource::Initial).await.unwrap();
+    // The version counts transactions, which is exactly what differs.
+    snapshot.version = 0;
+    snapshot
+}
+
+fn specs_and_order() -> impl Strategy<Value = (Vec<Spec>, Vec<usize>, Vec<usize>)> {
+    prop::collection::vec((0u8..7, 0u8..3, 0u8..6, 0u16..(3 * 24 * 60)), 1..30).prop_flat_map(
+        |specs| {
+            let count = specs.len();
+            let repeats = prop::collection::vec(0..count, 0..count * 2);
+            (
+                Just(specs),
+                repeats,
+                prop::collection::vec(1usize..8, 1..20),
+            )
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn duplicated_reordered_batched_deliveries_count_each_event_once(
+        (specs, repeats, batch_sizes) in specs_and_order(),
+        seed in any::<u64>(),
+    ) {
+        let items: Vec<(String, String)> =
+            specs.iter().enumerate().map(|(index, spec)| item(index, *spec)).collect();
+
+        // Every event at least once, some again, in a shuffled order.
+        let mut order: Vec<usize> = (0..items.len()).chain(repeats).collect();
+        let mut state = seed | 1;
+        for i in (1..order.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let mut deliveries = Vec::new();
+        let mut rest: &[usize] = &order;
+        for size in batch_sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (batch, tail) = rest.split_at((*size).min(rest.len()));
+            deliveries.push(delivery(&batch.iter().map(|&i| &items[i]).collect::<Vec<_>>()));
+            rest = tail;
+        }
+        let once = vec![delivery(&items.iter().collect::<Vec<_>>())];
+
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (messy, clean) = runtime.block_on(async {
+            (stats_after(&deliveries).await, stats_after(&once).await)
+        });
+        prop_assert_eq!(messy, clean);
+    }
+}
