@@ -109,6 +109,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), String> {
         requests = report.requests,
         dms_received = report.received,
         dms_sent = report.sent,
+        other_events = report.other,
         "all deliveries acknowledged"
     );
     Ok(())

@@ -73,6 +73,8 @@ pub struct SimulationReport {
     pub received: u64,
     /// DMs sent contained in them.
     pub sent: u64,
+    /// Comments, reactions and read receipts contained in them.
+    pub other: u64,
 }
 
 /// Sends traffic as configured and reports what was acknowledged.
@@ -96,12 +98,13 @@ pub async fn run(args: &SimulateArgs) -> Result<SimulationReport, SimulateError>
         requests: 0,
         received: 0,
         sent: 0,
+        other: 0,
     };
     let mut ticker = tokio::time::interval(interval);
     for request in 1..=requests {
         ticker.tick().await;
-        let (body, received, sent) = traffic.batch(per_request);
-        deliver(&client, &url, &app_secret, body)
+        let batch = traffic.batch(per_request);
+        deliver(&client, &url, &app_secret, batch.body)
             .await
             .map_err(|reason| SimulateError::Delivery {
                 request,
@@ -109,8 +112,9 @@ pub async fn run(args: &SimulateArgs) -> Result<SimulationReport, SimulateError>
                 reason,
             })?;
         report.requests += 1;
-        report.received += received;
-        report.sent += sent;
+        report.received += batch.received;
+        report.sent += batch.sent;
+        report.other += batch.other;
     }
     Ok(report)
 }
@@ -189,54 +193,87 @@ impl Traffic {
         self.random % below
     }
 
-    /// One delivery of `events` DMs, grouped per account as Meta does.
-    /// Returns the body and how many DMs were received and sent.
-    fn batch(&mut self, events: u64) -> (Vec<u8>, u64, u64) {
+    /// One delivery of `events` events, grouped per account as Meta does:
+    /// mostly DMs (about three received for two sent, like an auto-replying
+    /// inbox), plus reactions, read receipts and comments.
+    fn batch(&mut self, events: u64) -> Batch {
         let now = now_ms();
-        let mut entries: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
-        let (mut received, mut sent) = (0, 0);
+        let mut entries: Vec<(String, Vec<serde_json::Value>, Vec<serde_json::Value>)> = Vec::new();
+        let mut batch = Batch::default();
         for _ in 0..events {
             let account = format!("17841400000{:05}", self.next(u64::from(self.accounts)));
             let customer = format!("sim-customer-{}", self.next(25));
-            // Roughly three received for every two sent, like an auto-replying inbox.
-            let is_echo = self.next(5) < 2;
             self.counter += 1;
-            let mid = format!("sim-{}-{}", self.run_id, self.counter);
-            let (sender, recipient) = if is_echo {
-                (&account, &customer)
-            } else {
-                (&customer, &account)
+            let id = format!("sim-{}-{}", self.run_id, self.counter);
+            let index = match entries.iter().position(|(known, _, _)| *known == account) {
+                Some(index) => index,
+                None => {
+                    entries.push((account.clone(), Vec::new(), Vec::new()));
+                    entries.len() - 1
+                }
             };
-            let item = json!({
-                "sender": { "id": sender },
-                "recipient": { "id": recipient },
-                "timestamp": now,
-                "message": { "mid": mid, "text": "Hi from pulse simulate ✨", "is_echo": is_echo },
-            });
-            if is_echo {
-                sent += 1
-            } else {
-                received += 1
-            }
-            match entries.iter_mut().find(|(id, _)| *id == account) {
-                Some((_, items)) => items.push(item),
-                None => entries.push((account, vec![item])),
+            let (_, messaging, changes) = &mut entries[index];
+            let from_customer = json!({ "sender": { "id": customer }, "recipient": { "id": account }, "timestamp": now });
+            match self.next(10) {
+                0 => {
+                    changes.push(json!({ "field": "comments", "value": {
+                        "id": id, "from": { "id": customer, "username": customer },
+                        "media": { "id": "sim-media", "media_product_type": "FEED" },
+                        "text": "Love it! \u{1f60d}",
+                    }}));
+                    batch.other += 1;
+                }
+                1 => {
+                    let mut item = from_customer;
+                    item["reaction"] = json!({ "mid": id, "action": "react", "reaction": "love", "emoji": "\u{2764}" });
+                    messaging.push(item);
+                    batch.other += 1;
+                }
+                2 => {
+                    let mut item = from_customer;
+                    item["read"] = json!({ "mid": id });
+                    messaging.push(item);
+                    batch.other += 1;
+                }
+                3..=5 => {
+                    messaging.push(json!({
+                        "sender": { "id": account }, "recipient": { "id": customer }, "timestamp": now,
+                        "message": { "mid": id, "text": "Thanks! Here is the link.", "is_echo": true },
+                    }));
+                    batch.sent += 1;
+                }
+                _ => {
+                    let mut item = from_customer;
+                    item["message"] =
+                        json!({ "mid": id, "text": "Hi from pulse simulate \u{2728}" });
+                    messaging.push(item);
+                    batch.received += 1;
+                }
             }
         }
         let entry: Vec<_> = entries
             .into_iter()
-            .map(|(id, messaging)| json!({ "id": id, "time": now, "messaging": messaging }))
+            .map(|(id, messaging, changes)| json!({ "id": id, "time": now, "messaging": messaging, "changes": changes }))
             .collect();
-        let body = serde_json::to_vec(&json!({ "object": "instagram", "entry": entry }))
+        batch.body = serde_json::to_vec(&json!({ "object": "instagram", "entry": entry }))
             .expect("a JSON value always serialises");
-        (body, received, sent)
+        batch
     }
+}
+
+/// One generated delivery and what it contains.
+#[derive(Default)]
+struct Batch {
+    body: Vec<u8>,
+    received: u64,
+    sent: u64,
+    other: u64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::payload::{self, EventKind};
+    use crate::webhook::payload;
 
     #[test]
     fn urls_default_to_the_webhook_path_and_reject_https() {
@@ -257,21 +294,20 @@ mod tests {
     }
 
     #[test]
-    fn batches_parse_back_into_the_announced_dms() {
+    fn batches_parse_back_into_the_announced_events() {
         let mut traffic = Traffic::new(3);
-        let (body, received, sent) = traffic.batch(40);
-        assert_eq!(received + sent, 40);
-        let events = payload::parse(&body, now_ms()).unwrap();
-        assert_eq!(events.len(), 40);
+        let batch = traffic.batch(200);
+        assert_eq!(batch.received + batch.sent + batch.other, 200);
+        assert!(batch.received > 0 && batch.sent > 0 && batch.other > 0);
+        let events = payload::parse(&batch.body, now_ms()).unwrap();
+        assert_eq!(events.len(), 200);
+        let count = |kind: &str| events.iter().filter(|e| e.kind.as_str() == kind).count() as u64;
+        assert_eq!(count("dm_received"), batch.received);
+        assert_eq!(count("dm_sent"), batch.sent);
         assert_eq!(
-            events
-                .iter()
-                .filter(|e| e.kind == EventKind::DmSent)
-                .count() as u64,
-            sent
+            count("comment") + count("reaction") + count("read"),
+            batch.other
         );
-        assert!(events
-            .iter()
-            .all(|e| e.peer_id.as_deref().unwrap().starts_with("sim-customer-")));
+        assert_eq!(count("invalid"), 0);
     }
 }

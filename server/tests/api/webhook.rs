@@ -271,3 +271,23 @@ async fn every_fixture_counts_once_even_when_delivered_twice() {
     // The Meta dashboard's test delivery uses account "0"; the rest share one account.
     assert_eq!(stats.accounts, 2);
 }
+
+#[tokio::test]
+async fn a_batch_of_1000_events_is_stored_in_one_transaction() {
+    let app = spawn_app().await;
+    let mids: Vec<(String, bool)> = (0..1000)
+        .map(|i| (format!("batch-{i}"), i % 3 == 0))
+        .collect();
+    let refs: Vec<(&str, bool)> = mids
+        .iter()
+        .map(|(mid, echo)| (mid.as_str(), *echo))
+        .collect();
+    let response = app.post_signed(dm_batch(&refs)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.event_count().await, 1000);
+    let stats = app
+        .wait_for_stats(|s| s.dms_received.total + s.dms_sent.total == 1000)
+        .await;
+    assert_eq!(stats.version, 1, "one delivery, one transaction");
+    assert_eq!(stats.dms_sent.total, 334);
+}
