@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # Per package, explicit features: `app` must never be built with ssr and hydrate together.
 CLIPPY := cargo clippy --locked --all-targets
 
-.PHONY: run test setup-build setup-test site lint rust-test e2e demo
+.PHONY: run test setup-build setup-test site lint rust-test e2e demo fuzz
 
 ## run: build the release site and serve it on LEPTOS_SITE_ADDR (default 127.0.0.1:3000)
 run: setup-build site
@@ -23,6 +23,13 @@ test: setup-test lint rust-test site e2e
 ## demo: send signed demo webhooks to a running `make run` (RATE events/s for DURATION s)
 demo:
 	cargo run --locked --release -p pulse -- simulate --url http://$${LEPTOS_SITE_ADDR:-127.0.0.1:3000} --rate $${RATE:-5} --duration $${DURATION:-60}
+
+## fuzz: fuzz the webhook payload parser for FUZZ_SECONDS (default 60), seeded with the test fixtures
+fuzz:
+	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/payload
+	# cargo fuzz passes -Z flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run payload corpus/payload ../server/tests/fixtures -- -max_total_time=$${FUZZ_SECONDS:-60}
 
 setup-build:
 	scripts/setup.sh build
