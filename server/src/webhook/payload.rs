@@ -25,6 +25,9 @@ pub enum PayloadError {
     /// Not JSON, or not an object with an `entry` array.
     #[error("malformed webhook payload: {0}")]
     Malformed(String),
+    /// JSON nested deeper than any Instagram delivery, refused before parsing.
+    #[error("webhook payload nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     /// A different product's webhook (e.g. `"object": "page"`).
     #[error("unsupported webhook object {0:?}; this endpoint accepts \"instagram\" only")]
     UnsupportedObject(String),
@@ -171,8 +174,15 @@ const MESSAGING_FIELDS: [&str; 6] = [
     "messaging_referral",
 ];
 
+/// Deepest nesting of arrays and objects accepted. Real deliveries stay under
+/// ten levels; the limit keeps absurd input from costing anything to store.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses a delivery received at `received_at_ms` into its events, in order.
 pub fn parse(body: &[u8], received_at_ms: i64) -> Result<Vec<WebhookEvent>, PayloadError> {
+    if nesting_exceeds(body, MAX_DEPTH) {
+        return Err(PayloadError::TooDeep);
+    }
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|error| PayloadError::Malformed(error.to_string()))?;
     if envelope.object != "instagram" {
@@ -466,6 +476,35 @@ fn log_unknown_kind_once(kind: &str) {
     }
 }
 
+/// Whether `json` nests arrays or objects deeper than `limit`, counting only
+/// brackets outside string literals (one pass, no allocation).
+fn nesting_exceeds(json: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in json {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Messaging events carry milliseconds, some change events seconds: anything
 /// below 10^11 (a date in 1973 when read as milliseconds) is taken as seconds.
 fn normalise_timestamp(value: i64) -> i64 {
@@ -631,16 +670,29 @@ mod tests {
     }
 
     #[test]
-    fn absurdly_deep_nesting_is_flagged_not_overflowed() {
-        let depth = 100_000;
-        let body = format!(
-            r#"{{"object":"instagram","entry":{}{}}}"#,
-            "[".repeat(depth),
-            "]".repeat(depth)
+    fn absurdly_deep_nesting_is_refused_before_parsing() {
+        let deep = |depth: usize| {
+            format!(
+                r#"{{"object":"instagram","entry":{}{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert!(matches!(
+            parse(deep(100_000).as_bytes(), NOW),
+            Err(PayloadError::TooDeep)
+        ));
+        assert!(matches!(
+            parse(deep(MAX_DEPTH).as_bytes(), NOW),
+            Err(PayloadError::TooDeep)
+        ));
+        // Depth 63 inside the envelope's object is allowed (and flagged as an unreadable entry).
+        assert!(parse(deep(MAX_DEPTH - 1).as_bytes(), NOW).is_ok());
+        // Brackets inside strings do not count, escaped quotes do not end a string.
+        let text = format!(
+            r#"{{"object":"instagram","entry":[],"note":"\"{}"}}"#,
+            "[".repeat(1000)
         );
-        // The parser neither recurses that deep nor panics; the entry is kept and flagged.
-        let events = parse(body.as_bytes(), NOW).unwrap();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].kind, EventKind::Invalid);
+        assert!(parse(text.as_bytes(), NOW).is_ok());
     }
 }

@@ -291,3 +291,26 @@ async fn a_batch_of_1000_events_is_stored_in_one_transaction() {
     assert_eq!(stats.version, 1, "one delivery, one transaction");
     assert_eq!(stats.dms_sent.total, 334);
 }
+
+#[tokio::test]
+async fn absurdly_nested_json_gets_400_stores_nothing_and_leaves_the_server_unaffected() {
+    let app = spawn_app().await;
+    let depth = 200_000;
+    let body = format!(
+        r#"{{"object":"instagram","entry":[{{"id":"biz-1","messaging":[{{"x":{}{}}}]}}]}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let response = app.post_signed(body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("nested deeper than 64 levels"));
+    assert_eq!(app.event_count().await, 0);
+
+    let after = app.post_signed(dm_batch(&[("after-deep", false)])).await;
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(app.event_count().await, 1);
+}
