@@ -17,7 +17,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 use pages::AdminPage;
@@ -51,7 +51,9 @@ pub fn App() -> impl IntoView {
         <Title text="Pulse · Instagram DM admin"/>
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=StaticSegment("admin") view=AdminPage/>
+                // Async: the server sends the page once the snapshot is in it, so
+                // it reads complete without JavaScript (no streamed fallback).
+                <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

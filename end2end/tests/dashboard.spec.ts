@@ -80,6 +80,7 @@ test("with JavaScript off the dashboard still shows the current stats", async ({
   await expect(sentTotal(page)).toHaveText(stats.dms_sent.total.toLocaleString("en-US"));
   await expect(page.locator('[data-stat="accounts"] .stat-value')).toHaveText(String(stats.accounts));
   await expect(page.locator("noscript, .notice").first()).toBeAttached();
+  await expect(page.getByText("Loading stats")).toHaveCount(0);
   await context.close();
 });
 

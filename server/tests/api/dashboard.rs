@@ -30,6 +30,7 @@ async fn the_dashboard_is_server_rendered_with_the_current_numbers() {
     let response = app
         .client
         .get(format!("{}/admin", app.address))
+        .header("accept", "text/html")
         .send()
         .await
         .unwrap();
@@ -41,6 +42,9 @@ async fn the_dashboard_is_server_rendered_with_the_current_numbers() {
         "the total is in the HTML itself: {html}"
     );
     assert!(html.contains("Refresh now"));
+    // Complete as sent: no streamed fallback waiting for JavaScript to swap it.
+    assert!(!html.contains("Loading stats"), "{html}");
+    assert!(!html.contains("<template"), "{html}");
 }
 
 #[tokio::test]
