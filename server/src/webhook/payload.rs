@@ -279,15 +279,7 @@ fn messaging_event(account: &str, raw: &RawValue, entry_time: i64, location: &st
         .unwrap_or(entry_time);
     let sender = item.sender.id.into_string();
     let recipient = item.recipient.id.into_string();
-    let event = |kind: EventKind, key: String, peer: Option<String>| WebhookEvent {
-        dedupe_key: format!("{}:{key}", kind.as_str()),
-        kind,
-        account_id: account.to_string(),
-        peer_id: peer,
-        occurred_at_ms: at,
-        raw: raw.get().to_string(),
-        error: None,
-    };
+    let event = |kind, key, peer| typed(kind, key, account, peer, at, raw);
 
     if let Some(message) = item.message {
         let (kind, peer) = if message.is_deleted {
@@ -352,15 +344,7 @@ fn change_event(
             &format!("change {field:?} has no value"),
         );
     };
-    let typed = |kind: EventKind, key: String, at: i64, peer: Option<String>| WebhookEvent {
-        dedupe_key: format!("{}:{key}", kind.as_str()),
-        kind,
-        account_id: account.to_string(),
-        peer_id: peer,
-        occurred_at_ms: at,
-        raw: raw.get().to_string(),
-        error: None,
-    };
+    let typed = |kind, key, at, peer| typed(kind, key, account, peer, at, raw);
     match field {
         "comments" | "live_comments" => match serde_json::from_str::<CommentValue>(value.get()) {
             Ok(comment) => {
@@ -410,6 +394,26 @@ fn change_event(
             event
         }
         other => unknown(account, &format!("change:{other}"), raw, entry_time),
+    }
+}
+
+/// A modelled event, deduplicated on its kind and natural key.
+fn typed(
+    kind: EventKind,
+    natural_key: String,
+    account: &str,
+    peer: Option<String>,
+    at: i64,
+    raw: &RawValue,
+) -> WebhookEvent {
+    WebhookEvent {
+        dedupe_key: format!("{}:{natural_key}", kind.as_str()),
+        kind,
+        account_id: account.to_string(),
+        peer_id: peer,
+        occurred_at_ms: at,
+        raw: raw.get().to_string(),
+        error: None,
     }
 }
 
