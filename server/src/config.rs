@@ -24,7 +24,8 @@ pub struct Config {
     #[arg(long, env = "PULSE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Database to use; defaults to `sqlite://<data dir>/pulse.db`.
+    /// Database to use: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`;
+    /// defaults to `sqlite://<data dir>/pulse.db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 

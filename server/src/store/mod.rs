@@ -1,13 +1,14 @@
 //! The durable store: webhook events plus the aggregate rows stats are read from.
 //!
-//! Every database detail lives behind this module's API so that a Postgres
-//! backend can join SQLite without touching the webhook or stats code.
+//! Every database detail lives behind this module's API. Two backends share
+//! one set of queries (`queries.rs`): SQLite (the default, one file) and
+//! Postgres (several nodes); `connect.rs` opens either.
 
-mod sqlite;
-
-use std::time::Duration;
+mod connect;
+mod queries;
 
 use app::model::{SnapshotSource, StatsSnapshot};
+use sqlx::AnyPool;
 
 use crate::webhook::payload::WebhookEvent;
 
@@ -59,7 +60,7 @@ impl IngestOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database URL names a backend this build does not support.
-    #[error("unsupported DATABASE_URL scheme {0:?}; this version supports sqlite:// only")]
+    #[error("unsupported DATABASE_URL scheme {0:?}; use sqlite://PATH or postgres://…")]
     UnsupportedBackend(String),
     /// An in-memory SQLite database: the writer and the readers would each see
     /// a different, empty database, and nothing would be durable.
@@ -75,25 +76,56 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Which database engine a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file (WAL, `synchronous = FULL`): the embedded default.
+    Sqlite,
+    /// A Postgres server shared by several nodes.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            other => Err(StoreError::UnsupportedBackend(other.to_string())),
+        }
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    backend: sqlite::SqliteStore,
+    backend: Backend,
+    /// Takes every write. SQLite allows one writer at a time, so there it
+    /// holds a single connection: queueing in the pool beats lock retries.
+    writer: AnyPool,
+    /// Serves snapshot reads without waiting behind writes.
+    reader: AnyPool,
 }
 
 impl Store {
     /// Opens (creating and migrating if needed) the database at `url`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        if !url.starts_with("sqlite:") {
-            let scheme = url.split(':').next().unwrap_or_default().to_string();
-            return Err(StoreError::UnsupportedBackend(scheme));
-        }
-        if url.contains(":memory:") || url.contains("mode=memory") {
+        let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
             return Err(StoreError::InMemory);
         }
+        let (writer, reader) = connect::open(backend, url).await?;
         Ok(Store {
-            backend: sqlite::SqliteStore::open(url, BUSY_TIMEOUT).await?,
+            backend,
+            writer,
+            reader,
         })
+    }
+
+    /// The engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Stores `events` and updates the aggregates in one transaction. Returns
@@ -105,7 +137,16 @@ impl Store {
         events: &[WebhookEvent],
         received_at_ms: i64,
     ) -> Result<IngestOutcome, StoreError> {
-        Ok(self.backend.ingest(events, received_at_ms).await?)
+        Ok(queries::ingest(&self.writer, events, received_at_ms).await?)
+    }
+
+    /// Counts a refused webhook request (never stored as an event).
+    pub async fn record_rejection(
+        &self,
+        rejection: Rejection,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        Ok(queries::record_rejection(&self.writer, rejection, at_ms).await?)
     }
 
     /// Computes the stats snapshot as of `now_ms` from the aggregate rows only
@@ -116,26 +157,14 @@ impl Store {
         now_ms: i64,
         source: SnapshotSource,
     ) -> Result<StatsSnapshot, StoreError> {
-        Ok(self.backend.snapshot(now_ms, source).await?)
-    }
-
-    /// Counts a refused webhook request (never stored as an event).
-    pub async fn record_rejection(
-        &self,
-        rejection: Rejection,
-        at_ms: i64,
-    ) -> Result<(), StoreError> {
-        Ok(self.backend.record_rejection(rejection, at_ms).await?)
+        Ok(queries::snapshot(&self.reader, self.backend, now_ms, source).await?)
     }
 
     /// Number of stored events of every kind.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
-        Ok(self.backend.event_count().await?)
+        Ok(queries::event_count(&self.reader).await?)
     }
 }
-
-/// How long a query waits for a lock held by another process before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Length of one per-minute bucket.
 pub const MINUTE_MS: i64 = 60_000;
@@ -149,14 +178,32 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn sqlite_commits_are_durable_and_readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!((journal.as_str(), synchronous), ("wal", 2), "WAL with synchronous = FULL");
+        let write = sqlx::query("DELETE FROM events").execute(&store.reader).await;
+        assert!(write.is_err(), "the reader pool is read-only");
+    }
+
+    #[tokio::test]
     async fn unsupported_databases_are_refused_with_a_clear_reason() {
-        let postgres = Store::open("postgres://user:pw@localhost/db")
+        let mysql = Store::open("mysql://user:pw@localhost/db")
             .await
             .unwrap_err()
             .to_string();
         assert!(
-            postgres.contains("\"postgres\"") && !postgres.contains("pw"),
-            "{postgres}"
+            mysql.contains("\"mysql\"") && !mysql.contains("pw"),
+            "{mysql}"
         );
         assert!(matches!(
             Store::open("sqlite::memory:").await,

@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod helpers;
+mod postgres;
 mod properties;
 mod store;
 mod stream;

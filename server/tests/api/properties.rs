@@ -4,9 +4,11 @@
 use app::model::{SnapshotSource, StatsSnapshot};
 use proptest::prelude::*;
 use pulse::{
-    store::{Store, MINUTE_MS},
+    store::{Backend, Store, MINUTE_MS},
     webhook::payload,
 };
+
+use crate::postgres::fresh_database_url;
 
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;
@@ -88,11 +90,13 @@ fn delivery(items: &[&(String, String)]) -> String {
     )
 }
 
-async fn stats_after(deliveries: &[String]) -> StatsSnapshot {
+async fn stats_after(backend: Backend, deliveries: &[String]) -> StatsSnapshot {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("p.db").display()))
-        .await
-        .unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("p.db").display()),
+        Backend::Postgres => fresh_database_url().await,
+    };
+    let store = Store::open(&url).await.unwrap();
     for body in deliveries {
         let events = payload::parse(body.as_bytes(), NOW).unwrap();
         store.ingest(&events, NOW).await.unwrap();
@@ -117,42 +121,76 @@ fn specs_and_order() -> impl Strategy<Value = (Vec<Spec>, Vec<usize>, Vec<usize>
     )
 }
 
+/// Delivers `specs` in the messy order described by the other arguments and
+/// once each, on `backend`, and checks both give the same stats.
+fn check_order_independence(
+    backend: Backend,
+    specs: Vec<Spec>,
+    repeats: Vec<usize>,
+    batch_sizes: Vec<usize>,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let items: Vec<(String, String)> = specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| item(index, *spec))
+        .collect();
+
+    // Every event at least once, some again, in a shuffled order.
+    let mut order: Vec<usize> = (0..items.len()).chain(repeats).collect();
+    let mut state = seed | 1;
+    for i in (1..order.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    let mut deliveries = Vec::new();
+    let mut rest: &[usize] = &order;
+    for size in batch_sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (batch, tail) = rest.split_at((*size).min(rest.len()));
+        deliveries.push(delivery(
+            &batch.iter().map(|&i| &items[i]).collect::<Vec<_>>(),
+        ));
+        rest = tail;
+    }
+    let once = vec![delivery(&items.iter().collect::<Vec<_>>())];
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (messy, clean) = runtime.block_on(async {
+        (
+            stats_after(backend, &deliveries).await,
+            stats_after(backend, &once).await,
+        )
+    });
+    prop_assert_eq!(messy, clean);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
-    fn duplicated_reordered_batched_deliveries_count_each_event_once(
+    fn on_sqlite_any_delivery_order_and_repetition_gives_the_same_stats(
         (specs, repeats, batch_sizes) in specs_and_order(),
         seed in any::<u64>(),
     ) {
-        let items: Vec<(String, String)> =
-            specs.iter().enumerate().map(|(index, spec)| item(index, *spec)).collect();
+        check_order_independence(Backend::Sqlite, specs, repeats, batch_sizes, seed)?;
+    }
+}
 
-        // Every event at least once, some again, in a shuffled order.
-        let mut order: Vec<usize> = (0..items.len()).chain(repeats).collect();
-        let mut state = seed | 1;
-        for i in (1..order.len()).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            order.swap(i, (state % (i as u64 + 1)) as usize);
-        }
-        let mut deliveries = Vec::new();
-        let mut rest: &[usize] = &order;
-        for size in batch_sizes.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (batch, tail) = rest.split_at((*size).min(rest.len()));
-            deliveries.push(delivery(&batch.iter().map(|&i| &items[i]).collect::<Vec<_>>()));
-            rest = tail;
-        }
-        let once = vec![delivery(&items.iter().collect::<Vec<_>>())];
+proptest! {
+    // Fewer cases: each one creates two Postgres databases.
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let (messy, clean) = runtime.block_on(async {
-            (stats_after(&deliveries).await, stats_after(&once).await)
-        });
-        prop_assert_eq!(messy, clean);
+    #[test]
+    fn on_postgres_any_delivery_order_and_repetition_gives_the_same_stats(
+        (specs, repeats, batch_sizes) in specs_and_order(),
+        seed in any::<u64>(),
+    ) {
+        check_order_independence(Backend::Postgres, specs, repeats, batch_sizes, seed)?;
     }
 }

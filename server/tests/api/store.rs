@@ -2,9 +2,11 @@
 
 use app::model::SnapshotSource;
 use pulse::{
-    store::{Store, DAY_MS, MINUTE_MS},
+    store::{Backend, Store, DAY_MS, MINUTE_MS},
     webhook::payload::{EventKind, WebhookEvent},
 };
+
+use crate::postgres::fresh_database_url;
 
 /// A DM received that is not a story reply.
 const RECEIVED: EventKind = EventKind::DmReceived { story_reply: false };
@@ -24,15 +26,63 @@ fn dm(mid: &str, kind: EventKind, account: &str, peer: &str, occurred_at_ms: i64
     }
 }
 
-async fn open_store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
-    (Store::open(&url).await.unwrap(), dir)
+/// A fresh database of either backend, and what keeps it alive.
+struct TestDatabase {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
-#[tokio::test]
-async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants() {
-    let (store, _dir) = open_store().await;
+impl TestDatabase {
+    async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
+                TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => TestDatabase {
+                url: fresh_database_url().await,
+                _dir: None,
+            },
+        }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.url).await.unwrap()
+    }
+}
+
+/// Runs one store test against SQLite and against Postgres.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(pulse::store::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(pulse::store::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    windows_today_last_hour_and_24h_are_cut_at_the_right_instants,
+    duplicates_within_and_across_transactions_count_once_and_do_not_bump_the_version,
+    data_survives_reopening_the_database,
+    two_nodes_writing_overlapping_batches_at_once_count_each_event_once,
+);
+
+async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     let start_of_today = NOW - NOW % DAY_MS;
     let events = [
         dm("now", RECEIVED, "biz-a", "c1", NOW - 1_000),
@@ -98,9 +148,11 @@ async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants() {
     );
 }
 
-#[tokio::test]
-async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_the_version() {
-    let (store, _dir) = open_store().await;
+async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_the_version(
+    backend: Backend,
+) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     let first = dm("m1", RECEIVED, "biz", "c", NOW);
     let outcome = store
         .ingest(&[first.clone(), first.clone()], NOW)
@@ -129,19 +181,59 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
     assert_eq!(store.event_count().await.unwrap(), 2);
 }
 
-#[tokio::test]
-async fn data_survives_reopening_the_database() {
-    let (store, dir) = open_store().await;
+async fn data_survives_reopening_the_database(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
     store
         .ingest(&[dm("kept", RECEIVED, "biz", "c", NOW)], NOW)
         .await
         .unwrap();
     drop(store);
-    let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
-    let reopened = Store::open(&url).await.unwrap();
+    let reopened = database.open().await;
     let snapshot = reopened
         .snapshot(NOW, SnapshotSource::Initial)
         .await
         .unwrap();
     assert_eq!((snapshot.version, snapshot.dms_received.total), (1, 1));
+}
+
+async fn two_nodes_writing_overlapping_batches_at_once_count_each_event_once(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (node_a, node_b) = (database.open().await, database.open().await);
+    // Each node gets the same 200 DMs in a different order and batching, at the same time.
+    let events: Vec<WebhookEvent> = (0..200)
+        .map(|i| {
+            dm(
+                &format!("m{i}"),
+                RECEIVED,
+                &format!("biz-{}", i % 3),
+                &format!("c{}", i % 17),
+                NOW - i * 1000,
+            )
+        })
+        .collect();
+    let mut reversed = events.clone();
+    reversed.reverse();
+    let write = |store: Store, events: Vec<WebhookEvent>, batch: usize| async move {
+        for chunk in events.chunks(batch) {
+            store.ingest(chunk, NOW).await.unwrap();
+        }
+    };
+    tokio::join!(
+        write(node_a.clone(), events, 7),
+        write(node_b.clone(), reversed, 11)
+    );
+
+    let (a, b) = (
+        node_a.snapshot(NOW, SnapshotSource::Push).await.unwrap(),
+        node_b.snapshot(NOW, SnapshotSource::Push).await.unwrap(),
+    );
+    assert_eq!(a, b, "both nodes read the same committed state");
+    assert_eq!(a.dms_received.total, 200);
+    assert_eq!(a.accounts, 3);
+    assert_eq!(a.active_conversations_24h, 3 * 17);
+    assert_eq!(node_a.event_count().await.unwrap(), 200);
+    // 29 + 19 transactions ran; only those that stored something bumped the
+    // version, and storing 200 events 11 at most at a time takes at least 19.
+    assert!((19..=29 + 19).contains(&a.version), "{}", a.version);
 }

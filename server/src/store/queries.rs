@@ -1,0 +1,362 @@
+//! The store's queries, written once in SQL that SQLite and Postgres both
+//! accept: `$n` parameters, `ON CONFLICT` upserts with table-qualified
+//! columns, `CASE` where one would write `max(a, b)` / `GREATEST(a, b)`, and
+//! `CAST` where Postgres would widen a sum. The backends differ only in how
+//! they are opened (`super::connect`) and in one statement that asks Postgres
+//! for a consistent read snapshot.
+
+use std::collections::BTreeMap;
+
+use app::model::{Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth};
+use sqlx::{Any, AnyPool, Transaction};
+
+use super::{Backend, IngestOutcome, Rejection, DAY_MS, MINUTE_MS, SERIES_MINUTES};
+use crate::webhook::payload::{Metric, WebhookEvent};
+
+/// The aggregate changes of one transaction, summed in memory so that each
+/// aggregate row is written once per transaction, however large the batch.
+#[derive(Default)]
+struct AggregateDelta {
+    totals: BTreeMap<Metric, i64>,
+    days: BTreeMap<(i64, Metric), i64>,
+    minutes: BTreeMap<(i64, Metric), i64>,
+    conversations: BTreeMap<(String, String), i64>,
+    accounts: BTreeMap<String, i64>,
+    last_event_at_ms: Option<i64>,
+}
+
+impl AggregateDelta {
+    fn count(&mut self, event: &WebhookEvent) {
+        let at = event.occurred_at_ms;
+        for &metric in event.kind.metrics() {
+            *self.totals.entry(metric).or_default() += 1;
+            *self.days.entry((floor(at, DAY_MS), metric)).or_default() += 1;
+            *self
+                .minutes
+                .entry((floor(at, MINUTE_MS), metric))
+                .or_default() += 1;
+        }
+        if !event.kind.is_modelled() {
+            return;
+        }
+        if let (true, Some(peer)) = (event.kind.is_dm(), &event.peer_id) {
+            let last = self
+                .conversations
+                .entry((event.account_id.clone(), peer.clone()))
+                .or_insert(at);
+            *last = (*last).max(at);
+        }
+        let first = self.accounts.entry(event.account_id.clone()).or_insert(at);
+        *first = (*first).min(at);
+        if !event.kind.metrics().is_empty() {
+            self.last_event_at_ms = Some(self.last_event_at_ms.map_or(at, |last| last.max(at)));
+        }
+    }
+}
+
+fn floor(value: i64, unit: i64) -> i64 {
+    value - value.rem_euclid(unit)
+}
+
+/// Stores `events` and their aggregates in one transaction on `writer`.
+pub(super) async fn ingest(
+    writer: &AnyPool,
+    events: &[WebhookEvent],
+    received_at_ms: i64,
+) -> Result<IngestOutcome, sqlx::Error> {
+    // Inserting in key order means two concurrent transactions (two nodes)
+    // take the unique-index locks in the same order and cannot deadlock.
+    let mut ordered: Vec<&WebhookEvent> = events.iter().collect();
+    ordered.sort_by(|a, b| a.dedupe_key.cmp(&b.dedupe_key));
+
+    let mut tx = writer.begin().await?;
+    let mut outcome = IngestOutcome::default();
+    let mut delta = AggregateDelta::default();
+    for event in ordered {
+        let inserted = sqlx::query(
+            "INSERT INTO events
+                 (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(event.kind.as_str())
+        .bind(&event.dedupe_key)
+        .bind(&event.account_id)
+        .bind(&event.peer_id)
+        .bind(event.occurred_at_ms)
+        .bind(received_at_ms)
+        .bind(&event.raw)
+        .bind(&event.error)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            outcome.stored += 1;
+            delta.count(event);
+        } else {
+            outcome.duplicates += 1;
+        }
+    }
+    apply(&mut tx, &delta, outcome.changed(), received_at_ms).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Counts one refused webhook request in its minute.
+pub(super) async fn record_rejection(
+    writer: &AnyPool,
+    rejection: Rejection,
+    at_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO webhook_rejections (minute_ms, reason, count) VALUES ($1, $2, 1)
+         ON CONFLICT (minute_ms, reason)
+         DO UPDATE SET count = webhook_rejections.count + 1",
+    )
+    .bind(floor(at_ms, MINUTE_MS))
+    .bind(rejection.as_str())
+    .execute(writer)
+    .await?;
+    Ok(())
+}
+
+/// Reads every figure of a snapshot from one consistent view of the aggregates.
+pub(super) async fn snapshot(
+    reader: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+    source: SnapshotSource,
+) -> Result<StatsSnapshot, sqlx::Error> {
+    let current_minute = floor(now_ms, MINUTE_MS);
+    let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
+
+    let mut tx = reader.begin().await?;
+    if backend == Backend::Postgres {
+        // SQLite transactions read one snapshot already; Postgres needs asking.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let (version, accounts, last_event_at_ms, last_accepted_at_ms): (
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    ) = sqlx::query_as(
+        "SELECT version, accounts, last_event_at_ms, last_accepted_at_ms
+         FROM stats_totals WHERE id = 1",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let totals: Vec<(String, i64)> = sqlx::query_as("SELECT metric, count FROM metric_totals")
+        .fetch_all(&mut *tx)
+        .await?;
+    let today: Vec<(String, i64)> =
+        sqlx::query_as("SELECT metric, count FROM metric_days WHERE day_ms = $1")
+            .bind(floor(now_ms, DAY_MS))
+            .fetch_all(&mut *tx)
+            .await?;
+    let minutes: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT minute_ms, metric, count FROM metric_minutes WHERE minute_ms BETWEEN $1 AND $2",
+    )
+    .bind(first_minute)
+    .bind(current_minute)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (active_conversations_24h,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM conversations WHERE last_dm_at_ms > $1")
+            .bind(now_ms - DAY_MS)
+            .fetch_one(&mut *tx)
+            .await?;
+    let rejections: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT reason, CAST(sum(count) AS BIGINT) FROM webhook_rejections
+         WHERE minute_ms BETWEEN $1 AND $2 GROUP BY reason",
+    )
+    .bind(first_minute)
+    .bind(current_minute)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let counts = MetricCounts::new(&totals, &today, &minutes);
+    let rejected = |reason: Option<Rejection>| {
+        rejections
+            .iter()
+            .filter(|(name, _)| reason.is_none_or(|r| r.as_str() == name))
+            .map(|(_, count)| count)
+            .sum()
+    };
+    Ok(StatsSnapshot {
+        version,
+        generated_at_ms: now_ms,
+        source,
+        dms_sent: counts.get(Metric::DmSent),
+        dms_received: counts.get(Metric::DmReceived),
+        active_conversations_24h,
+        accounts,
+        per_minute: series(first_minute, &minutes),
+        last_event_at_ms,
+        engagement: Engagement {
+            comments: counts.get(Metric::Comment),
+            mentions: counts.get(Metric::Mention),
+            reactions: counts.get(Metric::Reaction),
+            story_replies: counts.get(Metric::StoryReply),
+            postbacks: counts.get(Metric::Postback),
+            reads: counts.get(Metric::Read),
+            deleted: counts.get(Metric::Deleted),
+        },
+        webhook_health: WebhookHealth {
+            last_accepted_at_ms,
+            signature_failures_1h: rejected(Some(Rejection::Signature)),
+            rejected_1h: rejected(None),
+            flagged_events_1h: counts.get(Metric::Flagged).last_hour,
+            warning: None,
+        },
+    })
+}
+
+/// Number of stored events of every kind.
+pub(super) async fn event_count(reader: &AnyPool) -> Result<i64, sqlx::Error> {
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(reader)
+        .await?;
+    Ok(count)
+}
+
+/// Total, today and last-hour counts per metric, from the rows a snapshot read.
+struct MetricCounts(BTreeMap<Metric, Counts>);
+
+impl MetricCounts {
+    fn new(
+        totals: &[(String, i64)],
+        today: &[(String, i64)],
+        minutes: &[(i64, String, i64)],
+    ) -> Self {
+        let mut counts: BTreeMap<Metric, Counts> = BTreeMap::new();
+        let mut add = |name: &str, field: fn(&mut Counts) -> &mut i64, count: i64| {
+            if let Some(metric) = Metric::from_name(name) {
+                *field(counts.entry(metric).or_default()) += count;
+            }
+        };
+        for (name, count) in totals {
+            add(name, |c| &mut c.total, *count);
+        }
+        for (name, count) in today {
+            add(name, |c| &mut c.today, *count);
+        }
+        for (_, name, count) in minutes {
+            add(name, |c| &mut c.last_hour, *count);
+        }
+        MetricCounts(counts)
+    }
+
+    fn get(&self, metric: Metric) -> Counts {
+        self.0.get(&metric).copied().unwrap_or_default()
+    }
+}
+
+/// Writes one transaction's aggregate changes; bumps the store version when
+/// something new was stored, and records the delivery as accepted.
+async fn apply(
+    tx: &mut Transaction<'_, Any>,
+    delta: &AggregateDelta,
+    changed: bool,
+    received_at_ms: i64,
+) -> Result<(), sqlx::Error> {
+    for (metric, count) in &delta.totals {
+        sqlx::query(
+            "INSERT INTO metric_totals (metric, count) VALUES ($1, $2)
+             ON CONFLICT (metric) DO UPDATE SET count = metric_totals.count + excluded.count",
+        )
+        .bind(metric.as_str())
+        .bind(count)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (table, key_column, rows) in [
+        ("metric_days", "day_ms", &delta.days),
+        ("metric_minutes", "minute_ms", &delta.minutes),
+    ] {
+        let statement = format!(
+            "INSERT INTO {table} ({key_column}, metric, count) VALUES ($1, $2, $3)
+             ON CONFLICT ({key_column}, metric)
+             DO UPDATE SET count = {table}.count + excluded.count"
+        );
+        for ((key, metric), count) in rows {
+            sqlx::query(&statement)
+                .bind(key)
+                .bind(metric.as_str())
+                .bind(count)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    for ((account_id, peer_id), last_dm_at_ms) in &delta.conversations {
+        sqlx::query(
+            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id, peer_id) DO UPDATE SET last_dm_at_ms =
+                 CASE WHEN excluded.last_dm_at_ms > conversations.last_dm_at_ms
+                      THEN excluded.last_dm_at_ms ELSE conversations.last_dm_at_ms END",
+        )
+        .bind(account_id)
+        .bind(peer_id)
+        .bind(last_dm_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let mut new_accounts = 0;
+    for (account_id, first_seen_at_ms) in &delta.accounts {
+        new_accounts += sqlx::query(
+            "INSERT INTO accounts (account_id, first_seen_at_ms) VALUES ($1, $2)
+             ON CONFLICT (account_id) DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(first_seen_at_ms)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected() as i64;
+    }
+    sqlx::query(
+        "UPDATE stats_totals SET
+             version = version + $1,
+             accounts = accounts + $2,
+             last_event_at_ms = CASE
+                 WHEN $3 IS NULL THEN last_event_at_ms
+                 WHEN last_event_at_ms IS NULL OR $3 > last_event_at_ms THEN $3
+                 ELSE last_event_at_ms END,
+             last_accepted_at_ms = CASE
+                 WHEN last_accepted_at_ms IS NULL OR $4 > last_accepted_at_ms THEN $4
+                 ELSE last_accepted_at_ms END
+         WHERE id = 1",
+    )
+    .bind(i64::from(changed))
+    .bind(new_accounts)
+    .bind(delta.last_event_at_ms)
+    .bind(received_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The 60 DM buckets starting at `first_minute`, zero where no row exists.
+fn series(first_minute: i64, rows: &[(i64, String, i64)]) -> Vec<MinuteBucket> {
+    let mut buckets: Vec<MinuteBucket> = (0..SERIES_MINUTES)
+        .map(|offset| MinuteBucket {
+            minute_ms: first_minute + offset * MINUTE_MS,
+            ..MinuteBucket::default()
+        })
+        .collect();
+    for (minute_ms, name, count) in rows {
+        let Some(bucket) = buckets.get_mut(((minute_ms - first_minute) / MINUTE_MS) as usize)
+        else {
+            continue;
+        };
+        match Metric::from_name(name) {
+            Some(Metric::DmSent) => bucket.sent += count,
+            Some(Metric::DmReceived) => bucket.received += count,
+            _ => {}
+        }
+    }
+    buckets
+}
