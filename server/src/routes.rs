@@ -3,7 +3,7 @@
 use app::{shell, App};
 use axum::{
     extract::{DefaultBodyLimit, State},
-    http::{header, HeaderValue},
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::get,
     Router,
@@ -19,6 +19,8 @@ use app::server_fns::stats::StatsContext;
 use crate::{
     sse,
     state::AppState,
+    stats::error_chain,
+    store::Backend,
     webhook::{self, BODY_LIMIT_BYTES},
 };
 
@@ -36,6 +38,8 @@ pub fn router(state: AppState) -> Router {
                 .post(webhook::receive)
                 .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)),
         )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness))
         .route("/api/admin/stats", get(current_stats))
         .route("/api/admin/stats/stream", get(sse::stream))
         .leptos_routes_with_context(
@@ -62,4 +66,26 @@ async fn current_stats(State(state): State<AppState>) -> Response {
         state.publisher.bus().latest().json.clone(),
     )
         .into_response()
+}
+
+/// `GET /readyz`: 200 when the database answers, 503 otherwise; says which
+/// database engine and bus this node uses, for load balancers and operators.
+async fn readiness(State(state): State<AppState>) -> Response {
+    let backend = match state.store.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let (status, database) = match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "readiness check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "unreachable")
+        }
+    };
+    let body = serde_json::json!({
+        "ready": status == StatusCode::OK,
+        "database": { "backend": backend, "status": database },
+        "bus": "in_process",
+    });
+    (status, axum::Json(body)).into_response()
 }

@@ -160,6 +160,11 @@ impl Store {
         Ok(queries::snapshot(&self.reader, self.backend, now_ms, source).await?)
     }
 
+    /// Whether the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(queries::ping(&self.reader).await?)
+    }
+
     /// Number of stored events of every kind.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
         Ok(queries::event_count(&self.reader).await?)
@@ -190,8 +195,14 @@ mod tests {
             .fetch_one(&store.writer)
             .await
             .unwrap();
-        assert_eq!((journal.as_str(), synchronous), ("wal", 2), "WAL with synchronous = FULL");
-        let write = sqlx::query("DELETE FROM events").execute(&store.reader).await;
+        assert_eq!(
+            (journal.as_str(), synchronous),
+            ("wal", 2),
+            "WAL with synchronous = FULL"
+        );
+        let write = sqlx::query("DELETE FROM events")
+            .execute(&store.reader)
+            .await;
         assert!(write.is_err(), "the reader pool is read-only");
     }
 

@@ -216,6 +216,11 @@ pub(super) async fn snapshot(
     })
 }
 
+/// Succeeds when the database answers a trivial query.
+pub(super) async fn ping(reader: &AnyPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(reader).await.map(|_| ())
+}
+
 /// Number of stored events of every kind.
 pub(super) async fn event_count(reader: &AnyPool) -> Result<i64, sqlx::Error> {
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")

@@ -71,3 +71,26 @@ async fn refresh_now_recomputes_and_broadcasts() {
         .expect("the refresh is broadcast");
     assert_eq!(pushed.snapshot().source, SnapshotSource::Manual);
 }
+
+#[tokio::test]
+async fn health_and_readiness_probes_answer() {
+    let app = spawn_app().await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["database"]["backend"], "sqlite");
+    assert_eq!(body["bus"], "in_process");
+}

@@ -116,10 +116,7 @@ impl TestApp {
             .send()
             .await
             .expect("stream opened");
-        SseClient {
-            response: Some(response),
-            buffer: String::new(),
-        }
+        SseClient::new(response)
     }
 }
 
@@ -164,6 +161,13 @@ pub struct SseClient {
 }
 
 impl SseClient {
+    pub fn new(response: reqwest::Response) -> Self {
+        SseClient {
+            response: Some(response),
+            buffer: String::new(),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         self.response
             .as_ref()?

@@ -4,6 +4,7 @@
 mod dashboard;
 mod helpers;
 mod postgres;
+mod process;
 mod properties;
 mod store;
 mod stream;
