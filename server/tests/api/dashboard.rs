@@ -3,7 +3,10 @@
 use app::model::{SnapshotSource, StatsSnapshot};
 use reqwest::StatusCode;
 
-use crate::helpers::{dm_batch, spawn_app};
+use crate::{
+    helpers::{dm_batch, spawn_app, spawn_app_on},
+    postgres::fresh_database_url,
+};
 
 #[tokio::test]
 async fn the_root_redirects_to_the_dashboard() {
@@ -93,4 +96,56 @@ async fn health_and_readiness_probes_answer() {
     assert_eq!(body["ready"], true);
     assert_eq!(body["database"]["backend"], "sqlite");
     assert_eq!(body["bus"], "in_process");
+}
+
+#[tokio::test]
+async fn readiness_fails_while_the_database_is_gone() {
+    let url = fresh_database_url().await;
+    let app = spawn_app_on(Some(url.clone())).await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["database"]["backend"],
+        "postgres"
+    );
+
+    // Drop the database under the running server (terminating its connections).
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+    sqlx::Executor::execute(
+        &mut admin,
+        format!("DROP DATABASE {name} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+
+    let not_ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = not_ready.json().await.unwrap();
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["database"]["status"], "unreachable");
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        StatusCode::OK,
+        "the process itself is alive"
+    );
 }

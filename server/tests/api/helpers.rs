@@ -19,9 +19,16 @@ pub struct TestApp {
     _stop: oneshot::Sender<()>,
 }
 
+/// A server on the default embedded store (SQLite in a temporary directory).
 pub async fn spawn_app() -> TestApp {
+    spawn_app_on(None).await
+}
+
+/// A server on `database_url`, or on SQLite in its data directory when `None`.
+pub async fn spawn_app_on(database_url: Option<String>) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
-    let config = Config::local(data_dir.path().to_path_buf());
+    let mut config = Config::local(data_dir.path().to_path_buf());
+    config.database_url = database_url;
     let secrets = WebhookSecrets {
         app_secret: SecretString::from(APP_SECRET.to_string()),
         verify_token: SecretString::from(VERIFY_TOKEN.to_string()),
