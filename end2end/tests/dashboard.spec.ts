@@ -71,8 +71,12 @@ test("Refresh now recomputes without reloading the page", async ({ page }) => {
 });
 
 test("with JavaScript off the dashboard still shows the current stats", async ({ browser, request }) => {
+  const statsNow = async () => (await request.get("/api/admin/stats")).json();
+  const before = (await statsNow()).dms_received.total;
   await postSignedDm(request);
-  const stats = await (await request.get("/api/admin/stats")).json();
+  // The push follows the commit within the coalescing interval; wait for it.
+  await expect.poll(async () => (await statsNow()).dms_received.total).toBe(before + 1);
+  const stats = await statsNow();
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
   await page.goto("/admin");

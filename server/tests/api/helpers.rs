@@ -202,6 +202,24 @@ impl SseClient {
         }
     }
 
+    /// The first snapshot event satisfying `wanted` within `timeout`, skipping
+    /// others (e.g. the recompute every node publishes at each minute boundary).
+    pub async fn next_event_where(
+        &mut self,
+        timeout: Duration,
+        wanted: impl Fn(&StatsSnapshot) -> bool,
+    ) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let event = self
+                .next_event(deadline - tokio::time::Instant::now())
+                .await?;
+            if wanted(&event.snapshot()) {
+                return Some(event);
+            }
+        }
+    }
+
     /// The next frame that carries data, within `timeout`.
     pub async fn next_event(&mut self, timeout: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + timeout;

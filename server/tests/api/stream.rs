@@ -39,12 +39,16 @@ async fn the_stream_starts_with_the_current_snapshot_then_pushes_each_change() {
         StatusCode::OK
     );
     let pushed = stream
-        .next_event(Duration::from_secs(1))
+        .next_event_where(Duration::from_secs(1), |s| s.dms_received.total == 1)
         .await
         .expect("a pushed snapshot within 1 s");
     let snapshot = pushed.snapshot();
-    assert_eq!(snapshot.dms_received.total, 1);
-    assert_eq!(snapshot.source, SnapshotSource::Push);
+    // `Poll` only if a minute boundary's recompute happened to land in between.
+    assert!(
+        matches!(snapshot.source, SnapshotSource::Push | SnapshotSource::Poll),
+        "{:?}",
+        snapshot.source
+    );
     assert!(snapshot.version > initial.version);
     assert_eq!(pushed.id, Some(snapshot.version.to_string()));
 }
@@ -61,10 +65,9 @@ async fn every_open_stream_receives_the_same_update() {
     let mut payloads = Vec::new();
     for stream in &mut streams {
         let event = stream
-            .next_event(Duration::from_secs(1))
+            .next_event_where(Duration::from_secs(1), |s| s.dms_sent.total == 1)
             .await
             .expect("pushed snapshot");
-        assert_eq!(event.snapshot().dms_sent.total, 1);
         payloads.push(event.data);
     }
     assert!(
@@ -92,10 +95,9 @@ async fn a_disconnected_client_leaves_no_subscriber_behind() {
     let mut again = app.open_live_stream().await;
     app.post_signed(dm_batch(&[("after-1", false)])).await;
     let pushed = again
-        .next_event(Duration::from_secs(1))
-        .await
-        .expect("pushed snapshot");
-    assert_eq!(pushed.snapshot().dms_received.total, 1);
+        .next_event_where(Duration::from_secs(1), |s| s.dms_received.total == 1)
+        .await;
+    assert!(pushed.is_some(), "pushed snapshot");
 }
 
 #[tokio::test]
