@@ -79,19 +79,9 @@ async fn refresh_now_recomputes_and_broadcasts() {
 #[tokio::test]
 async fn health_and_readiness_probes_answer() {
     let app = spawn_app().await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["ready"], true);
@@ -103,12 +93,7 @@ async fn health_and_readiness_probes_answer() {
 async fn readiness_fails_while_the_database_is_gone() {
     let url = fresh_database_url().await;
     let app = spawn_app_on(Some(url.clone())).await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap()["database"]["backend"],
@@ -128,22 +113,12 @@ async fn readiness_fails_while_the_database_is_gone() {
     .await
     .unwrap();
 
-    let not_ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let not_ready = app.get("/readyz").await;
     assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = not_ready.json().await.unwrap();
     assert_eq!(body["ready"], false);
     assert_eq!(body["database"]["status"], "unreachable");
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(
         health.status(),
         StatusCode::OK,

@@ -56,6 +56,15 @@ pub async fn spawn_app_on(database_url: Option<String>) -> TestApp {
 }
 
 impl TestApp {
+    /// `GET` of a path on this server.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub fn webhook_url(&self) -> String {
         format!("{}/api/webhooks/instagram", self.address)
     }
