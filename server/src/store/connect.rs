@@ -1,13 +1,12 @@
 //! Opening a store: pools, engine settings and migrations per backend.
 
-use std::time::Duration;
-
 use sqlx::{any::AnyPoolOptions, AnyPool, Executor};
 
 use super::{Backend, StoreError};
 
-/// How long an SQLite query waits for a lock held by another process.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Per-connection SQLite settings: wait up to 5 s for a lock held by another
+/// process, and sync every commit to disk.
+const SQLITE_CONNECTION_SETTINGS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
 /// Connections per Postgres pool; several nodes share the server.
 const POSTGRES_POOL_SIZE: u32 = 10;
 
@@ -35,29 +34,27 @@ async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}mode={mode}")
     };
-    let settings = format!(
-        "PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL;",
-        SQLITE_BUSY_TIMEOUT.as_millis()
-    );
-    let writer_settings = settings.clone();
-    let writer = AnyPoolOptions::new()
-        .max_connections(1)
-        .after_connect(move |connection, _| {
-            let settings = writer_settings.clone();
-            Box::pin(async move { connection.execute(settings.as_str()).await.map(|_| ()) })
-        })
-        .connect(&with_mode("rwc"))
-        .await?;
+    let writer = sqlite_pool(&with_mode("rwc"), 1).await?;
     // The journal mode is stored in the file; setting it once suffices.
     writer.execute("PRAGMA journal_mode = WAL").await?;
     sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
-    let reader = AnyPoolOptions::new()
-        .max_connections(4)
-        .after_connect(move |connection, _| {
-            let settings = settings.clone();
-            Box::pin(async move { connection.execute(settings.as_str()).await.map(|_| ()) })
-        })
-        .connect(&with_mode("ro"))
-        .await?;
+    let reader = sqlite_pool(&with_mode("ro"), 4).await?;
     Ok((writer, reader))
+}
+
+/// A pool whose every connection gets [`SQLITE_CONNECTION_SETTINGS`]: the Any
+/// driver takes no SQLite options, so they are applied as `PRAGMA`s.
+async fn sqlite_pool(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                connection
+                    .execute(SQLITE_CONNECTION_SETTINGS)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect(url)
+        .await
 }
