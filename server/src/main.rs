@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pulse::{
+    error_chain,
     secrets::SecretsOrigin,
     simulate::{self, SimulateArgs},
-    stats::error_chain,
     Application, Config, WebhookSecrets,
 };
 use tracing_subscriber::EnvFilter;

@@ -17,9 +17,8 @@ use std::sync::Arc;
 use app::server_fns::stats::StatsContext;
 
 use crate::{
-    sse,
+    error_chain, sse,
     state::AppState,
-    stats::error_chain,
     store::Backend,
     webhook::{self, BODY_LIMIT_BYTES},
 };

@@ -19,7 +19,8 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::{error_chain, StoreError};
+use super::StoreError;
+use crate::error_chain;
 
 /// How long to wait before retrying after a failed recompute.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     bus::StatsBus,
     clock::now_ms,
+    error_chain,
     store::{Store, StoreError, MINUTE_MS},
 };
 use coalescer::DirtyFlag;
@@ -119,16 +120,4 @@ async fn compute(
     let mut snapshot = store.snapshot(now, source).await?;
     snapshot.webhook_health.warning = health.warning(&snapshot.webhook_health, now);
     Ok(snapshot)
-}
-
-/// An error with its causes, for one log line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -17,8 +17,8 @@ use super::{
 };
 use crate::{
     clock::now_ms,
+    error_chain,
     state::AppState,
-    stats::error_chain,
     store::{Rejection, StoreError},
 };
 
