@@ -7,10 +7,21 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use crate::stats::HealthPolicy;
+use crate::{bus::relay::RelaySettings, stats::HealthPolicy};
+
+/// An on/off setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
 
 /// Settings of a running server. Secrets are not here: see [`crate::secrets`].
-#[derive(Clone, Debug, Args)]
+///
+/// `Debug` is written by hand: the database and Redis URLs may carry passwords.
+#[derive(Clone, Args)]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
@@ -26,8 +37,36 @@ pub struct Config {
 
     /// Database to use: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`;
     /// defaults to `sqlite://<data dir>/pulse.db`.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// Redis to share snapshots between nodes: `redis://[:PASSWORD@]HOST:PORT[/DB]`.
+    /// Unset, the node pushes in-process only (one node).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// `off` never subscribes to Redis Pub/Sub and polls the Redis cache instead.
+    #[arg(long, env = "STATS_PUBSUB", value_enum, default_value_t = Switch::On)]
+    pub stats_pubsub: Switch,
+
+    /// Seconds between two reads of the Redis cache: a safety net while
+    /// subscribed, the update source while Pub/Sub is unavailable or off.
+    #[arg(
+        long,
+        env = "STATS_SAFETY_POLL_S",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
+    pub stats_safety_poll_s: u64,
+
+    /// Seconds between two reads of the database while Redis is unreachable.
+    #[arg(
+        long,
+        env = "STATS_DB_POLL_S",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
+    pub stats_db_poll_s: u64,
 
     /// Minimum time between two pushed snapshots, in milliseconds. The first
     /// change after a quiet period is pushed at once; bursts are coalesced.
@@ -58,6 +97,31 @@ pub struct Config {
     pub webhook_rejections_alert_per_hour: i64,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |url: &Option<String>| url.as_ref().map(|_| "<set>");
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("site_root", &self.site_root)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &hidden(&self.database_url))
+            .field("redis_url", &hidden(&self.redis_url))
+            .field("stats_pubsub", &self.stats_pubsub)
+            .field("stats_safety_poll_s", &self.stats_safety_poll_s)
+            .field("stats_db_poll_s", &self.stats_db_poll_s)
+            .field(
+                "stats_notify_min_interval_ms",
+                &self.stats_notify_min_interval_ms,
+            )
+            .field("webhook_silence_alert_min", &self.webhook_silence_alert_min)
+            .field(
+                "webhook_rejections_alert_per_hour",
+                &self.webhook_rejections_alert_per_hour,
+            )
+            .finish()
+    }
+}
+
 impl Config {
     /// Settings for one process on this machine, rooted at `data_dir`,
     /// listening on a free loopback port. Used by tests and tools.
@@ -67,6 +131,10 @@ impl Config {
             site_root: PathBuf::from("target/site"),
             data_dir,
             database_url: None,
+            redis_url: None,
+            stats_pubsub: Switch::On,
+            stats_safety_poll_s: 30,
+            stats_db_poll_s: 10,
             stats_notify_min_interval_ms: 100,
             webhook_silence_alert_min: 60,
             webhook_rejections_alert_per_hour: 10,
@@ -86,6 +154,15 @@ impl Config {
         HealthPolicy {
             silence_alert: Duration::from_secs(self.webhook_silence_alert_min * 60),
             rejections_alert_per_hour: self.webhook_rejections_alert_per_hour,
+        }
+    }
+
+    /// How the Redis relay polls and whether it subscribes.
+    pub fn relay_settings(&self) -> RelaySettings {
+        RelaySettings {
+            pubsub: self.stats_pubsub == Switch::On,
+            safety_poll: Duration::from_secs(self.stats_safety_poll_s),
+            db_poll: Duration::from_secs(self.stats_db_poll_s),
         }
     }
 

@@ -23,6 +23,7 @@ use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use bus::relay::Relay;
 pub use config::Config;
 pub use secrets::WebhookSecrets;
 use state::AppState;
@@ -44,6 +45,13 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("cannot open the database")]
     Store(#[from] StoreError),
+    /// `REDIS_URL` is not a Redis URL (the URL itself is not repeated: it
+    /// may carry a password).
+    #[error("REDIS_URL is not a valid Redis URL (expected redis://[:PASSWORD@]HOST:PORT[/DB]): {reason}")]
+    RedisUrl {
+        /// What the Redis client found wrong.
+        reason: String,
+    },
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -60,6 +68,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     config: Config,
+    relay: Option<Relay>,
 }
 
 impl Application {
@@ -71,6 +80,16 @@ impl Application {
         })?;
         let store = Store::open(&config.database_url()).await?;
         let publisher = StatsPublisher::start(store.clone(), config.health_policy()).await?;
+        let relay = match &config.redis_url {
+            Some(url) => {
+                let client =
+                    redis::Client::open(url.as_str()).map_err(|error| StartError::RedisUrl {
+                        reason: error.to_string(),
+                    })?;
+                Some(Relay::start(client, config.relay_settings(), publisher.clone()).await)
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| StartError::Bind {
@@ -99,6 +118,7 @@ impl Application {
             listener,
             state,
             config,
+            relay,
         })
     }
 
@@ -119,8 +139,12 @@ impl Application {
             listener,
             state,
             config,
+            relay,
         } = self;
         let token = state.shutdown.clone();
+        if let Some(relay) = relay {
+            tokio::spawn(relay.run(token.clone()));
+        }
         let publisher = tokio::spawn(
             state
                 .publisher

@@ -84,7 +84,7 @@ async fn readiness(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({
         "ready": status == StatusCode::OK,
         "database": { "backend": backend, "status": database },
-        "bus": "in_process",
+        "bus": state.publisher.bus().delivery().mode.key(),
     });
     (status, axum::Json(body)).into_response()
 }

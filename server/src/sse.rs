@@ -95,7 +95,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::bus::StatsBus;
+    use crate::bus::{Reach, StatsBus};
 
     fn snapshot(version: i64) -> StatsSnapshot {
         StatsSnapshot {
@@ -128,7 +128,7 @@ mod tests {
         assert_eq!(next_text(&mut stream).await, ": keep-alive\n\n");
         assert_eq!(started.elapsed(), KEEP_ALIVE_INTERVAL);
 
-        bus.publish(snapshot(2));
+        bus.publish(snapshot(2), Reach::ThisNode);
         assert!(next_text(&mut stream)
             .await
             .starts_with("event: sync\nid: 2\n"));
@@ -140,7 +140,7 @@ mod tests {
         let mut stream = Box::pin(frames(bus.subscribe(), CancellationToken::new()));
         next_text(&mut stream).await;
         for version in 2..=50 {
-            bus.publish(snapshot(version));
+            bus.publish(snapshot(version), Reach::ThisNode);
         }
         assert!(next_text(&mut stream)
             .await

@@ -1,6 +1,9 @@
 //! Wire types shared by the server and the browser.
 
+mod delivery;
 mod stats_snapshot;
+
+pub use delivery::{BusMode, Delivery};
 
 pub use stats_snapshot::{
     Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth,

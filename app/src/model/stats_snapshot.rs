@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Delivery;
+
 /// Everything the dashboard shows, computed at one instant from committed data.
 ///
 /// The same document is served by `GET /api/admin/stats`, embedded in the
@@ -32,6 +34,10 @@ pub struct StatsSnapshot {
     pub engagement: Engagement,
     /// Whether Instagram's deliveries are arriving and being accepted.
     pub webhook_health: WebhookHealth,
+    /// How the node serving this snapshot hears about other nodes' updates.
+    /// Each node sets its own before sending; absent from older senders.
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 /// Counts of the non-DM interactions, over the same windows as DMs.

@@ -58,7 +58,16 @@ pub(crate) struct LiveStats {
 impl LiveStats {
     /// Takes a snapshot from the server unless an equal or newer one is already shown.
     pub fn accept(&self, next: StatsSnapshot, now_ms: i64) {
-        if next.version < self.snapshot.with_untracked(|current| current.version) {
+        let (version, generated_at_ms) = self
+            .snapshot
+            .with_untracked(|current| (current.version, current.generated_at_ms));
+        if next.version < version {
+            return;
+        }
+        if (next.version, next.generated_at_ms) == (version, generated_at_ms) {
+            // The same snapshot again with another delivery mode: nothing new
+            // arrived, so the latency and age stay as they were.
+            self.snapshot.set(next);
             return;
         }
         self.latency_ms
@@ -88,6 +97,7 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
 
     let snapshot = live.snapshot;
     let field = move |read: fn(&StatsSnapshot) -> i64| Signal::derive(move || snapshot.with(read));
+    let delivery = Signal::derive(move || snapshot.with(|s| s.delivery));
 
     let refresh = ServerAction::<RefreshStats>::new();
     Effect::new(move |_| {
@@ -154,7 +164,7 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
                     <p class="subtitle">"Instagram DM automation · admin"</p>
                 </div>
                 <div class="dashboard__status">
-                    <LiveBadge state=live.connection/>
+                    <LiveBadge state=live.connection delivery/>
                     <span class="meta" data-testid="updated">"updated " {updated}</span>
                     <span class="meta" data-testid="latency">"latency " {latency}</span>
                     <ActionForm action=refresh attr:class="refresh-form">

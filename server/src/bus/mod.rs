@@ -5,10 +5,16 @@
 //! never builds a queue: it simply skips to the newest snapshot when it next
 //! reads. Each snapshot is serialised once, when published; every client gets
 //! the same bytes.
+//!
+//! With Redis configured, the [`relay`] carries snapshots between nodes and
+//! decides, as a small state machine, whether this node is pushed to
+//! (Pub/Sub) or polls (the Redis cache, or the database when Redis is down).
+
+pub mod relay;
 
 use std::sync::Arc;
 
-use app::model::StatsSnapshot;
+use app::model::{Delivery, StatsSnapshot};
 use bytes::Bytes;
 use tokio::sync::watch;
 
@@ -38,9 +44,25 @@ impl PublishedSnapshot {
 }
 
 /// The in-process fan-out point for stats snapshots.
+///
+/// It also holds the node's [`Delivery`] mode: every snapshot is stamped with
+/// it before it is serialised, and a change of mode re-sends the newest
+/// snapshot so the dashboards can say how they are being updated.
 #[derive(Clone, Debug)]
 pub struct StatsBus {
     sender: Arc<watch::Sender<Arc<PublishedSnapshot>>>,
+    /// The newest snapshot to share with the other nodes (read by the relay).
+    outbox: Arc<watch::Sender<Option<Arc<PublishedSnapshot>>>>,
+}
+
+/// Which dashboards a published snapshot is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Only this node's: every node computes it for itself (the minute
+    /// roll-over, a fallback poll).
+    ThisNode,
+    /// Every node's: the relay, when there is one, shares it through Redis.
+    AllNodes,
 }
 
 impl StatsBus {
@@ -50,21 +72,64 @@ impl StatsBus {
             sender: Arc::new(watch::Sender::new(Arc::new(PublishedSnapshot::new(
                 initial,
             )))),
+            outbox: Arc::new(watch::Sender::new(None)),
         }
     }
 
-    /// Makes `snapshot` the latest one and wakes every subscriber. A snapshot
-    /// older (lower version) than the one held is dropped, so a dashboard never
-    /// goes backwards.
-    pub fn publish(&self, snapshot: StatsSnapshot) {
-        let published = Arc::new(PublishedSnapshot::new(snapshot));
+    /// Makes a snapshot computed on this node the latest one and wakes every
+    /// subscriber. A snapshot older (lower version) than the one held is
+    /// dropped, so a dashboard never goes backwards; an equal version replaces
+    /// it (a manual refresh, or the minute roll-over moving the time windows).
+    /// With [`Reach::AllNodes`], the published snapshot is also handed to the
+    /// relay (if any) for the other nodes. Returns whether it was published.
+    pub fn publish(&self, snapshot: StatsSnapshot, reach: Reach) -> bool {
+        let published = self.replace_if(snapshot, |next, current| next.version >= current.version);
+        match published {
+            Some(published) => {
+                if reach == Reach::AllNodes {
+                    self.outbox.send_replace(Some(published));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What the relay reads: each snapshot published for all nodes, newest
+    /// only (a relay that falls behind skips to the latest).
+    pub fn outbox(&self) -> watch::Receiver<Option<Arc<PublishedSnapshot>>> {
+        self.outbox.subscribe()
+    }
+
+    /// Takes a snapshot published by another node (or this one's own, echoed
+    /// back by Redis) only when it is strictly newer than the one held:
+    /// higher version, or the same version computed later. The echo of a
+    /// node's own publish is therefore dropped, and concurrent publishers on
+    /// several nodes never make a dashboard go backwards.
+    pub fn accept_remote(&self, snapshot: StatsSnapshot) -> bool {
+        self.replace_if(snapshot, |next, current| {
+            (next.version, next.generated_at_ms) > (current.version, current.generated_at_ms)
+        })
+        .is_some()
+    }
+
+    /// Switches the node's delivery mode; when it changes, the newest snapshot
+    /// is sent again carrying the new mode.
+    pub fn set_delivery(&self, delivery: Delivery) {
         self.sender.send_if_modified(|current| {
-            if published.snapshot.version < current.snapshot.version {
+            if current.snapshot.delivery == delivery {
                 return false;
             }
-            *current = published;
+            let mut snapshot = current.snapshot.clone();
+            snapshot.delivery = delivery;
+            *current = Arc::new(PublishedSnapshot::new(snapshot));
             true
         });
+    }
+
+    /// The node's current delivery mode.
+    pub fn delivery(&self) -> Delivery {
+        self.sender.borrow().snapshot.delivery
     }
 
     /// The newest snapshot.
@@ -80,6 +145,28 @@ impl StatsBus {
     /// Number of live subscribers (open SSE streams).
     pub fn subscriber_count(&self) -> usize {
         self.sender.receiver_count()
+    }
+
+    /// Stamps `snapshot` with the current mode and makes it the latest when
+    /// `is_newer(next, current)`; serialised under the channel's lock so a
+    /// concurrent mode change cannot be overwritten by a stale stamp.
+    fn replace_if(
+        &self,
+        mut snapshot: StatsSnapshot,
+        is_newer: impl FnOnce(&StatsSnapshot, &StatsSnapshot) -> bool,
+    ) -> Option<Arc<PublishedSnapshot>> {
+        let mut published = None;
+        self.sender.send_if_modified(|current| {
+            if !is_newer(&snapshot, &current.snapshot) {
+                return false;
+            }
+            snapshot.delivery = current.snapshot.delivery;
+            let next = Arc::new(PublishedSnapshot::new(std::mem::take(&mut snapshot)));
+            published = Some(next.clone());
+            *current = next;
+            true
+        });
+        published
     }
 }
 
@@ -110,11 +197,11 @@ mod tests {
     async fn older_snapshots_are_dropped_and_equal_versions_replace() {
         let bus = StatsBus::new(snapshot(5, SnapshotSource::Initial));
         let mut receiver = bus.subscribe();
-        bus.publish(snapshot(4, SnapshotSource::Push));
+        assert!(!bus.publish(snapshot(4, SnapshotSource::Push), Reach::ThisNode));
         assert!(!receiver.has_changed().unwrap());
         assert_eq!(bus.latest().snapshot.version, 5);
 
-        bus.publish(snapshot(5, SnapshotSource::Manual));
+        assert!(bus.publish(snapshot(5, SnapshotSource::Manual), Reach::ThisNode));
         assert!(receiver.has_changed().unwrap());
         assert_eq!(
             receiver.borrow_and_update().snapshot.source,
@@ -123,5 +210,52 @@ mod tests {
         assert_eq!(bus.subscriber_count(), 1);
         drop(receiver);
         assert_eq!(bus.subscriber_count(), 0);
+    }
+
+    #[test]
+    fn remote_snapshots_must_be_strictly_newer_so_echoes_are_dropped() {
+        let bus = StatsBus::new(snapshot(5, SnapshotSource::Initial));
+        let mut outbox = bus.outbox();
+        assert!(bus.publish(snapshot(6, SnapshotSource::Push), Reach::AllNodes));
+        assert!(outbox.has_changed().unwrap());
+        let own = outbox.borrow_and_update().clone().unwrap();
+        assert!(!bus.accept_remote(own.snapshot.clone()), "own echo");
+        assert!(!bus.accept_remote(snapshot(5, SnapshotSource::Push)));
+
+        let mut later = own.snapshot.clone();
+        later.generated_at_ms += 1;
+        assert!(bus.accept_remote(later));
+        assert!(bus.accept_remote(snapshot(9, SnapshotSource::Push)));
+        assert_eq!(bus.latest().snapshot.version, 9);
+        assert!(
+            !outbox.has_changed().unwrap(),
+            "remote snapshots are not shared again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mode_change_resends_the_latest_snapshot_and_stamps_later_ones() {
+        use app::model::BusMode;
+        let bus = StatsBus::new(snapshot(3, SnapshotSource::Initial));
+        let mut receiver = bus.subscribe();
+        let down = Delivery {
+            mode: BusMode::DbPoll,
+            poll_every_s: 10,
+        };
+        bus.set_delivery(down);
+        assert!(receiver.has_changed().unwrap());
+        let resent = receiver.borrow_and_update().clone();
+        assert_eq!(resent.snapshot.version, 3);
+        assert!(std::str::from_utf8(&resent.json)
+            .unwrap()
+            .contains("db_poll"));
+
+        bus.set_delivery(down);
+        assert!(!receiver.has_changed().unwrap(), "no change, no frame");
+
+        let mut foreign = snapshot(4, SnapshotSource::Push);
+        foreign.delivery = Delivery::default();
+        assert!(bus.accept_remote(foreign));
+        assert_eq!(bus.latest().snapshot.delivery, down);
     }
 }

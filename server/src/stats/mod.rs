@@ -16,7 +16,7 @@ use app::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bus::StatsBus,
+    bus::{Reach, StatsBus},
     clock::now_ms,
     error_chain,
     store::{Store, StoreError, MINUTE_MS},
@@ -36,13 +36,14 @@ pub struct StatsPublisher {
 impl StatsPublisher {
     /// Computes the first snapshot and creates the bus around it.
     pub async fn start(store: Store, health: HealthPolicy) -> Result<Self, StoreError> {
-        let initial = compute(&store, health, SnapshotSource::Initial).await?;
-        Ok(StatsPublisher {
+        let mut publisher = StatsPublisher {
             store,
-            bus: StatsBus::new(initial),
+            bus: StatsBus::new(StatsSnapshot::default()),
             dirty: Arc::new(DirtyFlag::default()),
             health,
-        })
+        };
+        publisher.bus = StatsBus::new(publisher.compute(SnapshotSource::Initial).await?);
+        Ok(publisher)
     }
 
     /// The bus carrying this publisher's snapshots.
@@ -56,10 +57,26 @@ impl StatsPublisher {
         self.dirty.mark();
     }
 
-    /// Recomputes the snapshot now and publishes it.
+    /// Recomputes the snapshot now and publishes it: to every node for
+    /// webhook pushes and manual refreshes, to this node's dashboards only for
+    /// clock-driven recomputes (every node does those itself).
     pub async fn publish_now(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
-        let snapshot = compute(&self.store, self.health, source).await?;
-        self.bus.publish(snapshot.clone());
+        let snapshot = self.compute(source).await?;
+        let reach = match source {
+            SnapshotSource::Push | SnapshotSource::Manual | SnapshotSource::Initial => {
+                Reach::AllNodes
+            }
+            SnapshotSource::Poll => Reach::ThisNode,
+        };
+        self.bus.publish(snapshot.clone(), reach);
+        Ok(snapshot)
+    }
+
+    /// Reads the snapshot from the store and adds the webhook warning, if any.
+    pub async fn compute(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
+        let now = now_ms();
+        let mut snapshot = self.store.snapshot(now, source).await?;
+        snapshot.webhook_health.warning = self.health.warning(&snapshot.webhook_health, now);
         Ok(snapshot)
     }
 
@@ -108,16 +125,4 @@ impl StatsService for StatsPublisher {
                 })
         })
     }
-}
-
-/// Reads the snapshot from the store and adds the webhook warning, if any.
-async fn compute(
-    store: &Store,
-    health: HealthPolicy,
-    source: SnapshotSource,
-) -> Result<StatsSnapshot, StoreError> {
-    let now = now_ms();
-    let mut snapshot = store.snapshot(now, source).await?;
-    snapshot.webhook_health.warning = health.warning(&snapshot.webhook_health, now);
-    Ok(snapshot)
 }

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use app::model::{Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth};
+use app::model::{
+    Counts, Delivery, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth,
+};
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{Backend, IngestOutcome, Rejection, DAY_MS, MINUTE_MS, SERIES_MINUTES};
@@ -213,6 +215,8 @@ pub(super) async fn snapshot(
             flagged_events_1h: counts.get(Metric::Flagged).last_hour,
             warning: None,
         },
+        // The bus stamps its own mode on every snapshot it publishes.
+        delivery: Delivery::default(),
     })
 }
 

@@ -10,13 +10,34 @@ use tokio::sync::oneshot;
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 
-/// A running server on a free port, stopped when dropped.
+/// A running server on a free port, stopped when dropped. Its HTTP helpers
+/// are those of [`Node`].
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub node: Node,
     pub state: pulse::state::AppState,
     _data_dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+/// The HTTP face of a running server (in this process or another one).
+pub struct Node {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// A server on the default embedded store (SQLite in a temporary directory).
@@ -26,9 +47,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on `database_url`, or on SQLite in its data directory when `None`.
 pub async fn spawn_app_on(database_url: Option<String>) -> TestApp {
+    spawn_app_with(|config| config.database_url = database_url).await
+}
+
+/// A server with the local defaults changed by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let mut config = Config::local(data_dir.path().to_path_buf());
-    config.database_url = database_url;
+    configure(&mut config);
     let secrets = WebhookSecrets {
         app_secret: SecretString::from(APP_SECRET.to_string()),
         verify_token: SecretString::from(VERIFY_TOKEN.to_string()),
@@ -42,13 +68,8 @@ pub async fn spawn_app_on(database_url: Option<String>) -> TestApp {
     tokio::spawn(application.run(async move {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("HTTP client");
     TestApp {
-        address,
-        client,
+        node: Node::new(address),
         state,
         _data_dir: data_dir,
         _stop: stop,
@@ -56,6 +77,21 @@ pub async fn spawn_app_on(database_url: Option<String>) -> TestApp {
 }
 
 impl TestApp {
+    pub async fn event_count(&self) -> i64 {
+        self.state.store.event_count().await.expect("count events")
+    }
+}
+
+impl Node {
+    /// A client for the server at `address` (`http://host:port`).
+    pub fn new(address: String) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        Node { address, client }
+    }
+
     /// `GET` of a path on this server.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
@@ -92,10 +128,6 @@ impl TestApp {
             .json()
             .await
             .expect("a snapshot")
-    }
-
-    pub async fn event_count(&self) -> i64 {
-        self.state.store.event_count().await.expect("count events")
     }
 
     /// Waits until the published snapshot satisfies `done` (the coalescer

@@ -1,11 +1,15 @@
 //! Integration tests of the `pulse` server: real HTTP on a free port, a real
-//! SQLite file in a temporary directory, a real SSE stream.
+//! SQLite file in a temporary directory, a real SSE stream; for scale-out, real
+//! `pulse` processes sharing a private Postgres and a private `redis-server`.
 
 mod dashboard;
 mod helpers;
+mod node_process;
 mod postgres;
 mod process;
 mod properties;
+mod redis_server;
+mod scale_out;
 mod store;
 mod stream;
 mod webhook;

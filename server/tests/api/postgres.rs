@@ -18,6 +18,8 @@ use std::{
 
 use sqlx::{Connection, Executor, PgConnection};
 
+use crate::helpers::free_port;
+
 struct Cluster {
     /// `postgres://user@host:port`, without a database.
     server_url: String,
@@ -126,10 +128,7 @@ fn start_cluster() -> Cluster {
         String::from_utf8_lossy(&initdb.stderr)
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     // The supervisor: start the server, wait for our pipe to close, stop it, clean up.
     let script = format!(
         r#""{postgres}" -D "{data}" -p {port} -k "{dir}" -c listen_addresses=127.0.0.1 -c fsync=off \

@@ -1,0 +1,508 @@
+//! The Redis relay: shares snapshots between nodes, and falls back to polling
+//! when Redis cannot push.
+//!
+//! One relay per node, one Redis subscription per relay, however many
+//! dashboards are open. The relay is a small state machine; each state is one
+//! function below that runs until the next state is known:
+//!
+//! ```text
+//!            subscribe ok                  stream ends / command fails
+//!   start ──────────────▶ pubsub ◀──────────────────────────┐
+//!     │                     │  ▲  resubscribed (backoff)     │
+//!     │ Redis answers,      │  │                             │
+//!     │ subscribe fails     ▼  │                             │
+//!     └──────────────▶ cache_poll ──── command fails ──▶ db_poll
+//!     └─ no answer ─────────────────────────────────────▶ db_poll ──▶ reconnect (backoff)
+//! ```
+//!
+//! * `pubsub`: other nodes' snapshots arrive on `admin:stats:updated`; a
+//!   safety poll of the cache every `STATS_SAFETY_POLL_S` repairs a lost message.
+//! * `cache_poll`: the cache `admin:stats` is read every `STATS_SAFETY_POLL_S`
+//!   (recomputed from the database when it has expired) while the subscription
+//!   is retried; `STATS_PUBSUB=off` stays here.
+//! * `db_poll`: Redis is unreachable; the database is read every
+//!   `STATS_DB_POLL_S` while the connection is retried.
+//!
+//! In every state this node's own updates reach its own dashboards at once;
+//! the relay only decides how the *other* nodes' updates get here. Redis holds
+//! a cache and notifications only: losing it loses nothing.
+
+use std::{sync::Arc, time::Duration};
+
+use app::model::{BusMode, Delivery, SnapshotSource, StatsSnapshot};
+use futures::StreamExt;
+use redis::{aio::MultiplexedConnection, aio::PubSubStream, AsyncConnectionConfig, RedisResult};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{PublishedSnapshot, Reach};
+use crate::{error_chain, stats::StatsPublisher};
+
+/// The cache key holding the newest snapshot's JSON.
+pub const CACHE_KEY: &str = "admin:stats";
+/// The channel every node publishes its snapshots on.
+pub const CHANNEL: &str = "admin:stats:updated";
+/// Lifetime of the cached snapshot: an idle cache expires rather than lie.
+const CACHE_TTL_S: u64 = 60;
+/// Longest wait for Redis to connect or answer before it counts as down.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// First and longest pause between two reconnection attempts.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// How the relay polls and whether it subscribes.
+#[derive(Clone, Copy, Debug)]
+pub struct RelaySettings {
+    /// Subscribe to Pub/Sub (`STATS_PUBSUB=on`), or only poll the cache.
+    pub pubsub: bool,
+    /// Cache poll interval, as the safety net in `pubsub` and the main
+    /// source in `cache_poll`.
+    pub safety_poll: Duration,
+    /// Database poll interval in `db_poll`.
+    pub db_poll: Duration,
+}
+
+/// Where the relay is, with the connections that state holds.
+enum State {
+    Pubsub {
+        commands: MultiplexedConnection,
+        messages: PubSubStream,
+    },
+    CachePoll {
+        commands: MultiplexedConnection,
+    },
+    DbPoll,
+}
+
+impl State {
+    fn mode(&self) -> BusMode {
+        match self {
+            State::Pubsub { .. } => BusMode::Pubsub,
+            State::CachePoll { .. } => BusMode::CachePoll,
+            State::DbPoll => BusMode::DbPoll,
+        }
+    }
+}
+
+/// A Redis failure, kept as a message that never carries the URL (and so
+/// never its password).
+type RelayError = String;
+
+/// Carries this node's snapshots to Redis and other nodes' snapshots to this
+/// node's bus.
+pub struct Relay {
+    client: redis::Client,
+    settings: RelaySettings,
+    publisher: StatsPublisher,
+    outbox: watch::Receiver<Option<Arc<PublishedSnapshot>>>,
+    retry: Backoff,
+    state: Option<State>,
+    /// Whether the "published via Pub/Sub" line was logged since the last
+    /// transition (it is said once, not per update).
+    said_published: bool,
+}
+
+impl Relay {
+    /// Connects to Redis once, so the node starts in the right mode and says
+    /// so in its first page; the relay keeps trying afterwards if this fails.
+    pub async fn start(
+        client: redis::Client,
+        settings: RelaySettings,
+        publisher: StatsPublisher,
+    ) -> Relay {
+        let mut outbox = publisher.bus().outbox();
+        outbox.mark_unchanged();
+        let mut relay = Relay {
+            client,
+            settings,
+            publisher,
+            outbox,
+            retry: Backoff::new(),
+            state: None,
+            said_published: false,
+        };
+        let first = relay.connect().await;
+        relay.enter(first, BusMode::InProcess).await;
+        relay
+    }
+
+    /// Runs the state machine until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let Some(state) = self.state.take() else {
+                return;
+            };
+            let before = state.mode();
+            let next = tokio::select! {
+                next = self.step(state) => next,
+                () = shutdown.cancelled() => return,
+            };
+            self.enter(next, before).await;
+        }
+    }
+
+    async fn step(&mut self, state: State) -> State {
+        match state {
+            State::Pubsub { commands, messages } => self.pubsub(commands, messages).await,
+            State::CachePoll { commands } => self.cache_poll(commands).await,
+            State::DbPoll => self.db_poll().await,
+        }
+    }
+
+    /// Makes `state` current: tells the dashboards, logs the transition, and
+    /// after (re)subscribing refreshes at once, because whatever was published
+    /// while this node was not listening is lost.
+    async fn enter(&mut self, state: State, before: BusMode) {
+        let mode = state.mode();
+        let poll_every = match mode {
+            BusMode::CachePoll => self.settings.safety_poll,
+            BusMode::DbPoll => self.settings.db_poll,
+            BusMode::InProcess | BusMode::Pubsub => Duration::ZERO,
+        };
+        self.publisher.bus().set_delivery(Delivery {
+            mode,
+            poll_every_s: u32::try_from(poll_every.as_secs()).unwrap_or(u32::MAX),
+        });
+        if mode != before {
+            self.said_published = false;
+            let seconds = poll_every.as_secs();
+            match mode {
+                BusMode::Pubsub => {
+                    tracing::info!("SSE using Redis Pub/Sub for real-time updates");
+                }
+                BusMode::CachePoll if !self.settings.pubsub => tracing::info!(
+                    "Redis Pub/Sub is switched off (STATS_PUBSUB=off), polling the Redis cache every {seconds} s"
+                ),
+                BusMode::CachePoll => tracing::warn!(
+                    "Redis Pub/Sub unavailable, polling the Redis cache every {seconds} s and retrying the subscription"
+                ),
+                BusMode::DbPoll => tracing::warn!(
+                    "Redis unavailable, polling the database every {seconds} s and retrying the connection"
+                ),
+                BusMode::InProcess => {}
+            }
+        }
+        if mode == BusMode::Pubsub {
+            match self.publisher.compute(SnapshotSource::Poll).await {
+                Ok(snapshot) => {
+                    self.publisher.bus().publish(snapshot, Reach::AllNodes);
+                }
+                Err(error) => tracing::warn!(
+                    error = %error_chain(&error),
+                    "could not refresh the stats after subscribing"
+                ),
+            }
+        }
+        self.state = Some(state);
+    }
+
+    /// Opens a command connection and, unless switched off, the subscription.
+    async fn connect(&mut self) -> State {
+        let mut commands = match self.open_commands().await {
+            Ok(commands) => commands,
+            Err(error) => {
+                tracing::debug!(%error, "Redis connection attempt failed");
+                return State::DbPoll;
+            }
+        };
+        if let Err(error) = ping(&mut commands).await {
+            tracing::debug!(%error, "Redis did not answer PING");
+            return State::DbPoll;
+        }
+        if !self.settings.pubsub {
+            return State::CachePoll { commands };
+        }
+        match self.subscribe().await {
+            Ok(messages) => State::Pubsub { commands, messages },
+            Err(error) => {
+                tracing::warn!(%error, "could not subscribe to {CHANNEL}");
+                State::CachePoll { commands }
+            }
+        }
+    }
+
+    async fn open_commands(&self) -> Result<MultiplexedConnection, RelayError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|error| describe(&error))
+    }
+
+    async fn subscribe(&self) -> Result<PubSubStream, RelayError> {
+        let subscribed = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            RedisResult::Ok(pubsub.into_on_message())
+        };
+        match tokio::time::timeout(REDIS_TIMEOUT, subscribed).await {
+            Ok(Ok(messages)) => Ok(messages),
+            Ok(Err(error)) => Err(describe(&error)),
+            Err(_) => Err("Redis did not answer the subscription in time".to_string()),
+        }
+    }
+
+    /// `pubsub`: take other nodes' snapshots as they are published.
+    async fn pubsub(
+        &mut self,
+        mut commands: MultiplexedConnection,
+        mut messages: PubSubStream,
+    ) -> State {
+        let mut safety_poll = every(self.settings.safety_poll);
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else {
+                        tracing::warn!("the Redis Pub/Sub connection closed");
+                        // Try once at once; otherwise poll while retrying.
+                        return self.connect().await;
+                    };
+                    self.take_remote(message.get_payload_bytes());
+                }
+                changed = self.outbox.changed() => {
+                    if changed.is_err() {
+                        return State::DbPoll;
+                    }
+                    if let Err(error) = self.share(&mut commands).await {
+                        return lost(&error);
+                    }
+                }
+                _ = safety_poll.tick() => {
+                    if let Err(error) = self.poll_cache(&mut commands).await {
+                        return lost(&error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `cache_poll`: read the cache on a timer; retry the subscription.
+    async fn cache_poll(&mut self, mut commands: MultiplexedConnection) -> State {
+        let mut poll = every(self.settings.safety_poll);
+        let resubscribe = tokio::time::sleep(self.retry.next_delay());
+        tokio::pin!(resubscribe);
+        loop {
+            tokio::select! {
+                changed = self.outbox.changed() => {
+                    if changed.is_err() {
+                        return State::DbPoll;
+                    }
+                    if let Err(error) = self.share(&mut commands).await {
+                        return lost(&error);
+                    }
+                }
+                _ = poll.tick() => {
+                    if let Err(error) = self.poll_cache(&mut commands).await {
+                        return lost(&error);
+                    }
+                }
+                () = &mut resubscribe, if self.settings.pubsub => {
+                    match self.subscribe().await {
+                        Ok(messages) => {
+                            self.retry.reset();
+                            return State::Pubsub { commands, messages };
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, "subscription retry failed");
+                            resubscribe.as_mut().reset(tokio::time::Instant::now() + self.retry.next_delay());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `db_poll`: read the database on a timer; retry the connection.
+    async fn db_poll(&mut self) -> State {
+        let mut poll = every(self.settings.db_poll);
+        let reconnect = tokio::time::sleep(self.retry.next_delay());
+        tokio::pin!(reconnect);
+        loop {
+            tokio::select! {
+                changed = self.outbox.changed() => {
+                    // Local dashboards already have it; Redis cannot take it.
+                    if changed.is_err() {
+                        return State::DbPoll;
+                    }
+                    self.outbox.mark_unchanged();
+                }
+                _ = poll.tick() => self.poll_database().await,
+                () = &mut reconnect => {
+                    match self.connect().await {
+                        State::DbPoll => {
+                            reconnect.as_mut().reset(tokio::time::Instant::now() + self.retry.next_delay());
+                        }
+                        connected => {
+                            self.retry.reset();
+                            return connected;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the newest outgoing snapshot to the cache and publishes it:
+    /// two commands in one round trip, whatever the number of dashboards.
+    async fn share(&mut self, commands: &mut MultiplexedConnection) -> RedisResult<()> {
+        let Some(published) = self.outbox.borrow_and_update().clone() else {
+            return Ok(());
+        };
+        redis::pipe()
+            .cmd("SET")
+            .arg(CACHE_KEY)
+            .arg(published.json.as_ref())
+            .arg("EX")
+            .arg(CACHE_TTL_S)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(CHANNEL)
+            .arg(published.json.as_ref())
+            .ignore()
+            .exec_async(commands)
+            .await?;
+        if !self.said_published {
+            self.said_published = true;
+            tracing::info!("Admin stats update published via Pub/Sub");
+        } else {
+            tracing::debug!(
+                version = published.snapshot.version,
+                "stats update published via Pub/Sub"
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes the cached snapshot if it is newer than ours; when the cache has
+    /// expired, recomputes from the database and fills it again.
+    async fn poll_cache(&mut self, commands: &mut MultiplexedConnection) -> RedisResult<()> {
+        let cached: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(CACHE_KEY)
+            .query_async(commands)
+            .await?;
+        self.retry.reset();
+        if let Some(json) = cached {
+            self.take_remote(&json);
+            return Ok(());
+        }
+        self.poll_database().await;
+        let latest = self.publisher.bus().latest();
+        redis::cmd("SET")
+            .arg(CACHE_KEY)
+            .arg(latest.json.as_ref())
+            .arg("EX")
+            .arg(CACHE_TTL_S)
+            .exec_async(commands)
+            .await
+    }
+
+    /// Recomputes from the database and shows the result on this node's
+    /// dashboards if it carries changes they have not seen.
+    async fn poll_database(&self) {
+        let bus = self.publisher.bus();
+        match self.publisher.compute(SnapshotSource::Poll).await {
+            Ok(snapshot) if snapshot.version > bus.latest().snapshot.version => {
+                bus.publish(snapshot, Reach::ThisNode);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(
+                error = %error_chain(&error),
+                "could not poll the database for stats"
+            ),
+        }
+    }
+
+    /// Hands a snapshot from Redis to the bus, which keeps it only if newer.
+    fn take_remote(&self, json: &[u8]) {
+        match serde_json::from_slice::<StatsSnapshot>(json) {
+            Ok(snapshot) => {
+                self.publisher.bus().accept_remote(snapshot);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "ignoring an unreadable stats snapshot from Redis");
+            }
+        }
+    }
+}
+
+/// A failed Redis command: the connection is not trusted any more.
+fn lost(error: &redis::RedisError) -> State {
+    tracing::warn!(error = %describe(error), "a Redis command failed");
+    State::DbPoll
+}
+
+async fn ping(commands: &mut MultiplexedConnection) -> Result<(), RelayError> {
+    redis::cmd("PING")
+        .query_async::<String>(commands)
+        .await
+        .map(|_| ())
+        .map_err(|error| describe(&error))
+}
+
+/// A Redis error in words. redis-rs errors name the failing operation and
+/// the server's reply, not the connection URL, so no password can leak here.
+fn describe(error: &redis::RedisError) -> String {
+    error.to_string()
+}
+
+/// A timer that first fires one `period` from now.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
+/// Capped exponential backoff with jitter: each delay is drawn between half
+/// and all of the current step, so nodes that lost Redis together do not all
+/// come back in the same instant.
+#[derive(Debug)]
+struct Backoff {
+    step: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff { step: RETRY_FIRST }
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let step = self.step;
+        self.step = (step * 2).min(RETRY_MAX);
+        let half = step / 2;
+        let spread = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
+        let jitter = getrandom::u64().unwrap_or(0) % spread;
+        half + Duration::from_millis(jitter)
+    }
+
+    fn reset(&mut self) {
+        self.step = RETRY_FIRST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_and_resets() {
+        let mut backoff = Backoff::new();
+        let mut steps = Vec::new();
+        for _ in 0..8 {
+            steps.push(backoff.next_delay());
+        }
+        for (delay, step) in steps
+            .iter()
+            .zip([250, 500, 1000, 2000, 4000, 5000, 5000, 5000])
+        {
+            let step = Duration::from_millis(step);
+            assert!(
+                *delay >= step / 2 && *delay <= step,
+                "{delay:?} outside {step:?}"
+            );
+        }
+        backoff.reset();
+        assert!(backoff.next_delay() <= RETRY_FIRST);
+    }
+}

@@ -1,0 +1,147 @@
+//! A private `redis-server` for one test, on a free port, that the test can
+//! kill and start again (same port) to inject faults. A small shell
+//! supervisor stops it when the test process goes away, however it ends.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpStream,
+    process::{Child, ChildStdin, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::helpers::free_port;
+
+pub struct RedisServer {
+    port: u16,
+    running: Option<Supervised>,
+}
+
+/// One `redis-server` process and its supervisor.
+struct Supervised {
+    pid: u32,
+    supervisor: Child,
+    /// Closing it makes the supervisor stop the server.
+    _lifeline: ChildStdin,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it answers.
+    pub fn start() -> Self {
+        let mut server = RedisServer {
+            port: free_port(),
+            running: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL: no goodbye to its clients).
+    pub fn kill(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "redis-server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server (again) on the same port, empty.
+    pub fn restart(&mut self) {
+        assert!(self.running.is_none(), "redis-server is already running");
+        let script = format!(
+            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no \
+             >/dev/null 2>&1 & pid=$!; echo $pid; cat >/dev/null; kill -KILL $pid 2>/dev/null",
+            port = self.port
+        );
+        let mut supervisor = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the redis-server supervisor");
+        let lifeline = supervisor.stdin.take().expect("supervisor stdin");
+        let mut pid = String::new();
+        BufReader::new(supervisor.stdout.take().expect("supervisor stdout"))
+            .read_line(&mut pid)
+            .expect("the supervisor prints the server's pid");
+        let pid = pid.trim().parse().expect("a pid");
+        self.running = Some(Supervised {
+            pid,
+            supervisor,
+            _lifeline: lifeline,
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut connection) = self.client().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start within 10 s (is it installed? `make test` installs it)"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A synchronous client for the test's own commands.
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("a valid URL")
+    }
+
+    /// Runs one command as the default user.
+    pub fn run(&self, command: &redis::Cmd) -> redis::Value {
+        let mut connection = self.client().get_connection().expect("connect to redis");
+        command.query(&mut connection).expect("redis command")
+    }
+
+    /// Calls per command since start (from `INFO commandstats`), without the
+    /// commands the test itself uses to look.
+    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut connection = self.client().get_connection().expect("connect to redis");
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut connection)
+            .expect("INFO commandstats");
+        info.lines()
+            .filter_map(|line| {
+                let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = fields.split(',').find_map(|f| f.strip_prefix("calls="))?;
+                Some((name.to_string(), calls.parse().ok()?))
+            })
+            .filter(|(name, _)| name != "info" && name != "ping")
+            .collect()
+    }
+}
+
+impl Supervised {
+    fn stop(self) {
+        let Supervised {
+            pid,
+            mut supervisor,
+            _lifeline,
+        } = self;
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        drop(_lifeline);
+        let _ = supervisor.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Several nodes, one Postgres, one Redis: updates cross nodes through
+//! Pub/Sub, and the fallbacks take over and heal when Redis fails.
+
+use std::time::{Duration, Instant};
+
+use app::model::{BusMode, Counts, Engagement, StatsSnapshot};
+use pulse::store::Store;
+
+use crate::{
+    helpers::{dm_batch, spawn_app_with, Node, SseClient},
+    node_process::NodeProcess,
+    postgres::fresh_database_url,
+    redis_server::RedisServer,
+};
+
+/// Redis, a fresh Postgres database, and two `pulse` processes on both.
+struct Cluster {
+    redis: RedisServer,
+    database_url: String,
+    a: NodeProcess,
+    b: NodeProcess,
+}
+
+async fn cluster(extra_env: &[(&str, &str)]) -> Cluster {
+    let redis = RedisServer::start();
+    let database_url = fresh_database_url().await;
+    let redis_url = redis.url();
+    let mut env = vec![
+        ("DATABASE_URL", database_url.as_str()),
+        ("REDIS_URL", redis_url.as_str()),
+    ];
+    env.extend_from_slice(extra_env);
+    // One after the other, so the migrations run once.
+    let a = NodeProcess::start(&env).await;
+    let b = NodeProcess::start(&env).await;
+    Cluster {
+        redis,
+        database_url,
+        a,
+        b,
+    }
+}
+
+impl Cluster {
+    async fn stored_events(&self) -> i64 {
+        let store = Store::open(&self.database_url)
+            .await
+            .expect("open the store");
+        store.event_count().await.expect("count events")
+    }
+}
+
+/// What two nodes must agree on once they have seen the same version.
+fn counted(s: &StatsSnapshot) -> (i64, Counts, Counts, i64, i64, Engagement) {
+    (
+        s.version,
+        s.dms_received,
+        s.dms_sent,
+        s.accounts,
+        s.active_conversations_24h,
+        s.engagement,
+    )
+}
+
+async fn post_dm(node: &Node, mid: &str) {
+    let response = node.post_signed(dm_batch(&[(mid, false)])).await;
+    assert_eq!(response.status(), 200, "webhook {mid} acknowledged");
+}
+
+/// Reads `stream` until a snapshot satisfies `done`, checking that versions
+/// never go backwards on the way; fails after `timeout`.
+async fn read_until(
+    stream: &mut SseClient,
+    timeout: Duration,
+    mut last_version: i64,
+    done: impl Fn(&StatsSnapshot) -> bool,
+) -> StatsSnapshot {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let event = stream
+            .next_event(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+            .unwrap_or_else(|| panic!("no snapshot reached the expected state within {timeout:?}"));
+        let snapshot = event.snapshot();
+        assert!(
+            snapshot.version >= last_version,
+            "version went back from {last_version} to {}",
+            snapshot.version
+        );
+        last_version = snapshot.version;
+        if done(&snapshot) {
+            return snapshot;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_on_one_node_reaches_clients_on_the_other_within_a_second() {
+    let cluster = cluster(&[]).await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    a.wait_for_mode("pubsub", Duration::from_secs(10)).await;
+    b.wait_for_mode("pubsub", Duration::from_secs(10)).await;
+    let mut on_a = a.open_live_stream().await;
+    let mut on_b = b.open_live_stream().await;
+
+    let mut version_on_b = 0;
+    for i in 1..=5 {
+        post_dm(a, &format!("cross-{i}")).await;
+        let acknowledged = Instant::now();
+        let seen = read_until(&mut on_b, Duration::from_secs(1), version_on_b, |s| {
+            s.dms_received.total == i
+        })
+        .await;
+        assert!(acknowledged.elapsed() < Duration::from_secs(1));
+        assert_eq!(seen.delivery.mode, BusMode::Pubsub);
+        version_on_b = seen.version;
+    }
+    let on_a_final = read_until(&mut on_a, Duration::from_secs(1), 0, |s| {
+        s.dms_received.total == 5
+    })
+    .await;
+    let on_b_final = b.stats().await;
+    assert_eq!(counted(&on_a_final), counted(&on_b_final));
+    assert_eq!(counted(&a.stats().await), counted(&on_b_final));
+}
+
+#[tokio::test]
+async fn the_same_webhook_delivered_to_both_nodes_at_once_is_counted_once() {
+    let cluster = cluster(&[]).await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let body = dm_batch(&[("twice-1", false), ("twice-2", true), ("twice-3", false)]);
+    let (on_a, on_b) = tokio::join!(a.post_signed(body.clone()), b.post_signed(body));
+    assert_eq!(on_a.status(), 200);
+    assert_eq!(on_b.status(), 200);
+
+    assert_eq!(cluster.stored_events().await, 3);
+    for node in [a, b] {
+        let snapshot = node
+            .wait_for_stats(|s| s.dms_received.total + s.dms_sent.total >= 3)
+            .await;
+        assert_eq!(
+            (snapshot.dms_received.total, snapshot.dms_sent.total),
+            (2, 1)
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_redis_dies_nodes_poll_the_database_and_return_to_pubsub_when_it_is_back() {
+    let mut cluster = cluster(&[("STATS_DB_POLL_S", "1")]).await;
+    cluster
+        .a
+        .wait_for_mode("pubsub", Duration::from_secs(10))
+        .await;
+    cluster
+        .b
+        .wait_for_mode("pubsub", Duration::from_secs(10))
+        .await;
+    let mut on_a = cluster.a.open_live_stream().await;
+
+    cluster.redis.kill();
+    let degraded = read_until(&mut on_a, Duration::from_secs(10), 0, |s| {
+        s.delivery.mode == BusMode::DbPoll
+    })
+    .await;
+    assert_eq!(degraded.delivery.poll_every_s, 1);
+
+    // Acknowledged on B while Redis is down; A's dashboards get them by polling.
+    for i in 1..=4 {
+        post_dm(&cluster.b, &format!("outage-{i}")).await;
+    }
+    let polled = read_until(&mut on_a, Duration::from_secs(10), degraded.version, |s| {
+        s.dms_received.total == 4
+    })
+    .await;
+    assert_eq!(polled.delivery.mode, BusMode::DbPoll);
+
+    cluster.redis.restart();
+    let healed = read_until(&mut on_a, Duration::from_secs(10), polled.version, |s| {
+        s.delivery.mode == BusMode::Pubsub
+    })
+    .await;
+    cluster
+        .b
+        .wait_for_mode("pubsub", Duration::from_secs(10))
+        .await;
+
+    // Push across nodes works again.
+    post_dm(&cluster.b, "after-outage").await;
+    let pushed = read_until(&mut on_a, Duration::from_secs(1), healed.version, |s| {
+        s.dms_received.total == 5
+    })
+    .await;
+    assert_eq!(pushed.delivery.mode, BusMode::Pubsub);
+    assert_eq!(
+        cluster.stored_events().await,
+        5,
+        "each acknowledged event once"
+    );
+    assert_eq!(cluster.b.stats().await.dms_received.total, 5);
+
+    let log = cluster.a.log();
+    assert_eq!(
+        log.matches("Redis unavailable, polling the database every 1 s")
+            .count(),
+        1,
+        "one line per transition:\n{log}"
+    );
+    assert_eq!(
+        log.matches("SSE using Redis Pub/Sub for real-time updates")
+            .count(),
+        2,
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn redis_commands_per_update_do_not_grow_with_connected_clients() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(|config| {
+        config.redis_url = Some(redis.url());
+        config.stats_safety_poll_s = 3_600;
+    })
+    .await;
+    assert_eq!(app.state.publisher.bus().delivery().mode, BusMode::Pubsub);
+    // The refresh that follows subscribing has been shared before we count.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !redis.command_calls().contains_key("publish") {
+        assert!(
+            Instant::now() < deadline,
+            "the first refresh was never published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut streams = vec![app.open_live_stream().await];
+    let mut sent = 0;
+    let mut calls_for_three_updates = Vec::new();
+    for clients in [1, 200] {
+        while streams.len() < clients {
+            streams.push(app.open_live_stream().await);
+        }
+        let before = redis.command_calls();
+        for _ in 0..3 {
+            sent += 1;
+            post_dm(&app, &format!("counted-{sent}")).await;
+            for stream in &mut streams {
+                read_until(stream, Duration::from_secs(5), 0, |s| {
+                    s.dms_received.total == sent
+                })
+                .await;
+            }
+        }
+        let after = redis.command_calls();
+        let delta: Vec<(String, u64)> = after
+            .iter()
+            .map(|(name, calls)| (name.clone(), calls - before.get(name).copied().unwrap_or(0)))
+            .filter(|(_, calls)| *calls > 0)
+            .collect();
+        calls_for_three_updates.push(delta);
+    }
+    let expected = vec![("publish".to_string(), 3), ("set".to_string(), 3)];
+    assert_eq!(calls_for_three_updates, vec![expected.clone(), expected]);
+}
+
+#[tokio::test]
+async fn with_pubsub_switched_off_other_nodes_updates_arrive_by_polling_the_cache() {
+    let redis = RedisServer::start();
+    let database_url = fresh_database_url().await;
+    let writer = spawn_app_with(|config| {
+        config.database_url = Some(database_url.clone());
+        config.redis_url = Some(redis.url());
+    })
+    .await;
+    let poller = spawn_app_with(|config| {
+        config.database_url = Some(database_url.clone());
+        config.redis_url = Some(redis.url());
+        config.stats_pubsub = pulse::config::Switch::Off;
+        config.stats_safety_poll_s = 1;
+    })
+    .await;
+    let mut on_poller = poller.open_live_stream().await;
+    assert_eq!(
+        poller.state.publisher.bus().delivery().mode,
+        BusMode::CachePoll
+    );
+
+    post_dm(&writer, "via-cache").await;
+    let seen = read_until(&mut on_poller, Duration::from_secs(5), 0, |s| {
+        s.dms_received.total == 1
+    })
+    .await;
+    assert_eq!(seen.delivery.mode, BusMode::CachePoll);
+    assert_eq!(seen.delivery.poll_every_s, 1);
+    assert_eq!(
+        redis.command_calls().get("subscribe"),
+        Some(&1),
+        "only the writer subscribes"
+    );
+
+    // The poller's own webhooks still reach its own dashboards at once.
+    post_dm(&poller, "local").await;
+    read_until(
+        &mut on_poller,
+        Duration::from_millis(500),
+        seen.version,
+        |s| s.dms_received.total == 2,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_subscription_polls_the_cache_until_subscribing_is_allowed() {
+    let redis = RedisServer::start();
+    let password = "s3cret-redis-password";
+    redis.run(
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("pulse")
+            .arg("on")
+            .arg(format!(">{password}"))
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all")
+            .arg("-subscribe"),
+    );
+    let url = format!(
+        "redis://pulse:{password}@127.0.0.1:{}",
+        redis.url().rsplit(':').next().unwrap()
+    );
+    let node =
+        NodeProcess::start(&[("REDIS_URL", url.as_str()), ("STATS_SAFETY_POLL_S", "1")]).await;
+    node.wait_for_mode("cache_poll", Duration::from_secs(5))
+        .await;
+
+    redis.run(
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("pulse")
+            .arg("+subscribe"),
+    );
+    node.wait_for_mode("pubsub", Duration::from_secs(10)).await;
+
+    let log = node.log();
+    assert!(
+        log.contains("Redis Pub/Sub unavailable, polling the Redis cache every 1 s"),
+        "{log}"
+    );
+    assert!(
+        log.contains("no permissions to run the 'subscribe' command"),
+        "the reason is logged:\n{log}"
+    );
+    assert!(
+        !log.contains(password),
+        "the Redis password leaked into the log:\n{log}"
+    );
+}
