@@ -4,8 +4,9 @@
 # with Rust and Node.
 #
 #   scripts/setup.sh build   - wasm target, cargo-leptos, wasm-bindgen CLI, wasm-opt
-#   scripts/setup.sh test    - the above, plus Chromium, the Playwright package and
-#                              PostgreSQL (the store tests start a private cluster)
+#   scripts/setup.sh test    - the above, plus Chromium, the Playwright package,
+#                              PostgreSQL and Redis (the tests start private servers
+#                              of both on free ports; nothing runs as a service)
 #
 # Versions are pinned where a mismatch breaks the build (see ../shared/TOOLCHAIN.md
 # in the team's notes): wasm-bindgen-cli must equal the wasm-bindgen crate in
@@ -59,7 +60,7 @@ setup_build() {
 setup_test() {
   setup_build
   command -v python3 >/dev/null || apt_install python3
-  apt_install chromium postgresql
+  apt_install chromium postgresql redis-server
   if [ ! -x "$root/end2end/node_modules/.bin/playwright" ]; then
     step "installing Playwright (without its browser download; Debian's Chromium is used)"
     (cd "$root/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)

@@ -133,10 +133,16 @@ impl Relay {
                 return;
             };
             let before = state.mode();
+            let started = tokio::time::Instant::now();
             let next = tokio::select! {
                 next = self.step(state) => next,
                 () = shutdown.cancelled() => return,
             };
+            // Only a subscription that held for a while ends the backoff, so
+            // one that Redis keeps dropping is retried ever more slowly.
+            if before == BusMode::Pubsub && started.elapsed() >= RETRY_MAX {
+                self.retry.reset();
+            }
             self.enter(next, before).await;
         }
     }
@@ -256,15 +262,17 @@ impl Relay {
                 message = messages.next() => {
                     let Some(message) = message else {
                         tracing::warn!("the Redis Pub/Sub connection closed");
-                        // Try once at once; otherwise poll while retrying.
-                        return self.connect().await;
+                        // Redis itself may still answer: then only the
+                        // subscription is retried, with backoff.
+                        return match ping(&mut commands).await {
+                            Ok(()) => State::CachePoll { commands },
+                            Err(_) => State::DbPoll,
+                        };
                     };
                     self.take_remote(message.get_payload_bytes());
                 }
-                changed = self.outbox.changed() => {
-                    if changed.is_err() {
-                        return State::DbPoll;
-                    }
+                // The relay holds the bus, so the outbox never closes.
+                Ok(()) = self.outbox.changed() => {
                     if let Err(error) = self.share(&mut commands).await {
                         return lost(&error);
                     }
@@ -285,10 +293,7 @@ impl Relay {
         tokio::pin!(resubscribe);
         loop {
             tokio::select! {
-                changed = self.outbox.changed() => {
-                    if changed.is_err() {
-                        return State::DbPoll;
-                    }
+                Ok(()) = self.outbox.changed() => {
                     if let Err(error) = self.share(&mut commands).await {
                         return lost(&error);
                     }
@@ -300,10 +305,7 @@ impl Relay {
                 }
                 () = &mut resubscribe, if self.settings.pubsub => {
                     match self.subscribe().await {
-                        Ok(messages) => {
-                            self.retry.reset();
-                            return State::Pubsub { commands, messages };
-                        }
+                        Ok(messages) => return State::Pubsub { commands, messages },
                         Err(error) => {
                             tracing::debug!(%error, "subscription retry failed");
                             resubscribe.as_mut().reset(tokio::time::Instant::now() + self.retry.next_delay());
@@ -321,11 +323,8 @@ impl Relay {
         tokio::pin!(reconnect);
         loop {
             tokio::select! {
-                changed = self.outbox.changed() => {
+                Ok(()) = self.outbox.changed() => {
                     // Local dashboards already have it; Redis cannot take it.
-                    if changed.is_err() {
-                        return State::DbPoll;
-                    }
                     self.outbox.mark_unchanged();
                 }
                 _ = poll.tick() => self.poll_database().await,
@@ -334,10 +333,7 @@ impl Relay {
                         State::DbPoll => {
                             reconnect.as_mut().reset(tokio::time::Instant::now() + self.retry.next_delay());
                         }
-                        connected => {
-                            self.retry.reset();
-                            return connected;
-                        }
+                        connected => return connected,
                     }
                 }
             }
@@ -382,7 +378,6 @@ impl Relay {
             .arg(CACHE_KEY)
             .query_async(commands)
             .await?;
-        self.retry.reset();
         if let Some(json) = cached {
             self.take_remote(&json);
             return Ok(());
