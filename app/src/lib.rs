@@ -20,7 +20,7 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
-use pages::AdminPage;
+use pages::{AdminPage, LoginPage};
 
 /// The HTML document around the application, rendered once per page load on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -45,6 +45,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/pulse.css"/>
@@ -54,7 +56,29 @@ pub fn App() -> impl IntoView {
                 // Async: the server sends the page once the snapshot is in it, so
                 // it reads complete without JavaScript (no streamed fallback).
                 <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("login") view=LoginPage/>
             </Routes>
         </Router>
+    }
+}
+
+/// Sets the page's `Content-Security-Policy`: only this origin's scripts and
+/// the inline scripts Leptos marks with this response's nonce, WebAssembly
+/// compilation, this origin's styles, and no framing.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }

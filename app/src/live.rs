@@ -5,6 +5,10 @@
 //! stream outright the `EventSource` closes for good, so this module opens a
 //! new one after [`OFFLINE_RETRY_MS`]. Everything is closed when the dashboard
 //! is unmounted.
+//!
+//! When the session ends (the server says so with a `session_ended` event, or
+//! a refused stream turns out to be a 401) the page goes to `/login` rather
+//! than keep showing numbers nobody is allowed to see any more.
 
 use std::{cell::RefCell, rc::Rc};
 
@@ -25,6 +29,7 @@ const OFFLINE_RETRY_MS: i32 = 10_000;
 struct OpenStream {
     source: EventSource,
     _on_sync: Closure<dyn FnMut(MessageEvent)>,
+    _on_session_ended: Closure<dyn FnMut(MessageEvent)>,
     _on_open: Closure<dyn FnMut(web_sys::Event)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
@@ -61,6 +66,17 @@ fn open(live: LiveStats, slot: StreamSlot) {
             Err(error) => leptos::logging::warn!("ignoring an unreadable stats event: {error}"),
         }
     });
+    let ended_slot = slot.clone();
+    let on_session_ended = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Some(stream) = ended_slot.borrow().as_ref() {
+            stream.source.close();
+        }
+        let reason = match event.data().as_string().as_deref() {
+            Some("logged_out") => "logged_out",
+            _ => "expired",
+        };
+        go_to_login(reason);
+    });
     let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
         live.connection.set(ConnectionState::Live);
     });
@@ -75,19 +91,56 @@ fn open(live: LiveStats, slot: StreamSlot) {
             return;
         }
         live.connection.set(ConnectionState::Offline);
+        leave_if_logged_out();
         retry_later(live, error_slot.clone());
     });
 
     // Registration only fails for an invalid event name, which these are not.
     let _ = source.add_event_listener_with_callback("sync", on_sync.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback(
+        "session_ended",
+        on_session_ended.as_ref().unchecked_ref(),
+    );
     source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
 
     *slot.borrow_mut() = Some(OpenStream {
         source,
         _on_sync: on_sync,
+        _on_session_ended: on_session_ended,
         _on_open: on_open,
         _on_error: on_error,
+    });
+}
+
+/// Sends the browser to the login page, saying why.
+fn go_to_login(reason: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .location()
+            .set_href(&format!("/login?reason={reason}"));
+    }
+}
+
+/// A refused stream may mean the session is gone (the `EventSource` cannot
+/// tell a 401 from a server that is down): asks the snapshot endpoint, and
+/// goes to the login page on a 401.
+fn leave_if_logged_out() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let request = window.fetch_with_str("/api/admin/stats");
+    leptos::task::spawn_local(async move {
+        let Ok(response) = wasm_bindgen_futures::JsFuture::from(request).await else {
+            return;
+        };
+        let status = response
+            .dyn_into::<web_sys::Response>()
+            .map(|response| response.status())
+            .unwrap_or(0);
+        if status == 401 {
+            go_to_login("expired");
+        }
     });
 }
 

@@ -7,7 +7,12 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use crate::{bus::relay::RelaySettings, stats::HealthPolicy};
+use secrecy::SecretString;
+
+use crate::{auth::session::SessionPolicy, bus::relay::RelaySettings, stats::HealthPolicy};
+
+/// The variable holding the first admin's password.
+pub const ADMIN_PASSWORD_VAR: &str = "PULSE_ADMIN_PASSWORD";
 
 /// An on/off setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -16,6 +21,37 @@ pub enum Switch {
     On,
     /// Disabled.
     Off,
+}
+
+/// Where the data lives; shared by `pulse serve` and `pulse admin`.
+#[derive(Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for local state: the SQLite database and generated webhook secrets.
+    #[arg(long, env = "PULSE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Database to use: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`;
+    /// defaults to `sqlite://<data dir>/pulse.db`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// The local defaults under `data_dir`.
+    pub fn local(data_dir: PathBuf) -> Self {
+        StoreArgs {
+            data_dir,
+            database_url: None,
+        }
+    }
+
+    /// The database URL in force: the configured one or the default SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("pulse.db").display()),
+        }
+    }
 }
 
 /// Settings of a running server. Secrets are not here: see [`crate::secrets`].
@@ -31,14 +67,9 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
-    /// Directory for local state: the SQLite database and generated webhook secrets.
-    #[arg(long, env = "PULSE_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-
-    /// Database to use: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`;
-    /// defaults to `sqlite://<data dir>/pulse.db`.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    /// Where the data lives.
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Redis to share snapshots between nodes: `redis://[:PASSWORD@]HOST:PORT[/DB]`.
     /// Unset, the node pushes in-process only (one node).
@@ -67,6 +98,37 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..=3_600)
     )]
     pub stats_db_poll_s: u64,
+
+    /// Mark the session cookie `Secure`: set when the dashboard is served over HTTPS.
+    #[arg(long, env = "PULSE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub secure_cookies: bool,
+
+    /// Seconds a session may go unused before it ends.
+    #[arg(
+        long,
+        env = "PULSE_SESSION_IDLE_TIMEOUT_S",
+        default_value_t = 30 * 60,
+        value_parser = clap::value_parser!(u64).range(1..=604_800)
+    )]
+    pub session_idle_timeout_s: u64,
+
+    /// Seconds after login a session ends, however busy.
+    #[arg(
+        long,
+        env = "PULSE_SESSION_LIFETIME_S",
+        default_value_t = 8 * 3600,
+        value_parser = clap::value_parser!(u64).range(1..=2_592_000)
+    )]
+    pub session_lifetime_s: u64,
+
+    /// On a first start with no admin, create this one (with `PULSE_ADMIN_PASSWORD`).
+    #[arg(long, env = "PULSE_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password for `PULSE_ADMIN_EMAIL`: read from `PULSE_ADMIN_PASSWORD` by
+    /// [`Config::read_admin_password`], never from the command line.
+    #[arg(skip)]
+    pub admin_password: Option<SecretString>,
 
     /// Minimum time between two pushed snapshots, in milliseconds. The first
     /// change after a quiet period is pushed at once; bursts are coalesced.
@@ -103,8 +165,8 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("addr", &self.addr)
             .field("site_root", &self.site_root)
-            .field("data_dir", &self.data_dir)
-            .field("database_url", &hidden(&self.database_url))
+            .field("data_dir", &self.store.data_dir)
+            .field("database_url", &hidden(&self.store.database_url))
             .field("redis_url", &hidden(&self.redis_url))
             .field("stats_pubsub", &self.stats_pubsub)
             .field("stats_safety_poll_s", &self.stats_safety_poll_s)
@@ -129,23 +191,19 @@ impl Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             site_root: PathBuf::from("target/site"),
-            data_dir,
-            database_url: None,
+            store: StoreArgs::local(data_dir),
             redis_url: None,
             stats_pubsub: Switch::On,
             stats_safety_poll_s: 30,
             stats_db_poll_s: 10,
             stats_notify_min_interval_ms: 100,
+            secure_cookies: false,
+            session_idle_timeout_s: 30 * 60,
+            session_lifetime_s: 8 * 3600,
+            admin_email: None,
+            admin_password: None,
             webhook_silence_alert_min: 60,
             webhook_rejections_alert_per_hour: 10,
-        }
-    }
-
-    /// The database URL in force: the configured one or the default SQLite file.
-    pub fn database_url(&self) -> String {
-        match &self.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("pulse.db").display()),
         }
     }
 
@@ -154,6 +212,23 @@ impl Config {
         HealthPolicy {
             silence_alert: Duration::from_secs(self.webhook_silence_alert_min * 60),
             rejections_alert_per_hour: self.webhook_rejections_alert_per_hour,
+        }
+    }
+
+    /// Takes the first admin's password from the environment.
+    pub fn read_admin_password(&mut self) {
+        self.admin_password = std::env::var(ADMIN_PASSWORD_VAR)
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(SecretString::from);
+    }
+
+    /// How long sessions last and how their cookie is marked.
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle_timeout: Duration::from_secs(self.session_idle_timeout_s),
+            lifetime: Duration::from_secs(self.session_lifetime_s),
+            secure_cookies: self.secure_cookies,
         }
     }
 

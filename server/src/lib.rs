@@ -4,6 +4,8 @@
 //! binds the listener (port 0 works, so tests run many servers side by side);
 //! [`Application::run`] serves until the shutdown future completes.
 
+pub mod admin_command;
+pub mod auth;
 pub mod bus;
 pub mod clock;
 pub mod config;
@@ -15,6 +17,7 @@ pub mod stats;
 pub mod store;
 pub mod webhook;
 
+mod headers;
 mod routes;
 
 use std::{future::Future, io, net::SocketAddr};
@@ -23,6 +26,7 @@ use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use auth::Auth;
 use bus::relay::Relay;
 pub use config::Config;
 pub use secrets::WebhookSecrets;
@@ -52,6 +56,14 @@ pub enum StartError {
         /// What the Redis client found wrong.
         reason: String,
     },
+    /// `PULSE_ADMIN_EMAIL` / `PULSE_ADMIN_PASSWORD` could not make the first admin.
+    #[error("cannot create the first admin from PULSE_ADMIN_EMAIL / PULSE_ADMIN_PASSWORD")]
+    FirstAdmin(#[source] auth::NewAdminError),
+    /// Only one of `PULSE_ADMIN_EMAIL` / `PULSE_ADMIN_PASSWORD` is set.
+    #[error(
+        "set both PULSE_ADMIN_EMAIL and PULSE_ADMIN_PASSWORD to create the first admin, or neither"
+    )]
+    FirstAdminHalfSet,
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -74,11 +86,13 @@ pub struct Application {
 impl Application {
     /// Opens the store, computes the first snapshot and binds the listener.
     pub async fn build(config: Config, secrets: WebhookSecrets) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.clone(),
+        std::fs::create_dir_all(&config.store.data_dir).map_err(|source| StartError::DataDir {
+            path: config.store.data_dir.clone(),
             source,
         })?;
-        let store = Store::open(&config.database_url()).await?;
+        let store = Store::open(&config.store.database_url()).await?;
+        first_admin(&store, &config).await?;
+        let auth = Auth::new(store.clone(), config.session_policy());
         let publisher = StatsPublisher::start(store.clone(), config.health_policy()).await?;
         let relay = match &config.redis_url {
             Some(url) => {
@@ -111,6 +125,7 @@ impl Application {
             leptos_options,
             store,
             publisher,
+            auth,
             secrets,
             shutdown: CancellationToken::new(),
         };
@@ -153,18 +168,51 @@ impl Application {
         );
         let router = routes::router(state);
         let stop = token.clone();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                stop.cancel();
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop.cancel();
+        })
+        .await;
         token.cancel();
         // The publisher stops on the token; its panic, if any, is not ours to hide.
         if let Err(error) = publisher.await {
             tracing::error!(%error, "the stats publisher ended abnormally");
         }
         served
+    }
+}
+
+/// On a start with no admin: creates the one named by `PULSE_ADMIN_EMAIL` and
+/// `PULSE_ADMIN_PASSWORD`, or says exactly how to create one.
+async fn first_admin(store: &Store, config: &Config) -> Result<(), StartError> {
+    if store.accounts().has_admins().await? {
+        return Ok(());
+    }
+    let email = config
+        .admin_email
+        .as_deref()
+        .filter(|email| !email.trim().is_empty());
+    match (email, &config.admin_password) {
+        (Some(email), Some(password)) => {
+            let email = auth::create_admin(store, email, password)
+                .await
+                .map_err(StartError::FirstAdmin)?;
+            tracing::info!(%email, "created the first admin from PULSE_ADMIN_EMAIL; log in at /login");
+            Ok(())
+        }
+        (None, None) => {
+            tracing::warn!(
+                "no admin account yet, so nobody can log in: create one with \
+                 `pulse admin create --email you@example.com` (it asks for the password), \
+                 or start with PULSE_ADMIN_EMAIL and PULSE_ADMIN_PASSWORD set"
+            );
+            Ok(())
+        }
+        _ => Err(StartError::FirstAdminHalfSet),
     }
 }
 

@@ -4,6 +4,7 @@ use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use pulse::{
+    admin_command::{self, AdminArgs},
     error_chain,
     secrets::SecretsOrigin,
     simulate::{self, SimulateArgs},
@@ -25,6 +26,8 @@ enum Command {
     Serve(Config),
     /// Send signed demo webhooks to a running server.
     Simulate(SimulateArgs),
+    /// Create, list or delete admin accounts.
+    Admin(AdminArgs),
 }
 
 /// Only used to read `serve`'s settings from the environment when no
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         match command {
             Command::Serve(config) => serve(config).await,
             Command::Simulate(args) => simulate(args).await,
+            Command::Admin(args) => admin_command::run(args).await,
         }
     });
     match result {
@@ -71,9 +75,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
-    let (secrets, origin) =
-        WebhookSecrets::load_or_generate(&config.data_dir).map_err(|error| error_chain(&error))?;
+async fn serve(mut config: Config) -> Result<(), String> {
+    config.read_admin_password();
+    let (secrets, origin) = WebhookSecrets::load_or_generate(&config.store.data_dir)
+        .map_err(|error| error_chain(&error))?;
     match origin {
         SecretsOrigin::Environment => {
             tracing::info!("webhook secrets taken from IG_APP_SECRET and IG_VERIFY_TOKEN")

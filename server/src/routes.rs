@@ -4,24 +4,31 @@ use app::{shell, App};
 use axum::{
     extract::{DefaultBodyLimit, State},
     http::{header, HeaderValue, StatusCode},
+    middleware,
     response::{IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::trace::TraceLayer;
+use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
 use std::sync::Arc;
 
 use app::server_fns::stats::StatsContext;
 
 use crate::{
-    error_chain, sse,
+    auth, error_chain, headers, sse,
     state::AppState,
     store::Backend,
     webhook::{self, BODY_LIMIT_BYTES},
 };
+
+/// Largest body any route but the webhook accepts (login form, server functions).
+const FORM_BODY_LIMIT_BYTES: usize = 16 * 1024;
+/// Longest time a request may take to produce its response head. A stream's
+/// body is not limited by it; only its start is.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Builds the router over `state`.
 pub fn router(state: AppState) -> Router {
@@ -31,8 +38,10 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/admin") }))
+        .route("/api/auth/login", post(auth::handlers::log_in))
+        .route("/api/auth/logout", post(auth::handlers::log_out))
         .route(
-            "/api/webhooks/instagram",
+            webhook::PATH,
             get(webhook::verify_subscription)
                 .post(webhook::receive)
                 .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)),
@@ -48,6 +57,18 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Outermost last: trace, headers, timeout, CSRF, session, body limit.
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard::require_admin,
+        ))
+        .layer(middleware::from_fn(auth::guard::refuse_cross_site))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

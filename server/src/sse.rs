@@ -5,21 +5,36 @@
 //! every client), and a comment line every 15 s so proxies keep the
 //! connection open. When the client goes away, the response body is dropped
 //! and with it the bus subscription; no task is left behind.
+//!
+//! A stream never outlives the session that opened it: it ends with an
+//! `event: session_ended` frame (data `expired` or `logged_out`) when the
+//! session's lifetime is over, when it is logged out on this node (at once),
+//! or when a periodic check finds it gone (logged out on another node).
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
     extract::State,
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
+    Extension,
 };
 use bytes::Bytes;
 use futures::stream::{self, Stream};
-use tokio::{sync::watch, time::Interval};
+use tokio::{
+    sync::{broadcast, watch},
+    time::Interval,
+};
 use tokio_util::sync::CancellationToken;
 
-use crate::{bus::PublishedSnapshot, state::AppState};
+use crate::{
+    auth::{Auth, Session},
+    bus::PublishedSnapshot,
+    clock::now_ms,
+    error_chain,
+    state::AppState,
+};
 
 /// Sent before the first event: reconnect after 3 s when the connection drops.
 const RETRY_FRAME: &[u8] = b"retry: 3000\n\n";
@@ -28,10 +43,18 @@ const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 /// Time between keep-alive comments.
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
-/// Streams snapshots to one dashboard until it disconnects or the server stops.
-pub async fn stream(State(state): State<AppState>) -> Response {
+/// How often an open stream checks that its session still exists.
+const SESSION_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Streams snapshots to one dashboard until it disconnects, its session ends
+/// or the server stops.
+pub async fn stream(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> Response {
     let receiver = state.publisher.bus().subscribe();
-    let body = Body::from_stream(frames(receiver, state.shutdown.clone()));
+    let session_end = session_ended(state.auth.clone(), session);
+    let body = Body::from_stream(frames(receiver, state.shutdown.clone(), session_end));
     (
         [
             (
@@ -49,25 +72,82 @@ pub async fn stream(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-struct StreamState {
+/// Why a stream's session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Its lifetime (or idle time) ran out.
+    Expired,
+    /// The admin logged out.
+    LoggedOut,
+}
+
+impl SessionEnd {
+    fn frame(self) -> Bytes {
+        Bytes::from_static(match self {
+            SessionEnd::Expired => b"event: session_ended\ndata: expired\n\n",
+            SessionEnd::LoggedOut => b"event: session_ended\ndata: logged_out\n\n",
+        })
+    }
+}
+
+/// Completes when `session` is over, saying why.
+async fn session_ended(auth: Auth, session: Session) -> SessionEnd {
+    let mut logged_out_here = auth.ended_sessions();
+    let lifetime_left = u64::try_from(session.lifetime_ends_at_ms - now_ms()).unwrap_or(0);
+    let lifetime_over = tokio::time::sleep(Duration::from_millis(lifetime_left));
+    tokio::pin!(lifetime_over);
+    let mut check = tokio::time::interval_at(
+        tokio::time::Instant::now() + SESSION_CHECK_INTERVAL,
+        SESSION_CHECK_INTERVAL,
+    );
+    loop {
+        tokio::select! {
+            () = &mut lifetime_over => return SessionEnd::Expired,
+            ended = logged_out_here.recv() => match ended {
+                Ok(hash) if hash == session.token_hash => return SessionEnd::LoggedOut,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            },
+            _ = check.tick() => match auth.session_by_hash(&session.token_hash).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return SessionEnd::LoggedOut,
+                // A database hiccup does not end a stream; the next check decides.
+                Err(error) => tracing::warn!(error = %error_chain(&error), "stream session check failed"),
+            },
+        }
+    }
+}
+
+struct StreamState<E> {
     receiver: watch::Receiver<Arc<PublishedSnapshot>>,
     keep_alive: Interval,
     shutdown: CancellationToken,
+    session_end: Pin<Box<E>>,
     opened: bool,
+    ended: bool,
 }
 
-fn frames(
+fn frames<E>(
     receiver: watch::Receiver<Arc<PublishedSnapshot>>,
     shutdown: CancellationToken,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    session_end: E,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send
+where
+    E: Future<Output = SessionEnd> + Send + 'static,
+{
     let start = tokio::time::Instant::now() + KEEP_ALIVE_INTERVAL;
     let state = StreamState {
         receiver,
         keep_alive: tokio::time::interval_at(start, KEEP_ALIVE_INTERVAL),
         shutdown,
+        session_end: Box::pin(session_end),
         opened: false,
+        ended: false,
     };
     stream::unfold(state, |mut state| async move {
+        if state.ended {
+            return None;
+        }
         if !state.opened {
             state.opened = true;
             let first = state.receiver.borrow_and_update().clone();
@@ -84,6 +164,10 @@ fn frames(
             },
             _ = state.keep_alive.tick() => Bytes::from_static(KEEP_ALIVE_FRAME),
             () = state.shutdown.cancelled() => return None,
+            end = state.session_end.as_mut() => {
+                state.ended = true;
+                end.frame()
+            }
         };
         Some((Ok(frame), state))
     })
@@ -117,7 +201,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn idle_streams_get_a_keep_alive_comment_every_15_seconds() {
         let bus = StatsBus::new(snapshot(1));
-        let mut stream = Box::pin(frames(bus.subscribe(), CancellationToken::new()));
+        let mut stream = Box::pin(frames(
+            bus.subscribe(),
+            CancellationToken::new(),
+            std::future::pending(),
+        ));
         let first = next_text(&mut stream).await;
         assert!(
             first.starts_with("retry: 3000\n\nevent: sync\nid: 1\n"),
@@ -137,7 +225,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slow_reader_skips_to_the_newest_snapshot() {
         let bus = StatsBus::new(snapshot(1));
-        let mut stream = Box::pin(frames(bus.subscribe(), CancellationToken::new()));
+        let mut stream = Box::pin(frames(
+            bus.subscribe(),
+            CancellationToken::new(),
+            std::future::pending(),
+        ));
         next_text(&mut stream).await;
         for version in 2..=50 {
             bus.publish(snapshot(version), Reach::ThisNode);
@@ -145,5 +237,25 @@ mod tests {
         assert!(next_text(&mut stream)
             .await
             .starts_with("event: sync\nid: 50\n"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_ends_with_a_frame_saying_why_when_its_session_ends() {
+        let bus = StatsBus::new(snapshot(1));
+        let session_end = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            SessionEnd::Expired
+        };
+        let mut stream = Box::pin(frames(
+            bus.subscribe(),
+            CancellationToken::new(),
+            session_end,
+        ));
+        next_text(&mut stream).await;
+        assert_eq!(
+            next_text(&mut stream).await,
+            "event: session_ended\ndata: expired\n\n"
+        );
+        assert!(stream.next().await.is_none(), "nothing after the end");
     }
 }

@@ -4,7 +4,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::{secrets::WebhookSecrets, stats::StatsPublisher, store::Store};
+use crate::{auth::Auth, secrets::WebhookSecrets, stats::StatsPublisher, store::Store};
 
 /// Shared state of one server process; cheap to clone.
 #[derive(Clone)]
@@ -15,6 +15,8 @@ pub struct AppState {
     pub store: Store,
     /// Recomputes and broadcasts stats snapshots.
     pub publisher: StatsPublisher,
+    /// Admin logins and sessions.
+    pub auth: Auth,
     /// Secrets the webhook checks requests against.
     pub secrets: WebhookSecrets,
     /// Cancelled when the server begins shutting down; long-lived streams end on it.

@@ -172,6 +172,9 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
                             "Refresh now"
                         </button>
                     </ActionForm>
+                    <form class="logout-form" method="post" action="/api/auth/logout">
+                        <button type="submit" class="logout">"Log out"</button>
+                    </form>
                 </div>
             </header>
             <noscript>

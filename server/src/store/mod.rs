@@ -4,6 +4,7 @@
 //! one set of queries (`queries.rs`): SQLite (the default, one file) and
 //! Postgres (several nodes); `connect.rs` opens either.
 
+pub mod accounts;
 mod connect;
 mod queries;
 

@@ -6,3 +6,6 @@ pub mod payload;
 pub mod signature;
 
 pub use handler::{receive, verify_subscription, WebhookError, BODY_LIMIT_BYTES};
+
+/// Where Instagram delivers webhooks (and checks the subscription).
+pub const PATH: &str = "/api/webhooks/instagram";

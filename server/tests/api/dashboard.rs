@@ -11,7 +11,7 @@ use crate::{
 #[tokio::test]
 async fn the_root_redirects_to_the_dashboard() {
     let app = spawn_app().await;
-    let response = app.client.get(&app.address).send().await.unwrap();
+    let response = app.get("/").await;
     assert!(response.status().is_redirection());
     assert_eq!(response.headers()["location"], "/admin");
 }
@@ -31,8 +31,7 @@ async fn the_dashboard_is_server_rendered_with_the_current_numbers() {
     app.wait_for_stats(|s| s.dms_received.total == 1234).await;
 
     let response = app
-        .client
-        .get(format!("{}/admin", app.address))
+        .request(reqwest::Method::GET, "/admin")
         .header("accept", "text/html")
         .send()
         .await
@@ -56,8 +55,7 @@ async fn refresh_now_recomputes_and_broadcasts() {
     let mut stream = app.open_live_stream().await;
 
     let response = app
-        .client
-        .post(format!("{}/api/admin/stats/refresh", app.address))
+        .request(reqwest::Method::POST, "/api/admin/stats/refresh")
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
         .body("")

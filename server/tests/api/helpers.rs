@@ -3,12 +3,16 @@
 use std::time::Duration;
 
 use app::model::StatsSnapshot;
-use pulse::{webhook::signature, Application, Config, WebhookSecrets};
+use pulse::{
+    store::accounts::CreateAdminError, webhook::signature, Application, Config, WebhookSecrets,
+};
 use secrecy::SecretString;
 use tokio::sync::oneshot;
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "a long test password";
 
 /// A running server on a free port, stopped when dropped. Its HTTP helpers
 /// are those of [`Node`].
@@ -26,10 +30,13 @@ impl std::ops::Deref for TestApp {
     }
 }
 
-/// The HTTP face of a running server (in this process or another one).
+/// The HTTP face of a running server (in this process or another one),
+/// logged in as the test admin once [`Node::log_in`] succeeded.
 pub struct Node {
     pub address: String,
     pub client: reqwest::Client,
+    /// `pulse_session=…`, sent with every request once logged in.
+    pub session_cookie: Option<String>,
 }
 
 /// A loopback port nobody listens on right now.
@@ -47,7 +54,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on `database_url`, or on SQLite in its data directory when `None`.
 pub async fn spawn_app_on(database_url: Option<String>) -> TestApp {
-    spawn_app_with(|config| config.database_url = database_url).await
+    spawn_app_with(|config| config.store.database_url = database_url).await
 }
 
 /// A server with the local defaults changed by `configure`.
@@ -68,8 +75,21 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     tokio::spawn(application.run(async move {
         let _ = stopped.await;
     }));
+    // Servers sharing a database share the admin too.
+    let created = pulse::auth::create_admin(
+        &state.store,
+        ADMIN_EMAIL,
+        &SecretString::from(ADMIN_PASSWORD.to_string()),
+    )
+    .await;
+    match created {
+        Ok(_) | Err(pulse::auth::NewAdminError::Create(CreateAdminError::Exists)) => {}
+        Err(error) => panic!("cannot create the test admin: {error}"),
+    }
+    let mut node = Node::new(address);
+    node.log_in().await;
     TestApp {
-        node: Node::new(address),
+        node,
         state,
         _data_dir: data_dir,
         _stop: stop,
@@ -89,13 +109,48 @@ impl Node {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
-        Node { address, client }
+        Node {
+            address,
+            client,
+            session_cookie: None,
+        }
+    }
+
+    /// The same server, as someone who is not logged in.
+    pub fn anonymous(&self) -> Node {
+        Node::new(self.address.clone())
+    }
+
+    /// Logs in as the test admin and keeps the session cookie.
+    pub async fn log_in(&mut self) {
+        let response = self.post_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(response.status(), 303, "the test admin logs in");
+        self.session_cookie = Some(session_cookie(&response).expect("a session cookie"));
+    }
+
+    /// Posts the login form, as a script would.
+    pub async fn post_login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.request(reqwest::Method::POST, "/api/auth/login")
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A request to `path` carrying the session cookie, if any.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        match &self.session_cookie {
+            Some(cookie) => builder.header("cookie", cookie),
+            None => builder,
+        }
     }
 
     /// `GET` of a path on this server.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
+        self.request(reqwest::Method::GET, path)
             .send()
             .await
             .expect("request sent")
@@ -120,11 +175,8 @@ impl Node {
     }
 
     pub async fn stats(&self) -> StatsSnapshot {
-        self.client
-            .get(format!("{}/api/admin/stats", self.address))
-            .send()
+        self.get("/api/admin/stats")
             .await
-            .expect("request sent")
             .json()
             .await
             .expect("a snapshot")
@@ -158,14 +210,20 @@ impl Node {
     }
 
     pub async fn open_stream(&self) -> SseClient {
-        let response = self
-            .client
-            .get(format!("{}/api/admin/stats/stream", self.address))
-            .send()
-            .await
-            .expect("stream opened");
-        SseClient::new(response)
+        SseClient::new(self.get("/api/admin/stats/stream").await)
     }
+}
+
+/// The `name=value` part of the session cookie a response sets.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("pulse_session="))
+        .and_then(|value| value.split(';').next())
+        .map(str::to_string)
 }
 
 /// A webhook body with one DM per `(mid, is_echo)`, all for account `biz-1`.

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{free_port, Node, APP_SECRET, VERIFY_TOKEN};
+use crate::helpers::{free_port, Node, ADMIN_EMAIL, ADMIN_PASSWORD, APP_SECRET, VERIFY_TOKEN};
 
 pub struct NodeProcess {
     pub node: Node,
@@ -22,9 +22,17 @@ impl std::ops::Deref for NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `pulse serve` with `env` on top of a clean environment for the
-    /// settings it reads, and waits until it accepts connections.
+    /// Starts a node (see [`NodeProcess::launch`]) and logs in as the test admin.
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        let mut process = Self::launch(env).await;
+        process.node.log_in().await;
+        process
+    }
+
+    /// Starts `pulse serve` with `env` on top of a clean environment for the
+    /// settings it reads (the test admin is created on first start), and
+    /// waits until it accepts connections.
+    pub async fn launch(env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
         let log = std::fs::File::create(data_dir.path().join("pulse.log")).expect("log file");
@@ -36,6 +44,8 @@ impl NodeProcess {
             .env("IG_APP_SECRET", APP_SECRET)
             .env("IG_VERIFY_TOKEN", VERIFY_TOKEN)
             .env("RUST_LOG", "info,pulse=debug")
+            .env("PULSE_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("PULSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .stdout(log.try_clone().expect("log file"))

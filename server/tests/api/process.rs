@@ -41,3 +41,118 @@ fn an_invalid_redis_url_stops_the_start_with_a_clear_message_that_hides_it() {
     );
     assert!(!said.contains("hunter2"), "{said}");
 }
+
+/// Runs `pulse admin ARGS` on the data directory `data`, with `stdin` piped in.
+fn admin(data: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .arg("admin")
+        .args(args)
+        .env("PULSE_DATA_DIR", data)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pulse admin");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn admins_are_created_listed_and_deleted_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
+
+    let created = admin(
+        data.path(),
+        &["create", "--email", "Ops@Example.com"],
+        "a strong passphrase\n",
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).contains("created admin ops@example.com"));
+
+    let again = admin(
+        data.path(),
+        &["create", "--email", "ops@example.com"],
+        "another passphrase\n",
+    );
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let short = admin(
+        data.path(),
+        &["create", "--email", "b@example.com"],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(
+        text(&short.stderr).contains("at least 12 characters"),
+        "{}",
+        text(&short.stderr)
+    );
+
+    let not_email = admin(
+        data.path(),
+        &["create", "--email", "nobody"],
+        "a strong passphrase\n",
+    );
+    assert!(!not_email.status.success());
+    assert!(text(&not_email.stderr).contains("is not an email address"));
+
+    let listed = admin(data.path(), &["list"], "");
+    assert!(listed.status.success());
+    let listing = text(&listed.stdout);
+    assert!(
+        listing.starts_with("ops@example.com\tcreated "),
+        "{listing}"
+    );
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert!(!listing.contains("passphrase") && !listing.contains("argon2"));
+
+    let deleted = admin(data.path(), &["delete", "--email", "ops@example.com"], "");
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let missing = admin(data.path(), &["delete", "--email", "ops@example.com"], "");
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("no admin with the email ops@example.com"));
+}
+
+#[tokio::test]
+async fn a_first_start_without_an_admin_says_how_to_create_one() {
+    let server =
+        NodeProcess::launch(&[("PULSE_ADMIN_EMAIL", ""), ("PULSE_ADMIN_PASSWORD", "")]).await;
+    let log = server.log();
+    assert!(
+        log.contains("no admin account yet") && log.contains("pulse admin create --email"),
+        "{log}"
+    );
+}
+
+#[test]
+fn half_of_the_first_admin_settings_is_an_error() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .arg("serve")
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("PULSE_DATA_DIR", data_dir.path())
+        .env("PULSE_ADMIN_EMAIL", "ops@example.com")
+        .env_remove("PULSE_ADMIN_PASSWORD")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run pulse");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("set both PULSE_ADMIN_EMAIL and PULSE_ADMIN_PASSWORD"),
+        "{said}"
+    );
+}

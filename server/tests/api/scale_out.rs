@@ -268,12 +268,12 @@ async fn with_pubsub_switched_off_other_nodes_updates_arrive_by_polling_the_cach
     let redis = RedisServer::start();
     let database_url = fresh_database_url().await;
     let writer = spawn_app_with(|config| {
-        config.database_url = Some(database_url.clone());
+        config.store.database_url = Some(database_url.clone());
         config.redis_url = Some(redis.url());
     })
     .await;
     let poller = spawn_app_with(|config| {
-        config.database_url = Some(database_url.clone());
+        config.store.database_url = Some(database_url.clone());
         config.redis_url = Some(redis.url());
         config.stats_pubsub = pulse::config::Switch::Off;
         config.stats_safety_poll_s = 1;

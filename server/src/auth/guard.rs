@@ -1,0 +1,170 @@
+//! The middleware every request passes before its handler.
+//!
+//! - [`require_admin`]: everything except the login, the webhook, the probes
+//!   and the static files needs a valid session. Pages without one are sent
+//!   to `/login`; API calls (the JSON snapshot, the stream, every server
+//!   function) get 401.
+//! - [`refuse_cross_site`]: a state-changing request (anything but GET, HEAD,
+//!   OPTIONS) that a browser says comes from another site is refused with 403,
+//!   on top of the `SameSite=Lax` cookie. The webhook is exempt: Instagram is
+//!   another site, and the signature is its authentication.
+
+use axum::{
+    extract::{Request, State},
+    http::{header, HeaderMap, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::session;
+use crate::{error_chain, state::AppState};
+
+/// Paths anyone may reach.
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/login"
+            | "/api/auth/login"
+            | "/api/auth/logout"
+            | "/healthz"
+            | "/readyz"
+            | "/favicon.ico"
+            | "/favicon.svg"
+    ) || path == crate::webhook::PATH
+        || path.starts_with("/pkg/")
+}
+
+/// Lets the request through with its [`super::Session`] in the extensions, or
+/// refuses it.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if is_public(path) {
+        return next.run(request).await;
+    }
+    let is_api = path.starts_with("/api/");
+    let found = match session::token_from(request.headers()) {
+        Some(token) => state.auth.session(token).await,
+        None => Ok(None),
+    };
+    match found {
+        Ok(Some(session)) => {
+            request.extensions_mut().insert(session);
+            next.run(request).await
+        }
+        Ok(None) if is_api => (
+            StatusCode::UNAUTHORIZED,
+            [(header::CACHE_CONTROL, "no-store")],
+            "log in first: POST /api/auth/login with email and password",
+        )
+            .into_response(),
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(error) => {
+            tracing::error!(error = %error_chain(&error), "session check failed on the database");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the session could not be checked; try again shortly",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Refuses state-changing requests that a browser marks as cross-site.
+pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if safe || request.uri().path() == crate::webhook::PATH || is_same_site(request.headers()) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::FORBIDDEN,
+        "cross-site request refused: this action must come from the dashboard's own pages",
+    )
+        .into_response()
+}
+
+/// `Sec-Fetch-Site` when the browser sends it (all current ones do), else
+/// `Origin` against `Host`. A request with neither is not from a browser page
+/// (a script or curl), which a forged cross-site request cannot be.
+fn is_same_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(origin), Some(host)) if origin == host)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn browsers_say_where_a_request_comes_from() {
+        assert!(is_same_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_same_site(&headers(&[("sec-fetch-site", "none")])));
+        assert!(!is_same_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!is_same_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(is_same_site(&headers(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ])));
+        assert!(!is_same_site(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:3000")
+        ])));
+        assert!(!is_same_site(&headers(&[
+            ("origin", "null"),
+            ("host", "a")
+        ])));
+        assert!(is_same_site(&HeaderMap::new()), "scripts send neither");
+    }
+
+    #[test]
+    fn only_login_webhook_probes_and_assets_are_public() {
+        for path in [
+            "/login",
+            "/api/auth/login",
+            "/api/webhooks/instagram",
+            "/healthz",
+            "/pkg/pulse.wasm",
+        ] {
+            assert!(is_public(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/admin",
+            "/api/admin/stats",
+            "/api/admin/stats/stream",
+            "/api/admin/stats/refresh",
+            "/pkg",
+        ] {
+            assert!(!is_public(path), "{path}");
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Who may see the stats: admin accounts, login, sessions, and the guards
+//! every request passes.
+//!
+//! - [`password`]: argon2id hashing.
+//! - [`session`]: session ids, the cookie, the expiry policy.
+//! - [`throttle`]: failed logins are slowed, then refused.
+//! - [`handlers`]: `POST /api/auth/login` and `POST /api/auth/logout`.
+//! - [`guard`]: the middleware that requires a session and refuses cross-site writes.
+
+pub mod guard;
+pub mod handlers;
+pub mod password;
+pub mod session;
+pub mod throttle;
+
+use std::{net::IpAddr, sync::Arc, time::Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::broadcast;
+
+use crate::{
+    clock::now_ms,
+    store::{accounts::CreateAdminError, Store, StoreError},
+};
+use session::{token_hash, SessionPolicy};
+use throttle::{LoginThrottle, ThrottleKey, Verdict};
+
+/// A session is written back as "last seen" at most this often.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// A logged-in admin's session, as the guard found it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// SHA-256 of the session id (the id itself is never kept).
+    pub token_hash: String,
+    /// Who is logged in.
+    pub email: String,
+    /// The end of the session's lifetime (Unix ms), however busy it is.
+    pub lifetime_ends_at_ms: i64,
+}
+
+/// Why a login failed. One message for a wrong password and an unknown
+/// email, so the answer does not tell which accounts exist.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong email or password.
+    #[error("wrong email or password")]
+    Credentials,
+    /// Too many recent failures for this account or address.
+    #[error("too many failed logins; try again in {} minutes", .0.as_secs().div_ceil(60))]
+    Locked(std::time::Duration),
+    /// The database failed.
+    #[error("the login could not be checked")]
+    Store(#[from] StoreError),
+}
+
+/// Why an admin could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum NewAdminError {
+    /// Not an email address.
+    #[error("{0:?} is not an email address")]
+    Email(String),
+    /// The password is too short or too long.
+    #[error(transparent)]
+    Password(#[from] password::PasswordError),
+    /// The email is taken, or the database failed.
+    #[error(transparent)]
+    Create(#[from] CreateAdminError),
+}
+
+/// Logins and sessions for one node; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    store: Store,
+    policy: SessionPolicy,
+    throttle: Arc<LoginThrottle>,
+    /// Hashes of sessions logged out on this node, so their open streams end
+    /// at once (other nodes notice at their next check).
+    ended: broadcast::Sender<String>,
+}
+
+/// Trims and lower-cases an email address; `None` when it is not one.
+pub fn normalise_email(email: &str) -> Option<String> {
+    let email = email.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let plausible = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    plausible.then_some(email)
+}
+
+/// Creates an admin with a checked email and password.
+pub async fn create_admin(
+    store: &Store,
+    email: &str,
+    password: &SecretString,
+) -> Result<String, NewAdminError> {
+    let email = normalise_email(email).ok_or_else(|| NewAdminError::Email(email.to_string()))?;
+    let hash = password::hash(password)?;
+    store
+        .accounts()
+        .create_admin(&email, &hash, now_ms())
+        .await?;
+    Ok(email)
+}
+
+impl Auth {
+    /// Logins and sessions over `store`.
+    pub fn new(store: Store, policy: SessionPolicy) -> Self {
+        Auth {
+            store,
+            policy,
+            throttle: Arc::new(LoginThrottle::default()),
+            ended: broadcast::channel(64).0,
+        }
+    }
+
+    /// The session policy in force.
+    pub fn policy(&self) -> SessionPolicy {
+        self.policy
+    }
+
+    /// Checks credentials and, when they are right, starts a new session and
+    /// returns its id (for the cookie). `replacing` is a session id the
+    /// browser already had: it is ended, never reused.
+    pub async fn log_in(
+        &self,
+        email: &str,
+        password: &SecretString,
+        address: IpAddr,
+        replacing: Option<&str>,
+    ) -> Result<String, LoginError> {
+        let email = normalise_email(email).unwrap_or_else(|| email.trim().to_lowercase());
+        let keys = [
+            ThrottleKey::Account(email.clone()),
+            ThrottleKey::Address(address),
+        ];
+        match self.throttle.check(&keys, Instant::now()) {
+            Verdict::Locked(remaining) => return Err(LoginError::Locked(remaining)),
+            Verdict::Slow(pause) => tokio::time::sleep(pause).await,
+            Verdict::Allow => {}
+        }
+        let credentials = self.store.accounts().credentials(&email).await?;
+        let secret = password.expose_secret().to_string();
+        // Hashing takes tens of milliseconds of CPU: off the async workers.
+        let admin_id = tokio::task::spawn_blocking(move || match credentials {
+            Some((id, hash)) => password::verify(&secret, &hash).then_some(id),
+            None => {
+                password::verify_nothing(&secret);
+                None
+            }
+        })
+        .await
+        .expect("password check does not panic");
+        let Some(admin_id) = admin_id else {
+            self.throttle.record_failure(&keys, Instant::now());
+            tracing::info!(%address, "failed admin login");
+            return Err(LoginError::Credentials);
+        };
+        self.throttle.forget(&keys[0]);
+        if let Some(old) = replacing {
+            self.end_session(&token_hash(old)).await?;
+        }
+        let now = now_ms();
+        let accounts = self.store.accounts();
+        accounts
+            .purge_sessions(
+                now - millis(self.policy.idle_timeout),
+                now - millis(self.policy.lifetime),
+            )
+            .await?;
+        let token = session::new_token();
+        accounts
+            .create_session(&token_hash(&token), admin_id, now)
+            .await?;
+        tracing::info!(%address, "admin logged in");
+        Ok(token)
+    }
+
+    /// The valid session carried by `token`, if any; records the use.
+    pub async fn session(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        self.session_by_hash(&token_hash(token)).await
+    }
+
+    /// Whether the session is still valid (not logged out, not expired);
+    /// an open stream counts as use, so watching the dashboard keeps it alive
+    /// until the end of its lifetime.
+    pub async fn session_by_hash(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+        let accounts = self.store.accounts();
+        let Some(row) = accounts.session(hash).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if now >= self.policy.expires_at_ms(&row) {
+            accounts.delete_session(hash).await?;
+            return Ok(None);
+        }
+        if now - row.last_seen_at_ms >= TOUCH_EVERY_MS {
+            accounts.touch_session(hash, now).await?;
+        }
+        Ok(Some(Session {
+            token_hash: hash.to_string(),
+            lifetime_ends_at_ms: self.policy.lifetime_ends_at_ms(&row),
+            email: row.email,
+        }))
+    }
+
+    /// Ends a session (logout) and tells this node's open streams.
+    pub async fn end_session(&self, hash: &str) -> Result<(), StoreError> {
+        self.store.accounts().delete_session(hash).await?;
+        let _ = self.ended.send(hash.to_string());
+        Ok(())
+    }
+
+    /// Hashes of sessions ended on this node from now on.
+    pub fn ended_sessions(&self) -> broadcast::Receiver<String> {
+        self.ended.subscribe()
+    }
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_lower_cased_and_checked() {
+        assert_eq!(
+            normalise_email("  Admin@Example.COM "),
+            Some("admin@example.com".into())
+        );
+        assert_eq!(normalise_email("no-at-sign"), None);
+        assert_eq!(normalise_email("@example.com"), None);
+        assert_eq!(normalise_email("a@b@c"), None);
+        assert_eq!(normalise_email("a b@c.d"), None);
+    }
+}
