@@ -11,11 +11,19 @@ export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # Per package, explicit features: `app` must never be built with ssr and hydrate together.
 CLIPPY := cargo clippy --locked --all-targets
 
-.PHONY: run test setup-build setup-test site lint rust-test e2e demo fuzz
+.PHONY: run admin test setup-build setup-test site lint rust-test e2e demo fuzz
 
 ## run: build the release site and serve it on LEPTOS_SITE_ADDR (default 127.0.0.1:3000)
 run: setup-build site
+	@echo "Admins who can log in at http://$${LEPTOS_SITE_ADDR:-127.0.0.1:3000}/login:"
+	@./target/release/pulse admin list
 	./target/release/pulse serve
+
+## admin: create an admin who can log in (asks for the password): make admin EMAIL=you@example.com
+admin:
+	@test -n "$${EMAIL:-}" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
+	@test -x ./target/release/pulse || $(MAKE) setup-build site
+	./target/release/pulse admin create --email "$$EMAIL"
 
 ## test: formatting, lints, every Rust test, and the browser suite on a fresh release build
 test: setup-test lint rust-test site e2e

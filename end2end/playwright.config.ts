@@ -9,6 +9,8 @@ import { join } from "node:path";
 const port = process.env.E2E_PORT ?? "39173";
 export const baseURL = `http://127.0.0.1:${port}`;
 export const appSecret = "e2e-app-secret";
+export const adminEmail = "admin@e2e.example";
+export const adminPassword = "e2e admin password";
 const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "pulse-e2e-"));
 
 export default defineConfig({
@@ -57,6 +59,8 @@ export default defineConfig({
       PULSE_DATA_DIR: dataDir,
       IG_APP_SECRET: appSecret,
       IG_VERIFY_TOKEN: "e2e-verify-token",
+      PULSE_ADMIN_EMAIL: adminEmail,
+      PULSE_ADMIN_PASSWORD: adminPassword,
       RUST_LOG: "info",
     },
   },

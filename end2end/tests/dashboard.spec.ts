@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { parseCount, postSignedComment, postSignedDm } from "./webhook";
+import { logIn, logInApi, parseCount, postSignedComment, postSignedDm } from "./webhook";
 
 const receivedTotal = (page: Page) => page.locator('[data-stat="dms-received"] .stat-value');
 const sentTotal = (page: Page) => page.locator('[data-stat="dms-sent"] .stat-value');
@@ -13,7 +13,7 @@ test("three open dashboards all show a new DM within 1 s of its webhook", async 
     page.on("console", (message) => {
       if (message.type() === "error") errors.push(message.text());
     });
-    await page.goto("/admin");
+    await logIn(page);
     // Hydrated and subscribed: the badge only says Live once the stream is open.
     await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
     pages.push(page);
@@ -34,7 +34,7 @@ test("three open dashboards all show a new DM within 1 s of its webhook", async 
 });
 
 test("the chart, latency and last event follow a sent DM", async ({ page, request }) => {
-  await page.goto("/admin");
+  await logIn(page);
   await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
   const before = parseCount(await sentTotal(page).textContent());
 
@@ -48,7 +48,7 @@ test("the chart, latency and last event follow a sent DM", async ({ page, reques
 });
 
 test("a comment webhook moves the comments row and the webhook status", async ({ page, request }) => {
-  await page.goto("/admin");
+  await logIn(page);
   await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
   const comments = page.locator('[data-metric="comments"] [data-window="total"]');
   const before = parseCount(await comments.textContent());
@@ -60,7 +60,7 @@ test("a comment webhook moves the comments row and the webhook status", async ({
 });
 
 test("Refresh now recomputes without reloading the page", async ({ page }) => {
-  await page.goto("/admin");
+  await logIn(page);
   await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
   const url = page.url();
   const refreshed = page.waitForResponse((response) => response.url().includes("/api/admin/stats/refresh"));
@@ -71,6 +71,7 @@ test("Refresh now recomputes without reloading the page", async ({ page }) => {
 });
 
 test("with JavaScript off the dashboard still shows the current stats", async ({ browser, request }) => {
+  await logInApi(request);
   const statsNow = async () => (await request.get("/api/admin/stats")).json();
   const before = (await statsNow()).dms_received.total;
   await postSignedDm(request);
@@ -79,7 +80,7 @@ test("with JavaScript off the dashboard still shows the current stats", async ({
   const stats = await statsNow();
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto("/admin");
+  await logIn(page);
   await expect(receivedTotal(page)).toHaveText(stats.dms_received.total.toLocaleString("en-US"));
   await expect(sentTotal(page)).toHaveText(stats.dms_sent.total.toLocaleString("en-US"));
   await expect(page.locator('[data-stat="accounts"] .stat-value')).toHaveText(String(stats.accounts));
@@ -89,6 +90,7 @@ test("with JavaScript off the dashboard still shows the current stats", async ({
 });
 
 test("the root address leads to the dashboard", async ({ page }) => {
+  await logIn(page);
   await page.goto("/");
   await expect(page).toHaveURL(/\/admin$/);
   await expect(page.getByRole("heading", { name: "Pulse" })).toBeVisible();

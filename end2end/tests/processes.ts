@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { appSecret } from "../playwright.config";
+import { adminEmail, adminPassword, appSecret } from "../playwright.config";
 
 /** A loopback port nobody listens on right now. */
 export async function freePort(): Promise<number> {
@@ -94,6 +94,8 @@ export class PulseNode {
         PULSE_DATA_DIR: mkdtempSync(join(tmpdir(), "pulse-e2e-node-")),
         IG_APP_SECRET: appSecret,
         IG_VERIFY_TOKEN: "e2e-verify-token",
+        PULSE_ADMIN_EMAIL: adminEmail,
+        PULSE_ADMIN_PASSWORD: adminPassword,
         ...env,
       },
     });

@@ -1,6 +1,6 @@
 import { expect, request as playwrightRequest, test } from "@playwright/test";
 import { PulseNode, RedisServer } from "./processes";
-import { parseCount, postSignedDm } from "./webhook";
+import { logIn, parseCount, postSignedDm } from "./webhook";
 
 // A node of its own with Redis, so the shared server of the other tests stays embedded.
 test("the badge follows Redis going down and coming back, and the numbers keep moving", async ({ page }) => {
@@ -11,7 +11,7 @@ test("the badge follows Redis going down and coming back, and the numbers keep m
   try {
     const badge = page.locator(".live-badge");
     const received = page.locator('[data-stat="dms-received"] .stat-value');
-    await page.goto(`${node.baseURL}/admin`);
+    await logIn(page, node.baseURL);
     await expect(badge).toHaveText("Live", { timeout: 10_000 });
     await expect(badge).toHaveAttribute("data-mode", "pubsub");
     const before = parseCount(await received.textContent());

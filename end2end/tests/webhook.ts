@@ -1,6 +1,24 @@
 import { createHmac, randomUUID } from "node:crypto";
-import type { APIRequestContext } from "@playwright/test";
-import { appSecret } from "../playwright.config";
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
+import { adminEmail, adminPassword, appSecret } from "../playwright.config";
+
+/** Logs in through the form, as an admin would; ends on the dashboard. */
+export async function logIn(page: Page, baseURL = "") {
+  await page.goto(`${baseURL}/login`);
+  await page.getByLabel("Email").fill(adminEmail);
+  await page.getByLabel("Password").fill(adminPassword);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+}
+
+/** Logs the API request context in (it keeps the session cookie). */
+export async function logInApi(request: APIRequestContext) {
+  const response = await request.post("/api/auth/login", {
+    form: { email: adminEmail, password: adminPassword },
+    maxRedirects: 0,
+  });
+  expect(response.status()).toBe(303);
+}
 
 /** Posts `body` signed with the app secret, as Instagram would, and checks it was accepted. */
 export async function postSigned(request: APIRequestContext, body: string) {

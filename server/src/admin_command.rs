@@ -65,7 +65,10 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 .await
                 .map_err(|error| error_chain(&error))?;
             if admins.is_empty() {
-                println!("no admins yet: pulse admin create --email you@example.com");
+                println!(
+                    "  none yet: create one with `pulse admin create --email you@example.com` \
+                     (from the repository: make admin EMAIL=you@example.com)"
+                );
             }
             for admin in admins {
                 let created = app::format::utc_timestamp(admin.created_at_ms);

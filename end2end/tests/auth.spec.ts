@@ -1,0 +1,54 @@
+import { expect, test } from "@playwright/test";
+import { adminEmail } from "../playwright.config";
+import { PulseNode } from "./processes";
+import { logIn, parseCount, postSignedDm } from "./webhook";
+
+test("log in, see live numbers, log out: open dashboards stop and /admin asks for a login", async ({
+  browser,
+  request,
+}) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto("/admin");
+  await expect(page).toHaveURL(/\/login$/);
+
+  await page.getByLabel("Email").fill(adminEmail);
+  await page.getByLabel("Password").fill("not the right password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Wrong email or password.");
+
+  await logIn(page);
+  const badge = page.locator(".live-badge");
+  await expect(badge).toHaveText("Live", { timeout: 10_000 });
+  const received = page.locator('[data-stat="dms-received"] .stat-value');
+  const before = parseCount(await received.textContent());
+  await postSignedDm(request);
+  await expect(received).toHaveText((before + 1).toLocaleString("en-US"), { timeout: 1_000 });
+
+  // A second tab of the same session, watching.
+  const other = await context.newPage();
+  await other.goto("/admin");
+  await expect(other.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(/\/login\?reason=logged_out$/);
+  await expect(page.getByRole("alert")).toHaveText("You are logged out.");
+  // The other tab's stream is ended by the server and the tab leaves the numbers.
+  await expect(other).toHaveURL(/\/login\?reason=logged_out$/, { timeout: 5_000 });
+
+  await page.goto("/admin");
+  await expect(page).toHaveURL(/\/login$/);
+  await context.close();
+});
+
+test("an expired session takes the open dashboard to the login page", async ({ page }) => {
+  const node = await PulseNode.start({ PULSE_SESSION_LIFETIME_S: "4" });
+  try {
+    await logIn(page, node.baseURL);
+    await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    await expect(page).toHaveURL(/\/login\?reason=expired$/, { timeout: 10_000 });
+    await expect(page.getByRole("alert")).toHaveText("Your session has ended. Please log in again.");
+  } finally {
+    await node.stop();
+  }
+});
