@@ -103,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "PULSE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
     pub secure_cookies: bool,
 
+    /// Take the client address for login throttling from the last entry of
+    /// `X-Forwarded-For` (set when a load balancer or proxy is in front).
+    #[arg(long, env = "PULSE_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
     /// Seconds a session may go unused before it ends.
     #[arg(
         long,
@@ -198,6 +203,7 @@ impl Config {
             stats_db_poll_s: 10,
             stats_notify_min_interval_ms: 100,
             secure_cookies: false,
+            trust_forwarded_for: false,
             session_idle_timeout_s: 30 * 60,
             session_lifetime_s: 8 * 3600,
             admin_email: None,
@@ -229,6 +235,7 @@ impl Config {
             idle_timeout: Duration::from_secs(self.session_idle_timeout_s),
             lifetime: Duration::from_secs(self.session_lifetime_s),
             secure_cookies: self.secure_cookies,
+            trust_forwarded_for: self.trust_forwarded_for,
         }
     }
 

@@ -20,6 +20,8 @@ pub struct SessionPolicy {
     pub lifetime: Duration,
     /// Mark the cookie `Secure` (served over HTTPS).
     pub secure_cookies: bool,
+    /// Take the client's address from `X-Forwarded-For` (behind a proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl SessionPolicy {
@@ -92,6 +94,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1800),
             lifetime: Duration::from_secs(8 * 3600),
             secure_cookies,
+            trust_forwarded_for: false,
         }
     }
 
