@@ -13,6 +13,8 @@ use crate::{auth::session::SessionPolicy, bus::relay::RelaySettings, stats::Heal
 
 /// The variable holding the first admin's password.
 pub const ADMIN_PASSWORD_VAR: &str = "PULSE_ADMIN_PASSWORD";
+/// The variable holding the metrics scraper's token.
+pub const METRICS_TOKEN_VAR: &str = "PULSE_METRICS_TOKEN";
 
 /// An on/off setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -131,9 +133,15 @@ pub struct Config {
     pub admin_email: Option<String>,
 
     /// Password for `PULSE_ADMIN_EMAIL`: read from `PULSE_ADMIN_PASSWORD` by
-    /// [`Config::read_admin_password`], never from the command line.
+    /// [`Config::read_secrets`], never from the command line.
     #[arg(skip)]
     pub admin_password: Option<SecretString>,
+
+    /// A token that lets a scraper read `/metrics` without a session
+    /// (`Authorization: Bearer …`): read from `PULSE_METRICS_TOKEN` by
+    /// [`Config::read_secrets`], never from the command line.
+    #[arg(skip)]
+    pub metrics_token: Option<SecretString>,
 
     /// Minimum time between two pushed snapshots, in milliseconds. The first
     /// change after a quiet period is pushed at once; bursts are coalesced.
@@ -166,16 +174,23 @@ pub struct Config {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |url: &Option<String>| url.as_ref().map(|_| "<set>");
+        let set = |present: bool| if present { "<set>" } else { "<unset>" };
         f.debug_struct("Config")
             .field("addr", &self.addr)
             .field("site_root", &self.site_root)
             .field("data_dir", &self.store.data_dir)
-            .field("database_url", &hidden(&self.store.database_url))
-            .field("redis_url", &hidden(&self.redis_url))
+            .field("database_url", &set(self.store.database_url.is_some()))
+            .field("redis_url", &set(self.redis_url.is_some()))
             .field("stats_pubsub", &self.stats_pubsub)
             .field("stats_safety_poll_s", &self.stats_safety_poll_s)
             .field("stats_db_poll_s", &self.stats_db_poll_s)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("session_idle_timeout_s", &self.session_idle_timeout_s)
+            .field("session_lifetime_s", &self.session_lifetime_s)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &set(self.admin_password.is_some()))
+            .field("metrics_token", &set(self.metrics_token.is_some()))
             .field(
                 "stats_notify_min_interval_ms",
                 &self.stats_notify_min_interval_ms,
@@ -208,6 +223,7 @@ impl Config {
             session_lifetime_s: 8 * 3600,
             admin_email: None,
             admin_password: None,
+            metrics_token: None,
             webhook_silence_alert_min: 60,
             webhook_rejections_alert_per_hour: 10,
         }
@@ -221,12 +237,17 @@ impl Config {
         }
     }
 
-    /// Takes the first admin's password from the environment.
-    pub fn read_admin_password(&mut self) {
-        self.admin_password = std::env::var(ADMIN_PASSWORD_VAR)
-            .ok()
-            .filter(|value| !value.is_empty())
-            .map(SecretString::from);
+    /// Takes the secrets that are never flags from the environment: the
+    /// first admin's password and the metrics token.
+    pub fn read_secrets(&mut self) {
+        let secret = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .map(SecretString::from)
+        };
+        self.admin_password = secret(ADMIN_PASSWORD_VAR);
+        self.metrics_token = secret(METRICS_TOKEN_VAR);
     }
 
     /// How long sessions last and how their cookie is marked.

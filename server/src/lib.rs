@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod metrics;
 pub mod secrets;
 pub mod simulate;
 pub mod sse;
@@ -126,6 +127,7 @@ impl Application {
             store,
             publisher,
             auth,
+            metrics_token: config.metrics_token.clone(),
             secrets,
             shutdown: CancellationToken::new(),
         };

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(mut config: Config) -> Result<(), String> {
-    config.read_admin_password();
+    config.read_secrets();
     let (secrets, origin) = WebhookSecrets::load_or_generate(&config.store.data_dir)
         .map_err(|error| error_chain(&error))?;
     match origin {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use app::server_fns::stats::StatsContext;
 
 use crate::{
-    auth, error_chain, headers, sse,
+    auth, error_chain, headers, metrics, sse,
     state::AppState,
     store::Backend,
     webhook::{self, BODY_LIMIT_BYTES},
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::export))
         .route("/readyz", get(readiness))
         .route("/api/admin/stats", get(current_stats))
         .route("/api/admin/stats/stream", get(sse::stream))

@@ -33,6 +33,7 @@ use crate::{
     bus::PublishedSnapshot,
     clock::now_ms,
     error_chain,
+    metrics::metrics,
     state::AppState,
 };
 
@@ -118,7 +119,24 @@ async fn session_ended(auth: Auth, session: Session) -> SessionEnd {
     }
 }
 
+/// Counts an open stream in `pulse_sse_clients` for as long as it lives.
+struct OpenStreamGauge;
+
+impl OpenStreamGauge {
+    fn new() -> Self {
+        metrics().sse_clients.inc();
+        OpenStreamGauge
+    }
+}
+
+impl Drop for OpenStreamGauge {
+    fn drop(&mut self) {
+        metrics().sse_clients.dec();
+    }
+}
+
 struct StreamState<E> {
+    _gauge: OpenStreamGauge,
     receiver: watch::Receiver<Arc<PublishedSnapshot>>,
     keep_alive: Interval,
     shutdown: CancellationToken,
@@ -137,6 +155,7 @@ where
 {
     let start = tokio::time::Instant::now() + KEEP_ALIVE_INTERVAL;
     let state = StreamState {
+        _gauge: OpenStreamGauge::new(),
         receiver,
         keep_alive: tokio::time::interval_at(start, KEEP_ALIVE_INTERVAL),
         shutdown,
@@ -158,7 +177,10 @@ where
         }
         let frame = tokio::select! {
             changed = state.receiver.changed() => match changed {
-                Ok(()) => state.receiver.borrow_and_update().sse_frame.clone(),
+                Ok(()) => {
+                    metrics().frames_delivered.inc();
+                    state.receiver.borrow_and_update().sse_frame.clone()
+                }
                 // The publisher is gone: the server is stopping.
                 Err(_) => return None,
             },

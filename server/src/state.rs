@@ -2,6 +2,7 @@
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::{auth::Auth, secrets::WebhookSecrets, stats::StatsPublisher, store::Store};
@@ -17,6 +18,8 @@ pub struct AppState {
     pub publisher: StatsPublisher,
     /// Admin logins and sessions.
     pub auth: Auth,
+    /// Lets a scraper read `/metrics` without a session, when set.
+    pub metrics_token: Option<SecretString>,
     /// Secrets the webhook checks requests against.
     pub secrets: WebhookSecrets,
     /// Cancelled when the server begins shutting down; long-lived streams end on it.

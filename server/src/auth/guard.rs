@@ -16,6 +16,9 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
 use super::session;
 use crate::{error_chain, state::AppState};
 
@@ -42,10 +45,10 @@ pub async fn require_admin(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if is_public(path) {
+    if is_public(path) || (path == "/metrics" && has_metrics_token(&state, request.headers())) {
         return next.run(request).await;
     }
-    let is_api = path.starts_with("/api/");
+    let is_api = path.starts_with("/api/") || path == "/metrics";
     let found = match session::token_from(request.headers()) {
         Some(token) => state.auth.session(token).await,
         None => Ok(None),
@@ -71,6 +74,22 @@ pub async fn require_admin(
                 .into_response()
         }
     }
+}
+
+/// Whether the request carries `Authorization: Bearer <PULSE_METRICS_TOKEN>`
+/// (compared in constant time; never when no token is configured).
+fn has_metrics_token(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(expected) = &state.metrics_token else {
+        return false;
+    };
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes()))
 }
 
 /// Refuses state-changing requests that a browser marks as cross-site.

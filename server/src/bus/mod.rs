@@ -18,6 +18,8 @@ use app::model::{Delivery, StatsSnapshot};
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::metrics::metrics;
+
 /// A snapshot with its wire encodings, built once per publish.
 #[derive(Debug)]
 pub struct PublishedSnapshot {
@@ -68,6 +70,7 @@ pub enum Reach {
 impl StatsBus {
     /// A bus holding `initial` until the first publish.
     pub fn new(initial: StatsSnapshot) -> Self {
+        metrics().set_bus_mode(initial.delivery.mode.key());
         StatsBus {
             sender: Arc::new(watch::Sender::new(Arc::new(PublishedSnapshot::new(
                 initial,
@@ -120,6 +123,7 @@ impl StatsBus {
             if current.snapshot.delivery == delivery {
                 return false;
             }
+            metrics().set_bus_mode(delivery.mode.key());
             let mut snapshot = current.snapshot.clone();
             snapshot.delivery = delivery;
             *current = Arc::new(PublishedSnapshot::new(snapshot));
@@ -164,6 +168,7 @@ impl StatsBus {
             let next = Arc::new(PublishedSnapshot::new(std::mem::take(&mut snapshot)));
             published = Some(next.clone());
             *current = next;
+            metrics().snapshots_published.inc();
             true
         });
         published

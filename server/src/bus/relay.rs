@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{PublishedSnapshot, Reach};
-use crate::{error_chain, stats::StatsPublisher};
+use crate::{error_chain, metrics::metrics, stats::StatsPublisher};
 
 /// The cache key holding the newest snapshot's JSON.
 pub const CACHE_KEY: &str = "admin:stats";
@@ -171,6 +171,9 @@ impl Relay {
         });
         if mode != before {
             self.said_published = false;
+            if before == BusMode::DbPoll {
+                metrics().redis_reconnects.inc();
+            }
             let seconds = poll_every.as_secs();
             match mode {
                 BusMode::Pubsub => {

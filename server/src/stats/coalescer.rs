@@ -11,7 +11,7 @@ use std::{
     future::Future,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::Duration,
 };
@@ -20,7 +20,7 @@ use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
-use crate::error_chain;
+use crate::{error_chain, metrics::metrics};
 
 /// How long to wait before retrying after a failed recompute.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
@@ -29,18 +29,29 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct DirtyFlag {
     dirty: AtomicBool,
+    /// When the oldest change not yet published was marked (for the update
+    /// latency metric).
+    since: Mutex<Option<Instant>>,
     wake: Notify,
 }
 
 impl DirtyFlag {
     /// Marks the stats dirty and wakes the coalescer (cheap; never blocks).
     pub fn mark(&self) {
+        self.since
+            .lock()
+            .expect("dirty flag lock")
+            .get_or_insert_with(Instant::now);
         self.dirty.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
-    fn take(&self) -> bool {
-        self.dirty.swap(false, Ordering::SeqCst)
+    /// Clears the flag; `Some(first marked)` when it was set.
+    fn take(&self) -> Option<Instant> {
+        let since = self.since.lock().expect("dirty flag lock").take();
+        self.dirty
+            .swap(false, Ordering::SeqCst)
+            .then(|| since.unwrap_or_else(Instant::now))
     }
 }
 
@@ -66,12 +77,18 @@ pub async fn run<F, Fut>(
             () = shutdown.cancelled() => return,
         }
         // Marks made while waiting are folded into this publish.
-        if !flag.take() {
+        let Some(changed_at) = flag.take() else {
             continue;
-        }
+        };
         let started = Instant::now();
         next_allowed = started + min_interval;
-        if let Err(error) = publish().await {
+        let published = publish().await;
+        if published.is_ok() {
+            metrics()
+                .update_latency
+                .observe(changed_at.elapsed().as_secs_f64());
+        }
+        if let Err(error) = published {
             tracing::warn!(error = %error_chain(&error), "could not recompute stats; retrying");
             next_allowed = started + RETRY_AFTER_FAILURE.max(min_interval);
             flag.mark();

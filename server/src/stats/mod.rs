@@ -19,6 +19,7 @@ use crate::{
     bus::{Reach, StatsBus},
     clock::now_ms,
     error_chain,
+    metrics::metrics,
     store::{Store, StoreError, MINUTE_MS},
 };
 use coalescer::DirtyFlag;
@@ -75,7 +76,9 @@ impl StatsPublisher {
     /// Reads the snapshot from the store and adds the webhook warning, if any.
     pub async fn compute(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
         let now = now_ms();
+        let timer = metrics().snapshot_seconds.start_timer();
         let mut snapshot = self.store.snapshot(now, source).await?;
+        timer.observe_duration();
         snapshot.webhook_health.warning = self.health.warning(&snapshot.webhook_health, now);
         Ok(snapshot)
     }

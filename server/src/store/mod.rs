@@ -14,12 +14,17 @@ use sqlx::AnyPool;
 use crate::webhook::payload::WebhookEvent;
 
 /// What one [`Store::ingest`] call did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngestOutcome {
     /// Events that were new and are now stored.
     pub stored: u64,
     /// Events already stored earlier (same natural key), skipped.
     pub duplicates: u64,
+    /// The store version after this delivery's commit: every snapshot with
+    /// this version or a later one counts its events.
+    pub version: i64,
+    /// New events per kind label (see `EventKind::label`).
+    pub stored_by_kind: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Why a webhook request was refused before anything was stored.

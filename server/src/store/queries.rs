@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use app::model::{
     Counts, Delivery, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth,
 };
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{Backend, IngestOutcome, Rejection, DAY_MS, MINUTE_MS, SERIES_MINUTES};
 use crate::webhook::payload::{Metric, WebhookEvent};
@@ -95,12 +95,16 @@ pub(super) async fn ingest(
             == 1;
         if inserted {
             outcome.stored += 1;
+            *outcome
+                .stored_by_kind
+                .entry(event.kind.label())
+                .or_default() += 1;
             delta.count(event);
         } else {
             outcome.duplicates += 1;
         }
     }
-    apply(&mut tx, &delta, outcome.changed(), received_at_ms).await?;
+    outcome.version = apply(&mut tx, &delta, outcome.changed(), received_at_ms).await?;
     tx.commit().await?;
     Ok(outcome)
 }
@@ -266,13 +270,14 @@ impl MetricCounts {
 }
 
 /// Writes one transaction's aggregate changes; bumps the store version when
-/// something new was stored, and records the delivery as accepted.
+/// something new was stored, and records the delivery as accepted. Returns
+/// the store version this transaction leaves.
 async fn apply(
     tx: &mut Transaction<'_, Any>,
     delta: &AggregateDelta,
     changed: bool,
     received_at_ms: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<i64, sqlx::Error> {
     for (metric, count) in &delta.totals {
         sqlx::query(
             "INSERT INTO metric_totals (metric, count) VALUES ($1, $2)
@@ -326,7 +331,7 @@ async fn apply(
         .await?
         .rows_affected() as i64;
     }
-    sqlx::query(
+    let row = sqlx::query(
         "UPDATE stats_totals SET
              version = version + $1,
              accounts = accounts + $2,
@@ -337,15 +342,16 @@ async fn apply(
              last_accepted_at_ms = CASE
                  WHEN last_accepted_at_ms IS NULL OR $4 > last_accepted_at_ms THEN $4
                  ELSE last_accepted_at_ms END
-         WHERE id = 1",
+         WHERE id = 1
+         RETURNING version",
     )
     .bind(i64::from(changed))
     .bind(new_accounts)
     .bind(delta.last_event_at_ms)
     .bind(received_at_ms)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    row.try_get(0)
 }
 
 /// The 60 DM buckets starting at `first_minute`, zero where no row exists.

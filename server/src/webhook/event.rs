@@ -61,6 +61,27 @@ impl EventKind {
         }
     }
 
+    /// The kind's name for metrics labels: [`EventKind::as_str`], except that
+    /// every unmodelled kind is `unknown` (their names come from the payload).
+    pub fn label(&self) -> &'static str {
+        match self {
+            EventKind::DmReceived { .. } => "dm_received",
+            EventKind::DmSent => "dm_sent",
+            EventKind::SelfMessage => "message_self",
+            EventKind::MessageDeleted => "message_deleted",
+            EventKind::Reaction => "reaction",
+            EventKind::Unreaction => "unreaction",
+            EventKind::Postback => "postback",
+            EventKind::Read => "read",
+            EventKind::Referral => "referral",
+            EventKind::Comment => "comment",
+            EventKind::OwnComment => "own_comment",
+            EventKind::Mention => "mention",
+            EventKind::Unknown(_) => "unknown",
+            EventKind::Invalid => "invalid",
+        }
+    }
+
     /// The counters this kind adds one to.
     pub fn metrics(&self) -> &'static [Metric] {
         match self {

@@ -18,6 +18,7 @@ use super::{
 use crate::{
     clock::now_ms,
     error_chain,
+    metrics::metrics,
     state::AppState,
     store::{Rejection, StoreError},
 };
@@ -131,19 +132,31 @@ impl IntoResponse for WebhookError {
     }
 }
 
+/// The response header carrying the store version a delivery's commit left:
+/// every snapshot with this version or a later one counts its events (the
+/// load harness measures update latency with it).
+pub const VERSION_HEADER: &str = "x-pulse-version";
+
 /// `POST`: a signed delivery. Answers 200 only once every event is committed.
 #[tracing::instrument(skip_all)]
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<&'static str, WebhookError> {
+) -> Response {
     let received_at_ms = now_ms();
-    let result = accept(&state, &headers, body, received_at_ms).await;
-    if let Some(rejection) = result.as_ref().err().and_then(WebhookError::rejection) {
-        record_rejection(&state, rejection, received_at_ms).await;
+    match accept(&state, &headers, body, received_at_ms).await {
+        Ok(version) => {
+            metrics().webhooks_accepted.inc();
+            ([(VERSION_HEADER, version.to_string())], "EVENT_RECEIVED").into_response()
+        }
+        Err(error) => {
+            if let Some(rejection) = error.rejection() {
+                record_rejection(&state, rejection, received_at_ms).await;
+            }
+            error.into_response()
+        }
     }
-    result
 }
 
 async fn accept(
@@ -151,7 +164,7 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     received_at_ms: i64,
-) -> Result<&'static str, WebhookError> {
+) -> Result<i64, WebhookError> {
     let body = body?;
     signature::verify(
         &state.secrets.app_secret,
@@ -167,12 +180,22 @@ async fn accept(
         duplicates = outcome.duplicates,
         "webhook delivery stored"
     );
-    Ok("EVENT_RECEIVED")
+    for (kind, count) in &outcome.stored_by_kind {
+        metrics()
+            .events_stored
+            .with_label_values(&[kind])
+            .inc_by(*count);
+    }
+    Ok(outcome.version)
 }
 
 /// Counts a refused request for the dashboard's webhook health. Failing to
 /// count it is logged, never turned into a different answer to the sender.
 async fn record_rejection(state: &AppState, rejection: Rejection, at_ms: i64) {
+    metrics()
+        .webhooks_rejected
+        .with_label_values(&[rejection.as_str()])
+        .inc();
     match state.store.record_rejection(rejection, at_ms).await {
         Ok(()) => state.publisher.mark_dirty(),
         Err(error) => tracing::error!(

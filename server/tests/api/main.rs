@@ -5,6 +5,7 @@
 mod auth;
 mod dashboard;
 mod helpers;
+mod metrics;
 mod node_process;
 mod postgres;
 mod process;

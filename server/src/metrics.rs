@@ -1,0 +1,154 @@
+//! `GET /metrics`: the server's counters in the Prometheus text format.
+//!
+//! One process-wide registry ([`metrics()`]); each figure is updated where the
+//! thing happens (the SSE stream, the bus, the webhook, the relay, the
+//! snapshot computation). Reading requires an admin session or
+//! `Authorization: Bearer <PULSE_METRICS_TOKEN>` (see `auth::guard`).
+
+use std::sync::LazyLock;
+
+use axum::{
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every figure the server exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Open SSE streams.
+    pub sse_clients: IntGauge,
+    /// Snapshots that became this node's latest (computed here or received from Redis).
+    pub snapshots_published: IntCounter,
+    /// Snapshot frames written to SSE streams (one per stream per update).
+    pub frames_delivered: IntCounter,
+    /// From the first commit of a change to the publish of the snapshot that shows it.
+    pub update_latency: Histogram,
+    /// Webhook deliveries acknowledged (200).
+    pub webhooks_accepted: IntCounter,
+    /// Webhook requests refused, by reason.
+    pub webhooks_rejected: IntCounterVec,
+    /// New events stored, by kind (`unknown` for every unmodelled kind).
+    pub events_stored: IntCounterVec,
+    /// 1 for the bus mode in force, 0 for the others.
+    pub bus_mode: IntGaugeVec,
+    /// Times the relay got Redis back after losing it.
+    pub redis_reconnects: IntCounter,
+    /// Time to compute one snapshot from the database.
+    pub snapshot_seconds: Histogram,
+}
+
+/// Latency buckets from 1 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 10.0,
+];
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new();
+        let histogram = |name: &str, help: &str| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+                .expect("valid histogram")
+        };
+        let metrics = Metrics {
+            sse_clients: IntGauge::new("pulse_sse_clients", "Open SSE streams.").expect("valid"),
+            snapshots_published: IntCounter::new(
+                "pulse_snapshots_published_total",
+                "Snapshots that became this node's latest.",
+            )
+            .expect("valid"),
+            frames_delivered: IntCounter::new(
+                "pulse_snapshot_frames_delivered_total",
+                "Snapshot frames written to SSE streams.",
+            )
+            .expect("valid"),
+            update_latency: histogram(
+                "pulse_update_latency_seconds",
+                "From the first commit of a change to the publish of the snapshot showing it.",
+            ),
+            webhooks_accepted: IntCounter::new(
+                "pulse_webhooks_accepted_total",
+                "Webhook deliveries acknowledged.",
+            )
+            .expect("valid"),
+            webhooks_rejected: IntCounterVec::new(
+                Opts::new("pulse_webhooks_rejected_total", "Webhook requests refused."),
+                &["reason"],
+            )
+            .expect("valid"),
+            events_stored: IntCounterVec::new(
+                Opts::new("pulse_events_stored_total", "New events stored."),
+                &["kind"],
+            )
+            .expect("valid"),
+            bus_mode: IntGaugeVec::new(
+                Opts::new("pulse_bus_mode", "1 for the bus mode in force."),
+                &["mode"],
+            )
+            .expect("valid"),
+            redis_reconnects: IntCounter::new(
+                "pulse_redis_reconnects_total",
+                "Times Redis came back after being lost.",
+            )
+            .expect("valid"),
+            snapshot_seconds: histogram(
+                "pulse_snapshot_compute_seconds",
+                "Time to compute one snapshot from the database.",
+            ),
+            registry,
+        };
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+            Box::new(metrics.sse_clients.clone()),
+            Box::new(metrics.snapshots_published.clone()),
+            Box::new(metrics.frames_delivered.clone()),
+            Box::new(metrics.update_latency.clone()),
+            Box::new(metrics.webhooks_accepted.clone()),
+            Box::new(metrics.webhooks_rejected.clone()),
+            Box::new(metrics.events_stored.clone()),
+            Box::new(metrics.bus_mode.clone()),
+            Box::new(metrics.redis_reconnects.clone()),
+            Box::new(metrics.snapshot_seconds.clone()),
+        ];
+        for collector in collectors {
+            metrics
+                .registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        metrics
+    }
+
+    /// Marks `mode` as the one in force.
+    pub fn set_bus_mode(&self, mode: &str) {
+        for known in ["in_process", "pubsub", "cache_poll", "db_poll"] {
+            self.bus_mode
+                .with_label_values(&[known])
+                .set(i64::from(known == mode));
+        }
+    }
+}
+
+/// `GET /metrics`.
+pub async fn export() -> Response {
+    let mut text = Vec::new();
+    let encoder = TextEncoder::new();
+    if let Err(error) = encoder.encode(&metrics().registry.gather(), &mut text) {
+        tracing::error!(%error, "could not encode the metrics");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, encoder.format_type().to_string())],
+        text,
+    )
+        .into_response()
+}
