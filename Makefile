@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # Per package, explicit features: `app` must never be built with ssr and hydrate together.
 CLIPPY := cargo clippy --locked --all-targets
 
-.PHONY: run admin test setup-build setup-test site lint rust-test e2e demo fuzz
+.PHONY: run admin test bench bench-quick setup-build setup-test site lint rust-test e2e demo fuzz
 
 ## run: build the release site and serve it on LEPTOS_SITE_ADDR (default 127.0.0.1:3000)
 run: setup-build site
@@ -25,8 +25,18 @@ admin:
 	@test -x ./target/release/pulse || $(MAKE) setup-build site
 	./target/release/pulse admin create --email "$$EMAIL"
 
-## test: formatting, lints, every Rust test, and the browser suite on a fresh release build
-test: setup-test lint rust-test site e2e
+## test: formatting, lints, every Rust test, the load harness's quick check, and the browser suite on a fresh release build
+test: setup-test lint rust-test site bench-quick e2e
+
+## bench: the full load run (10,000 SSE clients, ingestion, memory); writes BENCHMARKS.md (about 2 minutes)
+bench: setup-build site
+	cargo build --locked --release -p pulse-loadtest
+	./target/release/pulse-loadtest --write BENCHMARKS.md
+
+## bench-quick: 500 clients for a few seconds; checks the harness works (every client got every final snapshot), asserts no speed
+bench-quick:
+	cargo build --locked --release -p pulse-loadtest
+	./target/release/pulse-loadtest --quick
 
 ## demo: send signed demo webhooks to a running `make run` (RATE events/s for DURATION s)
 demo:
@@ -54,6 +64,7 @@ lint:
 	$(CLIPPY) -p app --features ssr -- -D warnings
 	$(CLIPPY) -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 	$(CLIPPY) -p frontend --target wasm32-unknown-unknown -- -D warnings
+	$(CLIPPY) -p pulse-loadtest -- -D warnings
 
 rust-test:
 	cargo test --locked -p pulse

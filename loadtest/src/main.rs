@@ -1,0 +1,435 @@
+//! `pulse-loadtest`: starts the release `pulse` server, connects many SSE
+//! clients, sends signed webhooks, and prints what it measured.
+//!
+//! `--quick` (run by `make test`) checks that the harness itself works:
+//! every client got the final snapshot and the counts match the webhooks
+//! sent; it asserts no speed. The full run (`make bench`) also writes its
+//! table to `BENCHMARKS.md`. Everything targets loopback and is bounded in
+//! time and count.
+
+mod server;
+mod sse_client;
+mod webhooks;
+
+use std::{
+    fmt::Write as _,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use tokio::sync::{watch, Semaphore};
+
+use server::Server;
+use sse_client::ClientRecord;
+
+/// Load harness for the Pulse server.
+#[derive(Parser, Clone)]
+#[command(version, about)]
+struct Args {
+    /// The server binary (a release build).
+    #[arg(long, default_value = "target/release/pulse")]
+    server: PathBuf,
+    /// Small, quick run that checks the harness works (asserts no speed).
+    #[arg(long)]
+    quick: bool,
+    /// Write the results table to this file (the full run writes BENCHMARKS.md).
+    #[arg(long)]
+    write: Option<PathBuf>,
+}
+
+/// One fan-out scenario: N clients, events at a fixed rate.
+#[derive(Clone, Copy)]
+struct FanOut {
+    clients: usize,
+    events_per_second: u32,
+    seconds: u64,
+}
+
+/// Latency figures in milliseconds.
+struct Latency {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    samples: usize,
+}
+
+struct FanOutResult {
+    scenario: FanOut,
+    latency: Latency,
+    acknowledged: usize,
+    rss_idle_kib: u64,
+    rss_connected_kib: u64,
+    bytes_per_update: f64,
+}
+
+struct Ingestion {
+    requests_per_second: f64,
+    events_per_second: f64,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(error) = run(args).await {
+        eprintln!("pulse-loadtest: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let fd_limit = server::raise_fd_limit();
+    let started = Instant::now();
+    let (fan_outs, ingest_seconds) = if args.quick {
+        (
+            vec![FanOut {
+                clients: 500,
+                events_per_second: 20,
+                seconds: 5,
+            }],
+            2,
+        )
+    } else {
+        (
+            vec![
+                FanOut {
+                    clients: 100,
+                    events_per_second: 10,
+                    seconds: 10,
+                },
+                FanOut {
+                    clients: 1_000,
+                    events_per_second: 100,
+                    seconds: 10,
+                },
+                FanOut {
+                    clients: 10_000,
+                    events_per_second: 1_000,
+                    seconds: 10,
+                },
+            ],
+            10,
+        )
+    };
+    let needed = fan_outs.iter().map(|f| f.clients).max().unwrap_or(0) as u64 * 2 + 1_000;
+    if fd_limit < needed {
+        bail!("the open-file limit is {fd_limit}; this run needs about {needed} (raise the hard limit)");
+    }
+
+    let mut results = Vec::new();
+    for scenario in &fan_outs {
+        eprintln!(
+            "fan-out: {} clients, {} events/s for {} s …",
+            scenario.clients, scenario.events_per_second, scenario.seconds
+        );
+        results.push(fan_out(&args, *scenario).await?);
+    }
+    eprintln!("ingestion: single-event POSTs for {ingest_seconds} s …");
+    let single = ingest(&args, 1, 64, ingest_seconds).await?;
+    eprintln!("ingestion: 100-event batches for {ingest_seconds} s …");
+    let batches = ingest(&args, 100, 8, ingest_seconds).await?;
+    let bundle = bundle_gzip_bytes(&args.server);
+
+    let table = report(&results, &single, &batches, bundle);
+    println!("{table}");
+    eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
+    if let Some(path) = &args.write {
+        write_benchmarks(path, &table)?;
+        eprintln!("written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Connects the clients, sends the events, and measures.
+async fn fan_out(args: &Args, scenario: FanOut) -> Result<FanOutResult> {
+    let server = Server::start(&args.server, &[]).await?;
+    let cookie = server.log_in().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_idle_kib = server.rss_kib()?;
+
+    let (stop, stopped) = watch::channel(false);
+    let connecting = Arc::new(Semaphore::new(256));
+    let mut clients = Vec::with_capacity(scenario.clients);
+    for _ in 0..scenario.clients {
+        let permit = connecting.clone().acquire_owned().await?;
+        let (port, cookie, stopped) = (server.port, cookie.clone(), stopped.clone());
+        clients.push(tokio::spawn(async move {
+            drop(permit);
+            sse_client::run(port, cookie, stopped).await
+        }));
+    }
+    // Wait until every client is connected (the gauge counts open streams).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (server.metric(&cookie, "pulse_sse_clients").await? as usize) < scenario.clients {
+        if Instant::now() > deadline {
+            bail!("not every client connected within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_connected_kib = server.rss_kib()?;
+
+    // Events at a fixed rate, each its own request, so a slow answer does not
+    // slow the rate down.
+    let http = reqwest::Client::new();
+    let total = scenario.events_per_second as u64 * scenario.seconds;
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(
+        1.0 / f64::from(scenario.events_per_second),
+    ));
+    let mut sends = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        ticker.tick().await;
+        let (http, base) = (http.clone(), server.base_url.clone());
+        sends.push(tokio::spawn(async move {
+            webhooks::post(&http, &base, webhooks::dm_batch(1)).await
+        }));
+    }
+    let mut acks = Vec::with_capacity(sends.len());
+    for send in sends {
+        acks.push(send.await??);
+    }
+    let final_version = acks.iter().map(|(version, _)| *version).max().unwrap_or(0);
+
+    // Every client must get a snapshot covering the last acknowledged event.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let final_snapshot: serde_json::Value = loop {
+        let snapshot: serde_json::Value = http
+            .get(format!("{}/api/admin/stats", server.base_url))
+            .header("cookie", &cookie)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if snapshot["version"].as_i64().unwrap_or(0) >= final_version {
+            break snapshot;
+        }
+        if Instant::now() > deadline {
+            bail!("the server never published version {final_version}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.send(true)?;
+    let mut records = Vec::with_capacity(clients.len());
+    for client in clients {
+        records.push(client.await?);
+    }
+    check(&records, final_version, &final_snapshot, acks.len())?;
+    let snapshot_frames: usize = records.iter().map(|r| r.receipts.len()).sum();
+    let bytes: u64 = records.iter().map(|r| r.bytes).sum();
+    Ok(FanOutResult {
+        scenario,
+        latency: latency(&acks, &records),
+        acknowledged: acks.len(),
+        rss_idle_kib,
+        rss_connected_kib,
+        bytes_per_update: bytes as f64 / snapshot_frames.max(1) as f64,
+    })
+}
+
+/// The harness's own checks: no client failed, each saw the final version,
+/// and the server counted exactly the DMs acknowledged.
+fn check(
+    records: &[ClientRecord],
+    final_version: i64,
+    final_snapshot: &serde_json::Value,
+    acknowledged: usize,
+) -> Result<()> {
+    if let Some(error) = records.iter().find_map(|r| r.error.as_ref()) {
+        bail!("a client failed: {error}");
+    }
+    let behind = records
+        .iter()
+        .filter(|r| r.receipts.last().is_none_or(|(v, _)| *v < final_version))
+        .count();
+    if behind > 0 {
+        bail!("{behind} clients never received version {final_version}");
+    }
+    let counted = final_snapshot["dms_received"]["total"]
+        .as_u64()
+        .unwrap_or(0);
+    if counted != acknowledged as u64 {
+        bail!("the server counts {counted} DMs received, {acknowledged} were acknowledged");
+    }
+    Ok(())
+}
+
+/// For each acknowledged event and each client: from the 200 to the arrival
+/// of the first snapshot whose version covers it. At most about two million
+/// pairs are measured (events are sampled evenly beyond that).
+fn latency(acks: &[(i64, Instant)], records: &[ClientRecord]) -> Latency {
+    let budget = 2_000_000 / records.len().max(1);
+    let step = (acks.len() / budget.max(1)).max(1);
+    let mut samples: Vec<f64> = Vec::new();
+    for (version, acknowledged) in acks.iter().step_by(step) {
+        for record in records {
+            let first = record.receipts.partition_point(|(v, _)| v < version);
+            if let Some((_, arrived)) = record.receipts.get(first) {
+                let ms = arrived
+                    .saturating_duration_since(*acknowledged)
+                    .as_secs_f64()
+                    * 1e3;
+                samples.push(ms);
+            }
+        }
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        if samples.is_empty() {
+            return f64::NAN;
+        }
+        samples[((samples.len() - 1) as f64 * q).round() as usize]
+    };
+    Latency {
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: at(1.0),
+        samples: samples.len(),
+    }
+}
+
+/// Signed DMs as fast as `workers` concurrent senders get them acknowledged.
+async fn ingest(args: &Args, batch: usize, workers: usize, seconds: u64) -> Result<Ingestion> {
+    let server = Server::start(&args.server, &[]).await?;
+    let http = reqwest::Client::new();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (http, base) = (http.clone(), server.base_url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut requests = 0u64;
+            while Instant::now() < until {
+                webhooks::post(&http, &base, webhooks::dm_batch(batch)).await?;
+                requests += 1;
+            }
+            anyhow::Ok(requests)
+        }));
+    }
+    let mut requests = 0;
+    for task in tasks {
+        requests += task.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(Ingestion {
+        requests_per_second: requests as f64 / elapsed,
+        events_per_second: (requests * batch as u64) as f64 / elapsed,
+    })
+}
+
+/// gzip size of the browser bundle (`pkg/pulse.wasm` + `pkg/pulse.js`) next
+/// to the server binary, if built.
+fn bundle_gzip_bytes(server: &std::path::Path) -> Option<(u64, u64)> {
+    let pkg = server.parent()?.parent()?.join("site/pkg");
+    let mut raw = 0;
+    let mut gzipped = 0;
+    for file in ["pulse.wasm", "pulse.js"] {
+        let path = pkg.join(file);
+        raw += std::fs::metadata(&path).ok()?.len();
+        let output = std::process::Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&path)
+            .output()
+            .ok()?;
+        gzipped += output.stdout.len() as u64;
+    }
+    Some((raw, gzipped))
+}
+
+fn report(
+    results: &[FanOutResult],
+    single: &Ingestion,
+    batches: &Ingestion,
+    bundle: Option<(u64, u64)>,
+) -> String {
+    let mut table = String::from("| measure | result |\n| --- | --- |\n");
+    for result in results {
+        let s = result.scenario;
+        let l = &result.latency;
+        let _ = writeln!(
+            table,
+            "| update latency, {} clients, {} events/s for {} s ({} events × clients = {} samples) | p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+            s.clients, s.events_per_second, s.seconds, result.acknowledged, l.samples, l.p50, l.p90, l.p99, l.max
+        );
+        let per_client = (result.rss_connected_kib.saturating_sub(result.rss_idle_kib)) as f64
+            * 1024.0
+            / s.clients as f64;
+        let _ = writeln!(
+            table,
+            "| server memory with {} idle SSE clients | RSS {} MiB idle → {} MiB connected: {:.1} KB per client |",
+            s.clients,
+            result.rss_idle_kib / 1024,
+            result.rss_connected_kib / 1024,
+            per_client / 1000.0
+        );
+        let _ = writeln!(
+            table,
+            "| bytes sent per update per client ({} clients) | {:.0} B |",
+            s.clients, result.bytes_per_update
+        );
+    }
+    let _ = writeln!(
+        table,
+        "| durable ingestion, single-event POSTs (SQLite, synchronous=FULL, 64 senders) | {:.0} requests/s |",
+        single.requests_per_second
+    );
+    let _ = writeln!(
+        table,
+        "| durable ingestion, 100-event batches (SQLite, 8 senders) | {:.0} events/s ({:.0} requests/s) |",
+        batches.events_per_second, batches.requests_per_second
+    );
+    match bundle {
+        Some((raw, gzipped)) => {
+            let _ = writeln!(
+                table,
+                "| dashboard bundle (pulse.wasm + pulse.js) | {:.0} KB raw, {:.0} KB gzip -9 |",
+                raw as f64 / 1000.0,
+                gzipped as f64 / 1000.0
+            );
+        }
+        None => table.push_str("| dashboard bundle | not built next to the server binary |\n"),
+    }
+    table
+}
+
+/// Writes the table with the machine, the command and the date.
+fn write_benchmarks(path: &std::path::Path, table: &str) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .map(|value| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|value| value.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default();
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let marker = "<!-- results -->";
+    let header = existing
+        .split(marker)
+        .next()
+        .filter(|head| !head.trim().is_empty())
+        .unwrap_or("# Benchmarks\n\n")
+        .to_string();
+    let body = format!(
+        "{header}{marker}\n## Latest run\n\n- date: {date}\n- machine: {cores} cores ({cpu}), {memory} memory; harness and server on the same machine\n- command: `make bench` (`pulse-loadtest --write BENCHMARKS.md` against `target/release/pulse`)\n\n{table}"
+    );
+    std::fs::write(path, body).with_context(|| format!("write {}", path.display()))
+}

@@ -1,0 +1,163 @@
+//! The server under test: the release `pulse` binary, started by the harness
+//! on a free loopback port with its own data directory and a known admin.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+
+pub const APP_SECRET: &str = "loadtest-app-secret";
+pub const ADMIN_EMAIL: &str = "bench@loadtest.example";
+pub const ADMIN_PASSWORD: &str = "loadtest admin password";
+
+/// A running `pulse serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub port: u16,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `binary serve` with `env` and waits until it answers `/healthz`.
+    pub async fn start(binary: &Path, env: &[(&str, String)]) -> Result<Server> {
+        if !binary.exists() {
+            bail!(
+                "{} does not exist: build it first (`cargo leptos build --release`, or `make bench`)",
+                binary.display()
+            );
+        }
+        let data_dir = tempfile::tempdir().context("temporary data directory")?;
+        let port = free_port()?;
+        let log = std::fs::File::create(data_dir.path().join("pulse.log"))?;
+        let site_root: PathBuf = binary
+            .parent()
+            .and_then(Path::parent)
+            .map(|target| target.join("site"))
+            .unwrap_or_else(|| PathBuf::from("target/site"));
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("LEPTOS_SITE_ROOT", site_root)
+            .env("PULSE_DATA_DIR", data_dir.path())
+            .env("IG_APP_SECRET", APP_SECRET)
+            .env("IG_VERIFY_TOKEN", "loadtest-verify-token")
+            .env("PULSE_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("PULSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().context("start pulse")?;
+        let server = Server {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            port,
+            _data_dir: data_dir,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = client
+                .get(format!("{}/healthz", server.base_url))
+                .send()
+                .await
+            {
+                if response.status().is_success() {
+                    return Ok(server);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("pulse did not answer /healthz within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Resident memory of the server process, in KiB (from /proc).
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmRSS missing from /proc/<pid>/status")
+    }
+
+    /// Logs in and returns the `pulse_session=…` cookie.
+    pub async fn log_in(&self) -> Result<String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let response = client
+            .post(format!("{}/api/auth/login", self.base_url))
+            .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await?;
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("pulse_session="))
+            .and_then(|value| value.split(';').next())
+            .map(str::to_string)
+            .with_context(|| format!("login refused: {}", response.status()))
+    }
+
+    /// One figure from `/metrics` (0 when absent).
+    pub async fn metric(&self, cookie: &str, name: &str) -> Result<f64> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base_url))
+            .header("cookie", cookie)
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Raises this process's open-file limit to its hard limit; children (the
+/// server) inherit it. Returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
