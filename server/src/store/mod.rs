@@ -6,6 +6,7 @@
 
 pub mod accounts;
 mod connect;
+mod group_commit;
 mod queries;
 
 use app::model::{SnapshotSource, StatsSnapshot};
@@ -80,6 +81,10 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A delivery's transaction failed (the database's reason, as text: one
+    /// failure is reported to every delivery of its group).
+    #[error("storing the delivery failed: {0}")]
+    Commit(String),
 }
 
 /// Which database engine a store runs on.
@@ -112,6 +117,8 @@ pub struct Store {
     writer: AnyPool,
     /// Serves snapshot reads without waiting behind writes.
     reader: AnyPool,
+    /// Commits concurrent webhook deliveries together.
+    deliveries: group_commit::GroupCommit,
 }
 
 impl Store {
@@ -124,6 +131,7 @@ impl Store {
         let (writer, reader) = connect::open(backend, url).await?;
         Ok(Store {
             backend,
+            deliveries: group_commit::GroupCommit::start(writer.clone()),
             writer,
             reader,
         })
@@ -134,7 +142,8 @@ impl Store {
         self.backend
     }
 
-    /// Stores `events` and updates the aggregates in one transaction. Returns
+    /// Stores `events` and updates the aggregates in one transaction (shared
+    /// with deliveries arriving at the same moment: group commit). Returns
     /// only after the commit is durable; events whose natural key is already
     /// stored are skipped (a redelivered webhook counts once).
     #[tracing::instrument(skip_all, fields(events = events.len()))]
@@ -143,7 +152,10 @@ impl Store {
         events: &[WebhookEvent],
         received_at_ms: i64,
     ) -> Result<IngestOutcome, StoreError> {
-        Ok(queries::ingest(&self.writer, events, received_at_ms).await?)
+        self.deliveries
+            .ingest(events, received_at_ms)
+            .await
+            .map_err(StoreError::Commit)
     }
 
     /// Counts a refused webhook request (never stored as an event).

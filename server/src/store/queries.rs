@@ -60,21 +60,33 @@ fn floor(value: i64, unit: i64) -> i64 {
     value - value.rem_euclid(unit)
 }
 
-/// Stores `events` and their aggregates in one transaction on `writer`.
+/// One webhook delivery waiting to be stored.
+pub(super) struct Received<'a> {
+    pub events: &'a [WebhookEvent],
+    pub received_at_ms: i64,
+}
+
+/// Stores several deliveries and their aggregates in ONE transaction on
+/// `writer` (group commit: one fsync for all of them). Returns one outcome per
+/// delivery, in order; all share the version the commit leaves.
 pub(super) async fn ingest(
     writer: &AnyPool,
-    events: &[WebhookEvent],
-    received_at_ms: i64,
-) -> Result<IngestOutcome, sqlx::Error> {
+    deliveries: &[Received<'_>],
+) -> Result<Vec<IngestOutcome>, sqlx::Error> {
     // Inserting in key order means two concurrent transactions (two nodes)
     // take the unique-index locks in the same order and cannot deadlock.
-    let mut ordered: Vec<&WebhookEvent> = events.iter().collect();
-    ordered.sort_by(|a, b| a.dedupe_key.cmp(&b.dedupe_key));
+    let mut ordered: Vec<(usize, &WebhookEvent)> = deliveries
+        .iter()
+        .enumerate()
+        .flat_map(|(index, delivery)| delivery.events.iter().map(move |event| (index, event)))
+        .collect();
+    ordered.sort_by(|a, b| a.1.dedupe_key.cmp(&b.1.dedupe_key));
 
     let mut tx = writer.begin().await?;
-    let mut outcome = IngestOutcome::default();
+    let mut outcomes = vec![IngestOutcome::default(); deliveries.len()];
     let mut delta = AggregateDelta::default();
-    for event in ordered {
+    for (index, event) in ordered {
+        let received_at_ms = deliveries[index].received_at_ms;
         let inserted = sqlx::query(
             "INSERT INTO events
                  (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw, error)
@@ -93,6 +105,7 @@ pub(super) async fn ingest(
         .await?
         .rows_affected()
             == 1;
+        let outcome = &mut outcomes[index];
         if inserted {
             outcome.stored += 1;
             *outcome
@@ -104,9 +117,18 @@ pub(super) async fn ingest(
             outcome.duplicates += 1;
         }
     }
-    outcome.version = apply(&mut tx, &delta, outcome.changed(), received_at_ms).await?;
+    let changed = outcomes.iter().any(IngestOutcome::changed);
+    let last_received_at_ms = deliveries
+        .iter()
+        .map(|delivery| delivery.received_at_ms)
+        .max()
+        .unwrap_or_default();
+    let version = apply(&mut tx, &delta, changed, last_received_at_ms).await?;
     tx.commit().await?;
-    Ok(outcome)
+    for outcome in &mut outcomes {
+        outcome.version = version;
+    }
+    Ok(outcomes)
 }
 
 /// Counts one refused webhook request in its minute.

@@ -78,6 +78,7 @@ on_both_backends!(
     duplicates_within_and_across_transactions_count_once_and_do_not_bump_the_version,
     data_survives_reopening_the_database,
     two_nodes_writing_overlapping_batches_at_once_count_each_event_once,
+    concurrent_deliveries_are_committed_together_and_each_counted_once,
 );
 
 async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants(backend: Backend) {
@@ -236,4 +237,64 @@ async fn two_nodes_writing_overlapping_batches_at_once_count_each_event_once(bac
     // 29 + 19 transactions ran; only those that stored something bumped the
     // version, and storing 200 events 11 at most at a time takes at least 19.
     assert!((19..=29 + 19).contains(&a.version), "{}", a.version);
+}
+
+async fn concurrent_deliveries_are_committed_together_and_each_counted_once(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // 200 deliveries at once, every fifth one a redelivery of its predecessor.
+    let deliveries: Vec<Vec<WebhookEvent>> = (0..200)
+        .map(|i| {
+            let mid = if i % 5 == 4 { i - 1 } else { i };
+            vec![dm(
+                &format!("group-{mid}"),
+                RECEIVED,
+                "biz",
+                &format!("c{mid}"),
+                NOW,
+            )]
+        })
+        .collect();
+    let outcomes =
+        futures::future::join_all(deliveries.iter().map(|events| store.ingest(events, NOW))).await;
+    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    let stored: u64 = outcomes.iter().map(|o| o.stored).sum();
+    let duplicates: u64 = outcomes.iter().map(|o| o.duplicates).sum();
+    assert_eq!((stored, duplicates), (160, 40));
+    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    assert_eq!(snapshot.dms_received.total, 160);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.version <= snapshot.version && o.version >= 1),
+        "every acknowledged version is covered by the snapshot"
+    );
+    let distinct_versions: std::collections::BTreeSet<i64> =
+        outcomes.iter().map(|o| o.version).collect();
+    assert!(
+        (distinct_versions.len() as i64) == snapshot.version,
+        "one version per transaction: {} transactions for 200 deliveries",
+        snapshot.version
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_postgres_refuses_does_not_fail_the_others_committed_with_it() {
+    let database = TestDatabase::new(Backend::Postgres).await;
+    let store = database.open().await;
+    // Postgres text cannot hold NUL: this delivery's transaction must fail.
+    let poison = vec![dm("poison", RECEIVED, "biz\0nul", "c", NOW)];
+    let good: Vec<Vec<WebhookEvent>> = (0..30)
+        .map(|i| vec![dm(&format!("good-{i}"), RECEIVED, "biz", "c", NOW)])
+        .collect();
+    let mut pending: Vec<_> = good
+        .iter()
+        .map(|events| store.ingest(events, NOW))
+        .collect();
+    pending.insert(15, store.ingest(&poison, NOW));
+    let results = futures::future::join_all(pending).await;
+    assert!(results[15].is_err(), "the poisoned delivery fails");
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 30);
+    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    assert_eq!(snapshot.dms_received.total, 30);
 }
