@@ -5,7 +5,7 @@
 //! they are opened (`super::connect`) and in one statement that asks Postgres
 //! for a consistent read snapshot.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use app::model::{
     Counts, Delivery, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth,
@@ -85,36 +85,24 @@ pub(super) async fn ingest(
     let mut tx = writer.begin().await?;
     let mut outcomes = vec![IngestOutcome::default(); deliveries.len()];
     let mut delta = AggregateDelta::default();
-    for (index, event) in ordered {
-        let received_at_ms = deliveries[index].received_at_ms;
-        let inserted = sqlx::query(
-            "INSERT INTO events
-                 (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(event.kind.as_str())
-        .bind(&event.dedupe_key)
-        .bind(&event.account_id)
-        .bind(&event.peer_id)
-        .bind(event.occurred_at_ms)
-        .bind(received_at_ms)
-        .bind(&event.raw)
-        .bind(&event.error)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let outcome = &mut outcomes[index];
-        if inserted {
-            outcome.stored += 1;
-            *outcome
-                .stored_by_kind
-                .entry(event.kind.label())
-                .or_default() += 1;
-            delta.count(event);
-        } else {
-            outcome.duplicates += 1;
+    for chunk in ordered.chunks(EVENTS_PER_INSERT) {
+        let inserted = insert_events(&mut tx, deliveries, chunk).await?;
+        let mut previous_key: Option<&str> = None;
+        for (index, event) in chunk {
+            // Equal keys are adjacent (sorted); only the first can be the new row.
+            let first_of_key = previous_key != Some(event.dedupe_key.as_str());
+            previous_key = Some(&event.dedupe_key);
+            let outcome = &mut outcomes[*index];
+            if first_of_key && inserted.contains(event.dedupe_key.as_str()) {
+                outcome.stored += 1;
+                *outcome
+                    .stored_by_kind
+                    .entry(event.kind.label())
+                    .or_default() += 1;
+                delta.count(event);
+            } else {
+                outcome.duplicates += 1;
+            }
         }
     }
     let changed = outcomes.iter().any(IngestOutcome::changed);
@@ -129,6 +117,61 @@ pub(super) async fn ingest(
         outcome.version = version;
     }
     Ok(outcomes)
+}
+
+/// Events written by one `INSERT` statement: 8 parameters each stays well
+/// under SQLite's 32,766 and Postgres's 65,535 parameter limits.
+const EVENTS_PER_INSERT: usize = 500;
+
+/// Inserts `chunk` with one multi-row statement; returns the natural keys of
+/// the rows that were new (a key already stored is skipped by the unique index).
+async fn insert_events(
+    tx: &mut Transaction<'_, Any>,
+    deliveries: &[Received<'_>],
+    chunk: &[(usize, &WebhookEvent)],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let statement = format!(
+        "INSERT INTO events
+             (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw, error)
+         VALUES {} ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+        placeholders(chunk.len(), 8)
+    );
+    let mut query = sqlx::query(&statement);
+    for (index, event) in chunk {
+        query = query
+            .bind(event.kind.as_str())
+            .bind(&event.dedupe_key)
+            .bind(&event.account_id)
+            .bind(&event.peer_id)
+            .bind(event.occurred_at_ms)
+            .bind(deliveries[*index].received_at_ms)
+            .bind(&event.raw)
+            .bind(&event.error);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
+}
+
+/// Aggregate rows written by one upsert statement (3 parameters each at most).
+const ROWS_PER_UPSERT: usize = 1_000;
+
+/// `($1, $2, …), ($k+1, …)`: `rows` tuples of `columns` numbered parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                text.push_str(", ");
+            }
+            let _ = write!(text, "${}", row * columns + column + 1);
+        }
+        text.push(')');
+    }
+    text
 }
 
 /// Counts one refused webhook request in its minute.
@@ -328,30 +371,34 @@ async fn apply(
                 .await?;
         }
     }
-    for ((account_id, peer_id), last_dm_at_ms) in &delta.conversations {
-        sqlx::query(
-            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms) VALUES ($1, $2, $3)
+    let conversations: Vec<_> = delta.conversations.iter().collect();
+    for chunk in conversations.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms) VALUES {}
              ON CONFLICT (account_id, peer_id) DO UPDATE SET last_dm_at_ms =
                  CASE WHEN excluded.last_dm_at_ms > conversations.last_dm_at_ms
                       THEN excluded.last_dm_at_ms ELSE conversations.last_dm_at_ms END",
-        )
-        .bind(account_id)
-        .bind(peer_id)
-        .bind(last_dm_at_ms)
-        .execute(&mut **tx)
-        .await?;
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&statement);
+        for ((account_id, peer_id), last_dm_at_ms) in chunk {
+            query = query.bind(account_id).bind(peer_id).bind(**last_dm_at_ms);
+        }
+        query.execute(&mut **tx).await?;
     }
+    let accounts: Vec<_> = delta.accounts.iter().collect();
     let mut new_accounts = 0;
-    for (account_id, first_seen_at_ms) in &delta.accounts {
-        new_accounts += sqlx::query(
-            "INSERT INTO accounts (account_id, first_seen_at_ms) VALUES ($1, $2)
+    for chunk in accounts.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "INSERT INTO accounts (account_id, first_seen_at_ms) VALUES {}
              ON CONFLICT (account_id) DO NOTHING",
-        )
-        .bind(account_id)
-        .bind(first_seen_at_ms)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected() as i64;
+            placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&statement);
+        for (account_id, first_seen_at_ms) in chunk {
+            query = query.bind(*account_id).bind(**first_seen_at_ms);
+        }
+        new_accounts += query.execute(&mut **tx).await?.rows_affected() as i64;
     }
     let row = sqlx::query(
         "UPDATE stats_totals SET
