@@ -114,7 +114,8 @@ async fn run(args: Args) -> Result<()> {
             10,
         )
     };
-    let needed = fan_outs.iter().map(|f| f.clients).max().unwrap_or(0) as u64 * 2 + 1_000;
+    // Each process (harness, server) holds one socket per client.
+    let needed = fan_outs.iter().map(|f| f.clients).max().unwrap_or(0) as u64 + 1_000;
     if fd_limit < needed {
         bail!("the open-file limit is {fd_limit}; this run needs about {needed} (raise the hard limit)");
     }

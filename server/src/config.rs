@@ -143,8 +143,9 @@ pub struct Config {
     #[arg(skip)]
     pub metrics_token: Option<SecretString>,
 
-    /// Minimum time between two pushed snapshots, in milliseconds. The first
-    /// change after a quiet period is pushed at once; bursts are coalesced.
+    /// Push throttle, in milliseconds: on average at most one snapshot per
+    /// interval; up to five in a row go out at once, so sparse changes never
+    /// wait and bursts are coalesced.
     #[arg(
         long,
         env = "STATS_NOTIFY_MIN_INTERVAL_MS",
@@ -269,7 +270,7 @@ impl Config {
         }
     }
 
-    /// Minimum time between two pushed snapshots.
+    /// The push throttle's interval.
     pub fn stats_notify_min_interval(&self) -> Duration {
         Duration::from_millis(self.stats_notify_min_interval_ms)
     }

@@ -1,8 +1,12 @@
-//! Leading- and trailing-edge throttle for snapshot pushes.
+//! Throttle for snapshot pushes: a token bucket of [`BURST`] publishes that
+//! refills one publish per `min_interval`.
 //!
-//! The first change after a quiet period is published at once; changes
-//! arriving within `min_interval` of the last publish are folded into one
-//! trailing publish at the end of the interval. A change is never left
+//! A change that finds a token is published at once: sparse changes, even
+//! ones arriving at nearly the full rate with jitter, never wait. A burst
+//! spends the tokens, then its changes are folded into one publish per
+//! interval, the last one showing the final state. (A strict "at least
+//! `min_interval` apart" rule makes a steady stream near that rate wait more
+//! and more: each wait pushes the next slot later.) A change is never left
 //! unpublished: the flag is cleared *before* the recompute reads the store, so
 //! a commit that races with a recompute marks the flag again and gets its own
 //! publish.
@@ -55,8 +59,11 @@ impl DirtyFlag {
     }
 }
 
-/// Calls `publish` whenever `flag` is marked, at most once per `min_interval`,
-/// until `shutdown` is cancelled.
+/// Publishes that may follow each other without waiting.
+const BURST: f64 = 5.0;
+
+/// Calls `publish` whenever `flag` is marked, on average at most once per
+/// `min_interval` (with bursts of [`BURST`]), until `shutdown` is cancelled.
 pub async fn run<F, Fut>(
     flag: Arc<DirtyFlag>,
     min_interval: Duration,
@@ -66,22 +73,32 @@ pub async fn run<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), StoreError>>,
 {
-    let mut next_allowed = Instant::now();
+    let mut tokens = BURST;
+    let mut counted_at = Instant::now();
+    let mut not_before = Instant::now();
     loop {
         tokio::select! {
             () = flag.wake.notified() => {}
             () = shutdown.cancelled() => return,
         }
+        tokens =
+            (tokens + counted_at.elapsed().as_secs_f64() / min_interval.as_secs_f64()).min(BURST);
+        counted_at = Instant::now();
+        let wait_for_token = min_interval.mul_f64((1.0 - tokens).max(0.0));
+        let ready = not_before.max(counted_at + wait_for_token);
         tokio::select! {
-            () = tokio::time::sleep_until(next_allowed) => {}
+            () = tokio::time::sleep_until(ready) => {}
             () = shutdown.cancelled() => return,
         }
+        tokens =
+            (tokens + counted_at.elapsed().as_secs_f64() / min_interval.as_secs_f64()).min(BURST);
+        counted_at = Instant::now();
         // Marks made while waiting are folded into this publish.
         let Some(changed_at) = flag.take() else {
             continue;
         };
+        tokens -= 1.0;
         let started = Instant::now();
-        next_allowed = started + min_interval;
         let published = publish().await;
         if published.is_ok() {
             metrics()
@@ -90,7 +107,7 @@ pub async fn run<F, Fut>(
         }
         if let Err(error) = published {
             tracing::warn!(error = %error_chain(&error), "could not recompute stats; retrying");
-            next_allowed = started + RETRY_AFTER_FAILURE.max(min_interval);
+            not_before = started + RETRY_AFTER_FAILURE.max(min_interval);
             flag.mark();
         }
     }
@@ -160,16 +177,56 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_burst_gives_one_leading_and_one_trailing_publish_with_the_last_state() {
+    async fn a_burst_spends_the_bucket_then_folds_into_one_publish_with_the_last_state() {
         let harness = Harness::start();
-        harness.commit();
-        advance(10).await;
-        for _ in 0..4 {
+        for _ in 0..20 {
             harness.commit();
-            advance(15).await;
+            advance(2).await;
         }
         advance(500).await;
-        assert_eq!(harness.publishes(), vec![(0, 1), (100, 5)]);
+        let log = harness.publishes();
+        // The bucket's five at once, then one when a token is back (about
+        // 100 ms after the burst began), carrying the last state.
+        assert_eq!(
+            log.iter().map(|&(at, _)| at).collect::<Vec<_>>(),
+            vec![0, 2, 4, 6, 8, 100],
+            "{log:?}"
+        );
+        assert_eq!(log.last().map(|&(_, seen)| seen), Some(20), "{log:?}");
+    }
+
+    /// Gaps of 70–130 ms (a fixed pseudo-random sequence, 100 ms on average).
+    fn jittered_gaps() -> Vec<u64> {
+        let mut seed: u64 = 12_345;
+        (0..100)
+            .map(|_| {
+                seed = (seed * 1_103_515_245 + 12_345) % (1 << 31);
+                70 + seed % 61
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_jittered_stream_at_about_the_full_rate_is_published_without_waiting() {
+        // A strict "100 ms apart" rule makes these wait up to 158 ms: each
+        // wait pushes the next slot later. The bucket absorbs the jitter.
+        let harness = Harness::start();
+        let gaps = jittered_gaps();
+        for gap in &gaps {
+            harness.commit();
+            advance(*gap).await;
+        }
+        let log = harness.publishes();
+        assert_eq!(log.len(), gaps.len(), "every change published: {log:?}");
+        let mut committed_at = 0u128;
+        for (step, ((published_at, _), gap)) in log.iter().zip(&gaps).enumerate() {
+            assert!(
+                published_at - committed_at <= 1,
+                "change {step} waited {} ms",
+                published_at - committed_at
+            );
+            committed_at += u128::from(*gap);
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -195,8 +252,11 @@ mod tests {
 
         let log = harness.publishes();
         assert_eq!(log.last().map(|&(_, seen)| seen), Some(3), "{log:?}");
+        // Never faster than the bucket allows: at most BURST + 1 publishes
+        // within any one interval.
         assert!(
-            log.windows(2).all(|pair| pair[1].0 - pair[0].0 >= 100),
+            log.windows(BURST as usize + 2)
+                .all(|window| window[window.len() - 1].0 - window[0].0 >= 100),
             "{log:?}"
         );
     }
