@@ -65,6 +65,7 @@ lint:
 	$(CLIPPY) -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 	$(CLIPPY) -p frontend --target wasm32-unknown-unknown -- -D warnings
 	$(CLIPPY) -p pulse-loadtest -- -D warnings
+	$(CLIPPY) -p testkit -- -D warnings
 
 rust-test:
 	cargo test --locked -p pulse

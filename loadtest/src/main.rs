@@ -7,6 +7,7 @@
 //! table to `BENCHMARKS.md`. Everything targets loopback and is bounded in
 //! time and count.
 
+mod scale_out;
 mod server;
 mod sse_client;
 mod webhooks;
@@ -42,14 +43,14 @@ struct Args {
 
 /// One fan-out scenario: N clients, events at a fixed rate.
 #[derive(Clone, Copy)]
-struct FanOut {
+pub(crate) struct FanOut {
     clients: usize,
     events_per_second: u32,
     seconds: u64,
 }
 
 /// Latency figures in milliseconds.
-struct Latency {
+pub(crate) struct Latency {
     p50: f64,
     p90: f64,
     p99: f64,
@@ -128,13 +129,42 @@ async fn run(args: Args) -> Result<()> {
         );
         results.push(fan_out(&args, *scenario).await?);
     }
-    eprintln!("ingestion: single-event POSTs for {ingest_seconds} s …");
-    let single = ingest(&args, 1, 64, ingest_seconds).await?;
-    eprintln!("ingestion: 100-event batches for {ingest_seconds} s …");
-    let batches = ingest(&args, 100, 8, ingest_seconds).await?;
+    let mut ingestion = Vec::new();
+    eprintln!(
+        "ingestion (SQLite): single-event POSTs, then 100-event batches, {ingest_seconds} s each …"
+    );
+    ingestion.push((
+        "SQLite, synchronous=FULL",
+        ingest(&args, &[], 1, 64, ingest_seconds).await?,
+        ingest(&args, &[], 100, 8, ingest_seconds).await?,
+    ));
+
+    let mut scaled = None;
+    if !args.quick {
+        eprintln!("starting a private Postgres and Redis …");
+        let backends = scale_out::Backends::start();
+        let fresh =
+            || async { vec![("DATABASE_URL", backends.postgres.fresh_database_url().await)] };
+        eprintln!("ingestion (Postgres): single-event POSTs, then 100-event batches, {ingest_seconds} s each …");
+        ingestion.push((
+            "Postgres, default commit",
+            ingest(&args, &fresh().await, 1, 64, ingest_seconds).await?,
+            ingest(&args, &fresh().await, 100, 8, ingest_seconds).await?,
+        ));
+        let scenario = FanOut {
+            clients: 1_000,
+            events_per_second: 100,
+            seconds: 10,
+        };
+        eprintln!(
+            "two nodes via Redis: {} clients, {} events/s to one node …",
+            scenario.clients, scenario.events_per_second
+        );
+        scaled = Some(scale_out::run(&args.server, &backends, scenario).await?);
+    }
     let bundle = bundle_gzip_bytes(&args.server);
 
-    let table = report(&results, &single, &batches, bundle);
+    let table = report(&results, &ingestion, scaled.as_ref(), bundle);
     println!("{table}");
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.write {
@@ -152,31 +182,64 @@ async fn fan_out(args: &Args, scenario: FanOut) -> Result<FanOutResult> {
     let rss_idle_kib = server.rss_kib()?;
 
     let (stop, stopped) = watch::channel(false);
+    let clients = connect_clients(&server, &cookie, scenario.clients, &stopped).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_connected_kib = server.rss_kib()?;
+
+    let acks = send_events(&server, scenario).await?;
+    let final_version = acks.iter().map(|(version, _)| *version).max().unwrap_or(0);
+    let final_snapshot = wait_for_version(&server, &cookie, final_version).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.send(true)?;
+    let records = collect(clients).await?;
+    check(&records, final_version, &final_snapshot, acks.len())?;
+    let snapshot_frames: usize = records.iter().map(|r| r.receipts.len()).sum();
+    let bytes: u64 = records.iter().map(|r| r.bytes).sum();
+    Ok(FanOutResult {
+        scenario,
+        latency: latency(&acks, &records),
+        acknowledged: acks.len(),
+        rss_idle_kib,
+        rss_connected_kib,
+        bytes_per_update: bytes as f64 / snapshot_frames.max(1) as f64,
+    })
+}
+
+/// Opens `count` SSE clients on `server` and waits until the server counts
+/// them all as connected.
+pub(crate) async fn connect_clients(
+    server: &Server,
+    cookie: &str,
+    count: usize,
+    stopped: &watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<ClientRecord>>> {
+    let before = server.metric(cookie, "pulse_sse_clients").await? as usize;
     let connecting = Arc::new(Semaphore::new(256));
-    let mut clients = Vec::with_capacity(scenario.clients);
-    for _ in 0..scenario.clients {
+    let mut clients = Vec::with_capacity(count);
+    for _ in 0..count {
         let permit = connecting.clone().acquire_owned().await?;
-        let (port, cookie, stopped) = (server.port, cookie.clone(), stopped.clone());
+        let (port, cookie, stopped) = (server.port, cookie.to_string(), stopped.clone());
         clients.push(tokio::spawn(async move {
             drop(permit);
             sse_client::run(port, cookie, stopped).await
         }));
     }
-    // Wait until every client is connected (the gauge counts open streams).
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (server.metric(&cookie, "pulse_sse_clients").await? as usize) < scenario.clients {
+    while (server.metric(cookie, "pulse_sse_clients").await? as usize) < before + count {
         if Instant::now() > deadline {
             bail!("not every client connected within 60 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_connected_kib = server.rss_kib()?;
+    Ok(clients)
+}
 
-    // Events at a fixed rate, each its own request, so a slow answer does not
-    // slow the rate down.
+/// Single-DM deliveries to `server` at the scenario's fixed rate, each its own
+/// request so that a slow answer does not slow the rate down; returns each
+/// acknowledged version and when its 200 arrived.
+pub(crate) async fn send_events(server: &Server, scenario: FanOut) -> Result<Vec<(i64, Instant)>> {
     let http = reqwest::Client::new();
-    let total = scenario.events_per_second as u64 * scenario.seconds;
+    let total = u64::from(scenario.events_per_second) * scenario.seconds;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(
         1.0 / f64::from(scenario.events_per_second),
     ));
@@ -192,48 +255,48 @@ async fn fan_out(args: &Args, scenario: FanOut) -> Result<FanOutResult> {
     for send in sends {
         acks.push(send.await??);
     }
-    let final_version = acks.iter().map(|(version, _)| *version).max().unwrap_or(0);
+    Ok(acks)
+}
 
-    // Every client must get a snapshot covering the last acknowledged event.
+/// Waits (up to 30 s) until `server` serves a snapshot of at least `version`.
+pub(crate) async fn wait_for_version(
+    server: &Server,
+    cookie: &str,
+    version: i64,
+) -> Result<serde_json::Value> {
+    let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let final_snapshot: serde_json::Value = loop {
+    loop {
         let snapshot: serde_json::Value = http
             .get(format!("{}/api/admin/stats", server.base_url))
-            .header("cookie", &cookie)
+            .header("cookie", cookie)
             .send()
             .await?
             .json()
             .await?;
-        if snapshot["version"].as_i64().unwrap_or(0) >= final_version {
-            break snapshot;
+        if snapshot["version"].as_i64().unwrap_or(0) >= version {
+            return Ok(snapshot);
         }
         if Instant::now() > deadline {
-            bail!("the server never published version {final_version}");
+            bail!("{} never published version {version}", server.base_url);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.send(true)?;
+    }
+}
+
+pub(crate) async fn collect(
+    clients: Vec<tokio::task::JoinHandle<ClientRecord>>,
+) -> Result<Vec<ClientRecord>> {
     let mut records = Vec::with_capacity(clients.len());
     for client in clients {
         records.push(client.await?);
     }
-    check(&records, final_version, &final_snapshot, acks.len())?;
-    let snapshot_frames: usize = records.iter().map(|r| r.receipts.len()).sum();
-    let bytes: u64 = records.iter().map(|r| r.bytes).sum();
-    Ok(FanOutResult {
-        scenario,
-        latency: latency(&acks, &records),
-        acknowledged: acks.len(),
-        rss_idle_kib,
-        rss_connected_kib,
-        bytes_per_update: bytes as f64 / snapshot_frames.max(1) as f64,
-    })
+    Ok(records)
 }
 
 /// The harness's own checks: no client failed, each saw the final version,
 /// and the server counted exactly the DMs acknowledged.
-fn check(
+pub(crate) fn check(
     records: &[ClientRecord],
     final_version: i64,
     final_snapshot: &serde_json::Value,
@@ -261,7 +324,7 @@ fn check(
 /// For each acknowledged event and each client: from the 200 to the arrival
 /// of the first snapshot whose version covers it. At most about two million
 /// pairs are measured (events are sampled evenly beyond that).
-fn latency(acks: &[(i64, Instant)], records: &[ClientRecord]) -> Latency {
+pub(crate) fn latency(acks: &[(i64, Instant)], records: &[ClientRecord]) -> Latency {
     let budget = 2_000_000 / records.len().max(1);
     let step = (acks.len() / budget.max(1)).max(1);
     let mut samples: Vec<f64> = Vec::new();
@@ -294,8 +357,14 @@ fn latency(acks: &[(i64, Instant)], records: &[ClientRecord]) -> Latency {
 }
 
 /// Signed DMs as fast as `workers` concurrent senders get them acknowledged.
-async fn ingest(args: &Args, batch: usize, workers: usize, seconds: u64) -> Result<Ingestion> {
-    let server = Server::start(&args.server, &[]).await?;
+async fn ingest(
+    args: &Args,
+    env: &[(&str, String)],
+    batch: usize,
+    workers: usize,
+    seconds: u64,
+) -> Result<Ingestion> {
+    let server = Server::start(&args.server, env).await?;
     let http = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -343,8 +412,8 @@ fn bundle_gzip_bytes(server: &std::path::Path) -> Option<(u64, u64)> {
 
 fn report(
     results: &[FanOutResult],
-    single: &Ingestion,
-    batches: &Ingestion,
+    ingestion: &[(&str, Ingestion, Ingestion)],
+    scaled: Option<&scale_out::ScaleOutResult>,
     bundle: Option<(u64, u64)>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
@@ -373,16 +442,36 @@ fn report(
             s.clients, result.bytes_per_update
         );
     }
-    let _ = writeln!(
-        table,
-        "| durable ingestion, single-event POSTs (SQLite, synchronous=FULL, 64 senders) | {:.0} requests/s |",
-        single.requests_per_second
-    );
-    let _ = writeln!(
-        table,
-        "| durable ingestion, 100-event batches (SQLite, 8 senders) | {:.0} events/s ({:.0} requests/s) |",
-        batches.events_per_second, batches.requests_per_second
-    );
+    for (engine, single, batches) in ingestion {
+        let _ = writeln!(
+            table,
+            "| durable ingestion, single-event POSTs ({engine}, 64 senders) | {:.0} requests/s |",
+            single.requests_per_second
+        );
+        let _ = writeln!(
+            table,
+            "| durable ingestion, 100-event batches ({engine}, 8 senders) | {:.0} events/s ({:.0} requests/s) |",
+            batches.events_per_second, batches.requests_per_second
+        );
+    }
+    if let Some(scaled) = scaled {
+        let s = scaled.scenario;
+        for (side, l) in [
+            ("on the node that took the webhooks", &scaled.local),
+            ("on the other node, via Redis", &scaled.remote),
+        ] {
+            let _ = writeln!(
+                table,
+                "| two nodes (Postgres + Redis), {} clients on each, {} events/s: latency {side} | p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+                s.clients / 2, s.events_per_second, l.p50, l.p90, l.p99, l.max
+            );
+        }
+        let _ = writeln!(
+            table,
+            "| Redis commands per update published through Redis ({} clients) | {:.2} ({} updates) |",
+            s.clients, scaled.commands_per_update, scaled.updates
+        );
+    }
     match bundle {
         Some((raw, gzipped)) => {
             let _ = writeln!(

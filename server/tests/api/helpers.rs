@@ -39,13 +39,7 @@ pub struct Node {
     pub session_cookie: Option<String>,
 }
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
+pub use testkit::free_port;
 
 /// A server on the default embedded store (SQLite in a temporary directory).
 pub async fn spawn_app() -> TestApp {

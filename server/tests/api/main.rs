@@ -10,7 +10,6 @@ mod node_process;
 mod postgres;
 mod process;
 mod properties;
-mod redis_server;
 mod scale_out;
 mod store;
 mod stream;

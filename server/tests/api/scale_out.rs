@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use app::model::{BusMode, Counts, Engagement, StatsSnapshot};
 use pulse::store::Store;
+use testkit::redis::RedisServer;
 
 use crate::{
     helpers::{dm_batch, spawn_app_with, Node, SseClient},
     node_process::NodeProcess,
     postgres::fresh_database_url,
-    redis_server::RedisServer,
 };
 
 /// Redis, a fresh Postgres database, and two `pulse` processes on both.

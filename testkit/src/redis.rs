@@ -1,5 +1,5 @@
-//! A private `redis-server` for one test, on a free port, that the test can
-//! kill and start again (same port) to inject faults. A small shell
+//! A private `redis-server` on a free port, that its owner can kill and start
+//! again (same port) to inject faults. A small shell
 //! supervisor stops it when the test process goes away, however it ends.
 
 use std::{
@@ -9,8 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::free_port;
+use crate::free_port;
 
+/// A `redis-server` of our own, stopped when dropped.
 pub struct RedisServer {
     port: u16,
     running: Option<Supervised>,

@@ -1,0 +1,172 @@
+//! A private Postgres cluster: started on a free port in a temporary
+//! directory, one fresh database per caller, and stopped (directory removed)
+//! when the [`Cluster`] is dropped or the process exits, because the process
+//! that supervises it reads our standard-input pipe and stops the server as
+//! soon as that pipe closes.
+
+use std::{
+    io::Read,
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::free_port;
+
+/// A running Postgres server of our own.
+pub struct Cluster {
+    /// `postgres://user@host:port`, without a database.
+    server_url: String,
+    next_database: AtomicU32,
+    /// Held until the process exits; closing it stops the server.
+    _lifeline: Mutex<(Child, ChildStdin)>,
+}
+
+impl Cluster {
+    /// Starts a cluster (initdb, then the server under a supervisor).
+    pub fn start() -> Cluster {
+        start_cluster()
+    }
+
+    /// The URL of a new, empty database on this cluster.
+    pub async fn fresh_database_url(&self) -> String {
+        fresh_database_url(self).await
+    }
+}
+
+async fn fresh_database_url(cluster: &Cluster) -> String {
+    let name = format!(
+        "pulse_test_{}_{}",
+        std::process::id(),
+        cluster.next_database.fetch_add(1, Ordering::SeqCst)
+    );
+    // The port opens a moment before the server accepts sessions.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut admin = loop {
+        match PgConnection::connect(&format!("{}/postgres", cluster.server_url)).await {
+            Ok(connection) => break connection,
+            Err(error) if Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("cannot connect to the test Postgres: {error}"),
+        }
+    };
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create a test database");
+    format!("{}/{name}", cluster.server_url)
+}
+
+fn postgres_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed (/usr/lib/postgresql); `make test` installs it")
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+        .filter(|bin| bin.join("postgres").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("no PostgreSQL server binaries under /usr/lib/postgresql")
+}
+
+/// Runs `program args` as the `postgres` user when we are root (Postgres
+/// refuses to run as root), as ourselves otherwise.
+fn as_postgres_user(program: &str, args: &[&str]) -> Command {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    if is_root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--", program]).args(args);
+        command
+    } else {
+        let mut command = Command::new(program);
+        command.args(args);
+        command
+    }
+}
+
+fn start_cluster() -> Cluster {
+    let bin = postgres_bin();
+    let dir = tempfile::Builder::new()
+        .prefix("pulse-test-pg-")
+        .tempdir()
+        .expect("temporary directory")
+        .keep();
+    let data = dir.join("data");
+    let dir_text = dir.display().to_string();
+    let status = Command::new("chown")
+        .args(["postgres:", &dir_text])
+        .status()
+        .expect("run chown");
+    assert!(
+        status.success() || !cfg!(unix),
+        "chown of {dir_text} failed"
+    );
+
+    let initdb = as_postgres_user(
+        bin.join("initdb").to_str().unwrap(),
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .output()
+    .expect("run initdb");
+    assert!(
+        initdb.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&initdb.stderr)
+    );
+
+    let port = free_port();
+    // The supervisor: start the server, wait for our pipe to close, stop it, clean up.
+    let script = format!(
+        r#""{postgres}" -D "{data}" -p {port} -k "{dir}" -c listen_addresses=127.0.0.1 -c fsync=off \
+             >"{dir}/server.log" 2>&1 & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid; rm -rf "{dir}""#,
+        postgres = bin.join("postgres").display(),
+        data = data.display(),
+        dir = dir_text,
+    );
+    let mut child = as_postgres_user("sh", &["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the Postgres supervisor");
+    let stdin = child.stdin.take().expect("supervisor stdin");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            let mut log = String::new();
+            let _ = std::fs::File::open(dir.join("server.log"))
+                .and_then(|mut f| f.read_to_string(&mut log));
+            panic!("the test Postgres did not start within 30 s:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Cluster {
+        server_url: format!("postgres://postgres@127.0.0.1:{port}"),
+        next_database: AtomicU32::new(0),
+        _lifeline: Mutex::new((child, stdin)),
+    }
+}
