@@ -34,7 +34,7 @@ pub struct Backends {
 impl Backends {
     pub fn start() -> Backends {
         Backends {
-            postgres: Cluster::start(),
+            postgres: Cluster::start_durable(),
             redis: RedisServer::start(),
         }
     }

@@ -30,9 +30,16 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts a cluster (initdb, then the server under a supervisor).
+    /// Starts a cluster for tests (initdb, then the server under a
+    /// supervisor), with `fsync = off`: fast, and nothing to lose.
     pub fn start() -> Cluster {
-        start_cluster()
+        start_cluster(false)
+    }
+
+    /// Starts a cluster that syncs commits to disk like a production one
+    /// (for benchmarks of durable ingestion).
+    pub fn start_durable() -> Cluster {
+        start_cluster(true)
     }
 
     /// The URL of a new, empty database on this cluster.
@@ -97,7 +104,7 @@ fn as_postgres_user(program: &str, args: &[&str]) -> Command {
     }
 }
 
-fn start_cluster() -> Cluster {
+fn start_cluster(fsync: bool) -> Cluster {
     let bin = postgres_bin();
     let dir = tempfile::Builder::new()
         .prefix("pulse-test-pg-")
@@ -140,11 +147,12 @@ fn start_cluster() -> Cluster {
     let port = free_port();
     // The supervisor: start the server, wait for our pipe to close, stop it, clean up.
     let script = format!(
-        r#""{postgres}" -D "{data}" -p {port} -k "{dir}" -c listen_addresses=127.0.0.1 -c fsync=off \
+        r#""{postgres}" -D "{data}" -p {port} -k "{dir}" -c listen_addresses=127.0.0.1 -c fsync={fsync} \
              >"{dir}/server.log" 2>&1 & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid; rm -rf "{dir}""#,
         postgres = bin.join("postgres").display(),
         data = data.display(),
         dir = dir_text,
+        fsync = if fsync { "on" } else { "off" },
     );
     let mut child = as_postgres_user("sh", &["-c", &script])
         .stdin(Stdio::piped())
