@@ -9,6 +9,7 @@
 
 mod scale_out;
 mod server;
+mod snapshot_cost;
 mod sse_client;
 mod webhooks;
 
@@ -162,9 +163,22 @@ async fn run(args: Args) -> Result<()> {
         );
         scaled = Some(scale_out::run(&args.server, &backends, scenario).await?);
     }
+    let snapshot_sizes: &[u64] = if args.quick {
+        &[10_000]
+    } else {
+        &[10_000, 1_000_000]
+    };
+    eprintln!("snapshot cost at {snapshot_sizes:?} stored events …");
+    let snapshot_costs = snapshot_cost::run(&args.server, snapshot_sizes).await?;
     let bundle = bundle_gzip_bytes(&args.server);
 
-    let table = report(&results, &ingestion, scaled.as_ref(), bundle);
+    let table = report(
+        &results,
+        &ingestion,
+        scaled.as_ref(),
+        &snapshot_costs,
+        bundle,
+    );
     println!("{table}");
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.write {
@@ -414,6 +428,7 @@ fn report(
     results: &[FanOutResult],
     ingestion: &[(&str, Ingestion, Ingestion)],
     scaled: Option<&scale_out::ScaleOutResult>,
+    snapshot_costs: &[(u64, f64)],
     bundle: Option<(u64, u64)>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
@@ -470,6 +485,12 @@ fn report(
             table,
             "| Redis commands per update published through Redis ({} clients) | {:.2} ({} updates) |",
             s.clients, scaled.commands_per_update, scaled.updates
+        );
+    }
+    for (events, ms) in snapshot_costs {
+        let _ = writeln!(
+            table,
+            "| snapshot compute time with {events} stored events (SQLite, mean of 50 refreshes) | {ms:.2} ms |"
         );
     }
     match bundle {
