@@ -41,28 +41,17 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Name stored in the `kind` column.
+    /// Name stored in the `kind` column: [`EventKind::label`], except that an
+    /// unmodelled kind keeps the name the payload gave it.
     pub fn as_str(&self) -> &str {
         match self {
-            EventKind::DmReceived { .. } => "dm_received",
-            EventKind::DmSent => "dm_sent",
-            EventKind::SelfMessage => "message_self",
-            EventKind::MessageDeleted => "message_deleted",
-            EventKind::Reaction => "reaction",
-            EventKind::Unreaction => "unreaction",
-            EventKind::Postback => "postback",
-            EventKind::Read => "read",
-            EventKind::Referral => "referral",
-            EventKind::Comment => "comment",
-            EventKind::OwnComment => "own_comment",
-            EventKind::Mention => "mention",
             EventKind::Unknown(name) => name,
-            EventKind::Invalid => "invalid",
+            modelled => modelled.label(),
         }
     }
 
-    /// The kind's name for metrics labels: [`EventKind::as_str`], except that
-    /// every unmodelled kind is `unknown` (their names come from the payload).
+    /// The kind's name with every unmodelled kind as `unknown`: the metrics
+    /// label (a payload must not choose label values).
     pub fn label(&self) -> &'static str {
         match self {
             EventKind::DmReceived { .. } => "dm_received",
