@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 
 use crate::{
-    clock::now_ms,
+    clock::{duration_ms, now_ms},
     store::{accounts::CreateAdminError, Store, StoreError},
 };
 use session::{token_hash, SessionPolicy};
@@ -167,8 +167,8 @@ impl Auth {
         let accounts = self.store.accounts();
         accounts
             .purge_sessions(
-                now - millis(self.policy.idle_timeout),
-                now - millis(self.policy.lifetime),
+                now - duration_ms(self.policy.idle_timeout),
+                now - duration_ms(self.policy.lifetime),
             )
             .await?;
         let token = session::new_token();
@@ -218,10 +218,6 @@ impl Auth {
     pub fn ended_sessions(&self) -> broadcast::Receiver<String> {
         self.ended.subscribe()
     }
-}
-
-fn millis(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use crate::store::accounts::SessionRow;
+use crate::{clock::duration_ms, store::accounts::SessionRow};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "pulse_session";
@@ -28,14 +28,14 @@ impl SessionPolicy {
     /// When `row` stops being valid (Unix ms): the earlier of its idle
     /// deadline and the end of its lifetime.
     pub fn expires_at_ms(&self, row: &SessionRow) -> i64 {
-        let idle = row.last_seen_at_ms + millis(self.idle_timeout);
-        let absolute = row.created_at_ms + millis(self.lifetime);
+        let idle = row.last_seen_at_ms + duration_ms(self.idle_timeout);
+        let absolute = row.created_at_ms + duration_ms(self.lifetime);
         idle.min(absolute)
     }
 
     /// When the session ends at the latest, however busy (Unix ms).
     pub fn lifetime_ends_at_ms(&self, row: &SessionRow) -> i64 {
-        row.created_at_ms + millis(self.lifetime)
+        row.created_at_ms + duration_ms(self.lifetime)
     }
 
     /// The `Set-Cookie` value that stores `token` in the browser.
@@ -54,10 +54,6 @@ impl SessionPolicy {
         let value = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
         HeaderValue::from_str(&value).expect("a valid header")
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A new session id: 256 random bits, hex-encoded.
