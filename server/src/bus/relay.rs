@@ -350,11 +350,7 @@ impl Relay {
             return Ok(());
         };
         redis::pipe()
-            .cmd("SET")
-            .arg(CACHE_KEY)
-            .arg(published.json.as_ref())
-            .arg("EX")
-            .arg(CACHE_TTL_S)
+            .add_command(write_cache(&published.json))
             .ignore()
             .cmd("PUBLISH")
             .arg(CHANNEL)
@@ -386,12 +382,7 @@ impl Relay {
             return Ok(());
         }
         self.poll_database().await;
-        let latest = self.publisher.bus().latest();
-        redis::cmd("SET")
-            .arg(CACHE_KEY)
-            .arg(latest.json.as_ref())
-            .arg("EX")
-            .arg(CACHE_TTL_S)
+        write_cache(&self.publisher.bus().latest().json)
             .exec_async(commands)
             .await
     }
@@ -423,6 +414,13 @@ impl Relay {
             }
         }
     }
+}
+
+/// `SET admin:stats <json> EX 60`: the cached snapshot, expiring when idle.
+fn write_cache(json: &[u8]) -> redis::Cmd {
+    let mut command = redis::cmd("SET");
+    command.arg(CACHE_KEY).arg(json).arg("EX").arg(CACHE_TTL_S);
+    command
 }
 
 /// A failed Redis command: the connection is not trusted any more.
