@@ -73,43 +73,70 @@ pub async fn run<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), StoreError>>,
 {
-    let mut tokens = BURST;
-    let mut counted_at = Instant::now();
+    let mut bucket = TokenBucket::full(min_interval);
     let mut not_before = Instant::now();
     loop {
         tokio::select! {
             () = flag.wake.notified() => {}
             () = shutdown.cancelled() => return,
         }
-        tokens =
-            (tokens + counted_at.elapsed().as_secs_f64() / min_interval.as_secs_f64()).min(BURST);
-        counted_at = Instant::now();
-        let wait_for_token = min_interval.mul_f64((1.0 - tokens).max(0.0));
-        let ready = not_before.max(counted_at + wait_for_token);
+        let ready = not_before.max(bucket.token_at());
         tokio::select! {
             () = tokio::time::sleep_until(ready) => {}
             () = shutdown.cancelled() => return,
         }
-        tokens =
-            (tokens + counted_at.elapsed().as_secs_f64() / min_interval.as_secs_f64()).min(BURST);
-        counted_at = Instant::now();
         // Marks made while waiting are folded into this publish.
         let Some(changed_at) = flag.take() else {
             continue;
         };
-        tokens -= 1.0;
+        bucket.spend();
         let started = Instant::now();
-        let published = publish().await;
-        if published.is_ok() {
-            metrics()
+        match publish().await {
+            Ok(()) => metrics()
                 .update_latency
-                .observe(changed_at.elapsed().as_secs_f64());
+                .observe(changed_at.elapsed().as_secs_f64()),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not recompute stats; retrying");
+                not_before = started + RETRY_AFTER_FAILURE.max(min_interval);
+                flag.mark();
+            }
         }
-        if let Err(error) = published {
-            tracing::warn!(error = %error_chain(&error), "could not recompute stats; retrying");
-            not_before = started + RETRY_AFTER_FAILURE.max(min_interval);
-            flag.mark();
+    }
+}
+
+/// Publishes allowed now: up to [`BURST`], one more per `interval` elapsed.
+struct TokenBucket {
+    tokens: f64,
+    counted_at: Instant,
+    interval: Duration,
+}
+
+impl TokenBucket {
+    fn full(interval: Duration) -> Self {
+        TokenBucket {
+            tokens: BURST,
+            counted_at: Instant::now(),
+            interval,
         }
+    }
+
+    /// Adds the tokens earned since the last count.
+    fn refill(&mut self) {
+        let earned = self.counted_at.elapsed().as_secs_f64() / self.interval.as_secs_f64();
+        self.tokens = (self.tokens + earned).min(BURST);
+        self.counted_at = Instant::now();
+    }
+
+    /// When a whole token is (or was) available.
+    fn token_at(&mut self) -> Instant {
+        self.refill();
+        self.counted_at + self.interval.mul_f64((1.0 - self.tokens).max(0.0))
+    }
+
+    /// Takes one token, counting what was earned meanwhile.
+    fn spend(&mut self) {
+        self.refill();
+        self.tokens -= 1.0;
     }
 }
 
