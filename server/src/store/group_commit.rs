@@ -44,12 +44,12 @@ impl GroupCommit {
     /// The error text is the database's, for logs.
     pub(super) async fn ingest(
         &self,
-        events: &[WebhookEvent],
+        events: Vec<WebhookEvent>,
         received_at_ms: i64,
     ) -> Result<IngestOutcome, String> {
         let (reply, outcome) = oneshot::channel();
         let request = Request {
-            events: events.to_vec(),
+            events,
             received_at_ms,
             reply,
         };

@@ -145,11 +145,12 @@ impl Store {
     /// Stores `events` and updates the aggregates in one transaction (shared
     /// with deliveries arriving at the same moment: group commit). Returns
     /// only after the commit is durable; events whose natural key is already
-    /// stored are skipped (a redelivered webhook counts once).
+    /// stored are skipped (a redelivered webhook counts once). The events are
+    /// handed to the writer task, not copied.
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     pub async fn ingest(
         &self,
-        events: &[WebhookEvent],
+        events: Vec<WebhookEvent>,
         received_at_ms: i64,
     ) -> Result<IngestOutcome, StoreError> {
         self.deliveries

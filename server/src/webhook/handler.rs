@@ -172,7 +172,7 @@ async fn accept(
         &body,
     )?;
     let events = payload::parse(&body, received_at_ms)?;
-    let outcome = state.store.ingest(&events, received_at_ms).await?;
+    let outcome = state.store.ingest(events, received_at_ms).await?;
     // Even an all-duplicate delivery moves "last accepted" on the dashboard.
     state.publisher.mark_dirty();
     tracing::debug!(

@@ -99,7 +99,7 @@ async fn stats_after(backend: Backend, deliveries: &[String]) -> StatsSnapshot {
     let store = Store::open(&url).await.unwrap();
     for body in deliveries {
         let events = payload::parse(body.as_bytes(), NOW).unwrap();
-        store.ingest(&events, NOW).await.unwrap();
+        store.ingest(events.clone(), NOW).await.unwrap();
     }
     let mut snapshot = store.snapshot(NOW, SnapshotSource::Initial).await.unwrap();
     // The version counts transactions, which is exactly what differs.

@@ -110,7 +110,7 @@ async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants(backend: 
             NOW - 2 * DAY_MS,
         ),
     ];
-    let outcome = store.ingest(&events, NOW).await.unwrap();
+    let outcome = store.ingest(events.to_vec(), NOW).await.unwrap();
     assert_eq!((outcome.stored, outcome.duplicates), (5, 0));
 
     let snapshot = store.snapshot(NOW, SnapshotSource::Initial).await.unwrap();
@@ -156,14 +156,11 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
     let store = database.open().await;
     let first = dm("m1", RECEIVED, "biz", "c", NOW);
     let outcome = store
-        .ingest(&[first.clone(), first.clone()], NOW)
+        .ingest(vec![first.clone(), first.clone()], NOW)
         .await
         .unwrap();
     assert_eq!((outcome.stored, outcome.duplicates), (1, 1));
-    let again = store
-        .ingest(std::slice::from_ref(&first), NOW)
-        .await
-        .unwrap();
+    let again = store.ingest(vec![first.clone()], NOW).await.unwrap();
     assert!(!again.changed());
 
     let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
@@ -171,7 +168,7 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
     assert_eq!(snapshot.dms_received.total, 1);
     // The same mid as an echo is a different event (a DM sent), counted separately.
     store
-        .ingest(&[dm("m1", EventKind::DmSent, "biz", "c", NOW)], NOW)
+        .ingest(vec![dm("m1", EventKind::DmSent, "biz", "c", NOW)], NOW)
         .await
         .unwrap();
     let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
@@ -186,7 +183,7 @@ async fn data_survives_reopening_the_database(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
     store
-        .ingest(&[dm("kept", RECEIVED, "biz", "c", NOW)], NOW)
+        .ingest(vec![dm("kept", RECEIVED, "biz", "c", NOW)], NOW)
         .await
         .unwrap();
     drop(store);
@@ -217,7 +214,7 @@ async fn two_nodes_writing_overlapping_batches_at_once_count_each_event_once(bac
     reversed.reverse();
     let write = |store: Store, events: Vec<WebhookEvent>, batch: usize| async move {
         for chunk in events.chunks(batch) {
-            store.ingest(chunk, NOW).await.unwrap();
+            store.ingest(chunk.to_vec(), NOW).await.unwrap();
         }
     };
     tokio::join!(
@@ -255,8 +252,12 @@ async fn concurrent_deliveries_are_committed_together_and_each_counted_once(back
             )]
         })
         .collect();
-    let outcomes =
-        futures::future::join_all(deliveries.iter().map(|events| store.ingest(events, NOW))).await;
+    let outcomes = futures::future::join_all(
+        deliveries
+            .iter()
+            .map(|events| store.ingest(events.clone(), NOW)),
+    )
+    .await;
     let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
     let stored: u64 = outcomes.iter().map(|o| o.stored).sum();
     let duplicates: u64 = outcomes.iter().map(|o| o.duplicates).sum();
@@ -289,9 +290,9 @@ async fn a_delivery_postgres_refuses_does_not_fail_the_others_committed_with_it(
         .collect();
     let mut pending: Vec<_> = good
         .iter()
-        .map(|events| store.ingest(events, NOW))
+        .map(|events| store.ingest(events.clone(), NOW))
         .collect();
-    pending.insert(15, store.ingest(&poison, NOW));
+    pending.insert(15, store.ingest(poison, NOW));
     let results = futures::future::join_all(pending).await;
     assert!(results[15].is_err(), "the poisoned delivery fails");
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 30);
