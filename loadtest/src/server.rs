@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+use testkit::responses::{metric_sample, session_cookie};
 
 pub const APP_SECRET: &str = "loadtest-app-secret";
 pub const ADMIN_EMAIL: &str = "bench@loadtest.example";
@@ -103,15 +104,14 @@ impl Server {
             .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
             .send()
             .await?;
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find(|value| value.starts_with("pulse_session="))
-            .and_then(|value| value.split(';').next())
-            .map(str::to_string)
-            .with_context(|| format!("login refused: {}", response.status()))
+        session_cookie(
+            response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|value| value.to_str().ok()),
+        )
+        .with_context(|| format!("login refused: {}", response.status()))
     }
 
     /// One figure from `/metrics` (0 when absent).
@@ -123,10 +123,7 @@ impl Server {
             .await?
             .text()
             .await?;
-        Ok(text
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0))
+        Ok(metric_sample(&text, name))
     }
 }
 

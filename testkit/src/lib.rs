@@ -1,10 +1,12 @@
 //! Real servers for tests and benchmarks, started on free loopback ports and
 //! stopped however the process that started them ends: a private Postgres
 //! cluster ([`postgres::Cluster`]) and a private `redis-server`
-//! ([`redis::RedisServer`]) that a test can kill and restart.
+//! ([`redis::RedisServer`]) that a test can kill and restart; and
+//! [`responses`], how a client reads Pulse's cookie and metrics.
 
 pub mod postgres;
 pub mod redis;
+pub mod responses;
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {

@@ -210,14 +210,13 @@ impl Node {
 
 /// The `name=value` part of the session cookie a response sets.
 pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("pulse_session="))
-        .and_then(|value| value.split(';').next())
-        .map(str::to_string)
+    testkit::responses::session_cookie(
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+    )
 }
 
 /// A webhook body with one DM per `(mid, is_echo)`, all for account `biz-1`.

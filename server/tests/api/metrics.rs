@@ -3,15 +3,9 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use testkit::responses::metric_sample as sample;
 
 use crate::helpers::{dm_batch, spawn_app, spawn_app_with, Node};
-
-/// The value of the sample `name` (with its labels, as printed) in `text`.
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 async fn scrape(node: &Node) -> String {
     let response = node.get("/metrics").await;
