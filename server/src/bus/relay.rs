@@ -89,14 +89,20 @@ impl State {
 type RelayError = String;
 
 /// Carries this node's snapshots to Redis and other nodes' snapshots to this
-/// node's bus.
+/// node's bus: the state machine and the state it is in.
 pub struct Relay {
+    machine: Machine,
+    state: State,
+}
+
+/// What every state works with: the connections' source, the settings, the
+/// bus (through the publisher) and the retry pace.
+struct Machine {
     client: redis::Client,
     settings: RelaySettings,
     publisher: StatsPublisher,
     outbox: watch::Receiver<Option<Arc<PublishedSnapshot>>>,
     retry: Backoff,
-    state: Option<State>,
     /// Whether the "published via Pub/Sub" line was logged since the last
     /// transition (it is said once, not per update).
     said_published: bool,
@@ -112,41 +118,43 @@ impl Relay {
     ) -> Relay {
         let mut outbox = publisher.bus().outbox();
         outbox.mark_unchanged();
-        let mut relay = Relay {
+        let mut machine = Machine {
             client,
             settings,
             publisher,
             outbox,
             retry: Backoff::new(),
-            state: None,
             said_published: false,
         };
-        let first = relay.connect().await;
-        relay.enter(first, BusMode::InProcess).await;
-        relay
+        let first = machine.connect().await;
+        let state = machine.enter(first, BusMode::InProcess).await;
+        Relay { machine, state }
     }
 
     /// Runs the state machine until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Relay {
+            mut machine,
+            mut state,
+        } = self;
         loop {
-            let Some(state) = self.state.take() else {
-                return;
-            };
             let before = state.mode();
             let started = tokio::time::Instant::now();
             let next = tokio::select! {
-                next = self.step(state) => next,
+                next = machine.step(state) => next,
                 () = shutdown.cancelled() => return,
             };
             // Only a subscription that held for a while ends the backoff, so
             // one that Redis keeps dropping is retried ever more slowly.
             if before == BusMode::Pubsub && started.elapsed() >= RETRY_MAX {
-                self.retry.reset();
+                machine.retry.reset();
             }
-            self.enter(next, before).await;
+            state = machine.enter(next, before).await;
         }
     }
+}
 
+impl Machine {
     async fn step(&mut self, state: State) -> State {
         match state {
             State::Pubsub { commands, messages } => self.pubsub(commands, messages).await,
@@ -158,7 +166,7 @@ impl Relay {
     /// Makes `state` current: tells the dashboards, logs the transition, and
     /// after (re)subscribing refreshes at once, because whatever was published
     /// while this node was not listening is lost.
-    async fn enter(&mut self, state: State, before: BusMode) {
+    async fn enter(&mut self, state: State, before: BusMode) -> State {
         let mode = state.mode();
         let poll_every = match mode {
             BusMode::CachePoll => self.settings.safety_poll,
@@ -202,7 +210,7 @@ impl Relay {
                 ),
             }
         }
-        self.state = Some(state);
+        state
     }
 
     /// Opens a command connection and, unless switched off, the subscription.
