@@ -194,16 +194,13 @@ async fn logging_out_ends_the_session_and_closes_its_open_stream() {
         .unwrap()
         .contains("Max-Age=0"));
 
-    let ended = stream
-        .next_event(Duration::from_secs(2))
+    let reason = stream
+        .session_ended(Duration::from_secs(2))
         .await
         .expect("a last event");
-    assert_eq!(
-        (ended.event.as_deref(), ended.data.as_str()),
-        (Some("session_ended"), "logged_out")
-    );
+    assert_eq!(reason, "logged_out");
     assert!(
-        stream.next_frame(Duration::from_secs(2)).await.is_none(),
+        stream.ends_within(Duration::from_secs(2)).await,
         "the stream ends"
     );
     assert_eq!(
@@ -216,15 +213,12 @@ async fn logging_out_ends_the_session_and_closes_its_open_stream() {
 async fn an_expired_session_closes_its_open_stream() {
     let app = spawn_app_with(|config| config.session_lifetime_s = 2).await;
     let mut stream = app.open_live_stream().await;
-    let ended = stream
-        .next_event(Duration::from_secs(5))
+    let reason = stream
+        .session_ended(Duration::from_secs(5))
         .await
         .expect("the stream says the session ended");
-    assert_eq!(
-        (ended.event.as_deref(), ended.data.as_str()),
-        (Some("session_ended"), "expired")
-    );
-    assert!(stream.next_frame(Duration::from_secs(2)).await.is_none());
+    assert_eq!(reason, "expired");
+    assert!(stream.ends_within(Duration::from_secs(2)).await);
     assert_eq!(
         app.get("/api/admin/stats").await.status(),
         StatusCode::UNAUTHORIZED

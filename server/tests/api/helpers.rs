@@ -312,6 +312,38 @@ impl SseClient {
         }
     }
 
+    /// Whether the server ends the stream within `timeout`; frames that
+    /// arrive first (a minute boundary's snapshot, a keep-alive) are skipped.
+    pub async fn ends_within(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Some(response) = self.response.as_mut() else {
+            return true;
+        };
+        loop {
+            match tokio::time::timeout_at(deadline, response.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None) | Err(_)) => return true,
+            }
+        }
+    }
+
+    /// The reason in the `session_ended` event within `timeout`, skipping
+    /// snapshots on the way (a minute boundary's recompute can land first).
+    pub async fn session_ended(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let event = self
+                .next_event(deadline - tokio::time::Instant::now())
+                .await?;
+            match event.event.as_deref() {
+                Some("session_ended") => return Some(event.data),
+                Some("sync") => continue,
+                other => panic!("unexpected event {other:?}: {}", event.data),
+            }
+        }
+    }
+
     /// The next frame that carries data, within `timeout`.
     pub async fn next_event(&mut self, timeout: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + timeout;

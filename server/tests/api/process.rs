@@ -15,7 +15,7 @@ async fn sigterm_closes_live_streams_and_exits_cleanly() {
 
     let exited = tokio::spawn(server.terminate());
     assert!(
-        stream.next_frame(Duration::from_secs(5)).await.is_none(),
+        stream.ends_within(Duration::from_secs(5)).await,
         "the stream ends so the browser reconnects elsewhere"
     );
     let status = exited.await.unwrap();

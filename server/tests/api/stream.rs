@@ -104,9 +104,13 @@ async fn a_disconnected_client_leaves_no_subscriber_behind() {
 async fn shutting_down_ends_open_streams() {
     let app = spawn_app().await;
     let mut stream = app.open_live_stream().await;
+    assert!(
+        !stream.ends_within(Duration::from_millis(300)).await,
+        "open until shutdown"
+    );
     app.state.shutdown.cancel();
     assert!(
-        stream.next_frame(Duration::from_secs(2)).await.is_none(),
+        stream.ends_within(Duration::from_secs(2)).await,
         "the stream ends on shutdown"
     );
 }
