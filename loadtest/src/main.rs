@@ -38,8 +38,27 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Write the results table to this file (the full run writes BENCHMARKS.md).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only")]
     write: Option<PathBuf>,
+    /// Run only this part (to rerun one figure while working on it).
+    #[arg(long, value_enum)]
+    only: Option<Part>,
+}
+
+/// The parts of a run, in the order they run.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    FanOut,
+    Ingestion,
+    ScaleOut,
+    Snapshot,
+    Browser,
+}
+
+impl Args {
+    fn runs(&self, part: Part) -> bool {
+        self.only.is_none_or(|only| only == part)
+    }
 }
 
 /// One fan-out scenario: N clients, events at a fixed rate.
@@ -123,7 +142,7 @@ async fn run(args: Args) -> Result<()> {
     }
 
     let mut results = Vec::new();
-    for scenario in &fan_outs {
+    for scenario in fan_outs.iter().filter(|_| args.runs(Part::FanOut)) {
         eprintln!(
             "fan-out: {} clients, {} events/s for {} s …",
             scenario.clients, scenario.events_per_second, scenario.seconds
@@ -131,45 +150,55 @@ async fn run(args: Args) -> Result<()> {
         results.push(fan_out(&args, *scenario).await?);
     }
     let mut ingestion = Vec::new();
-    eprintln!(
-        "ingestion (SQLite): single-event POSTs, then 100-event batches, {ingest_seconds} s each …"
-    );
-    ingestion.push((
-        "SQLite, synchronous=FULL",
-        ingest(&args, &[], 1, 64, ingest_seconds).await?,
-        ingest(&args, &[], 100, 8, ingest_seconds).await?,
-    ));
+    if args.runs(Part::Ingestion) {
+        eprintln!(
+            "ingestion (SQLite): single-event POSTs, then 100-event batches, {ingest_seconds} s each …"
+        );
+        ingestion.push((
+            "SQLite, synchronous=FULL",
+            ingest(&args, &[], 1, 64, ingest_seconds).await?,
+            ingest(&args, &[], 100, 8, ingest_seconds).await?,
+        ));
+    }
 
     let mut scaled = None;
-    if !args.quick {
+    let needs_backends = args.runs(Part::Ingestion) || args.runs(Part::ScaleOut);
+    if !args.quick && needs_backends {
         eprintln!("starting a private Postgres and Redis …");
         let backends = scale_out::Backends::start();
-        let fresh =
-            || async { vec![("DATABASE_URL", backends.postgres.fresh_database_url().await)] };
-        eprintln!("ingestion (Postgres): single-event POSTs, then 100-event batches, {ingest_seconds} s each …");
-        ingestion.push((
-            "Postgres, default commit",
-            ingest(&args, &fresh().await, 1, 64, ingest_seconds).await?,
-            ingest(&args, &fresh().await, 100, 8, ingest_seconds).await?,
-        ));
-        let scenario = FanOut {
-            clients: 1_000,
-            events_per_second: 100,
-            seconds: 10,
-        };
-        eprintln!(
-            "two nodes via Redis: {} clients, {} events/s to one node …",
-            scenario.clients, scenario.events_per_second
-        );
-        scaled = Some(scale_out::run(&args.server, &backends, scenario).await?);
+        if args.runs(Part::Ingestion) {
+            let fresh =
+                || async { vec![("DATABASE_URL", backends.postgres.fresh_database_url().await)] };
+            eprintln!("ingestion (Postgres): single-event POSTs, then 100-event batches, {ingest_seconds} s each …");
+            ingestion.push((
+                "Postgres, default commit",
+                ingest(&args, &fresh().await, 1, 64, ingest_seconds).await?,
+                ingest(&args, &fresh().await, 100, 8, ingest_seconds).await?,
+            ));
+        }
+        if args.runs(Part::ScaleOut) {
+            let scenario = FanOut {
+                clients: 1_000,
+                events_per_second: 100,
+                seconds: 10,
+            };
+            eprintln!(
+                "two nodes via Redis: {} clients, {} events/s to one node …",
+                scenario.clients, scenario.events_per_second
+            );
+            scaled = Some(scale_out::run(&args.server, &backends, scenario).await?);
+        }
     }
     let snapshot_sizes: &[u64] = if args.quick {
         &[10_000]
     } else {
-        &[10_000, 1_000_000]
+        &[10_000, 1_000_000, 10_000_000]
     };
-    eprintln!("snapshot cost at {snapshot_sizes:?} stored events …");
-    let snapshot_costs = snapshot_cost::run(&args.server, snapshot_sizes).await?;
+    let mut snapshot_costs = Vec::new();
+    if args.runs(Part::Snapshot) {
+        eprintln!("snapshot cost at {snapshot_sizes:?} stored events …");
+        snapshot_costs = snapshot_cost::run(&args.server, snapshot_sizes).await?;
+    }
     let bundle = bundle_gzip_bytes(&args.server);
 
     let table = report(
@@ -490,7 +519,8 @@ fn report(
     for (events, ms) in snapshot_costs {
         let _ = writeln!(
             table,
-            "| snapshot compute time with {events} stored events (SQLite, mean of 50 refreshes) | {ms:.2} ms |"
+            "| snapshot compute time with {events} stored events (SQLite, mean of {} refreshes) | {ms:.2} ms |",
+            snapshot_cost::REFRESHES
         );
     }
     match bundle {

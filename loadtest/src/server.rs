@@ -19,21 +19,38 @@ pub struct Server {
     child: Child,
     pub base_url: String,
     pub port: u16,
-    _data_dir: tempfile::TempDir,
+    /// Kept here only when this server owns it (removed when dropped).
+    _own_data_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
-    /// Starts `binary serve` with `env` and waits until it answers `/healthz`.
+    /// Starts `binary serve` with `env` and a fresh data directory, and waits
+    /// until it answers `/healthz`.
     pub async fn start(binary: &Path, env: &[(&str, String)]) -> Result<Server> {
+        let data_dir = tempfile::tempdir().context("temporary data directory")?;
+        let mut server = Server::start_in(binary, env, data_dir.path()).await?;
+        server._own_data_dir = Some(data_dir);
+        Ok(server)
+    }
+
+    /// Starts `binary serve` on the data directory `data_dir`, which the
+    /// caller keeps (so a later server can start on the same database).
+    pub async fn start_in(
+        binary: &Path,
+        env: &[(&str, String)],
+        data_dir: &Path,
+    ) -> Result<Server> {
         if !binary.exists() {
             bail!(
                 "{} does not exist: build it first (`cargo leptos build --release`, or `make bench`)",
                 binary.display()
             );
         }
-        let data_dir = tempfile::tempdir().context("temporary data directory")?;
         let port = free_port()?;
-        let log = std::fs::File::create(data_dir.path().join("pulse.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("pulse.log"))?;
         let site_root: PathBuf = binary
             .parent()
             .and_then(Path::parent)
@@ -44,7 +61,7 @@ impl Server {
             .arg("serve")
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("LEPTOS_SITE_ROOT", site_root)
-            .env("PULSE_DATA_DIR", data_dir.path())
+            .env("PULSE_DATA_DIR", data_dir)
             .env("IG_APP_SECRET", APP_SECRET)
             .env("IG_VERIFY_TOKEN", "loadtest-verify-token")
             .env("PULSE_ADMIN_EMAIL", ADMIN_EMAIL)
@@ -63,7 +80,7 @@ impl Server {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             port,
-            _data_dir: data_dir,
+            _own_data_dir: None,
         };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -112,6 +129,21 @@ impl Server {
                 .filter_map(|value| value.to_str().ok()),
         )
         .with_context(|| format!("login refused: {}", response.status()))
+    }
+
+    /// The DMs-received total of the server's current snapshot.
+    pub async fn dms_received(&self, cookie: &str) -> Result<u64> {
+        let snapshot: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/admin/stats", self.base_url))
+            .header("cookie", cookie)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        snapshot["dms_received"]["total"]
+            .as_u64()
+            .context("no dms_received.total in the snapshot")
     }
 
     /// One figure from `/metrics` (0 when absent).

@@ -2,59 +2,100 @@
 //! aggregate rows only, so its cost should not depend on the number of
 //! stored events. Measured with the server's own histogram
 //! (`pulse_snapshot_compute_seconds`) over manual refreshes.
+//!
+//! The first size is stored through the webhook path. Larger sizes are
+//! reached by copying a stored DM's row in SQL while the server is stopped
+//! (with a fresh `dedupe_key` each, and the DM total raised to match): ten
+//! million deliveries through HTTP would take longer than the whole run.
 
-use anyhow::{bail, Result};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, Connection,
+};
 
 use crate::{server::Server, webhooks};
 
 /// Refreshes per measurement.
-const REFRESHES: u32 = 50;
-/// Events per delivery while filling.
+pub const REFRESHES: u32 = 200;
+/// Refreshes before measuring, after each start (statements prepared, pages cached).
+const WARM_UP: u32 = 20;
+/// Events per delivery while filling through webhooks.
 const BATCH: usize = 500;
-/// Concurrent senders while filling.
+/// Concurrent senders while filling through webhooks.
 const SENDERS: usize = 8;
+/// Rows copied per statement when filling in SQL.
+const COPY_CHUNK: u64 = 1_000_000;
 
-/// Mean snapshot compute time (ms) at each of `sizes` stored events.
-pub async fn run(binary: &std::path::Path, sizes: &[u64]) -> Result<Vec<(u64, f64)>> {
-    let server = Server::start(binary, &[]).await?;
-    let cookie = server.log_in().await?;
-    let http = reqwest::Client::new();
-    let mut stored = 0u64;
+/// Mean snapshot compute time (ms) at each of `sizes` stored events
+/// (ascending).
+pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<(u64, f64)>> {
+    let data_dir = tempfile::tempdir().context("temporary data directory")?;
     let mut results = Vec::new();
-    for &size in sizes {
-        stored += fill(&server, size.saturating_sub(stored)).await?;
-        let sum_before = server
-            .metric(&cookie, "pulse_snapshot_compute_seconds_sum")
-            .await?;
-        let count_before = server
-            .metric(&cookie, "pulse_snapshot_compute_seconds_count")
-            .await?;
-        for _ in 0..REFRESHES {
-            let response = http
-                .post(format!("{}/api/admin/stats/refresh", server.base_url))
-                .header("cookie", &cookie)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("")
-                .send()
-                .await?;
-            if !response.status().is_success() {
-                bail!("refresh refused: {}", response.status());
-            }
+    let mut stored = 0u64;
+    for (step, &size) in sizes.iter().enumerate() {
+        let more = size.saturating_sub(stored);
+        if step > 0 {
+            copy_stored_dm(&data_dir.path().join("pulse.db"), stored, more).await?;
+            stored += more;
         }
-        let sum = server
-            .metric(&cookie, "pulse_snapshot_compute_seconds_sum")
-            .await?
-            - sum_before;
-        let count = server
-            .metric(&cookie, "pulse_snapshot_compute_seconds_count")
-            .await?
-            - count_before;
-        results.push((stored, sum / count.max(1.0) * 1e3));
+        let server = Server::start_in(binary, &[], data_dir.path()).await?;
+        let cookie = server.log_in().await?;
+        if step == 0 {
+            stored += fill(&server, more).await?;
+        }
+        let counted = server.dms_received(&cookie).await?;
+        if counted != stored {
+            bail!("the server counts {counted} DMs received, expected {stored}");
+        }
+        results.push((stored, mean_compute_ms(&server, &cookie).await?));
     }
     Ok(results)
 }
 
-/// Stores `events` more DMs; returns how many.
+/// Mean of `REFRESHES` manual refreshes after `WARM_UP` others, from the
+/// server's histogram.
+async fn mean_compute_ms(server: &Server, cookie: &str) -> Result<f64> {
+    let http = reqwest::Client::new();
+    refresh(&http, server, cookie, WARM_UP).await?;
+    let sum_before = server
+        .metric(cookie, "pulse_snapshot_compute_seconds_sum")
+        .await?;
+    let count_before = server
+        .metric(cookie, "pulse_snapshot_compute_seconds_count")
+        .await?;
+    refresh(&http, server, cookie, REFRESHES).await?;
+    let sum = server
+        .metric(cookie, "pulse_snapshot_compute_seconds_sum")
+        .await?
+        - sum_before;
+    let count = server
+        .metric(cookie, "pulse_snapshot_compute_seconds_count")
+        .await?
+        - count_before;
+    Ok(sum / count.max(1.0) * 1e3)
+}
+
+/// `times` manual refreshes, one after the other.
+async fn refresh(http: &reqwest::Client, server: &Server, cookie: &str, times: u32) -> Result<()> {
+    for _ in 0..times {
+        let response = http
+            .post(format!("{}/api/admin/stats/refresh", server.base_url))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("refresh refused: {}", response.status());
+        }
+    }
+    Ok(())
+}
+
+/// Stores `events` more DMs through the webhook; returns how many.
 async fn fill(server: &Server, events: u64) -> Result<u64> {
     let deliveries = events.div_ceil(BATCH as u64);
     let http = reqwest::Client::new();
@@ -74,4 +115,51 @@ async fn fill(server: &Server, events: u64) -> Result<u64> {
         stored += sender.await??;
     }
     Ok(stored)
+}
+
+/// Adds `more` copies of the first stored DM to the SQLite database at `db`
+/// (the server must be stopped), numbered after the `stored` already there,
+/// and raises the DM total by as many.
+async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
+    // Bench data only: no fsync while filling, and a rollback journal so the
+    // copy does not go through a multi-gigabyte WAL. The server puts the
+    // database back in WAL mode when it opens it.
+    let mut connection = SqliteConnectOptions::new()
+        .filename(db)
+        .journal_mode(SqliteJournalMode::Delete)
+        .synchronous(SqliteSynchronous::Off)
+        .disable_statement_logging()
+        .connect()
+        .await
+        .with_context(|| format!("open {}", db.display()))?;
+    let mut first = stored;
+    let last = stored + more;
+    while first < last {
+        let end = (first + COPY_CHUNK).min(last);
+        let mut tx = connection.begin().await?;
+        let copied = sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
+             INSERT INTO events
+                 (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw)
+             SELECT e.kind, printf('bench-copy:%012d', n.i), e.account_id, e.peer_id,
+                    e.occurred_at_ms, e.received_at_ms, e.raw
+             FROM n, (SELECT * FROM events WHERE kind = 'dm_received' ORDER BY id LIMIT 1) AS e",
+        )
+        .bind(first as i64)
+        .bind(end as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if copied != end - first {
+            bail!("copied {copied} rows, expected {}", end - first);
+        }
+        sqlx::query("UPDATE metric_totals SET count = count + ?1 WHERE metric = 'dm_received'")
+            .bind(copied as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        first = end;
+    }
+    connection.close().await?;
+    Ok(())
 }
