@@ -28,8 +28,8 @@ admin:
 ## test: formatting, lints, every Rust test, the load harness's quick check, and the browser suite on a fresh release build
 test: setup-test lint rust-test site bench-quick e2e
 
-## bench: the full load run (10,000 SSE clients, ingestion, memory); writes BENCHMARKS.md (about 2 minutes)
-bench: setup-build site
+## bench: the full load run (10,000 SSE clients, ingestion, memory, snapshot cost, hydration); writes BENCHMARKS.md (about 4 minutes)
+bench: setup-test site
 	cargo build --locked --release -p pulse-loadtest
 	./target/release/pulse-loadtest --write BENCHMARKS.md
 

@@ -16,6 +16,9 @@ test("three open dashboards all show a new DM within 1 s of its webhook", async 
     await logIn(page);
     // Hydrated and subscribed: the badge only says Live once the stream is open.
     await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    // The mark the hydration benchmark reads: set once, when hydration is done.
+    const marks = await page.evaluate(() => performance.getEntriesByName("pulse:dashboard-hydrated").length);
+    expect(marks).toBe(1);
     pages.push(page);
   }
   const before = parseCount(await receivedTotal(pages[0]).textContent());

@@ -7,6 +7,7 @@
 //! table to `BENCHMARKS.md`. Everything targets loopback and is bounded in
 //! time and count.
 
+mod hydration;
 mod scale_out;
 mod server;
 mod snapshot_cost;
@@ -199,7 +200,14 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("snapshot cost at {snapshot_sizes:?} stored events …");
         snapshot_costs = snapshot_cost::run(&args.server, snapshot_sizes).await?;
     }
-    let bundle = bundle_gzip_bytes(&args.server);
+    let mut bundle = None;
+    let mut hydrated = None;
+    if args.runs(Part::Browser) {
+        bundle = bundle_gzip_bytes(&args.server);
+        let loads = if args.quick { 2 } else { 10 };
+        eprintln!("dashboard hydration in headless Chromium, {loads} loads …");
+        hydrated = Some(hydration::run(&args.server, loads).await?);
+    }
 
     let table = report(
         &results,
@@ -207,6 +215,7 @@ async fn run(args: Args) -> Result<()> {
         scaled.as_ref(),
         &snapshot_costs,
         bundle,
+        hydrated.as_ref(),
     );
     println!("{table}");
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
@@ -459,6 +468,7 @@ fn report(
     scaled: Option<&scale_out::ScaleOutResult>,
     snapshot_costs: &[(u64, f64)],
     bundle: Option<(u64, u64)>,
+    hydrated: Option<&hydration::Hydration>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
     for result in results {
@@ -533,6 +543,15 @@ fn report(
             );
         }
         None => table.push_str("| dashboard bundle | not built next to the server binary |\n"),
+    }
+    if let Some(hydrated) = hydrated {
+        let (cold, cold_max) = hydration::median_and_max(&hydrated.cold);
+        let (warm, warm_max) = hydration::median_and_max(&hydrated.warm);
+        let _ = writeln!(
+            table,
+            "| dashboard hydrated after navigation (headless Chromium, loopback, {} loads) | empty cache: median {cold:.0} ms, max {cold_max:.0} ms; cached: median {warm:.0} ms, max {warm_max:.0} ms |",
+            hydrated.cold.len()
+        );
     }
     table
 }

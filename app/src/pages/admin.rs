@@ -93,6 +93,9 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
     {
         crate::live::subscribe(live);
         crate::live::tick_clock(now_ms);
+        // Effects run once the view is hydrated: this mark tells the browser
+        // tests and the benchmark when the dashboard became live.
+        Effect::new(|_| mark_hydrated());
     }
 
     let snapshot = live.snapshot;
@@ -187,6 +190,16 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
                 <span>"Snapshot version " <span data-testid="version">{move || snapshot.with(|s| s.version)}</span></span>
             </footer>
         </main>
+    }
+}
+
+/// Name of the `performance.mark` set when the dashboard has hydrated.
+pub const HYDRATED_MARK: &str = "pulse:dashboard-hydrated";
+
+#[cfg(feature = "hydrate")]
+fn mark_hydrated() {
+    if let Some(performance) = web_sys::window().and_then(|window| window.performance()) {
+        let _ = performance.mark(HYDRATED_MARK);
     }
 }
 
