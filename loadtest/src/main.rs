@@ -200,13 +200,14 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("snapshot cost at {snapshot_sizes:?} stored events …");
         snapshot_costs = snapshot_cost::run(&args.server, snapshot_sizes).await?;
     }
-    let mut bundle = None;
-    let mut hydrated = None;
+    let mut browser = None;
     if args.runs(Part::Browser) {
-        bundle = bundle_gzip_bytes(&args.server);
         let loads = if args.quick { 2 } else { 10 };
         eprintln!("dashboard hydration in headless Chromium, {loads} loads …");
-        hydrated = Some(hydration::run(&args.server, loads).await?);
+        browser = Some((
+            bundle_gzip_bytes(&args.server),
+            hydration::run(&args.server, loads).await?,
+        ));
     }
 
     let table = report(
@@ -214,8 +215,7 @@ async fn run(args: Args) -> Result<()> {
         &ingestion,
         scaled.as_ref(),
         &snapshot_costs,
-        bundle,
-        hydrated.as_ref(),
+        browser.as_ref(),
     );
     println!("{table}");
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
@@ -467,8 +467,7 @@ fn report(
     ingestion: &[(&str, Ingestion, Ingestion)],
     scaled: Option<&scale_out::ScaleOutResult>,
     snapshot_costs: &[(u64, f64)],
-    bundle: Option<(u64, u64)>,
-    hydrated: Option<&hydration::Hydration>,
+    browser: Option<&(Option<(u64, u64)>, hydration::Hydration)>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
     for result in results {
@@ -533,18 +532,18 @@ fn report(
             snapshot_cost::REFRESHES
         );
     }
-    match bundle {
-        Some((raw, gzipped)) => {
-            let _ = writeln!(
-                table,
-                "| dashboard bundle (pulse.wasm + pulse.js) | {:.0} KB raw, {:.0} KB gzip -9 |",
-                raw as f64 / 1000.0,
-                gzipped as f64 / 1000.0
-            );
+    if let Some((bundle, hydrated)) = browser {
+        match bundle {
+            Some((raw, gzipped)) => {
+                let _ = writeln!(
+                    table,
+                    "| dashboard bundle (pulse.wasm + pulse.js) | {:.0} KB raw, {:.0} KB gzip -9 |",
+                    *raw as f64 / 1000.0,
+                    *gzipped as f64 / 1000.0
+                );
+            }
+            None => table.push_str("| dashboard bundle | not built next to the server binary |\n"),
         }
-        None => table.push_str("| dashboard bundle | not built next to the server binary |\n"),
-    }
-    if let Some(hydrated) = hydrated {
         let (cold, cold_max) = hydration::median_and_max(&hydrated.cold);
         let (warm, warm_max) = hydration::median_and_max(&hydrated.warm);
         let _ = writeln!(
