@@ -128,6 +128,16 @@ pub struct Config {
     )]
     pub session_lifetime_s: u64,
 
+    /// Seconds between checks of the sessions that have open streams on this
+    /// node: a logout on another node ends them within this time.
+    #[arg(
+        long,
+        env = "PULSE_SESSION_STREAM_CHECK_S",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub session_stream_check_s: u64,
+
     /// On a first start with no admin, create this one (with `PULSE_ADMIN_PASSWORD`).
     #[arg(long, env = "PULSE_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -189,6 +199,7 @@ impl std::fmt::Debug for Config {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("session_idle_timeout_s", &self.session_idle_timeout_s)
             .field("session_lifetime_s", &self.session_lifetime_s)
+            .field("session_stream_check_s", &self.session_stream_check_s)
             .field("admin_email", &self.admin_email)
             .field("admin_password", &set(self.admin_password.is_some()))
             .field("metrics_token", &set(self.metrics_token.is_some()))
@@ -222,6 +233,7 @@ impl Config {
             trust_forwarded_for: false,
             session_idle_timeout_s: 30 * 60,
             session_lifetime_s: 8 * 3600,
+            session_stream_check_s: 30,
             admin_email: None,
             admin_password: None,
             metrics_token: None,
@@ -258,6 +270,7 @@ impl Config {
             lifetime: Duration::from_secs(self.session_lifetime_s),
             secure_cookies: self.secure_cookies,
             trust_forwarded_for: self.trust_forwarded_for,
+            stream_check_interval: Duration::from_secs(self.session_stream_check_s),
         }
     }
 

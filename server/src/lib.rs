@@ -162,6 +162,7 @@ impl Application {
         if let Some(relay) = relay {
             tokio::spawn(relay.run(token.clone()));
         }
+        tokio::spawn(state.auth.clone().check_streamed_sessions(token.clone()));
         let publisher = tokio::spawn(
             state
                 .publisher

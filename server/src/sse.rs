@@ -9,7 +9,8 @@
 //! A stream never outlives the session that opened it: it ends with an
 //! `event: session_ended` frame (data `expired` or `logged_out`) when the
 //! session's lifetime is over, when it is logged out on this node (at once),
-//! or when a periodic check finds it gone (logged out on another node).
+//! or when the node's periodic check finds it gone (logged out on another
+//! node; see [`crate::auth::streamed`]).
 
 use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -32,7 +33,6 @@ use crate::{
     auth::{Auth, Session},
     bus::PublishedSnapshot,
     clock::now_ms,
-    error_chain,
     metrics::metrics,
     state::AppState,
 };
@@ -43,9 +43,6 @@ const RETRY_FRAME: &[u8] = b"retry: 3000\n\n";
 const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 /// Time between keep-alive comments.
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
-
-/// How often an open stream checks that its session still exists.
-const SESSION_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Streams snapshots to one dashboard until it disconnects, its session ends
 /// or the server stops.
@@ -91,29 +88,22 @@ impl SessionEnd {
     }
 }
 
-/// Completes when `session` is over, saying why.
+/// Completes when `session` is over, saying why. While it waits, the session
+/// is on the node's list of sessions to check (see [`crate::auth::streamed`]).
 async fn session_ended(auth: Auth, session: Session) -> SessionEnd {
-    let mut logged_out_here = auth.ended_sessions();
+    let _watching = auth.watch_stream(&session);
+    let mut ended = auth.ended_sessions();
     let lifetime_left = u64::try_from(session.lifetime_ends_at_ms - now_ms()).unwrap_or(0);
     let lifetime_over = tokio::time::sleep(Duration::from_millis(lifetime_left));
     tokio::pin!(lifetime_over);
-    let mut check = tokio::time::interval_at(
-        tokio::time::Instant::now() + SESSION_CHECK_INTERVAL,
-        SESSION_CHECK_INTERVAL,
-    );
     loop {
         tokio::select! {
             () = &mut lifetime_over => return SessionEnd::Expired,
-            ended = logged_out_here.recv() => match ended {
+            hash = ended.recv() => match hash {
                 Ok(hash) if hash == session.token_hash => return SessionEnd::LoggedOut,
+                // A missed announcement is repeated by the next periodic check.
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-            },
-            _ = check.tick() => match auth.session_by_hash(&session.token_hash).await {
-                Ok(Some(_)) => {}
-                Ok(None) => return SessionEnd::LoggedOut,
-                // A database hiccup does not end a stream; the next check decides.
-                Err(error) => tracing::warn!(error = %error_chain(&error), "stream session check failed"),
             },
         }
     }

@@ -4,6 +4,7 @@
 //! - [`password`]: argon2id hashing.
 //! - [`session`]: session ids, the cookie, the expiry policy.
 //! - [`throttle`]: failed logins are slowed, then refused.
+//! - [`streamed`]: the sessions with open streams, checked together.
 //! - [`handlers`]: `POST /api/auth/login` and `POST /api/auth/logout`.
 //! - [`guard`]: the middleware that requires a session and refuses cross-site writes.
 
@@ -11,21 +12,25 @@ pub mod guard;
 pub mod handlers;
 pub mod password;
 pub mod session;
+pub mod streamed;
 pub mod throttle;
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::{duration_ms, now_ms},
     store::{accounts::CreateAdminError, Store, StoreError},
 };
 use session::{token_hash, SessionPolicy};
+use streamed::{StreamedSessions, Watching};
 use throttle::{LoginThrottle, ThrottleKey, Verdict};
 
-/// A session is written back as "last seen" at most this often.
+/// A session is written back as "last seen" at most this often (or every
+/// half idle timeout, when that is shorter).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A logged-in admin's session, as the guard found it.
@@ -74,9 +79,11 @@ pub struct Auth {
     store: Store,
     policy: SessionPolicy,
     throttle: Arc<LoginThrottle>,
-    /// Hashes of sessions logged out on this node, so their open streams end
-    /// at once (other nodes notice at their next check).
+    /// Hashes of sessions logged out on this node, or found gone by the
+    /// streamed-sessions check, so their open streams end.
     ended: broadcast::Sender<String>,
+    /// Sessions with open streams on this node.
+    streamed: Arc<StreamedSessions>,
 }
 
 /// Trims and lower-cases an email address; `None` when it is not one.
@@ -114,6 +121,7 @@ impl Auth {
             policy,
             throttle: Arc::new(LoginThrottle::default()),
             ended: broadcast::channel(64).0,
+            streamed: Arc::default(),
         }
     }
 
@@ -197,7 +205,8 @@ impl Auth {
             accounts.delete_session(hash).await?;
             return Ok(None);
         }
-        if now - row.last_seen_at_ms >= TOUCH_EVERY_MS {
+        let touch_every = TOUCH_EVERY_MS.min(duration_ms(self.policy.idle_timeout) / 2);
+        if now - row.last_seen_at_ms >= touch_every {
             accounts.touch_session(hash, now).await?;
         }
         Ok(Some(Session {
@@ -214,9 +223,43 @@ impl Auth {
         Ok(())
     }
 
-    /// Hashes of sessions ended on this node from now on.
+    /// Hashes of sessions ended from now on: logged out on this node, or
+    /// found gone by [`Auth::check_streamed_sessions`].
     pub fn ended_sessions(&self) -> broadcast::Receiver<String> {
         self.ended.subscribe()
+    }
+
+    /// Counts an open stream of `session` until the guard is dropped, so the
+    /// periodic check covers it.
+    pub fn watch_stream(&self, session: &Session) -> Watching {
+        self.streamed.watch(&session.token_hash)
+    }
+
+    /// Every `stream_check_interval` until `shutdown`: checks each session
+    /// with an open stream on this node once, and announces on
+    /// [`Auth::ended_sessions`] those that are gone (logged out elsewhere).
+    pub async fn check_streamed_sessions(self, shutdown: CancellationToken) {
+        let every = self.policy.stream_check_interval;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            for hash in self.streamed.hashes() {
+                match self.session_by_hash(&hash).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        let _ = self.ended.send(hash);
+                    }
+                    // A database hiccup ends no stream; the next check decides.
+                    Err(error) => {
+                        tracing::warn!(error = %crate::error_chain(&error), "stream session check failed");
+                    }
+                }
+            }
+        }
     }
 }
 

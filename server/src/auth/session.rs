@@ -22,6 +22,9 @@ pub struct SessionPolicy {
     pub secure_cookies: bool,
     /// Take the client's address from `X-Forwarded-For` (behind a proxy).
     pub trust_forwarded_for: bool,
+    /// How often this node checks the sessions of its open streams (a
+    /// logout on another node ends them within this time).
+    pub stream_check_interval: Duration,
 }
 
 impl SessionPolicy {
@@ -91,6 +94,7 @@ mod tests {
             lifetime: Duration::from_secs(8 * 3600),
             secure_cookies,
             trust_forwarded_for: false,
+            stream_check_interval: Duration::from_secs(30),
         }
     }
 

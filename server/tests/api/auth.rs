@@ -210,6 +210,44 @@ async fn logging_out_ends_the_session_and_closes_its_open_stream() {
 }
 
 #[tokio::test]
+async fn a_logout_on_another_node_closes_the_streams_here_at_the_next_check() {
+    let app = spawn_app_with(|config| config.session_stream_check_s = 1).await;
+    let mut streams = vec![app.open_live_stream().await, app.open_live_stream().await];
+    // Another node's logout only deletes the row in the shared database.
+    let cookie = app.session_cookie.as_deref().unwrap();
+    let token = cookie.strip_prefix("pulse_session=").unwrap();
+    app.state
+        .store
+        .accounts()
+        .delete_session(&pulse::auth::session::token_hash(token))
+        .await
+        .unwrap();
+    for stream in &mut streams {
+        let reason = stream
+            .session_ended(Duration::from_secs(3))
+            .await
+            .expect("the check ends the stream");
+        assert_eq!(reason, "logged_out");
+        assert!(stream.ends_within(Duration::from_secs(2)).await);
+    }
+}
+
+#[tokio::test]
+async fn a_watched_session_outlives_its_idle_timeout() {
+    let app = spawn_app_with(|config| {
+        config.session_idle_timeout_s = 2;
+        config.session_stream_check_s = 1;
+    })
+    .await;
+    let mut stream = app.open_live_stream().await;
+    assert!(
+        stream.session_ended(Duration::from_secs(4)).await.is_none(),
+        "an open stream keeps its session in use"
+    );
+    assert_eq!(app.get("/api/admin/stats").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn an_expired_session_closes_its_open_stream() {
     let app = spawn_app_with(|config| config.session_lifetime_s = 2).await;
     let mut stream = app.open_live_stream().await;
