@@ -85,6 +85,10 @@ struct FanOutResult {
     acknowledged: usize,
     rss_idle_kib: u64,
     rss_connected_kib: u64,
+    /// Server CPU seconds from the first webhook to the last client's final snapshot.
+    server_cpu_seconds: f64,
+    /// Snapshot frames the clients received in that time.
+    frames: usize,
     bytes_per_update: f64,
 }
 
@@ -238,10 +242,12 @@ async fn fan_out(args: &Args, scenario: FanOut) -> Result<FanOutResult> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_connected_kib = server.rss_kib()?;
 
+    let cpu_before = server.cpu_seconds()?;
     let acks = send_events(&server, scenario).await?;
     let final_version = acks.iter().map(|(version, _)| *version).max().unwrap_or(0);
     let final_snapshot = wait_for_version(&server, &cookie, final_version).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let server_cpu_seconds = server.cpu_seconds()? - cpu_before;
     stop.send(true)?;
     let records = collect(clients).await?;
     check(&records, final_version, &final_snapshot, acks.len())?;
@@ -254,6 +260,9 @@ async fn fan_out(args: &Args, scenario: FanOut) -> Result<FanOutResult> {
         rss_idle_kib,
         rss_connected_kib,
         bytes_per_update: bytes as f64 / snapshot_frames.max(1) as f64,
+        server_cpu_seconds,
+        // Each client's first frame arrived before the events were sent.
+        frames: snapshot_frames.saturating_sub(records.len()),
     })
 }
 
@@ -493,6 +502,14 @@ fn report(
             table,
             "| bytes sent per update per client ({} clients) | {:.0} B |",
             s.clients, result.bytes_per_update
+        );
+        let _ = writeln!(
+            table,
+            "| server CPU while {} clients got {} snapshot frames (webhooks, snapshots, fan-out) | {:.1} s: {:.1} µs per frame delivered |",
+            s.clients,
+            result.frames,
+            result.server_cpu_seconds,
+            result.server_cpu_seconds * 1e6 / result.frames.max(1) as f64
         );
     }
     for (engine, single, batches) in ingestion {
