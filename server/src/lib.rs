@@ -23,6 +23,7 @@ mod routes;
 
 use std::{future::Future, io, net::SocketAddr};
 
+use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -171,6 +172,13 @@ impl Application {
         );
         let router = routes::router(state);
         let stop = token.clone();
+        // Snapshot frames are small writes that should leave at once, not
+        // wait for the previous one's ACK (Nagle's algorithm).
+        let listener = listener.tap_io(|connection| {
+            if let Err(error) = connection.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
