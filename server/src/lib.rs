@@ -32,7 +32,7 @@ use auth::Auth;
 use bus::relay::Relay;
 pub use config::Config;
 pub use secrets::WebhookSecrets;
-use state::AppState;
+use state::{AppState, SharedState};
 use stats::StatsPublisher;
 use store::{Store, StoreError};
 
@@ -123,7 +123,7 @@ impl Application {
             .site_addr(local_addr)
             .env(Env::PROD)
             .build();
-        let state = AppState {
+        let state = AppState::new(SharedState {
             leptos_options,
             store,
             publisher,
@@ -131,7 +131,7 @@ impl Application {
             metrics_token: config.metrics_token.clone(),
             secrets,
             shutdown: CancellationToken::new(),
-        };
+        });
         Ok(Application {
             listener,
             state,

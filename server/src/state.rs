@@ -1,5 +1,7 @@
 //! What every request handler can reach.
 
+use std::{ops::Deref, sync::Arc};
+
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use secrecy::SecretString;
@@ -7,9 +9,28 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{auth::Auth, secrets::WebhookSecrets, stats::StatsPublisher, store::Store};
 
-/// Shared state of one server process; cheap to clone.
+/// Shared state of one server process: one `Arc`, so the clone that every
+/// extractor and middleware makes per request is a reference count, not a
+/// copy of options and secrets.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct SharedState {
     /// Leptos rendering options (site root, output name, address).
     pub leptos_options: LeptosOptions,
     /// The durable event store.
