@@ -270,7 +270,13 @@ impl Config {
             lifetime: Duration::from_secs(self.session_lifetime_s),
             secure_cookies: self.secure_cookies,
             trust_forwarded_for: self.trust_forwarded_for,
-            stream_check_interval: Duration::from_secs(self.session_stream_check_s),
+            // The check is what keeps a watched session in use, so it must
+            // come round well within the idle timeout.
+            stream_check_interval: Duration::from_secs(
+                self.session_stream_check_s
+                    .min(self.session_idle_timeout_s / 2)
+                    .max(1),
+            ),
         }
     }
 
@@ -286,5 +292,25 @@ impl Config {
     /// The push throttle's interval.
     pub fn stats_notify_min_interval(&self) -> Duration {
         Duration::from_millis(self.stats_notify_min_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_session_check_comes_round_within_half_the_idle_timeout() {
+        let mut config = Config::local(PathBuf::from("unused"));
+        let check = |config: &Config| config.session_policy().stream_check_interval;
+        assert_eq!(check(&config), Duration::from_secs(30), "the default");
+        config.session_idle_timeout_s = 40;
+        assert_eq!(check(&config), Duration::from_secs(20));
+        config.session_idle_timeout_s = 1;
+        assert_eq!(
+            check(&config),
+            Duration::from_secs(1),
+            "never below a second"
+        );
     }
 }
