@@ -41,6 +41,21 @@ pub struct Node {
 
 pub use testkit::free_port;
 
+/// Waits, if needed, until the next minute boundary is at least `room` away:
+/// every node publishes a recompute at each boundary, which a test comparing
+/// exact frames must not straddle.
+pub async fn clear_of_minute_boundary(room: Duration) {
+    let minute_ms = 60_000u128;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis();
+    let to_boundary = minute_ms - now_ms % minute_ms;
+    if to_boundary < room.as_millis() {
+        tokio::time::sleep(Duration::from_millis(to_boundary as u64 + 200)).await;
+    }
+}
+
 /// A server on the default embedded store (SQLite in a temporary directory).
 pub async fn spawn_app() -> TestApp {
     spawn_app_on(None).await

@@ -5,7 +5,7 @@ use std::time::Duration;
 use app::model::SnapshotSource;
 use reqwest::StatusCode;
 
-use crate::helpers::{dm_batch, spawn_app};
+use crate::helpers::{clear_of_minute_boundary, dm_batch, spawn_app};
 
 #[tokio::test]
 async fn the_stream_starts_with_the_current_snapshot_then_pushes_each_change() {
@@ -55,6 +55,7 @@ async fn the_stream_starts_with_the_current_snapshot_then_pushes_each_change() {
 
 #[tokio::test]
 async fn every_open_stream_receives_the_same_update() {
+    clear_of_minute_boundary(Duration::from_secs(5)).await;
     let app = spawn_app().await;
     let mut streams = Vec::new();
     for _ in 0..3 {
