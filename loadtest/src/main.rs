@@ -475,7 +475,7 @@ fn report(
     results: &[FanOutResult],
     ingestion: &[(&str, Ingestion, Ingestion)],
     scaled: Option<&scale_out::ScaleOutResult>,
-    snapshot_costs: &[(u64, f64)],
+    snapshot_costs: &[snapshot_cost::SnapshotCost],
     browser: Option<&(Option<(u64, u64)>, hydration::Hydration)>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
@@ -542,11 +542,14 @@ fn report(
             s.clients, scaled.commands_per_update, scaled.updates
         );
     }
-    for (events, ms) in snapshot_costs {
+    for cost in snapshot_costs {
         let _ = writeln!(
             table,
-            "| snapshot compute time with {events} stored events (SQLite, mean of {} refreshes) | {ms:.2} ms |",
-            snapshot_cost::REFRESHES
+            "| snapshot compute time with {} stored events, {} conversations active in 24 h (SQLite, mean of {} refreshes) | {:.2} ms |",
+            cost.stored_events,
+            cost.active_conversations,
+            snapshot_cost::REFRESHES,
+            cost.mean_ms
         );
     }
     if let Some((bundle, hydrated)) = browser {

@@ -152,19 +152,16 @@ impl Server {
         .with_context(|| format!("login refused: {}", response.status()))
     }
 
-    /// The DMs-received total of the server's current snapshot.
-    pub async fn dms_received(&self, cookie: &str) -> Result<u64> {
-        let snapshot: serde_json::Value = reqwest::Client::new()
+    /// The server's current snapshot, as JSON.
+    pub async fn snapshot(&self, cookie: &str) -> Result<serde_json::Value> {
+        Ok(reqwest::Client::new()
             .get(format!("{}/api/admin/stats", self.base_url))
             .header("cookie", cookie)
             .send()
             .await?
             .error_for_status()?
             .json()
-            .await?;
-        snapshot["dms_received"]["total"]
-            .as_u64()
-            .context("no dms_received.total in the snapshot")
+            .await?)
     }
 
     /// One figure from `/metrics` (0 when absent).

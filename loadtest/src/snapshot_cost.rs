@@ -7,6 +7,9 @@
 //! reached by copying a stored DM's row in SQL while the server is stopped
 //! (with a fresh `dedupe_key` each, and the DM total raised to match): ten
 //! million deliveries through HTTP would take longer than the whole run.
+//! Every ten copies make one new conversation, active now, so the count of
+//! conversations active in the last 24 h grows with the events as it would
+//! in a busy day (about a million at ten million events).
 
 use std::path::Path;
 
@@ -29,9 +32,18 @@ const SENDERS: usize = 8;
 /// Rows copied per statement when filling in SQL.
 const COPY_CHUNK: u64 = 1_000_000;
 
-/// Mean snapshot compute time (ms) at each of `sizes` stored events
-/// (ascending).
-pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<(u64, f64)>> {
+/// Copied DMs per new conversation.
+const DMS_PER_CONVERSATION: u64 = 10;
+
+/// One measurement.
+pub struct SnapshotCost {
+    pub stored_events: u64,
+    pub active_conversations: u64,
+    pub mean_ms: f64,
+}
+
+/// Mean snapshot compute time at each of `sizes` stored events (ascending).
+pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
     let data_dir = tempfile::tempdir().context("temporary data directory")?;
     let mut results = Vec::new();
     let mut stored = 0u64;
@@ -46,11 +58,18 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<(u64, f64)>> {
         if step == 0 {
             stored += fill(&server, more).await?;
         }
-        let counted = server.dms_received(&cookie).await?;
-        if counted != stored {
-            bail!("the server counts {counted} DMs received, expected {stored}");
+        let snapshot = server.snapshot(&cookie).await?;
+        let counted = snapshot["dms_received"]["total"].as_u64();
+        if counted != Some(stored) {
+            bail!("the server counts {counted:?} DMs received, expected {stored}");
         }
-        results.push((stored, mean_compute_ms(&server, &cookie).await?));
+        results.push(SnapshotCost {
+            stored_events: stored,
+            active_conversations: snapshot["active_conversations_24h"]
+                .as_u64()
+                .context("no active_conversations_24h in the snapshot")?,
+            mean_ms: mean_compute_ms(&server, &cookie).await?,
+        });
     }
     Ok(results)
 }
@@ -119,7 +138,8 @@ async fn fill(server: &Server, events: u64) -> Result<u64> {
 
 /// Adds `more` copies of the first stored DM to the SQLite database at `db`
 /// (the server must be stopped), numbered after the `stored` already there,
-/// and raises the DM total by as many.
+/// one new conversation per [`DMS_PER_CONVERSATION`] copies, and raises the
+/// DM total by as many.
 async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
     // Bench data only: no fsync while filling, and a rollback journal so the
     // copy does not go through a multi-gigabyte WAL. The server puts the
@@ -141,18 +161,33 @@ async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
             "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
              INSERT INTO events
                  (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw)
-             SELECT e.kind, printf('bench-copy:%012d', n.i), e.account_id, e.peer_id,
+             SELECT e.kind, printf('bench-copy:%012d', n.i), e.account_id,
+                    printf('bench-copy-peer:%012d', n.i / ?3),
                     e.occurred_at_ms, e.received_at_ms, e.raw
              FROM n, (SELECT * FROM events WHERE kind = 'dm_received' ORDER BY id LIMIT 1) AS e",
         )
         .bind(first as i64)
         .bind(end as i64)
+        .bind(DMS_PER_CONVERSATION as i64)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if copied != end - first {
             bail!("copied {copied} rows, expected {}", end - first);
         }
+        // The conversations of the copies: peers are numbered from `first`
+        // on, so one chunk's conversations never meet another's.
+        sqlx::query(
+            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms)
+             SELECT DISTINCT account_id, peer_id, occurred_at_ms FROM events
+             WHERE dedupe_key >= printf('bench-copy:%012d', ?1)
+               AND dedupe_key < printf('bench-copy:%012d', ?2)
+             ON CONFLICT (account_id, peer_id) DO NOTHING",
+        )
+        .bind(first as i64)
+        .bind(end as i64)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE metric_totals SET count = count + ?1 WHERE metric = 'dm_received'")
             .bind(copied as i64)
             .execute(&mut *tx)
