@@ -177,7 +177,7 @@ async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
         }
         // The conversations of the copies: peers are numbered from `first`
         // on, so one chunk's conversations never meet another's.
-        sqlx::query(
+        let conversations = sqlx::query(
             "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms)
              SELECT DISTINCT account_id, peer_id, occurred_at_ms FROM events
              WHERE dedupe_key >= printf('bench-copy:%012d', ?1)
@@ -186,6 +186,17 @@ async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
         )
         .bind(first as i64)
         .bind(end as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // ... and their minute, as ingestion would count them.
+        sqlx::query(
+            "INSERT INTO conversation_minutes (minute_ms, count)
+             SELECT occurred_at_ms - occurred_at_ms % 60000, ?1 FROM events
+             WHERE kind = 'dm_received' ORDER BY id LIMIT 1
+             ON CONFLICT (minute_ms) DO UPDATE SET count = conversation_minutes.count + excluded.count",
+        )
+        .bind(conversations as i64)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE metric_totals SET count = count + ?1 WHERE metric = 'dm_received'")

@@ -235,11 +235,14 @@ pub(super) async fn snapshot(
     .bind(current_minute)
     .fetch_all(&mut *tx)
     .await?;
-    let (active_conversations_24h,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM conversations WHERE last_dm_at_ms > $1")
-            .bind(now_ms - DAY_MS)
-            .fetch_one(&mut *tx)
-            .await?;
+    // Every minute that overlaps the last 24 h: at most 1,441 rows.
+    let (active_conversations_24h,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(sum(count), 0) AS BIGINT) FROM conversation_minutes
+         WHERE minute_ms > $1",
+    )
+    .bind(now_ms - DAY_MS - MINUTE_MS)
+    .fetch_one(&mut *tx)
+    .await?;
     let rejections: Vec<(String, i64)> = sqlx::query_as(
         "SELECT reason, CAST(sum(count) AS BIGINT) FROM webhook_rejections
          WHERE minute_ms BETWEEN $1 AND $2 GROUP BY reason",
@@ -371,21 +374,7 @@ async fn apply(
                 .await?;
         }
     }
-    let conversations: Vec<_> = delta.conversations.iter().collect();
-    for chunk in conversations.chunks(ROWS_PER_UPSERT) {
-        let statement = format!(
-            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms) VALUES {}
-             ON CONFLICT (account_id, peer_id) DO UPDATE SET last_dm_at_ms =
-                 CASE WHEN excluded.last_dm_at_ms > conversations.last_dm_at_ms
-                      THEN excluded.last_dm_at_ms ELSE conversations.last_dm_at_ms END",
-            placeholders(chunk.len(), 3)
-        );
-        let mut query = sqlx::query(&statement);
-        for ((account_id, peer_id), last_dm_at_ms) in chunk {
-            query = query.bind(account_id).bind(peer_id).bind(**last_dm_at_ms);
-        }
-        query.execute(&mut **tx).await?;
-    }
+    record_conversations(tx, &delta.conversations).await?;
     let accounts: Vec<_> = delta.accounts.iter().collect();
     let mut new_accounts = 0;
     for chunk in accounts.chunks(ROWS_PER_UPSERT) {
@@ -422,6 +411,98 @@ async fn apply(
     .await?;
     row.try_get(0)
 }
+
+/// Stores each conversation's latest DM and keeps `conversation_minutes`
+/// (conversations per minute of their latest DM) in step: a new conversation
+/// is added to its minute, one whose latest DM moves to a later minute leaves
+/// the old minute for the new one.
+///
+/// The old values must not change between reading and writing them: on
+/// Postgres, where several nodes write at once, this section is serialised by
+/// a transaction-level advisory lock (every other lock a transaction takes
+/// before it is on events and metric rows, which the lock holder no longer
+/// asks for, so no cycle forms); SQLite has one writer already.
+async fn record_conversations(
+    tx: &mut Transaction<'_, Any>,
+    latest: &BTreeMap<(String, String), i64>,
+) -> Result<(), sqlx::Error> {
+    if latest.is_empty() {
+        return Ok(());
+    }
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CONVERSATIONS_LOCK)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let mut minute_changes: BTreeMap<i64, i64> = BTreeMap::new();
+    let conversations: Vec<_> = latest.iter().collect();
+    for chunk in conversations.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "SELECT account_id, peer_id, last_dm_at_ms FROM conversations
+             WHERE (account_id, peer_id) IN (VALUES {})",
+            placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64)>(&statement);
+        for ((account_id, peer_id), _) in chunk {
+            query = query.bind(account_id).bind(peer_id);
+        }
+        let stored: std::collections::HashMap<(String, String), i64> = query
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|(account_id, peer_id, last)| ((account_id, peer_id), last))
+            .collect();
+        let mut changed = Vec::with_capacity(chunk.len());
+        for (key, &last) in chunk {
+            match stored.get(*key) {
+                None => *minute_changes.entry(floor(last, MINUTE_MS)).or_default() += 1,
+                Some(&old) if last > old => {
+                    if floor(old, MINUTE_MS) != floor(last, MINUTE_MS) {
+                        *minute_changes.entry(floor(old, MINUTE_MS)).or_default() -= 1;
+                        *minute_changes.entry(floor(last, MINUTE_MS)).or_default() += 1;
+                    }
+                }
+                // An older DM arriving late changes nothing.
+                Some(_) => continue,
+            }
+            changed.push((*key, last));
+        }
+        if changed.is_empty() {
+            continue;
+        }
+        let statement = format!(
+            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms) VALUES {}
+             ON CONFLICT (account_id, peer_id) DO UPDATE SET last_dm_at_ms = excluded.last_dm_at_ms",
+            placeholders(changed.len(), 3)
+        );
+        let mut query = sqlx::query(&statement);
+        for ((account_id, peer_id), last_dm_at_ms) in changed {
+            query = query.bind(account_id).bind(peer_id).bind(last_dm_at_ms);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let changes: Vec<_> = minute_changes
+        .into_iter()
+        .filter(|(_, change)| *change != 0)
+        .collect();
+    for chunk in changes.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "INSERT INTO conversation_minutes (minute_ms, count) VALUES {}
+             ON CONFLICT (minute_ms) DO UPDATE SET count = conversation_minutes.count + excluded.count",
+            placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&statement);
+        for (minute_ms, change) in chunk {
+            query = query.bind(minute_ms).bind(change);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The Postgres advisory lock that serialises [`record_conversations`].
+const CONVERSATIONS_LOCK: i64 = 0x5055_4c53_4543_4f4e; // "PULSECON"
 
 /// The 60 DM buckets starting at `first_minute`, zero where no row exists.
 fn series(first_minute: i64, rows: &[(i64, String, i64)]) -> Vec<MinuteBucket> {

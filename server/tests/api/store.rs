@@ -79,7 +79,62 @@ on_both_backends!(
     data_survives_reopening_the_database,
     two_nodes_writing_overlapping_batches_at_once_count_each_event_once,
     concurrent_deliveries_are_committed_together_and_each_counted_once,
+    a_conversation_is_active_while_its_latest_dm_is_within_24_hours,
 );
+
+async fn a_conversation_is_active_while_its_latest_dm_is_within_24_hours(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let active = |store: Store, at: i64| async move {
+        store
+            .snapshot(at, SnapshotSource::Push)
+            .await
+            .unwrap()
+            .active_conversations_24h
+    };
+    store
+        .ingest(
+            vec![dm("old", RECEIVED, "biz", "c1", NOW - 2 * DAY_MS)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(active(store.clone(), NOW).await, 0, "two days old");
+
+    // A new DM moves the conversation into the window; a late, older one
+    // does not move it back.
+    store
+        .ingest(
+            vec![dm("recent", RECEIVED, "biz", "c1", NOW - 3_600_000)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .ingest(
+            vec![dm("late", RECEIVED, "biz", "c1", NOW - 3 * DAY_MS)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(active(store.clone(), NOW).await, 1);
+
+    // Two more DMs in one transaction: one conversation moves minute, one is new.
+    store
+        .ingest(
+            vec![
+                dm("c1-again", RECEIVED, "biz", "c1", NOW - 1_000),
+                dm("c2-first", EventKind::DmSent, "biz", "c2", NOW - 1_000),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(active(store.clone(), NOW).await, 2);
+    // Both drop out once their latest DM is more than a day (and a minute) old.
+    assert_eq!(active(store.clone(), NOW + DAY_MS - 120_000).await, 2);
+    assert_eq!(active(store.clone(), NOW + DAY_MS + 120_000).await, 0);
+}
 
 async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants(backend: Backend) {
     let database = TestDatabase::new(backend).await;
