@@ -58,11 +58,7 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
         if step == 0 {
             stored += fill(&server, more).await?;
         }
-        let snapshot = server.snapshot(&cookie).await?;
-        let counted = snapshot["dms_received"]["total"].as_u64();
-        if counted != Some(stored) {
-            bail!("the server counts {counted:?} DMs received, expected {stored}");
-        }
+        let snapshot = snapshot_counting(&server, &cookie, stored).await?;
         results.push(SnapshotCost {
             stored_events: stored,
             active_conversations: snapshot["active_conversations_24h"]
@@ -72,6 +68,28 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
         });
     }
     Ok(results)
+}
+
+/// The server's snapshot once it counts `stored` DMs received (the last
+/// deliveries' snapshot can still be on its way); fails if it counts another
+/// number for 10 s.
+async fn snapshot_counting(
+    server: &Server,
+    cookie: &str,
+    stored: u64,
+) -> Result<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let snapshot = server.snapshot(cookie).await?;
+        let counted = snapshot["dms_received"]["total"].as_u64();
+        if counted == Some(stored) {
+            return Ok(snapshot);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the server counts {counted:?} DMs received, expected {stored}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Mean of `REFRESHES` manual refreshes after `WARM_UP` others, from the
