@@ -30,7 +30,9 @@ use streamed::{StreamedSessions, Watching};
 use throttle::{LoginThrottle, ThrottleKey, Verdict};
 
 /// A session is written back as "last seen" at most this often (or every
-/// half idle timeout, when that is shorter).
+/// quarter of the idle timeout, when that is shorter: with the streamed-
+/// sessions check at most every half idle timeout, a watched session is then
+/// never older than three quarters of it).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A logged-in admin's session, as the guard found it.
@@ -205,7 +207,7 @@ impl Auth {
             accounts.delete_session(hash).await?;
             return Ok(None);
         }
-        let touch_every = TOUCH_EVERY_MS.min(duration_ms(self.policy.idle_timeout) / 2);
+        let touch_every = TOUCH_EVERY_MS.min(duration_ms(self.policy.idle_timeout) / 4);
         if now - row.last_seen_at_ms >= touch_every {
             accounts.touch_session(hash, now).await?;
         }

@@ -235,13 +235,16 @@ async fn a_logout_on_another_node_closes_the_streams_here_at_the_next_check() {
 #[tokio::test]
 async fn a_watched_session_outlives_its_idle_timeout() {
     let app = spawn_app_with(|config| {
-        config.session_idle_timeout_s = 2;
+        config.session_idle_timeout_s = 3;
         config.session_stream_check_s = 1;
     })
     .await;
     let mut stream = app.open_live_stream().await;
     assert!(
-        stream.session_ended(Duration::from_secs(4)).await.is_none(),
+        stream
+            .session_ended(Duration::from_millis(4_500))
+            .await
+            .is_none(),
         "an open stream keeps its session in use"
     );
     assert_eq!(app.get("/api/admin/stats").await.status(), StatusCode::OK);
