@@ -325,24 +325,15 @@ pub(crate) async fn wait_for_version(
     cookie: &str,
     version: i64,
 ) -> Result<serde_json::Value> {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let snapshot: serde_json::Value = http
-            .get(format!("{}/api/admin/stats", server.base_url))
-            .header("cookie", cookie)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if snapshot["version"].as_i64().unwrap_or(0) >= version {
-            return Ok(snapshot);
-        }
-        if Instant::now() > deadline {
-            bail!("{} never published version {version}", server.base_url);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let covers =
+        |snapshot: &serde_json::Value| snapshot["version"].as_i64().unwrap_or(0) >= version;
+    let snapshot = server
+        .snapshot_when(cookie, Duration::from_secs(30), covers)
+        .await?;
+    if !covers(&snapshot) {
+        bail!("{} never published version {version}", server.base_url);
     }
+    Ok(snapshot)
 }
 
 pub(crate) async fn collect(

@@ -152,6 +152,24 @@ impl Server {
         .with_context(|| format!("login refused: {}", response.status()))
     }
 
+    /// Reads the snapshot every 50 ms until `done` holds of it or `timeout`
+    /// has passed; returns the last one read (the caller says what was wrong).
+    pub async fn snapshot_when(
+        &self,
+        cookie: &str,
+        timeout: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let snapshot = self.snapshot(cookie).await?;
+            if done(&snapshot) || Instant::now() > deadline {
+                return Ok(snapshot);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The server's current snapshot, as JSON.
     pub async fn snapshot(&self, cookie: &str) -> Result<serde_json::Value> {
         Ok(reqwest::Client::new()

@@ -78,18 +78,19 @@ async fn snapshot_counting(
     cookie: &str,
     stored: u64,
 ) -> Result<serde_json::Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let snapshot = server.snapshot(cookie).await?;
-        let counted = snapshot["dms_received"]["total"].as_u64();
-        if counted == Some(stored) {
-            return Ok(snapshot);
-        }
-        if std::time::Instant::now() > deadline {
-            bail!("the server counts {counted:?} DMs received, expected {stored}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let counted = |snapshot: &serde_json::Value| snapshot["dms_received"]["total"].as_u64();
+    let snapshot = server
+        .snapshot_when(cookie, std::time::Duration::from_secs(10), |s| {
+            counted(s) == Some(stored)
+        })
+        .await?;
+    if counted(&snapshot) != Some(stored) {
+        bail!(
+            "the server counts {:?} DMs received, expected {stored}",
+            counted(&snapshot)
+        );
     }
+    Ok(snapshot)
 }
 
 /// Mean of `REFRESHES` manual refreshes after `WARM_UP` others, from the
