@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     queries::{self, Received},
-    IngestOutcome,
+    Backend, IngestOutcome,
 };
 use crate::webhook::payload::WebhookEvent;
 
@@ -33,10 +33,10 @@ pub(super) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on `writer`.
-    pub(super) fn start(writer: AnyPool) -> Self {
+    /// Starts the writer task on `writer`, a pool of `backend`.
+    pub(super) fn start(writer: AnyPool, backend: Backend) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, receiver));
+        tokio::spawn(run(writer, backend, receiver));
         GroupCommit { sender }
     }
 
@@ -63,7 +63,7 @@ impl GroupCommit {
     }
 }
 
-async fn run(writer: AnyPool, mut receiver: mpsc::Receiver<Request>) {
+async fn run(writer: AnyPool, backend: Backend, mut receiver: mpsc::Receiver<Request>) {
     while let Some(first) = receiver.recv().await {
         let mut events = first.events.len();
         let mut group = vec![first];
@@ -74,13 +74,13 @@ async fn run(writer: AnyPool, mut receiver: mpsc::Receiver<Request>) {
             events += next.events.len();
             group.push(next);
         }
-        commit(&writer, group).await;
+        commit(&writer, backend, group).await;
     }
 }
 
 /// Commits `group` in one transaction. If that fails, each delivery is tried
 /// alone, so one delivery the database refuses cannot fail the others.
-async fn commit(writer: &AnyPool, group: Vec<Request>) {
+async fn commit(writer: &AnyPool, backend: Backend, group: Vec<Request>) {
     let deliveries: Vec<Received> = group
         .iter()
         .map(|request| Received {
@@ -88,7 +88,7 @@ async fn commit(writer: &AnyPool, group: Vec<Request>) {
             received_at_ms: request.received_at_ms,
         })
         .collect();
-    match queries::ingest(writer, &deliveries).await {
+    match queries::ingest(writer, backend, &deliveries).await {
         Ok(outcomes) => {
             for (request, outcome) in group.into_iter().zip(outcomes) {
                 let _ = request.reply.send(Ok(outcome));
@@ -104,7 +104,7 @@ async fn commit(writer: &AnyPool, group: Vec<Request>) {
                     events: &request.events,
                     received_at_ms: request.received_at_ms,
                 }];
-                let outcome = queries::ingest(writer, &alone)
+                let outcome = queries::ingest(writer, backend, &alone)
                     .await
                     .map(|mut outcomes| outcomes.remove(0))
                     .map_err(|error| crate::error_chain(&error));

@@ -131,7 +131,7 @@ impl Store {
         let (writer, reader) = connect::open(backend, url).await?;
         Ok(Store {
             backend,
-            deliveries: group_commit::GroupCommit::start(writer.clone()),
+            deliveries: group_commit::GroupCommit::start(writer.clone(), backend),
             writer,
             reader,
         })
