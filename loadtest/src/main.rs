@@ -8,6 +8,7 @@
 //! time and count.
 
 mod hydration;
+mod ingestion;
 mod scale_out;
 mod server;
 mod snapshot_cost;
@@ -25,6 +26,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tokio::sync::{watch, Semaphore};
 
+use ingestion::{Ingestion, BATCH, BATCH_SENDERS, SINGLE_SENDERS};
 use server::Server;
 use sse_client::ClientRecord;
 
@@ -92,11 +94,6 @@ struct FanOutResult {
     bytes_per_update: f64,
 }
 
-struct Ingestion {
-    requests_per_second: f64,
-    events_per_second: f64,
-}
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -161,8 +158,9 @@ async fn run(args: Args) -> Result<()> {
         );
         ingestion.push((
             "SQLite, synchronous=FULL",
-            ingest(&args, &[], 1, 64, ingest_seconds).await?,
-            ingest(&args, &[], 100, 8, ingest_seconds).await?,
+            ingestion::on_new_server(&args.server, &[], 1, SINGLE_SENDERS, ingest_seconds).await?,
+            ingestion::on_new_server(&args.server, &[], BATCH, BATCH_SENDERS, ingest_seconds)
+                .await?,
         ));
     }
 
@@ -177,8 +175,22 @@ async fn run(args: Args) -> Result<()> {
             eprintln!("ingestion (Postgres): single-event POSTs, then 100-event batches, {ingest_seconds} s each …");
             ingestion.push((
                 "Postgres, default commit",
-                ingest(&args, &fresh().await, 1, 64, ingest_seconds).await?,
-                ingest(&args, &fresh().await, 100, 8, ingest_seconds).await?,
+                ingestion::on_new_server(
+                    &args.server,
+                    &fresh().await,
+                    1,
+                    SINGLE_SENDERS,
+                    ingest_seconds,
+                )
+                .await?,
+                ingestion::on_new_server(
+                    &args.server,
+                    &fresh().await,
+                    BATCH,
+                    BATCH_SENDERS,
+                    ingest_seconds,
+                )
+                .await?,
             ));
         }
         if args.runs(Part::ScaleOut) {
@@ -408,41 +420,6 @@ pub(crate) fn latency(acks: &[(i64, Instant)], records: &[ClientRecord]) -> Late
     }
 }
 
-/// Signed DMs as fast as `workers` concurrent senders get them acknowledged.
-async fn ingest(
-    args: &Args,
-    env: &[(&str, String)],
-    batch: usize,
-    workers: usize,
-    seconds: u64,
-) -> Result<Ingestion> {
-    let server = Server::start(&args.server, env).await?;
-    let http = reqwest::Client::new();
-    let until = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let (http, base) = (http.clone(), server.base_url.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut requests = 0u64;
-            while Instant::now() < until {
-                webhooks::post(&http, &base, webhooks::dm_batch(batch)).await?;
-                requests += 1;
-            }
-            anyhow::Ok(requests)
-        }));
-    }
-    let mut requests = 0;
-    for task in tasks {
-        requests += task.await??;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    Ok(Ingestion {
-        requests_per_second: requests as f64 / elapsed,
-        events_per_second: (requests * batch as u64) as f64 / elapsed,
-    })
-}
-
 /// gzip size of the browser bundle (`pkg/pulse.wasm` + `pkg/pulse.js`) next
 /// to the server binary, if built.
 fn bundle_gzip_bytes(server: &std::path::Path) -> Option<(u64, u64)> {
@@ -506,12 +483,12 @@ fn report(
     for (engine, single, batches) in ingestion {
         let _ = writeln!(
             table,
-            "| durable ingestion, single-event POSTs ({engine}, 64 senders) | {:.0} requests/s |",
+            "| durable ingestion, single-event POSTs ({engine}, {SINGLE_SENDERS} senders) | {:.0} requests/s |",
             single.requests_per_second
         );
         let _ = writeln!(
             table,
-            "| durable ingestion, 100-event batches ({engine}, 8 senders) | {:.0} events/s ({:.0} requests/s) |",
+            "| durable ingestion, {BATCH}-event batches ({engine}, {BATCH_SENDERS} senders) | {:.0} events/s ({:.0} requests/s) |",
             batches.events_per_second, batches.requests_per_second
         );
     }
@@ -542,6 +519,16 @@ fn report(
             snapshot_cost::REFRESHES,
             cost.mean_ms
         );
+        if let Some((single, batches)) = &cost.ingestion {
+            let _ = writeln!(
+                table,
+                "| durable ingestion into that database of {} events (SQLite, synchronous=FULL): single-event POSTs ({SINGLE_SENDERS} senders), {BATCH}-event batches ({BATCH_SENDERS} senders), {} s each | {:.0} requests/s; {:.0} events/s |",
+                cost.stored_events,
+                snapshot_cost::INGEST_SECONDS,
+                single.requests_per_second,
+                batches.events_per_second
+            );
+        }
     }
     if let Some((bundle, hydrated)) = browser {
         match bundle {

@@ -10,6 +10,9 @@
 //! Every ten copies make one new conversation, active now, so the count of
 //! conversations active in the last 24 h grows with the events as it would
 //! in a busy day (about a million at ten million events).
+//!
+//! At the largest size of a full run, ingestion is measured again on that
+//! database: writing an event must not grow slower as the tables grow.
 
 use std::path::Path;
 
@@ -19,7 +22,11 @@ use sqlx::{
     ConnectOptions, Connection,
 };
 
-use crate::{server::Server, webhooks};
+use crate::{
+    ingestion::{self, Ingestion, BATCH_SENDERS, SINGLE_SENDERS},
+    server::Server,
+    webhooks,
+};
 
 /// Refreshes per measurement.
 pub const REFRESHES: u32 = 200;
@@ -32,6 +39,9 @@ const SENDERS: usize = 8;
 /// Rows copied per statement when filling in SQL.
 const COPY_CHUNK: u64 = 1_000_000;
 
+/// Seconds of each ingestion measurement at the largest size.
+pub const INGEST_SECONDS: u64 = 5;
+
 /// Copied DMs per new conversation.
 const DMS_PER_CONVERSATION: u64 = 10;
 
@@ -40,9 +50,12 @@ pub struct SnapshotCost {
     pub stored_events: u64,
     pub active_conversations: u64,
     pub mean_ms: f64,
+    /// Single-event and batch ingestion into this database (largest size only).
+    pub ingestion: Option<(Ingestion, Ingestion)>,
 }
 
-/// Mean snapshot compute time at each of `sizes` stored events (ascending).
+/// Mean snapshot compute time at each of `sizes` stored events (ascending),
+/// and ingestion at the largest when there are several.
 pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
     let data_dir = tempfile::tempdir().context("temporary data directory")?;
     let mut results = Vec::new();
@@ -59,12 +72,23 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
             stored += fill(&server, more).await?;
         }
         let snapshot = snapshot_counting(&server, &cookie, stored).await?;
+        let mean_ms = mean_compute_ms(&server, &cookie).await?;
+        let ingestion = if sizes.len() > 1 && step == sizes.len() - 1 {
+            Some((
+                ingestion::measure(&server, 1, SINGLE_SENDERS, INGEST_SECONDS).await?,
+                ingestion::measure(&server, ingestion::BATCH, BATCH_SENDERS, INGEST_SECONDS)
+                    .await?,
+            ))
+        } else {
+            None
+        };
         results.push(SnapshotCost {
             stored_events: stored,
             active_conversations: snapshot["active_conversations_24h"]
                 .as_u64()
                 .context("no active_conversations_24h in the snapshot")?,
-            mean_ms: mean_compute_ms(&server, &cookie).await?,
+            mean_ms,
+            ingestion,
         });
     }
     Ok(results)

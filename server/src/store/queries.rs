@@ -453,11 +453,11 @@ async fn record_conversations(
     let mut minute_changes: BTreeMap<i64, i64> = BTreeMap::new();
     let conversations: Vec<_> = latest.iter().collect();
     for chunk in conversations.chunks(ROWS_PER_UPSERT) {
-        // One primary-key lookup per touched conversation. (Not
-        // `WHERE (account_id, peer_id) IN (VALUES …)`: SQLite runs that as a
-        // scan of every conversation, and Postgres as a hash join over one
-        // once the list is long, so each transaction's cost grew with the
-        // table.)
+        // One primary-key lookup per touched conversation, on both engines.
+        // (Not `WHERE (account_id, peer_id) IN (VALUES …)`: Postgres 15 plans
+        // that as a hash join over a scan of the whole table once the list
+        // is long, 30 ms instead of 4–7 ms for 1,000 pairs among 200,000
+        // conversations, growing with the table; SQLite 3.40's planner scans too.)
         let statement = format!(
             "WITH touched (account_id, peer_id) AS (VALUES {})
              SELECT touched.account_id, touched.peer_id,
