@@ -27,7 +27,7 @@ use tokio::{
     sync::{broadcast, watch},
     time::Interval,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::{
     auth::{Auth, Session},
@@ -129,7 +129,9 @@ struct StreamState<E> {
     _gauge: OpenStreamGauge,
     receiver: watch::Receiver<Arc<PublishedSnapshot>>,
     keep_alive: Interval,
-    shutdown: CancellationToken,
+    /// Created once, not per frame: every stream waits on the same token, and
+    /// a new wait would leave and rejoin its shared waiter list each frame.
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     session_end: Pin<Box<E>>,
     opened: bool,
     ended: bool,
@@ -148,7 +150,7 @@ where
         _gauge: OpenStreamGauge::new(),
         receiver,
         keep_alive: tokio::time::interval_at(start, KEEP_ALIVE_INTERVAL),
-        shutdown,
+        shutdown: Box::pin(shutdown.cancelled_owned()),
         session_end: Box::pin(session_end),
         opened: false,
         ended: false,
@@ -175,7 +177,7 @@ where
                 Err(_) => return None,
             },
             _ = state.keep_alive.tick() => Bytes::from_static(KEEP_ALIVE_FRAME),
-            () = state.shutdown.cancelled() => return None,
+            () = state.shutdown.as_mut() => return None,
             end = state.session_end.as_mut() => {
                 state.ended = true;
                 end.frame()
