@@ -2,8 +2,10 @@
 //! accept: `$n` parameters, `ON CONFLICT` upserts with table-qualified
 //! columns, `CASE` where one would write `max(a, b)` / `GREATEST(a, b)`, and
 //! `CAST` where Postgres would widen a sum. The backends differ only in how
-//! they are opened (`super::connect`) and in one statement that asks Postgres
-//! for a consistent read snapshot.
+//! they are opened (`super::connect`), in the parameters of multi-row
+//! statements (anonymous `?` on SQLite: see [`placeholders`]), and in two
+//! Postgres-only statements: one asks for a consistent read snapshot, one
+//! takes the lock that serialises [`record_conversations`] between nodes.
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
