@@ -14,6 +14,31 @@ pub const BATCH_SENDERS: usize = 8;
 /// Events per batch.
 pub const BATCH: usize = 100;
 
+/// The two shapes of load measured.
+#[derive(Clone, Copy, Debug)]
+pub enum Deliveries {
+    /// One DM per delivery, from [`SINGLE_SENDERS`] senders.
+    Single,
+    /// [`BATCH`] DMs per delivery, from [`BATCH_SENDERS`] senders.
+    Batches,
+}
+
+impl Deliveries {
+    fn events(self) -> usize {
+        match self {
+            Deliveries::Single => 1,
+            Deliveries::Batches => BATCH,
+        }
+    }
+
+    fn senders(self) -> usize {
+        match self {
+            Deliveries::Single => SINGLE_SENDERS,
+            Deliveries::Batches => BATCH_SENDERS,
+        }
+    }
+}
+
 /// What a run of senders got acknowledged.
 pub struct Ingestion {
     pub requests_per_second: f64,
@@ -24,27 +49,22 @@ pub struct Ingestion {
 pub async fn on_new_server(
     binary: &std::path::Path,
     env: &[(&str, String)],
-    batch: usize,
-    senders: usize,
+    deliveries: Deliveries,
     seconds: u64,
 ) -> Result<Ingestion> {
     let server = Server::start(binary, env).await?;
-    measure(&server, batch, senders, seconds).await
+    measure(&server, deliveries, seconds).await
 }
 
-/// Deliveries of `batch` DMs each, as fast as `senders` concurrent senders
-/// get them acknowledged by `server`, for `seconds`.
-pub async fn measure(
-    server: &Server,
-    batch: usize,
-    senders: usize,
-    seconds: u64,
-) -> Result<Ingestion> {
+/// `deliveries` as fast as their concurrent senders get them acknowledged by
+/// `server`, for `seconds`.
+pub async fn measure(server: &Server, deliveries: Deliveries, seconds: u64) -> Result<Ingestion> {
+    let batch = deliveries.events();
     let http = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..senders {
+    for _ in 0..deliveries.senders() {
         let (http, base) = (http.clone(), server.base_url.clone());
         tasks.push(tokio::spawn(async move {
             let mut requests = 0u64;

@@ -26,7 +26,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tokio::sync::{watch, Semaphore};
 
-use ingestion::{Ingestion, BATCH, BATCH_SENDERS, SINGLE_SENDERS};
+use ingestion::{Deliveries, Ingestion, BATCH, BATCH_SENDERS, SINGLE_SENDERS};
 use server::Server;
 use sse_client::ClientRecord;
 
@@ -158,8 +158,8 @@ async fn run(args: Args) -> Result<()> {
         );
         ingestion.push((
             "SQLite, synchronous=FULL",
-            ingestion::on_new_server(&args.server, &[], 1, SINGLE_SENDERS, ingest_seconds).await?,
-            ingestion::on_new_server(&args.server, &[], BATCH, BATCH_SENDERS, ingest_seconds)
+            ingestion::on_new_server(&args.server, &[], Deliveries::Single, ingest_seconds).await?,
+            ingestion::on_new_server(&args.server, &[], Deliveries::Batches, ingest_seconds)
                 .await?,
         ));
     }
@@ -178,16 +178,14 @@ async fn run(args: Args) -> Result<()> {
                 ingestion::on_new_server(
                     &args.server,
                     &fresh().await,
-                    1,
-                    SINGLE_SENDERS,
+                    Deliveries::Single,
                     ingest_seconds,
                 )
                 .await?,
                 ingestion::on_new_server(
                     &args.server,
                     &fresh().await,
-                    BATCH,
-                    BATCH_SENDERS,
+                    Deliveries::Batches,
                     ingest_seconds,
                 )
                 .await?,

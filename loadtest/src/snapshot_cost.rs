@@ -23,7 +23,7 @@ use sqlx::{
 };
 
 use crate::{
-    ingestion::{self, Ingestion, BATCH_SENDERS, SINGLE_SENDERS},
+    ingestion::{self, Deliveries, Ingestion},
     server::Server,
     webhooks,
 };
@@ -75,9 +75,8 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
         let mean_ms = mean_compute_ms(&server, &cookie).await?;
         let ingestion = if sizes.len() > 1 && step == sizes.len() - 1 {
             Some((
-                ingestion::measure(&server, 1, SINGLE_SENDERS, INGEST_SECONDS).await?,
-                ingestion::measure(&server, ingestion::BATCH, BATCH_SENDERS, INGEST_SECONDS)
-                    .await?,
+                ingestion::measure(&server, Deliveries::Single, INGEST_SECONDS).await?,
+                ingestion::measure(&server, Deliveries::Batches, INGEST_SECONDS).await?,
             ))
         } else {
             None
