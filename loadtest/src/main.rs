@@ -7,6 +7,7 @@
 //! table to `BENCHMARKS.md`. Everything targets loopback and is bounded in
 //! time and count.
 
+mod hostile;
 mod hydration;
 mod ingestion;
 mod scale_out;
@@ -56,6 +57,7 @@ enum Part {
     ScaleOut,
     Snapshot,
     Browser,
+    Hostile,
 }
 
 impl Args {
@@ -224,13 +226,34 @@ async fn run(args: Args) -> Result<()> {
         ));
     }
 
-    let table = report(
+    let hostile_sizes = if args.quick {
+        hostile::Sizes {
+            seconds: 2,
+            half_open: 500,
+            header_timeout_s: 2,
+        }
+    } else {
+        hostile::Sizes {
+            seconds: 10,
+            half_open: 5_000,
+            header_timeout_s: 10,
+        }
+    };
+    let mut hostile_scenarios = Vec::new();
+    if args.runs(Part::Hostile) {
+        hostile_scenarios = hostile::run(&args.server, hostile_sizes).await?;
+    }
+
+    let mut table = report(
         &results,
         &ingestion,
         scaled.as_ref(),
         &snapshot_costs,
         browser.as_ref(),
     );
+    if !hostile_scenarios.is_empty() {
+        hostile::report(&mut table, hostile_sizes, &hostile_scenarios);
+    }
     println!("{table}");
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.write {

@@ -19,6 +19,8 @@ pub struct Server {
     child: Child,
     pub base_url: String,
     pub port: u16,
+    /// The server's log (stdout and stderr).
+    pub log_path: PathBuf,
     /// Kept here only when this server owns it (removed when dropped).
     _own_data_dir: Option<tempfile::TempDir>,
 }
@@ -67,6 +69,8 @@ impl Server {
             .env("PULSE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("PULSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn")
+            // Every client of the harness shares one session.
+            .env("PULSE_MAX_STREAMS_PER_SESSION", "100000")
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .stdin(Stdio::null())
@@ -80,6 +84,7 @@ impl Server {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             port,
+            log_path: data_dir.join("pulse.log"),
             _own_data_dir: None,
         };
         let client = reqwest::Client::new();
@@ -103,12 +108,17 @@ impl Server {
 
     /// Resident memory of the server process, in KiB (from /proc).
     pub fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("VmRSS missing from /proc/<pid>/status")
+        rss_kib_of(self.child.id())
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Bytes written to the server's log so far.
+    pub fn log_bytes(&self) -> u64 {
+        std::fs::metadata(&self.log_path).map_or(0, |meta| meta.len())
     }
 
     /// CPU time (user + system) the server process has used so far, in seconds.
@@ -200,6 +210,16 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Resident memory of process `pid`, in KiB (from /proc).
+pub fn rss_kib_of(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS missing from /proc/<pid>/status")
 }
 
 pub fn free_port() -> Result<u16> {

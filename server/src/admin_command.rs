@@ -41,7 +41,7 @@ pub enum AdminAction {
 
 /// Runs one admin command; the error is the message to print.
 pub async fn run(args: AdminArgs) -> Result<(), String> {
-    std::fs::create_dir_all(&args.store.data_dir).map_err(|error| {
+    args.store.create_data_dir().map_err(|error| {
         format!(
             "cannot create the data directory {}: {error}",
             args.store.data_dir.display()

@@ -9,12 +9,42 @@ use clap::Args;
 
 use secrecy::SecretString;
 
-use crate::{auth::session::SessionPolicy, bus::relay::RelaySettings, stats::HealthPolicy};
+use crate::{
+    auth::session::SessionPolicy,
+    bus::relay::RelaySettings,
+    serve::{self, ConnectionLimits},
+    stats::HealthPolicy,
+};
 
 /// The variable holding the first admin's password.
 pub const ADMIN_PASSWORD_VAR: &str = "PULSE_ADMIN_PASSWORD";
 /// The variable holding the metrics scraper's token.
 pub const METRICS_TOKEN_VAR: &str = "PULSE_METRICS_TOKEN";
+
+/// Default of `PULSE_HEADER_READ_TIMEOUT_S`.
+pub const DEFAULT_HEADER_READ_TIMEOUT_S: u64 = 10;
+/// Default of `PULSE_MAX_STREAMS_PER_SESSION`.
+pub const DEFAULT_MAX_STREAMS_PER_SESSION: u64 = 16;
+/// Most proxy hops `PULSE_TRUST_FORWARDED_FOR` may name.
+const MAX_PROXY_HOPS: u8 = 10;
+
+/// `PULSE_TRUST_FORWARDED_FOR`: a count of trusted proxy hops, with the
+/// earlier `true` / `false` read as 1 / 0.
+fn parse_proxy_hops(value: &str) -> Result<u8, String> {
+    let hops = match value.trim() {
+        "true" => 1,
+        "false" => 0,
+        number => number.parse::<u8>().map_err(|_| {
+            format!("expected the number of trusted proxy hops (0–{MAX_PROXY_HOPS}), got {value:?}")
+        })?,
+    };
+    if hops > MAX_PROXY_HOPS {
+        return Err(format!(
+            "at most {MAX_PROXY_HOPS} trusted proxy hops, got {hops}"
+        ));
+    }
+    Ok(hops)
+}
 
 /// An on/off setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +53,15 @@ pub enum Switch {
     On,
     /// Disabled.
     Off,
+}
+
+/// Creates `dir` and its missing parents with mode 0700.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Where the data lives; shared by `pulse serve` and `pulse admin`.
@@ -45,6 +84,13 @@ impl StoreArgs {
             data_dir,
             database_url: None,
         }
+    }
+
+    /// Creates the data directory (and its missing parents) readable by its
+    /// owner only (0700): it holds the database and the webhook secrets. An
+    /// existing directory is left as the operator made it.
+    pub fn create_data_dir(&self) -> std::io::Result<()> {
+        create_private_dir(&self.data_dir)
     }
 
     /// The database URL in force: the configured one or the default SQLite file.
@@ -105,10 +151,41 @@ pub struct Config {
     #[arg(long, env = "PULSE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
     pub secure_cookies: bool,
 
-    /// Take the client address for login throttling from the last entry of
-    /// `X-Forwarded-For` (set when a load balancer or proxy is in front).
-    #[arg(long, env = "PULSE_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
-    pub trust_forwarded_for: bool,
+    /// Trusted proxy hops in front of the node: the client address for login
+    /// throttling is that entry from the right of `X-Forwarded-For` (0: the
+    /// connection's peer; `true`/`false` mean 1/0).
+    #[arg(
+        long,
+        env = "PULSE_TRUST_FORWARDED_FOR",
+        default_value = "0",
+        value_parser = parse_proxy_hops
+    )]
+    pub trust_forwarded_for: u8,
+
+    /// Seconds a connection may take to send a request head, counted from
+    /// when the node waits for one (so also how long an idle keep-alive
+    /// connection stays open).
+    #[arg(
+        long,
+        env = "PULSE_HEADER_READ_TIMEOUT_S",
+        default_value_t = DEFAULT_HEADER_READ_TIMEOUT_S,
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
+    pub header_read_timeout_s: u64,
+
+    /// Connections served at once; more are closed on arrival. Defaults to
+    /// the open-file limit less 256 (kept for the database, Redis and files).
+    #[arg(long, env = "PULSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: Option<u64>,
+
+    /// Streams (open dashboards) one session may hold at once; the next gets 429.
+    #[arg(
+        long,
+        env = "PULSE_MAX_STREAMS_PER_SESSION",
+        default_value_t = DEFAULT_MAX_STREAMS_PER_SESSION,
+        value_parser = clap::value_parser!(u64).range(1..=100_000)
+    )]
+    pub max_streams_per_session: u64,
 
     /// Seconds a session may go unused before it ends.
     #[arg(
@@ -197,6 +274,9 @@ impl std::fmt::Debug for Config {
             .field("stats_db_poll_s", &self.stats_db_poll_s)
             .field("secure_cookies", &self.secure_cookies)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("header_read_timeout_s", &self.header_read_timeout_s)
+            .field("max_connections", &self.max_connections)
+            .field("max_streams_per_session", &self.max_streams_per_session)
             .field("session_idle_timeout_s", &self.session_idle_timeout_s)
             .field("session_lifetime_s", &self.session_lifetime_s)
             .field("session_stream_check_s", &self.session_stream_check_s)
@@ -230,7 +310,10 @@ impl Config {
             stats_db_poll_s: 10,
             stats_notify_min_interval_ms: 100,
             secure_cookies: false,
-            trust_forwarded_for: false,
+            trust_forwarded_for: 0,
+            header_read_timeout_s: DEFAULT_HEADER_READ_TIMEOUT_S,
+            max_connections: None,
+            max_streams_per_session: DEFAULT_MAX_STREAMS_PER_SESSION,
             session_idle_timeout_s: 30 * 60,
             session_lifetime_s: 8 * 3600,
             session_stream_check_s: 30,
@@ -269,7 +352,7 @@ impl Config {
             idle_timeout: Duration::from_secs(self.session_idle_timeout_s),
             lifetime: Duration::from_secs(self.session_lifetime_s),
             secure_cookies: self.secure_cookies,
-            trust_forwarded_for: self.trust_forwarded_for,
+            max_streams: usize::try_from(self.max_streams_per_session).unwrap_or(usize::MAX),
             // The check is what keeps a watched session in use, so it must
             // come round well within the idle timeout.
             stream_check_interval: Duration::from_secs(
@@ -277,6 +360,19 @@ impl Config {
                     .min(self.session_idle_timeout_s / 2)
                     .max(1),
             ),
+        }
+    }
+
+    /// The bounds on the node's connections; the default connection limit
+    /// comes from the open-file limit, which this raises to its hard value.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        let max_connections = match self.max_connections {
+            Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
+            None => serve::default_max_connections(serve::raise_open_file_limit()),
+        };
+        ConnectionLimits {
+            max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_s),
         }
     }
 
@@ -298,6 +394,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_hops_are_a_small_count_and_the_old_booleans_still_read() {
+        assert_eq!(parse_proxy_hops("0"), Ok(0));
+        assert_eq!(parse_proxy_hops("2"), Ok(2));
+        assert_eq!(parse_proxy_hops("true"), Ok(1));
+        assert_eq!(parse_proxy_hops("false"), Ok(0));
+        assert!(parse_proxy_hops("11").unwrap_err().contains("at most 10"));
+        assert!(parse_proxy_hops("yes")
+            .unwrap_err()
+            .contains("number of trusted proxy hops"));
+    }
 
     #[test]
     fn the_stream_session_check_comes_round_within_half_the_idle_timeout() {

@@ -7,10 +7,12 @@
 pub mod admin_command;
 pub mod auth;
 pub mod bus;
+pub mod client_address;
 pub mod clock;
 pub mod config;
 pub mod metrics;
 pub mod secrets;
+pub mod serve;
 pub mod simulate;
 pub mod sse;
 pub mod state;
@@ -21,9 +23,8 @@ pub mod webhook;
 mod headers;
 mod routes;
 
-use std::{future::Future, io, net::SocketAddr};
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
-use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +89,7 @@ pub struct Application {
 impl Application {
     /// Opens the store, computes the first snapshot and binds the listener.
     pub async fn build(config: Config, secrets: WebhookSecrets) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.store.data_dir).map_err(|source| StartError::DataDir {
+        config.store.create_data_dir().map_err(|source| StartError::DataDir {
             path: config.store.data_dir.clone(),
             source,
         })?;
@@ -129,6 +130,8 @@ impl Application {
             publisher,
             auth,
             metrics_token: config.metrics_token.clone(),
+            proxy_hops: config.trust_forwarded_for,
+            refusals: Arc::default(),
             secrets,
             shutdown: CancellationToken::new(),
         });
@@ -151,8 +154,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then closes the SSE streams, lets
-    /// in-flight requests (and their transactions) finish, and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    /// in-flight requests (and their transactions) finish (at most
+    /// [`serve::SHUTDOWN_GRACE`]), and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Application {
             listener,
             state,
@@ -164,36 +168,41 @@ impl Application {
             tokio::spawn(relay.run(token.clone()));
         }
         tokio::spawn(state.auth.clone().check_streamed_sessions(token.clone()));
+        tokio::spawn(state.auth.clone().forget_old_failures(token.clone()));
         let publisher = tokio::spawn(
             state
                 .publisher
                 .clone()
                 .run(config.stats_notify_min_interval(), token.clone()),
         );
-        let router = routes::router(state);
-        let stop = token.clone();
-        // Snapshot frames are small writes that should leave at once, not
-        // wait for the previous one's ACK (Nagle's algorithm).
-        let listener = listener.tap_io(|connection| {
-            if let Err(error) = connection.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
+        // Stopped only once the last connection is done, so that requests
+        // refused during the shutdown grace period are counted too.
+        let refusals_stop = CancellationToken::new();
+        let refusals = tokio::spawn({
+            let state = state.clone();
+            let stop = refusals_stop.clone();
+            async move {
+                state
+                    .refusals
+                    .run(state.store.clone(), state.publisher.clone(), stop)
+                    .await
             }
         });
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let router = routes::router(state);
+        let stop = token.clone();
+        tokio::spawn(async move {
             shutdown.await;
             stop.cancel();
-        })
-        .await;
-        token.cancel();
+        });
+        serve::serve(listener, router, config.connection_limits(), token.clone()).await;
+        refusals_stop.cancel();
+        if let Err(error) = refusals.await {
+            tracing::error!(%error, "the refusal counter ended abnormally");
+        }
         // The publisher stops on the token; its panic, if any, is not ours to hide.
         if let Err(error) = publisher.await {
             tracing::error!(%error, "the stats publisher ended abnormally");
         }
-        served
     }
 }
 

@@ -100,10 +100,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
     tracing::info!(
         "demo traffic: pulse simulate --url http://{addr} --rate 5 --duration 60   (or: make demo)"
     );
-    application
-        .run(shutdown_signal())
-        .await
-        .map_err(|error| format!("server failed: {error}"))?;
+    application.run(shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -39,6 +39,16 @@ pub struct Metrics {
     pub redis_reconnects: IntCounter,
     /// Time to compute one snapshot from the database.
     pub snapshot_seconds: Histogram,
+    /// TCP connections being served.
+    pub connections_open: IntGauge,
+    /// TCP connections closed at once because the node held its maximum.
+    pub connections_refused: IntCounter,
+    /// Streams refused because their session already held its maximum.
+    pub streams_refused: IntCounter,
+    /// Login attempts by outcome (`success`, `failure`, `locked`, `busy`).
+    pub login_attempts: IntCounterVec,
+    /// Times a client address, or an account from one address, became locked.
+    pub login_locks: IntCounter,
 }
 
 /// Latency buckets from 1 ms to 10 s.
@@ -105,9 +115,34 @@ impl Metrics {
                 "pulse_snapshot_compute_seconds",
                 "Time to compute one snapshot from the database.",
             ),
+            connections_open: IntGauge::new(
+                "pulse_connections_open",
+                "TCP connections being served.",
+            )
+            .expect("valid"),
+            connections_refused: IntCounter::new(
+                "pulse_connections_refused_total",
+                "TCP connections closed at once because the node held PULSE_MAX_CONNECTIONS.",
+            )
+            .expect("valid"),
+            streams_refused: IntCounter::new(
+                "pulse_streams_refused_total",
+                "Streams refused because their session held PULSE_MAX_STREAMS_PER_SESSION.",
+            )
+            .expect("valid"),
+            login_attempts: IntCounterVec::new(
+                Opts::new("pulse_login_attempts_total", "Login attempts by outcome."),
+                &["outcome"],
+            )
+            .expect("valid"),
+            login_locks: IntCounter::new(
+                "pulse_login_locks_total",
+                "Times an address, or an account from one address, became locked.",
+            )
+            .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -118,6 +153,11 @@ impl Metrics {
             Box::new(metrics.bus_mode.clone()),
             Box::new(metrics.redis_reconnects.clone()),
             Box::new(metrics.snapshot_seconds.clone()),
+            Box::new(metrics.connections_open.clone()),
+            Box::new(metrics.connections_refused.clone()),
+            Box::new(metrics.streams_refused.clone()),
+            Box::new(metrics.login_attempts.clone()),
+            Box::new(metrics.login_locks.clone()),
         ];
         for collector in collectors {
             metrics

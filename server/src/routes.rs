@@ -11,7 +11,7 @@ use axum::{
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::{services::ServeDir, timeout::TimeoutLayer, trace::TraceLayer};
 
 use std::sync::Arc;
 
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     // Server functions reach the stats through the `app` crate's service trait.
     let context = StatsContext(Arc::new(state.publisher.clone()));
     let options = state.leptos_options.clone();
+    let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/admin") }))
         .route("/api/auth/login", post(auth::handlers::log_in))
@@ -51,6 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readiness))
         .route("/api/admin/stats", get(current_stats))
         .route("/api/admin/stats/stream", get(sse::stream))
+        // The built assets, from a file service only: no page or handler can
+        // answer under /pkg, so the guard's public prefix grants files alone.
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
         .leptos_routes_with_context(
             &state,
             pages,
@@ -58,13 +62,14 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // Outermost last: trace, headers, timeout, CSRF, session, body limit.
+        // Outermost last: trace, headers, timeout, path form, CSRF, session, body limit.
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::guard::require_admin,
         ))
         .layer(middleware::from_fn(auth::guard::refuse_cross_site))
+        .layer(middleware::from_fn(auth::guard::refuse_unnormalised_path))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

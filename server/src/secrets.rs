@@ -184,7 +184,7 @@ fn write_file(path: &Path, secrets: &WebhookSecrets) -> Result<(), SecretsError>
         secrets.verify_token.expose_secret()
     );
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)
+        crate::config::create_private_dir(dir)
             .map_err(|error| file_error(path, format!("cannot create its directory: {error}")))?;
     }
     create_private(path)

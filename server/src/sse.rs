@@ -17,7 +17,7 @@ use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Durati
 use axum::{
     body::Body,
     extract::State,
-    http::{header, HeaderValue},
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Extension,
 };
@@ -30,7 +30,7 @@ use tokio::{
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::{
-    auth::{Auth, Session},
+    auth::{streamed::Watching, Auth, Session},
     bus::PublishedSnapshot,
     clock::now_ms,
     metrics::metrics,
@@ -45,13 +45,27 @@ const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Streams snapshots to one dashboard until it disconnects, its session ends
-/// or the server stops.
+/// or the server stops. A session already holding its most streams gets 429.
+#[tracing::instrument(skip_all)]
 pub async fn stream(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> Response {
+    let watching = match state.auth.watch_stream(&session) {
+        Ok(watching) => watching,
+        Err(refused) => {
+            metrics().streams_refused.inc();
+            tracing::info!(open = refused.0, "stream refused: the session holds its most streams");
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from_static("30"))],
+                refused.to_string(),
+            )
+                .into_response();
+        }
+    };
     let receiver = state.publisher.bus().subscribe();
-    let session_end = session_ended(state.auth.clone(), session);
+    let session_end = session_ended(state.auth.clone(), session, watching);
     let body = Body::from_stream(frames(receiver, state.shutdown.clone(), session_end));
     (
         [
@@ -88,10 +102,10 @@ impl SessionEnd {
     }
 }
 
-/// Completes when `session` is over, saying why. While it waits, the session
-/// is on the node's list of sessions to check (see [`crate::auth::streamed`]).
-async fn session_ended(auth: Auth, session: Session) -> SessionEnd {
-    let _watching = auth.watch_stream(&session);
+/// Completes when `session` is over, saying why. While it waits, `_watching`
+/// keeps the session on the node's list of sessions to check (see
+/// [`crate::auth::streamed`]).
+async fn session_ended(auth: Auth, session: Session, _watching: Watching) -> SessionEnd {
     let mut ended = auth.ended_sessions();
     let lifetime_left = u64::try_from(session.lifetime_ends_at_ms - now_ms()).unwrap_or(0);
     let lifetime_over = tokio::time::sleep(Duration::from_millis(lifetime_left));

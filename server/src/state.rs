@@ -7,7 +7,10 @@ use leptos::config::LeptosOptions;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::Auth, secrets::WebhookSecrets, stats::StatsPublisher, store::Store};
+use crate::{
+    auth::Auth, secrets::WebhookSecrets, stats::StatsPublisher, store::Store,
+    webhook::refusals::Refusals,
+};
 
 /// Shared state of one server process: one `Arc`, so the clone that every
 /// extractor and middleware makes per request is a reference count, not a
@@ -41,6 +44,11 @@ pub struct SharedState {
     pub auth: Auth,
     /// Lets a scraper read `/metrics` without a session, when set.
     pub metrics_token: Option<SecretString>,
+    /// Trusted proxy hops in front of the node (`PULSE_TRUST_FORWARDED_FOR`):
+    /// how the client address is read (see [`crate::client_address`]).
+    pub proxy_hops: u8,
+    /// Refused webhook requests, counted in memory until written.
+    pub refusals: Arc<Refusals>,
     /// Secrets the webhook checks requests against.
     pub secrets: WebhookSecrets,
     /// Cancelled when the server begins shutting down; long-lived streams end on it.

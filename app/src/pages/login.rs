@@ -13,7 +13,11 @@ pub fn notice(error: Option<&str>, reason: Option<&str>) -> Option<(&'static str
         (Some("credentials"), _) => Some(("error", "Wrong email or password.")),
         (Some("locked"), _) => Some((
             "error",
-            "Too many failed logins. Logging in is paused for this account or address; try again in 15 minutes.",
+            "Too many failed logins from this address. Logging in from here is paused; try again in 15 minutes.",
+        )),
+        (Some("busy"), _) => Some((
+            "error",
+            "The server is checking too many logins at once. Try again in a moment.",
         )),
         (_, Some("expired")) => Some(("info", "Your session has ended. Please log in again.")),
         (_, Some("logged_out")) => Some(("info", "You are logged out.")),
@@ -65,6 +69,10 @@ mod tests {
             .unwrap()
             .1
             .starts_with("Too many failed logins"));
+        assert!(notice(Some("busy"), None)
+            .unwrap()
+            .1
+            .contains("too many logins at once"));
         assert_eq!(notice(None, Some("expired")).unwrap().0, "info");
         assert_eq!(notice(None, Some("something else")), None);
     }

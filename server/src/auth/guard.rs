@@ -4,6 +4,10 @@
 //!   and the static files needs a valid session. Pages without one are sent
 //!   to `/login`; API calls (the JSON snapshot, the stream, every server
 //!   function) get 401.
+//! - [`refuse_unnormalised_path`]: a path with `.` or `..` segments, an
+//!   encoded dot or slash, or an empty segment (`//`) gets 400 before any
+//!   other check, so the guard and the router can never disagree on which
+//!   page is asked for.
 //! - [`refuse_cross_site`]: a state-changing request (anything but GET, HEAD,
 //!   OPTIONS) that a browser says comes from another site is refused with 403,
 //!   on top of the `SameSite=Lax` cookie. The webhook is exempt: Instagram is
@@ -92,6 +96,41 @@ fn has_metrics_token(state: &AppState, headers: &HeaderMap) -> bool {
     bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes()))
 }
 
+/// Refuses, with 400, a request whose path is not in its one normal form.
+pub async fn refuse_unnormalised_path(request: Request, next: Next) -> Response {
+    if is_normalised(request.uri().path()) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        "the path must not contain `.` or `..` segments, encoded dots or slashes, or `//`",
+    )
+        .into_response()
+}
+
+/// Whether `path` names its resource in exactly one way: no empty, `.` or
+/// `..` segments, and no percent-encoded dot, slash or backslash (which a
+/// later decoding could turn into one of those).
+fn is_normalised(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let lower = rest.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "\\"]
+        .iter()
+        .any(|encoded| lower.contains(encoded))
+    {
+        return false;
+    }
+    // A trailing slash is one empty segment at the end: allowed (`/pkg/`).
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    rest.split('/')
+        .all(|segment| !matches!(segment, "" | "." | ".."))
+}
+
 /// Refuses state-changing requests that a browser marks as cross-site.
 pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     let safe = matches!(
@@ -162,6 +201,29 @@ mod tests {
             ("host", "a")
         ])));
         assert!(is_same_site(&HeaderMap::new()), "scripts send neither");
+    }
+
+    #[test]
+    fn paths_are_accepted_only_in_their_normal_form() {
+        for path in ["/", "/admin", "/pkg/pulse.wasm", "/api/admin/stats/", "/a.b/c..d"] {
+            assert!(is_normalised(path), "{path}");
+        }
+        for path in [
+            "/pkg/../admin",
+            "/pkg/./pulse.js",
+            "/pkg/..",
+            "//admin",
+            "/api//admin/stats",
+            "/pkg/%2e%2e/admin",
+            "/pkg/%2E%2E/admin",
+            "/pkg/.%2e/admin",
+            "/pkg%2f..%2fadmin",
+            "/pkg/..%5cadmin",
+            "/pkg/..\\admin",
+            "admin",
+        ] {
+            assert!(!is_normalised(path), "{path}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `/login` with the reason in the query); a script gets the status itself:
 //! 303 with the cookie on success, 401 for wrong credentials, 429 when locked.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::{
     extract::{rejection::FormRejection, ConnectInfo, State},
@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{session, LoginError};
-use crate::{error_chain, state::AppState};
+use crate::{client_address::client_address, error_chain, state::AppState};
 
 /// The login form's fields.
 #[derive(Deserialize)]
@@ -43,7 +43,7 @@ pub async fn log_in(
             .into_response();
     };
     let auth = &state.auth;
-    let address = client_address(&headers, peer, auth.policy().trust_forwarded_for);
+    let address = client_address(&headers, peer, state.proxy_hops);
     let result = auth
         .log_in(
             &form.email,
@@ -69,6 +69,13 @@ pub async fn log_in(
         Err(error @ LoginError::Locked(remaining)) => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, remaining.as_secs().max(1).to_string())],
+            error.to_string(),
+        )
+            .into_response(),
+        Err(LoginError::Busy) if browser => see_other("/login?error=busy"),
+        Err(error @ LoginError::Busy) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1".to_string())],
             error.to_string(),
         )
             .into_response(),
@@ -113,23 +120,6 @@ pub async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
 }
 
-/// The client's address: the connection's peer, or behind a trusted proxy
-/// the last address it appended to `X-Forwarded-For` (earlier entries come
-/// from the client and can be forged).
-fn client_address(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> IpAddr {
-    if !trust_forwarded_for {
-        return peer.ip();
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-        .next_back()
-        .unwrap_or(peer.ip())
-}
-
 /// Whether the client is a browser navigating (it asks for HTML).
 pub fn wants_html(headers: &HeaderMap) -> bool {
     headers
@@ -144,25 +134,4 @@ fn see_other(location: &'static str) -> Response {
         [(header::LOCATION, HeaderValue::from_static(location))],
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_client_address_comes_from_the_proxy_only_when_trusted() {
-        let peer: SocketAddr = "10.0.0.2:5000".parse().unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("203.0.113.9, 198.51.100.4"),
-        );
-        assert_eq!(client_address(&headers, peer, false), peer.ip());
-        assert_eq!(
-            client_address(&headers, peer, true),
-            "198.51.100.4".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(client_address(&HeaderMap::new(), peer, true), peer.ip());
-    }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`password`]: argon2id hashing.
 //! - [`session`]: session ids, the cookie, the expiry policy.
-//! - [`throttle`]: failed logins are slowed, then refused.
+//! - [`throttle`]: failed logins are counted before the password is checked,
+//!   shared by every node; slowed per account, refused per account and address.
 //! - [`streamed`]: the sessions with open streams, checked together.
 //! - [`handlers`]: `POST /api/auth/login` and `POST /api/auth/logout`.
 //! - [`guard`]: the middleware that requires a session and refuses cross-site writes.
@@ -15,7 +16,7 @@ pub mod session;
 pub mod streamed;
 pub mod throttle;
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{net::IpAddr, sync::Arc};
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
@@ -23,11 +24,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::{duration_ms, now_ms},
+    metrics::metrics,
     store::{accounts::CreateAdminError, Store, StoreError},
 };
 use session::{token_hash, SessionPolicy};
-use streamed::{StreamedSessions, Watching};
-use throttle::{LoginThrottle, ThrottleKey, Verdict};
+use streamed::{StreamedSessions, TooManyStreams, Watching};
+use password::PasswordChecks;
+use throttle::{AttemptKeys, LoginThrottle, Verdict};
 
 /// A session is written back as "last seen" at most this often (or every
 /// quarter of the idle timeout, when that is shorter: with the streamed-
@@ -53,9 +56,13 @@ pub enum LoginError {
     /// Wrong email or password.
     #[error("wrong email or password")]
     Credentials,
-    /// Too many recent failures for this account or address.
+    /// Too many recent failures for this account from this address, or
+    /// for this address.
     #[error("too many failed logins; try again in {} minutes", .0.as_secs().div_ceil(60))]
     Locked(std::time::Duration),
+    /// Every password check this node can run at once is taken.
+    #[error("too many logins at once; try again in a second")]
+    Busy,
     /// The database failed.
     #[error("the login could not be checked")]
     Store(#[from] StoreError),
@@ -81,6 +88,8 @@ pub struct Auth {
     store: Store,
     policy: SessionPolicy,
     throttle: Arc<LoginThrottle>,
+    /// The node-wide limit on password checks (one per core).
+    passwords: Arc<PasswordChecks>,
     /// Hashes of sessions logged out on this node, or found gone by the
     /// streamed-sessions check, so their open streams end.
     ended: broadcast::Sender<String>,
@@ -119,9 +128,10 @@ impl Auth {
     /// Logins and sessions over `store`.
     pub fn new(store: Store, policy: SessionPolicy) -> Self {
         Auth {
+            throttle: Arc::new(LoginThrottle::new(&store)),
             store,
             policy,
-            throttle: Arc::new(LoginThrottle::default()),
+            passwords: PasswordChecks::per_core(),
             ended: broadcast::channel(64).0,
             streamed: Arc::default(),
         }
@@ -135,6 +145,12 @@ impl Auth {
     /// Checks credentials and, when they are right, starts a new session and
     /// returns its id (for the cookie). `replacing` is a session id the
     /// browser already had: it is ended, never reused.
+    ///
+    /// The attempt needs a place among the node's password checks first
+    /// ([`LoginError::Busy`] at once when none is free), is counted as a
+    /// failure before the password is checked, and is refunded when it is
+    /// right (see [`throttle`]).
+    #[tracing::instrument(skip_all, fields(%address))]
     pub async fn log_in(
         &self,
         email: &str,
@@ -142,34 +158,18 @@ impl Auth {
         address: IpAddr,
         replacing: Option<&str>,
     ) -> Result<String, LoginError> {
-        let email = normalise_email(email).unwrap_or_else(|| email.trim().to_lowercase());
-        let keys = [
-            ThrottleKey::Account(email.clone()),
-            ThrottleKey::Address(address),
-        ];
-        match self.throttle.check(&keys, Instant::now()) {
-            Verdict::Locked(remaining) => return Err(LoginError::Locked(remaining)),
-            Verdict::Slow(pause) => tokio::time::sleep(pause).await,
-            Verdict::Allow => {}
-        }
-        let credentials = self.store.accounts().credentials(&email).await?;
-        let secret = password.expose_secret().to_string();
-        // Hashing takes tens of milliseconds of CPU: off the async workers.
-        let admin_id = tokio::task::spawn_blocking(move || match credentials {
-            Some((id, hash)) => password::verify(&secret, &hash).then_some(id),
-            None => {
-                password::verify_nothing(&secret);
-                None
-            }
-        })
-        .await
-        .expect("password check does not panic");
-        let Some(admin_id) = admin_id else {
-            self.throttle.record_failure(&keys, Instant::now());
-            tracing::info!(%address, "failed admin login");
-            return Err(LoginError::Credentials);
-        };
-        self.throttle.forget(&keys[0]);
+        let outcome = self.check_credentials(email, password, address).await;
+        metrics()
+            .login_attempts
+            .with_label_values(&[match &outcome {
+                Ok(_) => "success",
+                Err(LoginError::Credentials) => "failure",
+                Err(LoginError::Locked(_)) => "locked",
+                Err(LoginError::Busy) => "busy",
+                Err(LoginError::Store(_)) => "error",
+            }])
+            .inc();
+        let admin_id = outcome?;
         if let Some(old) = replacing {
             self.end_session(&token_hash(old)).await?;
         }
@@ -185,8 +185,74 @@ impl Auth {
         accounts
             .create_session(&token_hash(&token), admin_id, now)
             .await?;
-        tracing::info!(%address, "admin logged in");
+        tracing::info!("admin logged in");
         Ok(token)
+    }
+
+    /// The admin whose credentials these are, within the throttle and the
+    /// node's limit on password checks.
+    async fn check_credentials(
+        &self,
+        email: &str,
+        password: &SecretString,
+        address: IpAddr,
+    ) -> Result<i64, LoginError> {
+        // Not an email address: no account can match, and nothing is worth counting.
+        let email = normalise_email(email).ok_or(LoginError::Credentials)?;
+        let keys = AttemptKeys::new(&email, address);
+        let mut check = self.passwords.try_reserve().ok_or(LoginError::Busy)?;
+        match self.throttle.count_attempt(&keys, now_ms()).await? {
+            Verdict::Allow => {}
+            Verdict::Locked(remaining) => return Err(LoginError::Locked(remaining)),
+            Verdict::Delay(pause) => {
+                // The place is not held while waiting: a slowed account must
+                // not keep others' logins out.
+                drop(check);
+                tokio::time::sleep(pause).await;
+                check = self.passwords.try_reserve().ok_or(LoginError::Busy)?;
+            }
+        }
+        let credentials = self.store.accounts().credentials(&email).await?;
+        let password = password.clone();
+        // Hashing takes tens of milliseconds of CPU: off the async workers.
+        let admin_id = tokio::task::spawn_blocking(move || {
+            let password = password.expose_secret();
+            match credentials {
+                Some((id, hash)) => check.verify(password, &hash).then_some(id),
+                None => {
+                    check.verify_nothing(password);
+                    None
+                }
+            }
+        })
+        .await
+        .expect("password check does not panic");
+        match admin_id {
+            Some(admin_id) => {
+                self.throttle.refund(&keys).await?;
+                Ok(admin_id)
+            }
+            None => {
+                tracing::info!("failed admin login");
+                Err(LoginError::Credentials)
+            }
+        }
+    }
+
+    /// Every minute until `shutdown`: forgets failed-login counts whose
+    /// window has passed.
+    pub async fn forget_old_failures(self, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(error) = self.throttle.purge(now_ms()).await {
+                tracing::warn!(error = %crate::error_chain(&error), "could not purge old failed-login counts");
+            }
+        }
     }
 
     /// The valid session carried by `token`, if any; records the use.
@@ -232,9 +298,10 @@ impl Auth {
     }
 
     /// Counts an open stream of `session` until the guard is dropped, so the
-    /// periodic check covers it.
-    pub fn watch_stream(&self, session: &Session) -> Watching {
-        self.streamed.watch(&session.token_hash)
+    /// periodic check covers it; refused when the session already holds
+    /// [`SessionPolicy::max_streams`].
+    pub fn watch_stream(&self, session: &Session) -> Result<Watching, TooManyStreams> {
+        self.streamed.watch(&session.token_hash, self.policy.max_streams)
     }
 
     /// Every `stream_check_interval` until `shutdown`: checks each session

@@ -20,8 +20,8 @@ pub struct SessionPolicy {
     pub lifetime: Duration,
     /// Mark the cookie `Secure` (served over HTTPS).
     pub secure_cookies: bool,
-    /// Take the client's address from `X-Forwarded-For` (behind a proxy).
-    pub trust_forwarded_for: bool,
+    /// Streams one session may hold open at once.
+    pub max_streams: usize,
     /// How often this node checks the sessions of its open streams (a
     /// logout on another node ends them within this time).
     pub stream_check_interval: Duration,
@@ -93,7 +93,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1800),
             lifetime: Duration::from_secs(8 * 3600),
             secure_cookies,
-            trust_forwarded_for: false,
+            max_streams: 16,
             stream_check_interval: Duration::from_secs(30),
         }
     }

@@ -27,14 +27,28 @@ pub struct Watching {
     hash: String,
 }
 
+/// The session already holds as many streams as it may.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "this session already has {0} live dashboards open, the most allowed \
+     (PULSE_MAX_STREAMS_PER_SESSION); close one and reload"
+)]
+pub struct TooManyStreams(pub usize);
+
 impl StreamedSessions {
-    /// Counts a stream of the session `hash` until the returned guard drops.
-    pub fn watch(self: &Arc<Self>, hash: &str) -> Watching {
-        *self.lock().entry(hash.to_string()).or_insert(0) += 1;
-        Watching {
+    /// Counts a stream of the session `hash` until the returned guard drops,
+    /// unless the session already has `max` open.
+    pub fn watch(self: &Arc<Self>, hash: &str, max: usize) -> Result<Watching, TooManyStreams> {
+        let mut open = self.lock();
+        let count = open.entry(hash.to_string()).or_insert(0);
+        if *count >= max {
+            return Err(TooManyStreams(max));
+        }
+        *count += 1;
+        Ok(Watching {
             sessions: Arc::clone(self),
             hash: hash.to_string(),
-        }
+        })
     }
 
     /// The sessions with at least one open stream.
@@ -67,9 +81,10 @@ mod tests {
     #[test]
     fn a_session_is_listed_while_any_of_its_streams_is_open() {
         let sessions = Arc::new(StreamedSessions::default());
-        let first = sessions.watch("a");
-        let second = sessions.watch("a");
-        let other = sessions.watch("b");
+        let first = sessions.watch("a", 2).unwrap();
+        let second = sessions.watch("a", 2).unwrap();
+        assert_eq!(sessions.watch("a", 2).unwrap_err(), TooManyStreams(2));
+        let other = sessions.watch("b", 2).unwrap();
         let mut hashes = sessions.hashes();
         hashes.sort();
         assert_eq!(hashes, ["a", "b"]);
@@ -77,7 +92,9 @@ mod tests {
         drop(first);
         drop(other);
         assert_eq!(sessions.hashes(), ["a"]);
+        let third = sessions.watch("a", 2).expect("a closed stream frees its place");
         drop(second);
+        drop(third);
         assert!(sessions.hashes().is_empty());
     }
 }

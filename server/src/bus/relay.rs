@@ -42,6 +42,11 @@ use crate::{error_chain, metrics::metrics, stats::StatsPublisher};
 pub const CACHE_KEY: &str = "admin:stats";
 /// The channel every node publishes its snapshots on.
 pub const CHANNEL: &str = "admin:stats:updated";
+/// A snapshot from Redis more versions than this ahead of the node's own is
+/// checked against the database before it is shown (one query; legitimate
+/// leads that large are rare: another node's commits between two of this
+/// node's own recomputes).
+const UNCHECKED_VERSION_LEAD: i64 = 10_000;
 /// Lifetime of the cached snapshot: an idle cache expires rather than lie.
 const CACHE_TTL_S: u64 = 60;
 /// Longest wait for Redis to connect or answer before it counts as down.
@@ -280,7 +285,7 @@ impl Machine {
                             Err(_) => State::DbPoll,
                         };
                     };
-                    self.take_remote(message.get_payload_bytes());
+                    self.take_remote(message.get_payload_bytes()).await;
                 }
                 // The relay holds the bus, so the outbox never closes.
                 Ok(()) = self.outbox.changed() => {
@@ -386,7 +391,7 @@ impl Machine {
             .query_async(commands)
             .await?;
         if let Some(json) = cached {
-            self.take_remote(&json);
+            self.take_remote(&json).await;
             return Ok(());
         }
         self.poll_database().await;
@@ -412,15 +417,41 @@ impl Machine {
     }
 
     /// Hands a snapshot from Redis to the bus, which keeps it only if newer.
-    fn take_remote(&self, json: &[u8]) {
-        match serde_json::from_slice::<StatsSnapshot>(json) {
-            Ok(snapshot) => {
-                self.publisher.bus().accept_remote(snapshot);
-            }
+    /// One far ahead of this node's own is first checked against the
+    /// database, which every node shares: a version the database has not
+    /// reached was not published by a node (a stray `PUBLISH`), and taking it
+    /// would freeze every dashboard until the real versions caught up.
+    async fn take_remote(&self, json: &[u8]) {
+        let snapshot = match serde_json::from_slice::<StatsSnapshot>(json) {
+            Ok(snapshot) => snapshot,
             Err(error) => {
                 tracing::warn!(%error, "ignoring an unreadable stats snapshot from Redis");
+                return;
+            }
+        };
+        let held = self.publisher.bus().latest().snapshot.version;
+        if snapshot.version > held.saturating_add(UNCHECKED_VERSION_LEAD) {
+            match self.publisher.stored_version().await {
+                Ok(stored) if snapshot.version <= stored => {}
+                Ok(stored) => {
+                    tracing::warn!(
+                        claimed = snapshot.version,
+                        stored,
+                        "ignoring a stats snapshot from Redis whose version the database has not \
+                         reached (not published by a Pulse node on this database)"
+                    );
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        error = %error_chain(&error),
+                        "ignoring a stats snapshot from Redis far ahead of this node's: the database could not confirm it"
+                    );
+                    return;
+                }
             }
         }
+        self.publisher.bus().accept_remote(snapshot);
     }
 }
 

@@ -30,6 +30,10 @@ pub(super) async fn open(backend: Backend, url: &str) -> Result<(AnyPool, AnyPoo
 /// WAL journal (readers never wait for the writer) and `synchronous = FULL`
 /// (a commit survives power loss).
 async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
+    create_private_file(sqlite_path(url)).map_err(|source| StoreError::File {
+        path: sqlite_path(url).to_string(),
+        source,
+    })?;
     let with_mode = |mode: &str| {
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}mode={mode}")
@@ -40,6 +44,32 @@ async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
     sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
     let reader = sqlite_pool(&with_mode("ro"), 4).await?;
     Ok((writer, reader))
+}
+
+/// The file an `sqlite:` URL names.
+fn sqlite_path(url: &str) -> &str {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    path.split('?').next().unwrap_or(path)
+}
+
+/// Creates the database file, when it does not exist yet, readable and
+/// writable by its owner only (0600); SQLite gives its `-wal` and `-shm`
+/// files the same mode.
+fn create_private_file(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// A pool whose every connection gets [`SQLITE_CONNECTION_SETTINGS`]: the Any

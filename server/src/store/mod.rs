@@ -7,6 +7,7 @@
 pub mod accounts;
 mod connect;
 mod group_commit;
+pub mod login_failures;
 mod queries;
 
 use app::model::{SnapshotSource, StatsSnapshot};
@@ -29,7 +30,7 @@ pub struct IngestOutcome {
 }
 
 /// Why a webhook request was refused before anything was stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rejection {
     /// Missing, malformed or wrong `X-Hub-Signature-256`.
     Signature,
@@ -44,6 +45,15 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every reason, in a fixed order.
+    pub const ALL: [Rejection; 5] = [
+        Rejection::Signature,
+        Rejection::Payload,
+        Rejection::TooLarge,
+        Rejection::Body,
+        Rejection::Verification,
+    ];
+
     /// Name stored in the `reason` column.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -75,6 +85,15 @@ pub enum StoreError {
         "in-memory SQLite databases are not supported; use a file, e.g. sqlite://data/pulse.db"
     )]
     InMemory,
+    /// The SQLite database file could not be created.
+    #[error("cannot create the database file {path}")]
+    File {
+        /// The file in question.
+        path: String,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
     /// The database refused or failed a query.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -159,13 +178,14 @@ impl Store {
             .map_err(StoreError::Commit)
     }
 
-    /// Counts a refused webhook request (never stored as an event).
-    pub async fn record_rejection(
+    /// Adds refused webhook requests (never stored as events) to the counts
+    /// of their minutes, in one statement: `(at_ms, reason, count)` rows, each
+    /// (minute, reason) at most once.
+    pub async fn record_rejections(
         &self,
-        rejection: Rejection,
-        at_ms: i64,
+        counts: &[(i64, Rejection, i64)],
     ) -> Result<(), StoreError> {
-        Ok(queries::record_rejection(&self.writer, rejection, at_ms).await?)
+        Ok(queries::record_rejections(&self.writer, self.backend, counts).await?)
     }
 
     /// Computes the stats snapshot as of `now_ms` from the aggregate rows only
@@ -177,6 +197,11 @@ impl Store {
         source: SnapshotSource,
     ) -> Result<StatsSnapshot, StoreError> {
         Ok(queries::snapshot(&self.reader, self.backend, now_ms, source).await?)
+    }
+
+    /// The store version: bumped by every transaction that stores something new.
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        Ok(queries::version(&self.reader).await?)
     }
 
     /// Whether the database answers (for readiness probes).

@@ -189,21 +189,30 @@ fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
     text
 }
 
-/// Counts one refused webhook request in its minute.
-pub(super) async fn record_rejection(
+/// Adds refused webhook requests to their minutes' counts, all in one
+/// statement: `(minute_ms, reason, count)` rows, each (minute, reason) once.
+pub(super) async fn record_rejections(
     writer: &AnyPool,
-    rejection: Rejection,
-    at_ms: i64,
+    backend: Backend,
+    counts: &[(i64, Rejection, i64)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO webhook_rejections (minute_ms, reason, count) VALUES ($1, $2, 1)
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO webhook_rejections (minute_ms, reason, count) VALUES {}
          ON CONFLICT (minute_ms, reason)
-         DO UPDATE SET count = webhook_rejections.count + 1",
-    )
-    .bind(floor(at_ms, MINUTE_MS))
-    .bind(rejection.as_str())
-    .execute(writer)
-    .await?;
+         DO UPDATE SET count = webhook_rejections.count + excluded.count",
+        placeholders(backend, counts.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for (minute_ms, rejection, count) in counts {
+        query = query
+            .bind(floor(*minute_ms, MINUTE_MS))
+            .bind(rejection.as_str())
+            .bind(*count);
+    }
+    query.execute(writer).await?;
     Ok(())
 }
 
@@ -305,6 +314,14 @@ pub(super) async fn snapshot(
         // The bus stamps its own mode on every snapshot it publishes.
         delivery: Delivery::default(),
     })
+}
+
+/// The version in the totals row.
+pub(super) async fn version(reader: &AnyPool) -> Result<i64, sqlx::Error> {
+    let (version,): (i64,) = sqlx::query_as("SELECT version FROM stats_totals WHERE id = 1")
+        .fetch_one(reader)
+        .await?;
+    Ok(version)
 }
 
 /// Succeeds when the database answers a trivial query.

@@ -44,13 +44,11 @@ pub async fn verify_subscription(
         )
     });
     if !(mode_ok && token_ok) {
-        tracing::warn!(mode_ok, token_ok, "webhook verification refused");
-        record_rejection(&state, Rejection::Verification, now_ms()).await;
-        return (
-            StatusCode::FORBIDDEN,
-            "verification failed: hub.mode must be \"subscribe\" and hub.verify_token must equal IG_VERIFY_TOKEN",
-        )
-            .into_response();
+        const REFUSED: &str = "verification failed: hub.mode must be \"subscribe\" and hub.verify_token must equal IG_VERIFY_TOKEN";
+        state
+            .refusals
+            .record(Rejection::Verification, now_ms(), REFUSED);
+        return (StatusCode::FORBIDDEN, REFUSED).into_response();
     }
     match params.get("hub.challenge") {
         Some(challenge) => {
@@ -122,11 +120,9 @@ impl IntoResponse for WebhookError {
             WebhookError::Payload(_) => StatusCode::BAD_REQUEST,
             WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        match &self {
-            WebhookError::Store(cause) => {
-                tracing::error!(error = %error_chain(cause), "webhook delivery not stored")
-            }
-            rejected => tracing::warn!(%status, reason = %rejected, "webhook delivery rejected"),
+        // Refusals are logged in summary by `refusals`, not one line each.
+        if let WebhookError::Store(cause) = &self {
+            tracing::error!(error = %error_chain(cause), "webhook delivery not stored");
         }
         (status, self.to_string()).into_response()
     }
@@ -152,7 +148,9 @@ pub async fn receive(
         }
         Err(error) => {
             if let Some(rejection) = error.rejection() {
-                record_rejection(&state, rejection, received_at_ms).await;
+                state
+                    .refusals
+                    .record(rejection, received_at_ms, &error.to_string());
             }
             error.into_response()
         }
@@ -187,21 +185,4 @@ async fn accept(
             .inc_by(*count);
     }
     Ok(outcome.version)
-}
-
-/// Counts a refused request for the dashboard's webhook health. Failing to
-/// count it is logged, never turned into a different answer to the sender.
-async fn record_rejection(state: &AppState, rejection: Rejection, at_ms: i64) {
-    metrics()
-        .webhooks_rejected
-        .with_label_values(&[rejection.as_str()])
-        .inc();
-    match state.store.record_rejection(rejection, at_ms).await {
-        Ok(()) => state.publisher.mark_dirty(),
-        Err(error) => tracing::error!(
-            error = %error_chain(&error),
-            reason = rejection.as_str(),
-            "could not count a refused webhook request"
-        ),
-    }
 }

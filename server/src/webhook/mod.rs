@@ -3,6 +3,7 @@
 mod event;
 mod handler;
 pub mod payload;
+pub mod refusals;
 pub mod signature;
 
 pub use handler::{receive, verify_subscription, WebhookError, BODY_LIMIT_BYTES};

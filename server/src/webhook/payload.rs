@@ -197,8 +197,21 @@ pub fn parse(body: &[u8], received_at_ms: i64) -> Result<Vec<WebhookEvent>, Payl
             &mut events,
         );
     }
+    // Keys are made from the times as sent (so a redelivery matches); the
+    // buckets use a time no earlier than Instagram and not in the future.
+    let latest = received_at_ms.saturating_add(MAX_CLOCK_SKEW_MS);
+    for event in &mut events {
+        event.occurred_at_ms = event.occurred_at_ms.clamp(EARLIEST_EVENT_MS, latest.max(EARLIEST_EVENT_MS));
+    }
     Ok(events)
 }
+
+/// No event predates Instagram's launch (2010-10-06 UTC); earlier times are
+/// read as that day.
+pub const EARLIEST_EVENT_MS: i64 = 1_286_323_200_000;
+/// How far after its arrival an event may say it happened (clocks differ);
+/// later times are read as arrival plus this.
+pub const MAX_CLOCK_SKEW_MS: i64 = 60 * 60 * 1000;
 
 fn parse_entry(
     raw_entry: &RawValue,
@@ -378,9 +391,11 @@ fn change_event(
             Ok(mention) => {
                 let media = mention.media_id.map(Id::into_string).unwrap_or_default();
                 let comment = mention.comment_id.map(Id::into_string).unwrap_or_default();
+                // One comment can mention several connected accounts: each
+                // account's mention is its own event.
                 typed(
                     EventKind::Mention,
-                    format!("{media}:{comment}"),
+                    format!("{account}:{media}:{comment}"),
                     entry_time,
                     None,
                 )
@@ -512,7 +527,7 @@ fn nesting_exceeds(json: &[u8], limit: usize) -> bool {
 /// Messaging events carry milliseconds, some change events seconds: anything
 /// below 10^11 (a date in 1973 when read as milliseconds) is taken as seconds.
 fn normalise_timestamp(value: i64) -> i64 {
-    if value.abs() < 100_000_000_000 {
+    if value.unsigned_abs() < 100_000_000_000 {
         value.saturating_mul(1000)
     } else {
         value
@@ -623,6 +638,37 @@ mod tests {
         );
         assert_eq!(normalise_timestamp(1_795_631_400), 1_795_631_400_000);
         assert_eq!(normalise_timestamp(1_795_631_400_123), 1_795_631_400_123);
+    }
+
+    #[test]
+    fn event_times_are_clamped_between_instagram_and_arrival_without_overflow() {
+        let at = |timestamp: &str| {
+            let body = format!(
+                r#"{{"object":"instagram","entry":[{{"id":"biz","messaging":[
+                {{"sender":{{"id":"c"}},"recipient":{{"id":"biz"}},"timestamp":{timestamp},"message":{{"mid":"m","text":"t"}}}}]}}]}}"#
+            );
+            let events = parse(body.as_bytes(), NOW).unwrap();
+            assert_eq!(events[0].kind.as_str(), "dm_received", "{timestamp}");
+            events[0].occurred_at_ms
+        };
+        assert_eq!(at(&i64::MIN.to_string()), EARLIEST_EVENT_MS);
+        assert_eq!(at("-1"), EARLIEST_EVENT_MS);
+        assert_eq!(at(&i64::MAX.to_string()), NOW + MAX_CLOCK_SKEW_MS);
+        assert_eq!(at("1e300"), NOW + MAX_CLOCK_SKEW_MS);
+        assert_eq!(at("1795631400000"), 1_795_631_400_000, "sane times are kept");
+        assert_eq!(normalise_timestamp(i64::MIN), i64::MIN);
+    }
+
+    #[test]
+    fn a_comment_mentioning_two_accounts_is_a_mention_for_each() {
+        let body = r#"{"object":"instagram","entry":[
+            {"id":"acct-a","time":1795631402,"changes":[{"field":"mentions","value":{"media_id":"m1","comment_id":"c1"}}]},
+            {"id":"acct-b","time":1795631402,"changes":[{"field":"mentions","value":{"media_id":"m1","comment_id":"c1"}}]}]}"#;
+        let events = parse(body.as_bytes(), NOW).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].kind.as_str(), "mention");
+        assert_ne!(events[0].dedupe_key, events[1].dedupe_key);
+        assert_eq!(events[0].dedupe_key, "mention:acct-a:m1:c1");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod node_process;
 mod postgres;
 mod process;
 mod properties;
+mod public_endpoints;
 mod scale_out;
 mod store;
 mod stream;

@@ -220,6 +220,8 @@ async fn redis_commands_per_update_do_not_grow_with_connected_clients() {
     let app = spawn_app_with(|config| {
         config.redis_url = Some(redis.url());
         config.stats_safety_poll_s = 3_600;
+        // 200 dashboards of one session, past the default cap.
+        config.max_streams_per_session = 1_000;
     })
     .await;
     assert_eq!(app.state.publisher.bus().delivery().mode, BusMode::Pubsub);
@@ -353,5 +355,93 @@ async fn a_refused_subscription_polls_the_cache_until_subscribing_is_allowed() {
     assert!(
         !log.contains(password),
         "the Redis password leaked into the log:\n{log}"
+    );
+}
+
+/// The Redis user the README recommends: its one key and its one channel,
+/// and only the commands Pulse sends.
+fn restricted_redis_user(redis: &RedisServer, password: &str) -> String {
+    let mut command = redis::cmd("ACL");
+    command
+        .arg("SETUSER")
+        .arg("pulse")
+        .arg("reset")
+        .arg("on")
+        .arg(format!(">{password}"))
+        .arg("~admin:stats")
+        .arg("&admin:stats:updated");
+    for allowed in REDIS_USER_COMMANDS.split_whitespace() {
+        command.arg(allowed);
+    }
+    redis.run(&command);
+    format!(
+        "redis://pulse:{password}@127.0.0.1:{}",
+        redis.url().rsplit(':').next().unwrap()
+    )
+}
+
+/// The command rules of the README's `ACL SETUSER` line, word for word.
+const REDIS_USER_COMMANDS: &str =
+    "-@all +get +set +publish +subscribe +unsubscribe +ping +hello";
+
+#[tokio::test]
+async fn a_node_works_with_a_redis_user_restricted_to_its_key_and_channel() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    assert!(
+        readme.contains(&format!("~admin:stats &admin:stats:updated {REDIS_USER_COMMANDS}")),
+        "the README's ACL line and this test's differ"
+    );
+    let redis = RedisServer::start();
+    let url = restricted_redis_user(&redis, "restricted-password");
+    let node = NodeProcess::start(&[("REDIS_URL", url.as_str())]).await;
+    node.wait_for_mode("pubsub", Duration::from_secs(10)).await;
+    post_dm(&node, "restricted-1").await;
+    let shared = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let cached: Option<String> =
+            redis::from_redis_value(redis.run(redis::cmd("GET").arg("admin:stats"))).ok();
+        if cached.is_some_and(|json| json.contains("\"total\":1")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < shared, "the snapshot never reached Redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(node.bus_mode().await, "pubsub", "{}", node.log());
+    assert!(!node.log().contains("NOPERM"), "{}", node.log());
+}
+
+#[tokio::test]
+async fn a_stray_publish_from_ahead_of_the_database_cannot_freeze_the_dashboards() {
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let node = NodeProcess::start(&[("REDIS_URL", redis_url.as_str())]).await;
+    node.wait_for_mode("pubsub", Duration::from_secs(10)).await;
+    let mut stream = node.open_live_stream().await;
+
+    let mut stray = node.stats().await;
+    stray.version = 1_000_000_000;
+    stray.generated_at_ms += 1;
+    stray.dms_received.total = 424_242;
+    redis.run(
+        redis::cmd("PUBLISH")
+            .arg("admin:stats:updated")
+            .arg(serde_json::to_string(&stray).unwrap()),
+    );
+    post_dm(&node, "after-the-stray").await;
+    let seen = read_until(&mut stream, Duration::from_secs(2), 0, |s| {
+        s.dms_received.total == 1
+    })
+    .await;
+    assert!(seen.version < 1_000_000_000);
+    post_dm(&node, "after-the-stray-2").await;
+    read_until(&mut stream, Duration::from_secs(2), seen.version, |s| {
+        s.dms_received.total == 2
+    })
+    .await;
+    let log = node.log();
+    assert!(
+        log.contains("whose version the database has not reached"),
+        "{log}"
     );
 }

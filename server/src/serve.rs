@@ -1,0 +1,258 @@
+//! The accept loop: every TCP connection the node takes, and the bounds that
+//! keep a stranger from holding them.
+//!
+//! The router is served through hyper's HTTP/1 connection builder (rather
+//! than `axum::serve`) so that the connection-level settings are ours:
+//!
+//! - a request head must arrive within `header_read_timeout` of the moment
+//!   the connection starts waiting for it. hyper starts that clock whenever
+//!   it waits for a head, so the same bound closes an idle keep-alive
+//!   connection; it does not run while a response (an SSE stream) is being
+//!   written.
+//! - at most `max_connections` connections are served at once; one over it
+//!   is closed as soon as it is accepted (and counted), so the node never
+//!   runs out of file descriptors for its database and Redis.
+//! - on shutdown every connection is asked to finish (hyper's graceful
+//!   shutdown: an idle one closes, a request in flight completes, the SSE
+//!   streams end on the shutdown token), and the loop waits at most
+//!   [`SHUTDOWN_GRACE`] for them.
+
+use std::{
+    io,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{extract::ConnectInfo, Router};
+use hyper::{body::Incoming, server::conn::http1, Request};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt;
+
+use crate::metrics::metrics;
+
+/// Longest wait for open connections to finish once shutdown has begun.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// File descriptors kept back from the connection limit for everything
+/// else the node opens: database and Redis connections, the SQLite files,
+/// the built site's files, the log.
+const RESERVED_FILE_DESCRIPTORS: u64 = 256;
+/// The smallest default connection limit, however low the open-file limit.
+const MIN_DEFAULT_CONNECTIONS: u64 = 64;
+/// How often, at most, a refused connection is logged (they are all counted).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The bounds on the node's connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Time allowed for a request head, counted from the moment the
+    /// connection waits for one (so also the keep-alive idle time).
+    pub header_read_timeout: Duration,
+}
+
+/// Raises this process's soft open-file limit to its hard limit (the soft one
+/// is often 1,024, far below what thousands of dashboards need) and returns
+/// the limit in force.
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// The default connection limit for an open-file limit: all of it but
+/// [`RESERVED_FILE_DESCRIPTORS`], and never less than a small floor.
+pub fn default_max_connections(open_file_limit: u64) -> usize {
+    let connections = open_file_limit
+        .saturating_sub(RESERVED_FILE_DESCRIPTORS)
+        .max(MIN_DEFAULT_CONNECTIONS);
+    usize::try_from(connections).unwrap_or(usize::MAX)
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` is
+/// cancelled, then lets the open connections finish (at most
+/// [`SHUTDOWN_GRACE`]).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = TaskTracker::new();
+    let mut refusals = RefusalLog::default();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                pause_after_accept_error(&error).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Dropping the stream closes it: the cheapest answer there is.
+            metrics().connections_refused.inc();
+            refusals.note(limits.max_connections);
+            continue;
+        };
+        connections.spawn(serve_connection(
+            stream,
+            peer,
+            router.clone(),
+            http.clone(),
+            shutdown.clone(),
+            slot,
+        ));
+    }
+    connections.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the shutdown grace period; closing them"
+        );
+    }
+}
+
+/// Serves one connection until the client closes it, a bound closes it, or
+/// shutdown finishes it.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    http: http1::Builder,
+    shutdown: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+) {
+    let _open = OpenConnection::new();
+    // Snapshot frames are small writes that should leave at once, not wait
+    // for the previous one's ACK (Nagle's algorithm).
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+    let service = router.map_request(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    });
+    let connection =
+        http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        // Timeouts, resets and malformed requests: the client's doing, and
+        // frequent on the public internet; not worth a line each.
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// Counts a served connection in `pulse_connections_open` while it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        metrics().connections_open.inc();
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics().connections_open.dec();
+    }
+}
+
+/// One log line per [`REFUSAL_LOG_INTERVAL`] for refused connections, with
+/// how many there were.
+#[derive(Default)]
+struct RefusalLog {
+    unlogged: u64,
+    last_logged: Option<Instant>,
+}
+
+impl RefusalLog {
+    fn note(&mut self, max_connections: usize) {
+        self.unlogged += 1;
+        let due = self
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL);
+        if due {
+            tracing::warn!(
+                refused = self.unlogged,
+                max_connections,
+                "connections refused: the node holds PULSE_MAX_CONNECTIONS"
+            );
+            self.unlogged = 0;
+            self.last_logged = Some(Instant::now());
+        }
+    }
+}
+
+/// After a failed accept: out of file descriptors (or memory) is worth a
+/// pause and a line, since accepting again at once would spin; a connection
+/// reset before it was accepted is not.
+async fn pause_after_accept_error(error: &io::Error) {
+    let exhausted = matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    );
+    if exhausted {
+        tracing::error!(%error, "cannot accept connections: out of file descriptors or memory");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    } else {
+        tracing::debug!(%error, "accept failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limit_leaves_room_for_the_database_and_redis() {
+        assert_eq!(default_max_connections(20_000), 19_744);
+        assert_eq!(default_max_connections(1_024), 768);
+        assert_eq!(default_max_connections(100), 64, "never below the floor");
+    }
+}

@@ -1,0 +1,95 @@
+//! Failed-login counts shared by every node (Postgres only: an SQLite store
+//! serves one node, which keeps its counts in memory; see
+//! `auth::throttle`).
+
+use sqlx::{AnyPool, Row};
+
+use super::{Store, StoreError};
+
+/// The `login_failures` rows of a [`Store`].
+#[derive(Clone, Copy, Debug)]
+pub struct LoginFailures<'a> {
+    writer: &'a AnyPool,
+}
+
+impl Store {
+    /// The shared failed-login counts.
+    pub fn login_failures(&self) -> LoginFailures<'_> {
+        LoginFailures {
+            writer: &self.writer,
+        }
+    }
+}
+
+impl LoginFailures<'_> {
+    /// Adds one attempt to each of `keys` (a count whose last failure is not
+    /// after `window_start_ms` starts again from one) and returns the counts
+    /// after it, in the order of `keys`. One statement, so two nodes counting
+    /// the same key at once both see the other's attempt.
+    pub async fn count(
+        &self,
+        keys: &[&str],
+        now_ms: i64,
+        window_start_ms: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        // Rows are locked in key order, so concurrent statements cannot deadlock.
+        let mut sorted: Vec<&str> = keys.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let values: Vec<String> = (0..sorted.len())
+            .map(|index| format!("(${}, 1, $1)", index + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO login_failures (key, failures, last_failure_ms) VALUES {}
+             ON CONFLICT (key) DO UPDATE SET
+                 failures = CASE WHEN login_failures.last_failure_ms > $2
+                                 THEN login_failures.failures + 1 ELSE 1 END,
+                 last_failure_ms = excluded.last_failure_ms
+             RETURNING key, failures",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(now_ms).bind(window_start_ms);
+        for key in &sorted {
+            query = query.bind(*key);
+        }
+        let rows = query.fetch_all(self.writer).await?;
+        let mut counts = Vec::with_capacity(keys.len());
+        for key in keys {
+            let count = rows
+                .iter()
+                .find(|row| row.get::<String, _>(0) == *key)
+                .map_or(0, |row| row.get::<i64, _>(1));
+            counts.push(count);
+        }
+        Ok(counts)
+    }
+
+    /// Forgets `forgotten` entirely and takes one attempt back from each of
+    /// `refunded` (after a successful login).
+    pub async fn refund(&self, forgotten: &[&str], refunded: &[&str]) -> Result<(), StoreError> {
+        for key in forgotten {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                .bind(*key)
+                .execute(self.writer)
+                .await?;
+        }
+        for key in refunded {
+            sqlx::query(
+                "UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+            )
+            .bind(*key)
+            .execute(self.writer)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the counts whose last failure is not after `window_start_ms`.
+    pub async fn purge(&self, window_start_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM login_failures WHERE last_failure_ms <= $1")
+            .bind(window_start_ms)
+            .execute(self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
