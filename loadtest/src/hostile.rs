@@ -110,7 +110,10 @@ pub struct Scenario {
 pub async fn run(binary: &std::path::Path, sizes: Sizes) -> Result<Vec<Scenario>> {
     let mut scenarios = Vec::new();
     for attack in Attack::ALL {
-        eprintln!("hostile: legitimate load beside {} …", attack.describe(sizes));
+        eprintln!(
+            "hostile: legitimate load beside {} …",
+            attack.describe(sizes)
+        );
         let scenario = scenario(binary, sizes, attack).await?;
         if scenario.failed > 0 {
             bail!(
@@ -258,9 +261,9 @@ async fn legitimate_load(base_url: &str, seconds: u64) -> Legitimate {
                     match webhooks::post(&http, &base, webhooks::dm_batch(1)).await {
                         Ok((_, acknowledged)) => {
                             result.sent += 1;
-                            result.ack_ms.push(
-                                acknowledged.duration_since(sent_at).as_secs_f64() * 1e3,
-                            );
+                            result
+                                .ack_ms
+                                .push(acknowledged.duration_since(sent_at).as_secs_f64() * 1e3);
                         }
                         Err(error) => {
                             eprintln!("legitimate delivery failed: {error:#}");
@@ -310,7 +313,7 @@ async fn flood(
     while !stop.load(Ordering::Relaxed) {
         sequence += 1;
         let request = match attack {
-            Attack::Refused if sequence % 2 == 0 => http
+            Attack::Refused if sequence.is_multiple_of(2) => http
                 .post(&webhook)
                 .header("x-hub-signature-256", "sha256=0000")
                 .body(r#"{"object":"instagram","entry":[]}"#),
@@ -323,12 +326,10 @@ async fn flood(
                     (mixed >> 24) & 0xff,
                     (mixed >> 32) & 0xff
                 );
-                http.post(&login)
-                    .header("x-forwarded-for", address)
-                    .form(&[
-                        ("email", format!("stranger-{mixed:x}@example.com")),
-                        ("password", "a guess that is long enough".to_string()),
-                    ])
+                http.post(&login).header("x-forwarded-for", address).form(&[
+                    ("email", format!("stranger-{mixed:x}@example.com")),
+                    ("password", "a guess that is long enough".to_string()),
+                ])
             }
             Attack::None | Attack::HalfOpen => return,
         };
@@ -425,7 +426,16 @@ pub fn report(table: &mut String, sizes: Sizes, scenarios: &[Scenario]) {
         let statuses: Vec<String> = s
             .hostile_statuses
             .iter()
-            .map(|(status, count)| format!("{count}× {}", if *status == 0 { "no answer".to_string() } else { status.to_string() }))
+            .map(|(status, count)| {
+                format!(
+                    "{count}× {}",
+                    if *status == 0 {
+                        "no answer".to_string()
+                    } else {
+                        status.to_string()
+                    }
+                )
+            })
             .collect();
         let hostile = match s.attack {
             Attack::None => "none".to_string(),

@@ -38,10 +38,7 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
     if let Ok(address) = entry.parse::<IpAddr>() {
         return Some(address);
     }
-    entry
-        .parse::<SocketAddr>()
-        .ok()
-        .map(|address| address.ip())
+    entry.parse::<SocketAddr>().ok().map(|address| address.ip())
 }
 
 /// The part of an address that one client controls: an IPv4 address whole,
@@ -118,7 +115,10 @@ mod tests {
             throttle_prefix(ip("2001:db8:1:2:aaaa::1")),
             throttle_prefix(ip("2001:db8:1:2:bbbb::9"))
         );
-        assert_eq!(throttle_prefix(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(
+            throttle_prefix(ip("2001:db8:1:2:aaaa::1")),
+            "2001:db8:1:2::/64"
+        );
         assert_ne!(
             throttle_prefix(ip("2001:db8:1:2::1")),
             throttle_prefix(ip("2001:db8:1:3::1"))

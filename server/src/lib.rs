@@ -89,10 +89,13 @@ pub struct Application {
 impl Application {
     /// Opens the store, computes the first snapshot and binds the listener.
     pub async fn build(config: Config, secrets: WebhookSecrets) -> Result<Self, StartError> {
-        config.store.create_data_dir().map_err(|source| StartError::DataDir {
-            path: config.store.data_dir.clone(),
-            source,
-        })?;
+        config
+            .store
+            .create_data_dir()
+            .map_err(|source| StartError::DataDir {
+                path: config.store.data_dir.clone(),
+                source,
+            })?;
         let store = Store::open(&config.store.database_url()).await?;
         first_admin(&store, &config).await?;
         let auth = Auth::new(store.clone(), config.session_policy());

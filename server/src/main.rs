@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the dashboard and the webhook endpoint (the default).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Send signed demo webhooks to a running server.
     Simulate(SimulateArgs),
     /// Create, list or delete admin accounts.
@@ -58,10 +58,10 @@ fn main() -> ExitCode {
     };
     let command = cli
         .command
-        .unwrap_or_else(|| Command::Serve(ServeDefaults::parse_from(["pulse"]).config));
+        .unwrap_or_else(|| Command::Serve(Box::new(ServeDefaults::parse_from(["pulse"]).config)));
     let result = runtime.block_on(async move {
         match command {
-            Command::Serve(config) => serve(config).await,
+            Command::Serve(config) => serve(*config).await,
             Command::Simulate(args) => simulate(args).await,
             Command::Admin(args) => admin_command::run(args).await,
         }

@@ -36,7 +36,8 @@ pub fn router(state: AppState) -> Router {
     // Server functions reach the stats through the `app` crate's service trait.
     let context = StatsContext(Arc::new(state.publisher.clone()));
     let options = state.leptos_options.clone();
-    let pkg_dir = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let pkg_dir =
+        std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/admin") }))
         .route("/api/auth/login", post(auth::handlers::log_in))

@@ -170,8 +170,7 @@ async fn serve_connection(
         request.extensions_mut().insert(ConnectInfo(peer));
         request
     });
-    let connection =
-        http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,

@@ -55,7 +55,10 @@ pub async fn stream(
         Ok(watching) => watching,
         Err(refused) => {
             metrics().streams_refused.inc();
-            tracing::info!(open = refused.0, "stream refused: the session holds its most streams");
+            tracing::info!(
+                open = refused.0,
+                "stream refused: the session holds its most streams"
+            );
             return (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, HeaderValue::from_static("30"))],

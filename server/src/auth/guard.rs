@@ -205,7 +205,13 @@ mod tests {
 
     #[test]
     fn paths_are_accepted_only_in_their_normal_form() {
-        for path in ["/", "/admin", "/pkg/pulse.wasm", "/api/admin/stats/", "/a.b/c..d"] {
+        for path in [
+            "/",
+            "/admin",
+            "/pkg/pulse.wasm",
+            "/api/admin/stats/",
+            "/a.b/c..d",
+        ] {
             assert!(is_normalised(path), "{path}");
         }
         for path in [

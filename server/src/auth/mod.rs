@@ -27,9 +27,9 @@ use crate::{
     metrics::metrics,
     store::{accounts::CreateAdminError, Store, StoreError},
 };
+use password::PasswordChecks;
 use session::{token_hash, SessionPolicy};
 use streamed::{StreamedSessions, TooManyStreams, Watching};
-use password::PasswordChecks;
 use throttle::{AttemptKeys, LoginThrottle, Verdict};
 
 /// A session is written back as "last seen" at most this often (or every
@@ -301,7 +301,8 @@ impl Auth {
     /// periodic check covers it; refused when the session already holds
     /// [`SessionPolicy::max_streams`].
     pub fn watch_stream(&self, session: &Session) -> Result<Watching, TooManyStreams> {
-        self.streamed.watch(&session.token_hash, self.policy.max_streams)
+        self.streamed
+            .watch(&session.token_hash, self.policy.max_streams)
     }
 
     /// Every `stream_check_interval` until `shutdown`: checks each session

@@ -207,11 +207,21 @@ mod tests {
         let second = checks.try_reserve().unwrap();
         assert!(checks.try_reserve().is_none(), "both places taken");
         first.verify_nothing("a guess");
-        assert_eq!(first.memory.len(), (MEMORY_KIB) as usize, "19 MiB of 1 KiB blocks");
+        assert_eq!(
+            first.memory.len(),
+            (MEMORY_KIB) as usize,
+            "19 MiB of 1 KiB blocks"
+        );
         let memory = first.memory.as_ptr();
         drop(first);
-        let third = checks.try_reserve().expect("a finished check frees its place");
-        assert_eq!(third.memory.as_ptr(), memory, "the same memory, not a new 19 MiB");
+        let third = checks
+            .try_reserve()
+            .expect("a finished check frees its place");
+        assert_eq!(
+            third.memory.as_ptr(),
+            memory,
+            "the same memory, not a new 19 MiB"
+        );
         drop(second);
         drop(third);
         assert_eq!(checks.lock().free, 2);

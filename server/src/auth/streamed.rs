@@ -92,7 +92,9 @@ mod tests {
         drop(first);
         drop(other);
         assert_eq!(sessions.hashes(), ["a"]);
-        let third = sessions.watch("a", 2).expect("a closed stream frees its place");
+        let third = sessions
+            .watch("a", 2)
+            .expect("a closed stream frees its place");
         drop(second);
         drop(third);
         assert!(sessions.hashes().is_empty());

@@ -315,7 +315,10 @@ mod tests {
             Verdict::Allow,
             "the account and the pair were forgotten"
         );
-        throttle.purge(later + duration_ms(WINDOW) + 1).await.unwrap();
+        throttle
+            .purge(later + duration_ms(WINDOW) + 1)
+            .await
+            .unwrap();
         let Counts::Memory(map) = &throttle.counts else {
             panic!("SQLite keeps its counts in memory")
         };

@@ -201,7 +201,9 @@ pub fn parse(body: &[u8], received_at_ms: i64) -> Result<Vec<WebhookEvent>, Payl
     // buckets use a time no earlier than Instagram and not in the future.
     let latest = received_at_ms.saturating_add(MAX_CLOCK_SKEW_MS);
     for event in &mut events {
-        event.occurred_at_ms = event.occurred_at_ms.clamp(EARLIEST_EVENT_MS, latest.max(EARLIEST_EVENT_MS));
+        event.occurred_at_ms = event
+            .occurred_at_ms
+            .clamp(EARLIEST_EVENT_MS, latest.max(EARLIEST_EVENT_MS));
     }
     Ok(events)
 }
@@ -655,7 +657,11 @@ mod tests {
         assert_eq!(at("-1"), EARLIEST_EVENT_MS);
         assert_eq!(at(&i64::MAX.to_string()), NOW + MAX_CLOCK_SKEW_MS);
         assert_eq!(at("1e300"), NOW + MAX_CLOCK_SKEW_MS);
-        assert_eq!(at("1795631400000"), 1_795_631_400_000, "sane times are kept");
+        assert_eq!(
+            at("1795631400000"),
+            1_795_631_400_000,
+            "sane times are kept"
+        );
         assert_eq!(normalise_timestamp(i64::MIN), i64::MIN);
     }
 

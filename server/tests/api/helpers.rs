@@ -192,9 +192,10 @@ impl Node {
     }
 
     /// Waits until the published snapshot satisfies `done` (the coalescer
-    /// publishes within its interval), failing after two seconds.
+    /// publishes within its interval, refusals are written within a second),
+    /// failing after three seconds.
     pub async fn wait_for_stats(&self, done: impl Fn(&StatsSnapshot) -> bool) -> StatsSnapshot {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         loop {
             let snapshot = self.stats().await;
             if done(&snapshot) {

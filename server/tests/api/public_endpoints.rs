@@ -61,7 +61,9 @@ async fn refused_webhooks_are_counted_together_and_shown_within_seconds() {
     }
     for _ in 0..10 {
         let handshake = stranger
-            .get("/api/webhooks/instagram?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1")
+            .get(
+                "/api/webhooks/instagram?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1",
+            )
             .await;
         assert_eq!(handshake.status(), StatusCode::FORBIDDEN);
     }
@@ -168,10 +170,17 @@ async fn failed_logins_are_counted_across_nodes_sharing_the_database() {
             .anonymous()
             .post_login(ADMIN_EMAIL, "guess guess guess")
             .await;
-        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert_eq!(
+            wrong.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
     }
     for node in [&one, &two] {
-        let locked = node.anonymous().post_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let locked = node
+            .anonymous()
+            .post_login(ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await;
         assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 }
@@ -263,7 +272,10 @@ async fn a_session_holds_at_most_its_share_of_streams() {
         if again.status() == StatusCode::OK {
             break;
         }
-        assert!(Instant::now() < deadline, "a closed stream never freed its place");
+        assert!(
+            Instant::now() < deadline,
+            "a closed stream never freed its place"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -298,7 +310,8 @@ async fn the_data_directory_and_database_are_private_to_their_owner() {
     let data_dir = parent.path().join("fresh").join("data");
     let dir = data_dir.clone();
     let _app = spawn_app_with(move |config| config.store.data_dir = dir).await;
-    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data_dir), 0o700);
     assert_eq!(mode(&data_dir.join("pulse.db")), 0o600);
     assert_eq!(mode(&data_dir.join("pulse.db-wal")), 0o600);

@@ -381,15 +381,16 @@ fn restricted_redis_user(redis: &RedisServer, password: &str) -> String {
 }
 
 /// The command rules of the README's `ACL SETUSER` line, word for word.
-const REDIS_USER_COMMANDS: &str =
-    "-@all +get +set +publish +subscribe +unsubscribe +ping +hello";
+const REDIS_USER_COMMANDS: &str = "-@all +get +set +publish +subscribe +unsubscribe +ping +hello";
 
 #[tokio::test]
 async fn a_node_works_with_a_redis_user_restricted_to_its_key_and_channel() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("the README");
     assert!(
-        readme.contains(&format!("~admin:stats &admin:stats:updated {REDIS_USER_COMMANDS}")),
+        readme.contains(&format!(
+            "~admin:stats &admin:stats:updated {REDIS_USER_COMMANDS}"
+        )),
         "the README's ACL line and this test's differ"
     );
     let redis = RedisServer::start();
@@ -404,7 +405,10 @@ async fn a_node_works_with_a_redis_user_restricted_to_its_key_and_channel() {
         if cached.is_some_and(|json| json.contains("\"total\":1")) {
             break;
         }
-        assert!(tokio::time::Instant::now() < shared, "the snapshot never reached Redis");
+        assert!(
+            tokio::time::Instant::now() < shared,
+            "the snapshot never reached Redis"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(node.bus_mode().await, "pubsub", "{}", node.log());

@@ -316,3 +316,57 @@ async fn absurdly_nested_json_gets_400_stores_nothing_and_leaves_the_server_unaf
     assert_eq!(after.status(), StatusCode::OK);
     assert_eq!(app.event_count().await, 1);
 }
+
+#[tokio::test]
+async fn a_comment_mentioning_two_connected_accounts_counts_for_each() {
+    let app = spawn_app().await;
+    let mention = |account: &str| {
+        format!(
+            r#"{{"id":"{account}","time":1795631402,"changes":[{{"field":"mentions","value":{{"media_id":"m-1","comment_id":"c-1"}}}}]}}"#
+        )
+    };
+    let body = format!(
+        r#"{{"object":"instagram","entry":[{},{}]}}"#,
+        mention("account-a"),
+        mention("account-b")
+    );
+    assert_eq!(app.post_signed(body.clone()).await.status(), StatusCode::OK);
+    // Delivered again, neither counts twice.
+    assert_eq!(app.post_signed(body).await.status(), StatusCode::OK);
+    let stats = app
+        .wait_for_stats(|s| s.engagement.mentions.total == 2)
+        .await;
+    assert_eq!(stats.engagement.mentions.total, 2);
+    assert_eq!(app.event_count().await, 2);
+}
+
+#[tokio::test]
+async fn absurd_timestamps_are_clamped_and_the_event_still_counts() {
+    let app = spawn_app().await;
+    for (mid, timestamp) in [
+        ("ancient", i64::MIN.to_string()),
+        ("future", i64::MAX.to_string()),
+        ("negative", "-1".to_string()),
+    ] {
+        let body = format!(
+            r#"{{"object":"instagram","entry":[{{"id":"biz","time":{timestamp},"messaging":[
+            {{"sender":{{"id":"c-{mid}"}},"recipient":{{"id":"biz"}},"timestamp":{timestamp},"message":{{"mid":"{mid}","text":"t"}}}}]}}]}}"#
+        );
+        let response = app.post_signed(body).await;
+        assert_eq!(response.status(), StatusCode::OK, "{mid}");
+    }
+    let stats = app.wait_for_stats(|s| s.dms_received.total == 3).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let latest = stats.last_event_at_ms.expect("a last event time");
+    assert!(
+        latest <= now + 60 * 60 * 1000 + 5_000,
+        "the future event is read as at most an hour ahead: {latest} vs {now}"
+    );
+    assert_eq!(
+        stats.dms_received.last_hour, 0,
+        "neither absurd time lands in the last hour's buckets"
+    );
+}
