@@ -50,6 +50,19 @@ const MIN_DEFAULT_CONNECTIONS: u64 = 64;
 /// How often, at most, a refused connection is logged (they are all counted).
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How long a request refused for a stranger's reasons (a bad signature, a
+/// failed handshake, a login beyond the node's password checks) waits before
+/// its answer. A sender that repeats such requests as fast as they are
+/// answered would otherwise keep the cores busy answering it, and Meta's
+/// deliveries would wait for CPU; with the pause each of its connections
+/// costs a timer, not a core. Legitimate senders never see it.
+pub const REFUSAL_PAUSE: Duration = Duration::from_millis(20);
+
+/// Waits [`REFUSAL_PAUSE`]: call before answering a refused request.
+pub async fn pause_before_refusal() {
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+}
+
 /// The bounds on the node's connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {

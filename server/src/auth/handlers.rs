@@ -18,7 +18,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{session, LoginError};
-use crate::{client_address::client_address, error_chain, state::AppState};
+use crate::{
+    client_address::client_address, error_chain, serve::pause_before_refusal, state::AppState,
+};
 
 /// The login form's fields.
 #[derive(Deserialize)]
@@ -72,13 +74,20 @@ pub async fn log_in(
             error.to_string(),
         )
             .into_response(),
-        Err(LoginError::Busy) if browser => see_other("/login?error=busy"),
-        Err(error @ LoginError::Busy) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1".to_string())],
-            error.to_string(),
-        )
-            .into_response(),
+        Err(error @ LoginError::Busy) => {
+            pause_before_refusal().await;
+            if browser {
+                return see_other("/login?error=busy");
+            }
+            // 429, not 503: the trace layer logs every 5xx, and a flood of
+            // them would fill the log.
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1".to_string())],
+                error.to_string(),
+            )
+                .into_response()
+        }
         Err(LoginError::Store(error)) => {
             tracing::error!(error = %error_chain(&error), "login failed on the database");
             (

@@ -19,6 +19,7 @@ use crate::{
     clock::now_ms,
     error_chain,
     metrics::metrics,
+    serve::pause_before_refusal,
     state::AppState,
     store::{Rejection, StoreError},
 };
@@ -47,7 +48,8 @@ pub async fn verify_subscription(
         const REFUSED: &str = "verification failed: hub.mode must be \"subscribe\" and hub.verify_token must equal IG_VERIFY_TOKEN";
         state
             .refusals
-            .record(Rejection::Verification, now_ms(), REFUSED);
+            .record(Rejection::Verification, now_ms(), &REFUSED);
+        pause_before_refusal().await;
         return (StatusCode::FORBIDDEN, REFUSED).into_response();
     }
     match params.get("hub.challenge") {
@@ -148,9 +150,8 @@ pub async fn receive(
         }
         Err(error) => {
             if let Some(rejection) = error.rejection() {
-                state
-                    .refusals
-                    .record(rejection, received_at_ms, &error.to_string());
+                state.refusals.record(rejection, received_at_ms, &error);
+                pause_before_refusal().await;
             }
             error.into_response()
         }

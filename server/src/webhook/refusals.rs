@@ -48,8 +48,9 @@ struct Pending {
 }
 
 impl Refusals {
-    /// Counts a refused request at `at_ms`; `why` is what the sender was told.
-    pub fn record(&self, rejection: Rejection, at_ms: i64, why: &str) {
+    /// Counts a refused request at `at_ms`; `why` is what the sender was
+    /// told (formatted only for the first refusal of a reason per report).
+    pub fn record(&self, rejection: Rejection, at_ms: i64, why: &dyn std::fmt::Display) {
         metrics()
             .webhooks_rejected
             .with_label_values(&[rejection.as_str()])
@@ -133,10 +134,10 @@ mod tests {
     #[test]
     fn refusals_are_summed_per_minute_and_reason_and_logged_with_the_first_reason() {
         let refusals = Refusals::default();
-        refusals.record(Rejection::Signature, 60_000, "bad signature");
-        refusals.record(Rejection::Signature, 119_999, "other text");
-        refusals.record(Rejection::Signature, 120_000, "bad signature");
-        refusals.record(Rejection::Payload, 61_000, "not JSON");
+        refusals.record(Rejection::Signature, 60_000, &"bad signature");
+        refusals.record(Rejection::Signature, 119_999, &"other text");
+        refusals.record(Rejection::Signature, 120_000, &"bad signature");
+        refusals.record(Rejection::Payload, 61_000, &"not JSON");
         let pending = refusals.lock();
         assert_eq!(pending.unwritten.len(), 3);
         assert_eq!(pending.unwritten[&(60_000, Rejection::Signature)], 2);
