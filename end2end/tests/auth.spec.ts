@@ -52,3 +52,15 @@ test("an expired session takes the open dashboard to the login page", async ({ p
     await node.stop();
   }
 });
+
+test("a login refused because the server is checking too many at once says so and keeps the form", async ({
+  page,
+}) => {
+  // Where the server sends a browser whose login found every password check taken.
+  await page.goto("/login?error=busy");
+  await expect(page.getByRole("alert")).toHaveText(
+    "The server is checking too many logins at once. Try again in a moment.",
+  );
+  await expect(page.getByLabel("Email")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Log in" })).toBeVisible();
+});

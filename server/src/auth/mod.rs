@@ -233,7 +233,9 @@ impl Auth {
                 Ok(admin_id)
             }
             None => {
-                tracing::info!("failed admin login");
+                // One line per failure would let a guesser fill the log; bursts
+                // are logged by the throttle, and every failure is counted.
+                tracing::debug!("failed admin login");
                 Err(LoginError::Credentials)
             }
         }
