@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use crate::{
     auth::session::SessionPolicy,
     bus::relay::RelaySettings,
-    serve::{self, ConnectionLimits},
+    serve::{self, tls::TlsFiles, ConnectionLimits},
     stats::HealthPolicy,
 };
 
@@ -147,7 +147,17 @@ pub struct Config {
     )]
     pub stats_db_poll_s: u64,
 
-    /// Mark the session cookie `Secure`: set when the dashboard is served over HTTPS.
+    /// PEM certificate chain: with `--tls-key`, serve HTTPS (HTTP/2 and
+    /// HTTP/1.1) on the listen address.
+    #[arg(long, env = "PULSE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "PULSE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Mark the session cookie `Secure`: set when a proxy in front serves the
+    /// dashboard over HTTPS (with `PULSE_TLS_CERT` it is always `Secure`).
     #[arg(long, env = "PULSE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
     pub secure_cookies: bool,
 
@@ -272,6 +282,8 @@ impl std::fmt::Debug for Config {
             .field("stats_pubsub", &self.stats_pubsub)
             .field("stats_safety_poll_s", &self.stats_safety_poll_s)
             .field("stats_db_poll_s", &self.stats_db_poll_s)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field("secure_cookies", &self.secure_cookies)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("header_read_timeout_s", &self.header_read_timeout_s)
@@ -309,6 +321,8 @@ impl Config {
             stats_safety_poll_s: 30,
             stats_db_poll_s: 10,
             stats_notify_min_interval_ms: 100,
+            tls_cert: None,
+            tls_key: None,
             secure_cookies: false,
             trust_forwarded_for: 0,
             header_read_timeout_s: DEFAULT_HEADER_READ_TIMEOUT_S,
@@ -351,7 +365,7 @@ impl Config {
         SessionPolicy {
             idle_timeout: Duration::from_secs(self.session_idle_timeout_s),
             lifetime: Duration::from_secs(self.session_lifetime_s),
-            secure_cookies: self.secure_cookies,
+            secure_cookies: self.secure_cookies || self.tls_cert.is_some(),
             max_streams: usize::try_from(self.max_streams_per_session).unwrap_or(usize::MAX),
             // The check is what keeps a watched session in use, so it must
             // come round well within the idle timeout.
@@ -360,6 +374,19 @@ impl Config {
                     .min(self.session_idle_timeout_s / 2)
                     .max(1),
             ),
+        }
+    }
+
+    /// The TLS files, when both are set; an error names the one missing.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, &'static str> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(certificate), Some(key)) => Ok(Some(TlsFiles {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("PULSE_TLS_CERT is set but PULSE_TLS_KEY is not: set both to serve HTTPS, or neither"),
+            (None, Some(_)) => Err("PULSE_TLS_KEY is set but PULSE_TLS_CERT is not: set both to serve HTTPS, or neither"),
         }
     }
 

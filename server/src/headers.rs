@@ -15,6 +15,16 @@ use axum::{
 /// Policy for responses that are not pages (JSON, the stream, files, errors).
 const NOTHING_ALLOWED: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
+/// `Strict-Transport-Security` for a year: browsers that have seen the
+/// dashboard over HTTPS never ask for it over plain HTTP again.
+pub async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    response
+}
+
 /// Adds the security headers a response does not set itself.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;

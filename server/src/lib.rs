@@ -33,6 +33,7 @@ use auth::Auth;
 use bus::relay::Relay;
 pub use config::Config;
 pub use secrets::WebhookSecrets;
+use serve::tls::Tls;
 use state::{AppState, SharedState};
 use stats::StatsPublisher;
 use store::{Store, StoreError};
@@ -67,6 +68,12 @@ pub enum StartError {
         "set both PULSE_ADMIN_EMAIL and PULSE_ADMIN_PASSWORD to create the first admin, or neither"
     )]
     FirstAdminHalfSet,
+    /// Only one of `PULSE_TLS_CERT` / `PULSE_TLS_KEY` is set.
+    #[error("{0}")]
+    TlsHalfSet(&'static str),
+    /// The certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] serve::tls::TlsError),
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -84,6 +91,7 @@ pub struct Application {
     state: AppState,
     config: Config,
     relay: Option<Relay>,
+    tls: Option<Tls>,
 }
 
 impl Application {
@@ -96,6 +104,11 @@ impl Application {
                 path: config.store.data_dir.clone(),
                 source,
             })?;
+        let tls = match config.tls_files().map_err(StartError::TlsHalfSet)? {
+            Some(files) => Some(Tls::load(files)?),
+            None => None,
+        };
+        warn_if_cookies_travel_in_clear(&config, tls.is_some());
         let store = Store::open(&config.store.database_url()).await?;
         first_admin(&store, &config).await?;
         let auth = Auth::new(store.clone(), config.session_policy());
@@ -143,6 +156,7 @@ impl Application {
             state,
             config,
             relay,
+            tls,
         })
     }
 
@@ -165,7 +179,11 @@ impl Application {
             state,
             config,
             relay,
+            tls,
         } = self;
+        if let Some(tls) = &tls {
+            tokio::spawn(tls.clone().reload_on_hangup(state.shutdown.clone()));
+        }
         let token = state.shutdown.clone();
         if let Some(relay) = relay {
             tokio::spawn(relay.run(token.clone()));
@@ -197,7 +215,14 @@ impl Application {
             shutdown.await;
             stop.cancel();
         });
-        serve::serve(listener, router, config.connection_limits(), token.clone()).await;
+        serve::serve(
+            listener,
+            router,
+            config.connection_limits(),
+            tls,
+            token.clone(),
+        )
+        .await;
         refusals_stop.cancel();
         if let Err(error) = refusals.await {
             tracing::error!(%error, "the refusal counter ended abnormally");
@@ -206,6 +231,19 @@ impl Application {
         if let Err(error) = publisher.await {
             tracing::error!(%error, "the stats publisher ended abnormally");
         }
+    }
+}
+
+/// Says plainly when session cookies would cross a network in clear: no TLS
+/// here, a non-loopback address, and nothing saying a proxy terminates TLS.
+fn warn_if_cookies_travel_in_clear(config: &Config, tls: bool) {
+    if !tls && !config.secure_cookies && !config.addr.ip().is_loopback() {
+        tracing::warn!(
+            addr = %config.addr,
+            "serving plain HTTP on a non-loopback address: session cookies are not Secure and \
+             travel in clear. Set PULSE_TLS_CERT and PULSE_TLS_KEY to serve HTTPS, or \
+             PULSE_SECURE_COOKIES=true when a proxy in front terminates TLS"
+        );
     }
 }
 

@@ -32,13 +32,16 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Builds the router over `state`.
 pub fn router(state: AppState) -> Router {
+    // Browsers that reached the dashboard over HTTPS (here, or through a proxy
+    // that terminates it) keep to HTTPS from then on.
+    let https = state.auth.policy().secure_cookies;
     let pages = generate_route_list(App);
     // Server functions reach the stats through the `app` crate's service trait.
     let context = StatsContext(Arc::new(state.publisher.clone()));
     let options = state.leptos_options.clone();
     let pkg_dir =
         std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/admin") }))
         .route("/api/auth/login", post(auth::handlers::log_in))
         .route("/api/auth/logout", post(auth::handlers::log_out))
@@ -75,9 +78,13 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(middleware::from_fn(headers::security_headers))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(middleware::from_fn(headers::security_headers));
+    let router = if https {
+        router.layer(middleware::map_response(headers::strict_transport_security))
+    } else {
+        router
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 /// `GET /api/admin/stats`: the newest snapshot as JSON (pre-serialised by the bus).

@@ -1,11 +1,14 @@
 //! Reading Pulse's answers the way its clients must: the session cookie a
 //! login sets, and one sample of the `/metrics` text.
 
-/// The `pulse_session=…` pair among a response's `Set-Cookie` values.
+/// The `pulse_session=…` (or, over HTTPS, `__Host-pulse_session=…`) pair
+/// among a response's `Set-Cookie` values.
 pub fn session_cookie<'a>(set_cookies: impl IntoIterator<Item = &'a str>) -> Option<String> {
     set_cookies
         .into_iter()
-        .find(|value| value.starts_with("pulse_session="))
+        .find(|value| {
+            value.starts_with("pulse_session=") || value.starts_with("__Host-pulse_session=")
+        })
         .and_then(|value| value.split(';').next())
         .map(str::to_string)
 }

@@ -53,7 +53,7 @@ pub async fn require_admin(
         return next.run(request).await;
     }
     let is_api = path.starts_with("/api/") || path == "/metrics";
-    let found = match session::token_from(request.headers()) {
+    let found = match session::token_from(request.headers(), state.auth.policy().cookie_name()) {
         Some(token) => state.auth.session(token).await,
         None => Ok(None),
     };

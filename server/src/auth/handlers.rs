@@ -51,7 +51,7 @@ pub async fn log_in(
             &form.email,
             &form.password,
             address,
-            session::token_from(&headers),
+            session::token_from(&headers, auth.policy().cookie_name()),
         )
         .await;
     match result {
@@ -101,7 +101,7 @@ pub async fn log_in(
 
 /// Ends the session (if any) and removes the cookie.
 pub async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = session::token_from(&headers) {
+    if let Some(token) = session::token_from(&headers, state.auth.policy().cookie_name()) {
         if let Err(error) = state.auth.end_session(&session::token_hash(token)).await {
             tracing::error!(error = %error_chain(&error), "logout failed on the database");
             return (

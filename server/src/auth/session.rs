@@ -8,8 +8,11 @@ use sha2::{Digest, Sha256};
 
 use crate::{clock::duration_ms, store::accounts::SessionRow};
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP.
 pub const COOKIE: &str = "pulse_session";
+/// Its name over HTTPS: the `__Host-` prefix makes browsers accept it only
+/// `Secure`, for this host alone (no `Domain`) and the whole site.
+pub const SECURE_COOKIE: &str = "__Host-pulse_session";
 
 /// How long sessions last and how their cookie is marked.
 #[derive(Clone, Copy, Debug)]
@@ -18,7 +21,7 @@ pub struct SessionPolicy {
     pub idle_timeout: Duration,
     /// A session this old is over, however busy.
     pub lifetime: Duration,
-    /// Mark the cookie `Secure` (served over HTTPS).
+    /// Mark the cookie `Secure` and name it [`SECURE_COOKIE`] (served over HTTPS).
     pub secure_cookies: bool,
     /// Streams one session may hold open at once.
     pub max_streams: usize,
@@ -41,11 +44,21 @@ impl SessionPolicy {
         row.created_at_ms + duration_ms(self.lifetime)
     }
 
+    /// The cookie's name: [`SECURE_COOKIE`] over HTTPS, [`COOKIE`] otherwise.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            SECURE_COOKIE
+        } else {
+            COOKIE
+        }
+    }
+
     /// The `Set-Cookie` value that stores `token` in the browser.
     pub fn cookie(&self, token: &str) -> HeaderValue {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
         let value = format!(
-            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            self.cookie_name(),
             self.lifetime.as_secs()
         );
         HeaderValue::from_str(&value).expect("a hex token makes a valid header")
@@ -54,7 +67,10 @@ impl SessionPolicy {
     /// The `Set-Cookie` value that removes the cookie.
     pub fn cleared_cookie(&self) -> HeaderValue {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
-        let value = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}");
+        let value = format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+            self.cookie_name()
+        );
         HeaderValue::from_str(&value).expect("a valid header")
     }
 }
@@ -71,15 +87,15 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The session id the request carries, if any (never logged).
-pub fn token_from(headers: &HeaderMap) -> Option<&str> {
+/// The session id the request carries in the cookie `name`, if any (never logged).
+pub fn token_from<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .map(|(_, token)| token)
         .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -114,11 +130,14 @@ mod tests {
             plain,
             "pulse_session=ab; Path=/; HttpOnly; SameSite=Lax; Max-Age=28800"
         );
-        assert!(policy(true)
-            .cookie("ab")
-            .to_str()
-            .unwrap()
-            .ends_with("; Secure"));
+        let secure = policy(true).cookie("ab");
+        let secure = secure.to_str().unwrap();
+        assert!(secure.ends_with("; Secure"), "{secure}");
+        assert!(
+            secure.starts_with("__Host-pulse_session=ab; Path=/;"),
+            "{secure}"
+        );
+        assert!(!secure.contains("Domain"), "{secure}");
         assert!(policy(false)
             .cleared_cookie()
             .to_str()
@@ -135,14 +154,14 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("a=b; {COOKIE}={token}")).unwrap(),
         );
-        assert_eq!(token_from(&headers), Some(token.as_str()));
+        assert_eq!(token_from(&headers, COOKIE), Some(token.as_str()));
 
         let mut forged = HeaderMap::new();
         forged.insert(
             header::COOKIE,
             HeaderValue::from_static("pulse_session=' OR 1=1"),
         );
-        assert_eq!(token_from(&forged), None);
+        assert_eq!(token_from(&forged, COOKIE), None);
     }
 
     #[test]

@@ -14,4 +14,5 @@ mod public_endpoints;
 mod scale_out;
 mod store;
 mod stream;
+mod tls;
 mod webhook;

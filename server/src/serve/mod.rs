@@ -1,9 +1,12 @@
 //! The accept loop: every TCP connection the node takes, and the bounds that
 //! keep a stranger from holding them.
 //!
-//! The router is served through hyper's HTTP/1 connection builder (rather
-//! than `axum::serve`) so that the connection-level settings are ours:
+//! The router is served through hyper's connection builders (rather than
+//! `axum::serve`) so that the connection-level settings are ours. Plain TCP
+//! speaks HTTP/1.1; with TLS ([`tls`]) the protocol is the one ALPN agreed
+//! on, HTTP/2 or HTTP/1.1, on the same address.
 //!
+//! - a TLS handshake must finish within `header_read_timeout` of the accept.
 //! - a request head must arrive within `header_read_timeout` of the moment
 //!   the connection starts waiting for it. hyper starts that clock whenever
 //!   it waits for a head, so the same bound closes an idle keep-alive
@@ -25,9 +28,13 @@ use std::{
 };
 
 use axum::{extract::ConnectInfo, Router};
-use hyper::{body::Incoming, server::conn::http1, Request};
+use hyper::{
+    body::Incoming,
+    server::conn::{http1, http2},
+    Request,
+};
 use hyper_util::{
-    rt::{TokioIo, TokioTimer},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
 use tokio::{
@@ -38,6 +45,10 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
 use crate::metrics::metrics;
+
+pub mod tls;
+
+use tls::Tls;
 
 /// Longest wait for open connections to finish once shutdown has begun.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -108,22 +119,50 @@ pub fn default_max_connections(open_file_limit: u64) -> usize {
     usize::try_from(connections).unwrap_or(usize::MAX)
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` is
-/// cancelled, then lets the open connections finish (at most
-/// [`SHUTDOWN_GRACE`]).
+/// How often an idle HTTP/2 connection is pinged, and how long the answer
+/// may take before the connection counts as dead.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// The connection builders, set up once and cloned per connection.
+#[derive(Clone)]
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    /// Also the time allowed for a TLS handshake.
+    header_read_timeout: Duration,
+    tls: Option<Tls>,
+}
+
+/// Serves `router` on `listener` within `limits` (over TLS when `tls` is
+/// given) until `shutdown` is cancelled, then lets the open connections
+/// finish (at most [`SHUTDOWN_GRACE`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
 ) {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut http1 = http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
+    let protocols = Protocols {
+        http1,
+        http2,
+        header_read_timeout: limits.header_read_timeout,
+        tls,
+    };
     tracing::info!(
         max_connections = limits.max_connections,
         header_read_timeout_s = limits.header_read_timeout.as_secs(),
+        tls = protocols.tls.is_some(),
         "accepting connections"
     );
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -151,7 +190,7 @@ pub async fn serve(
             stream,
             peer,
             router.clone(),
-            http.clone(),
+            protocols.clone(),
             shutdown.clone(),
             slot,
         ));
@@ -174,7 +213,7 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
-    http: http1::Builder,
+    protocols: Protocols,
     shutdown: CancellationToken,
     _slot: OwnedSemaphorePermit,
 ) {
@@ -184,16 +223,58 @@ async fn serve_connection(
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY");
     }
-    let service = router.map_request(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        request
-    });
-    let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let service =
+        TowerToHyperService::new(router.map_request(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        }));
+    let Some(tls) = &protocols.tls else {
+        let connection = protocols
+            .http1
+            .serve_connection(TokioIo::new(stream), service);
+        return drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+    };
+    let handshake =
+        tokio::time::timeout(protocols.header_read_timeout, tls.acceptor().accept(stream)).await;
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake not finished in time");
+            return;
+        }
+    };
+    if stream.get_ref().1.alpn_protocol() == Some(tls::H2) {
+        let connection = protocols
+            .http2
+            .serve_connection(TokioIo::new(stream), service);
+        drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+    } else {
+        let connection = protocols
+            .http1
+            .serve_connection(TokioIo::new(stream), service);
+        drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+    }
+}
+
+/// Runs `connection` to its end; on shutdown asks it to finish gracefully
+/// (`graceful`) and waits for that.
+async fn drive<C>(
+    connection: C,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+    shutdown: &CancellationToken,
+    peer: SocketAddr,
+) where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+{
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
         () = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
+            graceful(connection.as_mut());
             connection.await
         }
     };
