@@ -6,12 +6,10 @@
 
 pub mod components;
 pub mod format;
+mod live;
 pub mod model;
 pub mod pages;
 pub mod server_fns;
-
-#[cfg(feature = "hydrate")]
-mod live;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

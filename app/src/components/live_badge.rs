@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use crate::model::{BusMode, Delivery};
 
 /// State of the browser's push connection to the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Server-rendered, the browser has not (yet) opened the stream.
     Connecting,

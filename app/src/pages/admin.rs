@@ -12,6 +12,7 @@ use crate::{
         ConnectionState, EngagementTable, LiveBadge, MinuteChart, StatCard, WebhookStatus,
     },
     format::{age, utc_timestamp},
+    live::{announce_logout, LiveStats},
     model::StatsSnapshot,
     server_fns::{current_stats, RefreshStats},
 };
@@ -39,41 +40,6 @@ pub fn AdminPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-/// Live state of the page, shared by the components and the stream subscription.
-#[derive(Clone, Copy)]
-pub(crate) struct LiveStats {
-    /// The newest snapshot received.
-    pub snapshot: RwSignal<StatsSnapshot>,
-    /// Whether the push stream is connected.
-    pub connection: RwSignal<ConnectionState>,
-    /// When (browser clock, Unix ms) the newest snapshot arrived.
-    pub received_at_ms: RwSignal<i64>,
-    /// Delay between the snapshot's computation and its arrival, in ms.
-    pub latency_ms: RwSignal<Option<i64>>,
-}
-
-impl LiveStats {
-    /// Takes a snapshot from the server unless an equal or newer one is already shown.
-    pub fn accept(&self, next: StatsSnapshot, now_ms: i64) {
-        let (version, generated_at_ms) = self
-            .snapshot
-            .with_untracked(|current| (current.version, current.generated_at_ms));
-        if next.version < version {
-            return;
-        }
-        if (next.version, next.generated_at_ms) == (version, generated_at_ms) {
-            // The same snapshot again with another delivery mode: nothing new
-            // arrived, so the latency and age stay as they were.
-            self.snapshot.set(next);
-            return;
-        }
-        self.latency_ms
-            .set(Some((now_ms - next.generated_at_ms).max(0)));
-        self.received_at_ms.set(now_ms);
-        self.snapshot.set(next);
     }
 }
 
@@ -175,7 +141,12 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
                             "Refresh now"
                         </button>
                     </ActionForm>
-                    <form class="logout-form" method="post" action="/api/auth/logout">
+                    <form
+                        class="logout-form"
+                        method="post"
+                        action="/api/auth/logout"
+                        on:submit=move |_| announce_logout()
+                    >
                         <button type="submit" class="logout">"Log out"</button>
                     </form>
                 </div>

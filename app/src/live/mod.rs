@@ -1,0 +1,87 @@
+//! The dashboard's live state and, in the browser, what keeps it live.
+//!
+//! [`LiveStats`] is the one place every pushed snapshot flows into; the page
+//! and its components read it. In the browser ([`subscribe`]) the dashboards
+//! of one browser share one stream: `tabs` elects the tab that holds it and
+//! passes its frames to the others, `stream` is the `EventSource` itself.
+
+use leptos::prelude::*;
+
+use crate::{components::ConnectionState, model::StatsSnapshot};
+
+#[cfg(feature = "hydrate")]
+mod stream;
+#[cfg(feature = "hydrate")]
+mod tabs;
+
+/// Live state of the page, shared by the components and the stream subscription.
+#[derive(Clone, Copy)]
+pub(crate) struct LiveStats {
+    /// The newest snapshot received.
+    pub snapshot: RwSignal<StatsSnapshot>,
+    /// Whether the push stream is connected (this tab's, or the one of the
+    /// tab that holds the stream for the browser).
+    pub connection: RwSignal<ConnectionState>,
+    /// When (browser clock, Unix ms) the newest snapshot arrived.
+    pub received_at_ms: RwSignal<i64>,
+    /// Delay between the snapshot's computation and its arrival, in ms.
+    pub latency_ms: RwSignal<Option<i64>>,
+}
+
+impl LiveStats {
+    /// Takes a snapshot from the server unless an equal or newer one is already shown.
+    pub fn accept(&self, next: StatsSnapshot, now_ms: i64) {
+        let (version, generated_at_ms) = self
+            .snapshot
+            .with_untracked(|current| (current.version, current.generated_at_ms));
+        if next.version < version {
+            return;
+        }
+        if (next.version, next.generated_at_ms) == (version, generated_at_ms) {
+            // The same snapshot again with another delivery mode: nothing new
+            // arrived, so the latency and age stay as they were.
+            self.snapshot.set(next);
+            return;
+        }
+        self.latency_ms
+            .set(Some((now_ms - next.generated_at_ms).max(0)));
+        self.received_at_ms.set(now_ms);
+        self.snapshot.set(next);
+    }
+}
+
+/// Keeps `live` up to date until the component is cleaned up: through this
+/// tab's own stream, or through the tab of this browser that holds it.
+#[cfg(feature = "hydrate")]
+pub(crate) fn subscribe(live: LiveStats) {
+    tabs::subscribe(live);
+}
+
+/// Tells the other dashboards of this browser that this one is logging out,
+/// so they leave at once too (the server ends the session's streams as well).
+pub(crate) fn announce_logout() {
+    #[cfg(feature = "hydrate")]
+    tabs::announce_logout();
+}
+
+/// Advances `now_ms` every second so relative times on the page stay true.
+#[cfg(feature = "hydrate")]
+pub(crate) fn tick_clock(now_ms: RwSignal<i64>) {
+    let handle = set_interval_with_handle(
+        move || now_ms.set(js_sys::Date::now() as i64),
+        std::time::Duration::from_secs(1),
+    );
+    if let Ok(handle) = handle {
+        on_cleanup(move || handle.clear());
+    }
+}
+
+/// Sends the browser to the login page, saying why.
+#[cfg(feature = "hydrate")]
+fn go_to_login(reason: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .location()
+            .set_href(&format!("/login?reason={reason}"));
+    }
+}

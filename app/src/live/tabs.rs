@@ -1,0 +1,253 @@
+//! Browser only: one stream per browser, however many dashboards are open.
+//!
+//! Over HTTP/1.1 a browser opens at most six connections per host, and each
+//! `EventSource` holds one for good, so a seventh dashboard tab would never
+//! load; each tab would also cost the server a stream. The dashboards of one
+//! browser therefore elect a leader with the Web Locks API: the tab holding
+//! the lock [`LOCK`] opens the stream (`super::stream`) and passes every
+//! frame and connection state to the others over the `BroadcastChannel`
+//! [`CHANNEL`]; the others (followers) show what it passes on.
+//!
+//! ```text
+//!   tab A (leader) ── EventSource ── server
+//!      │ frames, state
+//!      ▼ BroadcastChannel "pulse-dashboard"
+//!   tab B, tab C (followers; each waits in the lock's queue)
+//! ```
+//!
+//! When the leader closes or navigates away the browser releases its lock;
+//! the next tab in the queue becomes leader and opens its own stream, whose
+//! first frame is the newest snapshot (older ones are ignored by
+//! [`LiveStats::accept`], so versions never go backwards). A follower that
+//! joins asks (`hello`) and the leader answers with its state and its newest
+//! frame. Where Web Locks or `BroadcastChannel` is missing, each tab is its
+//! own leader, as before.
+
+use std::{cell::RefCell, rc::Rc};
+
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
+use web_sys::{BroadcastChannel, MessageEvent};
+
+use super::{
+    go_to_login,
+    stream::{self, Report},
+    LiveStats,
+};
+use crate::{components::ConnectionState, model::StatsSnapshot};
+
+/// The Web Lock whose holder holds the browser's stream.
+const LOCK: &str = "pulse-dashboard-stream";
+/// The channel the leader passes frames on.
+const CHANNEL: &str = "pulse-dashboard";
+
+#[wasm_bindgen]
+extern "C" {
+    /// `navigator.locks` (declared here: web-sys has it only behind
+    /// `web_sys_unstable_apis`).
+    type LockManager;
+
+    /// `locks.request(name, callback)`: the lock is held until the promise
+    /// the callback returns settles.
+    #[wasm_bindgen(method)]
+    fn request(this: &LockManager, name: &str, callback: &js_sys::Function) -> js_sys::Promise;
+}
+
+/// What dashboards of one browser tell each other.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum TabMessage {
+    /// A snapshot, as the stream's frame data (JSON).
+    Sync { data: String },
+    /// The leader's connection state.
+    State { state: ConnectionState },
+    /// The session is over (`logged_out` or `expired`).
+    SessionEnded { reason: String },
+    /// A new follower asks for the leader's state and newest snapshot.
+    Hello,
+}
+
+/// This tab's part in the election.
+struct Tab {
+    live: LiveStats,
+    channel: Option<BroadcastChannel>,
+    /// Set while this tab leads: its stream, and its newest frame for late joiners.
+    stream: RefCell<Option<stream::Stream>>,
+    newest: RefCell<Option<String>>,
+    /// Resolves the promise that holds the lock (releasing it).
+    release: RefCell<Option<js_sys::Function>>,
+    on_message: RefCell<Option<MessageHandler>>,
+}
+
+/// The channel's `onmessage` callback, kept alive while the tab listens.
+type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
+
+thread_local! {
+    /// The channel of the dashboard on this page, for [`announce_logout`].
+    static CURRENT: RefCell<Option<BroadcastChannel>> = const { RefCell::new(None) };
+}
+
+/// Joins the browser's dashboards (leading at once when alone) until the
+/// component is cleaned up.
+pub(super) fn subscribe(live: LiveStats) {
+    let locks = web_sys::window()
+        .map(|window| window.navigator())
+        .and_then(|navigator| js_sys::Reflect::get(&navigator, &JsValue::from_str("locks")).ok())
+        .filter(|locks| !locks.is_undefined() && !locks.is_null())
+        .map(JsCast::unchecked_into::<LockManager>);
+    let channel = BroadcastChannel::new(CHANNEL).ok();
+    let tab = Rc::new(Tab {
+        live,
+        channel: channel.clone(),
+        stream: RefCell::default(),
+        newest: RefCell::default(),
+        release: RefCell::default(),
+        on_message: RefCell::default(),
+    });
+    match (locks, channel) {
+        (Some(locks), Some(channel)) => {
+            CURRENT.with(|current| *current.borrow_mut() = Some(channel.clone()));
+            tab.listen(&channel);
+            tab.post(&TabMessage::Hello);
+            tab.queue_for_lead(&locks);
+        }
+        // Without both, every tab keeps its own stream.
+        _ => tab.lead(),
+    }
+    let tab = SendWrapper::new(tab);
+    on_cleanup(move || tab.take().leave());
+}
+
+/// Tells the other dashboards that this one is logging out.
+pub(super) fn announce_logout() {
+    CURRENT.with(|current| {
+        if let Some(channel) = current.borrow().as_ref() {
+            post_on(
+                channel,
+                &TabMessage::SessionEnded {
+                    reason: "logged_out".into(),
+                },
+            );
+        }
+    });
+}
+
+impl Tab {
+    /// Handles what other dashboards post.
+    fn listen(self: &Rc<Self>, channel: &BroadcastChannel) {
+        let tab = Rc::downgrade(self);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let (Some(tab), Some(text)) = (tab.upgrade(), event.data().as_string()) else {
+                return;
+            };
+            match serde_json::from_str::<TabMessage>(&text) {
+                Ok(message) => tab.receive(message),
+                Err(error) => leptos::logging::warn!("ignoring a dashboard message: {error}"),
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        *self.on_message.borrow_mut() = Some(on_message);
+    }
+
+    fn receive(&self, message: TabMessage) {
+        let leading = self.stream.borrow().is_some();
+        match message {
+            TabMessage::Hello if leading => {
+                self.post(&TabMessage::State {
+                    state: self.live.connection.get_untracked(),
+                });
+                if let Some(data) = self.newest.borrow().clone() {
+                    self.post(&TabMessage::Sync { data });
+                }
+            }
+            TabMessage::Hello => {}
+            // A leader has its own stream; anything else passed on is stale.
+            _ if leading => {}
+            TabMessage::Sync { data } => self.show(&data),
+            TabMessage::State { state } => self.live.connection.set(state),
+            TabMessage::SessionEnded { reason } => go_to_login(&reason),
+        }
+    }
+
+    /// Waits in the lock's queue; leads once granted, until the page goes.
+    fn queue_for_lead(self: &Rc<Self>, locks: &LockManager) {
+        let tab = Rc::downgrade(self);
+        let on_lock = Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(move |_lock| {
+            let Some(tab) = tab.upgrade() else {
+                // The page is gone already: release at once.
+                return js_sys::Promise::resolve(&JsValue::UNDEFINED);
+            };
+            tab.lead();
+            // Held until `leave` resolves it (or the browser drops the page).
+            js_sys::Promise::new(&mut |resolve, _reject| {
+                *tab.release.borrow_mut() = Some(resolve);
+            })
+        });
+        // Handed to JavaScript for good: the lock may be granted after this
+        // page's dashboard is gone, and the callback must still be callable.
+        let _ = locks.request(LOCK, on_lock.into_js_value().unchecked_ref());
+    }
+
+    /// Opens this tab's stream and passes what it says to the others.
+    fn lead(self: &Rc<Self>) {
+        let tab = Rc::downgrade(self);
+        let report = Rc::new(move |report: Report| {
+            let Some(tab) = tab.upgrade() else {
+                return;
+            };
+            match report {
+                Report::Sync(data) => {
+                    tab.show(&data);
+                    tab.post(&TabMessage::Sync { data: data.clone() });
+                    *tab.newest.borrow_mut() = Some(data);
+                }
+                Report::State(state) => {
+                    tab.live.connection.set(state);
+                    tab.post(&TabMessage::State { state });
+                }
+                Report::SessionEnded(reason) => {
+                    tab.post(&TabMessage::SessionEnded {
+                        reason: reason.clone(),
+                    });
+                    go_to_login(&reason);
+                }
+            }
+        });
+        *self.stream.borrow_mut() = Some(stream::open(report));
+    }
+
+    /// Shows a snapshot frame's data.
+    fn show(&self, data: &str) {
+        match serde_json::from_str::<StatsSnapshot>(data) {
+            Ok(snapshot) => self.live.accept(snapshot, js_sys::Date::now() as i64),
+            Err(error) => leptos::logging::warn!("ignoring an unreadable stats event: {error}"),
+        }
+    }
+
+    fn post(&self, message: &TabMessage) {
+        if let Some(channel) = &self.channel {
+            post_on(channel, message);
+        }
+    }
+
+    /// Closes the stream, releases the lock and leaves the channel.
+    fn leave(&self) {
+        self.stream.borrow_mut().take();
+        if let Some(release) = self.release.borrow_mut().take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+        if let Some(channel) = &self.channel {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+        CURRENT.with(|current| current.borrow_mut().take());
+    }
+}
+
+fn post_on(channel: &BroadcastChannel, message: &TabMessage) {
+    if let Ok(text) = serde_json::to_string(message) {
+        let _ = channel.post_message(&JsValue::from_str(&text));
+    }
+}

@@ -1,0 +1,63 @@
+import { expect, request as playwrightRequest, test, type APIRequestContext, type Page } from "@playwright/test";
+import { PulseNode } from "./processes";
+import { logIn, parseCount, postSignedDm } from "./webhook";
+
+/** `pulse_sse_clients` from the node's `/metrics`, read with the admin's session. */
+async function openStreams(request: APIRequestContext, baseURL: string): Promise<number> {
+  const text = await (await request.get(`${baseURL}/metrics`)).text();
+  const line = text.split("\n").find((row) => row.startsWith("pulse_sse_clients "));
+  return Number(line?.split(" ")[1] ?? NaN);
+}
+
+const received = (page: Page) => page.locator('[data-stat="dms-received"] .stat-value');
+
+// A node of its own, so that its stream count is this browser's alone.
+test("eight dashboard tabs share one stream; the rest stay live when the leader closes; logout anywhere ends them all", async ({
+  browser,
+}) => {
+  test.setTimeout(90_000);
+  const node = await PulseNode.start({});
+  const context = await browser.newContext({ baseURL: node.baseURL });
+  const api = await playwrightRequest.newContext({ baseURL: node.baseURL });
+  try {
+    const first = await context.newPage();
+    await logIn(first, node.baseURL);
+    const tabs = [first];
+    for (let i = 1; i < 8; i++) {
+      const tab = await context.newPage();
+      await tab.goto("/admin");
+      tabs.push(tab);
+    }
+    for (const tab of tabs) {
+      await expect(tab.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    }
+    await expect.poll(() => openStreams(context.request, node.baseURL), { timeout: 5_000 }).toBe(1);
+
+    const before = parseCount(await received(first).textContent());
+    await postSignedDm(api);
+    for (const tab of tabs) {
+      await expect(received(tab)).toHaveText((before + 1).toLocaleString("en-US"), { timeout: 1_000 });
+    }
+
+    // The first tab took the lock first: it leads. Close it and three more.
+    for (const tab of tabs.splice(0, 4)) {
+      await tab.close();
+    }
+    await postSignedDm(api);
+    for (const tab of tabs) {
+      await expect(received(tab)).toHaveText((before + 2).toLocaleString("en-US"), { timeout: 2_000 });
+      await expect(tab.locator(".live-badge")).toHaveText("Live");
+    }
+    await expect.poll(() => openStreams(context.request, node.baseURL), { timeout: 5_000 }).toBe(1);
+
+    // Logging out in a follower sends every tab to the login page.
+    await tabs[2].getByRole("button", { name: "Log out" }).click();
+    for (const tab of tabs) {
+      await expect(tab).toHaveURL(/\/login\?reason=logged_out$/, { timeout: 5_000 });
+    }
+  } finally {
+    await api.dispose();
+    await context.close();
+    await node.stop();
+  }
+});
