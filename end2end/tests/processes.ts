@@ -18,6 +18,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether something accepts TCP connections on the loopback `port`. */
+async function accepts(port: number): Promise<boolean> {
+  const { Socket } = await import("node:net");
+  return new Promise<boolean>((resolve) => {
+    const socket = new Socket();
+    socket.once("error", () => resolve(false));
+    socket.connect(port, "127.0.0.1", () => {
+      socket.destroy();
+      resolve(true);
+    });
+  });
+}
+
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -83,8 +96,10 @@ export class PulseNode {
     readonly baseURL: string,
   ) {}
 
+  /** Starts a node; with `PULSE_TLS_CERT` in `env` it serves HTTPS. */
   static async start(env: Record<string, string>): Promise<PulseNode> {
     const port = await freePort();
+    const scheme = env.PULSE_TLS_CERT ? "https" : "http";
     const process = spawn("../target/release/pulse", ["serve"], {
       stdio: "ignore",
       env: {
@@ -99,8 +114,13 @@ export class PulseNode {
         ...env,
       },
     });
-    const node = new PulseNode(process, `http://127.0.0.1:${port}`);
-    await waitFor("pulse", async () => (await fetch(`${node.baseURL}/healthz`)).ok);
+    const node = new PulseNode(process, `${scheme}://127.0.0.1:${port}`);
+    if (scheme === "http") {
+      await waitFor("pulse", async () => (await fetch(`${node.baseURL}/healthz`)).ok);
+    } else {
+      // Node's fetch would refuse the test's own certificate: wait for the port.
+      await waitFor("pulse", () => accepts(port));
+    }
     return node;
   }
 
