@@ -57,6 +57,7 @@ setup-test:
 
 site:
 	cargo leptos build --release
+	scripts/compress-site.sh
 
 lint:
 	cargo fmt --all --check

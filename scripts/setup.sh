@@ -3,7 +3,7 @@
 # there, so it is cheap on a warm machine and complete on a fresh Debian one
 # with Rust and Node.
 #
-#   scripts/setup.sh build   - wasm target, cargo-leptos, wasm-bindgen CLI, wasm-opt
+#   scripts/setup.sh build   - wasm target, cargo-leptos, wasm-bindgen CLI, wasm-opt, brotli
 #   scripts/setup.sh test    - the above, plus Chromium, the Playwright package,
 #                              PostgreSQL and Redis (the tests start private servers
 #                              of both on free ports; nothing runs as a service)
@@ -51,6 +51,8 @@ setup_build() {
     # Not --locked: one of its locked dependency versions is missing from the registry.
     cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --force
   fi
+  # brotli compresses the built assets once (scripts/compress-site.sh).
+  command -v brotli >/dev/null || apt_install brotli
   if ! "$tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "${binaryen_version%%.*}"; then
     step "installing wasm-opt from npm binaryen@$binaryen_version"
     npm install --prefix "$tools" --no-audit --no-fund --silent "binaryen@$binaryen_version"

@@ -18,7 +18,7 @@ function certificate(): { cert: string; key: string } {
   return { cert, key };
 }
 
-test("over HTTPS the dashboard goes live with a __Host- Secure cookie, and curl gets HTTP/2", async ({ browser }) => {
+test("over HTTPS the dashboard goes live with a __Host- Secure cookie and brotli assets, and curl gets HTTP/2", async ({ browser }) => {
   test.setTimeout(60_000);
   const { cert, key } = certificate();
   const node = await PulseNode.start({ PULSE_TLS_CERT: cert, PULSE_TLS_KEY: key });
@@ -26,7 +26,10 @@ test("over HTTPS the dashboard goes live with a __Host- Secure cookie, and curl 
   const api = await playwrightRequest.newContext({ baseURL: node.baseURL, ignoreHTTPSErrors: true });
   try {
     const page = await context.newPage();
+    const wasm = page.waitForResponse((response) => response.url().endsWith("/pkg/pulse.wasm"));
     await logIn(page, node.baseURL);
+    // The release build's brotli copy, chosen by the browser's Accept-Encoding.
+    expect(await (await wasm).headerValue("content-encoding")).toBe("br");
     await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
     const cookies = await context.cookies();
     const session = cookies.find((cookie) => cookie.name === "__Host-pulse_session");

@@ -58,7 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/stats/stream", get(sse::stream))
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.
-        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .nest("/pkg", assets(pkg_dir))
         .leptos_routes_with_context(
             &state,
             pages,
@@ -85,6 +85,53 @@ pub fn router(state: AppState) -> Router {
         router
     };
     router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// `/pkg`: the built wasm, js and css. The brotli or gzip copy the release
+/// build wrote (`scripts/compress-site.sh`) is served when the browser
+/// accepts it; a name carrying a content hash is cached for a year, any other
+/// is revalidated on each use (a `304` when unchanged).
+fn assets(pkg_dir: std::path::PathBuf) -> Router<AppState> {
+    Router::new()
+        .fallback_service(
+            ServeDir::new(pkg_dir)
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
+        .layer(middleware::from_fn(asset_caching))
+}
+
+async fn asset_caching(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let hashed = has_content_hash(request.uri().path());
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(if hashed {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            }),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    response
+}
+
+/// Whether a file name carries cargo-leptos's content hash
+/// (`pulse.<22 base64url characters>.wasm`): its content never changes.
+fn has_content_hash(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3
+        && parts[1..parts.len() - 1].iter().any(|part| {
+            part.len() == 22
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// `GET /api/admin/stats`: the newest snapshot as JSON (pre-serialised by the bus).
@@ -122,4 +169,20 @@ async fn readiness(State(state): State<AppState>) -> Response {
         "bus": state.publisher.bus().delivery().mode.key(),
     });
     (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_with_a_content_hash_are_cached_for_good() {
+        assert!(has_content_hash("/pkg/pulse.Xk3_9aZ-QwErTyUiOp12aB.wasm"));
+        assert!(has_content_hash(
+            "/pkg/pulse.Xk3_9aZ-QwErTyUiOp12aB.wasm.br"
+        ));
+        assert!(!has_content_hash("/pkg/pulse.wasm"));
+        assert!(!has_content_hash("/pkg/pulse_bg.wasm.d.ts"));
+        assert!(!has_content_hash("/pkg/pulse.short.js"));
+    }
 }
