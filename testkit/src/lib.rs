@@ -1,9 +1,11 @@
 //! Real servers for tests and benchmarks, started on free loopback ports and
 //! stopped however the process that started them ends: a private Postgres
 //! cluster ([`postgres::Cluster`]) and a private `redis-server`
-//! ([`redis::RedisServer`]) that a test can kill and restart; and
+//! ([`redis::RedisServer`]) that a test can kill and restart; Debian's nginx
+//! running the project's recipe ([`nginx::Nginx`]); and
 //! [`responses`], how a client reads Pulse's cookie and metrics.
 
+pub mod nginx;
 pub mod postgres;
 pub mod redis;
 pub mod responses;

@@ -11,6 +11,7 @@ mod node_process;
 mod postgres;
 mod process;
 mod properties;
+mod proxy;
 mod public_endpoints;
 mod scale_out;
 mod store;

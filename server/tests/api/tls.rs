@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 
 /// A self-signed certificate for 127.0.0.1 named `name`, and its key.
-fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (
         dir.join(format!("{name}.crt")),
         dir.join(format!("{name}.key")),
@@ -45,7 +45,7 @@ fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 }
 
 /// curl with `args`; returns stdout and stderr together.
-fn curl(args: &[&str]) -> String {
+pub(crate) fn curl(args: &[&str]) -> String {
     let output = Command::new("curl")
         .args(["-sS", "-k", "--max-time", "10"])
         .args(args)

@@ -1,0 +1,149 @@
+//! A private Debian `nginx` on free loopback ports, running the project's
+//! recipe (`deploy/nginx/pulse.conf`) rewritten only for ports and paths, and
+//! stopped however its owner ends (the same shell supervisor as Redis). The
+//! system nginx the package starts on port 80 is left alone.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::free_port;
+
+/// An nginx of our own in front of some upstream ports, stopped when dropped.
+pub struct Nginx {
+    /// The HTTPS port (the recipe's `listen 443`).
+    pub https_port: u16,
+    /// The plain HTTP port (the recipe's `listen 80`, which redirects).
+    pub http_port: u16,
+    dir: tempfile::TempDir,
+    _supervisor: Child,
+    _lifeline: ChildStdin,
+}
+
+impl Nginx {
+    /// Starts nginx with `recipe` (an `http` block fragment) in front of
+    /// `upstreams` (loopback ports, in the order of the recipe's `server`
+    /// lines), serving `certificate` and `key`.
+    pub fn start(recipe: &str, upstreams: &[u16], certificate: &Path, key: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("nginx directory");
+        let (https_port, http_port) = (free_port(), free_port());
+        let fragment = rewrite(recipe, upstreams, https_port, http_port, certificate, key);
+        let root = dir.path().display().to_string();
+        let config = format!(
+            "worker_processes 1;\n\
+             error_log {root}/error.log info;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n\
+             access_log {root}/access.log;\n\
+             client_body_temp_path {root}/body;\n\
+             proxy_temp_path {root}/proxy;\n\
+             fastcgi_temp_path {root}/fastcgi;\n\
+             uwsgi_temp_path {root}/uwsgi;\n\
+             scgi_temp_path {root}/scgi;\n\
+             {fragment}\n\
+             }}\n"
+        );
+        let config_path = dir.path().join("nginx.conf");
+        std::fs::write(&config_path, config).expect("write nginx.conf");
+        let tested = Command::new("nginx")
+            .args(["-t", "-p", &root, "-c"])
+            .arg(&config_path)
+            .args(["-g", &format!("pid {root}/nginx.pid;")])
+            .output()
+            .expect("nginx runs (is it installed? `make test` installs nginx-light)");
+        assert!(
+            tested.status.success(),
+            "nginx refuses the recipe:\n{}",
+            String::from_utf8_lossy(&tested.stderr)
+        );
+        let script = format!(
+            "nginx -p '{root}' -c '{config}' -g 'daemon off; pid {root}/nginx.pid;' \
+             >/dev/null 2>&1 & pid=$!; echo $pid; cat >/dev/null; kill -TERM $pid 2>/dev/null",
+            config = config_path.display()
+        );
+        let mut supervisor = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the nginx supervisor");
+        let lifeline = supervisor.stdin.take().expect("supervisor stdin");
+        let mut pid = String::new();
+        BufReader::new(supervisor.stdout.take().expect("supervisor stdout"))
+            .read_line(&mut pid)
+            .expect("the supervisor prints nginx's pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", https_port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx {
+            https_port,
+            http_port,
+            dir,
+            _supervisor: supervisor,
+            _lifeline: lifeline,
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.https_port)
+    }
+
+    /// nginx's error log so far.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Where nginx keeps its files.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// The recipe with its listen ports, upstream addresses and certificate
+/// paths replaced; every other line as written.
+fn rewrite(
+    recipe: &str,
+    upstreams: &[u16],
+    https_port: u16,
+    http_port: u16,
+    certificate: &Path,
+    key: &Path,
+) -> String {
+    let mut next_upstream = upstreams.iter();
+    let mut lines = Vec::new();
+    for line in recipe.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let rewritten = if trimmed.starts_with("listen [::]") {
+            // Loopback IPv4 only.
+            continue;
+        } else if let Some(rest) = trimmed.strip_prefix("listen 443") {
+            format!("{indent}listen 127.0.0.1:{https_port}{rest}")
+        } else if let Some(rest) = trimmed.strip_prefix("listen 80") {
+            format!("{indent}listen 127.0.0.1:{http_port}{rest}")
+        } else if trimmed.starts_with("server 10.") {
+            let port = next_upstream.next().expect("an upstream per server line");
+            format!("{indent}server 127.0.0.1:{port};")
+        } else if trimmed.starts_with("ssl_certificate_key ") {
+            format!("{indent}ssl_certificate_key {};", key.display())
+        } else if trimmed.starts_with("ssl_certificate ") {
+            format!("{indent}ssl_certificate {};", certificate.display())
+        } else {
+            line.to_string()
+        };
+        lines.push(rewritten);
+    }
+    assert!(
+        next_upstream.next().is_none(),
+        "the recipe has fewer upstream servers than the test starts"
+    );
+    lines.join("\n")
+}
