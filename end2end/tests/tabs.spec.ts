@@ -61,3 +61,33 @@ test("eight dashboard tabs share one stream; the rest stay live when the leader 
     await node.stop();
   }
 });
+
+test("where Web Locks are missing, each tab keeps its own stream and stays live", async ({ browser }) => {
+  test.setTimeout(60_000);
+  const node = await PulseNode.start({});
+  const context = await browser.newContext({ baseURL: node.baseURL });
+  // A browser without the Web Locks API.
+  await context.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, "locks", { get: () => undefined, configurable: true });
+  });
+  const api = await playwrightRequest.newContext({ baseURL: node.baseURL });
+  try {
+    const first = await context.newPage();
+    await logIn(first, node.baseURL);
+    const second = await context.newPage();
+    await second.goto("/admin");
+    for (const tab of [first, second]) {
+      await expect(tab.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    }
+    await expect.poll(() => openStreams(context.request, node.baseURL), { timeout: 5_000 }).toBe(2);
+    const before = parseCount(await received(first).textContent());
+    await postSignedDm(api);
+    for (const tab of [first, second]) {
+      await expect(received(tab)).toHaveText((before + 1).toLocaleString("en-US"), { timeout: 1_000 });
+    }
+  } finally {
+    await api.dispose();
+    await context.close();
+    await node.stop();
+  }
+});

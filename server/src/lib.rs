@@ -237,7 +237,7 @@ impl Application {
 /// Says plainly when session cookies would cross a network in clear: no TLS
 /// here, a non-loopback address, and nothing saying a proxy terminates TLS.
 fn warn_if_cookies_travel_in_clear(config: &Config, tls: bool) {
-    if !tls && !config.secure_cookies && !config.addr.ip().is_loopback() {
+    if cookies_travel_in_clear(config, tls) {
         tracing::warn!(
             addr = %config.addr,
             "serving plain HTTP on a non-loopback address: session cookies are not Secure and \
@@ -245,6 +245,12 @@ fn warn_if_cookies_travel_in_clear(config: &Config, tls: bool) {
              PULSE_SECURE_COOKIES=true when a proxy in front terminates TLS"
         );
     }
+}
+
+/// Plain HTTP here, on an address other machines can reach, with nothing
+/// saying a proxy in front terminates TLS.
+fn cookies_travel_in_clear(config: &Config, tls: bool) -> bool {
+    !tls && !config.secure_cookies && !config.addr.ip().is_loopback()
 }
 
 /// On a start with no admin: creates the one named by `PULSE_ADMIN_EMAIL` and
@@ -287,4 +293,23 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_on_a_public_address_without_a_proxy_is_warned_about() {
+        let mut config = Config::local(std::path::PathBuf::from("unused"));
+        assert!(!cookies_travel_in_clear(&config, false), "loopback");
+        config.addr = "0.0.0.0:3000".parse().unwrap();
+        assert!(cookies_travel_in_clear(&config, false));
+        assert!(!cookies_travel_in_clear(&config, true), "TLS here");
+        config.secure_cookies = true;
+        assert!(!cookies_travel_in_clear(&config, false), "TLS at a proxy");
+        config.secure_cookies = false;
+        config.addr = "[::1]:3000".parse().unwrap();
+        assert!(!cookies_travel_in_clear(&config, false), "IPv6 loopback");
+    }
 }
