@@ -17,3 +17,55 @@ pub fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// A server process under a small shell supervisor, which stops it when the
+/// owner's end of the supervisor's stdin closes: on [`Supervised::stop`], on
+/// drop, or when the owner process ends however it ends.
+pub(crate) struct Supervised {
+    /// The server's process id.
+    pub pid: u32,
+    supervisor: std::process::Child,
+    _lifeline: std::process::ChildStdin,
+}
+
+impl Supervised {
+    /// Runs the shell command line `server` in the background under a
+    /// supervisor that sends it `SIG<stop_signal>` once the lifeline closes.
+    pub(crate) fn start(server: &str, stop_signal: &str, what: &str) -> Self {
+        use std::io::BufRead;
+        let script = format!(
+            "{server} >/dev/null 2>&1 & pid=$!; echo $pid; cat >/dev/null; kill -{stop_signal} $pid 2>/dev/null"
+        );
+        let mut supervisor = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start the {what} supervisor: {error}"));
+        let lifeline = supervisor.stdin.take().expect("supervisor stdin");
+        let mut pid = String::new();
+        std::io::BufReader::new(supervisor.stdout.take().expect("supervisor stdout"))
+            .read_line(&mut pid)
+            .unwrap_or_else(|error| panic!("the supervisor prints {what}'s pid: {error}"));
+        Supervised {
+            pid: pid.trim().parse().expect("a pid"),
+            supervisor,
+            _lifeline: lifeline,
+        }
+    }
+
+    /// Kills the server at once (SIGKILL) and waits for the supervisor.
+    pub(crate) fn stop(self) {
+        let Supervised {
+            pid,
+            mut supervisor,
+            _lifeline,
+        } = self;
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        drop(_lifeline);
+        let _ = supervisor.wait();
+    }
+}

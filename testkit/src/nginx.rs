@@ -4,14 +4,13 @@
 //! system nginx the package starts on port 80 is left alone.
 
 use std::{
-    io::{BufRead, BufReader},
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use crate::free_port;
+use crate::{free_port, Supervised};
 
 /// An nginx of our own in front of some upstream ports, stopped when dropped.
 pub struct Nginx {
@@ -20,8 +19,8 @@ pub struct Nginx {
     /// The plain HTTP port (the recipe's `listen 80`, which redirects).
     pub http_port: u16,
     dir: tempfile::TempDir,
-    _supervisor: Child,
-    _lifeline: ChildStdin,
+    /// Dropped, it stops nginx.
+    _running: Supervised,
 }
 
 impl Nginx {
@@ -60,23 +59,14 @@ impl Nginx {
             "nginx refuses the recipe:\n{}",
             String::from_utf8_lossy(&tested.stderr)
         );
-        let script = format!(
-            "nginx -p '{root}' -c '{config}' -g 'daemon off; pid {root}/nginx.pid;' \
-             >/dev/null 2>&1 & pid=$!; echo $pid; cat >/dev/null; kill -TERM $pid 2>/dev/null",
-            config = config_path.display()
+        let running = Supervised::start(
+            &format!(
+                "nginx -p '{root}' -c '{}' -g 'daemon off; pid {root}/nginx.pid;'",
+                config_path.display()
+            ),
+            "TERM",
+            "nginx",
         );
-        let mut supervisor = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the nginx supervisor");
-        let lifeline = supervisor.stdin.take().expect("supervisor stdin");
-        let mut pid = String::new();
-        BufReader::new(supervisor.stdout.take().expect("supervisor stdout"))
-            .read_line(&mut pid)
-            .expect("the supervisor prints nginx's pid");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", https_port)).is_err() {
             assert!(Instant::now() < deadline, "nginx did not start");
@@ -86,8 +76,7 @@ impl Nginx {
             https_port,
             http_port,
             dir,
-            _supervisor: supervisor,
-            _lifeline: lifeline,
+            _running: running,
         }
     }
 

@@ -3,26 +3,16 @@
 //! supervisor stops it when the test process goes away, however it ends.
 
 use std::{
-    io::{BufRead, BufReader},
     net::TcpStream,
-    process::{Child, ChildStdin, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use crate::free_port;
+use crate::{free_port, Supervised};
 
 /// A `redis-server` of our own, stopped when dropped.
 pub struct RedisServer {
     port: u16,
     running: Option<Supervised>,
-}
-
-/// One `redis-server` process and its supervisor.
-struct Supervised {
-    pid: u32,
-    supervisor: Child,
-    /// Closing it makes the supervisor stop the server.
-    _lifeline: ChildStdin,
 }
 
 impl RedisServer {
@@ -56,29 +46,14 @@ impl RedisServer {
     /// Starts the server (again) on the same port, empty.
     pub fn restart(&mut self) {
         assert!(self.running.is_none(), "redis-server is already running");
-        let script = format!(
-            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no \
-             >/dev/null 2>&1 & pid=$!; echo $pid; cat >/dev/null; kill -KILL $pid 2>/dev/null",
-            port = self.port
-        );
-        let mut supervisor = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the redis-server supervisor");
-        let lifeline = supervisor.stdin.take().expect("supervisor stdin");
-        let mut pid = String::new();
-        BufReader::new(supervisor.stdout.take().expect("supervisor stdout"))
-            .read_line(&mut pid)
-            .expect("the supervisor prints the server's pid");
-        let pid = pid.trim().parse().expect("a pid");
-        self.running = Some(Supervised {
-            pid,
-            supervisor,
-            _lifeline: lifeline,
-        });
+        self.running = Some(Supervised::start(
+            &format!(
+                "redis-server --port {} --bind 127.0.0.1 --save '' --appendonly no",
+                self.port
+            ),
+            "KILL",
+            "redis-server",
+        ));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut connection) = self.client().get_connection() {
@@ -121,21 +96,6 @@ impl RedisServer {
             })
             .filter(|(name, _)| name != "info" && name != "ping")
             .collect()
-    }
-}
-
-impl Supervised {
-    fn stop(self) {
-        let Supervised {
-            pid,
-            mut supervisor,
-            _lifeline,
-        } = self;
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-        drop(_lifeline);
-        let _ = supervisor.wait();
     }
 }
 
