@@ -13,7 +13,7 @@ use crate::{
     auth::session::SessionPolicy,
     bus::relay::RelaySettings,
     serve::{self, tls::TlsFiles, ConnectionLimits},
-    stats::HealthPolicy,
+    stats::{HealthPolicy, Pacer},
 };
 
 /// The variable holding the first admin's password.
@@ -25,6 +25,19 @@ pub const METRICS_TOKEN_VAR: &str = "PULSE_METRICS_TOKEN";
 pub const DEFAULT_HEADER_READ_TIMEOUT_S: u64 = 10;
 /// Default of `PULSE_MAX_STREAMS_PER_SESSION`.
 pub const DEFAULT_MAX_STREAMS_PER_SESSION: u64 = 16;
+/// Default of `STATS_FANOUT_CPU_BUDGET`: half a core.
+pub const DEFAULT_FANOUT_CPU_BUDGET: f64 = 0.5;
+
+/// `STATS_FANOUT_CPU_BUDGET`: a share of one core, 0.05 to 64.
+fn parse_cpu_budget(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(budget) if (0.05..=64.0).contains(&budget) => Ok(budget),
+        _ => Err(format!(
+            "expected a share of one core between 0.05 and 64 (0.5 is half a core), got {value:?}"
+        )),
+    }
+}
+
 /// Most proxy hops `PULSE_TRUST_FORWARDED_FOR` may name.
 const MAX_PROXY_HOPS: u8 = 10;
 
@@ -251,6 +264,17 @@ pub struct Config {
     )]
     pub stats_notify_min_interval_ms: u64,
 
+    /// Share of one core that pushing snapshots to the open streams may take:
+    /// the push interval follows the measured cost of a push against it,
+    /// between 5 ms and `STATS_NOTIFY_MIN_INTERVAL_MS`.
+    #[arg(
+        long,
+        env = "STATS_FANOUT_CPU_BUDGET",
+        default_value_t = DEFAULT_FANOUT_CPU_BUDGET,
+        value_parser = parse_cpu_budget
+    )]
+    pub stats_fanout_cpu_budget: f64,
+
     /// Warn on the dashboard when no webhook was accepted for this many minutes.
     #[arg(
         long,
@@ -299,6 +323,7 @@ impl std::fmt::Debug for Config {
                 "stats_notify_min_interval_ms",
                 &self.stats_notify_min_interval_ms,
             )
+            .field("stats_fanout_cpu_budget", &self.stats_fanout_cpu_budget)
             .field("webhook_silence_alert_min", &self.webhook_silence_alert_min)
             .field(
                 "webhook_rejections_alert_per_hour",
@@ -321,6 +346,7 @@ impl Config {
             stats_safety_poll_s: 30,
             stats_db_poll_s: 10,
             stats_notify_min_interval_ms: 100,
+            stats_fanout_cpu_budget: DEFAULT_FANOUT_CPU_BUDGET,
             tls_cert: None,
             tls_key: None,
             secure_cookies: false,
@@ -412,9 +438,13 @@ impl Config {
         }
     }
 
-    /// The push throttle's interval.
-    pub fn stats_notify_min_interval(&self) -> Duration {
-        Duration::from_millis(self.stats_notify_min_interval_ms)
+    /// The push pacer: within the fan-out CPU budget, at least every
+    /// `STATS_NOTIFY_MIN_INTERVAL_MS` when changes come.
+    pub fn pacer(&self) -> Pacer {
+        Pacer::new(
+            self.stats_fanout_cpu_budget,
+            Duration::from_millis(self.stats_notify_min_interval_ms),
+        )
     }
 }
 

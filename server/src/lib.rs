@@ -190,12 +190,7 @@ impl Application {
         }
         tokio::spawn(state.auth.clone().check_streamed_sessions(token.clone()));
         tokio::spawn(state.auth.clone().forget_old_failures(token.clone()));
-        let publisher = tokio::spawn(
-            state
-                .publisher
-                .clone()
-                .run(config.stats_notify_min_interval(), token.clone()),
-        );
+        let publisher = tokio::spawn(state.publisher.clone().run(config.pacer(), token.clone()));
         // Stopped only once the last connection is done, so that requests
         // refused during the shutdown grace period are counted too.
         let refusals_stop = CancellationToken::new();

@@ -136,6 +136,12 @@ impl StatsBus {
         self.sender.borrow().snapshot.delivery
     }
 
+    /// Receivers of the snapshots: the node's open streams (and any other
+    /// subscriber).
+    pub fn receivers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// The newest snapshot.
     pub fn latest(&self) -> Arc<PublishedSnapshot> {
         self.sender.borrow().clone()

@@ -123,8 +123,7 @@ pub fn default_max_connections(open_file_limit: u64) -> usize {
 /// may take before the connection counts as dead.
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
-/// The connection builders, set up once and cloned per connection.
-#[derive(Clone)]
+/// The connection builders, set up once and shared by every connection.
 struct Protocols {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
@@ -153,12 +152,12 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_KEEP_ALIVE)
         .keep_alive_timeout(H2_KEEP_ALIVE);
-    let protocols = Protocols {
+    let protocols = Arc::new(Protocols {
         http1,
         http2,
         header_read_timeout: limits.header_read_timeout,
         tls,
-    };
+    });
     tracing::info!(
         max_connections = limits.max_connections,
         header_read_timeout_s = limits.header_read_timeout.as_secs(),
@@ -190,7 +189,7 @@ pub async fn serve(
             stream,
             peer,
             router.clone(),
-            protocols.clone(),
+            Arc::clone(&protocols),
             shutdown.clone(),
             slot,
         ));
@@ -213,7 +212,7 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
-    protocols: Protocols,
+    protocols: Arc<Protocols>,
     shutdown: CancellationToken,
     _slot: OwnedSemaphorePermit,
 ) {
@@ -228,12 +227,34 @@ async fn serve_connection(
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         }));
-    let Some(tls) = &protocols.tls else {
+    let Some(tls) = protocols.tls.clone() else {
         let connection = protocols
             .http1
             .serve_connection(TokioIo::new(stream), service);
         return drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
     };
+    // Boxed: the TLS path's state (rustls, HTTP/2) is large, and the task of
+    // every plain connection would otherwise carry room for it.
+    Box::pin(serve_tls(stream, peer, service, tls, &protocols, &shutdown)).await;
+}
+
+/// The TLS side of [`serve_connection`]: the handshake, then HTTP/2 or
+/// HTTP/1.1 as ALPN agreed.
+async fn serve_tls<S>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: S,
+    tls: Tls,
+    protocols: &Protocols,
+    shutdown: &CancellationToken,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let handshake =
         tokio::time::timeout(protocols.header_read_timeout, tls.acceptor().accept(stream)).await;
     let stream = match handshake {
@@ -251,12 +272,12 @@ async fn serve_connection(
         let connection = protocols
             .http2
             .serve_connection(TokioIo::new(stream), service);
-        drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+        drive(connection, |c| c.graceful_shutdown(), shutdown, peer).await;
     } else {
         let connection = protocols
             .http1
             .serve_connection(TokioIo::new(stream), service);
-        drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+        drive(connection, |c| c.graceful_shutdown(), shutdown, peer).await;
     }
 }
 

@@ -1,5 +1,6 @@
 //! Throttle for snapshot pushes: a token bucket of [`BURST`] publishes that
-//! refills one publish per `min_interval`.
+//! refills one publish per interval. The interval is asked of `pace` before
+//! each publish (the node's `Pacer`: what the last pushes cost).
 //!
 //! A change that finds a token is published at once: sparse changes, even
 //! ones arriving at nearly the full rate with jitter, never wait. A burst
@@ -63,23 +64,26 @@ impl DirtyFlag {
 const BURST: f64 = 5.0;
 
 /// Calls `publish` whenever `flag` is marked, on average at most once per
-/// `min_interval` (with bursts of [`BURST`]), until `shutdown` is cancelled.
-pub async fn run<F, Fut>(
+/// interval (with bursts of [`BURST`]), until `shutdown` is cancelled; the
+/// interval is what `pace` says before each publish.
+pub async fn run<F, Fut, P>(
     flag: Arc<DirtyFlag>,
-    min_interval: Duration,
+    mut pace: P,
     shutdown: CancellationToken,
     mut publish: F,
 ) where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), StoreError>>,
+    P: FnMut() -> Duration,
 {
-    let mut bucket = TokenBucket::full(min_interval);
+    let mut bucket = TokenBucket::full(pace());
     let mut not_before = Instant::now();
     loop {
         tokio::select! {
             () = flag.wake.notified() => {}
             () = shutdown.cancelled() => return,
         }
+        bucket.set_interval(pace());
         let ready = not_before.max(bucket.token_at());
         tokio::select! {
             () = tokio::time::sleep_until(ready) => {}
@@ -97,7 +101,7 @@ pub async fn run<F, Fut>(
                 .observe(changed_at.elapsed().as_secs_f64()),
             Err(error) => {
                 tracing::warn!(error = %error_chain(&error), "could not recompute stats; retrying");
-                not_before = started + RETRY_AFTER_FAILURE.max(min_interval);
+                not_before = started + RETRY_AFTER_FAILURE.max(bucket.interval);
                 flag.mark();
             }
         }
@@ -118,6 +122,12 @@ impl TokenBucket {
             counted_at: Instant::now(),
             interval,
         }
+    }
+
+    /// Counts what was earned at the old interval, then earns at `interval`.
+    fn set_interval(&mut self, interval: Duration) {
+        self.refill();
+        self.interval = interval;
     }
 
     /// Adds the tokens earned since the last count.
@@ -175,7 +185,7 @@ mod tests {
             let interval = Duration::from_millis(100);
             tokio::spawn(run(
                 harness.flag.clone(),
-                interval,
+                move || interval,
                 harness.shutdown.clone(),
                 publish,
             ));

@@ -6,6 +6,7 @@
 
 pub mod coalescer;
 mod health;
+pub mod pacing;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -24,6 +25,7 @@ use crate::{
 };
 use coalescer::DirtyFlag;
 pub use health::HealthPolicy;
+pub use pacing::Pacer;
 
 /// Recomputes snapshots from the store and publishes them on the bus.
 #[derive(Clone, Debug)]
@@ -88,16 +90,22 @@ impl StatsPublisher {
         Ok(snapshot)
     }
 
-    /// Runs until `shutdown`: pushes coalesced updates after webhooks, and a
-    /// fresh snapshot at each minute boundary so time windows (last hour,
-    /// today, active conversations) move on even when no events arrive.
-    pub async fn run(self, min_interval: Duration, shutdown: CancellationToken) {
-        let pushes = coalescer::run(
-            self.dirty.clone(),
-            min_interval,
-            shutdown.clone(),
-            || async { self.publish_now(SnapshotSource::Push).await.map(|_| ()) },
-        );
+    /// Runs until `shutdown`: pushes coalesced updates after webhooks, as
+    /// often as `pacer` says the node can afford, and a fresh snapshot at
+    /// each minute boundary so time windows (last hour, today, active
+    /// conversations) move on even when no events arrive.
+    pub async fn run(self, mut pacer: Pacer, shutdown: CancellationToken) {
+        let bus = self.bus.clone();
+        let pace = move || {
+            pacer.interval(
+                bus.receivers(),
+                pacing::process_cpu_time(),
+                metrics().frames_delivered.get(),
+            )
+        };
+        let pushes = coalescer::run(self.dirty.clone(), pace, shutdown.clone(), || async {
+            self.publish_now(SnapshotSource::Push).await.map(|_| ())
+        });
         tokio::join!(pushes, self.roll_minutes(shutdown));
     }
 
