@@ -178,7 +178,14 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
         Attack::HalfOpen => Some(fresh_request(&server.base_url).await?),
         _ => None,
     };
-    let legitimate = legitimate_load(&server.base_url, sizes.seconds).await;
+    let legitimate = webhooks::paced(
+        &server.base_url,
+        LEGITIMATE_PER_SECOND,
+        LEGITIMATE_CONNECTIONS,
+        sizes.seconds,
+    )
+    .await;
+    let sent = legitimate.acks.len() as u64;
     stop.store(true, Ordering::Relaxed);
     let attack_seconds = started.elapsed().as_secs_f64();
     for attacker in attackers {
@@ -191,26 +198,18 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
     sampler.await?;
     let counted = server
         .snapshot_when(&cookie, Duration::from_secs(10), |snapshot| {
-            snapshot["dms_received"]["total"].as_u64() == Some(legitimate.sent)
+            snapshot["dms_received"]["total"].as_u64() == Some(sent)
         })
         .await?;
     let hostile_statuses = std::mem::take(&mut *statuses.lock().expect("statuses"));
     let hostile: u64 = hostile_statuses.values().sum();
-    let mut acks = legitimate.ack_ms;
-    acks.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        if acks.is_empty() {
-            return f64::NAN;
-        }
-        acks[((acks.len() - 1) as f64 * q).round() as usize]
-    };
     Ok(Scenario {
         attack,
-        planned: LEGITIMATE_PER_SECOND * sizes.seconds,
-        sent: legitimate.sent,
+        planned: legitimate.planned,
+        sent,
         failed: legitimate.failed,
-        ack_p50_ms: at(0.50),
-        ack_p99_ms: at(0.99),
+        ack_p50_ms: legitimate.ack_quantile(0.50),
+        ack_p99_ms: legitimate.ack_quantile(0.99),
         hostile_per_second: hostile as f64 / attack_seconds,
         hostile_statuses,
         rss_idle_kib,
@@ -220,77 +219,6 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
         half_open_closed,
         fresh_request_ms,
     })
-}
-
-struct Legitimate {
-    sent: u64,
-    failed: u64,
-    ack_ms: Vec<f64>,
-}
-
-/// [`LEGITIMATE_PER_SECOND`] signed single-DM deliveries over
-/// [`LEGITIMATE_CONNECTIONS`] connections for `seconds`; a connection that
-/// falls behind skips its missed sends instead of bunching them.
-async fn legitimate_load(base_url: &str, seconds: u64) -> Legitimate {
-    let per_connection = LEGITIMATE_PER_SECOND / LEGITIMATE_CONNECTIONS;
-    let until = Instant::now() + Duration::from_secs(seconds);
-    let senders: Vec<_> = (0..LEGITIMATE_CONNECTIONS)
-        .map(|_| {
-            let base = base_url.to_string();
-            tokio::spawn(async move {
-                let http = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                    .expect("HTTP client");
-                let mut ticks =
-                    tokio::time::interval(Duration::from_secs_f64(1.0 / per_connection as f64));
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                let mut result = Legitimate {
-                    sent: 0,
-                    failed: 0,
-                    ack_ms: Vec::new(),
-                };
-                let mut planned = 0;
-                while planned < per_connection * seconds {
-                    ticks.tick().await;
-                    if Instant::now() >= until {
-                        break;
-                    }
-                    planned += 1;
-                    let sent_at = Instant::now();
-                    match webhooks::post(&http, &base, webhooks::dm_batch(1)).await {
-                        Ok((_, acknowledged)) => {
-                            result.sent += 1;
-                            result
-                                .ack_ms
-                                .push(acknowledged.duration_since(sent_at).as_secs_f64() * 1e3);
-                        }
-                        Err(error) => {
-                            eprintln!("legitimate delivery failed: {error:#}");
-                            result.failed += 1;
-                        }
-                    }
-                }
-                result
-            })
-        })
-        .collect();
-    let mut total = Legitimate {
-        sent: 0,
-        failed: 0,
-        ack_ms: Vec::new(),
-    };
-    for sender in senders {
-        match sender.await {
-            Ok(result) => {
-                total.sent += result.sent;
-                total.failed += result.failed;
-                total.ack_ms.extend(result.ack_ms);
-            }
-            Err(_) => total.failed += 1,
-        }
-    }
-    total
 }
 
 /// One attacking connection: requests as fast as they are answered until

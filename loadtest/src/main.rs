@@ -83,10 +83,20 @@ pub(crate) struct Latency {
     samples: usize,
 }
 
+/// How the webhooks of a fan-out scenario were acknowledged.
+struct Acknowledgements {
+    planned: u64,
+    acknowledged: u64,
+    seconds: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
 struct FanOutResult {
     scenario: FanOut,
     latency: Latency,
     acknowledged: usize,
+    acknowledgements: Acknowledgements,
     rss_idle_kib: u64,
     rss_connected_kib: u64,
     /// Server CPU seconds from the first webhook to the last client's final snapshot.
@@ -276,7 +286,8 @@ async fn fan_out(args: &Args, scenario: FanOut) -> Result<FanOutResult> {
     let rss_connected_kib = server.rss_kib()?;
 
     let cpu_before = server.cpu_seconds()?;
-    let acks = send_events(&server, scenario).await?;
+    let sent = send_events(&server, scenario).await?;
+    let acks = &sent.acks;
     let final_version = acks.iter().map(|(version, _)| *version).max().unwrap_or(0);
     let final_snapshot = wait_for_version(&server, &cookie, final_version).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -284,12 +295,20 @@ async fn fan_out(args: &Args, scenario: FanOut) -> Result<FanOutResult> {
     stop.send(true)?;
     let records = collect(clients).await?;
     check(&records, final_version, &final_snapshot, acks.len())?;
+    let acknowledgements = Acknowledgements {
+        planned: sent.planned,
+        acknowledged: acks.len() as u64,
+        seconds: scenario.seconds,
+        p50_ms: sent.ack_quantile(0.50),
+        p99_ms: sent.ack_quantile(0.99),
+    };
     let snapshot_frames: usize = records.iter().map(|r| r.receipts.len()).sum();
     let bytes: u64 = records.iter().map(|r| r.bytes).sum();
     Ok(FanOutResult {
         scenario,
-        latency: latency(&acks, &records),
+        latency: latency(acks, &records),
         acknowledged: acks.len(),
+        acknowledgements,
         rss_idle_kib,
         rss_connected_kib,
         bytes_per_update: bytes as f64 / snapshot_frames.max(1) as f64,
@@ -328,28 +347,24 @@ pub(crate) async fn connect_clients(
     Ok(clients)
 }
 
-/// Single-DM deliveries to `server` at the scenario's fixed rate, each its own
-/// request so that a slow answer does not slow the rate down; returns each
-/// acknowledged version and when its 200 arrived.
-pub(crate) async fn send_events(server: &Server, scenario: FanOut) -> Result<Vec<(i64, Instant)>> {
-    let http = reqwest::Client::new();
-    let total = u64::from(scenario.events_per_second) * scenario.seconds;
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(
-        1.0 / f64::from(scenario.events_per_second),
-    ));
-    let mut sends = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        ticker.tick().await;
-        let (http, base) = (http.clone(), server.base_url.clone());
-        sends.push(tokio::spawn(async move {
-            webhooks::post(&http, &base, webhooks::dm_batch(1)).await
-        }));
+/// Sequential senders of webhook deliveries in the fan-out scenarios.
+pub(crate) const SENDERS: u64 = 32;
+
+/// Single-DM deliveries to `server` at the scenario's rate from [`SENDERS`]
+/// sequential senders (a slow acknowledgement shows as fewer sent); fails
+/// when a delivery is refused.
+pub(crate) async fn send_events(server: &Server, scenario: FanOut) -> Result<webhooks::Paced> {
+    let paced = webhooks::paced(
+        &server.base_url,
+        u64::from(scenario.events_per_second),
+        SENDERS,
+        scenario.seconds,
+    )
+    .await;
+    if paced.failed > 0 {
+        bail!("{} deliveries failed", paced.failed);
     }
-    let mut acks = Vec::with_capacity(sends.len());
-    for send in sends {
-        acks.push(send.await??);
-    }
-    Ok(acks)
+    Ok(paced)
 }
 
 /// Waits (up to 30 s) until `server` serves a snapshot of at least `version`.
@@ -475,6 +490,19 @@ fn report(
             table,
             "| update latency, {} clients, {} events/s for {} s ({} events × clients = {} samples) | p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
             s.clients, s.events_per_second, s.seconds, result.acknowledged, l.samples, l.p50, l.p90, l.p99, l.max
+        );
+        let a = &result.acknowledgements;
+        let _ = writeln!(
+            table,
+            "| webhooks acknowledged while {} clients stream ({} sequential senders, {} asked per second) | {} of {} ({:.0}/s); ack p50 {:.1} ms, p99 {:.1} ms |",
+            s.clients,
+            SENDERS.min(u64::from(s.events_per_second)),
+            s.events_per_second,
+            a.acknowledged,
+            a.planned,
+            a.acknowledged as f64 / a.seconds as f64,
+            a.p50_ms,
+            a.p99_ms
         );
         let per_client = (result.rss_connected_kib.saturating_sub(result.rss_idle_kib)) as f64
             * 1024.0

@@ -60,7 +60,7 @@ pub async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let before = backends.redis.command_calls();
-    let acks = send_events(&first, scenario).await?;
+    let acks = send_events(&first, scenario).await?.acks;
     let final_version = acks.iter().map(|(version, _)| *version).max().unwrap_or(0);
     let snapshot_first = wait_for_version(&first, &cookie_first, final_version).await?;
     let snapshot_second = wait_for_version(&second, &cookie_second, final_version).await?;

@@ -2,7 +2,7 @@
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
@@ -65,4 +65,93 @@ pub async fn post(
         .and_then(|value| value.parse().ok())
         .context("no X-Pulse-Version header")?;
     Ok((version, acknowledged))
+}
+
+/// What paced senders got acknowledged.
+#[derive(Default)]
+pub struct Paced {
+    /// Deliveries planned: the rate times the seconds.
+    pub planned: u64,
+    pub failed: u64,
+    /// Each acknowledged delivery's store version and when its 200 arrived.
+    pub acks: Vec<(i64, Instant)>,
+    /// Each acknowledged delivery's time from send to 200, in ms.
+    pub ack_ms: Vec<f64>,
+}
+
+impl Paced {
+    /// The `q` quantile of the acknowledgement times, in ms.
+    pub fn ack_quantile(&self, q: f64) -> f64 {
+        let mut sorted = self.ack_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    }
+}
+
+/// `per_second` signed single-DM deliveries for `seconds`, from `senders`
+/// sequential senders (each waits for its 200 before the next; one that falls
+/// behind skips its missed sends instead of bunching them, so a slow server
+/// shows as fewer acknowledged).
+pub async fn paced(base_url: &str, per_second: u64, senders: u64, seconds: u64) -> Paced {
+    let senders = senders.clamp(1, per_second.max(1));
+    let planned = per_second * seconds;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..senders)
+        .map(|index| {
+            let base = base_url.to_string();
+            // The planned deliveries shared out exactly.
+            let share = planned / senders + u64::from(index < planned % senders);
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .expect("HTTP client");
+                let mut result = Paced::default();
+                if share == 0 {
+                    return result;
+                }
+                let mut ticks =
+                    tokio::time::interval(Duration::from_secs_f64(seconds as f64 / share as f64));
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                for _ in 0..share {
+                    ticks.tick().await;
+                    if Instant::now() >= until {
+                        break;
+                    }
+                    let sent_at = Instant::now();
+                    match post(&http, &base, dm_batch(1)).await {
+                        Ok((version, acknowledged)) => {
+                            result.acks.push((version, acknowledged));
+                            result
+                                .ack_ms
+                                .push(acknowledged.duration_since(sent_at).as_secs_f64() * 1e3);
+                        }
+                        Err(error) => {
+                            eprintln!("delivery failed: {error:#}");
+                            result.failed += 1;
+                        }
+                    }
+                }
+                result
+            })
+        })
+        .collect();
+    let mut total = Paced {
+        planned,
+        ..Paced::default()
+    };
+    for task in tasks {
+        match task.await {
+            Ok(result) => {
+                total.failed += result.failed;
+                total.acks.extend(result.acks);
+                total.ack_ms.extend(result.ack_ms);
+            }
+            Err(_) => total.failed += 1,
+        }
+    }
+    total
 }
