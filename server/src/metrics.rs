@@ -178,6 +178,24 @@ impl Metrics {
     }
 }
 
+/// Counts one thing (an open stream, a served connection) in a gauge for as
+/// long as it lives.
+pub struct Counted(&'static IntGauge);
+
+impl Counted {
+    /// Adds one to `gauge` until the returned value drops.
+    pub fn new(gauge: &'static IntGauge) -> Self {
+        gauge.inc();
+        Counted(gauge)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// `GET /metrics`.
 pub async fn export() -> Response {
     let mut text = Vec::new();

@@ -33,7 +33,7 @@ use crate::{
     auth::{streamed::Watching, Auth, Session},
     bus::PublishedSnapshot,
     clock::now_ms,
-    metrics::metrics,
+    metrics::{metrics, Counted},
     state::AppState,
 };
 
@@ -126,24 +126,9 @@ async fn session_ended(auth: Auth, session: Session, _watching: Watching) -> Ses
     }
 }
 
-/// Counts an open stream in `pulse_sse_clients` for as long as it lives.
-struct OpenStreamGauge;
-
-impl OpenStreamGauge {
-    fn new() -> Self {
-        metrics().sse_clients.inc();
-        OpenStreamGauge
-    }
-}
-
-impl Drop for OpenStreamGauge {
-    fn drop(&mut self) {
-        metrics().sse_clients.dec();
-    }
-}
-
 struct StreamState<E> {
-    _gauge: OpenStreamGauge,
+    /// Counts the stream in `pulse_sse_clients` while it lives.
+    _counted: Counted,
     receiver: watch::Receiver<Arc<PublishedSnapshot>>,
     keep_alive: Interval,
     /// Created once, not per frame: every stream waits on the same token, and
@@ -164,7 +149,7 @@ where
 {
     let start = tokio::time::Instant::now() + KEEP_ALIVE_INTERVAL;
     let state = StreamState {
-        _gauge: OpenStreamGauge::new(),
+        _counted: Counted::new(&metrics().sse_clients),
         receiver,
         keep_alive: tokio::time::interval_at(start, KEEP_ALIVE_INTERVAL),
         shutdown: Box::pin(shutdown.cancelled_owned()),

@@ -44,7 +44,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
-use crate::metrics::metrics;
+use crate::metrics::{metrics, Counted};
 
 pub mod tls;
 
@@ -216,7 +216,7 @@ async fn serve_connection(
     shutdown: CancellationToken,
     _slot: OwnedSemaphorePermit,
 ) {
-    let _open = OpenConnection::new();
+    let _open = Counted::new(&metrics().connections_open);
     // Snapshot frames are small writes that should leave at once, not wait
     // for the previous one's ACK (Nagle's algorithm).
     if let Err(error) = stream.set_nodelay(true) {
@@ -303,22 +303,6 @@ async fn drive<C>(
         // Timeouts, resets and malformed requests: the client's doing, and
         // frequent on the public internet; not worth a line each.
         tracing::debug!(%peer, %error, "connection ended with an error");
-    }
-}
-
-/// Counts a served connection in `pulse_connections_open` while it lives.
-struct OpenConnection;
-
-impl OpenConnection {
-    fn new() -> Self {
-        metrics().connections_open.inc();
-        OpenConnection
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        metrics().connections_open.dec();
     }
 }
 
