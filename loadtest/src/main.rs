@@ -231,7 +231,7 @@ async fn run(args: Args) -> Result<()> {
         let loads = if args.quick { 2 } else { 10 };
         eprintln!("dashboard hydration in headless Chromium, {loads} loads …");
         browser = Some((
-            bundle_gzip_bytes(&args.server),
+            bundle_sizes(&args.server),
             hydration::run(&args.server, loads).await?,
         ));
     }
@@ -456,15 +456,18 @@ pub(crate) fn latency(acks: &[(i64, Instant)], records: &[ClientRecord]) -> Late
     }
 }
 
-/// gzip size of the browser bundle (`pkg/pulse.wasm` + `pkg/pulse.js`) next
-/// to the server binary, if built.
-fn bundle_gzip_bytes(server: &std::path::Path) -> Option<(u64, u64)> {
+/// Sizes of the browser bundle (`pkg/pulse.wasm` + `pkg/pulse.js`) next to
+/// the server binary, if built: raw, `gzip -9`, and the brotli copies the
+/// release build wrote (`scripts/compress-site.sh`; 0 when absent).
+fn bundle_sizes(server: &std::path::Path) -> Option<Bundle> {
     let pkg = server.parent()?.parent()?.join("site/pkg");
     let mut raw = 0;
     let mut gzipped = 0;
+    let mut brotli = 0;
     for file in ["pulse.wasm", "pulse.js"] {
         let path = pkg.join(file);
         raw += std::fs::metadata(&path).ok()?.len();
+        brotli += std::fs::metadata(pkg.join(format!("{file}.br"))).map_or(0, |meta| meta.len());
         let output = std::process::Command::new("gzip")
             .args(["-9", "-c"])
             .arg(&path)
@@ -472,7 +475,18 @@ fn bundle_gzip_bytes(server: &std::path::Path) -> Option<(u64, u64)> {
             .ok()?;
         gzipped += output.stdout.len() as u64;
     }
-    Some((raw, gzipped))
+    Some(Bundle {
+        raw,
+        gzipped,
+        brotli,
+    })
+}
+
+/// Bytes of the browser bundle.
+struct Bundle {
+    raw: u64,
+    gzipped: u64,
+    brotli: u64,
 }
 
 fn report(
@@ -480,7 +494,7 @@ fn report(
     ingestion: &[(&str, Ingestion, Ingestion)],
     scaled: Option<&scale_out::ScaleOutResult>,
     snapshot_costs: &[snapshot_cost::SnapshotCost],
-    browser: Option<&(Option<(u64, u64)>, hydration::Hydration)>,
+    browser: Option<&(Option<Bundle>, hydration::Hydration)>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
     for result in results {
@@ -581,12 +595,17 @@ fn report(
     }
     if let Some((bundle, hydrated)) = browser {
         match bundle {
-            Some((raw, gzipped)) => {
+            Some(Bundle {
+                raw,
+                gzipped,
+                brotli,
+            }) => {
                 let _ = writeln!(
                     table,
-                    "| dashboard bundle (pulse.wasm + pulse.js) | {:.0} KB raw, {:.0} KB gzip -9 |",
+                    "| dashboard bundle (pulse.wasm + pulse.js) | {:.0} KB raw, {:.0} KB gzip -9, {:.0} KB brotli as served |",
                     *raw as f64 / 1000.0,
-                    *gzipped as f64 / 1000.0
+                    *gzipped as f64 / 1000.0,
+                    *brotli as f64 / 1000.0
                 );
             }
             None => table.push_str("| dashboard bundle | not built next to the server binary |\n"),
