@@ -12,10 +12,12 @@ async function openStreams(request: APIRequestContext, baseURL: string): Promise
 const received = (page: Page) => page.locator('[data-stat="dms-received"] .stat-value');
 
 // Chromium's renderer crashed once ("Page crashed", no console error, no
-// assertion failed) in about twenty runs of this test, while eight tabs
-// navigated to the login page at once on a loaded machine. So the tests of
-// this file get one retry, and Playwright reports one that needed it as
-// flaky; the cause is not known yet.
+// assertion failed) in about twenty runs of this test, during `make test`,
+// while eight tabs navigated to the login page at once. (Looking for it under
+// load found a real race instead, now fixed: a follower could become leader
+// after the logout and report "expired".) The tests of this file get one
+// retry, and Playwright reports one that needed it as flaky; the crash's
+// cause is not known yet.
 test.describe.configure({ retries: 1 });
 
 // A node of its own, so that its stream count is this browser's alone.

@@ -23,7 +23,10 @@
 //! frame. Where Web Locks or `BroadcastChannel` is missing, each tab is its
 //! own leader, as before.
 
-use std::{cell::RefCell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::{Rc, Weak},
+};
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
@@ -78,6 +81,10 @@ struct Tab {
     newest: RefCell<Option<String>>,
     /// Resolves the promise that holds the lock (releasing it).
     release: RefCell<Option<js_sys::Function>>,
+    /// Set once this tab knows the session is over: it leaves for the login
+    /// page and must neither lead (a new stream would be refused, and its
+    /// "expired" would overwrite the reason) nor pass anything on.
+    ended: Cell<bool>,
     on_message: RefCell<Option<MessageHandler>>,
 }
 
@@ -85,8 +92,8 @@ struct Tab {
 type MessageHandler = Closure<dyn FnMut(MessageEvent)>;
 
 thread_local! {
-    /// The channel of the dashboard on this page, for [`announce_logout`].
-    static CURRENT: RefCell<Option<BroadcastChannel>> = const { RefCell::new(None) };
+    /// The dashboard on this page, for [`announce_logout`].
+    static CURRENT: RefCell<Weak<Tab>> = const { RefCell::new(Weak::new()) };
 }
 
 /// Joins the browser's dashboards (leading at once when alone) until the
@@ -104,11 +111,12 @@ pub(super) fn subscribe(live: LiveStats) {
         stream: RefCell::default(),
         newest: RefCell::default(),
         release: RefCell::default(),
+        ended: Cell::new(false),
         on_message: RefCell::default(),
     });
     match (locks, channel) {
         (Some(locks), Some(channel)) => {
-            CURRENT.with(|current| *current.borrow_mut() = Some(channel.clone()));
+            CURRENT.with(|current| *current.borrow_mut() = Rc::downgrade(&tab));
             tab.listen(&channel);
             tab.post(&TabMessage::Hello);
             tab.queue_for_lead(&locks);
@@ -120,18 +128,12 @@ pub(super) fn subscribe(live: LiveStats) {
     on_cleanup(move || tab.take().leave());
 }
 
-/// Tells the other dashboards that this one is logging out.
+/// Tells the other dashboards that this one is logging out (its own form
+/// takes it to the login page).
 pub(super) fn announce_logout() {
-    CURRENT.with(|current| {
-        if let Some(channel) = current.borrow().as_ref() {
-            post_on(
-                channel,
-                &TabMessage::SessionEnded {
-                    reason: "logged_out".into(),
-                },
-            );
-        }
-    });
+    if let Some(tab) = CURRENT.with(|current| current.borrow().upgrade()) {
+        tab.end("logged_out", false);
+    }
 }
 
 impl Tab {
@@ -163,11 +165,12 @@ impl Tab {
                 }
             }
             TabMessage::Hello => {}
+            // Whoever says it, the session is over for every tab.
+            TabMessage::SessionEnded { reason } => self.end(&reason, true),
             // A leader has its own stream; anything else passed on is stale.
             _ if leading => {}
             TabMessage::Sync { data } => self.show(&data),
             TabMessage::State { state } => self.live.connection.set(state),
-            TabMessage::SessionEnded { reason } => go_to_login(&reason),
         }
     }
 
@@ -190,8 +193,12 @@ impl Tab {
         let _ = locks.request(LOCK, on_lock.into_js_value().unchecked_ref());
     }
 
-    /// Opens this tab's stream and passes what it says to the others.
+    /// Opens this tab's stream and passes what it says to the others (not
+    /// once the session is known to be over).
     fn lead(self: &Rc<Self>) {
+        if self.ended.get() {
+            return;
+        }
         let tab = Rc::downgrade(self);
         let report = Rc::new(move |report: Report| {
             let Some(tab) = tab.upgrade() else {
@@ -207,15 +214,26 @@ impl Tab {
                     tab.live.connection.set(state);
                     tab.post(&TabMessage::State { state });
                 }
-                Report::SessionEnded(reason) => {
-                    tab.post(&TabMessage::SessionEnded {
-                        reason: reason.clone(),
-                    });
-                    go_to_login(&reason);
-                }
+                Report::SessionEnded(reason) => tab.end(&reason, true),
             }
         });
         *self.stream.borrow_mut() = Some(stream::open(report));
+    }
+
+    /// The session is over: tells the other dashboards once, closes this
+    /// tab's stream, and (unless the page is already leaving) goes to the
+    /// login page saying why.
+    fn end(&self, reason: &str, navigate: bool) {
+        if self.ended.replace(true) {
+            return;
+        }
+        self.post(&TabMessage::SessionEnded {
+            reason: reason.to_string(),
+        });
+        self.stream.borrow_mut().take();
+        if navigate {
+            go_to_login(reason);
+        }
     }
 
     /// Shows a snapshot frame's data.
@@ -227,9 +245,10 @@ impl Tab {
     }
 
     fn post(&self, message: &TabMessage) {
-        if let Some(channel) = &self.channel {
-            post_on(channel, message);
-        }
+        let (Some(channel), Ok(text)) = (&self.channel, serde_json::to_string(message)) else {
+            return;
+        };
+        let _ = channel.post_message(&JsValue::from_str(&text));
     }
 
     /// Closes the stream, releases the lock and leaves the channel.
@@ -242,12 +261,6 @@ impl Tab {
             channel.set_onmessage(None);
             channel.close();
         }
-        CURRENT.with(|current| current.borrow_mut().take());
-    }
-}
-
-fn post_on(channel: &BroadcastChannel, message: &TabMessage) {
-    if let Ok(text) = serde_json::to_string(message) {
-        let _ = channel.post_message(&JsValue::from_str(&text));
+        CURRENT.with(|current| *current.borrow_mut() = Weak::new());
     }
 }
