@@ -41,7 +41,6 @@ pub(super) struct Stream {
 }
 
 /// Shared by a [`Stream`] and the tasks that run it.
-#[derive(Default)]
 struct Control {
     /// Cleared when the holder drops the stream: no retry after that.
     open: Cell<bool>,
@@ -61,8 +60,10 @@ impl Drop for Stream {
 /// Opens the stream; every frame and state change goes to `report` until the
 /// returned [`Stream`] is dropped.
 pub(super) fn open(report: Rc<dyn Fn(Report)>) -> Stream {
-    let control = Rc::new(Control::default());
-    control.open.set(true);
+    let control = Rc::new(Control {
+        open: Cell::new(true),
+        stop: RefCell::default(),
+    });
     run(report, control.clone());
     Stream { control }
 }

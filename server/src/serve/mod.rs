@@ -227,7 +227,7 @@ async fn serve_connection(
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         }));
-    let Some(tls) = protocols.tls.clone() else {
+    let Some(tls) = &protocols.tls else {
         let connection = protocols
             .http1
             .serve_connection(TokioIo::new(stream), service);
@@ -244,7 +244,7 @@ async fn serve_tls<S>(
     stream: TcpStream,
     peer: SocketAddr,
     service: S,
-    tls: Tls,
+    tls: &Tls,
     protocols: &Protocols,
     shutdown: &CancellationToken,
 ) where

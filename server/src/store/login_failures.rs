@@ -67,11 +67,17 @@ impl LoginFailures<'_> {
     /// Forgets `forgotten` entirely and takes one attempt back from each of
     /// `refunded` (after a successful login).
     pub async fn refund(&self, forgotten: &[&str], refunded: &[&str]) -> Result<(), StoreError> {
-        for key in forgotten {
-            sqlx::query("DELETE FROM login_failures WHERE key = $1")
-                .bind(*key)
-                .execute(self.writer)
-                .await?;
+        if !forgotten.is_empty() {
+            let keys: Vec<String> = (1..=forgotten.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "DELETE FROM login_failures WHERE key IN ({})",
+                keys.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for key in forgotten {
+                query = query.bind(*key);
+            }
+            query.execute(self.writer).await?;
         }
         for key in refunded {
             sqlx::query(

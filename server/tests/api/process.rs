@@ -24,7 +24,7 @@ async fn sigterm_closes_live_streams_and_exits_cleanly() {
 
 /// Runs `pulse serve` with `env` (and without `unset`), expects it to refuse
 /// to start, and returns what it said.
-fn refused_start(env: &[(&str, &str)], unset: &[&str]) -> String {
+pub(crate) fn refused_start(env: &[(&str, &str)], unset: &[&str]) -> String {
     let data_dir = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pulse"));
     command

@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use crate::helpers::{
     dm_batch, free_port, spawn_app_with, ADMIN_EMAIL, ADMIN_PASSWORD, APP_SECRET, VERIFY_TOKEN,
 };
+use crate::process::refused_start;
 
 /// A self-signed certificate for 127.0.0.1 named `name`, and its key.
 pub(crate) fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -127,22 +128,15 @@ async fn https_speaks_http2_and_http1_on_one_address_with_secure_cookies_and_hst
     assert!(plain.await.unwrap().starts_with("000"));
 }
 
-/// Runs `pulse serve` with `env` and expects it to refuse to start; returns what it said.
-fn refused_start(env: &[(&str, &Path)]) -> String {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pulse"));
-    command
-        .arg("serve")
-        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-        .env("PULSE_DATA_DIR", data_dir.path())
-        .env_remove("PULSE_TLS_CERT")
-        .env_remove("PULSE_TLS_KEY");
-    for (name, value) in env {
-        command.env(name, value);
+/// What `pulse serve` says when it refuses to start with these TLS files
+/// (`key` unset when `None`).
+fn refused_tls(cert: &Path, key: Option<&Path>) -> String {
+    let text = |path: &Path| path.to_str().expect("a UTF-8 path").to_string();
+    let cert = text(cert);
+    match key.map(text) {
+        Some(key) => refused_start(&[("PULSE_TLS_CERT", &cert), ("PULSE_TLS_KEY", &key)], &[]),
+        None => refused_start(&[("PULSE_TLS_CERT", &cert)], &["PULSE_TLS_KEY"]),
     }
-    let output = command.output().expect("pulse runs");
-    assert!(!output.status.success(), "it started");
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
@@ -152,21 +146,21 @@ fn missing_or_mismatched_tls_files_stop_the_start_with_a_clear_message() {
     let (_, other_key) = certificate(dir.path(), "two");
     let missing = dir.path().join("missing.crt");
 
-    let said = refused_start(&[("PULSE_TLS_CERT", &missing), ("PULSE_TLS_KEY", &key)]);
+    let said = refused_tls(&missing, Some(&key));
     assert!(
         said.contains("cannot use the TLS certificate") && said.contains("missing.crt"),
         "{said}"
     );
-    let said = refused_start(&[("PULSE_TLS_CERT", &key), ("PULSE_TLS_KEY", &key)]);
+    let said = refused_tls(&key, Some(&key));
     assert!(said.contains("holds no PEM certificate"), "{said}");
-    let said = refused_start(&[("PULSE_TLS_CERT", &cert), ("PULSE_TLS_KEY", &cert)]);
+    let said = refused_tls(&cert, Some(&cert));
     assert!(said.contains("holds no PEM private key"), "{said}");
-    let said = refused_start(&[("PULSE_TLS_CERT", &cert), ("PULSE_TLS_KEY", &other_key)]);
+    let said = refused_tls(&cert, Some(&other_key));
     assert!(
         said.contains("does not belong to the certificate"),
         "{said}"
     );
-    let said = refused_start(&[("PULSE_TLS_CERT", &cert)]);
+    let said = refused_tls(&cert, None);
     assert!(said.contains("PULSE_TLS_KEY is not"), "{said}");
     let key_text = std::fs::read_to_string(&key).unwrap();
     let secret_line = key_text.lines().nth(1).unwrap();
