@@ -1,8 +1,11 @@
-//! The Pulse dashboard as a Leptos application.
+//! The Pulse dashboard as a Leptos application in islands mode.
 //!
-//! Rendered on the server (feature `ssr`) and hydrated in the browser (feature
-//! `hydrate`). Server-only code (contexts provided by the `pulse` server) and
-//! browser-only code (the `EventSource` subscription) sit behind those features.
+//! Every page is rendered on the server (feature `ssr`); only the components
+//! marked `#[island]` (the live dashboard) are compiled into the browser's
+//! wasm and hydrated there (feature `hydrate`). Pages without an island, such
+//! as the login page, load no wasm at all. Server-only code (contexts
+//! provided by the `pulse` server) and browser-only code (the `EventSource`
+//! subscription) sit behind those features.
 
 pub mod components;
 pub mod format;
@@ -29,13 +32,30 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                {has_islands().then(|| view! { <HydrationScripts options islands=true/> })}
                 <MetaTags/>
             </head>
             <body>
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The pages whose HTML holds an island, so that they load the wasm.
+pub const PAGES_WITH_ISLANDS: &[&str] = &["/admin"];
+
+/// Whether the page being rendered holds an island (the login page and the
+/// error pages do not, and load no script).
+fn has_islands() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .is_some_and(|request| PAGES_WITH_ISLANDS.contains(&request.uri.path()))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
     }
 }
 

@@ -41,6 +41,24 @@ test("log in, see live numbers, log out: open dashboards stop and /admin asks fo
   await context.close();
 });
 
+test("the login page loads no wasm and no script file; the dashboard loads the island bundle once", async ({ page }) => {
+  const fetched: string[] = [];
+  page.on("request", (request) => fetched.push(new URL(request.url()).pathname));
+  await page.goto("/login");
+  await expect(page.getByRole("button", { name: "Log in" })).toBeVisible();
+  await page.waitForLoadState("networkidle");
+  expect(fetched.filter((path) => path.endsWith(".wasm") || path.endsWith(".js"))).toEqual([]);
+  // Only Leptos's few inline bytes of server-rendering state remain; nothing is loaded.
+  await expect(page.locator("script[src], link[rel=modulepreload], link[rel=preload]")).toHaveCount(0);
+
+  fetched.length = 0;
+  await logIn(page);
+  await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+  expect(fetched.filter((path) => path.endsWith(".wasm"))).toEqual(["/pkg/pulse.wasm"]);
+  // The live part is the page's one island; the rest of the page is static HTML.
+  await expect(page.locator("leptos-island")).toHaveCount(1);
+});
+
 test("an expired session takes the open dashboard to the login page", async ({ page }) => {
   const node = await PulseNode.start({ PULSE_SESSION_LIFETIME_S: "4" });
   try {

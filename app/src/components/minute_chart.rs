@@ -4,12 +4,24 @@ use leptos::prelude::*;
 
 use crate::{format::utc_clock, model::StatsSnapshot};
 
+// Coordinates are whole SVG units (the browser formats no float): a fine grid
+// that the `viewBox` scales to the chart's size.
+
 /// Width of one minute's slot in SVG units.
-const SLOT_WIDTH: f64 = 10.0;
+const SLOT_WIDTH: i64 = 100;
 /// Height of the plotting area in SVG units.
-const PLOT_HEIGHT: f64 = 120.0;
+const PLOT_HEIGHT: i64 = 1200;
 /// Width of one bar; two bars (sent, received) share a slot with a small gap.
-const BAR_WIDTH: f64 = 4.0;
+const BAR_WIDTH: i64 = 40;
+
+/// Height of a bar for `count` when the busiest minute had `peak`: in
+/// proportion, and at least one unit for any count above zero.
+fn bar_height(count: i64, peak: i64) -> i64 {
+    if count <= 0 || peak <= 0 {
+        return 0;
+    }
+    (count.min(peak) * PLOT_HEIGHT / peak).max(1)
+}
 
 /// Paired bars per minute: DMs received and DMs sent, scaled to the busiest minute.
 #[component]
@@ -18,19 +30,19 @@ pub fn MinuteChart(
     #[prop(into)]
     snapshot: Signal<StatsSnapshot>,
 ) -> impl IntoView {
-    let width = SLOT_WIDTH * 60.0;
+    let width = SLOT_WIDTH * 60;
     let view_box = format!("0 0 {width} {PLOT_HEIGHT}");
     let bars = move || {
         let snapshot = snapshot.get();
-        let peak = snapshot.per_minute_peak() as f64;
+        let peak = snapshot.per_minute_peak();
         snapshot
             .per_minute
             .iter()
             .enumerate()
             .map(|(slot, bucket)| {
-                let x = slot as f64 * SLOT_WIDTH + 1.0;
-                let received_height = bucket.received as f64 / peak * PLOT_HEIGHT;
-                let sent_height = bucket.sent as f64 / peak * PLOT_HEIGHT;
+                let x = slot as i64 * SLOT_WIDTH + 10;
+                let received_height = bar_height(bucket.received, peak);
+                let sent_height = bar_height(bucket.sent, peak);
                 let title = format!(
                     "{} UTC: {} received, {} sent",
                     utc_clock(bucket.minute_ms),
@@ -93,7 +105,7 @@ pub fn MinuteChart(
                 role="img"
                 aria-label="DMs sent and received per minute over the last hour"
             >
-                <line class="axis" x1="0" y1=PLOT_HEIGHT x2=width y2=PLOT_HEIGHT></line>
+                <line class="axis" vector-effect="non-scaling-stroke" x1="0" y1=PLOT_HEIGHT x2=width y2=PLOT_HEIGHT></line>
                 {bars}
             </svg>
             <div class="ticks">
@@ -101,5 +113,19 @@ pub fn MinuteChart(
                 <span>{last_label}</span>
             </div>
         </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_are_in_proportion_and_never_hide_a_count() {
+        assert_eq!(bar_height(0, 10), 0);
+        assert_eq!(bar_height(10, 10), PLOT_HEIGHT);
+        assert_eq!(bar_height(5, 10), PLOT_HEIGHT / 2);
+        assert_eq!(bar_height(1, 1_000_000), 1);
+        assert_eq!(bar_height(3, 0), 0);
     }
 }

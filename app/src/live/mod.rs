@@ -30,6 +30,7 @@ pub(crate) struct LiveStats {
 
 impl LiveStats {
     /// Takes a snapshot from the server unless an equal or newer one is already shown.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn accept(&self, next: StatsSnapshot, now_ms: i64) {
         let (version, generated_at_ms) = self
             .snapshot
@@ -62,6 +63,32 @@ pub(crate) fn subscribe(live: LiveStats) {
 pub(crate) fn announce_logout() {
     #[cfg(feature = "hydrate")]
     tabs::announce_logout();
+}
+
+/// Asks the server (`POST url`, the `refresh_stats` server function) to
+/// recompute the snapshot and shows the result; `pending` is set meanwhile.
+#[cfg(feature = "hydrate")]
+pub(crate) fn refresh(url: &'static str, live: LiveStats, pending: RwSignal<bool>) {
+    pending.set(true);
+    leptos::task::spawn_local(async move {
+        let response = gloo_net::http::Request::post(url)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send()
+            .await;
+        if let Ok(response) = response {
+            if response.status() == 401 {
+                go_to_login("expired");
+            } else if response.ok() {
+                if let Ok(text) = response.text().await {
+                    if let Ok(next) = serde_json::from_str::<StatsSnapshot>(&text) {
+                        live.accept(next, js_sys::Date::now() as i64);
+                    }
+                }
+            }
+        }
+        pending.set(false);
+    });
 }
 
 /// Advances `now_ms` every second so relative times on the page stay true.

@@ -1,9 +1,10 @@
 //! `/admin`: the live dashboard.
 //!
 //! The server renders it complete with the current snapshot, so it reads well
-//! with JavaScript off; once hydrated, the browser subscribes to the SSE stream
-//! and every pushed snapshot flows into one signal that the cards, the chart and
-//! the badge read.
+//! with JavaScript off. The dashboard itself is an island: the browser
+//! hydrates it with the snapshot it was rendered with, subscribes to the SSE
+//! stream, and every pushed snapshot flows into one signal that the cards, the
+//! chart and the badge read.
 
 use leptos::prelude::*;
 
@@ -14,8 +15,12 @@ use crate::{
     format::{age, utc_timestamp},
     live::{announce_logout, LiveStats},
     model::StatsSnapshot,
-    server_fns::{current_stats, RefreshStats},
+    server_fns::current_stats,
 };
+
+/// The "Refresh now" form's target: the `refresh_stats` server function,
+/// which a form without JavaScript reaches too.
+const REFRESH_URL: &str = "/api/admin/stats/refresh";
 
 /// The routed page: loads the snapshot before the HTML is sent, then shows the dashboard.
 #[component]
@@ -43,7 +48,9 @@ pub fn AdminPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// The live dashboard: the one island of the page. Its props (the snapshot
+/// it was rendered with) travel in the HTML to the browser, which hydrates it.
+#[island]
 fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
     let live = LiveStats {
         received_at_ms: RwSignal::new(initial.generated_at_ms),
@@ -68,12 +75,15 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
     let field = move |read: fn(&StatsSnapshot) -> i64| Signal::derive(move || snapshot.with(read));
     let delivery = Signal::derive(move || snapshot.with(|s| s.delivery));
 
-    let refresh = ServerAction::<RefreshStats>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(next)) = refresh.value().get() {
-            live.accept(next, js_now_ms());
+    let refreshing = RwSignal::new(false);
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    let refresh = move |event: leptos::ev::SubmitEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            event.prevent_default();
+            crate::live::refresh(REFRESH_URL, live, refreshing);
         }
-    });
+    };
 
     let updated = move || age(now_ms.get() - live.received_at_ms.get());
     let latency = move || match live.latency_ms.get() {
@@ -85,8 +95,8 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
         None => "no events yet".to_string(),
     };
 
-    // Erased to `AnyView` in parts: one static type for the whole page would
-    // exceed the compiler's type-depth limit.
+    // Rendered in parts: one static type for the whole page exceeds the
+    // compiler's type-depth limit on the server (see `part`).
     let cards = view! {
         <section class="cards">
             <StatCard
@@ -114,16 +124,16 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
             />
             <StatCard id="accounts" title="Accounts" value=field(|s| s.accounts)/>
         </section>
-    }
-    .into_any();
+    };
+    let cards = part(cards);
     let panels = view! {
         <MinuteChart snapshot=snapshot/>
         <section class="panels">
             <EngagementTable snapshot=snapshot/>
             <WebhookStatus snapshot=snapshot now_ms=now_ms/>
         </section>
-    }
-    .into_any();
+    };
+    let panels = part(panels);
 
     view! {
         <main class="dashboard">
@@ -136,11 +146,11 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
                     <LiveBadge state=live.connection delivery/>
                     <span class="meta" data-testid="updated">"updated " {updated}</span>
                     <span class="meta" data-testid="latency">"latency " {latency}</span>
-                    <ActionForm action=refresh attr:class="refresh-form">
-                        <button type="submit" class="refresh" disabled=move || refresh.pending().get()>
+                    <form class="refresh-form" method="post" action=REFRESH_URL on:submit=refresh>
+                        <button type="submit" class="refresh" disabled=move || refreshing.get()>
                             "Refresh now"
                         </button>
-                    </ActionForm>
+                    </form>
                     <form
                         class="logout-form"
                         method="post"
@@ -164,27 +174,27 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
     }
 }
 
+/// One part of the dashboard's view. On the server its type is erased
+/// (`AnyView`), which keeps the page's type within the compiler's depth limit;
+/// in the browser it keeps its static type, because an `AnyView` carries the
+/// code to hydrate its content asynchronously too (issue #15: about a fifth of
+/// the wasm).
+fn part(view: impl IntoView + 'static) -> impl IntoView {
+    #[cfg(not(feature = "hydrate"))]
+    {
+        view.into_any()
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        view
+    }
+}
+
 /// Sets the `performance.mark` that says the dashboard has hydrated (read by
 /// the browser tests and `end2end/bench/hydration.mjs`).
 #[cfg(feature = "hydrate")]
 fn mark_hydrated() {
     if let Some(performance) = web_sys::window().and_then(|window| window.performance()) {
         let _ = performance.mark("pulse:dashboard-hydrated");
-    }
-}
-
-/// The current time in Unix milliseconds: the browser clock when hydrated,
-/// the system clock on the server.
-pub(crate) fn js_now_ms() -> i64 {
-    #[cfg(feature = "hydrate")]
-    {
-        js_sys::Date::now() as i64
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as i64)
-            .unwrap_or_default()
     }
 }
