@@ -292,6 +292,16 @@ pub struct Config {
         value_parser = clap::value_parser!(i64).range(1..)
     )]
     pub webhook_rejections_alert_per_hour: i64,
+
+    /// Warn on the dashboard when a customer has waited this many seconds for
+    /// a reply (below a day: after 24 h a conversation no longer waits).
+    #[arg(
+        long,
+        env = "AUTOMATION_REPLY_ALERT_S",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..86_400)
+    )]
+    pub automation_reply_alert_s: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -329,6 +339,7 @@ impl std::fmt::Debug for Config {
                 "webhook_rejections_alert_per_hour",
                 &self.webhook_rejections_alert_per_hour,
             )
+            .field("automation_reply_alert_s", &self.automation_reply_alert_s)
             .finish()
     }
 }
@@ -362,6 +373,7 @@ impl Config {
             metrics_token: None,
             webhook_silence_alert_min: 60,
             webhook_rejections_alert_per_hour: 10,
+            automation_reply_alert_s: 300,
         }
     }
 
@@ -370,6 +382,7 @@ impl Config {
         HealthPolicy {
             silence_alert: Duration::from_secs(self.webhook_silence_alert_min * 60),
             rejections_alert_per_hour: self.webhook_rejections_alert_per_hour,
+            reply_alert: Duration::from_secs(self.automation_reply_alert_s),
         }
     }
 

@@ -1,8 +1,10 @@
 //! Wire types shared by the server and the browser.
 
+mod automation;
 mod delivery;
 mod stats_snapshot;
 
+pub use automation::{Replies, ReplyTimes, Waiting};
 pub use delivery::{BusMode, Delivery};
 
 pub use stats_snapshot::{

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Delivery;
+use super::{Delivery, Replies, Waiting};
 
 /// Everything the dashboard shows, computed at one instant from committed data.
 ///
@@ -36,6 +36,12 @@ pub struct StatsSnapshot {
     pub engagement: Engagement,
     /// Whether Instagram's deliveries are arriving and being accepted.
     pub webhook_health: WebhookHealth,
+    /// How fast the business accounts reply. Absent from older senders.
+    #[serde(default)]
+    pub replies: Replies,
+    /// Conversations waiting for a reply. Absent from older senders.
+    #[serde(default)]
+    pub waiting: Waiting,
     /// How the node serving this snapshot hears about other nodes' updates.
     /// Each node sets its own before sending; absent from older senders.
     #[serde(default)]

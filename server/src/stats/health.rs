@@ -14,6 +14,9 @@ pub struct HealthPolicy {
     pub silence_alert: Duration,
     /// Warn when at least this many requests were refused in the last hour.
     pub rejections_alert_per_hour: i64,
+    /// Warn when a customer has waited this long for a reply
+    /// (`AUTOMATION_REPLY_ALERT_S`).
+    pub reply_alert: Duration,
 }
 
 impl HealthPolicy {
@@ -44,6 +47,7 @@ mod tests {
     const POLICY: HealthPolicy = HealthPolicy {
         silence_alert: Duration::from_secs(3600),
         rejections_alert_per_hour: 10,
+        reply_alert: Duration::from_secs(300),
     };
 
     #[test]

@@ -84,7 +84,10 @@ impl StatsPublisher {
     pub async fn compute(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
         let now = now_ms();
         let timer = metrics().snapshot_seconds.start_timer();
-        let mut snapshot = self.store.snapshot(now, source).await?;
+        let mut snapshot = self
+            .store
+            .snapshot(now, source, self.health.reply_alert)
+            .await?;
         timer.observe_duration();
         snapshot.webhook_health.warning = self.health.warning(&snapshot.webhook_health, now);
         Ok(snapshot)

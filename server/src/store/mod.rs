@@ -6,9 +6,11 @@
 
 pub mod accounts;
 mod connect;
+mod conversations;
 mod group_commit;
 pub mod login_failures;
 mod queries;
+pub mod replies;
 
 use app::model::{SnapshotSource, StatsSnapshot};
 use sqlx::AnyPool;
@@ -189,14 +191,17 @@ impl Store {
     }
 
     /// Computes the stats snapshot as of `now_ms` from the aggregate rows only
-    /// (its cost does not grow with the number of stored events).
+    /// (its cost does not grow with the number of stored events); customers
+    /// waiting for a reply longer than `reply_alert` are counted apart.
     #[tracing::instrument(skip(self))]
     pub async fn snapshot(
         &self,
         now_ms: i64,
         source: SnapshotSource,
+        reply_alert: std::time::Duration,
     ) -> Result<StatsSnapshot, StoreError> {
-        Ok(queries::snapshot(&self.reader, self.backend, now_ms, source).await?)
+        let reply_alert_s = reply_alert.as_secs() as i64;
+        Ok(queries::snapshot(&self.reader, self.backend, now_ms, source, reply_alert_s).await?)
     }
 
     /// The store version: bumped by every transaction that stores something new.

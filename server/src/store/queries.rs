@@ -5,17 +5,22 @@
 //! they are opened (`super::connect`), in the parameters of multi-row
 //! statements (anonymous `?` on SQLite: see [`placeholders`]), and in two
 //! Postgres-only statements: one asks for a consistent read snapshot, one
-//! takes the lock that serialises [`record_conversations`] between nodes.
+//! takes the lock that serialises `conversations::record` between nodes.
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
 use app::model::{
-    Counts, Delivery, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth,
+    Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
+    Waiting, WebhookHealth,
 };
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::{Backend, IngestOutcome, Rejection, DAY_MS, MINUTE_MS, SERIES_MINUTES};
-use crate::webhook::payload::{Metric, WebhookEvent};
+use super::{
+    conversations::{self, ConversationKey},
+    replies::{self, Dm},
+    Backend, IngestOutcome, Rejection, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+};
+use crate::webhook::payload::{EventKind, Metric, WebhookEvent};
 
 /// The aggregate changes of one transaction, summed in memory so that each
 /// aggregate row is written once per transaction, however large the batch.
@@ -24,7 +29,7 @@ struct AggregateDelta {
     totals: BTreeMap<Metric, i64>,
     days: BTreeMap<(i64, Metric), i64>,
     minutes: BTreeMap<(i64, Metric), i64>,
-    conversations: BTreeMap<(String, String), i64>,
+    conversations: BTreeMap<ConversationKey, Vec<Dm>>,
     accounts: BTreeMap<String, i64>,
     last_event_at_ms: Option<i64>,
 }
@@ -44,11 +49,13 @@ impl AggregateDelta {
             return;
         }
         if let (true, Some(peer)) = (event.kind.is_dm(), &event.peer_id) {
-            let last = self
-                .conversations
+            self.conversations
                 .entry((event.account_id.clone(), peer.clone()))
-                .or_insert(at);
-            *last = (*last).max(at);
+                .or_default()
+                .push(Dm {
+                    at_ms: at,
+                    sent: event.kind == EventKind::DmSent,
+                });
         }
         let first = self.accounts.entry(event.account_id.clone()).or_insert(at);
         *first = (*first).min(at);
@@ -58,7 +65,7 @@ impl AggregateDelta {
     }
 }
 
-fn floor(value: i64, unit: i64) -> i64 {
+pub(super) fn floor(value: i64, unit: i64) -> i64 {
     value - value.rem_euclid(unit)
 }
 
@@ -157,7 +164,7 @@ async fn insert_events(
 }
 
 /// Aggregate rows written by one upsert statement (3 parameters each at most).
-const ROWS_PER_UPSERT: usize = 1_000;
+pub(super) const ROWS_PER_UPSERT: usize = 1_000;
 
 /// `rows` tuples of `columns` parameters, for a multi-row statement:
 /// `(?, ?), (?, ?)` on SQLite, `($1, $2), ($3, $4)` on Postgres.
@@ -166,7 +173,7 @@ const ROWS_PER_UPSERT: usize = 1_000;
 /// named parameter it binds, and SQLite finds a name by a linear search: with
 /// `$n` a 4,000-parameter statement costs 4,000² steps (it was 57 % of the
 /// server's CPU during batch ingestion).
-fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+pub(super) fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
     let mut text = String::with_capacity(rows * columns * 5);
     for row in 0..rows {
         if row > 0 {
@@ -222,6 +229,7 @@ pub(super) async fn snapshot(
     backend: Backend,
     now_ms: i64,
     source: SnapshotSource,
+    reply_alert_s: i64,
 ) -> Result<StatsSnapshot, sqlx::Error> {
     let current_minute = floor(now_ms, MINUTE_MS);
     let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
@@ -275,6 +283,23 @@ pub(super) async fn snapshot(
     .bind(current_minute)
     .fetch_all(&mut *tx)
     .await?;
+    let reply_times: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT bucket, CAST(sum(count) AS BIGINT) FROM reply_minutes
+         WHERE minute_ms BETWEEN $1 AND $2 GROUP BY bucket",
+    )
+    .bind(first_minute)
+    .bind(current_minute)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Conversations whose latest DM (a received one) falls in a minute that
+    // overlaps the last 24 h, by the minute their wait began.
+    let waiting_since: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT since_minute_ms, CAST(sum(count) AS BIGINT) FROM waiting_minutes
+         WHERE last_minute_ms > $1 GROUP BY since_minute_ms",
+    )
+    .bind(now_ms - DAY_MS - MINUTE_MS)
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
 
     let counts = MetricCounts::new(&totals, &today, &minutes);
@@ -311,6 +336,10 @@ pub(super) async fn snapshot(
             flagged_events_1h: counts.get(Metric::Flagged).last_hour,
             warning: None,
         },
+        replies: Replies {
+            last_hour: reply_times_of(&reply_times),
+        },
+        waiting: waiting(&waiting_since, now_ms, reply_alert_s),
         // The bus stamps its own mode on every snapshot it publishes.
         delivery: Delivery::default(),
     })
@@ -407,7 +436,7 @@ async fn apply(
                 .await?;
         }
     }
-    record_conversations(tx, backend, &delta.conversations).await?;
+    conversations::record(tx, backend, &delta.conversations).await?;
     let accounts: Vec<_> = delta.accounts.iter().collect();
     let mut new_accounts = 0;
     for chunk in accounts.chunks(ROWS_PER_UPSERT) {
@@ -445,107 +474,32 @@ async fn apply(
     row.try_get(0)
 }
 
-/// Stores each conversation's latest DM and keeps `conversation_minutes`
-/// (conversations per minute of their latest DM) in step: a new conversation
-/// is added to its minute, one whose latest DM moves to a later minute leaves
-/// the old minute for the new one.
-///
-/// The old values must not change between reading and writing them: on
-/// Postgres, where several nodes write at once, this section is serialised by
-/// a transaction-level advisory lock (every other lock a transaction takes
-/// before it is on events and metric rows, which the lock holder no longer
-/// asks for, so no cycle forms); SQLite has one writer already.
-async fn record_conversations(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    latest: &BTreeMap<(String, String), i64>,
-) -> Result<(), sqlx::Error> {
-    if latest.is_empty() {
-        return Ok(());
+/// Count, median and p90 of a reply-time histogram's `(bucket, count)` rows.
+fn reply_times_of(histogram: &[(i64, i64)]) -> ReplyTimes {
+    ReplyTimes {
+        count: histogram.iter().map(|(_, count)| count).sum(),
+        median_ms: replies::quantile(histogram, 0.5),
+        p90_ms: replies::quantile(histogram, 0.9),
     }
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CONVERSATIONS_LOCK)
-            .execute(&mut **tx)
-            .await?;
-    }
-    let mut minute_changes: BTreeMap<i64, i64> = BTreeMap::new();
-    let conversations: Vec<_> = latest.iter().collect();
-    for chunk in conversations.chunks(ROWS_PER_UPSERT) {
-        // One primary-key lookup per touched conversation, on both engines.
-        // (Not `WHERE (account_id, peer_id) IN (VALUES …)`: Postgres 15 plans
-        // that as a hash join over a scan of the whole table once the list
-        // is long, 30 ms instead of 4–7 ms for 1,000 pairs among 200,000
-        // conversations, growing with the table; SQLite 3.40's planner scans too.)
-        let statement = format!(
-            "WITH touched (account_id, peer_id) AS (VALUES {})
-             SELECT touched.account_id, touched.peer_id,
-                    (SELECT stored.last_dm_at_ms FROM conversations AS stored
-                     WHERE stored.account_id = touched.account_id
-                       AND stored.peer_id = touched.peer_id)
-             FROM touched",
-            placeholders(backend, chunk.len(), 2)
-        );
-        let mut query = sqlx::query_as::<_, (String, String, Option<i64>)>(&statement);
-        for ((account_id, peer_id), _) in chunk {
-            query = query.bind(account_id).bind(peer_id);
-        }
-        let stored: std::collections::HashMap<(String, String), i64> = query
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .filter_map(|(account_id, peer_id, last)| Some(((account_id, peer_id), last?)))
-            .collect();
-        let mut changed = Vec::with_capacity(chunk.len());
-        for (key, &last) in chunk {
-            match stored.get(*key) {
-                None => *minute_changes.entry(floor(last, MINUTE_MS)).or_default() += 1,
-                Some(&old) if last > old => {
-                    if floor(old, MINUTE_MS) != floor(last, MINUTE_MS) {
-                        *minute_changes.entry(floor(old, MINUTE_MS)).or_default() -= 1;
-                        *minute_changes.entry(floor(last, MINUTE_MS)).or_default() += 1;
-                    }
-                }
-                // An older DM arriving late changes nothing.
-                Some(_) => continue,
-            }
-            changed.push((*key, last));
-        }
-        if changed.is_empty() {
-            continue;
-        }
-        let statement = format!(
-            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms) VALUES {}
-             ON CONFLICT (account_id, peer_id) DO UPDATE SET last_dm_at_ms = excluded.last_dm_at_ms",
-            placeholders(backend, changed.len(), 3)
-        );
-        let mut query = sqlx::query(&statement);
-        for ((account_id, peer_id), last_dm_at_ms) in changed {
-            query = query.bind(account_id).bind(peer_id).bind(last_dm_at_ms);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    let changes: Vec<_> = minute_changes
-        .into_iter()
-        .filter(|(_, change)| *change != 0)
-        .collect();
-    for chunk in changes.chunks(ROWS_PER_UPSERT) {
-        let statement = format!(
-            "INSERT INTO conversation_minutes (minute_ms, count) VALUES {}
-             ON CONFLICT (minute_ms) DO UPDATE SET count = conversation_minutes.count + excluded.count",
-            placeholders(backend, chunk.len(), 2)
-        );
-        let mut query = sqlx::query(&statement);
-        for (minute_ms, change) in chunk {
-            query = query.bind(minute_ms).bind(change);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
-/// The Postgres advisory lock that serialises [`record_conversations`].
-const CONVERSATIONS_LOCK: i64 = 0x5055_4c53_4543_4f4e; // "PULSECON"
+/// The waiting figures from `(minute the wait began, conversations)` rows.
+/// A wait counts from the end of the minute it began in, so neither the
+/// count over the threshold nor the oldest wait ever says more than is true.
+fn waiting(since_minutes: &[(i64, i64)], now_ms: i64, threshold_s: i64) -> Waiting {
+    let rows = since_minutes.iter().filter(|(_, count)| *count > 0);
+    let waited = |since_minute: i64| (now_ms - (since_minute + MINUTE_MS)).max(0);
+    Waiting {
+        total: rows.clone().map(|(_, count)| count).sum(),
+        over_threshold: rows
+            .clone()
+            .filter(|(since_minute, _)| waited(*since_minute) >= threshold_s * 1000)
+            .map(|(_, count)| count)
+            .sum(),
+        oldest_ms: rows.map(|(since_minute, _)| waited(*since_minute)).max(),
+        threshold_s,
+    }
+}
 
 /// The 60 DM buckets starting at `first_minute`, zero where no row exists.
 fn series(first_minute: i64, rows: &[(i64, String, i64)]) -> Vec<MinuteBucket> {

@@ -13,6 +13,9 @@ use crate::postgres::fresh_database_url;
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;
 
+/// The dashboard's default reply alert (`AUTOMATION_REPLY_ALERT_S`).
+const REPLY_ALERT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// One generated event: (kind, account, customer, minutes before NOW).
 type Spec = (u8, u8, u8, u16);
 
@@ -101,7 +104,10 @@ async fn stats_after(backend: Backend, deliveries: &[String]) -> StatsSnapshot {
         let events = payload::parse(body.as_bytes(), NOW).unwrap();
         store.ingest(events.clone(), NOW).await.unwrap();
     }
-    let mut snapshot = store.snapshot(NOW, SnapshotSource::Initial).await.unwrap();
+    let mut snapshot = store
+        .snapshot(NOW, SnapshotSource::Initial, REPLY_ALERT)
+        .await
+        .unwrap();
     // The version counts transactions, which is exactly what differs.
     snapshot.version = 0;
     snapshot
@@ -121,22 +127,14 @@ fn specs_and_order() -> impl Strategy<Value = (Vec<Spec>, Vec<usize>, Vec<usize>
     )
 }
 
-/// Delivers `specs` in the messy order described by the other arguments and
-/// once each, on `backend`, and checks both give the same stats.
-fn check_order_independence(
-    backend: Backend,
-    specs: Vec<Spec>,
+/// `items` each at least once, some again (`repeats`), shuffled by `seed`
+/// and split into deliveries of `batch_sizes` items in turn.
+fn messy_deliveries(
+    items: &[(String, String)],
     repeats: Vec<usize>,
-    batch_sizes: Vec<usize>,
+    batch_sizes: &[usize],
     seed: u64,
-) -> Result<(), TestCaseError> {
-    let items: Vec<(String, String)> = specs
-        .iter()
-        .enumerate()
-        .map(|(index, spec)| item(index, *spec))
-        .collect();
-
-    // Every event at least once, some again, in a shuffled order.
+) -> Vec<String> {
     let mut order: Vec<usize> = (0..items.len()).chain(repeats).collect();
     let mut state = seed | 1;
     for i in (1..order.len()).rev() {
@@ -157,6 +155,24 @@ fn check_order_independence(
         ));
         rest = tail;
     }
+    deliveries
+}
+
+/// Delivers `specs` in the messy order described by the other arguments and
+/// once each, on `backend`, and checks both give the same stats.
+fn check_order_independence(
+    backend: Backend,
+    specs: Vec<Spec>,
+    repeats: Vec<usize>,
+    batch_sizes: Vec<usize>,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let items: Vec<(String, String)> = specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| item(index, *spec))
+        .collect();
+    let deliveries = messy_deliveries(&items, repeats, &batch_sizes, seed);
     let once = vec![delivery(&items.iter().collect::<Vec<_>>())];
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -167,6 +183,53 @@ fn check_order_independence(
         )
     });
     prop_assert_eq!(messy, clean);
+    Ok(())
+}
+
+/// Received DMs and replies (kinds 0 and 1) in three conversations of one
+/// account over the last 90 minutes, many at the same minute.
+fn dm_specs_and_order() -> impl Strategy<Value = (Vec<Spec>, Vec<usize>, Vec<usize>)> {
+    prop::collection::vec((0u8..2, Just(0u8), 0u8..3, 0u16..90), 1..40).prop_flat_map(|specs| {
+        let count = specs.len();
+        (
+            Just(specs),
+            prop::collection::vec(0..count, 0..count),
+            prop::collection::vec(1usize..6, 1..10),
+        )
+    })
+}
+
+/// Delivers DMs in a messy order and one by one in event order (each then
+/// newer than everything stored, so no late-delivery recount happens), and
+/// checks the replies and waiting figures agree.
+fn check_replies_independent_of_order(
+    backend: Backend,
+    specs: Vec<Spec>,
+    repeats: Vec<usize>,
+    batch_sizes: Vec<usize>,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let items: Vec<(String, String)> = specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| item(index, *spec))
+        .collect();
+    let deliveries = messy_deliveries(&items, repeats, &batch_sizes, seed);
+    // Oldest first; at the same minute received before sent, as the rules order them.
+    let mut in_order: Vec<usize> = (0..items.len()).collect();
+    in_order.sort_by_key(|&i| (std::cmp::Reverse(specs[i].3), specs[i].0));
+    let one_by_one: Vec<String> = in_order.iter().map(|&i| delivery(&[&items[i]])).collect();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (messy, ordered) = runtime.block_on(async {
+        (
+            stats_after(backend, &deliveries).await,
+            stats_after(backend, &one_by_one).await,
+        )
+    });
+    prop_assert_eq!(messy.replies, ordered.replies);
+    prop_assert_eq!(messy.waiting, ordered.waiting);
+    prop_assert_eq!(messy, ordered);
     Ok(())
 }
 
@@ -192,5 +255,29 @@ proptest! {
         seed in any::<u64>(),
     ) {
         check_order_independence(Backend::Postgres, specs, repeats, batch_sizes, seed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn on_sqlite_replies_and_waiting_do_not_depend_on_delivery_order(
+        (specs, repeats, batch_sizes) in dm_specs_and_order(),
+        seed in any::<u64>(),
+    ) {
+        check_replies_independent_of_order(Backend::Sqlite, specs, repeats, batch_sizes, seed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn on_postgres_replies_and_waiting_do_not_depend_on_delivery_order(
+        (specs, repeats, batch_sizes) in dm_specs_and_order(),
+        seed in any::<u64>(),
+    ) {
+        check_replies_independent_of_order(Backend::Postgres, specs, repeats, batch_sizes, seed)?;
     }
 }

@@ -14,6 +14,9 @@ const RECEIVED: EventKind = EventKind::DmReceived { story_reply: false };
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;
 
+/// The dashboard's default reply alert (`AUTOMATION_REPLY_ALERT_S`).
+const REPLY_ALERT: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn dm(mid: &str, kind: EventKind, account: &str, peer: &str, occurred_at_ms: i64) -> WebhookEvent {
     WebhookEvent {
         dedupe_key: format!("{}:{mid}", kind.as_str()),
@@ -80,14 +83,198 @@ on_both_backends!(
     two_nodes_writing_overlapping_batches_at_once_count_each_event_once,
     concurrent_deliveries_are_committed_together_and_each_counted_once,
     a_conversation_is_active_while_its_latest_dm_is_within_24_hours,
+    replies_and_waiting_follow_event_time_whatever_the_arrival_order,
+    one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_writer,
 );
+
+const MINUTE: i64 = MINUTE_MS;
+
+async fn replies_and_waiting_follow_event_time_whatever_the_arrival_order(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let figures = |store: Store| async move {
+        let snapshot = store
+            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .await
+            .unwrap();
+        (snapshot.replies.last_hour, snapshot.waiting)
+    };
+    let ingest = |events: Vec<WebhookEvent>| {
+        let store = store.clone();
+        async move { store.ingest(events, NOW).await.unwrap() }
+    };
+    // a: a reply after 30 s. b: two received, then one reply 5 min after the
+    // first. c: a sent DM that predates the received one answers nothing.
+    let a = vec![
+        dm("a1", RECEIVED, "biz", "a", NOW - 10 * MINUTE),
+        dm(
+            "a2",
+            EventKind::DmSent,
+            "biz",
+            "a",
+            NOW - 10 * MINUTE + 30_000,
+        ),
+    ];
+    ingest(a.clone()).await;
+    ingest(vec![
+        dm("b1", RECEIVED, "biz", "b", NOW - 20 * MINUTE),
+        dm("b2", RECEIVED, "biz", "b", NOW - 19 * MINUTE),
+    ])
+    .await;
+    ingest(vec![dm(
+        "b3",
+        EventKind::DmSent,
+        "biz",
+        "b",
+        NOW - 15 * MINUTE,
+    )])
+    .await;
+    ingest(vec![dm("c2", RECEIVED, "biz", "c", NOW - 25 * MINUTE)]).await;
+    ingest(vec![dm(
+        "c1",
+        EventKind::DmSent,
+        "biz",
+        "c",
+        NOW - 30 * MINUTE,
+    )])
+    .await;
+    // Duplicates change nothing.
+    ingest(a).await;
+
+    let (replies, waiting) = figures(store.clone()).await;
+    assert_eq!(replies.count, 2);
+    assert_eq!(replies.median_ms, Some(30_000));
+    assert_eq!(replies.p90_ms, Some(300_000));
+    assert_eq!(waiting.total, 1, "c waits");
+    assert_eq!(waiting.over_threshold, 1);
+    assert_eq!(waiting.threshold_s, 300);
+    // Waiting since NOW - 25 min, counted from the end of that minute.
+    let oldest = waiting.oldest_ms.unwrap();
+    assert!((24 * MINUTE..=25 * MINUTE).contains(&oldest), "{oldest}");
+
+    // Late deliveries: a reply to c sent a minute after its DM, and a
+    // received DM in a before the one that opened its wait (its reply now
+    // took 90 s; the 30 s one is taken back).
+    ingest(vec![
+        dm("c3", EventKind::DmSent, "biz", "c", NOW - 24 * MINUTE),
+        dm("a0", RECEIVED, "biz", "a", NOW - 11 * MINUTE),
+    ])
+    .await;
+    let (replies, waiting) = figures(store.clone()).await;
+    assert_eq!(
+        replies.count, 3,
+        "c's late reply counts, a's reply is still one"
+    );
+    assert_eq!(replies.median_ms, Some(90_000));
+    assert_eq!(waiting.total, 0);
+    assert_eq!(waiting.oldest_ms, None);
+
+    // A late sent DM inside a wait splits it: a received DM, a reply that
+    // arrives late, then another received DM still waiting.
+    ingest(vec![
+        dm("d1", RECEIVED, "biz", "d", NOW - 4 * MINUTE),
+        dm("d3", RECEIVED, "biz", "d", NOW - 2 * MINUTE),
+    ])
+    .await;
+    ingest(vec![dm(
+        "d2",
+        EventKind::DmSent,
+        "biz",
+        "d",
+        NOW - 3 * MINUTE,
+    )])
+    .await;
+    let (replies, waiting) = figures(store.clone()).await;
+    assert_eq!(replies.count, 4);
+    assert_eq!(
+        (waiting.total, waiting.over_threshold),
+        (1, 0),
+        "d waits 2 min"
+    );
+
+    // A conversation leaves the count 24 h after its latest DM.
+    let later = store
+        .snapshot(NOW + DAY_MS, SnapshotSource::Push, REPLY_ALERT)
+        .await
+        .unwrap();
+    assert_eq!(later.waiting.total, 0);
+    assert_eq!(later.replies.last_hour.count, 0);
+}
+
+async fn one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_writer(
+    backend: Backend,
+) {
+    // Two received DMs and a reply, every 10 s, in two conversations in turn.
+    let events: Vec<WebhookEvent> = (0..120)
+        .map(|i| {
+            let kind = if i % 3 == 2 {
+                EventKind::DmSent
+            } else {
+                RECEIVED
+            };
+            dm(
+                &format!("m{i}"),
+                kind,
+                "biz",
+                &format!("c{}", (i / 3) % 2),
+                NOW - 30 * MINUTE + i * 10_000,
+            )
+        })
+        .collect();
+    let figures = |snapshot: app::model::StatsSnapshot| {
+        (
+            snapshot.replies,
+            snapshot.waiting,
+            snapshot.active_conversations_24h,
+        )
+    };
+
+    let reference = TestDatabase::new(backend).await;
+    let one = reference.open().await;
+    for event in &events {
+        one.ingest(vec![event.clone()], NOW).await.unwrap();
+    }
+    let expected = figures(
+        one.snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .await
+            .unwrap(),
+    );
+    assert!(expected.0.last_hour.count > 0);
+
+    // Two nodes share the work: the odd events to one, the even to the
+    // other, both in reverse time order, at the same time.
+    let database = TestDatabase::new(backend).await;
+    let (node_a, node_b) = (database.open().await, database.open().await);
+    let write = |store: Store, parity: i64| {
+        let mine: Vec<WebhookEvent> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i as i64 % 2 == parity)
+            .map(|(_, event)| event.clone())
+            .rev()
+            .collect();
+        async move {
+            for chunk in mine.chunks(3) {
+                store.ingest(chunk.to_vec(), NOW).await.unwrap();
+            }
+        }
+    };
+    tokio::join!(write(node_a.clone(), 0), write(node_b.clone(), 1));
+    let got = figures(
+        node_b
+            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got, expected);
+}
 
 async fn a_conversation_is_active_while_its_latest_dm_is_within_24_hours(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
     let active = |store: Store, at: i64| async move {
         store
-            .snapshot(at, SnapshotSource::Push)
+            .snapshot(at, SnapshotSource::Push, REPLY_ALERT)
             .await
             .unwrap()
             .active_conversations_24h
@@ -168,7 +355,10 @@ async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants(backend: 
     let outcome = store.ingest(events.to_vec(), NOW).await.unwrap();
     assert_eq!((outcome.stored, outcome.duplicates), (5, 0));
 
-    let snapshot = store.snapshot(NOW, SnapshotSource::Initial).await.unwrap();
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Initial, REPLY_ALERT)
+        .await
+        .unwrap();
     assert_eq!(snapshot.version, 1);
     assert_eq!(
         (snapshot.dms_received.total, snapshot.dms_sent.total),
@@ -218,7 +408,10 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
     let again = store.ingest(vec![first.clone()], NOW).await.unwrap();
     assert!(!again.changed());
 
-    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .await
+        .unwrap();
     assert_eq!(snapshot.version, 1);
     assert_eq!(snapshot.dms_received.total, 1);
     // The same mid as an echo is a different event (a DM sent), counted separately.
@@ -226,7 +419,10 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
         .ingest(vec![dm("m1", EventKind::DmSent, "biz", "c", NOW)], NOW)
         .await
         .unwrap();
-    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .await
+        .unwrap();
     assert_eq!(
         (snapshot.version, snapshot.dms_sent.total, snapshot.accounts),
         (2, 1, 1)
@@ -244,7 +440,7 @@ async fn data_survives_reopening_the_database(backend: Backend) {
     drop(store);
     let reopened = database.open().await;
     let snapshot = reopened
-        .snapshot(NOW, SnapshotSource::Initial)
+        .snapshot(NOW, SnapshotSource::Initial, REPLY_ALERT)
         .await
         .unwrap();
     assert_eq!((snapshot.version, snapshot.dms_received.total), (1, 1));
@@ -278,8 +474,14 @@ async fn two_nodes_writing_overlapping_batches_at_once_count_each_event_once(bac
     );
 
     let (a, b) = (
-        node_a.snapshot(NOW, SnapshotSource::Push).await.unwrap(),
-        node_b.snapshot(NOW, SnapshotSource::Push).await.unwrap(),
+        node_a
+            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .await
+            .unwrap(),
+        node_b
+            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .await
+            .unwrap(),
     );
     assert_eq!(a, b, "both nodes read the same committed state");
     assert_eq!(a.dms_received.total, 200);
@@ -317,7 +519,10 @@ async fn concurrent_deliveries_are_committed_together_and_each_counted_once(back
     let stored: u64 = outcomes.iter().map(|o| o.stored).sum();
     let duplicates: u64 = outcomes.iter().map(|o| o.duplicates).sum();
     assert_eq!((stored, duplicates), (160, 40));
-    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .await
+        .unwrap();
     assert_eq!(snapshot.dms_received.total, 160);
     assert!(
         outcomes
@@ -351,6 +556,9 @@ async fn a_delivery_postgres_refuses_does_not_fail_the_others_committed_with_it(
     let results = futures::future::join_all(pending).await;
     assert!(results[15].is_err(), "the poisoned delivery fails");
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 30);
-    let snapshot = store.snapshot(NOW, SnapshotSource::Push).await.unwrap();
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .await
+        .unwrap();
     assert_eq!(snapshot.dms_received.total, 30);
 }
