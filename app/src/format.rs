@@ -56,6 +56,27 @@ pub fn age(elapsed_ms: i64) -> String {
     }
 }
 
+/// A duration in milliseconds as reply times are shown: `"30 s"`,
+/// `"5 min"`, `"1 h 30 min"`, `"2 d 4 h"`; `"–"` for none.
+pub fn duration(ms: Option<i64>) -> String {
+    let Some(ms) = ms else {
+        return "–".to_string();
+    };
+    let seconds = ms.max(0) / 1000;
+    match seconds {
+        0..=119 => format!("{seconds} s"),
+        120..=3599 => format!("{} min", seconds / 60),
+        3600..=86_399 => match seconds % 3600 / 60 {
+            0 => format!("{} h", seconds / 3600),
+            minutes => format!("{} h {minutes} min", seconds / 3600),
+        },
+        _ => match seconds % 86_400 / 3600 {
+            0 => format!("{} d", seconds / 86_400),
+            hours => format!("{} d {hours} h", seconds / 86_400),
+        },
+    }
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     // Howard Hinnant's algorithm: shift the epoch to 0000-03-01 so that leap
@@ -102,6 +123,18 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc_timestamp(1_795_631_405_000), "2026-11-25 18:30:05 UTC");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(None), "–");
+        assert_eq!(duration(Some(30_000)), "30 s");
+        assert_eq!(duration(Some(90_000)), "90 s");
+        assert_eq!(duration(Some(300_000)), "5 min");
+        assert_eq!(duration(Some(3_600_000)), "1 h");
+        assert_eq!(duration(Some(5_400_000)), "1 h 30 min");
+        assert_eq!(duration(Some(86_400_000)), "1 d");
+        assert_eq!(duration(Some(187_200_000)), "2 d 4 h");
     }
 
     #[test]

@@ -21,9 +21,9 @@ export async function logInApi(request: APIRequestContext) {
 }
 
 /** Posts `body` signed with the app secret, as Instagram would, and checks it was accepted. */
-export async function postSigned(request: APIRequestContext, body: string) {
+export async function postSigned(request: APIRequestContext, body: string, baseURL = "") {
   const signature = "sha256=" + createHmac("sha256", appSecret).update(body).digest("hex");
-  const response = await request.post("/api/webhooks/instagram", {
+  const response = await request.post(`${baseURL}/api/webhooks/instagram`, {
     data: body,
     headers: { "content-type": "application/json", "x-hub-signature-256": signature },
   });
@@ -60,16 +60,32 @@ export async function postSignedComment(request: APIRequestContext) {
   );
 }
 
+/** What `postSignedDm` sends: by default a DM received now by `e2e-biz` from `e2e-customer`. */
+export interface DmOptions {
+  /** Sent by the business (an echo) instead of received. */
+  echo?: boolean;
+  /** The business account. */
+  account?: string;
+  /** The customer. */
+  customer?: string;
+  /** Event time (Unix ms); now by default. */
+  at?: number;
+  /** The server, when not the suite's own. */
+  baseURL?: string;
+}
+
 /** Posts one signed DM delivery, as Instagram would, and checks it was accepted. */
-export async function postSignedDm(request: APIRequestContext, options: { echo?: boolean } = {}) {
+export async function postSignedDm(request: APIRequestContext, options: DmOptions = {}) {
   const echo = options.echo ?? false;
-  const now = Date.now();
-  const [sender, recipient] = echo ? ["e2e-biz", "e2e-customer"] : ["e2e-customer", "e2e-biz"];
+  const account = options.account ?? "e2e-biz";
+  const customer = options.customer ?? "e2e-customer";
+  const now = options.at ?? Date.now();
+  const [sender, recipient] = echo ? [account, customer] : [customer, account];
   const body = JSON.stringify({
     object: "instagram",
     entry: [
       {
-        id: "e2e-biz",
+        id: account,
         time: now,
         messaging: [
           {
@@ -82,7 +98,7 @@ export async function postSignedDm(request: APIRequestContext, options: { echo?:
       },
     ],
   });
-  await postSigned(request, body);
+  await postSigned(request, body, options.baseURL);
 }
 
 /** The number shown on a stat card, as an integer. */

@@ -10,7 +10,8 @@ use leptos::prelude::*;
 
 use crate::{
     components::{
-        ConnectionState, EngagementTable, LiveBadge, MinuteChart, StatCard, WebhookStatus,
+        ConnectionState, EngagementTable, LiveBadge, MinuteChart, RepliesCard, StatCard,
+        WaitingCard, WebhookStatus,
     },
     format::{age, utc_timestamp},
     live::{announce_logout, LiveStats},
@@ -123,6 +124,8 @@ fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
                 value=field(|s| s.active_conversations_24h)
             />
             <StatCard id="accounts" title="Accounts" value=field(|s| s.accounts)/>
+            <RepliesCard snapshot=snapshot/>
+            <WaitingCard snapshot=snapshot/>
         </section>
     };
     let cards = part(cards);

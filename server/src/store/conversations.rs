@@ -114,8 +114,15 @@ pub(super) async fn record(
             dms.sort_unstable();
             let before = stored.get(key).copied();
             let after = match before {
-                Some(state) if dms[0] < state.last => {
+                Some(state) if dms[0] < state.last && !joins_the_wait(state, &dms) => {
                     recount_late(tx, key, &dms, &mut changes).await?
+                }
+                Some(state) if dms[0] < state.last => {
+                    // The late DMs change nothing; the newer ones carry on.
+                    let newer = dms.into_iter().filter(|dm| *dm >= state.last);
+                    let (after, replies) = replies::follow(before, newer);
+                    changes.replies(&replies, 1);
+                    after
                 }
                 _ => {
                     let (after, replies) = replies::follow(before, dms);
@@ -181,6 +188,20 @@ async fn read_states(
             },
         )
         .collect())
+}
+
+/// Whether every DM of `dms` (sorted) older than the conversation's latest is
+/// a received one inside the customer's current wait: between the wait's
+/// first DM and the latest there are only received DMs, so such DMs change
+/// neither a reply nor the wait. (The usual late DM under load: concurrent
+/// deliveries of one conversation committed out of order.)
+fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
+    let Some(since) = state.waiting_since_ms else {
+        return false;
+    };
+    dms.iter()
+        .take_while(|dm| **dm < state.last)
+        .all(|dm| !dm.sent && dm.at_ms >= since)
 }
 
 /// A conversation that got a DM older than its latest stored one: its DMs
