@@ -152,22 +152,20 @@ async fn read_states(
     // that as a hash join over a scan of the whole table once the list is
     // long, 30 ms instead of 4–7 ms for 1,000 pairs among 200,000
     // conversations, growing with the table; SQLite 3.40's planner scans too.)
-    let column = |name: &str| {
-        format!(
-            "(SELECT stored.{name} FROM conversations AS stored
-              WHERE stored.account_id = touched.account_id AND stored.peer_id = touched.peer_id)"
-        )
-    };
+    // The three columns in one text value: one lookup per conversation
+    // instead of three (it was a tenth of batch ingestion on SQLite).
     let statement = format!(
         "WITH touched (account_id, peer_id) AS (VALUES {})
-         SELECT touched.account_id, touched.peer_id, {}, {}, {} FROM touched",
+         SELECT touched.account_id, touched.peer_id,
+                (SELECT stored.last_dm_at_ms || ' ' || stored.last_dm_sent || ' '
+                        || COALESCE(stored.waiting_since_ms, -1)
+                 FROM conversations AS stored
+                 WHERE stored.account_id = touched.account_id
+                   AND stored.peer_id = touched.peer_id)
+         FROM touched",
         placeholders(backend, chunk.len(), 2),
-        column("last_dm_at_ms"),
-        column("last_dm_sent"),
-        column("waiting_since_ms"),
     );
-    let mut query =
-        sqlx::query_as::<_, (String, String, Option<i64>, Option<i64>, Option<i64>)>(&statement);
+    let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(&statement);
     for ((account_id, peer_id), _) in chunk {
         query = query.bind(account_id).bind(peer_id);
     }
@@ -175,18 +173,9 @@ async fn read_states(
         .fetch_all(&mut **tx)
         .await?
         .into_iter()
-        .filter_map(
-            |(account_id, peer_id, last_at, last_sent, waiting_since_ms)| {
-                let state = Conversation {
-                    last: Dm {
-                        at_ms: last_at?,
-                        sent: last_sent? != 0,
-                    },
-                    waiting_since_ms,
-                };
-                Some(((account_id, peer_id), state))
-            },
-        )
+        .filter_map(|(account_id, peer_id, stored)| {
+            Some(((account_id, peer_id), parse_state(&stored?)?))
+        })
         .collect())
 }
 
@@ -202,6 +191,24 @@ fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
     dms.iter()
         .take_while(|dm| **dm < state.last)
         .all(|dm| !dm.sent && dm.at_ms >= since)
+}
+
+/// A conversation's state from `read_states`'s text: `"<last_dm_at_ms>
+/// <last_dm_sent> <waiting_since_ms or -1>"`.
+fn parse_state(text: &str) -> Option<Conversation> {
+    let mut fields = text.split(' ').map(str::parse::<i64>);
+    let (at_ms, sent, since) = (
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+    );
+    Some(Conversation {
+        last: Dm {
+            at_ms,
+            sent: sent != 0,
+        },
+        waiting_since_ms: (since >= 0).then_some(since),
+    })
 }
 
 /// A conversation that got a DM older than its latest stored one: its DMs
@@ -373,6 +380,22 @@ const CONVERSATIONS_LOCK: i64 = 0x5055_4c53_4543_4f4e; // "PULSECON"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_states_are_read_back_from_their_text() {
+        assert_eq!(
+            parse_state("1795631405000 1 -1"),
+            Some(Conversation {
+                last: Dm {
+                    at_ms: 1_795_631_405_000,
+                    sent: true
+                },
+                waiting_since_ms: None
+            })
+        );
+        assert_eq!(parse_state("20 0 10").unwrap().waiting_since_ms, Some(10));
+        assert_eq!(parse_state("20 0"), None);
+    }
 
     #[test]
     fn the_difference_takes_each_new_dm_once() {
