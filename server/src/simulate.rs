@@ -161,6 +161,11 @@ fn webhook_url(url: &str) -> Result<String, SimulateError> {
     Ok(format!("http://{host}/{path}"))
 }
 
+/// Customers of each account; the automation answers the first [`ANSWERED_CUSTOMERS`].
+const CUSTOMERS: u64 = 25;
+/// Customers of each account that get replies.
+const ANSWERED_CUSTOMERS: u64 = 20;
+
 /// Generates plausible DM traffic: several accounts, each with its own customers.
 struct Traffic {
     accounts: u32,
@@ -195,14 +200,16 @@ impl Traffic {
 
     /// One delivery of `events` events, grouped per account as Meta does:
     /// mostly DMs (about three received for two sent, like an auto-replying
-    /// inbox), plus reactions, read receipts and comments.
+    /// inbox), plus reactions, read receipts and comments. The automation
+    /// answers customers 0–19 of each account after a while (whenever a sent
+    /// DM picks them) and never answers 20–24, who wait for a reply.
     fn batch(&mut self, events: u64) -> Batch {
         let now = now_ms();
         let mut entries: Vec<(String, Vec<serde_json::Value>, Vec<serde_json::Value>)> = Vec::new();
         let mut batch = Batch::default();
         for _ in 0..events {
             let account = format!("17841400000{:05}", self.next(u64::from(self.accounts)));
-            let customer = format!("sim-customer-{}", self.next(25));
+            let customer = format!("sim-customer-{}", self.next(CUSTOMERS));
             self.counter += 1;
             let id = format!("sim-{}-{}", self.run_id, self.counter);
             let index = match entries.iter().position(|(known, _, _)| *known == account) {
@@ -236,6 +243,7 @@ impl Traffic {
                     batch.other += 1;
                 }
                 3..=5 => {
+                    let customer = format!("sim-customer-{}", self.next(ANSWERED_CUSTOMERS));
                     messaging.push(json!({
                         "sender": { "id": account }, "recipient": { "id": customer }, "timestamp": now,
                         "message": { "mid": id, "text": "Thanks! Here is the link.", "is_echo": true },
@@ -309,5 +317,17 @@ mod tests {
             batch.other
         );
         assert_eq!(count("invalid"), 0);
+        // Replies go to the answered customers only; the others only write.
+        let unanswered = |peer: &str| {
+            peer.strip_prefix("sim-customer-")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= ANSWERED_CUSTOMERS)
+        };
+        assert!(events
+            .iter()
+            .filter(|e| e.kind.as_str() == "dm_sent")
+            .all(|e| !unanswered(e.peer_id.as_deref().unwrap_or_default())));
+        assert!(events.iter().any(|e| e.kind.as_str() == "dm_received"
+            && unanswered(e.peer_id.as_deref().unwrap_or_default())));
     }
 }
