@@ -29,6 +29,18 @@ impl ConnectionState {
         }
     }
 
+    /// The state a [`key`](Self::key) names.
+    pub fn from_key(key: &str) -> Option<Self> {
+        [
+            ConnectionState::Connecting,
+            ConnectionState::Live,
+            ConnectionState::Reconnecting,
+            ConnectionState::Offline,
+        ]
+        .into_iter()
+        .find(|state| state.key() == key)
+    }
+
     /// CSS modifier and `data-state` value.
     pub fn key(self) -> &'static str {
         match self {
@@ -82,6 +94,19 @@ pub fn LiveBadge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_comes_back_from_its_key() {
+        for state in [
+            ConnectionState::Connecting,
+            ConnectionState::Live,
+            ConnectionState::Reconnecting,
+            ConnectionState::Offline,
+        ] {
+            assert_eq!(ConnectionState::from_key(state.key()), Some(state));
+        }
+        assert_eq!(ConnectionState::from_key("sleeping"), None);
+    }
 
     #[test]
     fn an_open_stream_reads_live_only_when_updates_are_pushed() {

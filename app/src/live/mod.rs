@@ -80,10 +80,9 @@ pub(crate) fn refresh(url: &'static str, live: LiveStats, pending: RwSignal<bool
             if response.status() == 401 {
                 go_to_login("expired");
             } else if response.ok() {
-                if let Ok(text) = response.text().await {
-                    if let Ok(next) = serde_json::from_str::<StatsSnapshot>(&text) {
-                        live.accept(next, js_sys::Date::now() as i64);
-                    }
+                let text = response.text().await.unwrap_or_default();
+                if let Some(next) = crate::model::reading::parse_snapshot(&text) {
+                    live.accept(next, js_sys::Date::now() as i64);
                 }
             }
         }

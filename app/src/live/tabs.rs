@@ -30,7 +30,6 @@ use std::{
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent};
 
@@ -39,7 +38,7 @@ use super::{
     stream::{self, Report},
     LiveStats,
 };
-use crate::{components::ConnectionState, model::StatsSnapshot};
+use crate::components::ConnectionState;
 
 /// The Web Lock whose holder holds the browser's stream.
 const LOCK: &str = "pulse-dashboard-stream";
@@ -58,9 +57,9 @@ extern "C" {
     fn request(this: &LockManager, name: &str, callback: &js_sys::Function) -> js_sys::Promise;
 }
 
-/// What dashboards of one browser tell each other.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+/// What dashboards of one browser tell each other, as short strings on the
+/// channel (`hello`, `state:live`, `ended:logged_out`, `sync:{…}`).
+#[derive(Debug, PartialEq, Eq)]
 enum TabMessage {
     /// A snapshot, as the stream's frame data (JSON).
     Sync { data: String },
@@ -70,6 +69,36 @@ enum TabMessage {
     SessionEnded { reason: String },
     /// A new follower asks for the leader's state and newest snapshot.
     Hello,
+}
+
+impl TabMessage {
+    fn encode(&self) -> String {
+        match self {
+            TabMessage::Sync { data } => format!("sync:{data}"),
+            TabMessage::State { state } => format!("state:{}", state.key()),
+            TabMessage::SessionEnded { reason } => format!("ended:{reason}"),
+            TabMessage::Hello => "hello".to_string(),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        if text == "hello" {
+            return Some(TabMessage::Hello);
+        }
+        let (kind, rest) = text.split_once(':')?;
+        match kind {
+            "sync" => Some(TabMessage::Sync {
+                data: rest.to_string(),
+            }),
+            "state" => Some(TabMessage::State {
+                state: ConnectionState::from_key(rest)?,
+            }),
+            "ended" => Some(TabMessage::SessionEnded {
+                reason: rest.to_string(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// This tab's part in the election.
@@ -144,9 +173,9 @@ impl Tab {
             let (Some(tab), Some(text)) = (tab.upgrade(), event.data().as_string()) else {
                 return;
             };
-            match serde_json::from_str::<TabMessage>(&text) {
-                Ok(message) => tab.receive(message),
-                Err(error) => leptos::logging::warn!("ignoring a dashboard message: {error}"),
+            match TabMessage::decode(&text) {
+                Some(message) => tab.receive(message),
+                None => leptos::logging::warn!("ignoring an unknown dashboard message"),
             }
         });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -238,17 +267,16 @@ impl Tab {
 
     /// Shows a snapshot frame's data.
     fn show(&self, data: &str) {
-        match serde_json::from_str::<StatsSnapshot>(data) {
-            Ok(snapshot) => self.live.accept(snapshot, js_sys::Date::now() as i64),
-            Err(error) => leptos::logging::warn!("ignoring an unreadable stats event: {error}"),
+        match crate::model::reading::parse_snapshot(data) {
+            Some(snapshot) => self.live.accept(snapshot, js_sys::Date::now() as i64),
+            None => leptos::logging::warn!("ignoring an unreadable stats event"),
         }
     }
 
     fn post(&self, message: &TabMessage) {
-        let (Some(channel), Ok(text)) = (&self.channel, serde_json::to_string(message)) else {
-            return;
-        };
-        let _ = channel.post_message(&JsValue::from_str(&text));
+        if let Some(channel) = &self.channel {
+            let _ = channel.post_message(&JsValue::from_str(&message.encode()));
+        }
     }
 
     /// Closes the stream, releases the lock and leaves the channel.

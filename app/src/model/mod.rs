@@ -2,6 +2,7 @@
 
 mod automation;
 mod delivery;
+pub mod reading;
 mod stats_snapshot;
 
 pub use automation::{Replies, ReplyTimes, Waiting};

@@ -34,7 +34,17 @@ pub fn AdminPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading stats…"</p> }>
             {move || Suspend::new(async move {
                 match initial.await {
-                    Ok(snapshot) => view! { <Dashboard initial=snapshot/> }.into_any(),
+                    Ok(snapshot) => {
+                        let json = initial_snapshot_json(&snapshot);
+                        provide_context(InitialSnapshot(snapshot));
+                        view! {
+                            <script type="application/json" id=INITIAL_SNAPSHOT_ID>
+                                {json}
+                            </script>
+                            <Dashboard/>
+                        }
+                            .into_any()
+                    }
                     Err(error) => {
                         view! {
                             <p class="error" role="alert">
@@ -49,10 +59,48 @@ pub fn AdminPage() -> impl IntoView {
     }
 }
 
-/// The live dashboard: the one island of the page. Its props (the snapshot
-/// it was rendered with) travel in the HTML to the browser, which hydrates it.
+/// The element holding the snapshot the page was rendered with, as JSON.
+const INITIAL_SNAPSHOT_ID: &str = "pulse-initial-snapshot";
+
+/// The snapshot the page is rendered with, for the island on the server.
+#[derive(Clone)]
+#[cfg_attr(feature = "hydrate", allow(dead_code))]
+struct InitialSnapshot(StatsSnapshot);
+
+/// The snapshot as JSON safe inside a `<script>` element: every `<` escaped,
+/// so no text in it (a warning, say) can close the element.
+fn initial_snapshot_json(snapshot: &StatsSnapshot) -> String {
+    serde_json::to_string(snapshot)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+}
+
+/// The snapshot the dashboard starts from: the page's, handed over as
+/// context on the server and read from the page's JSON in the browser (the
+/// island takes no props, which Leptos would decode with `serde_json`).
+fn initial_snapshot() -> StatsSnapshot {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.get_element_by_id(INITIAL_SNAPSHOT_ID))
+            .and_then(|element| element.text_content())
+            .and_then(|json| crate::model::reading::parse_snapshot(&json))
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        use_context::<InitialSnapshot>()
+            .map(|InitialSnapshot(snapshot)| snapshot)
+            .unwrap_or_default()
+    }
+}
+
+/// The live dashboard: the one island of the page, hydrated in the browser
+/// from the snapshot it was rendered with.
 #[island]
-fn Dashboard(initial: StatsSnapshot) -> impl IntoView {
+fn Dashboard() -> impl IntoView {
+    let initial = initial_snapshot();
     let live = LiveStats {
         received_at_ms: RwSignal::new(initial.generated_at_ms),
         snapshot: RwSignal::new(initial),
@@ -199,5 +247,20 @@ fn part(view: impl IntoView + 'static) -> impl IntoView {
 fn mark_hydrated() {
     if let Some(performance) = web_sys::window().and_then(|window| window.performance()) {
         let _ = performance.mark("pulse:dashboard-hydrated");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_snapshot_cannot_close_its_script_element() {
+        let mut snapshot = StatsSnapshot::default();
+        snapshot.webhook_health.warning = Some("</script><script>alert(1)</script>".to_string());
+        let json = initial_snapshot_json(&snapshot);
+        assert!(!json.contains('<'), "{json}");
+        let back: StatsSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snapshot);
     }
 }

@@ -1,0 +1,361 @@
+//! Reading a snapshot out of a parsed JSON value, without serde.
+//!
+//! The browser parses the pushed frames with its own `JSON.parse` and reads
+//! the fields here: `serde_json` and the float formatting its error messages
+//! pull in were a sixth of the wasm. The server writes the JSON with serde;
+//! the tests read it back through this module to keep both sides in step.
+
+use super::{
+    BusMode, Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource,
+    StatsSnapshot, Waiting, WebhookHealth,
+};
+
+/// One minute in milliseconds.
+const MINUTE_MS: i64 = 60_000;
+
+/// What the reader needs of a parsed JSON value.
+pub trait JsonValue: Sized {
+    /// The member `key` of an object (`None` when absent or not an object).
+    fn member(&self, key: &str) -> Option<Self>;
+    /// The value as a whole number.
+    fn integer(&self) -> Option<i64>;
+    /// The value as a string.
+    fn text(&self) -> Option<String>;
+    /// Whether the value is `null`.
+    fn is_null(&self) -> bool;
+    /// The items of an array.
+    fn items(&self) -> Option<Vec<Self>>;
+}
+
+impl StatsSnapshot {
+    /// The snapshot in `value` (as the server serialises it); `None` when a
+    /// required field is missing or of the wrong type. `replies`, `waiting`
+    /// and `delivery` default when absent, as they do for serde.
+    pub fn read(value: &impl JsonValue) -> Option<Self> {
+        Some(StatsSnapshot {
+            version: int(value, "version")?,
+            generated_at_ms: int(value, "generated_at_ms")?,
+            source: match value.member("source")?.text()?.as_str() {
+                "initial" => SnapshotSource::Initial,
+                "push" => SnapshotSource::Push,
+                "poll" => SnapshotSource::Poll,
+                "manual" => SnapshotSource::Manual,
+                _ => return None,
+            },
+            dms_sent: counts(&value.member("dms_sent")?)?,
+            dms_received: counts(&value.member("dms_received")?)?,
+            active_conversations_24h: int(value, "active_conversations_24h")?,
+            accounts: int(value, "accounts")?,
+            per_minute: series(&value.member("per_minute")?)?,
+            last_event_at_ms: optional_int(value, "last_event_at_ms")?,
+            engagement: engagement(&value.member("engagement")?)?,
+            webhook_health: webhook_health(&value.member("webhook_health")?)?,
+            replies: match value.member("replies") {
+                Some(replies) => Replies {
+                    last_hour: reply_times(&replies.member("last_hour")?)?,
+                },
+                None => Replies::default(),
+            },
+            waiting: match value.member("waiting") {
+                Some(waiting) => Waiting {
+                    total: int(&waiting, "total")?,
+                    over_threshold: int(&waiting, "over_threshold")?,
+                    oldest_ms: optional_int(&waiting, "oldest_ms")?,
+                    threshold_s: int(&waiting, "threshold_s")?,
+                },
+                None => Waiting::default(),
+            },
+            delivery: match value.member("delivery") {
+                Some(delivery) => Delivery {
+                    mode: match delivery.member("mode")?.text()?.as_str() {
+                        "in_process" => BusMode::InProcess,
+                        "pubsub" => BusMode::Pubsub,
+                        "cache_poll" => BusMode::CachePoll,
+                        "db_poll" => BusMode::DbPoll,
+                        _ => return None,
+                    },
+                    poll_every_s: u32::try_from(int(&delivery, "poll_every_s")?).ok()?,
+                },
+                None => Delivery::default(),
+            },
+        })
+    }
+}
+
+fn int(value: &impl JsonValue, key: &str) -> Option<i64> {
+    value.member(key)?.integer()
+}
+
+/// `Some(None)` when absent or `null`, `None` when of the wrong type.
+fn optional_int(value: &impl JsonValue, key: &str) -> Option<Option<i64>> {
+    match value.member(key) {
+        None => Some(None),
+        Some(member) if member.is_null() => Some(None),
+        Some(member) => member.integer().map(Some),
+    }
+}
+
+fn counts(value: &impl JsonValue) -> Option<Counts> {
+    Some(Counts {
+        total: int(value, "total")?,
+        today: int(value, "today")?,
+        last_hour: int(value, "last_hour")?,
+    })
+}
+
+/// The compact series: `{start_ms, sent: [..], received: [..]}`, arrays of
+/// equal length.
+fn series(value: &impl JsonValue) -> Option<Vec<MinuteBucket>> {
+    let start_ms = int(value, "start_ms")?;
+    let numbers = |key: &str| -> Option<Vec<i64>> {
+        value
+            .member(key)?
+            .items()?
+            .iter()
+            .map(JsonValue::integer)
+            .collect()
+    };
+    let (sent, received) = (numbers("sent")?, numbers("received")?);
+    if sent.len() != received.len() {
+        return None;
+    }
+    Some(
+        sent.into_iter()
+            .zip(received)
+            .enumerate()
+            .map(|(offset, (sent, received))| MinuteBucket {
+                minute_ms: start_ms + offset as i64 * MINUTE_MS,
+                sent,
+                received,
+            })
+            .collect(),
+    )
+}
+
+fn engagement(value: &impl JsonValue) -> Option<Engagement> {
+    let field = |key: &str| counts(&value.member(key)?);
+    Some(Engagement {
+        comments: field("comments")?,
+        mentions: field("mentions")?,
+        reactions: field("reactions")?,
+        story_replies: field("story_replies")?,
+        postbacks: field("postbacks")?,
+        reads: field("reads")?,
+        deleted: field("deleted")?,
+    })
+}
+
+fn webhook_health(value: &impl JsonValue) -> Option<WebhookHealth> {
+    Some(WebhookHealth {
+        last_accepted_at_ms: optional_int(value, "last_accepted_at_ms")?,
+        signature_failures_1h: int(value, "signature_failures_1h")?,
+        rejected_1h: int(value, "rejected_1h")?,
+        flagged_events_1h: int(value, "flagged_events_1h")?,
+        warning: match value.member("warning") {
+            None => None,
+            Some(warning) if warning.is_null() => None,
+            Some(warning) => Some(warning.text()?),
+        },
+    })
+}
+
+fn reply_times(value: &impl JsonValue) -> Option<ReplyTimes> {
+    Some(ReplyTimes {
+        count: int(value, "count")?,
+        median_ms: optional_int(value, "median_ms")?,
+        p90_ms: optional_int(value, "p90_ms")?,
+    })
+}
+
+/// The browser's values, from `JSON.parse`.
+#[cfg(feature = "hydrate")]
+impl JsonValue for wasm_bindgen::JsValue {
+    fn member(&self, key: &str) -> Option<Self> {
+        if !self.is_object() {
+            return None;
+        }
+        js_sys::Reflect::get(self, &wasm_bindgen::JsValue::from_str(key))
+            .ok()
+            .filter(|member| !member.is_undefined())
+    }
+
+    fn integer(&self) -> Option<i64> {
+        // JSON numbers are doubles; every figure here is a whole number
+        // well inside the 2^53 they hold exactly.
+        let number = self.as_f64()?;
+        (number.fract() == 0.0 && number.abs() <= 9_007_199_254_740_992.0).then_some(number as i64)
+    }
+
+    fn text(&self) -> Option<String> {
+        self.as_string()
+    }
+
+    fn is_null(&self) -> bool {
+        wasm_bindgen::JsValue::is_null(self)
+    }
+
+    fn items(&self) -> Option<Vec<Self>> {
+        js_sys::Array::is_array(self).then(|| js_sys::Array::from(self).iter().collect())
+    }
+}
+
+/// Parses `text` with the browser's `JSON.parse` and reads a snapshot from it.
+#[cfg(feature = "hydrate")]
+pub fn parse_snapshot(text: &str) -> Option<StatsSnapshot> {
+    StatsSnapshot::read(&js_sys::JSON::parse(text).ok()?)
+}
+
+#[cfg(test)]
+impl JsonValue for serde_json::Value {
+    fn member(&self, key: &str) -> Option<Self> {
+        self.as_object()?.get(key).cloned()
+    }
+
+    fn integer(&self) -> Option<i64> {
+        self.as_i64()
+    }
+
+    fn text(&self) -> Option<String> {
+        self.as_str().map(str::to_string)
+    }
+
+    fn is_null(&self) -> bool {
+        serde_json::Value::is_null(self)
+    }
+
+    fn items(&self) -> Option<Vec<Self>> {
+        self.as_array().cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot with a different value in every field.
+    fn full_snapshot() -> StatsSnapshot {
+        let counts = |base: i64| Counts {
+            total: base,
+            today: base + 1,
+            last_hour: base + 2,
+        };
+        StatsSnapshot {
+            version: 7,
+            generated_at_ms: 1_795_631_405_000,
+            source: SnapshotSource::Manual,
+            dms_sent: counts(10),
+            dms_received: counts(20),
+            active_conversations_24h: 30,
+            accounts: 31,
+            per_minute: (0..60)
+                .map(|i| MinuteBucket {
+                    minute_ms: 1_795_627_860_000 + i * MINUTE_MS,
+                    sent: i,
+                    received: 2 * i,
+                })
+                .collect(),
+            last_event_at_ms: Some(1_795_631_404_000),
+            engagement: Engagement {
+                comments: counts(40),
+                mentions: counts(50),
+                reactions: counts(60),
+                story_replies: counts(70),
+                postbacks: counts(80),
+                reads: counts(90),
+                deleted: counts(100),
+            },
+            webhook_health: WebhookHealth {
+                last_accepted_at_ms: Some(1_795_631_400_000),
+                signature_failures_1h: 3,
+                rejected_1h: 4,
+                flagged_events_1h: 5,
+                warning: Some("Check \"IG_APP_SECRET\" </script>".to_string()),
+            },
+            replies: Replies {
+                last_hour: ReplyTimes {
+                    count: 12,
+                    median_ms: Some(30_000),
+                    p90_ms: Some(300_000),
+                },
+            },
+            waiting: Waiting {
+                total: 4,
+                over_threshold: 2,
+                oldest_ms: Some(660_000),
+                threshold_s: 300,
+            },
+            delivery: Delivery {
+                mode: BusMode::DbPoll,
+                poll_every_s: 10,
+            },
+        }
+    }
+
+    #[test]
+    fn what_the_server_writes_reads_back_whole() {
+        let snapshot = full_snapshot();
+        let json = serde_json::to_value(&snapshot).unwrap();
+        assert_eq!(StatsSnapshot::read(&json), Some(snapshot));
+
+        let empty = StatsSnapshot::default();
+        let json = serde_json::to_value(&empty).unwrap();
+        assert_eq!(StatsSnapshot::read(&json), Some(empty));
+    }
+
+    #[test]
+    fn every_bus_mode_and_source_reads_back() {
+        for mode in [
+            BusMode::InProcess,
+            BusMode::Pubsub,
+            BusMode::CachePoll,
+            BusMode::DbPoll,
+        ] {
+            for source in [
+                SnapshotSource::Initial,
+                SnapshotSource::Push,
+                SnapshotSource::Poll,
+                SnapshotSource::Manual,
+            ] {
+                let mut snapshot = full_snapshot();
+                snapshot.delivery.mode = mode;
+                snapshot.source = source;
+                let json = serde_json::to_value(&snapshot).unwrap();
+                assert_eq!(StatsSnapshot::read(&json), Some(snapshot));
+            }
+        }
+    }
+
+    #[test]
+    fn sections_added_later_default_when_absent() {
+        let mut json = serde_json::to_value(full_snapshot()).unwrap();
+        let object = json.as_object_mut().unwrap();
+        object.remove("replies");
+        object.remove("waiting");
+        object.remove("delivery");
+        let read = StatsSnapshot::read(&json).unwrap();
+        assert_eq!(read.replies, Replies::default());
+        assert_eq!(read.waiting, Waiting::default());
+        assert_eq!(read.delivery, Delivery::default());
+    }
+
+    #[test]
+    fn missing_wrong_or_uneven_fields_are_refused() {
+        let json = serde_json::to_value(full_snapshot()).unwrap();
+        let without = |key: &str| {
+            let mut json = json.clone();
+            json.as_object_mut().unwrap().remove(key);
+            json
+        };
+        assert_eq!(StatsSnapshot::read(&without("version")), None);
+        assert_eq!(StatsSnapshot::read(&without("engagement")), None);
+        let mut wrong = json.clone();
+        wrong["dms_sent"]["today"] = serde_json::json!("many");
+        assert_eq!(StatsSnapshot::read(&wrong), None);
+        let mut uneven = json.clone();
+        uneven["per_minute"]["sent"] = serde_json::json!([1, 2]);
+        assert_eq!(StatsSnapshot::read(&uneven), None);
+        let mut unknown = json;
+        unknown["source"] = serde_json::json!("telepathy");
+        assert_eq!(StatsSnapshot::read(&unknown), None);
+    }
+}
