@@ -14,6 +14,7 @@ use crate::{
     bus::relay::RelaySettings,
     serve::{self, tls::TlsFiles, ConnectionLimits},
     stats::{HealthPolicy, Pacer},
+    store::Thresholds,
 };
 
 /// The variable holding the first admin's password.
@@ -302,6 +303,25 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..86_400)
     )]
     pub automation_reply_alert_s: u64,
+
+    /// An account is flagged silent when it had at least this many events in
+    /// the previous 24 h …
+    #[arg(
+        long,
+        env = "ACCOUNT_SILENCE_MIN_EVENTS",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    pub account_silence_min_events: i64,
+
+    /// … and none for this many minutes (below a day).
+    #[arg(
+        long,
+        env = "ACCOUNT_SILENCE_ALERT_MIN",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..1440)
+    )]
+    pub account_silence_alert_min: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -340,6 +360,11 @@ impl std::fmt::Debug for Config {
                 &self.webhook_rejections_alert_per_hour,
             )
             .field("automation_reply_alert_s", &self.automation_reply_alert_s)
+            .field(
+                "account_silence_min_events",
+                &self.account_silence_min_events,
+            )
+            .field("account_silence_alert_min", &self.account_silence_alert_min)
             .finish()
     }
 }
@@ -374,6 +399,8 @@ impl Config {
             webhook_silence_alert_min: 60,
             webhook_rejections_alert_per_hour: 10,
             automation_reply_alert_s: 300,
+            account_silence_min_events: 20,
+            account_silence_alert_min: 120,
         }
     }
 
@@ -382,7 +409,11 @@ impl Config {
         HealthPolicy {
             silence_alert: Duration::from_secs(self.webhook_silence_alert_min * 60),
             rejections_alert_per_hour: self.webhook_rejections_alert_per_hour,
-            reply_alert: Duration::from_secs(self.automation_reply_alert_s),
+            thresholds: Thresholds {
+                reply_alert: Duration::from_secs(self.automation_reply_alert_s),
+                silence_min_events: self.account_silence_min_events,
+                silence_after: Duration::from_secs(self.account_silence_alert_min * 60),
+            },
         }
     }
 

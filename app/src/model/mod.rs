@@ -1,10 +1,12 @@
 //! Wire types shared by the server and the browser.
 
+mod accounts;
 mod automation;
 mod delivery;
 pub mod reading;
 mod stats_snapshot;
 
+pub use accounts::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
 pub use automation::{Replies, ReplyTimes, Waiting};
 pub use delivery::{BusMode, Delivery};
 

@@ -65,6 +65,10 @@ impl StatsSnapshot {
                 },
                 None => Waiting::default(),
             },
+            silent_accounts: match value.member("silent_accounts") {
+                Some(count) => count.integer()?,
+                None => 0,
+            },
             delivery: match value.member("delivery") {
                 Some(delivery) => Delivery {
                     mode: match delivery.member("mode")?.text()?.as_str() {
@@ -284,6 +288,7 @@ mod tests {
                 oldest_ms: Some(660_000),
                 threshold_s: 300,
             },
+            silent_accounts: 2,
             delivery: Delivery {
                 mode: BusMode::DbPoll,
                 poll_every_s: 10,

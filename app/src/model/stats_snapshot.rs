@@ -42,6 +42,10 @@ pub struct StatsSnapshot {
     /// Conversations waiting for a reply. Absent from older senders.
     #[serde(default)]
     pub waiting: Waiting,
+    /// Business accounts that fell silent (see the accounts page). Absent
+    /// from older senders.
+    #[serde(default)]
+    pub silent_accounts: i64,
     /// How the node serving this snapshot hears about other nodes' updates.
     /// Each node sets its own before sending; absent from older senders.
     #[serde(default)]

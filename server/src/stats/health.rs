@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use app::{format::age, model::WebhookHealth};
 
+use crate::store::Thresholds;
+
 /// Thresholds for the webhook warning.
 #[derive(Clone, Copy, Debug)]
 pub struct HealthPolicy {
@@ -14,9 +16,8 @@ pub struct HealthPolicy {
     pub silence_alert: Duration,
     /// Warn when at least this many requests were refused in the last hour.
     pub rejections_alert_per_hour: i64,
-    /// Warn when a customer has waited this long for a reply
-    /// (`AUTOMATION_REPLY_ALERT_S`).
-    pub reply_alert: Duration,
+    /// When customers wait too long and accounts fall silent.
+    pub thresholds: Thresholds,
 }
 
 impl HealthPolicy {
@@ -47,7 +48,11 @@ mod tests {
     const POLICY: HealthPolicy = HealthPolicy {
         silence_alert: Duration::from_secs(3600),
         rejections_alert_per_hour: 10,
-        reply_alert: Duration::from_secs(300),
+        thresholds: Thresholds {
+            reply_alert: Duration::from_secs(300),
+            silence_min_events: 20,
+            silence_after: Duration::from_secs(7200),
+        },
     };
 
     #[test]

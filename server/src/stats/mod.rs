@@ -86,7 +86,7 @@ impl StatsPublisher {
         let timer = metrics().snapshot_seconds.start_timer();
         let mut snapshot = self
             .store
-            .snapshot(now, source, self.health.reply_alert)
+            .snapshot(now, source, &self.health.thresholds)
             .await?;
         timer.observe_duration();
         snapshot.webhook_health.warning = self.health.warning(&snapshot.webhook_health, now);

@@ -25,11 +25,15 @@ struct Changes {
     waiting_minutes: BTreeMap<(i64, i64), i64>,
     /// Replies per (minute sent, reply-time bucket).
     reply_minutes: BTreeMap<(i64, i64), i64>,
+    /// Waiting conversations per (account, minute of the latest DM).
+    account_waiting_minutes: BTreeMap<(String, i64), i64>,
+    /// Replies per (account, minute sent, reply-time bucket).
+    account_reply_minutes: BTreeMap<(String, i64, i64), i64>,
 }
 
 impl Changes {
-    /// Moves a conversation from its stored state to its new one.
-    fn follow(&mut self, before: Option<Conversation>, after: Conversation) {
+    /// Moves a conversation of `account` from its stored state to its new one.
+    fn follow(&mut self, account: &str, before: Option<Conversation>, after: Conversation) {
         let minute = |at_ms: i64| floor(at_ms, MINUTE_MS);
         match before {
             None => {
@@ -57,23 +61,31 @@ impl Changes {
         };
         let (was, is) = (before.and_then(waiting), waiting(after));
         if was != is {
-            if let Some(key) = was {
-                *self.waiting_minutes.entry(key).or_default() -= 1;
-            }
-            if let Some(key) = is {
-                *self.waiting_minutes.entry(key).or_default() += 1;
+            for (key, change) in [(was, -1), (is, 1)] {
+                if let Some(key @ (last_minute, _)) = key {
+                    *self.waiting_minutes.entry(key).or_default() += change;
+                    *self
+                        .account_waiting_minutes
+                        .entry((account.to_string(), last_minute))
+                        .or_default() += change;
+                }
             }
         }
     }
 
-    /// Counts replies (`change` +1) or takes back replies counted before (−1).
-    fn replies(&mut self, replies: &[Reply], change: i64) {
+    /// Counts replies of `account` (`change` +1) or takes back replies
+    /// counted before (−1).
+    fn replies(&mut self, account: &str, replies: &[Reply], change: i64) {
         for reply in replies {
-            let key = (
+            let (minute, bucket) = (
                 floor(reply.sent_at_ms, MINUTE_MS),
                 replies::bucket_of(reply.waited_ms),
             );
-            *self.reply_minutes.entry(key).or_default() += change;
+            *self.reply_minutes.entry((minute, bucket)).or_default() += change;
+            *self
+                .account_reply_minutes
+                .entry((account.to_string(), minute, bucket))
+                .or_default() += change;
         }
     }
 }
@@ -121,18 +133,18 @@ pub(super) async fn record(
                     // The late DMs change nothing; the newer ones carry on.
                     let newer = dms.into_iter().filter(|dm| *dm >= state.last);
                     let (after, replies) = replies::follow(before, newer);
-                    changes.replies(&replies, 1);
+                    changes.replies(&key.0, &replies, 1);
                     after
                 }
                 _ => {
                     let (after, replies) = replies::follow(before, dms);
-                    changes.replies(&replies, 1);
+                    changes.replies(&key.0, &replies, 1);
                     after
                 }
             };
             let Some(after) = after else { continue };
             if before != Some(after) {
-                changes.follow(before, after);
+                changes.follow(&key.0, before, after);
                 changed.push((key, after));
             }
         }
@@ -254,8 +266,8 @@ async fn recount_late(
     let without_new = multiset_difference(&with_new, new_dms);
     let (_, before) = replies::follow(None, without_new);
     let (after, replies) = replies::follow(None, with_new);
-    changes.replies(&before, -1);
-    changes.replies(&replies, 1);
+    changes.replies(account_id, &before, -1);
+    changes.replies(account_id, &replies, 1);
     Ok(after)
 }
 
@@ -311,20 +323,33 @@ async fn write_changes(
     backend: Backend,
     changes: &Changes,
 ) -> Result<(), sqlx::Error> {
-    let active: Vec<(Vec<i64>, i64)> = changes
+    use KeyPart::{Int, Text};
+    let active: Vec<_> = changes
         .active_minutes
         .iter()
-        .map(|(minute, change)| (vec![*minute], *change))
+        .map(|(minute, change)| (vec![Int(*minute)], *change))
         .collect();
-    let waiting: Vec<(Vec<i64>, i64)> = changes
+    let waiting: Vec<_> = changes
         .waiting_minutes
         .iter()
-        .map(|((last, since), change)| (vec![*last, *since], *change))
+        .map(|((last, since), change)| (vec![Int(*last), Int(*since)], *change))
         .collect();
-    let replies: Vec<(Vec<i64>, i64)> = changes
+    let replies: Vec<_> = changes
         .reply_minutes
         .iter()
-        .map(|((minute, bucket), change)| (vec![*minute, *bucket], *change))
+        .map(|((minute, bucket), change)| (vec![Int(*minute), Int(*bucket)], *change))
+        .collect();
+    let account_waiting: Vec<_> = changes
+        .account_waiting_minutes
+        .iter()
+        .map(|((account, minute), change)| (vec![Text(account), Int(*minute)], *change))
+        .collect();
+    let account_replies: Vec<_> = changes
+        .account_reply_minutes
+        .iter()
+        .map(|((account, minute, bucket), change)| {
+            (vec![Text(account), Int(*minute), Int(*bucket)], *change)
+        })
         .collect();
     add_counts(tx, backend, "conversation_minutes", &["minute_ms"], &active).await?;
     add_counts(
@@ -342,7 +367,29 @@ async fn write_changes(
         &["minute_ms", "bucket"],
         &replies,
     )
+    .await?;
+    add_counts(
+        tx,
+        backend,
+        "account_waiting_minutes",
+        &["account_id", "minute_ms"],
+        &account_waiting,
+    )
+    .await?;
+    add_counts(
+        tx,
+        backend,
+        "account_reply_minutes",
+        &["account_id", "minute_ms", "bucket"],
+        &account_replies,
+    )
     .await
+}
+
+/// One column of an aggregate row's key.
+enum KeyPart<'a> {
+    Text(&'a str),
+    Int(i64),
 }
 
 /// Adds `change` to the `count` of each row keyed by `key_columns` (creating
@@ -352,7 +399,7 @@ async fn add_counts(
     backend: Backend,
     table: &str,
     key_columns: &[&str],
-    rows: &[(Vec<i64>, i64)],
+    rows: &[(Vec<KeyPart<'_>>, i64)],
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<_> = rows.iter().filter(|(_, change)| *change != 0).collect();
     let keys = key_columns.join(", ");
@@ -365,7 +412,10 @@ async fn add_counts(
         let mut query = sqlx::query(&statement);
         for (key, change) in chunk {
             for part in key {
-                query = query.bind(*part);
+                query = match part {
+                    KeyPart::Text(text) => query.bind(*text),
+                    KeyPart::Int(number) => query.bind(*number),
+                };
             }
             query = query.bind(*change);
         }

@@ -5,6 +5,7 @@
 //! Postgres (several nodes); `connect.rs` opens either.
 
 pub mod accounts;
+mod business_accounts;
 mod connect;
 mod conversations;
 mod group_commit;
@@ -12,7 +13,7 @@ pub mod login_failures;
 mod queries;
 pub mod replies;
 
-use app::model::{SnapshotSource, StatsSnapshot};
+use app::model::{AccountsPage, AccountsQuery, SnapshotSource, StatsSnapshot};
 use sqlx::AnyPool;
 
 use crate::webhook::payload::WebhookEvent;
@@ -129,6 +130,29 @@ impl Backend {
     }
 }
 
+/// The thresholds some figures are judged by (from the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// A customer waiting longer than this for a reply is counted apart
+    /// (`AUTOMATION_REPLY_ALERT_S`).
+    pub reply_alert: std::time::Duration,
+    /// An account with at least this many events in the previous 24 h …
+    /// (`ACCOUNT_SILENCE_MIN_EVENTS`)
+    pub silence_min_events: i64,
+    /// … and none for this long is silent (`ACCOUNT_SILENCE_ALERT_MIN`).
+    pub silence_after: std::time::Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            reply_alert: std::time::Duration::from_secs(300),
+            silence_min_events: 20,
+            silence_after: std::time::Duration::from_secs(120 * 60),
+        }
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -192,16 +216,26 @@ impl Store {
 
     /// Computes the stats snapshot as of `now_ms` from the aggregate rows only
     /// (its cost does not grow with the number of stored events); customers
-    /// waiting for a reply longer than `reply_alert` are counted apart.
+    /// waiting and silent accounts are judged by `thresholds`.
     #[tracing::instrument(skip(self))]
     pub async fn snapshot(
         &self,
         now_ms: i64,
         source: SnapshotSource,
-        reply_alert: std::time::Duration,
+        thresholds: &Thresholds,
     ) -> Result<StatsSnapshot, StoreError> {
-        let reply_alert_s = reply_alert.as_secs() as i64;
-        Ok(queries::snapshot(&self.reader, self.backend, now_ms, source, reply_alert_s).await?)
+        Ok(queries::snapshot(&self.reader, self.backend, now_ms, source, thresholds).await?)
+    }
+
+    /// One page of the accounts table as of `now_ms`.
+    #[tracing::instrument(skip(self))]
+    pub async fn accounts_page(
+        &self,
+        now_ms: i64,
+        query: &AccountsQuery,
+        thresholds: &Thresholds,
+    ) -> Result<AccountsPage, StoreError> {
+        Ok(business_accounts::page(&self.reader, self.backend, now_ms, query, thresholds).await?)
     }
 
     /// The store version: bumped by every transaction that stores something new.

@@ -16,9 +16,10 @@ use app::model::{
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{
+    business_accounts::{self, ActivityDelta},
     conversations::{self, ConversationKey},
     replies::{self, Dm},
-    Backend, IngestOutcome, Rejection, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+    Backend, IngestOutcome, Rejection, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 use crate::webhook::payload::{EventKind, Metric, WebhookEvent};
 
@@ -32,6 +33,7 @@ struct AggregateDelta {
     conversations: BTreeMap<ConversationKey, Vec<Dm>>,
     accounts: BTreeMap<String, i64>,
     last_event_at_ms: Option<i64>,
+    activity: ActivityDelta,
 }
 
 impl AggregateDelta {
@@ -48,6 +50,7 @@ impl AggregateDelta {
         if !event.kind.is_modelled() {
             return;
         }
+        self.activity.count(event);
         if let (true, Some(peer)) = (event.kind.is_dm(), &event.peer_id) {
             self.conversations
                 .entry((event.account_id.clone(), peer.clone()))
@@ -229,8 +232,9 @@ pub(super) async fn snapshot(
     backend: Backend,
     now_ms: i64,
     source: SnapshotSource,
-    reply_alert_s: i64,
+    thresholds: &Thresholds,
 ) -> Result<StatsSnapshot, sqlx::Error> {
+    let reply_alert_s = thresholds.reply_alert.as_secs() as i64;
     let current_minute = floor(now_ms, MINUTE_MS);
     let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
 
@@ -300,6 +304,7 @@ pub(super) async fn snapshot(
     .bind(now_ms - DAY_MS - MINUTE_MS)
     .fetch_all(&mut *tx)
     .await?;
+    let silent_accounts = business_accounts::silent_count(&mut tx, now_ms, thresholds).await?;
     tx.commit().await?;
 
     let counts = MetricCounts::new(&totals, &today, &minutes);
@@ -340,6 +345,7 @@ pub(super) async fn snapshot(
             last_hour: reply_times_of(&reply_times),
         },
         waiting: waiting(&waiting_since, now_ms, reply_alert_s),
+        silent_accounts,
         // The bus stamps its own mode on every snapshot it publishes.
         delivery: Delivery::default(),
     })
@@ -451,6 +457,7 @@ async fn apply(
         }
         new_accounts += query.execute(&mut **tx).await?.rows_affected() as i64;
     }
+    business_accounts::record(tx, backend, &delta.activity).await?;
     let row = sqlx::query(
         "UPDATE stats_totals SET
              version = version + $1,

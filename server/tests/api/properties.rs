@@ -13,8 +13,12 @@ use crate::postgres::fresh_database_url;
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;
 
-/// The dashboard's default reply alert (`AUTOMATION_REPLY_ALERT_S`).
-const REPLY_ALERT: std::time::Duration = std::time::Duration::from_secs(300);
+/// The default thresholds (`AUTOMATION_REPLY_ALERT_S`, `ACCOUNT_SILENCE_*`).
+const THRESHOLDS: pulse::store::Thresholds = pulse::store::Thresholds {
+    reply_alert: std::time::Duration::from_secs(300),
+    silence_min_events: 20,
+    silence_after: std::time::Duration::from_secs(7200),
+};
 
 /// One generated event: (kind, account, customer, minutes before NOW).
 type Spec = (u8, u8, u8, u16);
@@ -105,7 +109,7 @@ async fn stats_after(backend: Backend, deliveries: &[String]) -> StatsSnapshot {
         store.ingest(events.clone(), NOW).await.unwrap();
     }
     let mut snapshot = store
-        .snapshot(NOW, SnapshotSource::Initial, REPLY_ALERT)
+        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
         .await
         .unwrap();
     // The version counts transactions, which is exactly what differs.

@@ -1,6 +1,6 @@
 //! The store's aggregates on a real SQLite file, at fixed instants.
 
-use app::model::SnapshotSource;
+use app::model::{AccountSort, AccountsQuery, SnapshotSource};
 use pulse::{
     store::{Backend, Store, DAY_MS, MINUTE_MS},
     webhook::payload::{EventKind, WebhookEvent},
@@ -14,8 +14,12 @@ const RECEIVED: EventKind = EventKind::DmReceived { story_reply: false };
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;
 
-/// The dashboard's default reply alert (`AUTOMATION_REPLY_ALERT_S`).
-const REPLY_ALERT: std::time::Duration = std::time::Duration::from_secs(300);
+/// The default thresholds (`AUTOMATION_REPLY_ALERT_S`, `ACCOUNT_SILENCE_*`).
+const THRESHOLDS: pulse::store::Thresholds = pulse::store::Thresholds {
+    reply_alert: std::time::Duration::from_secs(300),
+    silence_min_events: 20,
+    silence_after: std::time::Duration::from_secs(7200),
+};
 
 fn dm(mid: &str, kind: EventKind, account: &str, peer: &str, occurred_at_ms: i64) -> WebhookEvent {
     WebhookEvent {
@@ -85,7 +89,118 @@ on_both_backends!(
     a_conversation_is_active_while_its_latest_dm_is_within_24_hours,
     replies_and_waiting_follow_event_time_whatever_the_arrival_order,
     one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_writer,
+    the_accounts_page_shows_each_account_and_flags_the_silent_one,
 );
+
+async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let mut events = vec![
+        // biz-a answers one customer in 30 s and keeps another waiting.
+        dm("a1", RECEIVED, "biz-a", "quick", NOW - 10 * MINUTE),
+        dm(
+            "a2",
+            EventKind::DmSent,
+            "biz-a",
+            "quick",
+            NOW - 10 * MINUTE + 30_000,
+        ),
+        dm("a3", RECEIVED, "biz-a", "waits", NOW - 5 * MINUTE),
+    ];
+    // biz-b was busy three hours ago (20 events) and has been quiet since:
+    // silent. biz-c had only 5 events then: not busy enough to be.
+    for i in 0..20 {
+        events.push(dm(
+            &format!("b{i}"),
+            RECEIVED,
+            "biz-b",
+            "x",
+            NOW - 3 * 3_600_000 + i * 1000,
+        ));
+    }
+    for i in 0..5 {
+        events.push(dm(
+            &format!("c{i}"),
+            RECEIVED,
+            "biz-c",
+            "y",
+            NOW - 3 * 3_600_000 + i * 1000,
+        ));
+    }
+    store.ingest(events, NOW).await.unwrap();
+
+    let page = |query: AccountsQuery| {
+        let store = store.clone();
+        async move { store.accounts_page(NOW, &query, &THRESHOLDS).await.unwrap() }
+    };
+    let default = page(AccountsQuery::default()).await;
+    assert_eq!((default.total, default.silent), (3, 1));
+    let ids: Vec<&str> = default
+        .rows
+        .iter()
+        .map(|row| row.account_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["biz-a", "biz-b", "biz-c"],
+        "waiting, most first, then by id"
+    );
+    let a = &default.rows[0];
+    assert_eq!((a.received_today, a.sent_today, a.waiting), (2, 1, 1));
+    assert_eq!(a.median_reply_ms, Some(30_000));
+    assert_eq!(a.last_event_at_ms, Some(NOW - 5 * MINUTE));
+    assert!(!a.silent);
+    let b = &default.rows[1];
+    assert_eq!(
+        (b.received_today, b.waiting, b.median_reply_ms),
+        (20, 1, None)
+    );
+    assert!(b.silent);
+    assert!(
+        !default.rows[2].silent,
+        "5 events are too few to call it silent"
+    );
+
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.silent_accounts, 1);
+
+    let query = |filter: &str, sort: AccountSort, descending: bool, offset: i64| AccountsQuery {
+        filter: filter.to_string(),
+        sort,
+        descending,
+        offset,
+    };
+    let filtered = page(query("z-b", AccountSort::Account, false, 0)).await;
+    assert_eq!(filtered.total, 1);
+    assert_eq!(filtered.rows[0].account_id, "biz-b");
+    let by_reply = page(query("", AccountSort::Reply, false, 0)).await;
+    assert_eq!(
+        by_reply.rows[0].account_id, "biz-a",
+        "accounts without replies last"
+    );
+    let by_name = page(query("", AccountSort::Account, true, 0)).await;
+    assert_eq!(by_name.rows[0].account_id, "biz-c");
+    let past_the_end = page(query("", AccountSort::Account, false, 100)).await;
+    assert_eq!((past_the_end.total, past_the_end.rows.len()), (3, 0));
+    // A `%` in the filter matches itself only.
+    assert_eq!(
+        page(query("%", AccountSort::Account, false, 0)).await.total,
+        0
+    );
+
+    // A later event ends the silence.
+    store
+        .ingest(
+            vec![dm("b-again", RECEIVED, "biz-b", "x", NOW - MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page(AccountsQuery::default()).await.silent, 0);
+}
 
 const MINUTE: i64 = MINUTE_MS;
 
@@ -94,7 +209,7 @@ async fn replies_and_waiting_follow_event_time_whatever_the_arrival_order(backen
     let store = database.open().await;
     let figures = |store: Store| async move {
         let snapshot = store
-            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
             .await
             .unwrap();
         (snapshot.replies.last_hour, snapshot.waiting)
@@ -194,7 +309,7 @@ async fn replies_and_waiting_follow_event_time_whatever_the_arrival_order(backen
 
     // A conversation leaves the count 24 h after its latest DM.
     let later = store
-        .snapshot(NOW + DAY_MS, SnapshotSource::Push, REPLY_ALERT)
+        .snapshot(NOW + DAY_MS, SnapshotSource::Push, &THRESHOLDS)
         .await
         .unwrap();
     assert_eq!(later.waiting.total, 0);
@@ -235,7 +350,7 @@ async fn one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_
         one.ingest(vec![event.clone()], NOW).await.unwrap();
     }
     let expected = figures(
-        one.snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        one.snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
             .await
             .unwrap(),
     );
@@ -262,7 +377,7 @@ async fn one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_
     tokio::join!(write(node_a.clone(), 0), write(node_b.clone(), 1));
     let got = figures(
         node_b
-            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
             .await
             .unwrap(),
     );
@@ -274,7 +389,7 @@ async fn a_conversation_is_active_while_its_latest_dm_is_within_24_hours(backend
     let store = database.open().await;
     let active = |store: Store, at: i64| async move {
         store
-            .snapshot(at, SnapshotSource::Push, REPLY_ALERT)
+            .snapshot(at, SnapshotSource::Push, &THRESHOLDS)
             .await
             .unwrap()
             .active_conversations_24h
@@ -356,7 +471,7 @@ async fn windows_today_last_hour_and_24h_are_cut_at_the_right_instants(backend: 
     assert_eq!((outcome.stored, outcome.duplicates), (5, 0));
 
     let snapshot = store
-        .snapshot(NOW, SnapshotSource::Initial, REPLY_ALERT)
+        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
         .await
         .unwrap();
     assert_eq!(snapshot.version, 1);
@@ -409,7 +524,7 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
     assert!(!again.changed());
 
     let snapshot = store
-        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
         .await
         .unwrap();
     assert_eq!(snapshot.version, 1);
@@ -420,7 +535,7 @@ async fn duplicates_within_and_across_transactions_count_once_and_do_not_bump_th
         .await
         .unwrap();
     let snapshot = store
-        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
         .await
         .unwrap();
     assert_eq!(
@@ -440,7 +555,7 @@ async fn data_survives_reopening_the_database(backend: Backend) {
     drop(store);
     let reopened = database.open().await;
     let snapshot = reopened
-        .snapshot(NOW, SnapshotSource::Initial, REPLY_ALERT)
+        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
         .await
         .unwrap();
     assert_eq!((snapshot.version, snapshot.dms_received.total), (1, 1));
@@ -475,11 +590,11 @@ async fn two_nodes_writing_overlapping_batches_at_once_count_each_event_once(bac
 
     let (a, b) = (
         node_a
-            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
             .await
             .unwrap(),
         node_b
-            .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+            .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
             .await
             .unwrap(),
     );
@@ -520,7 +635,7 @@ async fn concurrent_deliveries_are_committed_together_and_each_counted_once(back
     let duplicates: u64 = outcomes.iter().map(|o| o.duplicates).sum();
     assert_eq!((stored, duplicates), (160, 40));
     let snapshot = store
-        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
         .await
         .unwrap();
     assert_eq!(snapshot.dms_received.total, 160);
@@ -557,7 +672,7 @@ async fn a_delivery_postgres_refuses_does_not_fail_the_others_committed_with_it(
     assert!(results[15].is_err(), "the poisoned delivery fails");
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 30);
     let snapshot = store
-        .snapshot(NOW, SnapshotSource::Push, REPLY_ALERT)
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
         .await
         .unwrap();
     assert_eq!(snapshot.dms_received.total, 30);

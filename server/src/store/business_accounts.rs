@@ -1,0 +1,322 @@
+//! What each business account did: DMs per day, counted events per hour and
+//! the newest event, kept at ingestion; and the accounts page read from them
+//! (with the waiting and reply rows `conversations` keeps per account).
+
+use std::collections::BTreeMap;
+
+use app::model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
+use sqlx::{Any, AnyPool, Transaction};
+
+use super::{
+    queries::{floor, placeholders, ROWS_PER_UPSERT},
+    replies, Backend, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+};
+use crate::webhook::payload::{EventKind, WebhookEvent};
+
+/// One hour in milliseconds.
+const HOUR_MS: i64 = 3_600_000;
+
+/// The account changes of one transaction, summed per row.
+#[derive(Default)]
+pub(super) struct ActivityDelta {
+    /// (received, sent) DMs per (account, UTC day).
+    days: BTreeMap<(String, i64), (i64, i64)>,
+    /// Counted events per (account, UTC hour).
+    hours: BTreeMap<(String, i64), i64>,
+    /// The newest counted event per account.
+    latest: BTreeMap<String, i64>,
+}
+
+impl ActivityDelta {
+    /// Counts a new event (modelled events that count, as `last_event_at_ms`).
+    pub(super) fn count(&mut self, event: &WebhookEvent) {
+        if !event.kind.is_modelled() || event.kind.metrics().is_empty() {
+            return;
+        }
+        let (account, at) = (&event.account_id, event.occurred_at_ms);
+        if event.kind.is_dm() {
+            let day = self
+                .days
+                .entry((account.clone(), floor(at, DAY_MS)))
+                .or_default();
+            if event.kind == EventKind::DmSent {
+                day.1 += 1;
+            } else {
+                day.0 += 1;
+            }
+        }
+        *self
+            .hours
+            .entry((account.clone(), floor(at, HOUR_MS)))
+            .or_default() += 1;
+        let latest = self.latest.entry(account.clone()).or_insert(at);
+        *latest = (*latest).max(at);
+    }
+}
+
+/// Writes one transaction's account changes (after the accounts rows exist).
+/// Rows are written in key order, so two nodes lock them in the same order.
+pub(super) async fn record(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    delta: &ActivityDelta,
+) -> Result<(), sqlx::Error> {
+    let days: Vec<_> = delta.days.iter().collect();
+    for chunk in days.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "INSERT INTO account_days (account_id, day_ms, received, sent) VALUES {}
+             ON CONFLICT (account_id, day_ms) DO UPDATE SET
+                 received = account_days.received + excluded.received,
+                 sent = account_days.sent + excluded.sent",
+            placeholders(backend, chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&statement);
+        for ((account, day), (received, sent)) in chunk {
+            query = query.bind(account).bind(*day).bind(*received).bind(*sent);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let hours: Vec<_> = delta.hours.iter().collect();
+    for chunk in hours.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "INSERT INTO account_hours (account_id, hour_ms, events) VALUES {}
+             ON CONFLICT (account_id, hour_ms) DO UPDATE SET
+                 events = account_hours.events + excluded.events",
+            placeholders(backend, chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&statement);
+        for ((account, hour), events) in chunk {
+            query = query.bind(account).bind(*hour).bind(**events);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let latest: Vec<_> = delta.latest.iter().collect();
+    for chunk in latest.chunks(ROWS_PER_UPSERT) {
+        // Every account row exists already; the insert only takes the lock
+        // in key order and keeps the later time.
+        let statement = format!(
+            "INSERT INTO accounts (account_id, first_seen_at_ms, last_event_at_ms) VALUES {}
+             ON CONFLICT (account_id) DO UPDATE SET last_event_at_ms = CASE
+                 WHEN accounts.last_event_at_ms IS NULL
+                   OR excluded.last_event_at_ms > accounts.last_event_at_ms
+                 THEN excluded.last_event_at_ms ELSE accounts.last_event_at_ms END",
+            placeholders(backend, chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&statement);
+        for (account, at) in chunk {
+            query = query.bind(*account).bind(**at).bind(**at);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The window of the silence rule at `now_ms`: an account is silent when its
+/// newest event is in `[from, quiet_since)` and it had at least
+/// `min_events` counted events in the hours from `hours_from` (the previous
+/// 24 h, to the hour).
+struct Silence {
+    from: i64,
+    quiet_since: i64,
+    hours_from: i64,
+    min_events: i64,
+}
+
+impl Silence {
+    fn at(now_ms: i64, thresholds: &Thresholds) -> Self {
+        Silence {
+            from: now_ms - DAY_MS,
+            quiet_since: now_ms - thresholds.silence_after.as_millis() as i64,
+            hours_from: floor(now_ms - DAY_MS, HOUR_MS),
+            min_events: thresholds.silence_min_events,
+        }
+    }
+}
+
+/// `<condition on the accounts row>` that says an account is silent, with
+/// its four parameters starting at `$first`.
+fn silent_condition(first: usize) -> String {
+    format!(
+        "accounts.last_event_at_ms >= ${a} AND accounts.last_event_at_ms < ${b}
+         AND (SELECT sum(events) FROM account_hours
+              WHERE account_hours.account_id = accounts.account_id
+                AND account_hours.hour_ms >= ${c}) >= ${d}",
+        a = first,
+        b = first + 1,
+        c = first + 2,
+        d = first + 3
+    )
+}
+
+/// How many business accounts are silent at `now_ms`. Reads only the
+/// accounts whose newest event falls in the rule's window (an index range).
+pub(super) async fn silent_count(
+    reader: &mut sqlx::AnyConnection,
+    now_ms: i64,
+    thresholds: &Thresholds,
+) -> Result<i64, sqlx::Error> {
+    let silence = Silence::at(now_ms, thresholds);
+    let statement = format!(
+        "SELECT count(*) FROM accounts WHERE {}",
+        silent_condition(1)
+    );
+    let (count,): (i64,) = sqlx::query_as(&statement)
+        .bind(silence.from)
+        .bind(silence.quiet_since)
+        .bind(silence.hours_from)
+        .bind(silence.min_events)
+        .fetch_one(reader)
+        .await?;
+    Ok(count)
+}
+
+/// One page of the accounts table at `now_ms`, filtered, sorted and cut in
+/// the database: only the page's rows leave it.
+pub(super) async fn page(
+    reader: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+    query: &AccountsQuery,
+    thresholds: &Thresholds,
+) -> Result<AccountsPage, sqlx::Error> {
+    let current_minute = floor(now_ms, MINUTE_MS);
+    let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
+    let silence = Silence::at(now_ms, thresholds);
+    // Missing figures sort last whichever the direction.
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let order = match query.sort {
+        AccountSort::Account => format!("account_id {direction}"),
+        AccountSort::Received => format!("received {direction}, account_id"),
+        AccountSort::Sent => format!("sent {direction}, account_id"),
+        AccountSort::Waiting => format!("waiting {direction}, account_id"),
+        AccountSort::Reply => format!(
+            "CASE WHEN median_bucket IS NULL THEN 1 ELSE 0 END, median_bucket {direction}, account_id"
+        ),
+        AccountSort::LastEvent => format!(
+            "CASE WHEN last_event_at_ms IS NULL THEN 1 ELSE 0 END, last_event_at_ms {direction}, account_id"
+        ),
+    };
+    // The median bucket per account: the first bucket whose running count
+    // reaches half the account's replies (nearest rank, as `replies::quantile`).
+    let statement = format!(
+        "WITH today AS (
+             SELECT account_id, received, sent FROM account_days WHERE day_ms = $1
+         ), waiting AS (
+             SELECT account_id, CAST(sum(count) AS BIGINT) AS waiting
+             FROM account_waiting_minutes WHERE minute_ms > $2 GROUP BY account_id
+         ), replied AS (
+             SELECT account_id, bucket, CAST(sum(count) AS BIGINT) AS replies
+             FROM account_reply_minutes WHERE minute_ms BETWEEN $3 AND $4
+             GROUP BY account_id, bucket
+         ), running AS (
+             SELECT account_id, bucket,
+                    sum(replies) OVER (PARTITION BY account_id ORDER BY bucket) AS reached,
+                    sum(replies) OVER (PARTITION BY account_id) AS total
+             FROM replied WHERE replies > 0
+         ), median AS (
+             SELECT account_id, min(bucket) AS bucket FROM running
+             WHERE reached * 2 >= total GROUP BY account_id
+         ), rows AS (
+             SELECT accounts.account_id AS account_id,
+                    CAST(COALESCE(today.received, 0) AS BIGINT) AS received,
+                    CAST(COALESCE(today.sent, 0) AS BIGINT) AS sent,
+                    CAST(COALESCE(waiting.waiting, 0) AS BIGINT) AS waiting,
+                    median.bucket AS median_bucket,
+                    accounts.last_event_at_ms AS last_event_at_ms,
+                    CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT) AS silent
+             FROM accounts
+             LEFT JOIN today ON today.account_id = accounts.account_id
+             LEFT JOIN waiting ON waiting.account_id = accounts.account_id
+             LEFT JOIN median ON median.account_id = accounts.account_id
+             WHERE accounts.account_id LIKE $9 ESCAPE '\\'
+         )
+         SELECT account_id, received, sent, waiting, median_bucket, last_event_at_ms, silent,
+                count(*) OVER () AS matching
+         FROM rows ORDER BY {order} LIMIT $10 OFFSET $11",
+        silent = silent_condition(5),
+    );
+    let pattern = format!("%{}%", escape_like(&query.filter));
+    let mut reader = reader.begin().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *reader)
+            .await?;
+    }
+    type Row = (String, i64, i64, i64, Option<i64>, Option<i64>, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(&statement)
+        .bind(floor(now_ms, DAY_MS))
+        .bind(now_ms - DAY_MS - MINUTE_MS)
+        .bind(first_minute)
+        .bind(current_minute)
+        .bind(silence.from)
+        .bind(silence.quiet_since)
+        .bind(silence.hours_from)
+        .bind(silence.min_events)
+        .bind(pattern)
+        .bind(ACCOUNTS_PER_PAGE as i64)
+        .bind(query.offset)
+        .fetch_all(&mut *reader)
+        .await?;
+    let total = match rows.first() {
+        Some(row) => row.7,
+        // Past the end, or nothing matches: count what matches.
+        None => {
+            let (count,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'",
+            )
+            .bind(format!("%{}%", escape_like(&query.filter)))
+            .fetch_one(&mut *reader)
+            .await?;
+            count
+        }
+    };
+    let silent = silent_count(&mut reader, now_ms, thresholds).await?;
+    let (version,): (i64,) = sqlx::query_as("SELECT version FROM stats_totals WHERE id = 1")
+        .fetch_one(&mut *reader)
+        .await?;
+    reader.commit().await?;
+    Ok(AccountsPage {
+        generated_at_ms: now_ms,
+        version,
+        total,
+        offset: query.offset,
+        silent,
+        rows: rows
+            .into_iter()
+            .map(
+                |(
+                    account_id,
+                    received,
+                    sent,
+                    waiting,
+                    median_bucket,
+                    last_event_at_ms,
+                    silent,
+                    _,
+                )| {
+                    AccountRow {
+                        account_id,
+                        received_today: received,
+                        sent_today: sent,
+                        waiting,
+                        median_reply_ms: median_bucket.map(replies::bucket_time_ms),
+                        last_event_at_ms,
+                        silent: silent != 0,
+                    }
+                },
+            )
+            .collect(),
+    })
+}
+
+/// `text` for a `LIKE … ESCAPE '\'` pattern: its `%`, `_` and `\` match themselves.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}
