@@ -21,7 +21,7 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
-use pages::{AdminPage, LoginPage};
+use pages::{Accounts, AdminPage, LoginPage};
 
 /// The HTML document around the application, rendered once per page load on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -82,7 +82,7 @@ fn IslandScripts(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The pages whose HTML holds an island, so that they load the wasm.
-pub const PAGES_WITH_ISLANDS: &[&str] = &["/admin"];
+pub const PAGES_WITH_ISLANDS: &[&str] = &["/admin", "/admin/accounts"];
 
 /// Whether the page being rendered holds an island (the login page and the
 /// error pages do not, and load no script).
@@ -113,6 +113,11 @@ pub fn App() -> impl IntoView {
                 // Async: the server sends the page once the snapshot is in it, so
                 // it reads complete without JavaScript (no streamed fallback).
                 <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("accounts"))
+                    view=Accounts
+                    ssr=SsrMode::Async
+                />
                 <Route path=StaticSegment("login") view=LoginPage/>
             </Routes>
         </Router>

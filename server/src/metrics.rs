@@ -39,6 +39,8 @@ pub struct Metrics {
     pub redis_reconnects: IntCounter,
     /// Time to compute one snapshot from the database.
     pub snapshot_seconds: Histogram,
+    /// Time to compute one page of the accounts table from the database.
+    pub accounts_page_seconds: Histogram,
     /// TCP connections being served.
     pub connections_open: IntGauge,
     /// TCP connections closed at once because the node held its maximum.
@@ -115,6 +117,10 @@ impl Metrics {
                 "pulse_snapshot_compute_seconds",
                 "Time to compute one snapshot from the database.",
             ),
+            accounts_page_seconds: histogram(
+                "pulse_accounts_page_compute_seconds",
+                "Time to compute one page of the accounts table from the database.",
+            ),
             connections_open: IntGauge::new(
                 "pulse_connections_open",
                 "TCP connections being served.",
@@ -142,7 +148,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -153,6 +159,7 @@ impl Metrics {
             Box::new(metrics.bus_mode.clone()),
             Box::new(metrics.redis_reconnects.clone()),
             Box::new(metrics.snapshot_seconds.clone()),
+            Box::new(metrics.accounts_page_seconds.clone()),
             Box::new(metrics.connections_open.clone()),
             Box::new(metrics.connections_refused.clone()),
             Box::new(metrics.streams_refused.clone()),

@@ -1,8 +1,9 @@
 //! The HTTP surface: every route in one place.
 
+use app::model::AccountsQuery;
 use app::{shell, App};
 use axum::{
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, Query, State},
     http::{header, HeaderValue, StatusCode},
     middleware,
     response::{IntoResponse, Redirect, Response},
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::export))
         .route("/readyz", get(readiness))
         .route("/api/admin/stats", get(current_stats))
+        .route("/api/admin/accounts", get(accounts_page))
         .route("/api/admin/stats/stream", get(sse::stream))
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.
@@ -147,6 +149,35 @@ async fn current_stats(State(state): State<AppState>) -> Response {
         state.publisher.bus().latest().json.clone(),
     )
         .into_response()
+}
+
+/// `GET /api/admin/accounts?q=&sort=&dir=&offset=`: one page of the
+/// accounts table as JSON; 400 naming the parameter that is not understood.
+async fn accounts_page(
+    State(state): State<AppState>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let param = |name: &str| params.get(name).map(String::as_str);
+    let query = match AccountsQuery::parse(param("q"), param("sort"), param("dir"), param("offset"))
+    {
+        Ok(query) => query,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    match state.publisher.accounts_page(&query).await {
+        Ok(page) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(page),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(error = %error_chain(&error), "the accounts page failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the accounts could not be read; see the server log",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// `GET /readyz`: 200 when the database answers, 503 otherwise; says which

@@ -90,6 +90,73 @@ pub(crate) fn refresh(url: &'static str, live: LiveStats, pending: RwSignal<bool
     });
 }
 
+/// Keeps the accounts table's `page` (for `query`) up to date while the page
+/// is open: it joins the browser's stats stream like a dashboard and asks
+/// for the page again whenever the store has moved past the version shown,
+/// one request at a time, and once a minute as the time windows move on.
+#[cfg(feature = "hydrate")]
+pub(crate) fn follow_accounts(
+    page: RwSignal<crate::model::AccountsPage>,
+    query: &crate::model::AccountsQuery,
+) {
+    use std::{cell::Cell, rc::Rc};
+
+    let live = LiveStats {
+        snapshot: RwSignal::new(StatsSnapshot {
+            version: page.with_untracked(|page| page.version),
+            ..StatsSnapshot::default()
+        }),
+        connection: RwSignal::new(ConnectionState::Connecting),
+        received_at_ms: RwSignal::new(0),
+        latency_ms: RwSignal::new(None),
+    };
+    subscribe(live);
+    let url = format!("/api/admin/accounts?{}", query.to_query_string());
+    let busy = send_wrapper::SendWrapper::new(Rc::new(Cell::new(false)));
+    let fetch = move |always: bool| {
+        let stale =
+            || live.snapshot.with_untracked(|s| s.version) > page.with_untracked(|p| p.version);
+        if busy.get() || !(always || stale()) {
+            return;
+        }
+        busy.set(true);
+        let (busy, url) = (busy.clone(), url.clone());
+        leptos::task::spawn_local(async move {
+            loop {
+                match gloo_net::http::Request::get(&url).send().await {
+                    Ok(response) if response.status() == 401 => {
+                        go_to_login("expired");
+                        break;
+                    }
+                    Ok(response) if response.ok() => {
+                        let text = response.text().await.unwrap_or_default();
+                        match crate::model::reading::parse_accounts_page(&text) {
+                            Some(next) => page.set(next),
+                            None => break,
+                        }
+                    }
+                    _ => break,
+                }
+                // A push that came in meanwhile asks for one more.
+                if live.snapshot.with_untracked(|s| s.version) <= page.with_untracked(|p| p.version)
+                {
+                    break;
+                }
+            }
+            busy.set(false);
+        });
+    };
+    let on_push = fetch.clone();
+    Effect::new(move |_| {
+        live.snapshot.track();
+        on_push(false);
+    });
+    let handle = set_interval_with_handle(move || fetch(true), std::time::Duration::from_secs(60));
+    if let Ok(handle) = handle {
+        on_cleanup(move || handle.clear());
+    }
+}
+
 /// Advances `now_ms` every second so relative times on the page stay true.
 #[cfg(feature = "hydrate")]
 pub(crate) fn tick_clock(now_ms: RwSignal<i64>) {

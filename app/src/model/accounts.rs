@@ -183,7 +183,8 @@ mod tests {
         assert_eq!(query.sort, AccountSort::Waiting);
         assert!(query.descending);
         assert_eq!(query.offset, 0);
-        let query = AccountsQuery::parse(Some(" 1784 "), Some("account"), None, Some("100")).unwrap();
+        let query =
+            AccountsQuery::parse(Some(" 1784 "), Some("account"), None, Some("100")).unwrap();
         assert_eq!(query.filter, "1784");
         assert!(!query.descending, "names sort A to Z first");
         assert_eq!(query.offset, 100);

@@ -6,8 +6,8 @@
 //! the tests read it back through this module to keep both sides in step.
 
 use super::{
-    BusMode, Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource,
-    StatsSnapshot, Waiting, WebhookHealth,
+    AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, MinuteBucket, Replies,
+    ReplyTimes, SnapshotSource, StatsSnapshot, Waiting, WebhookHealth,
 };
 
 /// One minute in milliseconds.
@@ -21,6 +21,8 @@ pub trait JsonValue: Sized {
     fn integer(&self) -> Option<i64>;
     /// The value as a string.
     fn text(&self) -> Option<String>;
+    /// The value as a boolean.
+    fn boolean(&self) -> Option<bool>;
     /// Whether the value is `null`.
     fn is_null(&self) -> bool;
     /// The items of an array.
@@ -84,6 +86,37 @@ impl StatsSnapshot {
             },
         })
     }
+}
+
+impl AccountsPage {
+    /// The accounts page in `value` (as the server serialises it).
+    pub fn read(value: &impl JsonValue) -> Option<Self> {
+        Some(AccountsPage {
+            generated_at_ms: int(value, "generated_at_ms")?,
+            version: int(value, "version")?,
+            total: int(value, "total")?,
+            offset: int(value, "offset")?,
+            silent: int(value, "silent")?,
+            rows: value
+                .member("rows")?
+                .items()?
+                .iter()
+                .map(account_row)
+                .collect::<Option<Vec<_>>>()?,
+        })
+    }
+}
+
+fn account_row(value: &impl JsonValue) -> Option<AccountRow> {
+    Some(AccountRow {
+        account_id: value.member("account_id")?.text()?,
+        received_today: int(value, "received_today")?,
+        sent_today: int(value, "sent_today")?,
+        waiting: int(value, "waiting")?,
+        median_reply_ms: optional_int(value, "median_reply_ms")?,
+        last_event_at_ms: optional_int(value, "last_event_at_ms")?,
+        silent: value.member("silent")?.boolean()?,
+    })
 }
 
 fn int(value: &impl JsonValue, key: &str) -> Option<i64> {
@@ -194,6 +227,10 @@ impl JsonValue for wasm_bindgen::JsValue {
         self.as_string()
     }
 
+    fn boolean(&self) -> Option<bool> {
+        self.as_bool()
+    }
+
     fn is_null(&self) -> bool {
         wasm_bindgen::JsValue::is_null(self)
     }
@@ -209,6 +246,12 @@ pub fn parse_snapshot(text: &str) -> Option<StatsSnapshot> {
     StatsSnapshot::read(&js_sys::JSON::parse(text).ok()?)
 }
 
+/// Parses `text` with the browser's `JSON.parse` and reads an accounts page from it.
+#[cfg(feature = "hydrate")]
+pub fn parse_accounts_page(text: &str) -> Option<AccountsPage> {
+    AccountsPage::read(&js_sys::JSON::parse(text).ok()?)
+}
+
 #[cfg(test)]
 impl JsonValue for serde_json::Value {
     fn member(&self, key: &str) -> Option<Self> {
@@ -221,6 +264,10 @@ impl JsonValue for serde_json::Value {
 
     fn text(&self) -> Option<String> {
         self.as_str().map(str::to_string)
+    }
+
+    fn boolean(&self) -> Option<bool> {
+        self.as_bool()
     }
 
     fn is_null(&self) -> bool {
@@ -305,6 +352,38 @@ mod tests {
         let empty = StatsSnapshot::default();
         let json = serde_json::to_value(&empty).unwrap();
         assert_eq!(StatsSnapshot::read(&json), Some(empty));
+    }
+
+    #[test]
+    fn an_accounts_page_reads_back_whole() {
+        let page = AccountsPage {
+            generated_at_ms: 1_795_631_405_000,
+            version: 9,
+            total: 250,
+            offset: 100,
+            silent: 1,
+            rows: vec![
+                AccountRow {
+                    account_id: "17841400000001".to_string(),
+                    received_today: 5,
+                    sent_today: 4,
+                    waiting: 1,
+                    median_reply_ms: Some(30_000),
+                    last_event_at_ms: Some(1_795_631_000_000),
+                    silent: false,
+                },
+                AccountRow {
+                    account_id: "quiet".to_string(),
+                    silent: true,
+                    ..AccountRow::default()
+                },
+            ],
+        };
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(AccountsPage::read(&json), Some(page));
+        let mut broken = json;
+        broken["rows"][1]["silent"] = serde_json::json!("yes");
+        assert_eq!(AccountsPage::read(&broken), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match initial.await {
                     Ok(snapshot) => {
-                        let json = initial_snapshot_json(&snapshot);
+                        let json = super::embedded::script_json(&snapshot);
                         provide_context(InitialSnapshot(snapshot));
                         view! {
                             <script type="application/json" id=INITIAL_SNAPSHOT_ID>
@@ -67,24 +67,13 @@ const INITIAL_SNAPSHOT_ID: &str = "pulse-initial-snapshot";
 #[cfg_attr(feature = "hydrate", allow(dead_code))]
 struct InitialSnapshot(StatsSnapshot);
 
-/// The snapshot as JSON safe inside a `<script>` element: every `<` escaped,
-/// so no text in it (a warning, say) can close the element.
-fn initial_snapshot_json(snapshot: &StatsSnapshot) -> String {
-    serde_json::to_string(snapshot)
-        .unwrap_or_default()
-        .replace('<', "\\u003c")
-}
-
 /// The snapshot the dashboard starts from: the page's, handed over as
 /// context on the server and read from the page's JSON in the browser (the
 /// island takes no props, which Leptos would decode with `serde_json`).
 fn initial_snapshot() -> StatsSnapshot {
     #[cfg(feature = "hydrate")]
     {
-        web_sys::window()
-            .and_then(|window| window.document())
-            .and_then(|document| document.get_element_by_id(INITIAL_SNAPSHOT_ID))
-            .and_then(|element| element.text_content())
+        super::embedded::element_text(INITIAL_SNAPSHOT_ID)
             .and_then(|json| crate::model::reading::parse_snapshot(&json))
             .unwrap_or_default()
     }
@@ -171,7 +160,12 @@ fn Dashboard() -> impl IntoView {
                 title="Active conversations (24 h)"
                 value=field(|s| s.active_conversations_24h)
             />
-            <StatCard id="accounts" title="Accounts" value=field(|s| s.accounts)/>
+            <StatCard
+                id="accounts"
+                title="Accounts"
+                value=field(|s| s.accounts)
+                details=vec![("silent", field(|s| s.silent_accounts))]
+            />
             <RepliesCard snapshot=snapshot/>
             <WaitingCard snapshot=snapshot/>
         </section>
@@ -194,6 +188,7 @@ fn Dashboard() -> impl IntoView {
                     <p class="subtitle">"Instagram DM automation · admin"</p>
                 </div>
                 <div class="dashboard__status">
+                    <a class="nav-link" href="/admin/accounts">"Accounts"</a>
                     <LiveBadge state=live.connection delivery/>
                     <span class="meta" data-testid="updated">"updated " {updated}</span>
                     <span class="meta" data-testid="latency">"latency " {latency}</span>
@@ -247,20 +242,5 @@ fn part(view: impl IntoView + 'static) -> impl IntoView {
 fn mark_hydrated() {
     if let Some(performance) = web_sys::window().and_then(|window| window.performance()) {
         let _ = performance.mark("pulse:dashboard-hydrated");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_embedded_snapshot_cannot_close_its_script_element() {
-        let mut snapshot = StatsSnapshot::default();
-        snapshot.webhook_health.warning = Some("</script><script>alert(1)</script>".to_string());
-        let json = initial_snapshot_json(&snapshot);
-        assert!(!json.contains('<'), "{json}");
-        let back: StatsSnapshot = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, snapshot);
     }
 }

@@ -16,7 +16,7 @@ pub use context::{StatsContext, StatsService};
 mod context {
     use std::{future::Future, pin::Pin, sync::Arc};
 
-    use crate::model::StatsSnapshot;
+    use crate::model::{AccountsPage, AccountsQuery, StatsSnapshot};
 
     /// What the server's stats machinery offers to server functions.
     pub trait StatsService: Send + Sync + 'static {
@@ -28,6 +28,13 @@ mod context {
         fn refresh_now(
             &self,
         ) -> Pin<Box<dyn Future<Output = Result<StatsSnapshot, String>> + Send>>;
+
+        /// One page of the accounts table, computed now. The error text is
+        /// safe to show.
+        fn accounts(
+            &self,
+            query: AccountsQuery,
+        ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, String>> + Send>>;
     }
 
     /// The handle provided as Leptos context by the server.

@@ -11,7 +11,7 @@ pub mod pacing;
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
-    model::{SnapshotSource, StatsSnapshot},
+    model::{AccountsPage, AccountsQuery, SnapshotSource, StatsSnapshot},
     server_fns::stats::StatsService,
 };
 use tokio_util::sync::CancellationToken;
@@ -127,6 +127,19 @@ impl StatsPublisher {
     }
 }
 
+impl StatsPublisher {
+    /// One page of the accounts table, computed now from the store.
+    pub async fn accounts_page(&self, query: &AccountsQuery) -> Result<AccountsPage, StoreError> {
+        let timer = metrics().accounts_page_seconds.start_timer();
+        let page = self
+            .store
+            .accounts_page(now_ms(), query, &self.health.thresholds)
+            .await?;
+        timer.observe_duration();
+        Ok(page)
+    }
+}
+
 impl StatsService for StatsPublisher {
     fn latest(&self) -> StatsSnapshot {
         self.bus.latest().snapshot.clone()
@@ -142,6 +155,19 @@ impl StatsService for StatsPublisher {
                     tracing::error!(error = %error_chain(&error), "manual stats refresh failed");
                     "the stats could not be recomputed; see the server log".to_string()
                 })
+        })
+    }
+
+    fn accounts(
+        &self,
+        query: AccountsQuery,
+    ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, String>> + Send>> {
+        let publisher = self.clone();
+        Box::pin(async move {
+            publisher.accounts_page(&query).await.map_err(|error| {
+                tracing::error!(error = %error_chain(&error), "the accounts page failed");
+                "the accounts could not be read; see the server log".to_string()
+            })
         })
     }
 }

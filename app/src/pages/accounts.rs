@@ -1,0 +1,287 @@
+//! `/admin/accounts`: every business account at a glance.
+//!
+//! The server renders the page complete (filter form, sortable headers, one
+//! page of 100 rows, paging links), so it works without JavaScript. The
+//! table is an island: while the page is open it follows the browser's
+//! stats stream and asks for its page again (`GET /api/admin/accounts`) each
+//! time the store moves on, and once a minute as the windows move. The page is
+//! computed only when someone asks for it, never pushed to every dashboard.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    format::{age, duration, thousands},
+    model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE},
+};
+
+/// The element holding the page's rows as JSON, for the island.
+const PAGE_JSON_ID: &str = "pulse-accounts-page";
+/// The page's own address.
+const PAGE_PATH: &str = "/admin/accounts";
+
+/// The routed page.
+#[component]
+pub fn Accounts() -> impl IntoView {
+    let params = use_query_map();
+    let query = params.with_untracked(|params| {
+        AccountsQuery::parse(
+            params.get_str("q"),
+            params.get_str("sort"),
+            params.get_str("dir"),
+            params.get_str("offset"),
+        )
+    });
+    #[cfg(feature = "ssr")]
+    if query.is_err() {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::BAD_REQUEST);
+        }
+    }
+    let shown = query.clone().unwrap_or_default();
+    let loaded = Resource::new_blocking(move || query.clone(), load);
+    let table_query = shown.clone();
+
+    view! {
+        <main class="dashboard accounts">
+            <header class="dashboard__header">
+                <div>
+                    <h1>"Accounts"</h1>
+                    <p class="subtitle">"Every business account at a glance"</p>
+                </div>
+                <nav class="dashboard__status">
+                    <a class="nav-link" href="/admin">"← Dashboard"</a>
+                </nav>
+            </header>
+            <form class="accounts__filter" method="get" action=PAGE_PATH role="search">
+                <input
+                    type="search"
+                    name="q"
+                    value=shown.filter.clone()
+                    placeholder="Filter by account id"
+                    aria-label="Filter by account id"
+                />
+                <input type="hidden" name="sort" value=shown.sort.key()/>
+                <input type="hidden" name="dir" value=if shown.descending { "desc" } else { "asc" }/>
+                <button type="submit">"Filter"</button>
+            </form>
+            <Suspense fallback=|| view! { <p class="loading">"Loading accounts…"</p> }>
+                {move || {
+                    let query = table_query.clone();
+                    Suspend::new(async move {
+                    match loaded.await {
+                        Ok(page) => {
+                            let json = super::embedded::script_json(&page);
+                            provide_context(Initial(query, page));
+                            view! {
+                                <script type="application/json" id=PAGE_JSON_ID>
+                                    {json}
+                                </script>
+                                <AccountsTable/>
+                            }
+                                .into_any()
+                        }
+                        Err(message) => {
+                            view! { <p class="error" role="alert">{message}</p> }.into_any()
+                        }
+                    }
+                })
+                }}
+            </Suspense>
+        </main>
+    }
+}
+
+/// The query and page the server rendered, for the island on the server.
+#[derive(Clone)]
+#[cfg_attr(feature = "hydrate", allow(dead_code))]
+struct Initial(AccountsQuery, AccountsPage);
+
+/// Computes the page on the server (this page is never rendered in the
+/// browser). The context is taken before the future starts: inside it there
+/// is no reactive owner to ask.
+#[cfg_attr(not(feature = "ssr"), allow(clippy::manual_async_fn))]
+fn load(
+    query: Result<AccountsQuery, String>,
+) -> impl std::future::Future<Output = Result<AccountsPage, String>> + Send {
+    #[cfg(feature = "ssr")]
+    let service = use_context::<crate::server_fns::stats::StatsContext>();
+    async move {
+        let query = query?;
+        #[cfg(feature = "ssr")]
+        {
+            let service = service.ok_or("the stats service is not available")?;
+            service.0.accounts(query).await
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            let _ = query;
+            Err("the accounts are read on the server".to_string())
+        }
+    }
+}
+
+/// The query and page the table starts from: from context on the server, from
+/// the address and the page's JSON in the browser.
+fn initial() -> (AccountsQuery, AccountsPage) {
+    #[cfg(feature = "hydrate")]
+    {
+        let query = web_sys::window()
+            .and_then(|window| window.location().search().ok())
+            .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+            .and_then(|params| {
+                AccountsQuery::parse(
+                    params.get("q").as_deref(),
+                    params.get("sort").as_deref(),
+                    params.get("dir").as_deref(),
+                    params.get("offset").as_deref(),
+                )
+                .ok()
+            })
+            .unwrap_or_default();
+        let page = super::embedded::element_text(PAGE_JSON_ID)
+            .and_then(|json| crate::model::reading::parse_accounts_page(&json))
+            .unwrap_or_default();
+        (query, page)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        use_context::<Initial>()
+            .map(|Initial(query, page)| (query, page))
+            .unwrap_or_default()
+    }
+}
+
+/// The live table: summary, rows and paging.
+#[island]
+fn AccountsTable() -> impl IntoView {
+    let (query, first) = initial();
+    let now_ms = RwSignal::new(first.generated_at_ms);
+    let page = RwSignal::new(first);
+    #[cfg(feature = "hydrate")]
+    {
+        crate::live::follow_accounts(page, &query);
+        crate::live::tick_clock(now_ms);
+    }
+
+    let summary = move || {
+        page.with(|page| {
+            let shown = if page.rows.is_empty() {
+                "none shown".to_string()
+            } else {
+                format!(
+                    "{}–{} shown",
+                    thousands(page.offset + 1),
+                    thousands(page.offset + page.rows.len() as i64)
+                )
+            };
+            let noun = if page.total == 1 {
+                "account"
+            } else {
+                "accounts"
+            };
+            format!(
+                "{} {noun} · {} silent · {shown}",
+                thousands(page.total),
+                thousands(page.silent)
+            )
+        })
+    };
+    let headers = AccountSort::ALL
+        .into_iter()
+        .map(|sort| header(&query, sort))
+        .collect_view();
+    let rows = move || {
+        let now = now_ms.get();
+        page.with(|page| {
+            page.rows
+                .iter()
+                .map(|row| account_row(row, now))
+                .collect_view()
+        })
+    };
+    let previous = {
+        let query = query.clone();
+        move || {
+            (query.offset > 0).then(|| {
+                let mut target = query.clone();
+                target.offset = (query.offset - ACCOUNTS_PER_PAGE as i64).max(0);
+                view! { <a href=format!("{PAGE_PATH}?{}", target.to_query_string())>"← Previous 100"</a> }
+            })
+        }
+    };
+    let next = move || {
+        let total = page.with(|page| page.total);
+        (query.offset + (ACCOUNTS_PER_PAGE as i64) < total).then(|| {
+            let mut target = query.clone();
+            target.offset = query.offset + ACCOUNTS_PER_PAGE as i64;
+            view! { <a href=format!("{PAGE_PATH}?{}", target.to_query_string())>"Next 100 →"</a> }
+        })
+    };
+
+    view! {
+        <p class="accounts__summary" data-testid="accounts-summary">{summary}</p>
+        <div class="accounts__scroll">
+            <table class="accounts__table">
+                <thead>
+                    <tr>{headers}</tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+        <nav class="accounts__pages">{previous} {next}</nav>
+    }
+}
+
+/// A column header that sorts by its column (the other way round when it
+/// already does).
+fn header(query: &AccountsQuery, sort: AccountSort) -> impl IntoView {
+    let current = query.sort == sort;
+    let mut target = query.clone();
+    target.sort = sort;
+    target.offset = 0;
+    target.descending = if current {
+        !query.descending
+    } else {
+        sort.natural_descending()
+    };
+    let label = match sort {
+        AccountSort::Account => "Account",
+        AccountSort::Received => "Received today",
+        AccountSort::Sent => "Sent today",
+        AccountSort::Waiting => "Waiting",
+        AccountSort::Reply => "Median reply (1 h)",
+        AccountSort::LastEvent => "Last event",
+    };
+    let aria_sort = match (current, query.descending) {
+        (false, _) => "none",
+        (true, true) => "descending",
+        (true, false) => "ascending",
+    };
+    view! {
+        <th scope="col" aria-sort=aria_sort data-sort=sort.key()>
+            <a href=format!("{PAGE_PATH}?{}", target.to_query_string())>{label}</a>
+        </th>
+    }
+}
+
+/// One account's row.
+fn account_row(row: &AccountRow, now_ms: i64) -> impl IntoView {
+    let last_event = match row.last_event_at_ms {
+        Some(at) => age(now_ms - at),
+        None => "never".to_string(),
+    };
+    view! {
+        <tr data-account=row.account_id.clone() class:accounts__row--silent=row.silent>
+            <th scope="row">
+                {row.account_id.clone()}
+                {row.silent.then(|| view! { <span class="badge-silent">"silent"</span> })}
+            </th>
+            <td data-col="received">{thousands(row.received_today)}</td>
+            <td data-col="sent">{thousands(row.sent_today)}</td>
+            <td data-col="waiting">{thousands(row.waiting)}</td>
+            <td data-col="reply">{duration(row.median_reply_ms)}</td>
+            <td data-col="last-event">{last_event}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,65 @@
+import { expect, test } from "@playwright/test";
+import { PulseNode } from "./processes";
+import { logIn, postSignedDm } from "./webhook";
+
+// A node of its own: the suite's shared server has accounts of other tests.
+test("the accounts page lists every account, updates live, flags the silent one, filters and sorts", async ({
+  page,
+  request,
+}) => {
+  const node = await PulseNode.start({});
+  try {
+    const now = Date.now();
+    const at = (account: string, customer: string, when: number, echo = false) =>
+      postSignedDm(request, { baseURL: node.baseURL, account, customer, at: when, echo });
+    // biz-a answers in 30 s; biz-b was busy three hours ago and has been quiet since.
+    await at("biz-a", "quick", now - 60_000);
+    await at("biz-a", "quick", now - 30_000, true);
+    for (let i = 0; i < 20; i++) await at("biz-b", `fan-${i}`, now - 3 * 3_600_000 + i * 1000);
+
+    await logIn(page, node.baseURL);
+    await expect(page.locator('[data-stat="accounts"] [data-detail="silent"]')).toHaveText("1");
+    await page.getByRole("link", { name: "Accounts" }).click();
+    await expect(page).toHaveURL(/\/admin\/accounts$/);
+    await expect(page.getByTestId("accounts-summary")).toHaveText(/^2 accounts · 1 silent/);
+
+    const a = page.locator('tr[data-account="biz-a"]');
+    const b = page.locator('tr[data-account="biz-b"]');
+    await expect(a.locator('[data-col="received"]')).toHaveText("1");
+    await expect(a.locator('[data-col="sent"]')).toHaveText("1");
+    await expect(a.locator('[data-col="reply"]')).toHaveText("30 s");
+    await expect(a.locator(".badge-silent")).toHaveCount(0);
+    await expect(b.locator('[data-col="waiting"]')).toHaveText("20");
+    await expect(b.locator(".badge-silent")).toHaveText("silent");
+    await expect(b.locator('[data-col="last-event"]')).toHaveText("2 h ago");
+
+    // Live: a new DM for biz-a shows within a second, without a reload.
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+    await at("biz-a", "another", Date.now());
+    await expect(a.locator('[data-col="received"]')).toHaveText("2", { timeout: 1_000 });
+    await expect(a.locator('[data-col="waiting"]')).toHaveText("1");
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+
+    // Sorting by account name, then filtering.
+    await page.locator('th[data-sort="account"] a').click();
+    await expect(page.locator("tbody tr").first()).toHaveAttribute("data-account", "biz-a");
+    await page.locator('th[data-sort="account"] a').click();
+    await expect(page.locator("tbody tr").first()).toHaveAttribute("data-account", "biz-b");
+    await page.getByLabel("Filter by account id").fill("z-a");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect(page.locator("tbody tr")).toHaveCount(1);
+    await expect(page.getByTestId("accounts-summary")).toHaveText(/^1 account · 1 silent/);
+
+    // The same figures as JSON, and a clear refusal of what it does not know.
+    const json = await page.request.get(`${node.baseURL}/api/admin/accounts?q=biz-b`);
+    expect(json.status()).toBe(200);
+    const body = await json.json();
+    expect(body.rows).toHaveLength(1);
+    expect(body.rows[0]).toMatchObject({ account_id: "biz-b", silent: true, waiting: 20 });
+    const refused = await page.request.get(`${node.baseURL}/api/admin/accounts?sort=colour`);
+    expect(refused.status()).toBe(400);
+    expect(await refused.text()).toContain('unknown sort "colour"');
+  } finally {
+    await node.stop();
+  }
+});
