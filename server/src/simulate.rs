@@ -100,6 +100,18 @@ pub async fn run(args: &SimulateArgs) -> Result<SimulationReport, SimulateError>
         sent: 0,
         other: 0,
     };
+    // First an account that was busy three hours ago and has been quiet
+    // since, so the accounts page has a silent one to flag.
+    let quiet = traffic.gone_quiet();
+    deliver(&client, &url, &app_secret, quiet.body)
+        .await
+        .map_err(|reason| SimulateError::Delivery {
+            request: 0,
+            url: url.clone(),
+            reason,
+        })?;
+    report.requests += 1;
+    report.received += quiet.received;
     let mut ticker = tokio::time::interval(interval);
     for request in 1..=requests {
         ticker.tick().await;
@@ -165,6 +177,10 @@ fn webhook_url(url: &str) -> Result<String, SimulateError> {
 const CUSTOMERS: u64 = 25;
 /// Customers of each account that get replies.
 const ANSWERED_CUSTOMERS: u64 = 20;
+/// The account that fell silent three hours ago.
+const QUIET_ACCOUNT: &str = "17841400099999";
+/// Its DMs before it fell silent (more than the default silence rule asks).
+const QUIET_DMS: u64 = 25;
 
 /// Generates plausible DM traffic: several accounts, each with its own customers.
 struct Traffic {
@@ -196,6 +212,31 @@ impl Traffic {
         self.random ^= self.random >> 7;
         self.random ^= self.random << 17;
         self.random % below
+    }
+
+    /// One delivery from an account that was busy three hours ago (event
+    /// time) and sends nothing afterwards: [`QUIET_DMS`] received DMs.
+    fn gone_quiet(&mut self) -> Batch {
+        let start = now_ms() - 3 * 3_600_000;
+        let messaging: Vec<_> = (0..QUIET_DMS)
+            .map(|index| {
+                self.counter += 1;
+                json!({
+                    "sender": { "id": format!("sim-customer-{}", index % CUSTOMERS) },
+                    "recipient": { "id": QUIET_ACCOUNT },
+                    "timestamp": start + index as i64 * 60_000,
+                    "message": { "mid": format!("sim-{}-{}", self.run_id, self.counter), "text": "Hello?" },
+                })
+            })
+            .collect();
+        let body = json!({ "object": "instagram", "entry": [
+            { "id": QUIET_ACCOUNT, "time": start, "messaging": messaging }
+        ]});
+        Batch {
+            body: serde_json::to_vec(&body).expect("a JSON value always serialises"),
+            received: QUIET_DMS,
+            ..Batch::default()
+        }
     }
 
     /// One delivery of `events` events, grouped per account as Meta does:
@@ -299,6 +340,18 @@ mod tests {
         );
         assert!(webhook_url("https://example.com").is_err());
         assert!(webhook_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn the_quiet_account_was_busy_three_hours_ago() {
+        let mut traffic = Traffic::new(3);
+        let batch = traffic.gone_quiet();
+        let now = now_ms();
+        let events = payload::parse(&batch.body, now).unwrap();
+        assert_eq!(events.len() as u64, QUIET_DMS);
+        assert!(events.iter().all(|event| event.account_id == QUIET_ACCOUNT
+            && event.kind.as_str() == "dm_received"
+            && event.occurred_at_ms < now - 2 * 3_600_000));
     }
 
     #[test]
