@@ -18,6 +18,9 @@ test("the accounts page lists every account, updates live, flags the silent one,
     for (let i = 0; i < 20; i++) await at("biz-b", `fan-${i}`, now - 3 * 3_600_000 + i * 1000);
 
     await logIn(page, node.baseURL);
+    await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    // The dashboard recounts silent accounts once a minute, and on Refresh now.
+    await page.getByRole("button", { name: "Refresh now" }).click();
     await expect(page.locator('[data-stat="accounts"] [data-detail="silent"]')).toHaveText("1");
     await page.getByRole("link", { name: "Accounts" }).click();
     await expect(page).toHaveURL(/\/admin\/accounts$/);

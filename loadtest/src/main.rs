@@ -7,6 +7,7 @@
 //! table to `BENCHMARKS.md`. Everything targets loopback and is bounded in
 //! time and count.
 
+mod accounts_cost;
 mod hostile;
 mod hydration;
 mod ingestion;
@@ -56,6 +57,7 @@ enum Part {
     Ingestion,
     ScaleOut,
     Snapshot,
+    Accounts,
     Browser,
     Hostile,
 }
@@ -226,6 +228,12 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("snapshot cost at {snapshot_sizes:?} stored events …");
         snapshot_costs = snapshot_cost::run(&args.server, snapshot_sizes).await?;
     }
+    let mut accounts_cost = None;
+    if args.runs(Part::Accounts) {
+        let accounts = if args.quick { 1_000 } else { 100_000 };
+        eprintln!("accounts page cost with {accounts} business accounts …");
+        accounts_cost = Some(accounts_cost::run(&args.server, accounts).await?);
+    }
     let mut browser = None;
     if args.runs(Part::Browser) {
         let loads = if args.quick { 2 } else { 10 };
@@ -259,6 +267,7 @@ async fn run(args: Args) -> Result<()> {
         &ingestion,
         scaled.as_ref(),
         &snapshot_costs,
+        accounts_cost.as_ref(),
         browser.as_ref(),
     );
     if !hostile_scenarios.is_empty() {
@@ -494,6 +503,7 @@ fn report(
     ingestion: &[(&str, Ingestion, Ingestion)],
     scaled: Option<&scale_out::ScaleOutResult>,
     snapshot_costs: &[snapshot_cost::SnapshotCost],
+    accounts_cost: Option<&accounts_cost::AccountsCost>,
     browser: Option<&(Option<Bundle>, hydration::Hydration)>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
@@ -592,6 +602,21 @@ fn report(
                 batches.events_per_second
             );
         }
+    }
+    if let Some(cost) = accounts_cost {
+        let pages: Vec<String> = cost
+            .page_ms
+            .iter()
+            .map(|(view, ms)| format!("`{view}` {ms:.1} ms"))
+            .collect();
+        let _ = writeln!(
+            table,
+            "| accounts page (100 rows) with {} business accounts (SQLite, mean of {} requests per view) | {}; main snapshot beside them {:.2} ms |",
+            cost.accounts,
+            accounts_cost::REQUESTS,
+            pages.join(", "),
+            cost.snapshot_ms
+        );
     }
     if let Some((bundle, hydrated)) = browser {
         match bundle {

@@ -34,6 +34,9 @@ pub struct StatsPublisher {
     bus: StatsBus,
     dirty: Arc<DirtyFlag>,
     health: HealthPolicy,
+    /// The silent accounts, as (minute counted in, count): recounted at
+    /// most once a minute and on a manual refresh.
+    silent: Arc<std::sync::Mutex<Option<(i64, i64)>>>,
 }
 
 impl StatsPublisher {
@@ -44,6 +47,7 @@ impl StatsPublisher {
             bus: StatsBus::new(StatsSnapshot::default()),
             dirty: Arc::new(DirtyFlag::default()),
             health,
+            silent: Arc::default(),
         };
         publisher.bus = StatsBus::new(publisher.compute(SnapshotSource::Initial).await?);
         Ok(publisher)
@@ -90,7 +94,37 @@ impl StatsPublisher {
             .await?;
         timer.observe_duration();
         snapshot.webhook_health.warning = self.health.warning(&snapshot.webhook_health, now);
+        snapshot.silent_accounts = self.silent_accounts(now, source).await?;
         Ok(snapshot)
+    }
+
+    /// The silent accounts: counted again in a new minute or for a manual
+    /// refresh, else as counted last. (Silence is a matter of hours; its
+    /// count costs a read of every account that could be silent.)
+    async fn silent_accounts(&self, now: i64, source: SnapshotSource) -> Result<i64, StoreError> {
+        let minute = now - now.rem_euclid(MINUTE_MS);
+        let cached = *self
+            .silent
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match cached {
+            Some((counted_in, count))
+                if counted_in == minute && source != SnapshotSource::Manual =>
+            {
+                Ok(count)
+            }
+            _ => {
+                let count = self
+                    .store
+                    .silent_accounts(now, &self.health.thresholds)
+                    .await?;
+                *self
+                    .silent
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner()) = Some((minute, count));
+                Ok(count)
+            }
+        }
     }
 
     /// Runs until `shutdown`: pushes coalesced updates after webhooks, as

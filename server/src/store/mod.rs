@@ -227,6 +227,18 @@ impl Store {
         Ok(queries::snapshot(&self.reader, self.backend, now_ms, source, thresholds).await?)
     }
 
+    /// How many business accounts are silent as of `now_ms`. It reads every
+    /// account whose newest event falls in the silence window (most of them
+    /// on a quiet night), so it is asked for once a minute, not per snapshot.
+    pub async fn silent_accounts(
+        &self,
+        now_ms: i64,
+        thresholds: &Thresholds,
+    ) -> Result<i64, StoreError> {
+        let mut connection = self.reader.acquire().await?;
+        Ok(business_accounts::silent_count(&mut connection, now_ms, thresholds).await?)
+    }
+
     /// One page of the accounts table as of `now_ms`.
     #[tracing::instrument(skip(self))]
     pub async fn accounts_page(

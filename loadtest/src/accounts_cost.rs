@@ -1,0 +1,168 @@
+//! Time to compute one page of the accounts table with many business
+//! accounts, with the server's own histogram
+//! (`pulse_accounts_page_compute_seconds`); and the main snapshot's time
+//! beside it (it carries the silent count, which must not grow with them).
+//!
+//! The accounts and their aggregate rows are written in SQL while the server
+//! is stopped: each account has today's DMs, four hourly rows over the last
+//! day, three waiting minutes and five reply rows in the last hour, and its
+//! newest event somewhere in the last 24 h (so nearly all of them are
+//! candidates for the silence rule, the costly case).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, Connection,
+};
+
+use crate::server::Server;
+
+/// Page requests per measurement (each sort, after a warm-up).
+pub const REQUESTS: u32 = 10;
+/// Requests before measuring.
+const WARM_UP: u32 = 2;
+
+/// One measurement.
+pub struct AccountsCost {
+    pub accounts: u64,
+    /// Mean page compute time per sort asked: (query string, ms).
+    pub page_ms: Vec<(&'static str, f64)>,
+    /// Mean main snapshot compute time with these accounts.
+    pub snapshot_ms: f64,
+}
+
+/// The views measured: the default (most waiting first), by median reply,
+/// and a filter that matches a tenth of the accounts.
+const VIEWS: [&str; 3] = ["sort=waiting", "sort=reply&dir=asc", "q=7&sort=account"];
+
+pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
+    let data_dir = tempfile::tempdir().context("temporary data directory")?;
+    // Start once so the database exists with its schema.
+    drop(Server::start_in(binary, &[], data_dir.path()).await?);
+    fill(&data_dir.path().join("pulse.db"), accounts).await?;
+    let server = Server::start_in(binary, &[], data_dir.path()).await?;
+    let cookie = server.log_in().await?;
+    let http = reqwest::Client::new();
+    let mut page_ms = Vec::new();
+    for view in VIEWS {
+        let url = format!("{}/api/admin/accounts?{view}", server.base_url);
+        for _ in 0..WARM_UP {
+            get(&http, &url, &cookie).await?;
+        }
+        let before =
+            compute_seconds(&server, &cookie, "pulse_accounts_page_compute_seconds").await?;
+        for _ in 0..REQUESTS {
+            get(&http, &url, &cookie).await?;
+        }
+        let after =
+            compute_seconds(&server, &cookie, "pulse_accounts_page_compute_seconds").await?;
+        page_ms.push((view, (after.0 - before.0) / (after.1 - before.1) * 1000.0));
+    }
+    let refresh = format!("{}/api/admin/stats/refresh", server.base_url);
+    let before = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
+    for _ in 0..REQUESTS {
+        let response = http
+            .post(&refresh)
+            .header("cookie", &cookie)
+            .header("origin", &server.base_url)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("refresh refused: {}", response.status());
+        }
+    }
+    let after = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
+    Ok(AccountsCost {
+        accounts,
+        page_ms,
+        snapshot_ms: (after.0 - before.0) / (after.1 - before.1) * 1000.0,
+    })
+}
+
+async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> Result<()> {
+    let response = http.get(url).header("cookie", cookie).send().await?;
+    if !response.status().is_success() {
+        bail!("{url}: {}", response.status());
+    }
+    let page: serde_json::Value = response.json().await?;
+    if page["rows"].as_array().is_none_or(|rows| rows.is_empty()) {
+        bail!("{url}: an empty page");
+    }
+    Ok(())
+}
+
+/// The histogram's (sum, count).
+async fn compute_seconds(server: &Server, cookie: &str, name: &str) -> Result<(f64, f64)> {
+    Ok((
+        server.metric(cookie, &format!("{name}_sum")).await?,
+        server.metric(cookie, &format!("{name}_count")).await?,
+    ))
+}
+
+/// Writes `accounts` business accounts and their rows (bench data: no fsync).
+async fn fill(db: &Path, accounts: u64) -> Result<()> {
+    let mut connection = SqliteConnectOptions::new()
+        .filename(db)
+        .journal_mode(SqliteJournalMode::Delete)
+        .synchronous(SqliteSynchronous::Off)
+        .disable_statement_logging()
+        .connect()
+        .await
+        .with_context(|| format!("open {}", db.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let (day, hour, minute) = (86_400_000i64, 3_600_000i64, 60_000i64);
+    let mut tx = connection.begin().await?;
+    let numbered =
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)";
+    let statements = [
+        // Newest event spread over the last 24 h.
+        format!(
+            "{numbered} INSERT INTO accounts (account_id, first_seen_at_ms, last_event_at_ms)
+             SELECT printf('1784%010d', i), ?2 - {day}, ?2 - (i * 7919) % {day} FROM n"
+        ),
+        format!(
+            "{numbered} INSERT INTO account_days (account_id, day_ms, received, sent)
+             SELECT printf('1784%010d', i), ?2 - ?2 % {day}, i % 50, i % 30 FROM n"
+        ),
+        format!(
+            "{numbered}, h(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM h WHERE k < 3)
+             INSERT INTO account_hours (account_id, hour_ms, events)
+             SELECT printf('1784%010d', i), (?2 - ?2 % {hour}) - (k * 6 + i % 6) * {hour}, 3 + i % 10
+             FROM n, h"
+        ),
+        format!(
+            "{numbered}, m(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM m WHERE k < 2)
+             INSERT INTO account_waiting_minutes (account_id, minute_ms, count)
+             SELECT printf('1784%010d', i), (?2 - ?2 % {minute}) - (k * 400 + i % 400) * {minute}, 1 + i % 3
+             FROM n, m"
+        ),
+        format!(
+            "{numbered}, r(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM r WHERE k < 4)
+             INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, count)
+             SELECT printf('1784%010d', i), (?2 - ?2 % {minute}) - ((k * 11 + i) % 60) * {minute},
+                    (i + k * 5) % 40, 1 + k
+             FROM n, r"
+        ),
+    ];
+    for statement in &statements {
+        sqlx::query(statement)
+            .bind(accounts as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("fill: {statement}"))?;
+    }
+    sqlx::query("UPDATE stats_totals SET accounts = accounts + ?1")
+        .bind(accounts as i64)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    connection.close().await?;
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    Ok(())
+}
