@@ -34,8 +34,15 @@ pub struct AccountsCost {
 }
 
 /// The views measured: the default (most waiting first), by median reply,
-/// and a filter that matches a tenth of the accounts.
-const VIEWS: [&str; 3] = ["sort=waiting", "sort=reply&dir=asc", "q=7&sort=account"];
+/// by DMs received today, by newest event, and a filter that matches a
+/// tenth of the accounts.
+const VIEWS: [&str; 5] = [
+    "sort=waiting",
+    "sort=reply&dir=asc",
+    "sort=received",
+    "sort=last_event",
+    "q=7&sort=account",
+];
 
 pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
     let data_dir = tempfile::tempdir().context("temporary data directory")?;

@@ -164,12 +164,14 @@ impl StatsPublisher {
 impl StatsPublisher {
     /// One page of the accounts table, computed now from the store.
     pub async fn accounts_page(&self, query: &AccountsQuery) -> Result<AccountsPage, StoreError> {
+        let now = now_ms();
         let timer = metrics().accounts_page_seconds.start_timer();
-        let page = self
+        let mut page = self
             .store
-            .accounts_page(now_ms(), query, &self.health.thresholds)
+            .accounts_page(now, query, &self.health.thresholds)
             .await?;
         timer.observe_duration();
+        page.silent = self.silent_accounts(now, SnapshotSource::Push).await?;
         Ok(page)
     }
 }

@@ -171,7 +171,9 @@ pub(super) async fn silent_count(
 }
 
 /// One page of the accounts table at `now_ms`, filtered, sorted and cut in
-/// the database: only the page's rows leave it.
+/// the database: first the page's account ids in the asked order (reading,
+/// for every matching account, only the figure sorted by), then the other
+/// figures of those 100 accounts alone.
 pub(super) async fn page(
     reader: &AnyPool,
     backend: Backend,
@@ -181,60 +183,9 @@ pub(super) async fn page(
 ) -> Result<AccountsPage, sqlx::Error> {
     let current_minute = floor(now_ms, MINUTE_MS);
     let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
+    let today = floor(now_ms, DAY_MS);
+    let waiting_after = now_ms - DAY_MS - MINUTE_MS;
     let silence = Silence::at(now_ms, thresholds);
-    // Missing figures sort last whichever the direction.
-    let direction = if query.descending { "DESC" } else { "ASC" };
-    let order = match query.sort {
-        AccountSort::Account => format!("account_id {direction}"),
-        AccountSort::Received => format!("received {direction}, account_id"),
-        AccountSort::Sent => format!("sent {direction}, account_id"),
-        AccountSort::Waiting => format!("waiting {direction}, account_id"),
-        AccountSort::Reply => format!(
-            "CASE WHEN median_bucket IS NULL THEN 1 ELSE 0 END, median_bucket {direction}, account_id"
-        ),
-        AccountSort::LastEvent => format!(
-            "CASE WHEN last_event_at_ms IS NULL THEN 1 ELSE 0 END, last_event_at_ms {direction}, account_id"
-        ),
-    };
-    // The median bucket per account: the first bucket whose running count
-    // reaches half the account's replies (nearest rank, as `replies::quantile`).
-    let statement = format!(
-        "WITH today AS (
-             SELECT account_id, received, sent FROM account_days WHERE day_ms = $1
-         ), waiting AS (
-             SELECT account_id, CAST(sum(count) AS BIGINT) AS waiting
-             FROM account_waiting_minutes WHERE minute_ms > $2 GROUP BY account_id
-         ), replied AS (
-             SELECT account_id, bucket, CAST(sum(count) AS BIGINT) AS replies
-             FROM account_reply_minutes WHERE minute_ms BETWEEN $3 AND $4
-             GROUP BY account_id, bucket
-         ), running AS (
-             SELECT account_id, bucket,
-                    sum(replies) OVER (PARTITION BY account_id ORDER BY bucket) AS reached,
-                    sum(replies) OVER (PARTITION BY account_id) AS total
-             FROM replied WHERE replies > 0
-         ), median AS (
-             SELECT account_id, min(bucket) AS bucket FROM running
-             WHERE reached * 2 >= total GROUP BY account_id
-         ), rows AS (
-             SELECT accounts.account_id AS account_id,
-                    CAST(COALESCE(today.received, 0) AS BIGINT) AS received,
-                    CAST(COALESCE(today.sent, 0) AS BIGINT) AS sent,
-                    CAST(COALESCE(waiting.waiting, 0) AS BIGINT) AS waiting,
-                    median.bucket AS median_bucket,
-                    accounts.last_event_at_ms AS last_event_at_ms,
-                    CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT) AS silent
-             FROM accounts
-             LEFT JOIN today ON today.account_id = accounts.account_id
-             LEFT JOIN waiting ON waiting.account_id = accounts.account_id
-             LEFT JOIN median ON median.account_id = accounts.account_id
-             WHERE accounts.account_id LIKE $9 ESCAPE '\\'
-         )
-         SELECT account_id, received, sent, waiting, median_bucket, last_event_at_ms, silent,
-                count(*) OVER () AS matching
-         FROM rows ORDER BY {order} LIMIT $10 OFFSET $11",
-        silent = silent_condition(5),
-    );
     let pattern = format!("%{}%", escape_like(&query.filter));
     let mut reader = reader.begin().await?;
     if backend == Backend::Postgres {
@@ -242,35 +193,109 @@ pub(super) async fn page(
             .execute(&mut *reader)
             .await?;
     }
-    type Row = (String, i64, i64, i64, Option<i64>, Option<i64>, i64, i64);
-    let rows: Vec<Row> = sqlx::query_as(&statement)
-        .bind(floor(now_ms, DAY_MS))
-        .bind(now_ms - DAY_MS - MINUTE_MS)
-        .bind(first_minute)
-        .bind(current_minute)
-        .bind(silence.from)
-        .bind(silence.quiet_since)
-        .bind(silence.hours_from)
-        .bind(silence.min_events)
-        .bind(pattern)
-        .bind(ACCOUNTS_PER_PAGE as i64)
-        .bind(query.offset)
-        .fetch_all(&mut *reader)
-        .await?;
-    let total = match rows.first() {
-        Some(row) => row.7,
-        // Past the end, or nothing matches: count what matches.
-        None => {
-            let (count,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'",
-            )
-            .bind(format!("%{}%", escape_like(&query.filter)))
+    let ids = page_ids(
+        &mut reader,
+        query,
+        &pattern,
+        today,
+        waiting_after,
+        (first_minute, current_minute),
+    )
+    .await?;
+    let (total,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'")
+            .bind(&pattern)
             .fetch_one(&mut *reader)
             .await?;
-            count
+    let mut rows = Vec::with_capacity(ids.len());
+    if !ids.is_empty() {
+        // The page's accounts only: one primary-key lookup or range each.
+        let statement = format!(
+            "WITH shown (account_id) AS (VALUES {})
+             SELECT shown.account_id,
+                    (SELECT received FROM account_days
+                     WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
+                    (SELECT sent FROM account_days
+                     WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
+                    (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
+                     WHERE account_waiting_minutes.account_id = shown.account_id
+                       AND minute_ms > ${after}),
+                    accounts.last_event_at_ms,
+                    CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT)
+             FROM shown JOIN accounts ON accounts.account_id = shown.account_id",
+            placeholders(backend, ids.len(), 1),
+            today = ids.len() + 1,
+            after = ids.len() + 2,
+            silent = silent_condition(ids.len() + 3),
+        );
+        let mut details = sqlx::query_as::<
+            _,
+            (
+                String,
+                Option<i64>,
+                Option<i64>,
+                Option<i64>,
+                Option<i64>,
+                i64,
+            ),
+        >(&statement);
+        for id in &ids {
+            details = details.bind(id);
         }
-    };
-    let silent = silent_count(&mut reader, now_ms, thresholds).await?;
+        let details: std::collections::HashMap<String, _> = details
+            .bind(today)
+            .bind(waiting_after)
+            .bind(silence.from)
+            .bind(silence.quiet_since)
+            .bind(silence.hours_from)
+            .bind(silence.min_events)
+            .fetch_all(&mut *reader)
+            .await?
+            .into_iter()
+            .map(|row| (row.0.clone(), row))
+            .collect();
+        let statement = format!(
+            "SELECT account_id, bucket, CAST(sum(count) AS BIGINT) FROM account_reply_minutes
+             WHERE account_id IN ({}) AND minute_ms BETWEEN ${} AND ${}
+             GROUP BY account_id, bucket",
+            (1..=ids.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ids.len() + 1,
+            ids.len() + 2,
+        );
+        let mut histograms = sqlx::query_as::<_, (String, i64, i64)>(&statement);
+        for id in &ids {
+            histograms = histograms.bind(id);
+        }
+        let mut replies: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        for (account, bucket, count) in histograms
+            .bind(first_minute)
+            .bind(current_minute)
+            .fetch_all(&mut *reader)
+            .await?
+        {
+            replies.entry(account).or_default().push((bucket, count));
+        }
+        for id in ids {
+            let Some((_, received, sent, waiting, last_event_at_ms, silent)) = details.get(&id)
+            else {
+                continue;
+            };
+            rows.push(AccountRow {
+                received_today: received.unwrap_or(0),
+                sent_today: sent.unwrap_or(0),
+                waiting: waiting.unwrap_or(0),
+                median_reply_ms: replies
+                    .get(&id)
+                    .and_then(|histogram| replies::quantile(histogram, 0.5)),
+                last_event_at_ms: *last_event_at_ms,
+                silent: *silent != 0,
+                account_id: id,
+            });
+        }
+    }
     let (version,): (i64,) = sqlx::query_as("SELECT version FROM stats_totals WHERE id = 1")
         .fetch_one(&mut *reader)
         .await?;
@@ -280,33 +305,99 @@ pub(super) async fn page(
         version,
         total,
         offset: query.offset,
-        silent,
-        rows: rows
-            .into_iter()
-            .map(
-                |(
-                    account_id,
-                    received,
-                    sent,
-                    waiting,
-                    median_bucket,
-                    last_event_at_ms,
-                    silent,
-                    _,
-                )| {
-                    AccountRow {
-                        account_id,
-                        received_today: received,
-                        sent_today: sent,
-                        waiting,
-                        median_reply_ms: median_bucket.map(replies::bucket_time_ms),
-                        last_event_at_ms,
-                        silent: silent != 0,
-                    }
-                },
-            )
-            .collect(),
+        // Counted apart (`Store::silent_accounts`), as for the snapshot.
+        silent: 0,
+        rows,
     })
+}
+
+/// The ids of one page in the asked order. Missing figures sort last
+/// whichever the direction; ties go by account id.
+async fn page_ids(
+    reader: &mut sqlx::AnyConnection,
+    query: &AccountsQuery,
+    pattern: &str,
+    today: i64,
+    waiting_after: i64,
+    (first_minute, current_minute): (i64, i64),
+) -> Result<Vec<String>, sqlx::Error> {
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    // $1 the filter, $2 the page size, $3 the offset, then the window's bounds.
+    let (from, order, window) = match query.sort {
+        AccountSort::Account => (
+            "accounts",
+            format!("accounts.account_id {direction}"),
+            vec![],
+        ),
+        AccountSort::LastEvent => (
+            "accounts",
+            format!(
+                "CASE WHEN accounts.last_event_at_ms IS NULL THEN 1 ELSE 0 END,
+                 accounts.last_event_at_ms {direction}, accounts.account_id"
+            ),
+            vec![],
+        ),
+        AccountSort::Received | AccountSort::Sent => (
+            "accounts LEFT JOIN account_days AS figure
+                 ON figure.account_id = accounts.account_id AND figure.day_ms = $4",
+            format!(
+                "COALESCE(figure.{}, 0) {direction}, accounts.account_id",
+                if query.sort == AccountSort::Sent {
+                    "sent"
+                } else {
+                    "received"
+                }
+            ),
+            vec![today],
+        ),
+        AccountSort::Waiting => (
+            "accounts LEFT JOIN (
+                 SELECT account_id, sum(count) AS waiting FROM account_waiting_minutes
+                 WHERE minute_ms > $4 GROUP BY account_id
+             ) AS figure ON figure.account_id = accounts.account_id",
+            format!("COALESCE(figure.waiting, 0) {direction}, accounts.account_id"),
+            vec![waiting_after],
+        ),
+        AccountSort::Reply => (
+            // The median bucket: the first whose running count reaches half
+            // the account's replies (nearest rank, as `replies::quantile`).
+            "accounts LEFT JOIN (
+                 SELECT account_id, min(bucket) AS bucket FROM (
+                     SELECT account_id, bucket,
+                            sum(replies) OVER (PARTITION BY account_id ORDER BY bucket) AS reached,
+                            sum(replies) OVER (PARTITION BY account_id) AS total
+                     FROM (SELECT account_id, bucket, sum(count) AS replies
+                           FROM account_reply_minutes WHERE minute_ms BETWEEN $4 AND $5
+                           GROUP BY account_id, bucket) AS replied
+                     WHERE replies > 0
+                 ) AS running
+                 WHERE reached * 2 >= total GROUP BY account_id
+             ) AS figure ON figure.account_id = accounts.account_id",
+            format!(
+                "CASE WHEN figure.bucket IS NULL THEN 1 ELSE 0 END, figure.bucket {direction},
+                 accounts.account_id"
+            ),
+            vec![first_minute, current_minute],
+        ),
+    };
+    let statement = format!(
+        "SELECT accounts.account_id FROM {from}
+         WHERE accounts.account_id LIKE $1 ESCAPE '\\'
+         ORDER BY {order} LIMIT $2 OFFSET $3"
+    );
+    let mut ids = sqlx::query_as::<_, (String,)>(&statement)
+        .bind(pattern)
+        .bind(ACCOUNTS_PER_PAGE as i64)
+        .bind(query.offset);
+    for bound in window {
+        ids = ids.bind(bound);
+    }
+    Ok(ids
+        .fetch_all(reader)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect())
 }
 
 /// `text` for a `LIKE … ESCAPE '\'` pattern: its `%`, `_` and `\` match themselves.

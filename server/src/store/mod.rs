@@ -239,7 +239,8 @@ impl Store {
         Ok(business_accounts::silent_count(&mut connection, now_ms, thresholds).await?)
     }
 
-    /// One page of the accounts table as of `now_ms`.
+    /// One page of the accounts table as of `now_ms` (its `silent` total is
+    /// left at 0: see [`Store::silent_accounts`]).
     #[tracing::instrument(skip(self))]
     pub async fn accounts_page(
         &self,
