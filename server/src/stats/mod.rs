@@ -130,7 +130,8 @@ impl StatsPublisher {
     /// Runs until `shutdown`: pushes coalesced updates after webhooks, as
     /// often as `pacer` says the node can afford, and a fresh snapshot at
     /// each minute boundary so time windows (last hour, today, active
-    /// conversations) move on even when no events arrive.
+    /// conversations) move on even when no events arrive; then deletes the
+    /// per-account rows the windows left behind.
     pub async fn run(self, mut pacer: Pacer, shutdown: CancellationToken) {
         let bus = self.bus.clone();
         let pace = move || {
@@ -156,6 +157,9 @@ impl StatsPublisher {
             }
             if let Err(error) = self.publish_now(SnapshotSource::Poll).await {
                 tracing::warn!(error = %error_chain(&error), "could not refresh stats at the minute boundary");
+            }
+            if let Err(error) = self.store.purge_expired_account_rows(now_ms()).await {
+                tracing::warn!(error = %error_chain(&error), "could not delete expired per-account rows");
             }
         }
     }

@@ -111,6 +111,39 @@ pub(super) async fn record(
     Ok(())
 }
 
+/// Deletes the per-account rows no window reaches any more at `now_ms`, with
+/// an hour to spare: reply rows older than two hours, waiting and hourly rows
+/// older than 26 hours, daily rows before yesterday. A late DM may still
+/// change a deleted minute; it then leaves a row there that no window reads.
+pub(super) async fn purge(writer: &AnyPool, now_ms: i64) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    for (statement, before) in [
+        (
+            "DELETE FROM account_reply_minutes WHERE minute_ms < $1",
+            now_ms - 2 * HOUR_MS,
+        ),
+        (
+            "DELETE FROM account_waiting_minutes WHERE minute_ms < $1",
+            now_ms - DAY_MS - 2 * HOUR_MS,
+        ),
+        (
+            "DELETE FROM account_hours WHERE hour_ms < $1",
+            now_ms - DAY_MS - 2 * HOUR_MS,
+        ),
+        (
+            "DELETE FROM account_days WHERE day_ms < $1",
+            floor(now_ms, DAY_MS) - DAY_MS,
+        ),
+    ] {
+        deleted += sqlx::query(statement)
+            .bind(before)
+            .execute(writer)
+            .await?
+            .rows_affected();
+    }
+    Ok(deleted)
+}
+
 /// The window of the silence rule at `now_ms`: an account is silent when its
 /// newest event is in `[from, quiet_since)` and it had at least
 /// `min_events` counted events in the hours from `hours_from` (the previous

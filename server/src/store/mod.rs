@@ -227,6 +227,13 @@ impl Store {
         Ok(queries::snapshot(&self.reader, self.backend, now_ms, source, thresholds).await?)
     }
 
+    /// Deletes the per-account rows that no time window reaches any more as
+    /// of `now_ms` (they would otherwise pile up, one per account and minute);
+    /// returns how many.
+    pub async fn purge_expired_account_rows(&self, now_ms: i64) -> Result<u64, StoreError> {
+        Ok(business_accounts::purge(&self.writer, now_ms).await?)
+    }
+
     /// How many business accounts are silent as of `now_ms`. It reads every
     /// account whose newest event falls in the silence window (most of them
     /// on a quiet night), so it is asked for once a minute, not per snapshot.

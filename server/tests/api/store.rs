@@ -193,6 +193,28 @@ async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: 
         0
     );
 
+    // Rows no window reaches any more go; the figures stay.
+    store
+        .ingest(
+            vec![
+                dm("old1", RECEIVED, "biz-a", "old", NOW - 3 * DAY_MS),
+                dm(
+                    "old2",
+                    EventKind::DmSent,
+                    "biz-a",
+                    "old",
+                    NOW - 3 * DAY_MS + 5_000,
+                ),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let before = page(AccountsQuery::default()).await;
+    assert!(store.purge_expired_account_rows(NOW).await.unwrap() >= 3);
+    assert_eq!(page(AccountsQuery::default()).await, before);
+    assert_eq!(store.purge_expired_account_rows(NOW).await.unwrap(), 0);
+
     // A later event ends the silence.
     store
         .ingest(
