@@ -39,7 +39,8 @@ CREATE TABLE account_reply_minutes (
     PRIMARY KEY (account_id, minute_ms, bucket)
 );
 
--- From what is stored so far (replies before the upgrade are not counted).
+-- From what is stored so far (replies before the upgrade are not counted);
+-- daily and hourly rows only as far back as their windows reach.
 UPDATE accounts SET last_event_at_ms = latest.at
 FROM (SELECT account_id, max(occurred_at_ms) AS at FROM events
       WHERE kind IN ('dm_received', 'dm_sent', 'message_deleted', 'reaction', 'postback', 'read',
@@ -51,11 +52,13 @@ SELECT account_id, occurred_at_ms - (occurred_at_ms % 86400000),
        sum(CASE WHEN kind = 'dm_received' THEN 1 ELSE 0 END),
        sum(CASE WHEN kind = 'dm_sent' THEN 1 ELSE 0 END)
 FROM events WHERE kind IN ('dm_received', 'dm_sent')
+  AND occurred_at_ms >= (CAST(extract(epoch FROM now()) AS BIGINT) - 172800) * 1000
 GROUP BY account_id, occurred_at_ms - (occurred_at_ms % 86400000);
 INSERT INTO account_hours (account_id, hour_ms, events)
 SELECT account_id, occurred_at_ms - (occurred_at_ms % 3600000), count(*)
 FROM events WHERE kind IN ('dm_received', 'dm_sent', 'message_deleted', 'reaction', 'postback', 'read',
                    'comment', 'mention')
+  AND occurred_at_ms >= (CAST(extract(epoch FROM now()) AS BIGINT) - 93600) * 1000
 GROUP BY account_id, occurred_at_ms - (occurred_at_ms % 3600000);
 INSERT INTO account_waiting_minutes (account_id, minute_ms, count)
 SELECT account_id, last_dm_at_ms - (last_dm_at_ms % 60000), count(*)
