@@ -90,7 +90,132 @@ on_both_backends!(
     replies_and_waiting_follow_event_time_whatever_the_arrival_order,
     one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_writer,
     the_accounts_page_shows_each_account_and_flags_the_silent_one,
+    a_database_from_before_replies_upgrades_with_its_conversations_followed,
 );
+
+async fn a_database_from_before_replies_upgrades_with_its_conversations_followed(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    // The schema as it was before replies and accounts (migrations 1 to 4).
+    // `Migrator`'s fields are what `migrate!` fills in; sqlx is pinned.
+    sqlx::any::install_default_drivers();
+    let url = match backend {
+        Backend::Sqlite => format!("{}?mode=rwc", database.url),
+        Backend::Postgres => database.url.clone(),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let all = match backend {
+        Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+    };
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|migration| migration.version <= 4)
+                .cloned()
+                .collect(),
+        ),
+        ..all
+    };
+    before.run(&pool).await.unwrap();
+    // Real time: the upgrade fills the daily and hourly rows of its own day.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events = [
+        (
+            "dm_received",
+            "dm_received:1",
+            Some("answered"),
+            now - 10 * MINUTE,
+        ),
+        ("dm_sent", "dm_sent:2", Some("answered"), now - 9 * MINUTE),
+        (
+            "dm_received",
+            "dm_received:3",
+            Some("waits"),
+            now - 5 * MINUTE,
+        ),
+        ("comment", "comment:4", None, now - 2 * MINUTE),
+    ];
+    for (kind, key, peer, at) in events {
+        sqlx::query(
+            "INSERT INTO events (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw)
+             VALUES ($1, $2, 'biz', $3, $4, $4, '{}')",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(peer)
+        .bind(at)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (peer, last) in [("answered", now - 9 * MINUTE), ("waits", now - 5 * MINUTE)] {
+        sqlx::query(
+            "INSERT INTO conversations (account_id, peer_id, last_dm_at_ms) VALUES ('biz', $1, $2)",
+        )
+        .bind(peer)
+        .bind(last)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("INSERT INTO accounts (account_id, first_seen_at_ms) VALUES ('biz', $1)")
+        .bind(now - 10 * MINUTE)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let store = database.open().await;
+    let snapshot = store
+        .snapshot(now, SnapshotSource::Initial, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot.waiting.total, 1,
+        "the waiting conversation is found"
+    );
+    assert_eq!(
+        snapshot.replies.last_hour.count, 0,
+        "past replies are not counted"
+    );
+    let page = store
+        .accounts_page(now, &AccountsQuery::default(), &THRESHOLDS)
+        .await
+        .unwrap();
+    let biz = &page.rows[0];
+    // Counted by UTC day (a run just after midnight has fewer of them today).
+    let today = |kind: &str| {
+        events
+            .iter()
+            .filter(|(k, _, _, at)| *k == kind && *at >= now - now % DAY_MS)
+            .count() as i64
+    };
+    assert_eq!(
+        (biz.received_today, biz.sent_today, biz.waiting),
+        (today("dm_received"), today("dm_sent"), 1)
+    );
+    assert_eq!(biz.last_event_at_ms, Some(now - 2 * MINUTE));
+
+    // The upgraded state carries on: the waiting customer gets a reply.
+    store
+        .ingest(
+            vec![dm("5", EventKind::DmSent, "biz", "waits", now - MINUTE)],
+            now,
+        )
+        .await
+        .unwrap();
+    let snapshot = store
+        .snapshot(now, SnapshotSource::Push, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.waiting.total, 0);
+    assert_eq!(snapshot.replies.last_hour.count, 1);
+    assert_eq!(snapshot.replies.last_hour.median_ms, Some(240_000));
+}
 
 async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
     let database = TestDatabase::new(backend).await;
