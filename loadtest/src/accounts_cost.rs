@@ -12,12 +12,9 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
-    ConnectOptions, Connection,
-};
+use sqlx::Connection;
 
-use crate::server::Server;
+use crate::{server::Server, snapshot_cost};
 
 /// Page requests per measurement (each sort, after a warm-up).
 pub const REQUESTS: u32 = 10;
@@ -108,16 +105,9 @@ async fn compute_seconds(server: &Server, cookie: &str, name: &str) -> Result<(f
     ))
 }
 
-/// Writes `accounts` business accounts and their rows (bench data: no fsync).
+/// Writes `accounts` business accounts and their rows into the stopped server's database.
 async fn fill(db: &Path, accounts: u64) -> Result<()> {
-    let mut connection = SqliteConnectOptions::new()
-        .filename(db)
-        .journal_mode(SqliteJournalMode::Delete)
-        .synchronous(SqliteSynchronous::Off)
-        .disable_statement_logging()
-        .connect()
-        .await
-        .with_context(|| format!("open {}", db.display()))?;
+    let mut connection = snapshot_cost::open_for_filling(db).await?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
@@ -169,7 +159,6 @@ async fn fill(db: &Path, accounts: u64) -> Result<()> {
         .await?;
     tx.commit().await?;
     connection.close().await?;
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
+    snapshot_cost::flush_filled();
     Ok(())
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous},
     ConnectOptions, Connection,
 };
 
@@ -182,18 +182,30 @@ async fn fill(server: &Server, events: u64) -> Result<u64> {
 /// (the server must be stopped), numbered after the `stored` already there,
 /// one new conversation per [`DMS_PER_CONVERSATION`] copies, and raises the
 /// DM total by as many.
-async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
-    // Bench data only: no fsync while filling, and a rollback journal so the
-    // copy does not go through a multi-gigabyte WAL. The server puts the
-    // database back in WAL mode when it opens it.
-    let mut connection = SqliteConnectOptions::new()
+/// The server's stopped database, opened to write bench data into it: no
+/// fsync while filling, and a rollback journal so a large fill does not go
+/// through a multi-gigabyte WAL (the server puts the database back in WAL
+/// mode when it opens it). Call [`flush_filled`] after closing it.
+pub async fn open_for_filling(db: &Path) -> Result<SqliteConnection> {
+    SqliteConnectOptions::new()
         .filename(db)
         .journal_mode(SqliteJournalMode::Delete)
         .synchronous(SqliteSynchronous::Off)
         .disable_statement_logging()
         .connect()
         .await
-        .with_context(|| format!("open {}", db.display()))?;
+        .with_context(|| format!("open {}", db.display()))
+}
+
+/// Lets what a fill wrote without fsync reach the disk now, not in the
+/// background while something is being timed.
+pub fn flush_filled() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
+async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
+    let mut connection = open_for_filling(db).await?;
     let mut first = stored;
     let last = stored + more;
     while first < last {
@@ -249,9 +261,7 @@ async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
         first = end;
     }
     connection.close().await?;
-    // Gigabytes were just written without fsync: let them reach the disk now,
-    // not in the background while the snapshot is being timed.
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
+    // Gigabytes were just written without fsync.
+    flush_filled();
     Ok(())
 }
