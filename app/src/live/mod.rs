@@ -71,23 +71,31 @@ pub(crate) fn announce_logout() {
 pub(crate) fn refresh(url: &'static str, live: LiveStats, pending: RwSignal<bool>) {
     pending.set(true);
     leptos::task::spawn_local(async move {
-        let response = gloo_net::http::Request::post(url)
+        let request = gloo_net::http::Request::post(url)
             .header("Accept", "application/json")
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .send()
-            .await;
-        if let Ok(response) = response {
-            if response.status() == 401 {
-                go_to_login("expired");
-            } else if response.ok() {
-                let text = response.text().await.unwrap_or_default();
-                if let Some(next) = crate::model::reading::parse_snapshot(&text) {
-                    live.accept(next, js_sys::Date::now() as i64);
-                }
-            }
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some(next) = fetch::<StatsSnapshot>(request).await {
+            live.accept(next, js_sys::Date::now() as i64);
         }
         pending.set(false);
     });
+}
+
+/// Sends `request` and reads its JSON answer as a `T`; `None` when it fails.
+/// A 401 means the session is over: the browser goes to the login page.
+#[cfg(feature = "hydrate")]
+async fn fetch<T: crate::model::reading::Readable>(
+    request: gloo_net::http::RequestBuilder,
+) -> Option<T> {
+    let response = request.send().await.ok()?;
+    if response.status() == 401 {
+        go_to_login("expired");
+        return None;
+    }
+    if !response.ok() {
+        return None;
+    }
+    crate::model::reading::parse(&response.text().await.ok()?)
 }
 
 /// Keeps the accounts table's `page` (for `query`) up to date while the page
@@ -123,19 +131,9 @@ pub(crate) fn follow_accounts(
         let (busy, url) = (busy.clone(), url.clone());
         leptos::task::spawn_local(async move {
             loop {
-                match gloo_net::http::Request::get(&url).send().await {
-                    Ok(response) if response.status() == 401 => {
-                        go_to_login("expired");
-                        break;
-                    }
-                    Ok(response) if response.ok() => {
-                        let text = response.text().await.unwrap_or_default();
-                        match crate::model::reading::parse_accounts_page(&text) {
-                            Some(next) => page.set(next),
-                            None => break,
-                        }
-                    }
-                    _ => break,
+                match fetch(gloo_net::http::Request::get(&url)).await {
+                    Some(next) => page.set(next),
+                    None => break,
                 }
                 // A push that came in meanwhile asks for one more.
                 if live.snapshot.with_untracked(|s| s.version) <= page.with_untracked(|p| p.version)

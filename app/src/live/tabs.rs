@@ -267,7 +267,7 @@ impl Tab {
 
     /// Shows a snapshot frame's data.
     fn show(&self, data: &str) {
-        match crate::model::reading::parse_snapshot(data) {
+        match crate::model::reading::parse::<crate::model::StatsSnapshot>(data) {
             Some(snapshot) => self.live.accept(snapshot, js_sys::Date::now() as i64),
             None => leptos::logging::warn!("ignoring an unreadable stats event"),
         }

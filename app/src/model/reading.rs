@@ -29,11 +29,17 @@ pub trait JsonValue: Sized {
     fn items(&self) -> Option<Vec<Self>>;
 }
 
-impl StatsSnapshot {
-    /// The snapshot in `value` (as the server serialises it); `None` when a
-    /// required field is missing or of the wrong type. `replies`, `waiting`
-    /// and `delivery` default when absent, as they do for serde.
-    pub fn read(value: &impl JsonValue) -> Option<Self> {
+/// A wire type the browser reads from a parsed JSON value.
+pub trait Readable: Sized {
+    /// The value in `value` (as the server serialises it); `None` when a
+    /// required field is missing or of the wrong type.
+    fn read(value: &impl JsonValue) -> Option<Self>;
+}
+
+impl Readable for StatsSnapshot {
+    /// `replies`, `waiting`, `silent_accounts` and `delivery` default when
+    /// absent, as they do for serde.
+    fn read(value: &impl JsonValue) -> Option<Self> {
         Some(StatsSnapshot {
             version: int(value, "version")?,
             generated_at_ms: int(value, "generated_at_ms")?,
@@ -88,9 +94,8 @@ impl StatsSnapshot {
     }
 }
 
-impl AccountsPage {
-    /// The accounts page in `value` (as the server serialises it).
-    pub fn read(value: &impl JsonValue) -> Option<Self> {
+impl Readable for AccountsPage {
+    fn read(value: &impl JsonValue) -> Option<Self> {
         Some(AccountsPage {
             generated_at_ms: int(value, "generated_at_ms")?,
             version: int(value, "version")?,
@@ -240,16 +245,10 @@ impl JsonValue for wasm_bindgen::JsValue {
     }
 }
 
-/// Parses `text` with the browser's `JSON.parse` and reads a snapshot from it.
+/// Parses `text` with the browser's `JSON.parse` and reads a `T` from it.
 #[cfg(feature = "hydrate")]
-pub fn parse_snapshot(text: &str) -> Option<StatsSnapshot> {
-    StatsSnapshot::read(&js_sys::JSON::parse(text).ok()?)
-}
-
-/// Parses `text` with the browser's `JSON.parse` and reads an accounts page from it.
-#[cfg(feature = "hydrate")]
-pub fn parse_accounts_page(text: &str) -> Option<AccountsPage> {
-    AccountsPage::read(&js_sys::JSON::parse(text).ok()?)
+pub fn parse<T: Readable>(text: &str) -> Option<T> {
+    T::read(&js_sys::JSON::parse(text).ok()?)
 }
 
 #[cfg(test)]

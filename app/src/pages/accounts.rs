@@ -71,12 +71,11 @@ pub fn Accounts() -> impl IntoView {
                     Suspend::new(async move {
                     match loaded.await {
                         Ok(page) => {
-                            let json = super::embedded::script_json(&page);
-                            provide_context(Initial(query, page));
+                            // Before the island renders: it reads what is handed over.
+                            provide_context(super::embedded::Rendered(query));
+                            let handed = super::embedded::hand_over(PAGE_JSON_ID, page);
                             view! {
-                                <script type="application/json" id=PAGE_JSON_ID>
-                                    {json}
-                                </script>
+                                {handed}
                                 <AccountsTable/>
                             }
                                 .into_any()
@@ -91,11 +90,6 @@ pub fn Accounts() -> impl IntoView {
         </main>
     }
 }
-
-/// The query and page the server rendered, for the island on the server.
-#[derive(Clone)]
-#[cfg_attr(feature = "hydrate", allow(dead_code))]
-struct Initial(AccountsQuery, AccountsPage);
 
 /// Computes the page on the server (this page is never rendered in the
 /// browser). The context is taken before the future starts: inside it there
@@ -121,12 +115,12 @@ fn load(
     }
 }
 
-/// The query and page the table starts from: from context on the server, from
-/// the address and the page's JSON in the browser.
-fn initial() -> (AccountsQuery, AccountsPage) {
+/// The query the table shows: from context on the server, from the address
+/// in the browser.
+fn shown_query() -> AccountsQuery {
     #[cfg(feature = "hydrate")]
     {
-        let query = web_sys::window()
+        web_sys::window()
             .and_then(|window| window.location().search().ok())
             .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
             .and_then(|params| {
@@ -138,16 +132,12 @@ fn initial() -> (AccountsQuery, AccountsPage) {
                 )
                 .ok()
             })
-            .unwrap_or_default();
-        let page = super::embedded::element_text(PAGE_JSON_ID)
-            .and_then(|json| crate::model::reading::parse_accounts_page(&json))
-            .unwrap_or_default();
-        (query, page)
+            .unwrap_or_default()
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        use_context::<Initial>()
-            .map(|Initial(query, page)| (query, page))
+        use_context::<super::embedded::Rendered<AccountsQuery>>()
+            .map(|super::embedded::Rendered(query)| query)
             .unwrap_or_default()
     }
 }
@@ -155,7 +145,8 @@ fn initial() -> (AccountsQuery, AccountsPage) {
 /// The live table: summary, rows and paging.
 #[island]
 fn AccountsTable() -> impl IntoView {
-    let (query, first) = initial();
+    let query = shown_query();
+    let first: AccountsPage = super::embedded::rendered(PAGE_JSON_ID);
     let now_ms = RwSignal::new(first.generated_at_ms);
     let page = RwSignal::new(first);
     #[cfg(feature = "hydrate")]

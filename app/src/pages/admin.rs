@@ -35,12 +35,10 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match initial.await {
                     Ok(snapshot) => {
-                        let json = super::embedded::script_json(&snapshot);
-                        provide_context(InitialSnapshot(snapshot));
+                        // Before the island renders: it reads what is handed over.
+                        let handed = super::embedded::hand_over(INITIAL_SNAPSHOT_ID, snapshot);
                         view! {
-                            <script type="application/json" id=INITIAL_SNAPSHOT_ID>
-                                {json}
-                            </script>
+                            {handed}
                             <Dashboard/>
                         }
                             .into_any()
@@ -62,34 +60,11 @@ pub fn AdminPage() -> impl IntoView {
 /// The element holding the snapshot the page was rendered with, as JSON.
 const INITIAL_SNAPSHOT_ID: &str = "pulse-initial-snapshot";
 
-/// The snapshot the page is rendered with, for the island on the server.
-#[derive(Clone)]
-#[cfg_attr(feature = "hydrate", allow(dead_code))]
-struct InitialSnapshot(StatsSnapshot);
-
-/// The snapshot the dashboard starts from: the page's, handed over as
-/// context on the server and read from the page's JSON in the browser (the
-/// island takes no props, which Leptos would decode with `serde_json`).
-fn initial_snapshot() -> StatsSnapshot {
-    #[cfg(feature = "hydrate")]
-    {
-        super::embedded::element_text(INITIAL_SNAPSHOT_ID)
-            .and_then(|json| crate::model::reading::parse_snapshot(&json))
-            .unwrap_or_default()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        use_context::<InitialSnapshot>()
-            .map(|InitialSnapshot(snapshot)| snapshot)
-            .unwrap_or_default()
-    }
-}
-
 /// The live dashboard: the one island of the page, hydrated in the browser
 /// from the snapshot it was rendered with.
 #[island]
 fn Dashboard() -> impl IntoView {
-    let initial = initial_snapshot();
+    let initial: StatsSnapshot = super::embedded::rendered(INITIAL_SNAPSHOT_ID);
     let live = LiveStats {
         received_at_ms: RwSignal::new(initial.generated_at_ms),
         snapshot: RwSignal::new(initial),
