@@ -202,6 +202,13 @@ pub struct Config {
     #[arg(long, env = "PULSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub max_connections: Option<u64>,
 
+    /// Threads that write the dashboards' streams (plain-TCP connections
+    /// only), apart from the threads that take webhooks; 0 serves the
+    /// streams on the same threads as everything else. Defaults to the
+    /// number of cores.
+    #[arg(long, env = "PULSE_STREAM_THREADS", value_parser = clap::value_parser!(u64).range(0..=1_024))]
+    pub stream_threads: Option<u64>,
+
     /// Streams (open dashboards) one session may hold at once; the next gets 429.
     #[arg(
         long,
@@ -342,6 +349,7 @@ impl std::fmt::Debug for Config {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("header_read_timeout_s", &self.header_read_timeout_s)
             .field("max_connections", &self.max_connections)
+            .field("stream_threads", &self.stream_threads)
             .field("max_streams_per_session", &self.max_streams_per_session)
             .field("session_idle_timeout_s", &self.session_idle_timeout_s)
             .field("session_lifetime_s", &self.session_lifetime_s)
@@ -389,6 +397,7 @@ impl Config {
             trust_forwarded_for: 0,
             header_read_timeout_s: DEFAULT_HEADER_READ_TIMEOUT_S,
             max_connections: None,
+            stream_threads: None,
             max_streams_per_session: DEFAULT_MAX_STREAMS_PER_SESSION,
             session_idle_timeout_s: 30 * 60,
             session_lifetime_s: 8 * 3600,
@@ -470,6 +479,15 @@ impl Config {
         ConnectionLimits {
             max_connections,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_s),
+        }
+    }
+
+    /// How many threads write the streams (see [`crate::serve::stream_lane`]);
+    /// `None`: none of their own.
+    pub fn stream_threads(&self) -> Option<std::num::NonZeroUsize> {
+        match self.stream_threads {
+            Some(threads) => std::num::NonZeroUsize::new(usize::try_from(threads).ok()?),
+            None => std::thread::available_parallelism().ok(),
         }
     }
 

@@ -33,7 +33,7 @@ use auth::Auth;
 use bus::relay::Relay;
 pub use config::Config;
 pub use secrets::WebhookSecrets;
-use serve::tls::Tls;
+use serve::{stream_lane::StreamLane, tls::Tls};
 use state::{AppState, SharedState};
 use stats::StatsPublisher;
 use store::{Store, StoreError};
@@ -204,6 +204,16 @@ impl Application {
                     .await
             }
         });
+        let lane = match config.stream_threads() {
+            Some(threads) => match StreamLane::start(threads) {
+                Ok(lane) => Some(lane),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start the streams' threads; serving them with the rest");
+                    None
+                }
+            },
+            None => None,
+        };
         let router = routes::router(state);
         let stop = token.clone();
         tokio::spawn(async move {
@@ -215,6 +225,7 @@ impl Application {
             router,
             config.connection_limits(),
             tls,
+            lane.as_ref().map(|lane| lane.handle().clone()),
             token.clone(),
         )
         .await;

@@ -57,7 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readiness))
         .route("/api/admin/stats", get(current_stats))
         .route("/api/admin/accounts", get(accounts_page))
-        .route("/api/admin/stats/stream", get(sse::stream))
+        .route(sse::PATH, get(sse::stream))
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.
         .nest("/pkg", assets(pkg_dir))

@@ -37,6 +37,8 @@ use crate::{
     state::AppState,
 };
 
+/// The stream's route.
+pub const PATH: &str = "/api/admin/stats/stream";
 /// Sent before the first event: reconnect after 3 s when the connection drops.
 const RETRY_FRAME: &[u8] = b"retry: 3000\n\n";
 /// A comment line; ignored by `EventSource`, keeps idle proxies from closing.

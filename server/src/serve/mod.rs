@@ -15,6 +15,9 @@
 //! - at most `max_connections` connections are served at once; one over it
 //!   is closed as soon as it is accepted (and counted), so the node never
 //!   runs out of file descriptors for its database and Redis.
+//! - a plain connection whose first request is the stats stream is served on
+//!   the [`stream_lane`]'s threads, so that writing to thousands of
+//!   dashboards never delays a webhook.
 //! - on shutdown every connection is asked to finish (hyper's graceful
 //!   shutdown: an idle one closes, a request in flight completes, the SSE
 //!   streams end on the shutdown token), and the loop waits at most
@@ -46,8 +49,10 @@ use tower::ServiceExt;
 
 use crate::metrics::{metrics, Counted};
 
+pub mod stream_lane;
 pub mod tls;
 
+use stream_lane::FirstRequest;
 use tls::Tls;
 
 /// Longest wait for open connections to finish once shutdown has begun.
@@ -130,16 +135,20 @@ struct Protocols {
     /// Also the time allowed for a TLS handshake.
     header_read_timeout: Duration,
     tls: Option<Tls>,
+    /// Where plain connections that open a stream are served; `None`: on
+    /// the runtime that accepted them, like every other.
+    lane: Option<tokio::runtime::Handle>,
 }
 
 /// Serves `router` on `listener` within `limits` (over TLS when `tls` is
-/// given) until `shutdown` is cancelled, then lets the open connections
-/// finish (at most [`SHUTDOWN_GRACE`]).
+/// given; streams on `lane` when given) until `shutdown` is cancelled, then
+/// lets the open connections finish (at most [`SHUTDOWN_GRACE`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     tls: Option<Tls>,
+    lane: Option<tokio::runtime::Handle>,
     shutdown: CancellationToken,
 ) {
     let mut http1 = http1::Builder::new();
@@ -157,6 +166,7 @@ pub async fn serve(
         http2,
         header_read_timeout: limits.header_read_timeout,
         tls,
+        lane,
     });
     tracing::info!(
         max_connections = limits.max_connections,
@@ -191,7 +201,11 @@ pub async fn serve(
             router.clone(),
             Arc::clone(&protocols),
             shutdown.clone(),
-            slot,
+            Slot {
+                _permit: slot,
+                _open: Counted::new(&metrics().connections_open),
+            },
+            connections.clone(),
         ));
     }
     connections.close();
@@ -206,6 +220,13 @@ pub async fn serve(
     }
 }
 
+/// A connection's place among the [`ConnectionLimits::max_connections`],
+/// held while it is served, and its count in `pulse_connections_open`.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _open: Counted,
+}
+
 /// Serves one connection until the client closes it, a bound closes it, or
 /// shutdown finishes it.
 async fn serve_connection(
@@ -214,25 +235,64 @@ async fn serve_connection(
     router: Router,
     protocols: Arc<Protocols>,
     shutdown: CancellationToken,
-    _slot: OwnedSemaphorePermit,
+    slot: Slot,
+    connections: TaskTracker,
 ) {
-    let _open = Counted::new(&metrics().connections_open);
     // Snapshot frames are small writes that should leave at once, not wait
     // for the previous one's ACK (Nagle's algorithm).
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY");
     }
-    let service =
-        TowerToHyperService::new(router.map_request(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
-        }));
+    let router = router.map_request(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    });
     let Some(tls) = &protocols.tls else {
+        if let Some(lane) = protocols.lane.clone() {
+            let first = tokio::time::timeout(
+                protocols.header_read_timeout,
+                stream_lane::first_request(&stream),
+            )
+            .await;
+            match first {
+                Ok(Ok(FirstRequest::Stream)) => {
+                    // Written on the lane, handled here (see `stream_lane`).
+                    let here = tokio::runtime::Handle::current();
+                    let service = hyper::service::service_fn(move |request| {
+                        let handled = here.spawn(router.clone().oneshot(request));
+                        async move {
+                            match handled.await {
+                                Ok(Ok(response)) => Ok(response),
+                                Ok(Err(infallible)) => match infallible {},
+                                Err(failed) => Err(failed),
+                            }
+                        }
+                    });
+                    connections.spawn_on(
+                        async move {
+                            let _slot = slot;
+                            let connection = protocols
+                                .http1
+                                .serve_connection(TokioIo::new(stream), service);
+                            drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+                        },
+                        &lane,
+                    );
+                    return;
+                }
+                Ok(Ok(FirstRequest::Other)) => {}
+                // Closed, failed, or silent for as long as a request head may take.
+                Ok(Ok(FirstRequest::None) | Err(_)) | Err(_) => return,
+            }
+        }
+        let _slot = slot;
         let connection = protocols
             .http1
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
         return drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
     };
+    let _slot = slot;
+    let service = TowerToHyperService::new(router);
     // Boxed: the TLS path's state (rustls, HTTP/2) is large, and the task of
     // every plain connection would otherwise carry room for it.
     Box::pin(serve_tls(stream, peer, service, tls, &protocols, &shutdown)).await;

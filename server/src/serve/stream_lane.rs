@@ -1,0 +1,124 @@
+//! The streams' own threads: open dashboards are written to on a runtime of
+//! their own, so that a webhook never waits behind them.
+//!
+//! With thousands of dashboards open, a published snapshot wakes thousands of
+//! connection tasks, and writing their frames is most of the node's CPU. On
+//! one runtime a webhook's task would wait in the same run queues behind
+//! every one of them, several times per delivery (its request, its commit,
+//! its answer). So a plain-TCP connection whose first request is the stats
+//! stream is served on this lane's runtime (threads named `pulse-streams`)
+//! and the operating system's scheduler shares the cores between the lane's
+//! threads and the main runtime's; a woken webhook thread gets a core within
+//! a time slice however many streams are waiting.
+//!
+//! Only the writing moves: the stream request itself (the session lookup,
+//! the subscription) is handled on the main runtime, so that database
+//! connections, timers and the bus stay registered there and the lane never
+//! has to run for a webhook's query to make progress.
+//!
+//! A connection is sorted by its first bytes, peeked (not consumed) before
+//! hyper reads them. Over TLS they cannot be read before the handshake, and
+//! HTTP/2 carries every request on one connection, so connections over TLS
+//! stay on the main runtime; behind a proxy that terminates TLS (nginx), the
+//! node's connections are plain and sorted.
+
+use std::{io, num::NonZeroUsize};
+
+use tokio::{
+    net::TcpStream,
+    runtime::{Handle, Runtime},
+};
+
+use crate::sse;
+
+/// The runtime that writes the streams, and its threads.
+pub struct StreamLane {
+    /// Always `Some` until dropped: taken then, to shut it down without
+    /// blocking (a runtime may not be dropped inside another one).
+    runtime: Option<Runtime>,
+}
+
+impl StreamLane {
+    /// Starts a lane of `threads` worker threads.
+    pub fn start(threads: NonZeroUsize) -> io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.get())
+            .thread_name("pulse-streams")
+            .enable_all()
+            .build()?;
+        Ok(StreamLane {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Where the streams' connections are spawned.
+    pub fn handle(&self) -> &Handle {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until the lane is dropped")
+            .handle()
+    }
+}
+
+impl Drop for StreamLane {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// What a connection's first request is, as far as its first bytes tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstRequest {
+    /// `GET` of the stats stream.
+    Stream,
+    /// Anything else, or too few bytes yet to tell (served as anything else).
+    Other,
+    /// The client closed the connection before sending a byte.
+    None,
+}
+
+/// The request line's start that marks a stream.
+fn stream_request_line() -> Vec<u8> {
+    format!("GET {} ", sse::PATH).into_bytes()
+}
+
+/// Looks at the connection's first bytes without consuming them; waits for
+/// the first byte to arrive (the caller bounds the wait).
+pub async fn first_request(stream: &TcpStream) -> io::Result<FirstRequest> {
+    let line = stream_request_line();
+    let mut head = vec![0_u8; line.len()];
+    let peeked = stream.peek(&mut head).await?;
+    Ok(classify(&head[..peeked], &line))
+}
+
+fn classify(head: &[u8], line: &[u8]) -> FirstRequest {
+    if head.is_empty() {
+        FirstRequest::None
+    } else if head == line || head == [&line[..line.len() - 1], b"?"].concat() {
+        FirstRequest::Stream
+    } else {
+        FirstRequest::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(head: &str) -> FirstRequest {
+        classify(head.as_bytes(), &stream_request_line())
+    }
+
+    #[test]
+    fn only_a_get_of_the_stream_path_is_a_stream() {
+        assert_eq!(of("GET /api/admin/stats/stream "), FirstRequest::Stream);
+        assert_eq!(of("GET /api/admin/stats/stream?"), FirstRequest::Stream);
+        assert_eq!(of("GET /api/admin/stats/streamer"), FirstRequest::Other);
+        assert_eq!(of("GET /api/admin/stats HTTP/1.1"), FirstRequest::Other);
+        assert_eq!(of("POST /webhooks/instagram HTT"), FirstRequest::Other);
+        assert_eq!(of("GET /api/ad"), FirstRequest::Other, "too short to tell");
+        assert_eq!(of(""), FirstRequest::None);
+    }
+}
