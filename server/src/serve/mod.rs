@@ -410,7 +410,85 @@ async fn pause_after_accept_error(error: &io::Error) {
 
 #[cfg(test)]
 mod tests {
+    use std::{convert::Infallible, num::NonZeroUsize, sync::Mutex};
+
+    use axum::{body::Body, routing::get};
+    use bytes::Bytes;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+    use crate::sse;
+
+    fn thread_name() -> String {
+        std::thread::current().name().unwrap_or("").to_owned()
+    }
+
+    /// A route whose handler and body note the thread they ran on.
+    fn noting_route(
+        noted: &Arc<Mutex<Vec<(&'static str, String)>>>,
+    ) -> axum::routing::MethodRouter {
+        let noted = Arc::clone(noted);
+        get(move || async move {
+            noted.lock().unwrap().push(("handled", thread_name()));
+            let body = futures::stream::once(async move {
+                noted.lock().unwrap().push(("written", thread_name()));
+                Ok::<_, Infallible>(Bytes::from_static(b"data: x\n\n"))
+            });
+            Body::from_stream(body)
+        })
+    }
+
+    async fn get_over_tcp(addr: SocketAddr, path: &str) -> String {
+        let mut connection = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: pulse\r\nConnection: close\r\n\r\n");
+        connection.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        connection.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_stream_is_written_on_the_lane_and_handled_on_the_main_runtime() {
+        let lane = stream_lane::StreamLane::start(NonZeroUsize::MIN).unwrap();
+        let stream_noted = Arc::new(Mutex::new(Vec::new()));
+        let other_noted = Arc::new(Mutex::new(Vec::new()));
+        let router = Router::new()
+            .route(sse::PATH, noting_route(&stream_noted))
+            .route("/other", noting_route(&other_noted));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let limits = ConnectionLimits {
+            max_connections: 16,
+            header_read_timeout: Duration::from_secs(5),
+        };
+        let served = tokio::spawn(serve(
+            listener,
+            router,
+            limits,
+            None,
+            Some(lane.handle().clone()),
+            shutdown.clone(),
+        ));
+
+        assert!(get_over_tcp(addr, sse::PATH).await.contains("data: x"));
+        assert!(get_over_tcp(addr, "/other").await.contains("data: x"));
+        // The test runtime's workers carry tokio's default name.
+        let main = "tokio-rt-worker".to_owned();
+        assert_eq!(
+            *stream_noted.lock().unwrap(),
+            [
+                ("handled", main.clone()),
+                ("written", "pulse-streams".to_owned())
+            ]
+        );
+        assert_eq!(
+            *other_noted.lock().unwrap(),
+            [("handled", main.clone()), ("written", main)]
+        );
+        shutdown.cancel();
+        served.await.unwrap();
+    }
 
     #[test]
     fn the_default_limit_leaves_room_for_the_database_and_redis() {
