@@ -12,7 +12,17 @@
 //! or when the node's periodic check finds it gone (logged out on another
 //! node; see [`crate::auth::streamed`]).
 
-use std::{convert::Infallible, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::{Context, Poll, Wake, Waker},
+    time::Duration,
+};
 
 use axum::{
     body::Body,
@@ -22,12 +32,13 @@ use axum::{
     Extension,
 };
 use bytes::Bytes;
-use futures::stream::{self, Stream};
-use tokio::{
-    sync::{broadcast, watch},
-    time::Interval,
+use futures::{
+    stream::{self, Stream},
+    task::AtomicWaker,
+    StreamExt,
 };
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{streamed::Watching, Auth, Session},
@@ -128,15 +139,44 @@ async fn session_ended(auth: Auth, session: Session, _watching: Watching) -> Ses
     }
 }
 
-struct StreamState<E> {
+/// What else, besides a newer snapshot, a stream waits for.
+enum Control {
+    /// Time for a keep-alive comment.
+    KeepAlive,
+    /// The server is stopping.
+    Shutdown,
+    /// The session ended, for this reason.
+    SessionEnded(SessionEnd),
+}
+
+/// The keep-alive ticks, the server's shutdown and the session's end, as one
+/// stream of [`Control`] signals.
+fn control<E>(shutdown: CancellationToken, session_end: E) -> impl Stream<Item = Control> + Send
+where
+    E: Future<Output = SessionEnd> + Send + 'static,
+{
+    let start = tokio::time::Instant::now() + KEEP_ALIVE_INTERVAL;
+    let keep_alive = stream::unfold(
+        tokio::time::interval_at(start, KEEP_ALIVE_INTERVAL),
+        |mut interval| async move {
+            interval.tick().await;
+            Some((Control::KeepAlive, interval))
+        },
+    );
+    let shutdown = stream::once(shutdown.cancelled_owned()).map(|()| Control::Shutdown);
+    let session_end = stream::once(session_end).map(Control::SessionEnded);
+    stream::select(keep_alive, stream::select(shutdown, session_end))
+}
+
+struct StreamState<C> {
     /// Counts the stream in `pulse_sse_clients` while it lives.
     _counted: Counted,
     receiver: watch::Receiver<Arc<PublishedSnapshot>>,
-    keep_alive: Interval,
-    /// Created once, not per frame: every stream waits on the same token, and
-    /// a new wait would leave and rejoin its shared waiter list each frame.
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
-    session_end: Pin<Box<E>>,
+    /// Polled only after one of its parts woke the stream: every other wake
+    /// is a newer snapshot, and polling the shutdown token, the session's
+    /// end and the keep-alive timer with each frame would cost every stream
+    /// a trip through their shared locks per snapshot.
+    control: PollWhenWoken<C>,
     opened: bool,
     ended: bool,
 }
@@ -149,13 +189,10 @@ fn frames<E>(
 where
     E: Future<Output = SessionEnd> + Send + 'static,
 {
-    let start = tokio::time::Instant::now() + KEEP_ALIVE_INTERVAL;
     let state = StreamState {
         _counted: Counted::new(&metrics().sse_clients),
         receiver,
-        keep_alive: tokio::time::interval_at(start, KEEP_ALIVE_INTERVAL),
-        shutdown: Box::pin(shutdown.cancelled_owned()),
-        session_end: Box::pin(session_end),
+        control: PollWhenWoken::new(control(shutdown, session_end)),
         opened: false,
         ended: false,
     };
@@ -172,6 +209,8 @@ where
             return Some((Ok(Bytes::from(frame)), state));
         }
         let frame = tokio::select! {
+            // A newer snapshot first: when one is there, nothing else is polled.
+            biased;
             changed = state.receiver.changed() => match changed {
                 Ok(()) => {
                     metrics().frames_delivered.inc();
@@ -180,15 +219,73 @@ where
                 // The publisher is gone: the server is stopping.
                 Err(_) => return None,
             },
-            _ = state.keep_alive.tick() => Bytes::from_static(KEEP_ALIVE_FRAME),
-            () = state.shutdown.as_mut() => return None,
-            end = state.session_end.as_mut() => {
-                state.ended = true;
-                end.frame()
-            }
+            signal = state.control.next() => match signal {
+                Some(Control::KeepAlive) => Bytes::from_static(KEEP_ALIVE_FRAME),
+                Some(Control::SessionEnded(end)) => {
+                    state.ended = true;
+                    end.frame()
+                }
+                Some(Control::Shutdown) | None => return None,
+            },
         };
         Some((Ok(frame), state))
     })
+}
+
+/// A stream that is polled only when it has asked to be (its own waker was
+/// woken), or the first time; any other poll answers `Pending` at the cost
+/// of two atomic operations. The task's latest waker is kept, so a wake of
+/// the inner stream still wakes the task.
+struct PollWhenWoken<S> {
+    inner: Pin<Box<S>>,
+    signal: Arc<WokenSignal>,
+    /// The inner stream's waker (it sets the flag, then wakes the task).
+    waker: Waker,
+}
+
+struct WokenSignal {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for WokenSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<S: Stream> PollWhenWoken<S> {
+    fn new(inner: S) -> Self {
+        let signal = Arc::new(WokenSignal {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        PollWhenWoken {
+            inner: Box::pin(inner),
+            waker: Waker::from(Arc::clone(&signal)),
+            signal,
+        }
+    }
+}
+
+impl<S: Stream> Stream for PollWhenWoken<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.signal.task.register(cx.waker());
+        if !self.signal.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let this = &mut *self;
+        this.inner
+            .as_mut()
+            .poll_next(&mut Context::from_waker(&this.waker))
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +352,58 @@ mod tests {
         assert!(next_text(&mut stream)
             .await
             .starts_with("event: sync\nid: 50\n"));
+    }
+
+    #[test]
+    fn the_control_signals_are_polled_only_after_they_woke_the_stream() {
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let inner_waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
+        let inner = stream::poll_fn({
+            let polls = Arc::clone(&polls);
+            let inner_waker = Arc::clone(&inner_waker);
+            move |cx| {
+                polls.fetch_add(1, Ordering::SeqCst);
+                *inner_waker.lock().unwrap() = Some(cx.waker().clone());
+                Poll::<Option<()>>::Pending
+            }
+        });
+        let mut wrapped = PollWhenWoken::new(inner);
+        let task = Arc::new(CountingWaker::default());
+        let task_waker = Waker::from(Arc::clone(&task));
+        let mut cx = Context::from_waker(&task_waker);
+        for _ in 0..10 {
+            assert!(Pin::new(&mut wrapped).poll_next(&mut cx).is_pending());
+        }
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            1,
+            "polled once, then not until woken"
+        );
+
+        inner_waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(
+            task.wakes.load(Ordering::SeqCst),
+            1,
+            "the inner wake reaches the task"
+        );
+        assert!(Pin::new(&mut wrapped).poll_next(&mut cx).is_pending());
+        assert!(Pin::new(&mut wrapped).poll_next(&mut cx).is_pending());
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            2,
+            "polled again once after its wake"
+        );
+    }
+
+    #[derive(Default)]
+    struct CountingWaker {
+        wakes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     #[tokio::test(start_paused = true)]
