@@ -106,7 +106,9 @@ fn rewrite(
     certificate: &Path,
     key: &Path,
 ) -> String {
-    let mut next_upstream = upstreams.iter();
+    // Each node's address, in order of first appearance, becomes the next
+    // port; an address named again (in a second upstream block) gets the same.
+    let mut nodes: Vec<&str> = Vec::new();
     let mut lines = Vec::new();
     for line in recipe.lines() {
         let trimmed = line.trim_start();
@@ -118,8 +120,15 @@ fn rewrite(
             format!("{indent}listen 127.0.0.1:{https_port}{rest}")
         } else if let Some(rest) = trimmed.strip_prefix("listen 80") {
             format!("{indent}listen 127.0.0.1:{http_port}{rest}")
-        } else if trimmed.starts_with("server 10.") {
-            let port = next_upstream.next().expect("an upstream per server line");
+        } else if let Some(address) = trimmed.strip_prefix("server 10.") {
+            let index = match nodes.iter().position(|node| *node == address) {
+                Some(index) => index,
+                None => {
+                    nodes.push(address);
+                    nodes.len() - 1
+                }
+            };
+            let port = upstreams.get(index).expect("a port per node in the recipe");
             format!("{indent}server 127.0.0.1:{port};")
         } else if trimmed.starts_with("ssl_certificate_key ") {
             format!("{indent}ssl_certificate_key {};", key.display())
@@ -130,9 +139,10 @@ fn rewrite(
         };
         lines.push(rewritten);
     }
-    assert!(
-        next_upstream.next().is_none(),
-        "the recipe has fewer upstream servers than the test starts"
+    assert_eq!(
+        nodes.len(),
+        upstreams.len(),
+        "the recipe names as many nodes as the test starts"
     );
     lines.join("\n")
 }
