@@ -256,26 +256,9 @@ async fn serve_connection(
             .await;
             match first {
                 Ok(Ok(FirstRequest::Stream)) => {
-                    // Written on the lane, handled here (see `stream_lane`).
-                    let here = tokio::runtime::Handle::current();
-                    let service = hyper::service::service_fn(move |request| {
-                        let handled = here.spawn(router.clone().oneshot(request));
-                        async move {
-                            match handled.await {
-                                Ok(Ok(response)) => Ok(response),
-                                Ok(Err(infallible)) => match infallible {},
-                                Err(failed) => Err(failed),
-                            }
-                        }
-                    });
+                    let service = stream_lane::handled_here(router);
                     connections.spawn_on(
-                        async move {
-                            let _slot = slot;
-                            let connection = protocols
-                                .http1
-                                .serve_connection(TokioIo::new(stream), service);
-                            drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
-                        },
+                        serve_plain(stream, peer, service, protocols, shutdown, slot),
                         &lane,
                     );
                     return;
@@ -285,17 +268,36 @@ async fn serve_connection(
                 Ok(Ok(FirstRequest::None) | Err(_)) | Err(_) => return,
             }
         }
-        let _slot = slot;
-        let connection = protocols
-            .http1
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
-        return drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+        let service = TowerToHyperService::new(router);
+        return serve_plain(stream, peer, service, protocols, shutdown, slot).await;
     };
     let _slot = slot;
     let service = TowerToHyperService::new(router);
     // Boxed: the TLS path's state (rustls, HTTP/2) is large, and the task of
     // every plain connection would otherwise carry room for it.
     Box::pin(serve_tls(stream, peer, service, tls, &protocols, &shutdown)).await;
+}
+
+/// The plain side of [`serve_connection`]: HTTP/1.1, holding `_slot` until
+/// the connection ends.
+async fn serve_plain<S>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: S,
+    protocols: Arc<Protocols>,
+    shutdown: CancellationToken,
+    _slot: Slot,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = axum::response::Response>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = protocols
+        .http1
+        .serve_connection(TokioIo::new(stream), service);
+    drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
 }
 
 /// The TLS side of [`serve_connection`]: the handshake, then HTTP/2 or

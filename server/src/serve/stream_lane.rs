@@ -22,12 +22,16 @@
 //! stay on the main runtime; behind a proxy that terminates TLS (nginx), the
 //! node's connections are plain and sorted.
 
-use std::{io, num::NonZeroUsize};
+use std::{convert::Infallible, future::Future, io, num::NonZeroUsize};
 
+use axum::response::Response;
+use hyper::{body::Incoming, Request};
 use tokio::{
     net::TcpStream,
     runtime::{Handle, Runtime},
+    task::JoinError,
 };
+use tower::{Service, ServiceExt};
 
 use crate::sse;
 
@@ -79,28 +83,58 @@ pub enum FirstRequest {
     None,
 }
 
-/// The request line's start that marks a stream.
-fn stream_request_line() -> Vec<u8> {
-    format!("GET {} ", sse::PATH).into_bytes()
-}
+/// Bytes peeked: enough for `GET `, the stream's path and the byte after it.
+const PEEKED: usize = 64;
+const _: () = assert!("GET ".len() + sse::PATH.len() < PEEKED);
 
 /// Looks at the connection's first bytes without consuming them; waits for
 /// the first byte to arrive (the caller bounds the wait).
 pub async fn first_request(stream: &TcpStream) -> io::Result<FirstRequest> {
-    let line = stream_request_line();
-    let mut head = vec![0_u8; line.len()];
+    let mut head = [0_u8; PEEKED];
     let peeked = stream.peek(&mut head).await?;
-    Ok(classify(&head[..peeked], &line))
+    Ok(classify(&head[..peeked]))
 }
 
-fn classify(head: &[u8], line: &[u8]) -> FirstRequest {
+fn classify(head: &[u8]) -> FirstRequest {
     if head.is_empty() {
-        FirstRequest::None
-    } else if head == line || head == [&line[..line.len() - 1], b"?"].concat() {
-        FirstRequest::Stream
-    } else {
-        FirstRequest::Other
+        return FirstRequest::None;
     }
+    let after_path = head
+        .strip_prefix(b"GET ")
+        .and_then(|rest| rest.strip_prefix(sse::PATH.as_bytes()));
+    match after_path.and_then(|rest| rest.first()) {
+        Some(b' ' | b'?') => FirstRequest::Stream,
+        _ => FirstRequest::Other,
+    }
+}
+
+/// `service` as a hyper service whose requests are handled on the runtime
+/// this is called on, whichever runtime then drives the connection: a
+/// stream's connection is written on the lane, its request handled here.
+pub fn handled_here<S>(
+    service: S,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response,
+    Error = JoinError,
+    Future = impl Future<Output = Result<Response, JoinError>> + Send + 'static,
+> + Send
+       + 'static
+where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let here = Handle::current();
+    hyper::service::service_fn(move |request| {
+        let handled = here.spawn(service.clone().oneshot(request));
+        async move {
+            match handled.await {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(infallible)) => match infallible {},
+                Err(failed) => Err(failed),
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -108,13 +142,17 @@ mod tests {
     use super::*;
 
     fn of(head: &str) -> FirstRequest {
-        classify(head.as_bytes(), &stream_request_line())
+        classify(head.as_bytes())
     }
 
     #[test]
     fn only_a_get_of_the_stream_path_is_a_stream() {
         assert_eq!(of("GET /api/admin/stats/stream "), FirstRequest::Stream);
         assert_eq!(of("GET /api/admin/stats/stream?"), FirstRequest::Stream);
+        assert_eq!(
+            of("GET /api/admin/stats/stream HTTP/1.1\r\nHost: pulse\r\n"),
+            FirstRequest::Stream
+        );
         assert_eq!(of("GET /api/admin/stats/streamer"), FirstRequest::Other);
         assert_eq!(of("GET /api/admin/stats HTTP/1.1"), FirstRequest::Other);
         assert_eq!(of("POST /webhooks/instagram HTT"), FirstRequest::Other);
