@@ -11,6 +11,7 @@ mod accounts_cost;
 mod hostile;
 mod hydration;
 mod ingestion;
+mod reference;
 mod scale_out;
 mod server;
 mod snapshot_cost;
@@ -170,12 +171,17 @@ async fn run(args: Args) -> Result<()> {
         eprintln!(
             "ingestion (SQLite): single-event POSTs, then 100-event batches, {ingest_seconds} s each …"
         );
-        ingestion.push((
-            "SQLite, synchronous=FULL",
-            ingestion::on_new_server(&args.server, &[], Deliveries::Single, ingest_seconds).await?,
-            ingestion::on_new_server(&args.server, &[], Deliveries::Batches, ingest_seconds)
+        let scratch = tempfile::tempdir()?;
+        ingestion.push(EngineIngestion {
+            engine: "SQLite, synchronous=FULL",
+            single: ingestion::on_new_server(&args.server, &[], Deliveries::Single, ingest_seconds)
                 .await?,
-        ));
+            batches: ingestion::on_new_server(&args.server, &[], Deliveries::Batches, ingest_seconds)
+                .await?,
+            reference: (!args.quick)
+                .then_some(reference::sqlite(scratch.path()).await?),
+            reference_method: "one transaction of prepared 100-row INSERTs into an empty file with Pulse's schema, WAL, synchronous=FULL",
+        });
     }
 
     let mut scaled = None;
@@ -187,23 +193,28 @@ async fn run(args: Args) -> Result<()> {
             let fresh =
                 || async { vec![("DATABASE_URL", backends.postgres.fresh_database_url().await)] };
             eprintln!("ingestion (Postgres): single-event POSTs, then 100-event batches, {ingest_seconds} s each …");
-            ingestion.push((
-                "Postgres, default commit",
-                ingestion::on_new_server(
+            ingestion.push(EngineIngestion {
+                engine: "Postgres, default commit",
+                single: ingestion::on_new_server(
                     &args.server,
                     &fresh().await,
                     Deliveries::Single,
                     ingest_seconds,
                 )
                 .await?,
-                ingestion::on_new_server(
+                batches: ingestion::on_new_server(
                     &args.server,
                     &fresh().await,
                     Deliveries::Batches,
                     ingest_seconds,
                 )
                 .await?,
-            ));
+                reference: Some(
+                    reference::postgres(&backends.postgres.fresh_database_url().await).await?,
+                ),
+                reference_method:
+                    "COPY of 5,000 rows per statement into an empty database with Pulse's schema",
+            });
         }
         if args.runs(Part::ScaleOut) {
             let scenario = FanOut {
@@ -491,6 +502,17 @@ fn bundle_sizes(server: &std::path::Path) -> Option<Bundle> {
     })
 }
 
+/// One engine's ingestion figures and its physical reference.
+struct EngineIngestion {
+    engine: &'static str,
+    single: Ingestion,
+    batches: Ingestion,
+    /// Events per second the database takes the same rows alone (not in
+    /// the quick run).
+    reference: Option<f64>,
+    reference_method: &'static str,
+}
+
 /// Bytes of the browser bundle.
 struct Bundle {
     raw: u64,
@@ -500,7 +522,7 @@ struct Bundle {
 
 fn report(
     results: &[FanOutResult],
-    ingestion: &[(&str, Ingestion, Ingestion)],
+    ingestion: &[EngineIngestion],
     scaled: Option<&scale_out::ScaleOutResult>,
     snapshot_costs: &[snapshot_cost::SnapshotCost],
     accounts_cost: Option<&accounts_cost::AccountsCost>,
@@ -553,7 +575,14 @@ fn report(
             result.server_cpu_seconds * 1e6 / result.frames.max(1) as f64
         );
     }
-    for (engine, single, batches) in ingestion {
+    for EngineIngestion {
+        engine,
+        single,
+        batches,
+        reference,
+        reference_method,
+    } in ingestion
+    {
         let _ = writeln!(
             table,
             "| durable ingestion, single-event POSTs ({engine}, {SINGLE_SENDERS} senders) | {:.0} requests/s |",
@@ -564,6 +593,13 @@ fn report(
             "| durable ingestion, {BATCH}-event batches ({engine}, {BATCH_SENDERS} senders) | {:.0} events/s ({:.0} requests/s) |",
             batches.events_per_second, batches.requests_per_second
         );
+        if let Some(reference) = reference {
+            let _ = writeln!(
+                table,
+                "| the database alone, same rows ({engine}: {reference_method}) | {reference:.0} events/s; batches through the webhook reach {:.0} % of it |",
+                100.0 * batches.events_per_second / reference
+            );
+        }
     }
     if let Some(scaled) = scaled {
         let s = scaled.scenario;
