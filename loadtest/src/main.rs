@@ -49,6 +49,10 @@ struct Args {
     /// Run only this part (to rerun one figure while working on it).
     #[arg(long, value_enum)]
     only: Option<Part>,
+    /// Writers per Postgres node (the server's PULSE_STORE_WRITERS; its
+    /// default when absent), to compare writer counts.
+    #[arg(long)]
+    postgres_writers: Option<u32>,
 }
 
 /// The parts of a run, in the order they run.
@@ -190,8 +194,13 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("starting a private Postgres and Redis …");
         let backends = scale_out::Backends::start();
         if args.runs(Part::Ingestion) {
-            let fresh =
-                || async { vec![("DATABASE_URL", backends.postgres.fresh_database_url().await)] };
+            let fresh = || async {
+                let mut env = vec![("DATABASE_URL", backends.postgres.fresh_database_url().await)];
+                if let Some(writers) = args.postgres_writers {
+                    env.push(("PULSE_STORE_WRITERS", writers.to_string()));
+                }
+                env
+            };
             eprintln!("ingestion (Postgres): single-event POSTs, then 100-event batches, {ingest_seconds} s each …");
             ingestion.push(EngineIngestion {
                 engine: "Postgres, default commit",

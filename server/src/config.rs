@@ -89,6 +89,12 @@ pub struct StoreArgs {
     /// defaults to `sqlite://<data dir>/pulse.db`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// Concurrent writers of webhook deliveries, each on its own database
+    /// connection (Postgres; SQLite takes exactly one). Default: 1 on SQLite,
+    /// 4 on Postgres.
+    #[arg(long, env = "PULSE_STORE_WRITERS")]
+    pub store_writers: Option<std::num::NonZeroUsize>,
 }
 
 impl StoreArgs {
@@ -97,6 +103,7 @@ impl StoreArgs {
         StoreArgs {
             data_dir,
             database_url: None,
+            store_writers: None,
         }
     }
 
@@ -105,6 +112,16 @@ impl StoreArgs {
     /// existing directory is left as the operator made it.
     pub fn create_data_dir(&self) -> std::io::Result<()> {
         create_private_dir(&self.data_dir)
+    }
+
+    /// Opens the store these settings name.
+    pub async fn open(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        let url = self.database_url();
+        let writers = match self.store_writers {
+            Some(writers) => writers,
+            None => crate::store::Backend::from_url(&url)?.default_writers(),
+        };
+        crate::store::Store::open_with_writers(&url, writers).await
     }
 
     /// The database URL in force: the configured one or the default SQLite file.
@@ -339,6 +356,7 @@ impl std::fmt::Debug for Config {
             .field("site_root", &self.site_root)
             .field("data_dir", &self.store.data_dir)
             .field("database_url", &set(self.store.database_url.is_some()))
+            .field("store_writers", &self.store.store_writers)
             .field("redis_url", &set(self.redis_url.is_some()))
             .field("stats_pubsub", &self.stats_pubsub)
             .field("stats_safety_poll_s", &self.stats_safety_poll_s)

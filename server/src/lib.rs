@@ -109,7 +109,7 @@ impl Application {
             None => None,
         };
         warn_if_cookies_travel_in_clear(&config, tls.is_some());
-        let store = Store::open(&config.store.database_url()).await?;
+        let store = config.store.open().await?;
         first_admin(&store, &config).await?;
         let auth = Auth::new(store.clone(), config.session_policy());
         let publisher = StatsPublisher::start(store.clone(), config.health_policy()).await?;

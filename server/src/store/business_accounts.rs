@@ -8,7 +8,7 @@ use app::model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
-    queries::{floor, placeholders, ROWS_PER_UPSERT},
+    queries::{self, floor, placeholders, ROWS_PER_UPSERT},
     replies, Backend, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 use crate::webhook::payload::{EventKind, WebhookEvent};
@@ -329,9 +329,7 @@ pub(super) async fn page(
             });
         }
     }
-    let (version,): (i64,) = sqlx::query_as("SELECT version FROM stats_totals WHERE id = 1")
-        .fetch_one(&mut *reader)
-        .await?;
+    let version = queries::version_on(&mut *reader).await?;
     reader.commit().await?;
     Ok(AccountsPage {
         generated_at_ms: now_ms,

@@ -10,6 +10,7 @@ use sqlx::{Any, Transaction};
 use super::{
     queries::{floor, placeholders, ROWS_PER_UPSERT},
     replies::{self, Conversation, Dm, Reply},
+    slots::Slot,
     Backend, MINUTE_MS,
 };
 
@@ -97,24 +98,25 @@ impl Changes {
 /// replies recomputed from the last sent DM before it (see `replies`).
 ///
 /// The stored state must not change between reading and writing it: on
-/// Postgres, where several nodes write at once, this section is serialised by
-/// a transaction-level advisory lock (every other lock a transaction takes
-/// before it is on events and metric rows, which the lock holder no longer
-/// asks for, so no cycle forms); SQLite has one writer already. Under the
-/// lock each statement sees every DM committed before it, and its own.
+/// Postgres, where several writers write at once, each transaction first
+/// takes a transaction-level advisory lock per touched conversation, in key
+/// order (two writers touching one conversation at once go one after the
+/// other; others do not wait). Every lock a transaction takes before these
+/// is on event keys, which a lock holder no longer asks for, and after them
+/// only on rows in key order, so no cycle forms. SQLite has one writer
+/// already. Under the locks each statement sees every DM committed before
+/// it, and its own. The aggregate rows are `slot`'s.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
+    slot: Slot,
     new_dms: &BTreeMap<ConversationKey, Vec<Dm>>,
 ) -> Result<(), sqlx::Error> {
     if new_dms.is_empty() {
         return Ok(());
     }
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CONVERSATIONS_LOCK)
-            .execute(&mut **tx)
-            .await?;
+        lock_conversations(tx, new_dms.keys()).await?;
     }
     let mut changes = Changes::default();
     let touched: Vec<_> = new_dms.iter().collect();
@@ -150,7 +152,42 @@ pub(super) async fn record(
         }
         write_states(tx, backend, &changed).await?;
     }
-    write_changes(tx, backend, &changes).await
+    write_changes(tx, backend, slot, &changes).await
+}
+
+/// Takes the advisory lock of each conversation of `keys` (Postgres), in the
+/// order of their lock keys.
+async fn lock_conversations<'k>(
+    tx: &mut Transaction<'_, Any>,
+    keys: impl Iterator<Item = &'k ConversationKey>,
+) -> Result<(), sqlx::Error> {
+    let mut lock_keys: Vec<i64> = keys.map(lock_key).collect();
+    lock_keys.sort_unstable();
+    lock_keys.dedup();
+    for chunk in lock_keys.chunks(ROWS_PER_UPSERT) {
+        // A VALUES list is scanned in its order: the locks are taken sorted.
+        let statement = format!(
+            "SELECT pg_advisory_xact_lock(key) FROM (VALUES {}) AS touched (key)",
+            placeholders(Backend::Postgres, chunk.len(), 1)
+        );
+        let mut query = sqlx::query(&statement);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A conversation's advisory lock key: a 64-bit FNV-1a hash of its two ids
+/// (two conversations sharing a key only wait for each other).
+fn lock_key((account_id, peer_id): &ConversationKey) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in account_id.bytes().chain([0]).chain(peer_id.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
 }
 
 /// The stored state of each conversation of `chunk` that has one.
@@ -321,23 +358,24 @@ async fn write_states(
 async fn write_changes(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
+    slot: Slot,
     changes: &Changes,
 ) -> Result<(), sqlx::Error> {
     use KeyPart::{Int, Text};
     let active: Vec<_> = changes
         .active_minutes
         .iter()
-        .map(|(minute, change)| (vec![Int(*minute)], *change))
+        .map(|(minute, change)| (vec![Int(*minute), Int(slot.0)], *change))
         .collect();
     let waiting: Vec<_> = changes
         .waiting_minutes
         .iter()
-        .map(|((last, since), change)| (vec![Int(*last), Int(*since)], *change))
+        .map(|((last, since), change)| (vec![Int(*last), Int(*since), Int(slot.0)], *change))
         .collect();
     let replies: Vec<_> = changes
         .reply_minutes
         .iter()
-        .map(|((minute, bucket), change)| (vec![Int(*minute), Int(*bucket)], *change))
+        .map(|((minute, bucket), change)| (vec![Int(*minute), Int(*bucket), Int(slot.0)], *change))
         .collect();
     let account_waiting: Vec<_> = changes
         .account_waiting_minutes
@@ -351,12 +389,19 @@ async fn write_changes(
             (vec![Text(account), Int(*minute), Int(*bucket)], *change)
         })
         .collect();
-    add_counts(tx, backend, "conversation_minutes", &["minute_ms"], &active).await?;
+    add_counts(
+        tx,
+        backend,
+        "conversation_minutes",
+        &["minute_ms", "slot"],
+        &active,
+    )
+    .await?;
     add_counts(
         tx,
         backend,
         "waiting_minutes",
-        &["last_minute_ms", "since_minute_ms"],
+        &["last_minute_ms", "since_minute_ms", "slot"],
         &waiting,
     )
     .await?;
@@ -364,7 +409,7 @@ async fn write_changes(
         tx,
         backend,
         "reply_minutes",
-        &["minute_ms", "bucket"],
+        &["minute_ms", "bucket", "slot"],
         &replies,
     )
     .await?;
@@ -423,9 +468,6 @@ async fn add_counts(
     }
     Ok(())
 }
-
-/// The Postgres advisory lock that serialises [`record`].
-const CONVERSATIONS_LOCK: i64 = 0x5055_4c53_4543_4f4e; // "PULSECON"
 
 #[cfg(test)]
 mod tests {

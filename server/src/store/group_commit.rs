@@ -2,18 +2,25 @@
 //! committed wait for it, then go together into the next one. One commit (one
 //! fsync on SQLite) then serves many deliveries, and each is still
 //! acknowledged only after its own events are durable. No delay is added:
-//! a delivery that finds the writer idle is committed alone, at once.
+//! a delivery that finds a writer idle is committed alone, at once.
+//!
+//! On Postgres several writers take groups from the one queue, each on its
+//! own connection and writer slot (see `slots`), so one group's round trips
+//! and commit overlap another's; SQLite has one writer.
 
-use sqlx::AnyPool;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use sqlx::{AnyConnection, AnyPool, Connection};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::{
     queries::{self, Received},
+    slots::{self, Slot},
     Backend, IngestOutcome,
 };
 use crate::webhook::payload::WebhookEvent;
 
-/// Deliveries waiting for the writer, at most (then senders wait).
+/// Deliveries waiting for a writer, at most (then senders wait).
 const QUEUE: usize = 1024;
 /// Events per transaction, at most; a larger backlog goes into the next one.
 const MAX_GROUP_EVENTS: usize = 5_000;
@@ -25,18 +32,34 @@ struct Request {
     reply: oneshot::Sender<Result<IngestOutcome, String>>,
 }
 
-/// The handle deliveries are sent through; the writer task ends when every
+/// The handle deliveries are sent through; the writer tasks end when every
 /// handle is gone.
 #[derive(Clone, Debug)]
 pub(super) struct GroupCommit {
     sender: mpsc::Sender<Request>,
 }
 
+/// Where a writer gets the connection it commits on.
+pub(super) enum Writer {
+    /// SQLite: the one connection of the writer pool, slot 0 (other writes
+    /// of the node share that connection between groups).
+    Pool(AnyPool),
+    /// Postgres: a connection of its own that holds a writer slot, opened
+    /// (again, after a failure) when a group needs it.
+    Own {
+        url: String,
+        claimed: Option<(AnyConnection, Slot)>,
+    },
+}
+
 impl GroupCommit {
-    /// Starts the writer task on `writer`, a pool of `backend`.
-    pub(super) fn start(writer: AnyPool, backend: Backend) -> Self {
+    /// Starts one writer task per entry of `writers`, all on `backend`.
+    pub(super) fn start(writers: Vec<Writer>, backend: Backend) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, backend, receiver));
+        let queue = Arc::new(Mutex::new(receiver));
+        for writer in writers {
+            tokio::spawn(run(writer, backend, queue.clone()));
+        }
         GroupCommit { sender }
     }
 
@@ -63,24 +86,74 @@ impl GroupCommit {
     }
 }
 
-async fn run(writer: AnyPool, backend: Backend, mut receiver: mpsc::Receiver<Request>) {
-    while let Some(first) = receiver.recv().await {
-        let mut events = first.events.len();
-        let mut group = vec![first];
-        while events < MAX_GROUP_EVENTS {
-            let Ok(next) = receiver.try_recv() else {
-                break;
-            };
-            events += next.events.len();
-            group.push(next);
+/// Takes the next group from `queue`: everything waiting, up to
+/// [`MAX_GROUP_EVENTS`]. `None` once every handle is gone.
+async fn next_group(queue: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Request>> {
+    let mut receiver = queue.lock().await;
+    let first = receiver.recv().await?;
+    let mut events = first.events.len();
+    let mut group = vec![first];
+    while events < MAX_GROUP_EVENTS {
+        let Ok(next) = receiver.try_recv() else {
+            break;
+        };
+        events += next.events.len();
+        group.push(next);
+    }
+    Some(group)
+}
+
+async fn run(mut writer: Writer, backend: Backend, queue: Arc<Mutex<mpsc::Receiver<Request>>>) {
+    while let Some(group) = next_group(&queue).await {
+        match &mut writer {
+            Writer::Pool(pool) => match pool.acquire().await {
+                Ok(mut connection) => {
+                    commit(&mut *connection, backend, Slot::SINGLE, group).await;
+                }
+                Err(error) => fail(group, &error),
+            },
+            Writer::Own { url, claimed } => {
+                if claimed.is_none() {
+                    match slots::claim(url).await {
+                        Ok(fresh) => *claimed = Some(fresh),
+                        Err(error) => {
+                            fail(group, &error);
+                            continue;
+                        }
+                    }
+                }
+                let (connection, slot) = claimed.as_mut().expect("claimed above");
+                if !commit(connection, backend, *slot, group).await
+                    && connection.ping().await.is_err()
+                {
+                    // Closing the connection gives its slot back; the next
+                    // group claims one on a new connection.
+                    tracing::warn!(slot = slot.0, "writer connection lost; reconnecting");
+                    *claimed = None;
+                }
+            }
         }
-        commit(&writer, backend, group).await;
     }
 }
 
-/// Commits `group` in one transaction. If that fails, each delivery is tried
-/// alone, so one delivery the database refuses cannot fail the others.
-async fn commit(writer: &AnyPool, backend: Backend, group: Vec<Request>) {
+/// Answers every delivery of `group` with `error`.
+fn fail(group: Vec<Request>, error: &(dyn std::error::Error + 'static)) {
+    let text = crate::error_chain(error);
+    for request in group {
+        let _ = request.reply.send(Err(text.clone()));
+    }
+}
+
+/// Commits `group` in one transaction on `connection`, adding to `slot`'s
+/// aggregate rows. If that fails, each delivery is tried alone, so one
+/// delivery the database refuses cannot fail the others. Returns whether
+/// every delivery was stored.
+async fn commit(
+    connection: &mut AnyConnection,
+    backend: Backend,
+    slot: Slot,
+    group: Vec<Request>,
+) -> bool {
     let deliveries: Vec<Received> = group
         .iter()
         .map(|request| Received {
@@ -88,28 +161,33 @@ async fn commit(writer: &AnyPool, backend: Backend, group: Vec<Request>) {
             received_at_ms: request.received_at_ms,
         })
         .collect();
-    match queries::ingest(writer, backend, &deliveries).await {
+    match queries::ingest(connection, backend, slot, &deliveries).await {
         Ok(outcomes) => {
             for (request, outcome) in group.into_iter().zip(outcomes) {
                 let _ = request.reply.send(Ok(outcome));
             }
+            true
         }
         Err(error) if group.len() == 1 => {
             let request = group.into_iter().next().expect("one request");
             let _ = request.reply.send(Err(crate::error_chain(&error)));
+            false
         }
         Err(_) => {
+            let mut all_stored = true;
             for request in group {
                 let alone = [Received {
                     events: &request.events,
                     received_at_ms: request.received_at_ms,
                 }];
-                let outcome = queries::ingest(writer, backend, &alone)
+                let outcome = queries::ingest(connection, backend, slot, &alone)
                     .await
                     .map(|mut outcomes| outcomes.remove(0))
                     .map_err(|error| crate::error_chain(&error));
+                all_stored &= outcome.is_ok();
                 let _ = request.reply.send(outcome);
             }
+            all_stored
         }
     }
 }

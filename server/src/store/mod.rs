@@ -12,8 +12,11 @@ mod group_commit;
 pub mod login_failures;
 mod queries;
 pub mod replies;
+mod slots;
 
 use app::model::{AccountsPage, AccountsQuery, SnapshotSource, StatsSnapshot};
+use std::num::NonZeroUsize;
+
 use sqlx::AnyPool;
 
 use crate::webhook::payload::WebhookEvent;
@@ -97,6 +100,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// More than one writer asked of SQLite, which takes one at a time.
+    #[error("PULSE_STORE_WRITERS is {0}, but SQLite takes one writer at a time; set it to 1 or leave it unset")]
+    SqliteWriters(usize),
+    /// More writers asked than there are writer slots.
+    #[error("PULSE_STORE_WRITERS is {0}; at most {max} writers can run on one database", max = slots::MAX_SLOTS)]
+    TooManyWriters(usize),
     /// The database refused or failed a query.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -129,6 +138,21 @@ impl Backend {
         }
     }
 }
+
+impl Backend {
+    /// Concurrent writers when none are configured: one on SQLite (it takes
+    /// one writer at a time); on Postgres the number measured best on a
+    /// two-core machine (BENCHMARKS.md, issue #14).
+    pub fn default_writers(self) -> NonZeroUsize {
+        match self {
+            Backend::Sqlite => NonZeroUsize::MIN,
+            Backend::Postgres => NonZeroUsize::new(DEFAULT_POSTGRES_WRITERS).expect("not zero"),
+        }
+    }
+}
+
+/// See [`Backend::default_writers`].
+const DEFAULT_POSTGRES_WRITERS: usize = 4;
 
 /// The thresholds some figures are judged by (from the configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,16 +191,39 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) the database at `url`.
+    /// Opens (creating and migrating if needed) the database at `url`, with
+    /// the default number of writers ([`Backend::default_writers`]).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let writers = Backend::from_url(url)?.default_writers();
+        Self::open_with_writers(url, writers).await
+    }
+
+    /// [`Store::open`] with `writers` concurrent writers for webhook
+    /// deliveries (SQLite takes exactly one).
+    pub async fn open_with_writers(url: &str, writers: NonZeroUsize) -> Result<Self, StoreError> {
         let backend = Backend::from_url(url)?;
         if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
             return Err(StoreError::InMemory);
         }
+        if backend == Backend::Sqlite && writers.get() > 1 {
+            return Err(StoreError::SqliteWriters(writers.get()));
+        }
+        if writers.get() as i64 > slots::MAX_SLOTS {
+            return Err(StoreError::TooManyWriters(writers.get()));
+        }
         let (writer, reader) = connect::open(backend, url).await?;
+        let lanes = match backend {
+            Backend::Sqlite => vec![group_commit::Writer::Pool(writer.clone())],
+            Backend::Postgres => (0..writers.get())
+                .map(|_| group_commit::Writer::Own {
+                    url: url.to_string(),
+                    claimed: None,
+                })
+                .collect(),
+        };
         Ok(Store {
             backend,
-            deliveries: group_commit::GroupCommit::start(writer.clone(), backend),
+            deliveries: group_commit::GroupCommit::start(lanes, backend),
             writer,
             reader,
         })

@@ -13,12 +13,13 @@ use app::model::{
     Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
     Waiting, WebhookHealth,
 };
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 
 use super::{
     business_accounts::{self, ActivityDelta},
     conversations::{self, ConversationKey},
     replies::{self, Dm},
+    slots::Slot,
     Backend, IngestOutcome, Rejection, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 use crate::webhook::payload::{EventKind, Metric, WebhookEvent};
@@ -79,11 +80,13 @@ pub(super) struct Received<'a> {
 }
 
 /// Stores several deliveries and their aggregates in ONE transaction on
-/// `writer` (group commit: one fsync for all of them). Returns one outcome per
+/// `connection` (group commit: one fsync for all of them), adding to
+/// `slot`'s aggregate rows. Returns one outcome per
 /// delivery, in order; all share the version the commit leaves.
 pub(super) async fn ingest(
-    writer: &AnyPool,
+    connection: &mut AnyConnection,
     backend: Backend,
+    slot: Slot,
     deliveries: &[Received<'_>],
 ) -> Result<Vec<IngestOutcome>, sqlx::Error> {
     // Inserting in key order means two concurrent transactions (two nodes)
@@ -95,7 +98,7 @@ pub(super) async fn ingest(
         .collect();
     ordered.sort_by(|a, b| a.1.dedupe_key.cmp(&b.1.dedupe_key));
 
-    let mut tx = writer.begin().await?;
+    let mut tx = connection.begin().await?;
     let mut outcomes = vec![IngestOutcome::default(); deliveries.len()];
     let mut delta = AggregateDelta::default();
     for chunk in ordered.chunks(EVENTS_PER_INSERT) {
@@ -124,8 +127,15 @@ pub(super) async fn ingest(
         .map(|delivery| delivery.received_at_ms)
         .max()
         .unwrap_or_default();
-    let version = apply(&mut tx, backend, &delta, changed, last_received_at_ms).await?;
+    apply(&mut tx, backend, slot, &delta, changed, last_received_at_ms).await?;
     tx.commit().await?;
+    // The store version is the sum of the slots' versions, read after the
+    // commit: this commit added at least 1 to its slot and no slot ever goes
+    // down, so every read that does not see this commit sums to less than
+    // this read, and every snapshot whose version is at least this one
+    // contains this delivery. (Read inside the transaction, the sum could
+    // miss a slot that commits in between and be reached without it.)
+    let version = version_on(connection).await?;
     for outcome in &mut outcomes {
         outcome.version = version;
     }
@@ -251,8 +261,10 @@ pub(super) async fn snapshot(
         Option<i64>,
         Option<i64>,
     ) = sqlx::query_as(
-        "SELECT version, accounts, last_event_at_ms, last_accepted_at_ms
-         FROM stats_totals WHERE id = 1",
+        "SELECT CAST(COALESCE(sum(version), 0) AS BIGINT),
+                CAST(COALESCE(sum(accounts), 0) AS BIGINT),
+                max(last_event_at_ms), max(last_accepted_at_ms)
+         FROM store_slots",
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -352,12 +364,9 @@ pub(super) async fn snapshot(
     })
 }
 
-/// The version in the totals row.
+/// The store version: the sum of the slots' versions.
 pub(super) async fn version(reader: &AnyPool) -> Result<i64, sqlx::Error> {
-    let (version,): (i64,) = sqlx::query_as("SELECT version FROM stats_totals WHERE id = 1")
-        .fetch_one(reader)
-        .await?;
-    Ok(version)
+    version_on(reader).await
 }
 
 /// Succeeds when the database answers a trivial query.
@@ -405,45 +414,54 @@ impl MetricCounts {
     }
 }
 
-/// Writes one transaction's aggregate changes; bumps the store version when
-/// something new was stored, and records the delivery as accepted. Returns
-/// the store version this transaction leaves.
+/// Writes one transaction's aggregate changes to `slot`'s rows; bumps the
+/// slot's version when something new was stored, and records the delivery
+/// as accepted. Each table takes one statement however many rows change.
 async fn apply(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
+    slot: Slot,
     delta: &AggregateDelta,
     changed: bool,
     received_at_ms: i64,
-) -> Result<i64, sqlx::Error> {
-    for (metric, count) in &delta.totals {
-        sqlx::query(
-            "INSERT INTO metric_totals (metric, count) VALUES ($1, $2)
-             ON CONFLICT (metric) DO UPDATE SET count = metric_totals.count + excluded.count",
-        )
-        .bind(metric.as_str())
-        .bind(count)
-        .execute(&mut **tx)
-        .await?;
+) -> Result<(), sqlx::Error> {
+    let totals: Vec<_> = delta.totals.iter().collect();
+    if !totals.is_empty() {
+        let statement = format!(
+            "INSERT INTO metric_totals (metric, slot, count) VALUES {}
+             ON CONFLICT (metric, slot) DO UPDATE SET count = metric_totals.count + excluded.count",
+            placeholders(backend, totals.len(), 3)
+        );
+        let mut query = sqlx::query(&statement);
+        for (metric, count) in totals {
+            query = query.bind(metric.as_str()).bind(slot.0).bind(*count);
+        }
+        query.execute(&mut **tx).await?;
     }
     for (table, key_column, rows) in [
         ("metric_days", "day_ms", &delta.days),
         ("metric_minutes", "minute_ms", &delta.minutes),
     ] {
-        let statement = format!(
-            "INSERT INTO {table} ({key_column}, metric, count) VALUES ($1, $2, $3)
-             ON CONFLICT ({key_column}, metric)
-             DO UPDATE SET count = {table}.count + excluded.count"
-        );
-        for ((key, metric), count) in rows {
-            sqlx::query(&statement)
-                .bind(key)
-                .bind(metric.as_str())
-                .bind(count)
-                .execute(&mut **tx)
-                .await?;
+        let rows: Vec<_> = rows.iter().collect();
+        for chunk in rows.chunks(ROWS_PER_UPSERT) {
+            let statement = format!(
+                "INSERT INTO {table} ({key_column}, metric, slot, count) VALUES {}
+                 ON CONFLICT ({key_column}, metric, slot)
+                 DO UPDATE SET count = {table}.count + excluded.count",
+                placeholders(backend, chunk.len(), 4)
+            );
+            let mut query = sqlx::query(&statement);
+            for ((key, metric), count) in chunk {
+                query = query
+                    .bind(*key)
+                    .bind(metric.as_str())
+                    .bind(slot.0)
+                    .bind(**count);
+            }
+            query.execute(&mut **tx).await?;
         }
     }
-    conversations::record(tx, backend, &delta.conversations).await?;
+    conversations::record(tx, backend, slot, &delta.conversations).await?;
     let accounts: Vec<_> = delta.accounts.iter().collect();
     let mut new_accounts = 0;
     for chunk in accounts.chunks(ROWS_PER_UPSERT) {
@@ -459,27 +477,45 @@ async fn apply(
         new_accounts += query.execute(&mut **tx).await?.rows_affected() as i64;
     }
     business_accounts::record(tx, backend, &delta.activity).await?;
-    let row = sqlx::query(
-        "UPDATE stats_totals SET
-             version = version + $1,
-             accounts = accounts + $2,
+    sqlx::query(
+        "INSERT INTO store_slots
+             (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (slot) DO UPDATE SET
+             version = store_slots.version + excluded.version,
+             accounts = store_slots.accounts + excluded.accounts,
              last_event_at_ms = CASE
-                 WHEN $3 IS NULL THEN last_event_at_ms
-                 WHEN last_event_at_ms IS NULL OR $3 > last_event_at_ms THEN $3
-                 ELSE last_event_at_ms END,
+                 WHEN excluded.last_event_at_ms IS NULL THEN store_slots.last_event_at_ms
+                 WHEN store_slots.last_event_at_ms IS NULL
+                   OR excluded.last_event_at_ms > store_slots.last_event_at_ms
+                 THEN excluded.last_event_at_ms
+                 ELSE store_slots.last_event_at_ms END,
              last_accepted_at_ms = CASE
-                 WHEN last_accepted_at_ms IS NULL OR $4 > last_accepted_at_ms THEN $4
-                 ELSE last_accepted_at_ms END
-         WHERE id = 1
-         RETURNING version",
+                 WHEN store_slots.last_accepted_at_ms IS NULL
+                   OR excluded.last_accepted_at_ms > store_slots.last_accepted_at_ms
+                 THEN excluded.last_accepted_at_ms
+                 ELSE store_slots.last_accepted_at_ms END",
     )
+    .bind(slot.0)
     .bind(i64::from(changed))
     .bind(new_accounts)
     .bind(delta.last_event_at_ms)
     .bind(received_at_ms)
-    .fetch_one(&mut **tx)
+    .execute(&mut **tx)
     .await?;
-    row.try_get(0)
+    Ok(())
+}
+
+/// The store version as `connection` sees it now: the sum of the slots'.
+pub(super) async fn version_on<'c, E>(executor: E) -> Result<i64, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    let (version,): (i64,) =
+        sqlx::query_as("SELECT CAST(COALESCE(sum(version), 0) AS BIGINT) FROM store_slots")
+            .fetch_one(executor)
+            .await?;
+    Ok(version)
 }
 
 /// Count, median and p90 of a reply-time histogram's `(bucket, count)` rows.
