@@ -118,30 +118,36 @@ async fn fill(db: &Path, accounts: u64) -> Result<()> {
     let statements = [
         // Newest event spread over the last 24 h.
         format!(
-            "{numbered} INSERT INTO accounts (account_id, first_seen_at_ms, last_event_at_ms)
-             SELECT printf('1784%010d', i), ?2 - {day}, ?2 - (i * 7919) % {day} FROM n"
+            "{numbered} INSERT INTO accounts (account_id, first_seen_at_ms)
+             SELECT printf('1784%010d', i), ?2 - {day} FROM n"
         ),
         format!(
-            "{numbered} INSERT INTO account_days (account_id, day_ms, received, sent)
-             SELECT printf('1784%010d', i), ?2 - ?2 % {day}, i % 50, i % 30 FROM n"
+            "{numbered} INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
+             SELECT printf('1784%010d', i), 0, ?2 - (i * 7919) % {day} FROM n"
+        ),
+        format!(
+            "{numbered} INSERT INTO account_days (account_id, day_ms, slot, received, sent)
+             SELECT printf('1784%010d', i), ?2 - ?2 % {day}, 0, i % 50, i % 30 FROM n"
         ),
         format!(
             "{numbered}, h(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM h WHERE k < 3)
-             INSERT INTO account_hours (account_id, hour_ms, events)
-             SELECT printf('1784%010d', i), (?2 - ?2 % {hour}) - (k * 6 + i % 6) * {hour}, 3 + i % 10
+             INSERT INTO account_hours (account_id, hour_ms, slot, events)
+             SELECT printf('1784%010d', i), (?2 - ?2 % {hour}) - (k * 6 + i % 6) * {hour}, 0,
+                    3 + i % 10
              FROM n, h"
         ),
         format!(
             "{numbered}, m(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM m WHERE k < 2)
-             INSERT INTO account_waiting_minutes (account_id, minute_ms, count)
-             SELECT printf('1784%010d', i), (?2 - ?2 % {minute}) - (k * 400 + i % 400) * {minute}, 1 + i % 3
+             INSERT INTO account_waiting_minutes (account_id, minute_ms, slot, count)
+             SELECT printf('1784%010d', i), (?2 - ?2 % {minute}) - (k * 400 + i % 400) * {minute}, 0,
+                    1 + i % 3
              FROM n, m"
         ),
         format!(
             "{numbered}, r(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM r WHERE k < 4)
-             INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, count)
+             INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, slot, count)
              SELECT printf('1784%010d', i), (?2 - ?2 % {minute}) - ((k * 11 + i) % 60) * {minute},
-                    (i + k * 5) % 40, 1 + k
+                    (i + k * 5) % 40, 0, 1 + k
              FROM n, r"
         ),
     ];
@@ -153,7 +159,7 @@ async fn fill(db: &Path, accounts: u64) -> Result<()> {
             .await
             .with_context(|| format!("fill: {statement}"))?;
     }
-    sqlx::query("UPDATE stats_totals SET accounts = accounts + ?1")
+    sqlx::query("UPDATE store_slots SET accounts = accounts + ?1 WHERE slot = 0")
         .bind(accounts as i64)
         .execute(&mut *tx)
         .await?;

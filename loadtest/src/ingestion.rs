@@ -1,9 +1,13 @@
 //! Durable ingestion: signed DM deliveries acknowledged per second (each 200
 //! comes after the commit that holds its events).
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use anyhow::Result;
+use sqlx::Connection;
 
 use crate::{server::Server, webhooks};
 
@@ -43,6 +47,8 @@ impl Deliveries {
 pub struct Ingestion {
     pub requests_per_second: f64,
     pub events_per_second: f64,
+    /// On Postgres: how often a writer was seen waiting for a lock.
+    pub lock_waits: Option<LockWaits>,
 }
 
 /// [`measure`] on a server started with `env` and a fresh data directory.
@@ -53,19 +59,52 @@ pub async fn on_new_server(
     seconds: u64,
 ) -> Result<Ingestion> {
     let server = Server::start(binary, env).await?;
-    measure(&server, deliveries, seconds).await
+    measure(&[&server], database_of(env), deliveries, seconds).await
+}
+
+/// [`measure`] on two servers started with `env` (one Postgres database),
+/// the senders split between them.
+pub async fn on_two_nodes(
+    binary: &std::path::Path,
+    env: &[(&str, String)],
+    deliveries: Deliveries,
+    seconds: u64,
+) -> Result<Ingestion> {
+    let first = Server::start(binary, env).await?;
+    let second = Server::start(binary, env).await?;
+    measure(&[&first, &second], database_of(env), deliveries, seconds).await
+}
+
+/// The Postgres database `env` names, if any.
+fn database_of<'a>(env: &'a [(&str, String)]) -> Option<&'a str> {
+    env.iter()
+        .find(|(name, value)| *name == "DATABASE_URL" && value.starts_with("postgres"))
+        .map(|(_, url)| url.as_str())
 }
 
 /// `deliveries` as fast as their concurrent senders get them acknowledged by
-/// `server`, for `seconds`.
-pub async fn measure(server: &Server, deliveries: Deliveries, seconds: u64) -> Result<Ingestion> {
+/// `servers` (senders spread over them in turn), for `seconds`; on Postgres
+/// (`database`) the lock waits are sampled meanwhile.
+pub async fn measure(
+    servers: &[&Server],
+    database: Option<&str>,
+    deliveries: Deliveries,
+    seconds: u64,
+) -> Result<Ingestion> {
     let batch = deliveries.events();
     let http = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs(seconds);
+    let sampler = match database {
+        Some(url) => Some(tokio::spawn(sample_lock_waits(url.to_string(), until))),
+        None => None,
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..deliveries.senders() {
-        let (http, base) = (http.clone(), server.base_url.clone());
+    for sender in 0..deliveries.senders() {
+        let (http, base) = (
+            http.clone(),
+            servers[sender % servers.len()].base_url.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut requests = 0u64;
             while Instant::now() < until {
@@ -80,8 +119,82 @@ pub async fn measure(server: &Server, deliveries: Deliveries, seconds: u64) -> R
         requests += task.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let lock_waits = match sampler {
+        Some(sampler) => Some(sampler.await??),
+        None => None,
+    };
     Ok(Ingestion {
         requests_per_second: requests as f64 / elapsed,
         events_per_second: (requests * batch as u64) as f64 / elapsed,
+        lock_waits,
     })
+}
+
+/// How often, sampled every few milliseconds, a backend of the database
+/// waited for a row, transaction or advisory lock, and in which statement
+/// (waits to extend a table's file are listed but not counted as waits).
+#[derive(Default)]
+pub struct LockWaits {
+    pub samples: u64,
+    /// Samples in which at least one backend waited.
+    pub waited: u64,
+    /// Waiting backends seen, per statement ("INSERT INTO account_days", …).
+    pub by_statement: BTreeMap<String, u64>,
+}
+
+impl std::fmt::Display for LockWaits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {} samples waited", self.waited, self.samples)?;
+        if !self.by_statement.is_empty() {
+            let list: Vec<String> = self
+                .by_statement
+                .iter()
+                .map(|(statement, count)| format!("{statement} {count}"))
+                .collect();
+            write!(f, " ({})", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Samples `pg_stat_activity` for backends of the database at `url` waiting
+/// for a lock (`wait_event_type = 'Lock'`: row, transaction and advisory
+/// locks alike) until `until`.
+async fn sample_lock_waits(url: String, until: Instant) -> Result<LockWaits> {
+    let mut connection = sqlx::PgConnection::connect(&url).await?;
+    let mut waits = LockWaits::default();
+    while Instant::now() < until {
+        let waiting: Vec<(String, String)> = sqlx::query_as(
+            "SELECT wait_event, query FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_all(&mut connection)
+        .await?;
+        waits.samples += 1;
+        // Waiting to extend a table's file is not a wait for a row.
+        if waiting.iter().any(|(event, _)| event != "extend") {
+            waits.waited += 1;
+        }
+        for (event, query) in waiting {
+            let label = match event.as_str() {
+                "extend" => "extending a table's file".to_string(),
+                _ => statement_of(&query),
+            };
+            *waits.by_statement.entry(label).or_default() += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(waits)
+}
+
+/// The first words of `query` that name what it writes or locks.
+fn statement_of(query: &str) -> String {
+    let words: Vec<&str> = query.split_whitespace().take(3).collect();
+    match words.as_slice() {
+        ["INSERT", "INTO", table] | ["UPDATE", table, ..] | ["DELETE", "FROM", table] => {
+            format!("{} {table}", words[0])
+        }
+        ["SELECT", what, ..] if what.starts_with("pg_advisory") => "advisory lock".to_string(),
+        _ => words.join(" "),
+    }
 }

@@ -185,6 +185,7 @@ async fn run(args: Args) -> Result<()> {
             reference: (!args.quick)
                 .then_some(reference::sqlite(scratch.path()).await?),
             reference_method: "one transaction of prepared 100-row INSERTs into an empty file with Pulse's schema, WAL, synchronous=FULL",
+            two_nodes: None,
         });
     }
 
@@ -223,6 +224,15 @@ async fn run(args: Args) -> Result<()> {
                 ),
                 reference_method:
                     "COPY of 5,000 rows per statement into an empty database with Pulse's schema",
+                two_nodes: Some(
+                    ingestion::on_two_nodes(
+                        &args.server,
+                        &fresh().await,
+                        Deliveries::Single,
+                        ingest_seconds,
+                    )
+                    .await?,
+                ),
             });
         }
         if args.runs(Part::ScaleOut) {
@@ -520,6 +530,8 @@ struct EngineIngestion {
     /// the quick run).
     reference: Option<f64>,
     reference_method: &'static str,
+    /// Single-event deliveries to two nodes on one database (Postgres).
+    two_nodes: Option<Ingestion>,
 }
 
 /// Bytes of the browser bundle.
@@ -584,24 +596,39 @@ fn report(
             result.server_cpu_seconds * 1e6 / result.frames.max(1) as f64
         );
     }
+    let waits = |ingestion: &Ingestion| match &ingestion.lock_waits {
+        Some(waits) => format!("; lock waits: {waits}"),
+        None => String::new(),
+    };
     for EngineIngestion {
         engine,
         single,
         batches,
         reference,
         reference_method,
+        two_nodes,
     } in ingestion
     {
         let _ = writeln!(
             table,
-            "| durable ingestion, single-event POSTs ({engine}, {SINGLE_SENDERS} senders) | {:.0} requests/s |",
-            single.requests_per_second
+            "| durable ingestion, single-event POSTs ({engine}, {SINGLE_SENDERS} senders) | {:.0} requests/s{} |",
+            single.requests_per_second,
+            waits(single)
         );
         let _ = writeln!(
             table,
-            "| durable ingestion, {BATCH}-event batches ({engine}, {BATCH_SENDERS} senders) | {:.0} events/s ({:.0} requests/s) |",
-            batches.events_per_second, batches.requests_per_second
+            "| durable ingestion, {BATCH}-event batches ({engine}, {BATCH_SENDERS} senders) | {:.0} events/s ({:.0} requests/s){} |",
+            batches.events_per_second, batches.requests_per_second, waits(batches)
         );
+        if let Some(two) = two_nodes {
+            let _ = writeln!(
+                table,
+                "| durable ingestion, single-event POSTs to two nodes on one database ({engine}, {SINGLE_SENDERS} senders split between them) | {:.0} requests/s together ({:.0} % of one node){} |",
+                two.requests_per_second,
+                100.0 * two.requests_per_second / single.requests_per_second,
+                waits(two)
+            );
+        }
         if let Some(reference) = reference {
             let _ = writeln!(
                 table,

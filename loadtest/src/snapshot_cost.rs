@@ -75,8 +75,8 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
         let mean_ms = mean_compute_ms(&server, &cookie).await?;
         let ingestion = if sizes.len() > 1 && step == sizes.len() - 1 {
             Some((
-                ingestion::measure(&server, Deliveries::Single, INGEST_SECONDS).await?,
-                ingestion::measure(&server, Deliveries::Batches, INGEST_SECONDS).await?,
+                ingestion::measure(&[&server], None, Deliveries::Single, INGEST_SECONDS).await?,
+                ingestion::measure(&[&server], None, Deliveries::Batches, INGEST_SECONDS).await?,
             ))
         } else {
             None
@@ -245,18 +245,21 @@ async fn copy_stored_dm(db: &Path, stored: u64, more: u64) -> Result<()> {
         .rows_affected();
         // ... and their minute, as ingestion would count them.
         sqlx::query(
-            "INSERT INTO conversation_minutes (minute_ms, count)
-             SELECT occurred_at_ms - occurred_at_ms % 60000, ?1 FROM events
+            "INSERT INTO conversation_minutes (minute_ms, slot, count)
+             SELECT occurred_at_ms - occurred_at_ms % 60000, 0, ?1 FROM events
              WHERE kind = 'dm_received' ORDER BY id LIMIT 1
-             ON CONFLICT (minute_ms) DO UPDATE SET count = conversation_minutes.count + excluded.count",
+             ON CONFLICT (minute_ms, slot)
+             DO UPDATE SET count = conversation_minutes.count + excluded.count",
         )
         .bind(conversations as i64)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE metric_totals SET count = count + ?1 WHERE metric = 'dm_received'")
-            .bind(copied as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE metric_totals SET count = count + ?1 WHERE metric = 'dm_received' AND slot = 0",
+        )
+        .bind(copied as i64)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         first = end;
     }

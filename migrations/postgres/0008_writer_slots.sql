@@ -43,3 +43,37 @@ ALTER TABLE waiting_minutes ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE waiting_minutes DROP CONSTRAINT waiting_minutes_pkey;
 ALTER TABLE waiting_minutes ADD PRIMARY KEY (last_minute_ms, since_minute_ms, slot);
 ALTER TABLE waiting_minutes ALTER COLUMN slot DROP DEFAULT;
+
+-- The per-account rows likewise (the accounts page sums the slots).
+ALTER TABLE account_days ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE account_days DROP CONSTRAINT account_days_pkey;
+ALTER TABLE account_days ADD PRIMARY KEY (account_id, day_ms, slot);
+ALTER TABLE account_days ALTER COLUMN slot DROP DEFAULT;
+
+ALTER TABLE account_hours ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE account_hours DROP CONSTRAINT account_hours_pkey;
+ALTER TABLE account_hours ADD PRIMARY KEY (account_id, hour_ms, slot);
+ALTER TABLE account_hours ALTER COLUMN slot DROP DEFAULT;
+
+ALTER TABLE account_waiting_minutes ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE account_waiting_minutes DROP CONSTRAINT account_waiting_minutes_pkey;
+ALTER TABLE account_waiting_minutes ADD PRIMARY KEY (account_id, minute_ms, slot);
+ALTER TABLE account_waiting_minutes ALTER COLUMN slot DROP DEFAULT;
+
+ALTER TABLE account_reply_minutes ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE account_reply_minutes DROP CONSTRAINT account_reply_minutes_pkey;
+ALTER TABLE account_reply_minutes ADD PRIMARY KEY (account_id, minute_ms, bucket, slot);
+ALTER TABLE account_reply_minutes ALTER COLUMN slot DROP DEFAULT;
+
+-- An account's newest counted event, per slot (was a column of `accounts`,
+-- which every writer touching the account had to lock).
+CREATE TABLE account_last_events (
+    account_id        TEXT    NOT NULL,
+    slot              BIGINT  NOT NULL,
+    last_event_at_ms  BIGINT  NOT NULL,
+    PRIMARY KEY (account_id, slot)
+);
+INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
+SELECT account_id, 0, last_event_at_ms FROM accounts WHERE last_event_at_ms IS NOT NULL;
+CREATE INDEX account_last_events_by_time ON account_last_events (last_event_at_ms);
+ALTER TABLE accounts DROP COLUMN last_event_at_ms;

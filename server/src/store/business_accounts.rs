@@ -9,7 +9,9 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
     queries::{self, floor, placeholders, ROWS_PER_UPSERT},
-    replies, Backend, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+    replies,
+    slots::Slot,
+    Backend, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 use crate::webhook::payload::{EventKind, WebhookEvent};
 
@@ -54,57 +56,61 @@ impl ActivityDelta {
     }
 }
 
-/// Writes one transaction's account changes (after the accounts rows exist).
-/// Rows are written in key order, so two nodes lock them in the same order.
+/// Writes one transaction's account changes to `slot`'s rows (after the
+/// accounts rows exist). No other writer writes these rows meanwhile, so
+/// nothing here waits for another transaction.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
+    slot: Slot,
     delta: &ActivityDelta,
 ) -> Result<(), sqlx::Error> {
     let days: Vec<_> = delta.days.iter().collect();
     for chunk in days.chunks(ROWS_PER_UPSERT) {
         let statement = format!(
-            "INSERT INTO account_days (account_id, day_ms, received, sent) VALUES {}
-             ON CONFLICT (account_id, day_ms) DO UPDATE SET
+            "INSERT INTO account_days (account_id, day_ms, slot, received, sent) VALUES {}
+             ON CONFLICT (account_id, day_ms, slot) DO UPDATE SET
                  received = account_days.received + excluded.received,
                  sent = account_days.sent + excluded.sent",
-            placeholders(backend, chunk.len(), 4)
+            placeholders(backend, chunk.len(), 5)
         );
         let mut query = sqlx::query(&statement);
         for ((account, day), (received, sent)) in chunk {
-            query = query.bind(account).bind(*day).bind(*received).bind(*sent);
+            query = query
+                .bind(account)
+                .bind(*day)
+                .bind(slot.0)
+                .bind(*received)
+                .bind(*sent);
         }
         query.execute(&mut **tx).await?;
     }
     let hours: Vec<_> = delta.hours.iter().collect();
     for chunk in hours.chunks(ROWS_PER_UPSERT) {
         let statement = format!(
-            "INSERT INTO account_hours (account_id, hour_ms, events) VALUES {}
-             ON CONFLICT (account_id, hour_ms) DO UPDATE SET
+            "INSERT INTO account_hours (account_id, hour_ms, slot, events) VALUES {}
+             ON CONFLICT (account_id, hour_ms, slot) DO UPDATE SET
                  events = account_hours.events + excluded.events",
-            placeholders(backend, chunk.len(), 3)
+            placeholders(backend, chunk.len(), 4)
         );
         let mut query = sqlx::query(&statement);
         for ((account, hour), events) in chunk {
-            query = query.bind(account).bind(*hour).bind(**events);
+            query = query.bind(account).bind(*hour).bind(slot.0).bind(**events);
         }
         query.execute(&mut **tx).await?;
     }
     let latest: Vec<_> = delta.latest.iter().collect();
     for chunk in latest.chunks(ROWS_PER_UPSERT) {
-        // Every account row exists already; the insert only takes the lock
-        // in key order and keeps the later time.
         let statement = format!(
-            "INSERT INTO accounts (account_id, first_seen_at_ms, last_event_at_ms) VALUES {}
-             ON CONFLICT (account_id) DO UPDATE SET last_event_at_ms = CASE
-                 WHEN accounts.last_event_at_ms IS NULL
-                   OR excluded.last_event_at_ms > accounts.last_event_at_ms
-                 THEN excluded.last_event_at_ms ELSE accounts.last_event_at_ms END",
+            "INSERT INTO account_last_events (account_id, slot, last_event_at_ms) VALUES {}
+             ON CONFLICT (account_id, slot) DO UPDATE SET last_event_at_ms = CASE
+                 WHEN excluded.last_event_at_ms > account_last_events.last_event_at_ms
+                 THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END",
             placeholders(backend, chunk.len(), 3)
         );
         let mut query = sqlx::query(&statement);
         for (account, at) in chunk {
-            query = query.bind(*account).bind(**at).bind(**at);
+            query = query.bind(*account).bind(slot.0).bind(**at);
         }
         query.execute(&mut **tx).await?;
     }
@@ -166,11 +172,15 @@ impl Silence {
     }
 }
 
+/// An account's newest counted event: the latest of its slots' rows.
+const LAST_EVENT: &str = "(SELECT max(last_event_at_ms) FROM account_last_events
+      WHERE account_last_events.account_id = accounts.account_id)";
+
 /// `<condition on the accounts row>` that says an account is silent, with
 /// its four parameters starting at `$first`.
 fn silent_condition(first: usize) -> String {
     format!(
-        "accounts.last_event_at_ms >= ${a} AND accounts.last_event_at_ms < ${b}
+        "{LAST_EVENT} >= ${a} AND {LAST_EVENT} < ${b}
          AND (SELECT sum(events) FROM account_hours
               WHERE account_hours.account_id = accounts.account_id
                 AND account_hours.hour_ms >= ${c}) >= ${d}",
@@ -181,25 +191,33 @@ fn silent_condition(first: usize) -> String {
     )
 }
 
-/// How many business accounts are silent at `now_ms`. Reads only the
-/// accounts whose newest event falls in the rule's window (an index range).
+/// How many business accounts are silent at `now_ms`. Reads only the slot
+/// rows whose newest event falls in the rule's window (an index range), and
+/// drops the accounts with a newer row in another slot.
 pub(super) async fn silent_count(
     reader: &mut sqlx::AnyConnection,
     now_ms: i64,
     thresholds: &Thresholds,
 ) -> Result<i64, sqlx::Error> {
     let silence = Silence::at(now_ms, thresholds);
-    let statement = format!(
-        "SELECT count(*) FROM accounts WHERE {}",
-        silent_condition(1)
-    );
-    let (count,): (i64,) = sqlx::query_as(&statement)
-        .bind(silence.from)
-        .bind(silence.quiet_since)
-        .bind(silence.hours_from)
-        .bind(silence.min_events)
-        .fetch_one(reader)
-        .await?;
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (
+             SELECT DISTINCT quiet.account_id FROM account_last_events AS quiet
+             WHERE quiet.last_event_at_ms >= $1 AND quiet.last_event_at_ms < $2
+               AND NOT EXISTS (
+                   SELECT 1 FROM account_last_events AS newer
+                   WHERE newer.account_id = quiet.account_id AND newer.last_event_at_ms >= $2)
+               AND (SELECT sum(events) FROM account_hours
+                    WHERE account_hours.account_id = quiet.account_id
+                      AND account_hours.hour_ms >= $3) >= $4
+         ) AS silent",
+    )
+    .bind(silence.from)
+    .bind(silence.quiet_since)
+    .bind(silence.hours_from)
+    .bind(silence.min_events)
+    .fetch_one(reader)
+    .await?;
     Ok(count)
 }
 
@@ -246,14 +264,14 @@ pub(super) async fn page(
         let statement = format!(
             "WITH shown (account_id) AS (VALUES {})
              SELECT shown.account_id,
-                    (SELECT received FROM account_days
+                    (SELECT CAST(sum(received) AS BIGINT) FROM account_days
                      WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
-                    (SELECT sent FROM account_days
+                    (SELECT CAST(sum(sent) AS BIGINT) FROM account_days
                      WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
                     (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
                      WHERE account_waiting_minutes.account_id = shown.account_id
                        AND minute_ms > ${after}),
-                    accounts.last_event_at_ms,
+                    {LAST_EVENT},
                     CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT)
              FROM shown JOIN accounts ON accounts.account_id = shown.account_id",
             placeholders(backend, ids.len(), 1),
@@ -361,16 +379,21 @@ async fn page_ids(
             vec![],
         ),
         AccountSort::LastEvent => (
-            "accounts",
+            "accounts LEFT JOIN (
+                 SELECT account_id, max(last_event_at_ms) AS latest FROM account_last_events
+                 GROUP BY account_id
+             ) AS figure ON figure.account_id = accounts.account_id",
             format!(
-                "CASE WHEN accounts.last_event_at_ms IS NULL THEN 1 ELSE 0 END,
-                 accounts.last_event_at_ms {direction}, accounts.account_id"
+                "CASE WHEN figure.latest IS NULL THEN 1 ELSE 0 END,
+                 figure.latest {direction}, accounts.account_id"
             ),
             vec![],
         ),
         AccountSort::Received | AccountSort::Sent => (
-            "accounts LEFT JOIN account_days AS figure
-                 ON figure.account_id = accounts.account_id AND figure.day_ms = $4",
+            "accounts LEFT JOIN (
+                 SELECT account_id, sum(received) AS received, sum(sent) AS sent
+                 FROM account_days WHERE day_ms = $4 GROUP BY account_id
+             ) AS figure ON figure.account_id = accounts.account_id",
             format!(
                 "COALESCE(figure.{}, 0) {direction}, accounts.account_id",
                 if query.sort == AccountSort::Sent {

@@ -380,13 +380,18 @@ async fn write_changes(
     let account_waiting: Vec<_> = changes
         .account_waiting_minutes
         .iter()
-        .map(|((account, minute), change)| (vec![Text(account), Int(*minute)], *change))
+        .map(|((account, minute), change)| {
+            (vec![Text(account), Int(*minute), Int(slot.0)], *change)
+        })
         .collect();
     let account_replies: Vec<_> = changes
         .account_reply_minutes
         .iter()
         .map(|((account, minute, bucket), change)| {
-            (vec![Text(account), Int(*minute), Int(*bucket)], *change)
+            (
+                vec![Text(account), Int(*minute), Int(*bucket), Int(slot.0)],
+                *change,
+            )
         })
         .collect();
     add_counts(
@@ -417,7 +422,7 @@ async fn write_changes(
         tx,
         backend,
         "account_waiting_minutes",
-        &["account_id", "minute_ms"],
+        &["account_id", "minute_ms", "slot"],
         &account_waiting,
     )
     .await?;
@@ -425,7 +430,7 @@ async fn write_changes(
         tx,
         backend,
         "account_reply_minutes",
-        &["account_id", "minute_ms", "bucket"],
+        &["account_id", "minute_ms", "bucket", "slot"],
         &account_replies,
     )
     .await

@@ -476,7 +476,7 @@ async fn apply(
         }
         new_accounts += query.execute(&mut **tx).await?.rows_affected() as i64;
     }
-    business_accounts::record(tx, backend, &delta.activity).await?;
+    business_accounts::record(tx, backend, slot, &delta.activity).await?;
     sqlx::query(
         "INSERT INTO store_slots
              (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
