@@ -92,7 +92,7 @@ pub struct StoreArgs {
 
     /// Concurrent writers of webhook deliveries, each on its own database
     /// connection (Postgres; SQLite takes exactly one). Default: 1 on SQLite,
-    /// 4 on Postgres.
+    /// 2 on Postgres.
     #[arg(long, env = "PULSE_STORE_WRITERS")]
     pub store_writers: Option<std::num::NonZeroUsize>,
 }

@@ -152,7 +152,7 @@ impl Backend {
 }
 
 /// See [`Backend::default_writers`].
-const DEFAULT_POSTGRES_WRITERS: usize = 4;
+const DEFAULT_POSTGRES_WRITERS: usize = 2;
 
 /// The thresholds some figures are judged by (from the configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -273,3 +273,118 @@ proptest! {
         check_order_independence(Backend::Postgres, specs, repeats, batch_sizes, seed, Reference::OneByOneInOrder)?;
     }
 }
+
+/// The snapshot and the first accounts page after `deliveries` were written
+/// by two stores opened on one database at once: delivery `i` goes to store
+/// `i % 2`, and each store takes all of its deliveries concurrently (on
+/// Postgres each store runs its default writers, so up to four writer slots
+/// add to the aggregates at once).
+async fn figures_after_two_stores(
+    backend: Backend,
+    deliveries: &[String],
+) -> (StatsSnapshot, app::model::AccountsPage) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("p.db").display()),
+        Backend::Postgres => fresh_database_url().await,
+    };
+    let stores = [
+        Store::open(&url).await.unwrap(),
+        Store::open(&url).await.unwrap(),
+    ];
+    let writes = deliveries.iter().enumerate().map(|(index, body)| {
+        let store = stores[index % 2].clone();
+        let events = payload::parse(body.as_bytes(), NOW).unwrap();
+        async move { store.ingest(events, NOW).await.unwrap() }
+    });
+    futures::future::join_all(writes).await;
+    figures_of(&stores[0]).await
+}
+
+/// [`figures_after_two_stores`] for one store taking `deliveries` one after
+/// the other.
+async fn figures_after_one_store(
+    backend: Backend,
+    deliveries: &[String],
+) -> (StatsSnapshot, app::model::AccountsPage) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("p.db").display()),
+        Backend::Postgres => fresh_database_url().await,
+    };
+    let store = Store::open(&url).await.unwrap();
+    for body in deliveries {
+        let events = payload::parse(body.as_bytes(), NOW).unwrap();
+        store.ingest(events, NOW).await.unwrap();
+    }
+    figures_of(&store).await
+}
+
+/// The snapshot and the first accounts page (default order), versions
+/// zeroed: they count transactions, which is what differs.
+async fn figures_of(store: &Store) -> (StatsSnapshot, app::model::AccountsPage) {
+    let mut snapshot = store
+        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
+        .await
+        .unwrap();
+    snapshot.version = 0;
+    let mut page = store
+        .accounts_page(NOW, &app::model::AccountsQuery::default(), &THRESHOLDS)
+        .await
+        .unwrap();
+    page.version = 0;
+    (snapshot, page)
+}
+
+/// Random deliveries (repeated, shuffled, batched) split between two stores
+/// writing one database at once give the figures of every event written once
+/// by one store.
+fn check_two_stores(
+    backend: Backend,
+    specs: Vec<Spec>,
+    repeats: Vec<usize>,
+    batch_sizes: Vec<usize>,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let items: Vec<(String, String)> = specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| item(index, *spec))
+        .collect();
+    let deliveries = messy_deliveries(&items, repeats, &batch_sizes, seed);
+    let once = vec![delivery(&items.iter().collect::<Vec<_>>())];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ((two_snapshot, two_page), (one_snapshot, one_page)) = runtime.block_on(async {
+        (
+            figures_after_two_stores(backend, &deliveries).await,
+            figures_after_one_store(backend, &once).await,
+        )
+    });
+    prop_assert_eq!(two_snapshot, one_snapshot);
+    prop_assert_eq!(two_page, one_page);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn on_postgres_two_stores_writing_at_once_give_the_figures_of_one(
+        (specs, repeats, batch_sizes) in specs_and_order(),
+        seed in any::<u64>(),
+    ) {
+        check_two_stores(Backend::Postgres, specs, repeats, batch_sizes, seed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn on_sqlite_two_stores_writing_at_once_give_the_figures_of_one(
+        (specs, repeats, batch_sizes) in specs_and_order(),
+        seed in any::<u64>(),
+    ) {
+        check_two_stores(Backend::Sqlite, specs, repeats, batch_sizes, seed)?;
+    }
+}

@@ -91,7 +91,66 @@ on_both_backends!(
     one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_writer,
     the_accounts_page_shows_each_account_and_flags_the_silent_one,
     a_database_from_before_replies_upgrades_with_its_conversations_followed,
+    every_snapshot_that_reaches_a_deliverys_version_contains_it,
 );
+
+/// The promise of `X-Pulse-Version`, with several writers: 300 single-DM
+/// deliveries go to two stores on one database at once (on Postgres four
+/// writer slots), while a reader takes snapshots one after the other. Every
+/// snapshot must count at least the deliveries whose acknowledged version it
+/// reaches, and the reader's versions never go back.
+async fn every_snapshot_that_reaches_a_deliverys_version_contains_it(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let stores = [database.open().await, database.open().await];
+    let reader = database.open().await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let snapshots = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let snapshot = reader
+                    .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
+                    .await
+                    .unwrap();
+                seen.push((snapshot.version, snapshot.dms_received.total));
+            }
+            seen
+        })
+    };
+    let deliveries = (0..300).map(|i| {
+        let store = stores[i % 2].clone();
+        let event = dm(
+            &format!("m{i}"),
+            RECEIVED,
+            &format!("biz-{}", i % 5),
+            &format!("c{i}"),
+            NOW - 1000,
+        );
+        async move { store.ingest(vec![event], NOW).await.unwrap().version }
+    });
+    let mut acknowledged: Vec<i64> = futures::future::join_all(deliveries).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = snapshots.await.unwrap();
+    acknowledged.sort_unstable();
+    assert!(seen.len() > 1, "the reader took {} snapshots", seen.len());
+    for window in seen.windows(2) {
+        assert!(window[0].0 <= window[1].0, "versions went back: {window:?}");
+    }
+    for (version, counted) in &seen {
+        let promised = acknowledged.partition_point(|acked| acked <= version) as i64;
+        assert!(
+            *counted >= promised,
+            "a snapshot of version {version} counts {counted} DMs, but {promised} deliveries were acknowledged with a version it reaches"
+        );
+    }
+    let last = stores[0]
+        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(last.dms_received.total, 300);
+    assert!(last.version >= *acknowledged.last().unwrap());
+}
 
 async fn a_database_from_before_replies_upgrades_with_its_conversations_followed(backend: Backend) {
     let database = TestDatabase::new(backend).await;
