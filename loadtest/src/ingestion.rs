@@ -47,6 +47,8 @@ impl Deliveries {
 pub struct Ingestion {
     pub requests_per_second: f64,
     pub events_per_second: f64,
+    /// Deliveries per transaction (group commit), from the servers' metrics.
+    pub deliveries_per_commit: f64,
     /// On Postgres: how often a writer was seen waiting for a lock.
     pub lock_waits: Option<LockWaits>,
 }
@@ -123,9 +125,18 @@ pub async fn measure(
         Some(sampler) => Some(sampler.await??),
         None => None,
     };
+    let (mut accepted, mut commits) = (0.0, 0.0);
+    for server in servers {
+        let cookie = server.log_in().await?;
+        accepted += server
+            .metric(&cookie, "pulse_webhooks_accepted_total")
+            .await?;
+        commits += server.metric(&cookie, "pulse_store_commits_total").await?;
+    }
     Ok(Ingestion {
         requests_per_second: requests as f64 / elapsed,
         events_per_second: (requests * batch as u64) as f64 / elapsed,
+        deliveries_per_commit: accepted / commits.max(1.0),
         lock_waits,
     })
 }

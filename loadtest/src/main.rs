@@ -596,9 +596,15 @@ fn report(
             result.server_cpu_seconds * 1e6 / result.frames.max(1) as f64
         );
     }
-    let waits = |ingestion: &Ingestion| match &ingestion.lock_waits {
-        Some(waits) => format!("; lock waits: {waits}"),
-        None => String::new(),
+    let waits = |ingestion: &Ingestion| {
+        let groups = format!(
+            "; {:.1} deliveries per commit",
+            ingestion.deliveries_per_commit
+        );
+        match &ingestion.lock_waits {
+            Some(waits) => format!("{groups}; lock waits: {waits}"),
+            None => groups,
+        }
     };
     for EngineIngestion {
         engine,

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub bus_mode: IntGaugeVec,
     /// Times the relay got Redis back after losing it.
     pub redis_reconnects: IntCounter,
+    /// Transactions that stored webhook deliveries (one per group commit).
+    pub store_commits: IntCounter,
     /// Time to compute one snapshot from the database.
     pub snapshot_seconds: Histogram,
     /// Time to compute one page of the accounts table from the database.
@@ -113,6 +115,11 @@ impl Metrics {
                 "Times Redis came back after being lost.",
             )
             .expect("valid"),
+            store_commits: IntCounter::new(
+                "pulse_store_commits_total",
+                "Transactions that stored webhook deliveries (deliveries per commit: pulse_webhooks_accepted_total over this).",
+            )
+            .expect("valid"),
             snapshot_seconds: histogram(
                 "pulse_snapshot_compute_seconds",
                 "Time to compute one snapshot from the database.",
@@ -148,7 +155,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -158,6 +165,7 @@ impl Metrics {
             Box::new(metrics.events_stored.clone()),
             Box::new(metrics.bus_mode.clone()),
             Box::new(metrics.redis_reconnects.clone()),
+            Box::new(metrics.store_commits.clone()),
             Box::new(metrics.snapshot_seconds.clone()),
             Box::new(metrics.accounts_page_seconds.clone()),
             Box::new(metrics.connections_open.clone()),

@@ -163,6 +163,7 @@ async fn commit(
         .collect();
     match queries::ingest(connection, backend, slot, &deliveries).await {
         Ok(outcomes) => {
+            crate::metrics::metrics().store_commits.inc();
             for (request, outcome) in group.into_iter().zip(outcomes) {
                 let _ = request.reply.send(Ok(outcome));
             }
@@ -182,7 +183,10 @@ async fn commit(
                 }];
                 let outcome = queries::ingest(connection, backend, slot, &alone)
                     .await
-                    .map(|mut outcomes| outcomes.remove(0))
+                    .map(|mut outcomes| {
+                        crate::metrics::metrics().store_commits.inc();
+                        outcomes.remove(0)
+                    })
                     .map_err(|error| crate::error_chain(&error));
                 all_stored &= outcome.is_ok();
                 let _ = request.reply.send(outcome);
