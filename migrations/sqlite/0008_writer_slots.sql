@@ -152,6 +152,6 @@ CREATE TABLE account_last_events (
 );
 INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
 SELECT account_id, 0, last_event_at_ms FROM accounts WHERE last_event_at_ms IS NOT NULL;
-CREATE INDEX account_last_events_by_time ON account_last_events (last_event_at_ms);
+CREATE INDEX account_last_events_by_time ON account_last_events (last_event_at_ms, account_id);
 DROP INDEX accounts_by_last_event;
 ALTER TABLE accounts DROP COLUMN last_event_at_ms;

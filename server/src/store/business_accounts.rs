@@ -361,7 +361,8 @@ pub(super) async fn page(
 }
 
 /// The ids of one page in the asked order. Missing figures sort last
-/// whichever the direction; ties go by account id.
+/// whichever the direction; ties go by account id (in the asked direction
+/// for the newest event, ascending for the other figures).
 async fn page_ids(
     reader: &mut sqlx::AnyConnection,
     query: &AccountsQuery,
@@ -370,6 +371,9 @@ async fn page_ids(
     waiting_after: i64,
     (first_minute, current_minute): (i64, i64),
 ) -> Result<Vec<String>, sqlx::Error> {
+    if query.sort == AccountSort::LastEvent {
+        return ids_by_last_event(reader, query, pattern).await;
+    }
     let direction = if query.descending { "DESC" } else { "ASC" };
     // $1 the filter, $2 the page size, $3 the offset, then the window's bounds.
     let (from, order, window) = match query.sort {
@@ -378,24 +382,14 @@ async fn page_ids(
             format!("accounts.account_id {direction}"),
             vec![],
         ),
-        AccountSort::LastEvent => (
-            "accounts LEFT JOIN (
-                 SELECT account_id, max(last_event_at_ms) AS latest FROM account_last_events
-                 GROUP BY account_id
-             ) AS figure ON figure.account_id = accounts.account_id",
-            format!(
-                "CASE WHEN figure.latest IS NULL THEN 1 ELSE 0 END,
-                 figure.latest {direction}, accounts.account_id"
-            ),
-            vec![],
-        ),
+        AccountSort::LastEvent => unreachable!("sorted by ids_by_last_event"),
         AccountSort::Received | AccountSort::Sent => (
-            "accounts LEFT JOIN (
-                 SELECT account_id, sum(received) AS received, sum(sent) AS sent
-                 FROM account_days WHERE day_ms = $4 GROUP BY account_id
-             ) AS figure ON figure.account_id = accounts.account_id",
+            // Joined and grouped per account (both in account order): no
+            // table of the sums is built first.
+            "accounts LEFT JOIN account_days AS figure
+                 ON figure.account_id = accounts.account_id AND figure.day_ms = $4",
             format!(
-                "COALESCE(figure.{}, 0) {direction}, accounts.account_id",
+                "COALESCE(sum(figure.{}), 0) {direction}, accounts.account_id",
                 if query.sort == AccountSort::Sent {
                     "sent"
                 } else {
@@ -434,9 +428,15 @@ async fn page_ids(
             vec![first_minute, current_minute],
         ),
     };
+    let grouped = if matches!(query.sort, AccountSort::Received | AccountSort::Sent) {
+        "GROUP BY accounts.account_id"
+    } else {
+        ""
+    };
     let statement = format!(
         "SELECT accounts.account_id FROM {from}
          WHERE accounts.account_id LIKE $1 ESCAPE '\\'
+         {grouped}
          ORDER BY {order} LIMIT $2 OFFSET $3"
     );
     let mut ids = sqlx::query_as::<_, (String,)>(&statement)
@@ -452,6 +452,64 @@ async fn page_ids(
         .into_iter()
         .map(|(id,)| id)
         .collect())
+}
+
+/// The ids of one page by newest event: a walk of the newest-event index
+/// that keeps each account's newest slot row (about a page of rows read, not
+/// every account), then, past the last account with an event, the accounts
+/// without one by id.
+async fn ids_by_last_event(
+    reader: &mut sqlx::AnyConnection,
+    query: &AccountsQuery,
+    pattern: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let statement = format!(
+        "SELECT newest.account_id FROM account_last_events AS newest
+         WHERE newest.account_id LIKE $1 ESCAPE '\\'
+           AND NOT EXISTS (
+               SELECT 1 FROM account_last_events AS other
+               WHERE other.account_id = newest.account_id
+                 AND (other.last_event_at_ms > newest.last_event_at_ms
+                      OR (other.last_event_at_ms = newest.last_event_at_ms
+                          AND other.slot < newest.slot)))
+         ORDER BY newest.last_event_at_ms {direction}, newest.account_id {direction}
+         LIMIT $2 OFFSET $3"
+    );
+    let page = ACCOUNTS_PER_PAGE as i64;
+    let mut ids: Vec<String> = sqlx::query_as::<_, (String,)>(&statement)
+        .bind(pattern)
+        .bind(page)
+        .bind(query.offset)
+        .fetch_all(&mut *reader)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    if ids.len() as i64 == page {
+        return Ok(ids);
+    }
+    let (with_events,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT account_id) FROM account_last_events
+         WHERE account_id LIKE $1 ESCAPE '\\'",
+    )
+    .bind(pattern)
+    .fetch_one(&mut *reader)
+    .await?;
+    let without: Vec<(String,)> = sqlx::query_as(
+        "SELECT account_id FROM accounts
+         WHERE account_id LIKE $1 ESCAPE '\\'
+           AND NOT EXISTS (SELECT 1 FROM account_last_events AS any_slot
+                           WHERE any_slot.account_id = accounts.account_id)
+         ORDER BY account_id LIMIT $2 OFFSET $3",
+    )
+    .bind(pattern)
+    .bind(page - ids.len() as i64)
+    .bind((query.offset - with_events).max(0))
+    .fetch_all(&mut *reader)
+    .await?;
+    ids.extend(without.into_iter().map(|(id,)| id));
+    Ok(ids)
 }
 
 /// `text` for a `LIKE … ESCAPE '\'` pattern: its `%`, `_` and `\` match themselves.

@@ -92,7 +92,73 @@ on_both_backends!(
     the_accounts_page_shows_each_account_and_flags_the_silent_one,
     a_database_from_before_replies_upgrades_with_its_conversations_followed,
     every_snapshot_that_reaches_a_deliverys_version_contains_it,
+    accounts_sort_by_newest_event_across_writers_with_eventless_ones_last,
 );
+
+/// The newest-event order reads each account's newest row over the writer
+/// slots (two stores: two slots on Postgres) and puts an account whose only
+/// event counts nothing (a referral) last in both directions, across pages.
+async fn accounts_sort_by_newest_event_across_writers_with_eventless_ones_last(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    first
+        .ingest(
+            vec![
+                dm("a", RECEIVED, "biz-a", "x", NOW - MINUTE),
+                dm("b-old", RECEIVED, "biz-b", "y", NOW - 3 * MINUTE),
+                dm("c", EventKind::Referral, "biz-c", "z", NOW - 2 * MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    second
+        .ingest(
+            vec![dm("b-new", RECEIVED, "biz-b", "y", NOW - MINUTE / 2)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let ids = |descending: bool, offset: i64| {
+        let store = first.clone();
+        async move {
+            let query = AccountsQuery {
+                filter: String::new(),
+                sort: AccountSort::LastEvent,
+                descending,
+                offset,
+            };
+            let page = store.accounts_page(NOW, &query, &THRESHOLDS).await.unwrap();
+            page.rows
+                .into_iter()
+                .map(|row| (row.account_id, row.last_event_at_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    let at = |id: &str, ms: Option<i64>| (id.to_string(), ms);
+    assert_eq!(
+        ids(true, 0).await,
+        [
+            at("biz-b", Some(NOW - MINUTE / 2)),
+            at("biz-a", Some(NOW - MINUTE)),
+            at("biz-c", None)
+        ]
+    );
+    assert_eq!(
+        ids(false, 0).await,
+        [
+            at("biz-a", Some(NOW - MINUTE)),
+            at("biz-b", Some(NOW - MINUTE / 2)),
+            at("biz-c", None)
+        ]
+    );
+    assert_eq!(
+        ids(true, 1).await,
+        [at("biz-a", Some(NOW - MINUTE)), at("biz-c", None)]
+    );
+    assert_eq!(ids(true, 2).await, [at("biz-c", None)]);
+    assert_eq!(ids(true, 3).await, []);
+}
 
 /// The promise of `X-Pulse-Version`, with several writers: 300 single-DM
 /// deliveries go to two stores on one database at once (on Postgres four
