@@ -108,7 +108,7 @@ async fn run(mut writer: Writer, backend: Backend, queue: Arc<Mutex<mpsc::Receiv
         match &mut writer {
             Writer::Pool(pool) => match pool.acquire().await {
                 Ok(mut connection) => {
-                    commit(&mut *connection, backend, Slot::SINGLE, group).await;
+                    commit(&mut connection, backend, Slot::SINGLE, group).await;
                 }
                 Err(error) => fail(group, &error),
             },
