@@ -96,10 +96,7 @@ pub async fn measure(
     let batch = deliveries.events();
     let http = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs(seconds);
-    let sampler = match database {
-        Some(url) => Some(tokio::spawn(sample_lock_waits(url.to_string(), until))),
-        None => None,
-    };
+    let sampler = database.map(|url| tokio::spawn(sample_lock_waits(url.to_string(), until)));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for sender in 0..deliveries.senders() {
