@@ -77,3 +77,14 @@ INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
 SELECT account_id, 0, last_event_at_ms FROM accounts WHERE last_event_at_ms IS NOT NULL;
 CREATE INDEX account_last_events_by_time ON account_last_events (last_event_at_ms, account_id);
 ALTER TABLE accounts DROP COLUMN last_event_at_ms;
+
+-- Keys compared byte by byte: Instagram's ids and Pulse's natural keys have
+-- no language order, and the database's collation (en_US.UTF-8, C.UTF-8, …)
+-- made every index comparison of them a locale comparison.
+ALTER TABLE events
+    ALTER COLUMN dedupe_key TYPE TEXT COLLATE "C",
+    ALTER COLUMN account_id TYPE TEXT COLLATE "C",
+    ALTER COLUMN peer_id TYPE TEXT COLLATE "C";
+ALTER TABLE conversations
+    ALTER COLUMN account_id TYPE TEXT COLLATE "C",
+    ALTER COLUMN peer_id TYPE TEXT COLLATE "C";
