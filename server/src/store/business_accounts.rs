@@ -56,6 +56,36 @@ impl ActivityDelta {
     }
 }
 
+impl ActivityDelta {
+    /// The rows as JSON arrays of objects for Postgres's `json_to_recordset`:
+    /// (days, hours, newest events).
+    pub(super) fn postgres_rows(&self) -> [String; 3] {
+        use serde_json::json;
+        let rows = |values: Vec<serde_json::Value>| serde_json::Value::Array(values).to_string();
+        [
+            rows(self
+                .days
+                .iter()
+                .map(|((account, day), (received, sent))| {
+                    json!({"account_id": account, "day_ms": day, "received": received, "sent": sent})
+                })
+                .collect()),
+            rows(self
+                .hours
+                .iter()
+                .map(|((account, hour), events)| {
+                    json!({"account_id": account, "hour_ms": hour, "events": events})
+                })
+                .collect()),
+            rows(self
+                .latest
+                .iter()
+                .map(|(account, at)| json!({"account_id": account, "last_event_at_ms": at}))
+                .collect()),
+        ]
+    }
+}
+
 /// Writes one transaction's account changes to `slot`'s rows (after the
 /// accounts rows exist). No other writer writes these rows meanwhile, so
 /// nothing here waits for another transaction.

@@ -19,7 +19,7 @@ pub(super) type ConversationKey = (String, String);
 
 /// The aggregate changes one transaction's DMs make, summed per row.
 #[derive(Default)]
-struct Changes {
+pub(super) struct Changes {
     /// Conversations per minute of their latest DM.
     active_minutes: BTreeMap<i64, i64>,
     /// Waiting conversations per (minute of the latest DM, minute the wait began).
@@ -92,8 +92,9 @@ impl Changes {
 }
 
 /// Stores the new state of every conversation `new_dms` touch (their DMs
-/// stored by this transaction, each once) and keeps the aggregate rows in
-/// step. DMs newer than a conversation's latest stored DM are applied to its
+/// stored by this transaction, each once) and returns the changes of the
+/// aggregate rows that follow (for `write_changes`, or Postgres's one
+/// statement for every aggregate row). DMs newer than a conversation's latest stored DM are applied to its
 /// stored state; a DM older than it (a late delivery) has the conversation's
 /// replies recomputed from the last sent DM before it (see `replies`).
 ///
@@ -105,15 +106,14 @@ impl Changes {
 /// is on event keys, which a lock holder no longer asks for, and after them
 /// only on rows in key order, so no cycle forms. SQLite has one writer
 /// already. Under the locks each statement sees every DM committed before
-/// it, and its own. The aggregate rows are `slot`'s.
+/// it, and its own.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    slot: Slot,
     new_dms: &BTreeMap<ConversationKey, Vec<Dm>>,
-) -> Result<(), sqlx::Error> {
+) -> Result<Changes, sqlx::Error> {
     if new_dms.is_empty() {
-        return Ok(());
+        return Ok(Changes::default());
     }
     if backend == Backend::Postgres {
         lock_conversations(tx, new_dms.keys()).await?;
@@ -152,7 +152,7 @@ pub(super) async fn record(
         }
         write_states(tx, backend, &changed).await?;
     }
-    write_changes(tx, backend, slot, &changes).await
+    Ok(changes)
 }
 
 /// Takes the advisory lock of each conversation of `keys` (Postgres), in the
@@ -355,7 +355,7 @@ async fn write_states(
 
 /// Adds the summed changes to the aggregate rows, one upsert per table and
 /// chunk of rows.
-async fn write_changes(
+pub(super) async fn write_changes(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     slot: Slot,
@@ -434,6 +434,56 @@ async fn write_changes(
         &account_replies,
     )
     .await
+}
+
+impl Changes {
+    /// The rows as JSON arrays of objects for Postgres's `json_to_recordset`:
+    /// (conversation minutes, waiting minutes, reply minutes, account
+    /// waiting minutes, account reply minutes); changes of zero left out.
+    pub(super) fn postgres_rows(&self) -> [String; 5] {
+        use serde_json::json;
+        let rows = |values: Vec<serde_json::Value>| serde_json::Value::Array(values).to_string();
+        [
+            rows(self
+                .active_minutes
+                .iter()
+                .filter(|(_, change)| **change != 0)
+                .map(|(minute, change)| json!({"minute_ms": minute, "count": change}))
+                .collect()),
+            rows(self
+                .waiting_minutes
+                .iter()
+                .filter(|(_, change)| **change != 0)
+                .map(|((last, since), change)| {
+                    json!({"last_minute_ms": last, "since_minute_ms": since, "count": change})
+                })
+                .collect()),
+            rows(self
+                .reply_minutes
+                .iter()
+                .filter(|(_, change)| **change != 0)
+                .map(|((minute, bucket), change)| {
+                    json!({"minute_ms": minute, "bucket": bucket, "count": change})
+                })
+                .collect()),
+            rows(self
+                .account_waiting_minutes
+                .iter()
+                .filter(|(_, change)| **change != 0)
+                .map(|((account, minute), change)| {
+                    json!({"account_id": account, "minute_ms": minute, "count": change})
+                })
+                .collect()),
+            rows(self
+                .account_reply_minutes
+                .iter()
+                .filter(|(_, change)| **change != 0)
+                .map(|((account, minute, bucket), change)| {
+                    json!({"account_id": account, "minute_ms": minute, "bucket": bucket, "count": change})
+                })
+                .collect()),
+        ]
+    }
 }
 
 /// One column of an aggregate row's key.

@@ -414,9 +414,9 @@ impl MetricCounts {
     }
 }
 
-/// Writes one transaction's aggregate changes to `slot`'s rows; bumps the
-/// slot's version when something new was stored, and records the delivery
-/// as accepted. Each table takes one statement however many rows change.
+/// Writes one transaction's conversations and aggregate changes (to
+/// `slot`'s rows); bumps the slot's version when something new was stored,
+/// and records the delivery as accepted.
 async fn apply(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -425,15 +425,67 @@ async fn apply(
     changed: bool,
     received_at_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let totals: Vec<_> = delta.totals.iter().collect();
-    if !totals.is_empty() {
+    let changes = conversations::record(tx, backend, &delta.conversations).await?;
+    let totals = SlotTotals {
+        slot,
+        version_change: i64::from(changed),
+        last_event_at_ms: delta.last_event_at_ms,
+        last_accepted_at_ms: received_at_ms,
+    };
+    match backend {
+        Backend::Postgres => write_aggregates_postgres(tx, delta, &changes, &totals).await,
+        Backend::Sqlite => write_aggregates(tx, backend, delta, &changes, &totals).await,
+    }
+}
+
+/// What a transaction adds to its slot's `store_slots` row (besides the new
+/// accounts it counts).
+struct SlotTotals {
+    slot: Slot,
+    version_change: i64,
+    last_event_at_ms: Option<i64>,
+    last_accepted_at_ms: i64,
+}
+
+/// The upsert of a slot's `store_slots` row (SQLite): `$1` slot, `$2`
+/// version change, `$3` new accounts, `$4` newest event, `$5` accepted at.
+const STORE_SLOTS_UPSERT: &str = "INSERT INTO store_slots
+         (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (slot) DO UPDATE SET
+         version = store_slots.version + excluded.version,
+         accounts = store_slots.accounts + excluded.accounts,
+         last_event_at_ms = CASE
+             WHEN excluded.last_event_at_ms IS NULL THEN store_slots.last_event_at_ms
+             WHEN store_slots.last_event_at_ms IS NULL
+               OR excluded.last_event_at_ms > store_slots.last_event_at_ms
+             THEN excluded.last_event_at_ms
+             ELSE store_slots.last_event_at_ms END,
+         last_accepted_at_ms = CASE
+             WHEN store_slots.last_accepted_at_ms IS NULL
+               OR excluded.last_accepted_at_ms > store_slots.last_accepted_at_ms
+             THEN excluded.last_accepted_at_ms
+             ELSE store_slots.last_accepted_at_ms END";
+
+/// Every aggregate row of a transaction on SQLite (in-process, so a
+/// statement costs no round trip): one multi-row upsert per table.
+async fn write_aggregates(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    delta: &AggregateDelta,
+    changes: &conversations::Changes,
+    totals: &SlotTotals,
+) -> Result<(), sqlx::Error> {
+    let slot = totals.slot;
+    let metric_totals: Vec<_> = delta.totals.iter().collect();
+    if !metric_totals.is_empty() {
         let statement = format!(
             "INSERT INTO metric_totals (metric, slot, count) VALUES {}
              ON CONFLICT (metric, slot) DO UPDATE SET count = metric_totals.count + excluded.count",
-            placeholders(backend, totals.len(), 3)
+            placeholders(backend, metric_totals.len(), 3)
         );
         let mut query = sqlx::query(&statement);
-        for (metric, count) in totals {
+        for (metric, count) in metric_totals {
             query = query.bind(metric.as_str()).bind(slot.0).bind(*count);
         }
         query.execute(&mut **tx).await?;
@@ -461,7 +513,7 @@ async fn apply(
             query.execute(&mut **tx).await?;
         }
     }
-    conversations::record(tx, backend, slot, &delta.conversations).await?;
+    conversations::write_changes(tx, backend, slot, changes).await?;
     let accounts: Vec<_> = delta.accounts.iter().collect();
     let mut new_accounts = 0;
     for chunk in accounts.chunks(ROWS_PER_UPSERT) {
@@ -477,32 +529,162 @@ async fn apply(
         new_accounts += query.execute(&mut **tx).await?.rows_affected() as i64;
     }
     business_accounts::record(tx, backend, slot, &delta.activity).await?;
-    sqlx::query(
-        "INSERT INTO store_slots
-             (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (slot) DO UPDATE SET
-             version = store_slots.version + excluded.version,
-             accounts = store_slots.accounts + excluded.accounts,
-             last_event_at_ms = CASE
-                 WHEN excluded.last_event_at_ms IS NULL THEN store_slots.last_event_at_ms
-                 WHEN store_slots.last_event_at_ms IS NULL
-                   OR excluded.last_event_at_ms > store_slots.last_event_at_ms
-                 THEN excluded.last_event_at_ms
-                 ELSE store_slots.last_event_at_ms END,
-             last_accepted_at_ms = CASE
-                 WHEN store_slots.last_accepted_at_ms IS NULL
-                   OR excluded.last_accepted_at_ms > store_slots.last_accepted_at_ms
-                 THEN excluded.last_accepted_at_ms
-                 ELSE store_slots.last_accepted_at_ms END",
-    )
-    .bind(slot.0)
-    .bind(i64::from(changed))
-    .bind(new_accounts)
-    .bind(delta.last_event_at_ms)
-    .bind(received_at_ms)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(STORE_SLOTS_UPSERT)
+        .bind(slot.0)
+        .bind(totals.version_change)
+        .bind(new_accounts)
+        .bind(totals.last_event_at_ms)
+        .bind(totals.last_accepted_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Every aggregate row of a transaction on Postgres in ONE statement (one
+/// round trip, however many tables and rows): each table's rows travel as
+/// one JSON parameter read by `json_to_recordset`, so the statement's text
+/// never changes and is prepared once per connection. Every row is the
+/// slot's own except the new accounts (inserted in key order).
+const POSTGRES_AGGREGATES: &str = "WITH
+ metric_total_rows AS (
+     INSERT INTO metric_totals (metric, slot, count)
+     SELECT r.metric, $1, r.count FROM json_to_recordset($5::json) AS r (metric TEXT, count BIGINT)
+     ON CONFLICT (metric, slot) DO UPDATE SET count = metric_totals.count + excluded.count),
+ metric_day_rows AS (
+     INSERT INTO metric_days (day_ms, metric, slot, count)
+     SELECT r.day_ms, r.metric, $1, r.count
+     FROM json_to_recordset($6::json) AS r (day_ms BIGINT, metric TEXT, count BIGINT)
+     ON CONFLICT (day_ms, metric, slot) DO UPDATE SET count = metric_days.count + excluded.count),
+ metric_minute_rows AS (
+     INSERT INTO metric_minutes (minute_ms, metric, slot, count)
+     SELECT r.minute_ms, r.metric, $1, r.count
+     FROM json_to_recordset($7::json) AS r (minute_ms BIGINT, metric TEXT, count BIGINT)
+     ON CONFLICT (minute_ms, metric, slot)
+     DO UPDATE SET count = metric_minutes.count + excluded.count),
+ active_rows AS (
+     INSERT INTO conversation_minutes (minute_ms, slot, count)
+     SELECT r.minute_ms, $1, r.count FROM json_to_recordset($8::json) AS r (minute_ms BIGINT, count BIGINT)
+     ON CONFLICT (minute_ms, slot) DO UPDATE SET count = conversation_minutes.count + excluded.count),
+ waiting_rows AS (
+     INSERT INTO waiting_minutes (last_minute_ms, since_minute_ms, slot, count)
+     SELECT r.last_minute_ms, r.since_minute_ms, $1, r.count
+     FROM json_to_recordset($9::json) AS r (last_minute_ms BIGINT, since_minute_ms BIGINT, count BIGINT)
+     ON CONFLICT (last_minute_ms, since_minute_ms, slot)
+     DO UPDATE SET count = waiting_minutes.count + excluded.count),
+ reply_rows AS (
+     INSERT INTO reply_minutes (minute_ms, bucket, slot, count)
+     SELECT r.minute_ms, r.bucket, $1, r.count
+     FROM json_to_recordset($10::json) AS r (minute_ms BIGINT, bucket BIGINT, count BIGINT)
+     ON CONFLICT (minute_ms, bucket, slot) DO UPDATE SET count = reply_minutes.count + excluded.count),
+ account_waiting_rows AS (
+     INSERT INTO account_waiting_minutes (account_id, minute_ms, slot, count)
+     SELECT r.account_id, r.minute_ms, $1, r.count
+     FROM json_to_recordset($11::json) AS r (account_id TEXT, minute_ms BIGINT, count BIGINT)
+     ON CONFLICT (account_id, minute_ms, slot)
+     DO UPDATE SET count = account_waiting_minutes.count + excluded.count),
+ account_reply_rows AS (
+     INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, slot, count)
+     SELECT r.account_id, r.minute_ms, r.bucket, $1, r.count
+     FROM json_to_recordset($12::json) AS r (account_id TEXT, minute_ms BIGINT, bucket BIGINT, count BIGINT)
+     ON CONFLICT (account_id, minute_ms, bucket, slot)
+     DO UPDATE SET count = account_reply_minutes.count + excluded.count),
+ new_accounts AS (
+     INSERT INTO accounts (account_id, first_seen_at_ms)
+     SELECT r.account_id, r.first_seen_at_ms
+     FROM json_to_recordset($13::json) AS r (account_id TEXT, first_seen_at_ms BIGINT)
+     ORDER BY r.account_id
+     ON CONFLICT (account_id) DO NOTHING
+     RETURNING 1),
+ account_day_rows AS (
+     INSERT INTO account_days (account_id, day_ms, slot, received, sent)
+     SELECT r.account_id, r.day_ms, $1, r.received, r.sent
+     FROM json_to_recordset($14::json) AS r (account_id TEXT, day_ms BIGINT, received BIGINT, sent BIGINT)
+     ON CONFLICT (account_id, day_ms, slot) DO UPDATE SET
+         received = account_days.received + excluded.received,
+         sent = account_days.sent + excluded.sent),
+ account_hour_rows AS (
+     INSERT INTO account_hours (account_id, hour_ms, slot, events)
+     SELECT r.account_id, r.hour_ms, $1, r.events
+     FROM json_to_recordset($15::json) AS r (account_id TEXT, hour_ms BIGINT, events BIGINT)
+     ON CONFLICT (account_id, hour_ms, slot) DO UPDATE SET events = account_hours.events + excluded.events),
+ last_event_rows AS (
+     INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
+     SELECT r.account_id, $1, r.last_event_at_ms
+     FROM json_to_recordset($16::json) AS r (account_id TEXT, last_event_at_ms BIGINT)
+     ON CONFLICT (account_id, slot) DO UPDATE SET last_event_at_ms = CASE
+         WHEN excluded.last_event_at_ms > account_last_events.last_event_at_ms
+         THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END)
+INSERT INTO store_slots (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
+VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4)
+ON CONFLICT (slot) DO UPDATE SET
+    version = store_slots.version + excluded.version,
+    accounts = store_slots.accounts + excluded.accounts,
+    last_event_at_ms = CASE
+        WHEN excluded.last_event_at_ms IS NULL THEN store_slots.last_event_at_ms
+        WHEN store_slots.last_event_at_ms IS NULL
+          OR excluded.last_event_at_ms > store_slots.last_event_at_ms
+        THEN excluded.last_event_at_ms
+        ELSE store_slots.last_event_at_ms END,
+    last_accepted_at_ms = CASE
+        WHEN store_slots.last_accepted_at_ms IS NULL
+          OR excluded.last_accepted_at_ms > store_slots.last_accepted_at_ms
+        THEN excluded.last_accepted_at_ms
+        ELSE store_slots.last_accepted_at_ms END";
+
+/// [`POSTGRES_AGGREGATES`] with this transaction's rows.
+async fn write_aggregates_postgres(
+    tx: &mut Transaction<'_, Any>,
+    delta: &AggregateDelta,
+    changes: &conversations::Changes,
+    totals: &SlotTotals,
+) -> Result<(), sqlx::Error> {
+    use serde_json::json;
+    let rows = |values: Vec<serde_json::Value>| serde_json::Value::Array(values).to_string();
+    let metric_totals = rows(
+        delta
+            .totals
+            .iter()
+            .map(|(metric, count)| json!({"metric": metric.as_str(), "count": count}))
+            .collect(),
+    );
+    let metric_days = rows(delta
+        .days
+        .iter()
+        .map(|((day, metric), count)| json!({"day_ms": day, "metric": metric.as_str(), "count": count}))
+        .collect());
+    let metric_minutes = rows(delta
+        .minutes
+        .iter()
+        .map(|((minute, metric), count)| {
+            json!({"minute_ms": minute, "metric": metric.as_str(), "count": count})
+        })
+        .collect());
+    let [active, waiting, replies, account_waiting, account_replies] = changes.postgres_rows();
+    let accounts = rows(delta
+        .accounts
+        .iter()
+        .map(|(account, first_seen)| json!({"account_id": account, "first_seen_at_ms": first_seen}))
+        .collect());
+    let [days, hours, last_events] = delta.activity.postgres_rows();
+    sqlx::query(POSTGRES_AGGREGATES)
+        .bind(totals.slot.0)
+        .bind(totals.version_change)
+        .bind(totals.last_event_at_ms)
+        .bind(totals.last_accepted_at_ms)
+        .bind(metric_totals)
+        .bind(metric_days)
+        .bind(metric_minutes)
+        .bind(active)
+        .bind(waiting)
+        .bind(replies)
+        .bind(account_waiting)
+        .bind(account_replies)
+        .bind(accounts)
+        .bind(days)
+        .bind(hours)
+        .bind(last_events)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
