@@ -30,6 +30,9 @@ pub(super) struct Changes {
     account_waiting_minutes: BTreeMap<(String, i64), i64>,
     /// Replies per (account, minute sent, reply-time bucket).
     account_reply_minutes: BTreeMap<(String, i64, i64), i64>,
+    /// On Postgres, the new state of each changed conversation, written with
+    /// the aggregate rows (SQLite writes them as it goes).
+    states: Vec<(ConversationKey, Conversation)>,
 }
 
 impl Changes {
@@ -91,10 +94,11 @@ impl Changes {
     }
 }
 
-/// Stores the new state of every conversation `new_dms` touch (their DMs
-/// stored by this transaction, each once) and returns the changes of the
-/// aggregate rows that follow (for `write_changes`, or Postgres's one
-/// statement for every aggregate row). DMs newer than a conversation's latest stored DM are applied to its
+/// Works out the new state of every conversation `new_dms` touch (their DMs
+/// stored by this transaction, each once) and the changes of the aggregate
+/// rows that follow; on SQLite the states are written here, on Postgres they
+/// are returned with the changes for the one statement that writes every
+/// aggregate row (`write_changes` writes the changes on SQLite). DMs newer than a conversation's latest stored DM are applied to its
 /// stored state; a DM older than it (a late delivery) has the conversation's
 /// replies recomputed from the last sent DM before it (see `replies`).
 ///
@@ -150,7 +154,12 @@ pub(super) async fn record(
                 changed.push((key, after));
             }
         }
-        write_states(tx, backend, &changed).await?;
+        match backend {
+            Backend::Sqlite => write_states(tx, backend, &changed).await?,
+            Backend::Postgres => changes
+                .states
+                .extend(changed.into_iter().map(|(key, state)| (key.clone(), state))),
+        }
     }
     Ok(changes)
 }
@@ -439,8 +448,9 @@ pub(super) async fn write_changes(
 impl Changes {
     /// The rows as JSON arrays of objects for Postgres's `json_to_recordset`:
     /// (conversation minutes, waiting minutes, reply minutes, account
-    /// waiting minutes, account reply minutes); changes of zero left out.
-    pub(super) fn postgres_rows(&self) -> [String; 5] {
+    /// waiting minutes, account reply minutes, conversation states); changes
+    /// of zero left out.
+    pub(super) fn postgres_rows(&self) -> [String; 6] {
         use serde_json::json;
         let rows = |values: Vec<serde_json::Value>| serde_json::Value::Array(values).to_string();
         [
@@ -480,6 +490,19 @@ impl Changes {
                 .filter(|(_, change)| **change != 0)
                 .map(|((account, minute, bucket), change)| {
                     json!({"account_id": account, "minute_ms": minute, "bucket": bucket, "count": change})
+                })
+                .collect()),
+            rows(self
+                .states
+                .iter()
+                .map(|((account, peer), state)| {
+                    json!({
+                        "account_id": account,
+                        "peer_id": peer,
+                        "last_dm_at_ms": state.last.at_ms,
+                        "last_dm_sent": i64::from(state.last.sent),
+                        "waiting_since_ms": state.waiting_since_ms,
+                    })
                 })
                 .collect()),
         ]

@@ -540,8 +540,9 @@ async fn write_aggregates(
     Ok(())
 }
 
-/// Every aggregate row of a transaction on Postgres in ONE statement (one
-/// round trip, however many tables and rows): each table's rows travel as
+/// Every aggregate row of a transaction on Postgres, and the new state of
+/// the conversations it moved (locked already), in ONE statement (one round
+/// trip, however many tables and rows): each table's rows travel as
 /// one JSON parameter read by `json_to_recordset`, so the statement's text
 /// never changes and is prepared once per connection. Every row is the
 /// slot's own except the new accounts (inserted in key order).
@@ -588,6 +589,16 @@ const POSTGRES_AGGREGATES: &str = "WITH
      FROM json_to_recordset($12::json) AS r (account_id TEXT, minute_ms BIGINT, bucket BIGINT, count BIGINT)
      ON CONFLICT (account_id, minute_ms, bucket, slot)
      DO UPDATE SET count = account_reply_minutes.count + excluded.count),
+ conversation_rows AS (
+     INSERT INTO conversations (account_id, peer_id, last_dm_at_ms, last_dm_sent, waiting_since_ms)
+     SELECT r.account_id, r.peer_id, r.last_dm_at_ms, r.last_dm_sent, r.waiting_since_ms
+     FROM json_to_recordset($17::json)
+         AS r (account_id TEXT, peer_id TEXT, last_dm_at_ms BIGINT, last_dm_sent INTEGER,
+               waiting_since_ms BIGINT)
+     ON CONFLICT (account_id, peer_id) DO UPDATE SET
+         last_dm_at_ms = excluded.last_dm_at_ms,
+         last_dm_sent = excluded.last_dm_sent,
+         waiting_since_ms = excluded.waiting_since_ms),
  new_accounts AS (
      INSERT INTO accounts (account_id, first_seen_at_ms)
      SELECT r.account_id, r.first_seen_at_ms
@@ -659,7 +670,8 @@ async fn write_aggregates_postgres(
             json!({"minute_ms": minute, "metric": metric.as_str(), "count": count})
         })
         .collect());
-    let [active, waiting, replies, account_waiting, account_replies] = changes.postgres_rows();
+    let [active, waiting, replies, account_waiting, account_replies, states] =
+        changes.postgres_rows();
     let accounts = rows(delta
         .accounts
         .iter()
@@ -683,6 +695,7 @@ async fn write_aggregates_postgres(
         .bind(days)
         .bind(hours)
         .bind(last_events)
+        .bind(states)
         .execute(&mut **tx)
         .await?;
     Ok(())
