@@ -173,18 +173,16 @@ async fn lock_conversations<'k>(
     let mut lock_keys: Vec<i64> = keys.map(lock_key).collect();
     lock_keys.sort_unstable();
     lock_keys.dedup();
-    for chunk in lock_keys.chunks(ROWS_PER_UPSERT) {
-        // A VALUES list is scanned in its order: the locks are taken sorted.
-        let statement = format!(
-            "SELECT pg_advisory_xact_lock(key) FROM (VALUES {}) AS touched (key)",
-            placeholders(Backend::Postgres, chunk.len(), 1)
-        );
-        let mut query = sqlx::query(&statement);
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        query.execute(&mut **tx).await?;
-    }
+    // The keys as one JSON array (one statement text for any number of
+    // conversations), read in its order: the locks are taken sorted.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(CAST(key.value AS BIGINT))
+         FROM json_array_elements_text($1::json) WITH ORDINALITY AS key (value, position)
+         ORDER BY key.position",
+    )
+    .bind(serde_json::to_string(&lock_keys).expect("integers serialise"))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -147,7 +147,9 @@ pub(super) async fn ingest(
 const EVENTS_PER_INSERT: usize = 500;
 
 /// Inserts `chunk` with one multi-row statement; returns the natural keys of
-/// the rows that were new (a key already stored is skipped by the unique index).
+/// the rows that were new (a key already stored is skipped by the unique
+/// index). (As one JSON parameter on Postgres, like the aggregate rows, it
+/// measured no faster for single events and 5–10 % slower for batches.)
 async fn insert_events(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
