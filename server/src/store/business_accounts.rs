@@ -401,9 +401,6 @@ async fn page_ids(
     waiting_after: i64,
     (first_minute, current_minute): (i64, i64),
 ) -> Result<Vec<String>, sqlx::Error> {
-    if query.sort == AccountSort::LastEvent {
-        return ids_by_last_event(reader, query, pattern).await;
-    }
     let direction = if query.descending { "DESC" } else { "ASC" };
     // $1 the filter, $2 the page size, $3 the offset, then the window's bounds.
     let (from, order, window) = match query.sort {
@@ -412,7 +409,7 @@ async fn page_ids(
             format!("accounts.account_id {direction}"),
             vec![],
         ),
-        AccountSort::LastEvent => unreachable!("sorted by ids_by_last_event"),
+        AccountSort::LastEvent => return ids_by_last_event(reader, query, pattern).await,
         AccountSort::Received | AccountSort::Sent => (
             // Joined and grouped per account (both in account order): no
             // table of the sums is built first.
