@@ -357,6 +357,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn writer_counts_sqlite_cannot_take_are_refused_with_the_setting_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
+        let two = NonZeroUsize::new(2).unwrap();
+        let refused = Store::open_with_writers(&url, two).await.unwrap_err();
+        assert!(matches!(refused, StoreError::SqliteWriters(2)));
+        assert!(
+            refused.to_string().contains("PULSE_STORE_WRITERS"),
+            "{refused}"
+        );
+        assert!(
+            !dir.path().join("pulse.db").exists(),
+            "nothing is created for a refused setting"
+        );
+        let too_many = NonZeroUsize::new(65).unwrap();
+        assert!(matches!(
+            Store::open_with_writers("postgres://user:pw@127.0.0.1:1/db", too_many).await,
+            Err(StoreError::TooManyWriters(65))
+        ));
+        assert!(Store::open_with_writers(&url, NonZeroUsize::MIN)
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
     async fn unsupported_databases_are_refused_with_a_clear_reason() {
         let mysql = Store::open("mysql://user:pw@localhost/db")
             .await
