@@ -951,3 +951,60 @@ async fn a_delivery_postgres_refuses_does_not_fail_the_others_committed_with_it(
         .unwrap();
     assert_eq!(snapshot.dms_received.total, 30);
 }
+
+/// A Postgres writer whose connection the database closes (a restart, an
+/// administrator's `pg_terminate_backend`) gives its slot up with it; the next
+/// groups are committed on new connections, and every delivery that was
+/// acknowledged counts once (one that failed is retried, as Meta does).
+#[tokio::test]
+async fn postgres_writers_reconnect_after_the_database_closes_their_connections() {
+    let url = fresh_database_url().await;
+    let store = Store::open(&url).await.unwrap();
+    let deliver = |i: usize| {
+        let store = store.clone();
+        async move {
+            for _ in 0..5 {
+                let event = dm(
+                    &format!("m{i}"),
+                    RECEIVED,
+                    "biz-a",
+                    &format!("c{i}"),
+                    NOW - 1000,
+                );
+                if store.ingest(vec![event], NOW).await.is_ok() {
+                    return;
+                }
+            }
+            panic!("delivery {i} failed five times");
+        }
+    };
+    for i in 0..4 {
+        deliver(i).await;
+    }
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let (closed,): (i64,) = sqlx::query_as(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(closed >= 1, "the writer's connection was open");
+    futures::future::join_all((4..40).map(deliver)).await;
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.dms_received.total, 40);
+    assert_eq!(snapshot.active_conversations_24h, 40);
+    let (slots,): (i64,) = sqlx::query_as("SELECT count(*) FROM store_slots")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(
+        slots <= 2,
+        "{slots} slot rows for two writers: a freed slot is claimed again"
+    );
+}
