@@ -203,6 +203,9 @@ async fn read_states(
     backend: Backend,
     chunk: &[(&ConversationKey, &Vec<Dm>)],
 ) -> Result<HashMap<ConversationKey, Conversation>, sqlx::Error> {
+    if backend == Backend::Sqlite {
+        return read_states_sqlite(tx, chunk).await;
+    }
     // One primary-key lookup per touched conversation, on both engines.
     // (Not `WHERE (account_id, peer_id) IN (VALUES …)`: Postgres 15 plans
     // that as a hash join over a scan of the whole table once the list is
@@ -247,6 +250,43 @@ fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
     dms.iter()
         .take_while(|dm| **dm < state.last)
         .all(|dm| !dm.sent && dm.at_ms >= since)
+}
+
+/// [`read_states`] on SQLite, as ONE row: sqlx hands every row from its
+/// SQLite thread to the caller with a wake-up, so the stored states come as
+/// one text, `"<position in chunk> <state>"` per stored conversation, joined
+/// by commas (a conversation without a row is left out by `group_concat`).
+async fn read_states_sqlite(
+    tx: &mut Transaction<'_, Any>,
+    chunk: &[(&ConversationKey, &Vec<Dm>)],
+) -> Result<HashMap<ConversationKey, Conversation>, sqlx::Error> {
+    let statement = format!(
+        "WITH touched (position, account_id, peer_id) AS (VALUES {})
+         SELECT group_concat(found, ',') FROM (
+             SELECT touched.position || ' ' || (
+                 SELECT stored.last_dm_at_ms || ' ' || stored.last_dm_sent || ' '
+                        || COALESCE(stored.waiting_since_ms, -1)
+                 FROM conversations AS stored
+                 WHERE stored.account_id = touched.account_id
+                   AND stored.peer_id = touched.peer_id) AS found
+             FROM touched)",
+        placeholders(Backend::Sqlite, chunk.len(), 3),
+    );
+    let mut query = sqlx::query_as::<_, (Option<String>,)>(&statement);
+    for (position, ((account_id, peer_id), _)) in chunk.iter().enumerate() {
+        query = query.bind(position as i64).bind(account_id).bind(peer_id);
+    }
+    let (found,) = query.fetch_one(&mut **tx).await?;
+    Ok(found
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|entry| {
+            let (position, state) = entry.split_once(' ')?;
+            let (key, _) = chunk.get(position.parse::<usize>().ok()?)?;
+            Some(((*key).clone(), parse_state(state)?))
+        })
+        .collect())
 }
 
 /// A conversation's state from `read_states`'s text: `"<last_dm_at_ms>
