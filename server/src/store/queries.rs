@@ -1,11 +1,14 @@
 //! The store's queries, written once in SQL that SQLite and Postgres both
-//! accept: `$n` parameters, `ON CONFLICT` upserts with table-qualified
-//! columns, `CASE` where one would write `max(a, b)` / `GREATEST(a, b)`, and
-//! `CAST` where Postgres would widen a sum. The backends differ only in how
-//! they are opened (`super::connect`), in the parameters of multi-row
-//! statements (anonymous `?` on SQLite: see [`placeholders`]), and in two
-//! Postgres-only statements: one asks for a consistent read snapshot, one
-//! takes the lock that serialises `conversations::record` between nodes.
+//! accept where the engines allow: `$n` parameters, `ON CONFLICT` upserts
+//! with table-qualified columns, `CASE` where one would write `max(a, b)` /
+//! `GREATEST(a, b)`, and `CAST` where Postgres would widen a sum. The
+//! backends differ in how they are opened (`super::connect`), in the
+//! parameters of multi-row statements (anonymous `?` on SQLite: see
+//! [`placeholders`]), and in what saves Postgres round trips: one statement
+//! for every aggregate row of a transaction ([`POSTGRES_AGGREGATES`], which
+//! SQLite cannot write: it has no data-modifying `WITH`), the statement that
+//! asks for a consistent read snapshot, and the conversations' advisory
+//! locks (`conversations::record`; SQLite has one writer).
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
