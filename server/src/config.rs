@@ -117,11 +117,10 @@ impl StoreArgs {
     /// Opens the store these settings name.
     pub async fn open(&self) -> Result<crate::store::Store, crate::store::StoreError> {
         let url = self.database_url();
-        let writers = match self.store_writers {
-            Some(writers) => writers,
-            None => crate::store::Backend::from_url(&url)?.default_writers(),
-        };
-        crate::store::Store::open_with_writers(&url, writers).await
+        match self.store_writers {
+            Some(writers) => crate::store::Store::open_with_writers(&url, writers).await,
+            None => crate::store::Store::open(&url).await,
+        }
     }
 
     /// The database URL in force: the configured one or the default SQLite file.

@@ -8,7 +8,7 @@ use app::model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
-    queries::{self, floor, placeholders, ROWS_PER_UPSERT},
+    queries::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
     replies,
     slots::Slot,
     Backend, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
@@ -61,23 +61,22 @@ impl ActivityDelta {
     /// (days, hours, newest events).
     pub(super) fn postgres_rows(&self) -> [String; 3] {
         use serde_json::json;
-        let rows = |values: Vec<serde_json::Value>| serde_json::Value::Array(values).to_string();
         [
-            rows(self
+            json_rows(self
                 .days
                 .iter()
                 .map(|((account, day), (received, sent))| {
                     json!({"account_id": account, "day_ms": day, "received": received, "sent": sent})
                 })
                 .collect()),
-            rows(self
+            json_rows(self
                 .hours
                 .iter()
                 .map(|((account, hour), events)| {
                     json!({"account_id": account, "hour_ms": hour, "events": events})
                 })
                 .collect()),
-            rows(self
+            json_rows(self
                 .latest
                 .iter()
                 .map(|(account, at)| json!({"account_id": account, "last_event_at_ms": at}))

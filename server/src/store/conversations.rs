@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{Any, Transaction};
 
 use super::{
-    queries::{floor, placeholders, ROWS_PER_UPSERT},
+    queries::{floor, json_rows, placeholders, ROWS_PER_UPSERT},
     replies::{self, Conversation, Dm, Reply},
     slots::Slot,
     Backend, MINUTE_MS,
@@ -490,15 +490,14 @@ impl Changes {
     /// of zero left out.
     pub(super) fn postgres_rows(&self) -> [String; 6] {
         use serde_json::json;
-        let rows = |values: Vec<serde_json::Value>| serde_json::Value::Array(values).to_string();
         [
-            rows(self
+            json_rows(self
                 .active_minutes
                 .iter()
                 .filter(|(_, change)| **change != 0)
                 .map(|(minute, change)| json!({"minute_ms": minute, "count": change}))
                 .collect()),
-            rows(self
+            json_rows(self
                 .waiting_minutes
                 .iter()
                 .filter(|(_, change)| **change != 0)
@@ -506,7 +505,7 @@ impl Changes {
                     json!({"last_minute_ms": last, "since_minute_ms": since, "count": change})
                 })
                 .collect()),
-            rows(self
+            json_rows(self
                 .reply_minutes
                 .iter()
                 .filter(|(_, change)| **change != 0)
@@ -514,7 +513,7 @@ impl Changes {
                     json!({"minute_ms": minute, "bucket": bucket, "count": change})
                 })
                 .collect()),
-            rows(self
+            json_rows(self
                 .account_waiting_minutes
                 .iter()
                 .filter(|(_, change)| **change != 0)
@@ -522,7 +521,7 @@ impl Changes {
                     json!({"account_id": account, "minute_ms": minute, "count": change})
                 })
                 .collect()),
-            rows(self
+            json_rows(self
                 .account_reply_minutes
                 .iter()
                 .filter(|(_, change)| **change != 0)
@@ -530,7 +529,7 @@ impl Changes {
                     json!({"account_id": account, "minute_ms": minute, "bucket": bucket, "count": change})
                 })
                 .collect()),
-            rows(self
+            json_rows(self
                 .states
                 .iter()
                 .map(|((account, peer), state)| {

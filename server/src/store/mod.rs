@@ -137,9 +137,7 @@ impl Backend {
             other => Err(StoreError::UnsupportedBackend(other.to_string())),
         }
     }
-}
 
-impl Backend {
     /// Concurrent writers when none are configured: one on SQLite (it takes
     /// one writer at a time); on Postgres the number measured best on a
     /// two-core machine (BENCHMARKS.md, issue #14).

@@ -452,12 +452,12 @@ struct SlotTotals {
     last_accepted_at_ms: i64,
 }
 
-/// The upsert of a slot's `store_slots` row (SQLite): `$1` slot, `$2`
-/// version change, `$3` new accounts, `$4` newest event, `$5` accepted at.
-const STORE_SLOTS_UPSERT: &str = "INSERT INTO store_slots
-         (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (slot) DO UPDATE SET
+/// How a transaction's figures merge into its slot's `store_slots` row (the
+/// end of both engines' upserts of that row): versions and accounts add up,
+/// the newest times are kept.
+macro_rules! store_slots_merge {
+    () => {
+        "ON CONFLICT (slot) DO UPDATE SET
          version = store_slots.version + excluded.version,
          accounts = store_slots.accounts + excluded.accounts,
          last_event_at_ms = CASE
@@ -470,7 +470,17 @@ const STORE_SLOTS_UPSERT: &str = "INSERT INTO store_slots
              WHEN store_slots.last_accepted_at_ms IS NULL
                OR excluded.last_accepted_at_ms > store_slots.last_accepted_at_ms
              THEN excluded.last_accepted_at_ms
-             ELSE store_slots.last_accepted_at_ms END";
+             ELSE store_slots.last_accepted_at_ms END"
+    };
+}
+
+/// The upsert of a slot's `store_slots` row (SQLite): `$1` slot, `$2`
+/// version change, `$3` new accounts, `$4` newest event, `$5` accepted at.
+const STORE_SLOTS_UPSERT: &str = concat!(
+    "INSERT INTO store_slots (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
+     VALUES ($1, $2, $3, $4, $5) ",
+    store_slots_merge!()
+);
 
 /// Every aggregate row of a transaction on SQLite (in-process, so a
 /// statement costs no round trip): one multi-row upsert per table.
@@ -551,7 +561,8 @@ async fn write_aggregates(
 /// one JSON parameter read by `json_to_recordset`, so the statement's text
 /// never changes and is prepared once per connection. Every row is the
 /// slot's own except the new accounts (inserted in key order).
-const POSTGRES_AGGREGATES: &str = "WITH
+const POSTGRES_AGGREGATES: &str = concat!(
+    "WITH
  metric_total_rows AS (
      INSERT INTO metric_totals (metric, slot, count)
      SELECT r.metric, $1, r.count FROM json_to_recordset($5::json) AS r (metric TEXT, count BIGINT)
@@ -631,21 +642,9 @@ const POSTGRES_AGGREGATES: &str = "WITH
          WHEN excluded.last_event_at_ms > account_last_events.last_event_at_ms
          THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END)
 INSERT INTO store_slots (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
-VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4)
-ON CONFLICT (slot) DO UPDATE SET
-    version = store_slots.version + excluded.version,
-    accounts = store_slots.accounts + excluded.accounts,
-    last_event_at_ms = CASE
-        WHEN excluded.last_event_at_ms IS NULL THEN store_slots.last_event_at_ms
-        WHEN store_slots.last_event_at_ms IS NULL
-          OR excluded.last_event_at_ms > store_slots.last_event_at_ms
-        THEN excluded.last_event_at_ms
-        ELSE store_slots.last_event_at_ms END,
-    last_accepted_at_ms = CASE
-        WHEN store_slots.last_accepted_at_ms IS NULL
-          OR excluded.last_accepted_at_ms > store_slots.last_accepted_at_ms
-        THEN excluded.last_accepted_at_ms
-        ELSE store_slots.last_accepted_at_ms END";
+VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
+    store_slots_merge!()
+);
 
 /// [`POSTGRES_AGGREGATES`] with this transaction's rows.
 async fn write_aggregates_postgres(
@@ -655,20 +654,19 @@ async fn write_aggregates_postgres(
     totals: &SlotTotals,
 ) -> Result<(), sqlx::Error> {
     use serde_json::json;
-    let rows = |values: Vec<serde_json::Value>| serde_json::Value::Array(values).to_string();
-    let metric_totals = rows(
+    let metric_totals = json_rows(
         delta
             .totals
             .iter()
             .map(|(metric, count)| json!({"metric": metric.as_str(), "count": count}))
             .collect(),
     );
-    let metric_days = rows(delta
+    let metric_days = json_rows(delta
         .days
         .iter()
         .map(|((day, metric), count)| json!({"day_ms": day, "metric": metric.as_str(), "count": count}))
         .collect());
-    let metric_minutes = rows(delta
+    let metric_minutes = json_rows(delta
         .minutes
         .iter()
         .map(|((minute, metric), count)| {
@@ -677,7 +675,7 @@ async fn write_aggregates_postgres(
         .collect());
     let [active, waiting, replies, account_waiting, account_replies, states] =
         changes.postgres_rows();
-    let accounts = rows(delta
+    let accounts = json_rows(delta
         .accounts
         .iter()
         .map(|(account, first_seen)| json!({"account_id": account, "first_seen_at_ms": first_seen}))
@@ -704,6 +702,12 @@ async fn write_aggregates_postgres(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// `values` as one JSON array, the text of a parameter Postgres reads with
+/// `json_to_recordset`.
+pub(super) fn json_rows(values: Vec<serde_json::Value>) -> String {
+    serde_json::Value::Array(values).to_string()
 }
 
 /// The store version as `connection` sees it now: the sum of the slots'.

@@ -97,24 +97,18 @@ fn delivery(items: &[&(String, String)]) -> String {
     )
 }
 
-async fn stats_after(backend: Backend, deliveries: &[String]) -> StatsSnapshot {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
+/// A new database of `backend` (a SQLite file in `dir`).
+async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> String {
+    match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("p.db").display()),
         Backend::Postgres => fresh_database_url().await,
-    };
-    let store = Store::open(&url).await.unwrap();
-    for body in deliveries {
-        let events = payload::parse(body.as_bytes(), NOW).unwrap();
-        store.ingest(events.clone(), NOW).await.unwrap();
     }
-    let mut snapshot = store
-        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
-        .await
-        .unwrap();
-    // The version counts transactions, which is exactly what differs.
-    snapshot.version = 0;
-    snapshot
+}
+
+/// The snapshot after one store took `deliveries` one after the other
+/// (its version zeroed: it counts transactions, which is exactly what differs).
+async fn stats_after(backend: Backend, deliveries: &[String]) -> StatsSnapshot {
+    figures_after_one_store(backend, deliveries).await.0
 }
 
 fn specs_and_order() -> impl Strategy<Value = (Vec<Spec>, Vec<usize>, Vec<usize>)> {
@@ -284,10 +278,7 @@ async fn figures_after_two_stores(
     deliveries: &[String],
 ) -> (StatsSnapshot, app::model::AccountsPage) {
     let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("p.db").display()),
-        Backend::Postgres => fresh_database_url().await,
-    };
+    let url = database_url(backend, &dir).await;
     let stores = [
         Store::open(&url).await.unwrap(),
         Store::open(&url).await.unwrap(),
@@ -308,10 +299,7 @@ async fn figures_after_one_store(
     deliveries: &[String],
 ) -> (StatsSnapshot, app::model::AccountsPage) {
     let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("p.db").display()),
-        Backend::Postgres => fresh_database_url().await,
-    };
+    let url = database_url(backend, &dir).await;
     let store = Store::open(&url).await.unwrap();
     for body in deliveries {
         let events = payload::parse(body.as_bytes(), NOW).unwrap();
