@@ -1,7 +1,10 @@
 //! Time to compute one page of the accounts table with many business
 //! accounts, with the server's own histogram
-//! (`pulse_accounts_page_compute_seconds`); and the main snapshot's time
-//! beside it (it carries the silent count, which must not grow with them).
+//! (`pulse_accounts_page_compute_seconds`): the first page (which computes
+//! every account's sortable figures), the next ones in each order, and one
+//! after DMs to many accounts (whose figures it catches up); and the main
+//! snapshot's time beside it (it carries the silent count, which must not
+//! grow with them).
 //!
 //! The accounts and their aggregate rows are written in SQL while the server
 //! is stopped: each account has today's DMs, four hourly rows over the last
@@ -14,16 +17,23 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use sqlx::Connection;
 
-use crate::{server::Server, snapshot_cost};
+use crate::{server::Server, snapshot_cost, webhooks};
 
 /// Page requests per measurement (each sort, after a warm-up).
 pub const REQUESTS: u32 = 10;
 /// Requests before measuring.
 const WARM_UP: u32 = 2;
 
+/// Accounts that get a DM before the page measured after changes.
+pub const CHANGED_ACCOUNTS: u64 = 1_000;
+
 /// One measurement.
 pub struct AccountsCost {
     pub accounts: u64,
+    /// The first page's compute time (every account's figures computed), ms.
+    pub first_page_ms: f64,
+    /// The page's compute time after [`CHANGED_ACCOUNTS`] accounts got a DM, ms.
+    pub after_changes_ms: f64,
     /// Mean page compute time per sort asked: (query string, ms).
     pub page_ms: Vec<(&'static str, f64)>,
     /// Mean main snapshot compute time with these accounts.
@@ -49,21 +59,42 @@ pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
     let server = Server::start_in(binary, &[], data_dir.path()).await?;
     let cookie = server.log_in().await?;
     let http = reqwest::Client::new();
+    let first = format!("{}/api/admin/accounts?{}", server.base_url, VIEWS[0]);
+    let first_page_ms = page_compute_ms(&server, &cookie, &http, &first, 1).await?;
     let mut page_ms = Vec::new();
     for view in VIEWS {
         let url = format!("{}/api/admin/accounts?{view}", server.base_url);
         for _ in 0..WARM_UP {
             get(&http, &url, &cookie).await?;
         }
-        let before =
-            compute_seconds(&server, &cookie, "pulse_accounts_page_compute_seconds").await?;
-        for _ in 0..REQUESTS {
-            get(&http, &url, &cookie).await?;
-        }
-        let after =
-            compute_seconds(&server, &cookie, "pulse_accounts_page_compute_seconds").await?;
-        page_ms.push((view, (after.0 - before.0) / (after.1 - before.1) * 1000.0));
+        page_ms.push((
+            view,
+            page_compute_ms(&server, &cookie, &http, &url, REQUESTS).await?,
+        ));
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let step = accounts / CHANGED_ACCOUNTS;
+    let changed: Vec<String> = (0..CHANGED_ACCOUNTS)
+        .map(|i| account_id(i * step))
+        .collect();
+    for (batch, ids) in changed.chunks(100).enumerate() {
+        let entries: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    r#"{{"id":"{id}","time":{now},"messaging":[{{"sender":{{"id":"c-{id}"}},"recipient":{{"id":"{id}"}},"timestamp":{now},"message":{{"mid":"changed-{batch}-{id}","text":"hi"}}}}]}}"#
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"object":"instagram","entry":[{}]}}"#,
+            entries.join(",")
+        );
+        webhooks::post(&http, &server.base_url, body).await?;
+    }
+    let after_changes_ms = page_compute_ms(&server, &cookie, &http, &first, 1).await?;
     let refresh = format!("{}/api/admin/stats/refresh", server.base_url);
     let before = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
     for _ in 0..REQUESTS {
@@ -80,6 +111,8 @@ pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
     let after = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
     Ok(AccountsCost {
         accounts,
+        first_page_ms,
+        after_changes_ms,
         page_ms,
         snapshot_ms: (after.0 - before.0) / (after.1 - before.1) * 1000.0,
     })
@@ -95,6 +128,27 @@ async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> Result<()> {
         bail!("{url}: an empty page");
     }
     Ok(())
+}
+
+/// The mean compute time of `requests` requests of `url`, in ms.
+async fn page_compute_ms(
+    server: &Server,
+    cookie: &str,
+    http: &reqwest::Client,
+    url: &str,
+    requests: u32,
+) -> Result<f64> {
+    let before = compute_seconds(server, cookie, "pulse_accounts_page_compute_seconds").await?;
+    for _ in 0..requests {
+        get(http, url, cookie).await?;
+    }
+    let after = compute_seconds(server, cookie, "pulse_accounts_page_compute_seconds").await?;
+    Ok((after.0 - before.0) / (after.1 - before.1) * 1000.0)
+}
+
+/// The id of harness account `i` (as `fill` writes them).
+fn account_id(i: u64) -> String {
+    format!("1784{i:010}")
 }
 
 /// The histogram's (sum, count).

@@ -2,16 +2,16 @@
 //! the newest event, kept at ingestion; and the accounts page read from them
 //! (with the waiting and reply rows `conversations` keeps per account).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use app::model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
+    account_figures::{self, Windows},
     queries::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
-    replies,
     slots::Slot,
-    Backend, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+    Backend, Thresholds, DAY_MS,
 };
 use crate::webhook::payload::{EventKind, WebhookEvent};
 
@@ -86,12 +86,15 @@ impl ActivityDelta {
 }
 
 /// Writes one transaction's account changes to `slot`'s rows (after the
-/// accounts rows exist). No other writer writes these rows meanwhile, so
-/// nothing here waits for another transaction.
+/// accounts rows exist), marking each account touched with `version`, the
+/// slot's version once this transaction commits (see `account_figures`). No
+/// other writer writes these rows meanwhile, so nothing here waits for
+/// another transaction.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     slot: Slot,
+    version: i64,
     delta: &ActivityDelta,
 ) -> Result<(), sqlx::Error> {
     let days: Vec<_> = delta.days.iter().collect();
@@ -131,15 +134,17 @@ pub(super) async fn record(
     let latest: Vec<_> = delta.latest.iter().collect();
     for chunk in latest.chunks(ROWS_PER_UPSERT) {
         let statement = format!(
-            "INSERT INTO account_last_events (account_id, slot, last_event_at_ms) VALUES {}
+            "INSERT INTO account_last_events (account_id, slot, last_event_at_ms, version)
+             VALUES {}
              ON CONFLICT (account_id, slot) DO UPDATE SET last_event_at_ms = CASE
                  WHEN excluded.last_event_at_ms > account_last_events.last_event_at_ms
-                 THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END",
-            placeholders(backend, chunk.len(), 3)
+                 THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END,
+                 version = excluded.version",
+            placeholders(backend, chunk.len(), 4)
         );
         let mut query = sqlx::query(&statement);
         for (account, at) in chunk {
-            query = query.bind(*account).bind(slot.0).bind(**at);
+            query = query.bind(*account).bind(slot.0).bind(**at).bind(version);
         }
         query.execute(&mut **tx).await?;
     }
@@ -251,37 +256,31 @@ pub(super) async fn silent_count(
 }
 
 /// One page of the accounts table at `now_ms`, filtered, sorted and cut in
-/// the database: first the page's account ids in the asked order (reading,
-/// for every matching account, only the figure sorted by), then the other
-/// figures of those 100 accounts alone.
+/// the database: first the page's account ids in the asked order (an index
+/// range of `account_figures`, caught up first, for the orders by a figure;
+/// of the accounts or the newest events otherwise), then the figures of those
+/// 100 accounts alone, read from the per-account rows.
 pub(super) async fn page(
+    writer: &AnyPool,
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
     query: &AccountsQuery,
     thresholds: &Thresholds,
 ) -> Result<AccountsPage, sqlx::Error> {
-    let current_minute = floor(now_ms, MINUTE_MS);
-    let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
-    let today = floor(now_ms, DAY_MS);
-    let waiting_after = now_ms - DAY_MS - MINUTE_MS;
+    let windows = Windows::at(now_ms);
     let silence = Silence::at(now_ms, thresholds);
     let pattern = format!("%{}%", escape_like(&query.filter));
+    if sorted_by_figure(query.sort) {
+        account_figures::catch_up(writer, backend, now_ms).await?;
+    }
     let mut reader = reader.begin().await?;
     if backend == Backend::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *reader)
             .await?;
     }
-    let ids = page_ids(
-        &mut reader,
-        query,
-        &pattern,
-        today,
-        waiting_after,
-        (first_minute, current_minute),
-    )
-    .await?;
+    let ids = page_ids(&mut reader, query, &pattern).await?;
     let (total,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'")
             .bind(&pattern)
@@ -289,42 +288,20 @@ pub(super) async fn page(
             .await?;
     let mut rows = Vec::with_capacity(ids.len());
     if !ids.is_empty() {
+        let figures = account_figures::read(&mut reader, backend, &ids, &windows).await?;
         // The page's accounts only: one primary-key lookup or range each.
         let statement = format!(
             "WITH shown (account_id) AS (VALUES {})
-             SELECT shown.account_id,
-                    (SELECT CAST(sum(received) AS BIGINT) FROM account_days
-                     WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
-                    (SELECT CAST(sum(sent) AS BIGINT) FROM account_days
-                     WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
-                    (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
-                     WHERE account_waiting_minutes.account_id = shown.account_id
-                       AND minute_ms > ${after}),
-                    {LAST_EVENT},
-                    CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT)
+             SELECT shown.account_id, {LAST_EVENT}, CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT)
              FROM shown JOIN accounts ON accounts.account_id = shown.account_id",
             placeholders(backend, ids.len(), 1),
-            today = ids.len() + 1,
-            after = ids.len() + 2,
-            silent = silent_condition(ids.len() + 3),
+            silent = silent_condition(ids.len() + 1),
         );
-        let mut details = sqlx::query_as::<
-            _,
-            (
-                String,
-                Option<i64>,
-                Option<i64>,
-                Option<i64>,
-                Option<i64>,
-                i64,
-            ),
-        >(&statement);
+        let mut details = sqlx::query_as::<_, (String, Option<i64>, i64)>(&statement);
         for id in &ids {
             details = details.bind(id);
         }
-        let details: std::collections::HashMap<String, _> = details
-            .bind(today)
-            .bind(waiting_after)
+        let details: HashMap<String, (Option<i64>, i64)> = details
             .bind(silence.from)
             .bind(silence.quiet_since)
             .bind(silence.hours_from)
@@ -332,44 +309,18 @@ pub(super) async fn page(
             .fetch_all(&mut *reader)
             .await?
             .into_iter()
-            .map(|row| (row.0.clone(), row))
+            .map(|(id, last_event_at_ms, silent)| (id, (last_event_at_ms, silent)))
             .collect();
-        let statement = format!(
-            "SELECT account_id, bucket, CAST(sum(count) AS BIGINT) FROM account_reply_minutes
-             WHERE account_id IN ({}) AND minute_ms BETWEEN ${} AND ${}
-             GROUP BY account_id, bucket",
-            (1..=ids.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            ids.len() + 1,
-            ids.len() + 2,
-        );
-        let mut histograms = sqlx::query_as::<_, (String, i64, i64)>(&statement);
-        for id in &ids {
-            histograms = histograms.bind(id);
-        }
-        let mut replies: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-        for (account, bucket, count) in histograms
-            .bind(first_minute)
-            .bind(current_minute)
-            .fetch_all(&mut *reader)
-            .await?
-        {
-            replies.entry(account).or_default().push((bucket, count));
-        }
         for id in ids {
-            let Some((_, received, sent, waiting, last_event_at_ms, silent)) = details.get(&id)
-            else {
+            let Some((last_event_at_ms, silent)) = details.get(&id) else {
                 continue;
             };
+            let figures = figures.get(&id).copied().unwrap_or_default();
             rows.push(AccountRow {
-                received_today: received.unwrap_or(0),
-                sent_today: sent.unwrap_or(0),
-                waiting: waiting.unwrap_or(0),
-                median_reply_ms: replies
-                    .get(&id)
-                    .and_then(|histogram| replies::quantile(histogram, 0.5)),
+                received_today: figures.received_today,
+                sent_today: figures.sent_today,
+                waiting: figures.waiting,
+                median_reply_ms: figures.median_reply_ms,
                 last_event_at_ms: *last_event_at_ms,
                 silent: *silent != 0,
                 account_id: id,
@@ -389,6 +340,14 @@ pub(super) async fn page(
     })
 }
 
+/// Whether the page's order is by one of `account_figures`' columns.
+fn sorted_by_figure(sort: AccountSort) -> bool {
+    matches!(
+        sort,
+        AccountSort::Received | AccountSort::Sent | AccountSort::Waiting | AccountSort::Reply
+    )
+}
+
 /// The ids of one page in the asked order. Missing figures sort last
 /// whichever the direction; ties go by account id (in the asked direction
 /// for the newest event, ascending for the other figures).
@@ -396,83 +355,68 @@ async fn page_ids(
     reader: &mut sqlx::AnyConnection,
     query: &AccountsQuery,
     pattern: &str,
-    today: i64,
-    waiting_after: i64,
-    (first_minute, current_minute): (i64, i64),
 ) -> Result<Vec<String>, sqlx::Error> {
     let direction = if query.descending { "DESC" } else { "ASC" };
-    // $1 the filter, $2 the page size, $3 the offset, then the window's bounds.
-    let (from, order, window) = match query.sort {
-        AccountSort::Account => (
-            "accounts",
-            format!("accounts.account_id {direction}"),
-            vec![],
-        ),
+    let column = match query.sort {
+        AccountSort::Account => {
+            let statement = format!(
+                "SELECT account_id FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'
+                 ORDER BY account_id {direction} LIMIT $2 OFFSET $3"
+            );
+            return ids_of_page(reader, &statement, pattern, query.offset, ACCOUNTS_PER_PAGE).await;
+        }
         AccountSort::LastEvent => return ids_by_last_event(reader, query, pattern).await,
-        AccountSort::Received | AccountSort::Sent => (
-            // Joined and grouped per account (both in account order): no
-            // table of the sums is built first.
-            "accounts LEFT JOIN account_days AS figure
-                 ON figure.account_id = accounts.account_id AND figure.day_ms = $4",
-            format!(
-                "COALESCE(sum(figure.{}), 0) {direction}, accounts.account_id",
-                if query.sort == AccountSort::Sent {
-                    "sent"
-                } else {
-                    "received"
-                }
-            ),
-            vec![today],
-        ),
-        AccountSort::Waiting => (
-            "accounts LEFT JOIN (
-                 SELECT account_id, sum(count) AS waiting FROM account_waiting_minutes
-                 WHERE minute_ms > $4 GROUP BY account_id
-             ) AS figure ON figure.account_id = accounts.account_id",
-            format!("COALESCE(figure.waiting, 0) {direction}, accounts.account_id"),
-            vec![waiting_after],
-        ),
-        AccountSort::Reply => (
-            // The median bucket: the first whose running count reaches half
-            // the account's replies (nearest rank, as `replies::quantile`).
-            "accounts LEFT JOIN (
-                 SELECT account_id, min(bucket) AS bucket FROM (
-                     SELECT account_id, bucket,
-                            sum(replies) OVER (PARTITION BY account_id ORDER BY bucket) AS reached,
-                            sum(replies) OVER (PARTITION BY account_id) AS total
-                     FROM (SELECT account_id, bucket, sum(count) AS replies
-                           FROM account_reply_minutes WHERE minute_ms BETWEEN $4 AND $5
-                           GROUP BY account_id, bucket) AS replied
-                     WHERE replies > 0
-                 ) AS running
-                 WHERE reached * 2 >= total GROUP BY account_id
-             ) AS figure ON figure.account_id = accounts.account_id",
-            format!(
-                "CASE WHEN figure.bucket IS NULL THEN 1 ELSE 0 END, figure.bucket {direction},
-                 accounts.account_id"
-            ),
-            vec![first_minute, current_minute],
-        ),
+        AccountSort::Received => "received_today",
+        AccountSort::Sent => "sent_today",
+        AccountSort::Waiting => "waiting",
+        AccountSort::Reply => "median_reply_ms",
     };
-    let grouped = if matches!(query.sort, AccountSort::Received | AccountSort::Sent) {
-        "GROUP BY accounts.account_id"
-    } else {
-        ""
-    };
+    // Each order is one of the figures' indexes, walked from its start. An
+    // account without replies has no median: those come after the others,
+    // by id.
     let statement = format!(
-        "SELECT accounts.account_id FROM {from}
-         WHERE accounts.account_id LIKE $1 ESCAPE '\\'
-         {grouped}
-         ORDER BY {order} LIMIT $2 OFFSET $3"
+        "SELECT account_id FROM account_figures
+         WHERE account_id LIKE $1 ESCAPE '\\' AND {column} IS NOT NULL
+         ORDER BY {column} {direction}, account_id LIMIT $2 OFFSET $3"
     );
-    let mut ids = sqlx::query_as::<_, (String,)>(&statement)
-        .bind(pattern)
-        .bind(ACCOUNTS_PER_PAGE as i64)
-        .bind(query.offset);
-    for bound in window {
-        ids = ids.bind(bound);
+    let mut ids = ids_of_page(reader, &statement, pattern, query.offset, ACCOUNTS_PER_PAGE).await?;
+    if query.sort != AccountSort::Reply || ids.len() == ACCOUNTS_PER_PAGE {
+        return Ok(ids);
     }
-    Ok(ids
+    let (with_median,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM account_figures
+         WHERE account_id LIKE $1 ESCAPE '\\' AND median_reply_ms IS NOT NULL",
+    )
+    .bind(pattern)
+    .fetch_one(&mut *reader)
+    .await?;
+    let without = ids_of_page(
+        reader,
+        "SELECT account_id FROM account_figures
+         WHERE account_id LIKE $1 ESCAPE '\\' AND median_reply_ms IS NULL
+         ORDER BY account_id LIMIT $2 OFFSET $3",
+        pattern,
+        (query.offset - with_median).max(0),
+        ACCOUNTS_PER_PAGE - ids.len(),
+    )
+    .await?;
+    ids.extend(without);
+    Ok(ids)
+}
+
+/// The ids `statement` selects with the filter `$1`, at most `limit` (`$2`)
+/// from `offset` (`$3`).
+async fn ids_of_page(
+    reader: &mut sqlx::AnyConnection,
+    statement: &str,
+    pattern: &str,
+    offset: i64,
+    limit: usize,
+) -> Result<Vec<String>, sqlx::Error> {
+    Ok(sqlx::query_as::<_, (String,)>(statement)
+        .bind(pattern)
+        .bind(limit as i64)
+        .bind(offset)
         .fetch_all(reader)
         .await?
         .into_iter()

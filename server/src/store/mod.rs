@@ -4,6 +4,7 @@
 //! one set of queries (`queries.rs`): SQLite (the default, one file) and
 //! Postgres (several nodes); `connect.rs` opens either.
 
+mod account_figures;
 pub mod accounts;
 mod business_accounts;
 mod connect;
@@ -300,7 +301,15 @@ impl Store {
         query: &AccountsQuery,
         thresholds: &Thresholds,
     ) -> Result<AccountsPage, StoreError> {
-        Ok(business_accounts::page(&self.reader, self.backend, now_ms, query, thresholds).await?)
+        Ok(business_accounts::page(
+            &self.writer,
+            &self.reader,
+            self.backend,
+            now_ms,
+            query,
+            thresholds,
+        )
+        .await?)
     }
 
     /// The store version: bumped by every transaction that stores something new.

@@ -181,7 +181,7 @@ async fn insert_events(
     rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
 }
 
-/// Aggregate rows written by one upsert statement (3 parameters each at most).
+/// Aggregate rows written by one upsert statement (5 parameters each at most).
 pub(super) const ROWS_PER_UPSERT: usize = 1_000;
 
 /// `rows` tuples of `columns` parameters, for a multi-row statement:
@@ -543,7 +543,13 @@ async fn write_aggregates(
         }
         new_accounts += query.execute(&mut **tx).await?.rows_affected() as i64;
     }
-    business_accounts::record(tx, backend, slot, &delta.activity).await?;
+    let (slot_version,): (i64,) =
+        sqlx::query_as("SELECT COALESCE(max(version), 0) FROM store_slots WHERE slot = $1")
+            .bind(slot.0)
+            .fetch_one(&mut **tx)
+            .await?;
+    let version = slot_version + totals.version_change;
+    business_accounts::record(tx, backend, slot, version, &delta.activity).await?;
     sqlx::query(STORE_SLOTS_UPSERT)
         .bind(slot.0)
         .bind(totals.version_change)
@@ -635,12 +641,14 @@ const POSTGRES_AGGREGATES: &str = concat!(
      FROM json_to_recordset($15::json) AS r (account_id TEXT, hour_ms BIGINT, events BIGINT)
      ON CONFLICT (account_id, hour_ms, slot) DO UPDATE SET events = account_hours.events + excluded.events),
  last_event_rows AS (
-     INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
-     SELECT r.account_id, $1, r.last_event_at_ms
+     INSERT INTO account_last_events (account_id, slot, last_event_at_ms, version)
+     SELECT r.account_id, $1, r.last_event_at_ms,
+            COALESCE((SELECT version FROM store_slots WHERE slot = $1), 0) + $2
      FROM json_to_recordset($16::json) AS r (account_id TEXT, last_event_at_ms BIGINT)
      ON CONFLICT (account_id, slot) DO UPDATE SET last_event_at_ms = CASE
          WHEN excluded.last_event_at_ms > account_last_events.last_event_at_ms
-         THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END)
+         THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END,
+         version = excluded.version)
 INSERT INTO store_slots (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
 VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
     store_slots_merge!()
