@@ -34,6 +34,9 @@ pub struct AccountsCost {
     pub first_page_ms: f64,
     /// The page's compute time after [`CHANGED_ACCOUNTS`] accounts got a DM, ms.
     pub after_changes_ms: f64,
+    /// Accounts that page recomputed (those changed, and those whose time
+    /// windows moved meanwhile).
+    pub recomputed: u64,
     /// Mean page compute time per sort asked: (query string, ms).
     pub page_ms: Vec<(&'static str, f64)>,
     /// Mean main snapshot compute time with these accounts.
@@ -94,7 +97,14 @@ pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
         );
         webhooks::post(&http, &server.base_url, body).await?;
     }
+    let recomputed_before = server
+        .metric(&cookie, "pulse_account_figures_recomputed_total")
+        .await?;
     let after_changes_ms = page_compute_ms(&server, &cookie, &http, &first, 1).await?;
+    let recomputed = server
+        .metric(&cookie, "pulse_account_figures_recomputed_total")
+        .await?
+        - recomputed_before;
     let refresh = format!("{}/api/admin/stats/refresh", server.base_url);
     let before = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
     for _ in 0..REQUESTS {
@@ -113,6 +123,7 @@ pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
         accounts,
         first_page_ms,
         after_changes_ms,
+        recomputed: recomputed as u64,
         page_ms,
         snapshot_ms: (after.0 - before.0) / (after.1 - before.1) * 1000.0,
     })

@@ -15,16 +15,12 @@ CREATE TABLE account_figures (
     waiting          INTEGER NOT NULL,
     median_reply_ms  INTEGER
 );
--- Each order the page offers, both directions (ties by account id, ascending).
-CREATE INDEX account_figures_by_received ON account_figures (received_today, account_id);
-CREATE INDEX account_figures_by_received_desc ON account_figures (received_today DESC, account_id);
-CREATE INDEX account_figures_by_sent ON account_figures (sent_today, account_id);
-CREATE INDEX account_figures_by_sent_desc ON account_figures (sent_today DESC, account_id);
-CREATE INDEX account_figures_by_waiting ON account_figures (waiting, account_id);
-CREATE INDEX account_figures_by_waiting_desc ON account_figures (waiting DESC, account_id);
-CREATE INDEX account_figures_by_reply ON account_figures (median_reply_ms, account_id)
-    WHERE median_reply_ms IS NOT NULL;
-CREATE INDEX account_figures_by_reply_desc ON account_figures (median_reply_ms DESC, account_id)
+-- Each order the page offers, largest first with ties by account id A to Z;
+-- walked backwards for the opposite order.
+CREATE INDEX account_figures_by_received ON account_figures (received_today DESC, account_id);
+CREATE INDEX account_figures_by_sent ON account_figures (sent_today DESC, account_id);
+CREATE INDEX account_figures_by_waiting ON account_figures (waiting DESC, account_id);
+CREATE INDEX account_figures_by_reply ON account_figures (median_reply_ms DESC, account_id)
     WHERE median_reply_ms IS NOT NULL;
 
 -- Up to which version of each slot the figures include every change.

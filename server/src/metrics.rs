@@ -43,6 +43,8 @@ pub struct Metrics {
     pub snapshot_seconds: Histogram,
     /// Time to compute one page of the accounts table from the database.
     pub accounts_page_seconds: Histogram,
+    /// Accounts whose sortable figures a page's catch-up recomputed.
+    pub account_figures_recomputed: IntCounter,
     /// TCP connections being served.
     pub connections_open: IntGauge,
     /// TCP connections closed at once because the node held its maximum.
@@ -128,6 +130,11 @@ impl Metrics {
                 "pulse_accounts_page_compute_seconds",
                 "Time to compute one page of the accounts table from the database.",
             ),
+            account_figures_recomputed: IntCounter::new(
+                "pulse_account_figures_recomputed_total",
+                "Accounts whose sortable figures were recomputed when an accounts page was asked for (touched since the last page, or their time windows moved).",
+            )
+            .expect("valid"),
             connections_open: IntGauge::new(
                 "pulse_connections_open",
                 "TCP connections being served.",
@@ -155,7 +162,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 18] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -168,6 +175,7 @@ impl Metrics {
             Box::new(metrics.store_commits.clone()),
             Box::new(metrics.snapshot_seconds.clone()),
             Box::new(metrics.accounts_page_seconds.clone()),
+            Box::new(metrics.account_figures_recomputed.clone()),
             Box::new(metrics.connections_open.clone()),
             Box::new(metrics.connections_refused.clone()),
             Box::new(metrics.streams_refused.clone()),

@@ -95,7 +95,7 @@ impl AccountSort {
 }
 
 /// What the accounts table shows: filter, order and page.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AccountsQuery {
     /// Only accounts whose id contains this text.
     pub filter: String,
@@ -105,6 +105,19 @@ pub struct AccountsQuery {
     pub descending: bool,
     /// Rows to skip.
     pub offset: i64,
+}
+
+impl Default for AccountsQuery {
+    /// The page as first opened: every account, the default column in its
+    /// natural order (most waiting first).
+    fn default() -> Self {
+        AccountsQuery {
+            filter: String::new(),
+            sort: AccountSort::default(),
+            descending: AccountSort::default().natural_descending(),
+            offset: 0,
+        }
+    }
 }
 
 impl AccountsQuery {
@@ -183,6 +196,7 @@ mod tests {
         assert_eq!(query.sort, AccountSort::Waiting);
         assert!(query.descending);
         assert_eq!(query.offset, 0);
+        assert_eq!(query, AccountsQuery::default(), "the page as first opened");
         let query =
             AccountsQuery::parse(Some(" 1784 "), Some("account"), None, Some("100")).unwrap();
         assert_eq!(query.filter, "1784");

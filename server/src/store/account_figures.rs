@@ -24,7 +24,7 @@
 //! slot's version, every account touched at or below it is visible to its
 //! next statement, and any touched later carries a higher version.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{AnyConnection, AnyPool};
 
@@ -77,7 +77,9 @@ pub(super) struct Figures {
 }
 
 /// The figures of `ids` in `windows`, read from the per-account rows (every
-/// slot's): one statement for the counts, one for the reply histograms.
+/// slot's) by one statement: a row per account, its reply histogram as one
+/// text (`"bucket:count,…"`), since sqlx hands every row from its SQLite
+/// thread to the caller with a wake-up.
 pub(super) async fn read(
     connection: &mut AnyConnection,
     backend: Backend,
@@ -88,6 +90,10 @@ pub(super) async fn read(
     if ids.is_empty() {
         return Ok(figures);
     }
+    let concatenated = match backend {
+        Backend::Sqlite => "group_concat",
+        Backend::Postgres => "string_agg",
+    };
     let statement = format!(
         "WITH shown (account_id) AS (VALUES {})
          SELECT shown.account_id,
@@ -97,63 +103,68 @@ pub(super) async fn read(
                  WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
                 (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
                  WHERE account_waiting_minutes.account_id = shown.account_id
-                   AND minute_ms > ${after})
+                   AND minute_ms > ${after}),
+                (SELECT {concatenated}(CAST(bucket AS TEXT) || ':' || CAST(replies AS TEXT), ',')
+                 FROM (SELECT bucket, sum(count) AS replies FROM account_reply_minutes
+                       WHERE account_reply_minutes.account_id = shown.account_id
+                         AND minute_ms BETWEEN ${first} AND ${current}
+                       GROUP BY bucket) AS histogram)
          FROM shown",
         placeholders(backend, ids.len(), 1),
         today = ids.len() + 1,
         after = ids.len() + 2,
+        first = ids.len() + 3,
+        current = ids.len() + 4,
     );
-    let mut counts =
-        sqlx::query_as::<_, (String, Option<i64>, Option<i64>, Option<i64>)>(&statement);
+    let mut rows = sqlx::query_as::<
+        _,
+        (
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+        ),
+    >(&statement);
     for id in ids {
-        counts = counts.bind(id);
+        rows = rows.bind(id);
     }
-    for (id, received, sent, waiting) in counts
+    for (id, received, sent, waiting, histogram) in rows
         .bind(windows.today)
         .bind(windows.waiting_after)
+        .bind(windows.first_minute)
+        .bind(windows.current_minute)
         .fetch_all(&mut *connection)
         .await?
     {
+        let histogram = parse_histogram(histogram.as_deref().unwrap_or_default())?;
         figures.insert(
             id,
             Figures {
                 received_today: received.unwrap_or(0),
                 sent_today: sent.unwrap_or(0),
                 waiting: waiting.unwrap_or(0),
-                median_reply_ms: None,
+                median_reply_ms: replies::quantile(&histogram, 0.5),
             },
         );
     }
-    let statement = format!(
-        "SELECT account_id, bucket, CAST(sum(count) AS BIGINT) FROM account_reply_minutes
-         WHERE account_id IN ({}) AND minute_ms BETWEEN ${} AND ${}
-         GROUP BY account_id, bucket",
-        (1..=ids.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        ids.len() + 1,
-        ids.len() + 2,
-    );
-    let mut rows = sqlx::query_as::<_, (String, i64, i64)>(&statement);
-    for id in ids {
-        rows = rows.bind(id);
-    }
-    let mut histograms: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-    for (id, bucket, count) in rows
-        .bind(windows.first_minute)
-        .bind(windows.current_minute)
-        .fetch_all(&mut *connection)
-        .await?
-    {
-        histograms.entry(id).or_default().push((bucket, count));
-    }
-    for (id, histogram) in histograms {
-        if let Some(figures) = figures.get_mut(&id) {
-            figures.median_reply_ms = replies::quantile(&histogram, 0.5);
-        }
-    }
     Ok(figures)
+}
+
+/// `"bucket:count,…"` as (bucket, count) pairs.
+fn parse_histogram(text: &str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    text.split(',')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (bucket, count) = pair.split_once(':').unwrap_or((pair, ""));
+            match (bucket.parse(), count.parse()) {
+                (Ok(bucket), Ok(count)) => Ok((bucket, count)),
+                _ => Err(sqlx::Error::Protocol(format!(
+                    "unreadable reply histogram entry {pair:?}"
+                ))),
+            }
+        })
+        .collect()
 }
 
 /// Brings `account_figures` up to `now_ms`; returns how many accounts it

@@ -272,7 +272,10 @@ pub(super) async fn page(
     let silence = Silence::at(now_ms, thresholds);
     let pattern = format!("%{}%", escape_like(&query.filter));
     if sorted_by_figure(query.sort) {
-        account_figures::catch_up(writer, backend, now_ms).await?;
+        let recomputed = account_figures::catch_up(writer, backend, now_ms).await?;
+        crate::metrics::metrics()
+            .account_figures_recomputed
+            .inc_by(recomputed as u64);
     }
     let mut reader = reader.begin().await?;
     if backend == Backend::Postgres {
@@ -349,8 +352,9 @@ fn sorted_by_figure(sort: AccountSort) -> bool {
 }
 
 /// The ids of one page in the asked order. Missing figures sort last
-/// whichever the direction; ties go by account id (in the asked direction
-/// for the newest event, ascending for the other figures).
+/// whichever the direction; ties go by account id: A to Z when the figure
+/// goes largest first, Z to A when smallest first (one index per figure,
+/// walked either way); in the asked direction for the newest event.
 async fn page_ids(
     reader: &mut sqlx::AnyConnection,
     query: &AccountsQuery,
@@ -371,13 +375,14 @@ async fn page_ids(
         AccountSort::Waiting => "waiting",
         AccountSort::Reply => "median_reply_ms",
     };
-    // Each order is one of the figures' indexes, walked from its start. An
+    // Each order is one of the figures' indexes, walked from one end. An
     // account without replies has no median: those come after the others,
     // by id.
+    let ties = if query.descending { "ASC" } else { "DESC" };
     let statement = format!(
         "SELECT account_id FROM account_figures
          WHERE account_id LIKE $1 ESCAPE '\\' AND {column} IS NOT NULL
-         ORDER BY {column} {direction}, account_id LIMIT $2 OFFSET $3"
+         ORDER BY {column} {direction}, account_id {ties} LIMIT $2 OFFSET $3"
     );
     let mut ids = ids_of_page(reader, &statement, pattern, query.offset, ACCOUNTS_PER_PAGE).await?;
     if query.sort != AccountSort::Reply || ids.len() == ACCOUNTS_PER_PAGE {
@@ -392,9 +397,11 @@ async fn page_ids(
     .await?;
     let without = ids_of_page(
         reader,
-        "SELECT account_id FROM account_figures
-         WHERE account_id LIKE $1 ESCAPE '\\' AND median_reply_ms IS NULL
-         ORDER BY account_id LIMIT $2 OFFSET $3",
+        &format!(
+            "SELECT account_id FROM account_figures
+             WHERE account_id LIKE $1 ESCAPE '\\' AND median_reply_ms IS NULL
+             ORDER BY account_id {ties} LIMIT $2 OFFSET $3"
+        ),
         pattern,
         (query.offset - with_median).max(0),
         ACCOUNTS_PER_PAGE - ids.len(),

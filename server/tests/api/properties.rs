@@ -471,7 +471,9 @@ fn check_figure_orders(backend: Backend, steps: Vec<Step>) -> Result<(), TestCas
                         // Accounts without the figure last, either way.
                         (x, y) => y.is_some().cmp(&x.is_some()),
                     };
-                    by_figure.then_with(|| a.account_id.cmp(&b.account_id))
+                    // Ties A to Z largest first, Z to A smallest first.
+                    let by_id = a.account_id.cmp(&b.account_id);
+                    by_figure.then(if descending { by_id } else { by_id.reverse() })
                 });
                 let ids = |rows: &[AccountRow]| {
                     rows.iter()
