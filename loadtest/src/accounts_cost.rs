@@ -32,6 +32,9 @@ pub struct AccountsCost {
     pub accounts: u64,
     /// The first page's compute time (every account's figures computed), ms.
     pub first_page_ms: f64,
+    /// The server's memory growth over that first page (the ordered figures
+    /// it keeps), KiB.
+    pub figures_kib: u64,
     /// The page's compute time after [`CHANGED_ACCOUNTS`] accounts got a DM, ms.
     pub after_changes_ms: f64,
     /// Accounts that page recomputed (those changed, and those whose time
@@ -63,7 +66,9 @@ pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
     let cookie = server.log_in().await?;
     let http = reqwest::Client::new();
     let first = format!("{}/api/admin/accounts?{}", server.base_url, VIEWS[0]);
+    let rss_before = server.rss_kib()?;
     let first_page_ms = page_compute_ms(&server, &cookie, &http, &first, 1).await?;
+    let figures_kib = server.rss_kib()?.saturating_sub(rss_before);
     let mut page_ms = Vec::new();
     for view in VIEWS {
         let url = format!("{}/api/admin/accounts?{view}", server.base_url);
@@ -122,6 +127,7 @@ pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
     Ok(AccountsCost {
         accounts,
         first_page_ms,
+        figures_kib,
         after_changes_ms,
         recomputed: recomputed as u64,
         page_ms,

@@ -689,11 +689,12 @@ fn report(
             .collect();
         let _ = writeln!(
             table,
-            "| accounts page (100 rows) with {} business accounts (SQLite, mean of {} requests per view) | {}; the first page (every account's figures computed) {:.0} ms; after DMs to {} accounts {:.1} ms ({} accounts recomputed); main snapshot beside them {:.2} ms |",
+            "| accounts page (100 rows) with {} business accounts (SQLite, mean of {} requests per view) | {}; the first page (every account's figures read into the node's ordered sets) {:.0} ms, server memory +{:.1} MiB; after DMs to {} accounts {:.1} ms ({} accounts recomputed); main snapshot beside them {:.2} ms |",
             cost.accounts,
             accounts_cost::REQUESTS,
             pages.join(", "),
             cost.first_page_ms,
+            cost.figures_kib as f64 / 1024.0,
             accounts_cost::CHANGED_ACCOUNTS,
             cost.after_changes_ms,
             cost.recomputed,

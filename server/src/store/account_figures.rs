@@ -1,31 +1,31 @@
 //! The figures the accounts page sorts by (DMs received and sent today,
-//! conversations waiting, median reply time over the last hour), one row per
-//! business account in `account_figures`, so that a page in any order is an
-//! index range cut at 100 rows instead of a sum over every account.
+//! conversations waiting, median reply time over the last hour), kept by each
+//! node in memory while its accounts page is watched: one ordered set per
+//! figure, so that a page in any order is a walk of about 100 entries instead
+//! of a sum over every account in the database.
 //!
-//! The rows are caught up when a page is asked for (only while someone
-//! watches it), never by the writers: ingestion stays as it is, apart from
-//! marking each account it touches with its slot's version in
-//! `account_last_events`. A catch-up recomputes, from the per-account rows,
+//! The sets are caught up when a page sorted by a figure is asked for, in one
+//! read snapshot of the database (the reader pool: nothing is written, so
+//! ingestion never waits for it), by recomputing from the per-account rows
 //! the accounts that
 //! - were touched since: their `account_last_events` version is past the one
-//!   `account_figures_slots` holds for that slot;
+//!   held for that slot (a slot's version and its accounts' marks are written
+//!   by the same transaction, so the snapshot has both or neither);
 //! - have rows that entered or left a time window since the last catch-up
-//!   (`account_figures_clock`): found through the rows' time indexes;
-//! - have no figures yet: looked for when the accounts count moved.
+//!   (found through the rows' time indexes);
+//! - are missing (looked for when the accounts count differs from the sets').
 //!
-//! After half an hour without a catch-up (rows leaving a window may already
-//! be purged), or the first time, every account is recomputed.
-//!
-//! Catch-ups run one at a time (an advisory lock on Postgres; SQLite's one
-//! writer connection). Why the version marks miss nothing: a slot's version
-//! and its accounts' marks are written by the same transaction, and a slot's
-//! transactions commit one after another; so once a catch-up has read a
-//! slot's version, every account touched at or below it is visible to its
-//! next statement, and any touched later carries a higher version.
+//! The first time, and after half an hour without a catch-up (rows leaving a
+//! window may be purged meanwhile), every account is read; sets unwatched
+//! that long are dropped by the minute's purge.
 
-use std::collections::{BTreeSet, HashMap};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+};
 
+use app::model::ACCOUNTS_PER_PAGE;
 use sqlx::{AnyConnection, AnyPool};
 
 use super::{
@@ -33,12 +33,10 @@ use super::{
     replies, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 
-/// The first key of the advisory lock that serializes catch-ups (Postgres).
-const CATCH_UP_LOCK_CLASS: i64 = 0x5055_4c41; // "PULA"
 /// Accounts recomputed per statement.
 const ACCOUNTS_PER_STATEMENT: usize = 500;
-/// After this long without a catch-up every account is recomputed: rows that
-/// left a window since may be purged already (the purge keeps an hour).
+/// After this long without a catch-up every account is read again: rows
+/// that left a window since may be purged already (the purge keeps an hour).
 const REBUILD_AFTER_MS: i64 = 30 * MINUTE_MS;
 
 /// The time windows of the figures at one instant.
@@ -167,119 +165,247 @@ fn parse_histogram(text: &str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
         .collect()
 }
 
-/// Brings `account_figures` up to `now_ms`; returns how many accounts it
-/// recomputed.
-pub(super) async fn catch_up(
-    writer: &AnyPool,
+/// A node's ordered figures, empty until a page sorted by a figure is asked for.
+#[derive(Debug, Default)]
+pub(super) struct AccountFigures {
+    orders: tokio::sync::Mutex<Option<Orders>>,
+}
+
+/// A column the figures are ordered by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Figure {
+    Received,
+    Sent,
+    Waiting,
+    MedianReply,
+}
+
+impl Figure {
+    const ALL: [Figure; 4] = [
+        Figure::Received,
+        Figure::Sent,
+        Figure::Waiting,
+        Figure::MedianReply,
+    ];
+
+    fn of(self, figures: &Figures) -> Option<i64> {
+        match self {
+            Figure::Received => Some(figures.received_today),
+            Figure::Sent => Some(figures.sent_today),
+            Figure::Waiting => Some(figures.waiting),
+            Figure::MedianReply => figures.median_reply_ms,
+        }
+    }
+}
+
+/// Which accounts a page shows: in the order of `figure` (largest first
+/// when `descending`), from `offset` among those its filter matches.
+pub(super) struct PageOf {
+    pub figure: Figure,
+    pub descending: bool,
+    pub offset: usize,
+}
+
+/// Every account's figures at `at_ms`, and one set per figure ordered
+/// largest first, ties by account id A to Z (walked backwards for the
+/// opposite order).
+#[derive(Debug)]
+struct Orders {
+    at_ms: i64,
+    /// Per slot, the version the figures include every change up to.
+    slots: HashMap<i64, i64>,
+    figures: HashMap<Arc<str>, Figures>,
+    /// By [`Figure`], the accounts that have it.
+    by: [BTreeSet<(Reverse<i64>, Arc<str>)>; 4],
+    /// Accounts without a median reply (after the others in either order).
+    without_reply: BTreeSet<Arc<str>>,
+}
+
+impl Orders {
+    fn new(at_ms: i64) -> Self {
+        Orders {
+            at_ms,
+            slots: HashMap::new(),
+            figures: HashMap::new(),
+            by: Default::default(),
+            without_reply: BTreeSet::new(),
+        }
+    }
+
+    /// Puts `id`'s new figures in place.
+    fn set(&mut self, id: &str, figures: Figures) {
+        let id: Arc<str> = match self.figures.get_key_value(id) {
+            Some((id, old)) => {
+                let (id, old) = (id.clone(), *old);
+                self.unset(&id, &old);
+                id
+            }
+            None => Arc::from(id),
+        };
+        for (set, figure) in self.by.iter_mut().zip(Figure::ALL) {
+            if let Some(value) = figure.of(&figures) {
+                set.insert((Reverse(value), id.clone()));
+            }
+        }
+        if figures.median_reply_ms.is_none() {
+            self.without_reply.insert(id.clone());
+        }
+        self.figures.insert(id, figures);
+    }
+
+    fn unset(&mut self, id: &Arc<str>, figures: &Figures) {
+        for (set, figure) in self.by.iter_mut().zip(Figure::ALL) {
+            if let Some(value) = figure.of(figures) {
+                set.remove(&(Reverse(value), id.clone()));
+            }
+        }
+        self.without_reply.remove(id);
+    }
+
+    /// The ids of one page of [`ACCOUNTS_PER_PAGE`]: the accounts with the
+    /// figure in its order, then those without it by id (A to Z when
+    /// descending).
+    fn page(&self, page: &PageOf, matches: impl Fn(&str) -> bool) -> Vec<String> {
+        let set = &self.by[Figure::ALL
+            .iter()
+            .position(|figure| *figure == page.figure)
+            .unwrap_or(0)];
+        let with: Box<dyn Iterator<Item = &Arc<str>>> = if page.descending {
+            Box::new(set.iter().map(|(_, id)| id))
+        } else {
+            Box::new(set.iter().rev().map(|(_, id)| id))
+        };
+        let without: Box<dyn Iterator<Item = &Arc<str>>> = match page.figure {
+            Figure::MedianReply if page.descending => Box::new(self.without_reply.iter()),
+            Figure::MedianReply => Box::new(self.without_reply.iter().rev()),
+            _ => Box::new(std::iter::empty()),
+        };
+        with.chain(without)
+            .filter(|id| matches(id))
+            .skip(page.offset)
+            .take(ACCOUNTS_PER_PAGE)
+            .map(|id| id.to_string())
+            .collect()
+    }
+}
+
+impl AccountFigures {
+    /// The ids of `page`, after catching the figures up to `now_ms`.
+    /// `matches` says whether an id passes the page's filter (as the
+    /// database's `LIKE` does).
+    pub(super) async fn page_ids(
+        &self,
+        reader: &AnyPool,
+        backend: Backend,
+        now_ms: i64,
+        page: &PageOf,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut orders = self.orders.lock().await;
+        let recomputed = catch_up(&mut orders, reader, backend, now_ms).await?;
+        crate::metrics::metrics()
+            .account_figures_recomputed
+            .inc_by(recomputed as u64);
+        Ok(orders
+            .as_ref()
+            .map(|orders| orders.page(page, matches))
+            .unwrap_or_default())
+    }
+
+    /// Drops the figures when no page asked for them for half an hour (the
+    /// next one reads every account again); never waits for a catch-up.
+    pub(super) fn forget_if_unwatched(&self, now_ms: i64) {
+        if let Ok(mut orders) = self.orders.try_lock() {
+            if orders
+                .as_ref()
+                .is_some_and(|orders| (now_ms - orders.at_ms).abs() > REBUILD_AFTER_MS)
+            {
+                *orders = None;
+            }
+        }
+    }
+}
+
+/// Brings `orders` up to `now_ms` (see the module's comment); returns how
+/// many accounts it recomputed.
+async fn catch_up(
+    orders: &mut Option<Orders>,
+    reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
 ) -> Result<usize, sqlx::Error> {
-    let mut tx = writer.begin().await?;
+    let mut tx = reader.begin().await?;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(CAST($1 AS INTEGER), 0)")
-            .bind(CATCH_UP_LOCK_CLASS)
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
     }
-    let clock: Option<(i64, i64)> =
-        sqlx::query_as("SELECT at_ms, accounts FROM account_figures_clock WHERE id = 0")
-            .fetch_optional(&mut *tx)
-            .await?;
-    let caught_up: HashMap<i64, i64> =
-        sqlx::query_as::<_, (i64, i64)>("SELECT slot, version FROM account_figures_slots")
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-    // Read before the accounts they lead to (see the module's comment).
-    let slots: Vec<(i64, i64, i64)> =
-        sqlx::query_as("SELECT slot, version, accounts FROM store_slots")
-            .fetch_all(&mut *tx)
-            .await?;
-    let accounts: i64 = slots.iter().map(|(_, _, accounts)| accounts).sum();
+    let slots: Vec<(i64, i64)> = sqlx::query_as("SELECT slot, version FROM store_slots")
+        .fetch_all(&mut *tx)
+        .await?;
     let windows = Windows::at(now_ms);
-    let ids: BTreeSet<String> = match clock {
-        Some((at_ms, counted)) if (now_ms - at_ms).abs() <= REBUILD_AFTER_MS => {
-            let mut ids = BTreeSet::new();
-            for (slot, version, _) in &slots {
-                let from = caught_up.get(slot).copied().unwrap_or(0);
-                if *version > from {
-                    ids.extend(
-                        ids_of(
-                            &mut tx,
-                            "SELECT account_id FROM account_last_events
-                             WHERE slot = $1 AND version > $2",
-                            &[*slot, from],
-                        )
-                        .await?,
-                    );
-                }
-            }
-            ids.extend(moved(&mut tx, &Windows::at(at_ms), &windows).await?);
-            if counted != accounts {
+    let fresh = orders
+        .as_ref()
+        .is_some_and(|orders| (now_ms - orders.at_ms).abs() <= REBUILD_AFTER_MS);
+    if !fresh {
+        *orders = Some(Orders::new(now_ms));
+    }
+    let Some(orders) = orders.as_mut() else {
+        return Ok(0);
+    };
+    let mut ids = BTreeSet::new();
+    if fresh {
+        for (slot, version) in &slots {
+            let from = orders.slots.get(slot).copied().unwrap_or(0);
+            if *version > from {
                 ids.extend(
                     ids_of(
                         &mut tx,
-                        "SELECT account_id FROM accounts WHERE NOT EXISTS (
-                             SELECT 1 FROM account_figures
-                             WHERE account_figures.account_id = accounts.account_id)",
-                        &[],
+                        "SELECT account_id FROM account_last_events
+                         WHERE slot = $1 AND version > $2",
+                        &[*slot, from],
                     )
                     .await?,
                 );
             }
-            ids
         }
-        _ => ids_of(&mut tx, "SELECT account_id FROM accounts", &[])
-            .await?
-            .into_iter()
-            .collect(),
-    };
+        ids.extend(moved(&mut tx, &Windows::at(orders.at_ms), &windows).await?);
+    }
+    let (accounts,): (i64,) = sqlx::query_as("SELECT count(*) FROM accounts")
+        .fetch_one(&mut *tx)
+        .await?;
+    let known = orders.figures.len()
+        + ids
+            .iter()
+            .filter(|id| !orders.figures.contains_key(id.as_str()))
+            .count();
+    if known as i64 != accounts {
+        // Accounts without any counted event (none of their events moves a
+        // figure) are not marked by a version; every account, the first time.
+        let statement = if fresh {
+            "SELECT account_id FROM accounts WHERE NOT EXISTS (
+                 SELECT 1 FROM account_last_events
+                 WHERE account_last_events.account_id = accounts.account_id)"
+        } else {
+            "SELECT account_id FROM accounts"
+        };
+        ids.extend(
+            ids_of(&mut tx, statement, &[])
+                .await?
+                .into_iter()
+                .filter(|id| !orders.figures.contains_key(id.as_str())),
+        );
+    }
     let ids: Vec<String> = ids.into_iter().collect();
     for chunk in ids.chunks(ACCOUNTS_PER_STATEMENT) {
         let figures = read(&mut tx, backend, chunk, &windows).await?;
-        let statement = format!(
-            "INSERT INTO account_figures
-                 (account_id, received_today, sent_today, waiting, median_reply_ms)
-             VALUES {}
-             ON CONFLICT (account_id) DO UPDATE SET
-                 received_today = excluded.received_today,
-                 sent_today = excluded.sent_today,
-                 waiting = excluded.waiting,
-                 median_reply_ms = excluded.median_reply_ms",
-            placeholders(backend, chunk.len(), 5)
-        );
-        let mut upsert = sqlx::query(&statement);
         for id in chunk {
-            let account = figures.get(id).copied().unwrap_or_default();
-            upsert = upsert
-                .bind(id)
-                .bind(account.received_today)
-                .bind(account.sent_today)
-                .bind(account.waiting)
-                .bind(account.median_reply_ms);
+            orders.set(id, figures.get(id).copied().unwrap_or_default());
         }
-        upsert.execute(&mut *tx).await?;
     }
-    for (slot, version, _) in &slots {
-        sqlx::query(
-            "INSERT INTO account_figures_slots (slot, version) VALUES ($1, $2)
-             ON CONFLICT (slot) DO UPDATE SET version = excluded.version",
-        )
-        .bind(*slot)
-        .bind(*version)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "INSERT INTO account_figures_clock (id, at_ms, accounts) VALUES (0, $1, $2)
-         ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms, accounts = excluded.accounts",
-    )
-    .bind(now_ms)
-    .bind(accounts)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
+    orders.at_ms = now_ms;
+    orders.slots = slots.into_iter().collect();
     Ok(ids.len())
 }
 

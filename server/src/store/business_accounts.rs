@@ -8,7 +8,7 @@ use app::model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
-    account_figures::{self, Windows},
+    account_figures::{self, AccountFigures, Figure, PageOf, Windows},
     queries::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
     slots::Slot,
     Backend, Thresholds, DAY_MS,
@@ -255,13 +255,13 @@ pub(super) async fn silent_count(
     Ok(count)
 }
 
-/// One page of the accounts table at `now_ms`, filtered, sorted and cut in
-/// the database: first the page's account ids in the asked order (an index
-/// range of `account_figures`, caught up first, for the orders by a figure;
-/// of the accounts or the newest events otherwise), then the figures of those
+/// One page of the accounts table at `now_ms`, filtered, sorted and cut:
+/// first the page's account ids in the asked order (from the node's ordered
+/// `figures`, caught up first, for the orders by a figure; from the accounts
+/// or the newest events in the database otherwise), then the figures of those
 /// 100 accounts alone, read from the per-account rows.
 pub(super) async fn page(
-    writer: &AnyPool,
+    figures: &AccountFigures,
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
@@ -271,19 +271,41 @@ pub(super) async fn page(
     let windows = Windows::at(now_ms);
     let silence = Silence::at(now_ms, thresholds);
     let pattern = format!("%{}%", escape_like(&query.filter));
-    if sorted_by_figure(query.sort) {
-        let recomputed = account_figures::catch_up(writer, backend, now_ms).await?;
-        crate::metrics::metrics()
-            .account_figures_recomputed
-            .inc_by(recomputed as u64);
-    }
+    let figure = match query.sort {
+        AccountSort::Received => Some(Figure::Received),
+        AccountSort::Sent => Some(Figure::Sent),
+        AccountSort::Waiting => Some(Figure::Waiting),
+        AccountSort::Reply => Some(Figure::MedianReply),
+        AccountSort::Account | AccountSort::LastEvent => None,
+    };
+    let by_figure = match figure {
+        Some(figure) => {
+            let page = PageOf {
+                figure,
+                descending: query.descending,
+                offset: usize::try_from(query.offset).unwrap_or(usize::MAX),
+            };
+            let filter = query.filter.as_str();
+            Some(
+                figures
+                    .page_ids(reader, backend, now_ms, &page, |id| {
+                        like_contains(backend, id, filter)
+                    })
+                    .await?,
+            )
+        }
+        None => None,
+    };
     let mut reader = reader.begin().await?;
     if backend == Backend::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *reader)
             .await?;
     }
-    let ids = page_ids(&mut reader, query, &pattern).await?;
+    let ids = match by_figure {
+        Some(ids) => ids,
+        None => page_ids(&mut reader, query, &pattern).await?,
+    };
     let (total,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'")
             .bind(&pattern)
@@ -343,72 +365,34 @@ pub(super) async fn page(
     })
 }
 
-/// Whether the page's order is by one of `account_figures`' columns.
-fn sorted_by_figure(sort: AccountSort) -> bool {
-    matches!(
-        sort,
-        AccountSort::Received | AccountSort::Sent | AccountSort::Waiting | AccountSort::Reply
-    )
-}
-
-/// The ids of one page in the asked order. Missing figures sort last
-/// whichever the direction; ties go by account id: A to Z when the figure
-/// goes largest first, Z to A when smallest first (one index per figure,
-/// walked either way); in the asked direction for the newest event.
+/// The ids of one page by account id or by newest event (ties by account
+/// id in the asked direction), from the database.
 async fn page_ids(
     reader: &mut sqlx::AnyConnection,
     query: &AccountsQuery,
     pattern: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let direction = if query.descending { "DESC" } else { "ASC" };
-    let column = match query.sort {
-        AccountSort::Account => {
-            let statement = format!(
-                "SELECT account_id FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'
-                 ORDER BY account_id {direction} LIMIT $2 OFFSET $3"
-            );
-            return ids_of_page(reader, &statement, pattern, query.offset, ACCOUNTS_PER_PAGE).await;
-        }
-        AccountSort::LastEvent => return ids_by_last_event(reader, query, pattern).await,
-        AccountSort::Received => "received_today",
-        AccountSort::Sent => "sent_today",
-        AccountSort::Waiting => "waiting",
-        AccountSort::Reply => "median_reply_ms",
-    };
-    // Each order is one of the figures' indexes, walked from one end. An
-    // account without replies has no median: those come after the others,
-    // by id.
-    let ties = if query.descending { "ASC" } else { "DESC" };
-    let statement = format!(
-        "SELECT account_id FROM account_figures
-         WHERE account_id LIKE $1 ESCAPE '\\' AND {column} IS NOT NULL
-         ORDER BY {column} {direction}, account_id {ties} LIMIT $2 OFFSET $3"
-    );
-    let mut ids = ids_of_page(reader, &statement, pattern, query.offset, ACCOUNTS_PER_PAGE).await?;
-    if query.sort != AccountSort::Reply || ids.len() == ACCOUNTS_PER_PAGE {
-        return Ok(ids);
+    if query.sort == AccountSort::LastEvent {
+        return ids_by_last_event(reader, query, pattern).await;
     }
-    let (with_median,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM account_figures
-         WHERE account_id LIKE $1 ESCAPE '\\' AND median_reply_ms IS NOT NULL",
-    )
-    .bind(pattern)
-    .fetch_one(&mut *reader)
-    .await?;
-    let without = ids_of_page(
-        reader,
-        &format!(
-            "SELECT account_id FROM account_figures
-             WHERE account_id LIKE $1 ESCAPE '\\' AND median_reply_ms IS NULL
-             ORDER BY account_id {ties} LIMIT $2 OFFSET $3"
-        ),
-        pattern,
-        (query.offset - with_median).max(0),
-        ACCOUNTS_PER_PAGE - ids.len(),
-    )
-    .await?;
-    ids.extend(without);
-    Ok(ids)
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let statement = format!(
+        "SELECT account_id FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'
+         ORDER BY account_id {direction} LIMIT $2 OFFSET $3"
+    );
+    ids_of_page(reader, &statement, pattern, query.offset, ACCOUNTS_PER_PAGE).await
+}
+
+/// Whether `id` contains `filter` as the page's `LIKE '%…%'` says on
+/// `backend`: SQLite's `LIKE` ignores the case of ASCII letters, Postgres's
+/// does not.
+fn like_contains(backend: Backend, id: &str, filter: &str) -> bool {
+    match backend {
+        Backend::Sqlite => id
+            .to_ascii_lowercase()
+            .contains(&filter.to_ascii_lowercase()),
+        Backend::Postgres => id.contains(filter),
+    }
 }
 
 /// The ids `statement` selects with the filter `$1`, at most `limit` (`$2`)

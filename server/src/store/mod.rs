@@ -187,6 +187,8 @@ pub struct Store {
     reader: AnyPool,
     /// Commits concurrent webhook deliveries together.
     deliveries: group_commit::GroupCommit,
+    /// This node's ordered figures of the accounts page.
+    account_figures: std::sync::Arc<account_figures::AccountFigures>,
 }
 
 impl Store {
@@ -225,6 +227,7 @@ impl Store {
             deliveries: group_commit::GroupCommit::start(lanes, backend),
             writer,
             reader,
+            account_figures: Default::default(),
         })
     }
 
@@ -275,8 +278,10 @@ impl Store {
 
     /// Deletes the per-account rows that no time window reaches any more as
     /// of `now_ms` (they would otherwise pile up, one per account and minute);
-    /// returns how many.
+    /// returns how many. Also drops the accounts page's ordered figures when
+    /// no page asked for them for half an hour.
     pub async fn purge_expired_account_rows(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.account_figures.forget_if_unwatched(now_ms);
         Ok(business_accounts::purge(&self.writer, now_ms).await?)
     }
 
@@ -302,7 +307,7 @@ impl Store {
         thresholds: &Thresholds,
     ) -> Result<AccountsPage, StoreError> {
         Ok(business_accounts::page(
-            &self.writer,
+            &self.account_figures,
             &self.reader,
             self.backend,
             now_ms,

@@ -93,7 +93,122 @@ on_both_backends!(
     a_database_from_before_replies_upgrades_with_its_conversations_followed,
     every_snapshot_that_reaches_a_deliverys_version_contains_it,
     accounts_sort_by_newest_event_across_writers_with_eventless_ones_last,
+    orders_by_a_figure_follow_what_changed_since_the_last_page,
 );
+
+/// A node's ordered figures (caught up when a page asks) follow new
+/// accounts, an account whose events count nothing, another node's writes,
+/// and a reply leaving the hour's window, and read the other way for the
+/// opposite order.
+async fn orders_by_a_figure_follow_what_changed_since_the_last_page(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    let ids = |sort: AccountSort, descending: bool, now: i64| {
+        let store = first.clone();
+        async move {
+            let query = AccountsQuery {
+                filter: String::new(),
+                sort,
+                descending,
+                offset: 0,
+            };
+            let page = store.accounts_page(now, &query, &THRESHOLDS).await.unwrap();
+            assert_eq!(page.total, page.rows.len() as i64);
+            page.rows
+                .into_iter()
+                .map(|row| row.account_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    // biz-a: a customer answered 30 s later, 58 minutes ago; one waiting.
+    first
+        .ingest(
+            vec![
+                dm("a1", RECEIVED, "biz-a", "p", NOW - 58 * MINUTE),
+                dm(
+                    "a2",
+                    EventKind::DmSent,
+                    "biz-a",
+                    "p",
+                    NOW - 58 * MINUTE + 30_000,
+                ),
+                dm("a3", RECEIVED, "biz-a", "q", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(AccountSort::Waiting, true, NOW).await, ["biz-a"]);
+    assert_eq!(ids(AccountSort::Reply, true, NOW).await, ["biz-a"]);
+    // An account seen only in an event that counts nothing.
+    first
+        .ingest(
+            vec![dm("r", EventKind::Referral, "biz-r", "z", NOW - MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(AccountSort::Waiting, true, NOW).await,
+        ["biz-a", "biz-r"]
+    );
+    // The other node: biz-b answers one customer in 10 s and keeps two waiting.
+    second
+        .ingest(
+            vec![
+                dm("b1", RECEIVED, "biz-b", "s", NOW - MINUTE),
+                dm("b2", EventKind::DmSent, "biz-b", "s", NOW - MINUTE + 10_000),
+                dm("b3", RECEIVED, "biz-b", "t", NOW - MINUTE),
+                dm("b4", RECEIVED, "biz-b", "u", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(AccountSort::Waiting, true, NOW).await,
+        ["biz-b", "biz-a", "biz-r"]
+    );
+    assert_eq!(
+        ids(AccountSort::Waiting, false, NOW).await,
+        ["biz-r", "biz-a", "biz-b"],
+        "the opposite order is the same walked backwards"
+    );
+    assert_eq!(
+        ids(AccountSort::Sent, true, NOW).await,
+        ["biz-a", "biz-b", "biz-r"],
+        "ties by id A to Z, largest first"
+    );
+    assert_eq!(
+        ids(AccountSort::Reply, true, NOW).await,
+        ["biz-a", "biz-b", "biz-r"],
+        "slowest first, accounts without replies last"
+    );
+    // Three minutes on, biz-a's reply has left the last hour.
+    let later = NOW + 3 * MINUTE;
+    assert_eq!(
+        ids(AccountSort::Reply, true, later).await,
+        ["biz-b", "biz-a", "biz-r"]
+    );
+    assert_eq!(
+        ids(AccountSort::Reply, false, later).await,
+        ["biz-b", "biz-r", "biz-a"],
+        "without a median: last either way, by id the other way round"
+    );
+    let page = first
+        .accounts_page(
+            later,
+            &AccountsQuery {
+                sort: AccountSort::Reply,
+                ..AccountsQuery::default()
+            },
+            &THRESHOLDS,
+        )
+        .await
+        .unwrap();
+    let medians: Vec<Option<i64>> = page.rows.iter().map(|row| row.median_reply_ms).collect();
+    assert_eq!(medians, [Some(10_000), None, None]);
+}
 
 /// The newest-event order reads each account's newest row over the writer
 /// slots (two stores: two slots on Postgres) and puts an account whose only
