@@ -277,16 +277,19 @@ async fn accounts_sort_by_newest_event_across_writers_with_eventless_ones_last(b
 
 /// The promise of `X-Pulse-Version`, with several writers: 300 single-DM
 /// deliveries go to two stores on one database at once (on Postgres four
-/// writer slots), while a reader takes snapshots one after the other. Every
-/// snapshot must count at least the deliveries whose acknowledged version it
-/// reaches, and the reader's versions never go back.
+/// writer slots), in ten waves of 30, while a reader takes snapshots one
+/// after the other (each wave waits for one more snapshot, so the reader
+/// sees the writes in progress however fast they go). Every snapshot must
+/// count at least the deliveries whose acknowledged version it reaches, and
+/// the reader's versions never go back.
 async fn every_snapshot_that_reaches_a_deliverys_version_contains_it(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let stores = [database.open().await, database.open().await];
     let reader = database.open().await;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let snapshots = {
-        let done = done.clone();
+        let (done, taken) = (done.clone(), taken.clone());
         tokio::spawn(async move {
             let mut seen = Vec::new();
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
@@ -295,26 +298,34 @@ async fn every_snapshot_that_reaches_a_deliverys_version_contains_it(backend: Ba
                     .await
                     .unwrap();
                 seen.push((snapshot.version, snapshot.dms_received.total));
+                taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             seen
         })
     };
-    let deliveries = (0..300).map(|i| {
-        let store = stores[i % 2].clone();
-        let event = dm(
-            &format!("m{i}"),
-            RECEIVED,
-            &format!("biz-{}", i % 5),
-            &format!("c{i}"),
-            NOW - 1000,
-        );
-        async move { store.ingest(vec![event], NOW).await.unwrap().version }
-    });
-    let mut acknowledged: Vec<i64> = futures::future::join_all(deliveries).await;
+    let mut acknowledged: Vec<i64> = Vec::new();
+    for wave in 0..10 {
+        let deliveries = (wave * 30..(wave + 1) * 30).map(|i| {
+            let store = stores[i % 2].clone();
+            let event = dm(
+                &format!("m{i}"),
+                RECEIVED,
+                &format!("biz-{}", i % 5),
+                &format!("c{i}"),
+                NOW - 1000,
+            );
+            async move { store.ingest(vec![event], NOW).await.unwrap().version }
+        });
+        let before = taken.load(std::sync::atomic::Ordering::Relaxed);
+        acknowledged.extend(futures::future::join_all(deliveries).await);
+        while taken.load(std::sync::atomic::Ordering::Relaxed) <= before {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let seen = snapshots.await.unwrap();
     acknowledged.sort_unstable();
-    assert!(seen.len() > 1, "the reader took {} snapshots", seen.len());
+    assert!(seen.len() >= 10, "the reader took {} snapshots", seen.len());
     for window in seen.windows(2) {
         assert!(window[0].0 <= window[1].0, "versions went back: {window:?}");
     }
