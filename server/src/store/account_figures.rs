@@ -327,9 +327,42 @@ impl AccountFigures {
 }
 
 /// Brings `orders` up to `now_ms` (see the module's comment); returns how
-/// many accounts it recomputed.
+/// many accounts it recomputed. The sets are out of `orders` while they are
+/// read into: a catch-up that fails or is cancelled leaves none (the next one
+/// reads every account), except that a failed incremental one keeps them
+/// with their old marks, so the next one reads its accounts again.
 async fn catch_up(
     orders: &mut Option<Orders>,
+    reader: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+) -> Result<usize, sqlx::Error> {
+    let fresh = orders
+        .as_ref()
+        .is_some_and(|orders| (now_ms - orders.at_ms).abs() <= REBUILD_AFTER_MS);
+    let mut working = match orders.take() {
+        Some(kept) if fresh => kept,
+        _ => Orders::new(now_ms),
+    };
+    match read_changes(&mut working, fresh, reader, backend, now_ms).await {
+        Ok(recomputed) => {
+            *orders = Some(working);
+            Ok(recomputed)
+        }
+        Err(error) => {
+            if fresh {
+                *orders = Some(working);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Reads into `orders` the figures of every account that changed since
+/// they were caught up (all of them unless `fresh`), in one read snapshot.
+async fn read_changes(
+    orders: &mut Orders,
+    fresh: bool,
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
@@ -344,15 +377,6 @@ async fn catch_up(
         .fetch_all(&mut *tx)
         .await?;
     let windows = Windows::at(now_ms);
-    let fresh = orders
-        .as_ref()
-        .is_some_and(|orders| (now_ms - orders.at_ms).abs() <= REBUILD_AFTER_MS);
-    if !fresh {
-        *orders = Some(Orders::new(now_ms));
-    }
-    let Some(orders) = orders.as_mut() else {
-        return Ok(0);
-    };
     let mut ids = BTreeSet::new();
     if fresh {
         for (slot, version) in &slots {
@@ -505,5 +529,50 @@ mod tests {
             Windows::at(now + 30_000).current_minute,
             windows.current_minute
         );
+    }
+
+    #[test]
+    fn pages_walk_the_ordered_figures_either_way() {
+        let figures = |waiting: i64, median: Option<i64>| Figures {
+            waiting,
+            median_reply_ms: median,
+            ..Figures::default()
+        };
+        let mut orders = Orders::new(0);
+        orders.set("a", figures(1, Some(5)));
+        orders.set("b", figures(3, None));
+        orders.set("c", figures(1, Some(9)));
+        orders.set("d", figures(0, None));
+        // A new figure replaces the old one in every set.
+        orders.set("d", figures(2, Some(7)));
+        let page = |figure, descending, offset| {
+            let page = PageOf {
+                figure,
+                descending,
+                offset,
+            };
+            orders.page(&page, |_| true)
+        };
+        assert_eq!(page(Figure::Waiting, true, 0), ["b", "d", "a", "c"]);
+        assert_eq!(page(Figure::Waiting, false, 0), ["c", "a", "d", "b"]);
+        assert_eq!(page(Figure::Waiting, true, 2), ["a", "c"]);
+        assert_eq!(page(Figure::MedianReply, true, 0), ["c", "d", "a", "b"]);
+        assert_eq!(page(Figure::MedianReply, false, 0), ["a", "d", "c", "b"]);
+        let filtered = PageOf {
+            figure: Figure::Waiting,
+            descending: true,
+            offset: 1,
+        };
+        assert_eq!(orders.page(&filtered, |id| id != "d"), ["a", "c"]);
+        assert_eq!(orders.figures.len(), 4);
+        assert_eq!(orders.without_reply.len(), 1);
+        assert_eq!(orders.by.map(|set| set.len()), [4, 4, 4, 3]);
+    }
+
+    #[test]
+    fn histograms_are_read_from_their_text() {
+        assert_eq!(parse_histogram("").unwrap(), vec![]);
+        assert_eq!(parse_histogram("3:2,10:1").unwrap(), vec![(3, 2), (10, 1)]);
+        assert!(parse_histogram("3:x").is_err());
     }
 }
