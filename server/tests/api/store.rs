@@ -2,7 +2,7 @@
 
 use app::model::{AccountSort, AccountsQuery, SnapshotSource};
 use pulse::{
-    store::{Backend, Store, DAY_MS, MINUTE_MS},
+    store::{replies, Backend, Store, DAY_MS, MINUTE_MS},
     webhook::payload::{EventKind, WebhookEvent},
 };
 
@@ -94,7 +94,71 @@ on_both_backends!(
     every_snapshot_that_reaches_a_deliverys_version_contains_it,
     accounts_sort_by_newest_event_across_writers_with_eventless_ones_last,
     orders_by_a_figure_follow_what_changed_since_the_last_page,
+    a_reply_taken_back_by_another_node_leaves_the_accounts_median,
 );
+
+/// A reply one node counted and another took back (a late DM moved the
+/// wait's start: on Postgres the take-back is a negative row in the second
+/// writer's slot) is not in the account's median, in the page's figures or
+/// its order.
+async fn a_reply_taken_back_by_another_node_leaves_the_accounts_median(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    first
+        .ingest(
+            vec![
+                dm("r1", RECEIVED, "biz-a", "p", NOW - 10 * MINUTE),
+                dm("s1", EventKind::DmSent, "biz-a", "p", NOW - 9 * MINUTE),
+                // biz-b: one reply of 2 minutes, for the order.
+                dm("r2", RECEIVED, "biz-b", "q", NOW - 10 * MINUTE),
+                dm("s2", EventKind::DmSent, "biz-b", "q", NOW - 8 * MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let query = AccountsQuery {
+        sort: AccountSort::Reply,
+        ..AccountsQuery::default()
+    };
+    let medians = |store: Store| {
+        let query = query.clone();
+        async move {
+            let page = store.accounts_page(NOW, &query, &THRESHOLDS).await.unwrap();
+            page.rows
+                .into_iter()
+                .map(|row| (row.account_id, row.median_reply_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    let at = |id: &str, waited_ms: i64| {
+        (
+            id.to_string(),
+            Some(replies::bucket_time_ms(replies::bucket_of(waited_ms))),
+        )
+    };
+    assert_eq!(
+        medians(first.clone()).await,
+        [at("biz-b", 2 * MINUTE), at("biz-a", MINUTE)]
+    );
+    // The customer had written four minutes earlier: the one reply waited 5 minutes.
+    second
+        .ingest(
+            vec![dm("r0", RECEIVED, "biz-a", "p", NOW - 14 * MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        medians(first.clone()).await,
+        [at("biz-a", 5 * MINUTE), at("biz-b", 2 * MINUTE)]
+    );
+    let snapshot = first
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.replies.last_hour.count, 2);
+}
 
 /// A node's ordered figures (caught up when a page asks) follow new
 /// accounts, an account whose events count nothing, another node's writes,
