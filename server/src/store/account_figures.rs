@@ -174,13 +174,13 @@ pub(super) struct AccountFigures {
     orders: tokio::sync::Mutex<Option<Orders>>,
 }
 
-/// A column the figures are ordered by.
+/// A column the figures are ordered by (its number: its set in `Orders::by`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Figure {
-    Received,
-    Sent,
-    Waiting,
-    MedianReply,
+    Received = 0,
+    Sent = 1,
+    Waiting = 2,
+    MedianReply = 3,
 }
 
 impl Figure {
@@ -269,10 +269,7 @@ impl Orders {
     /// figure in its order, then those without it by id (A to Z when
     /// descending).
     fn page(&self, page: &PageOf, matches: impl Fn(&str) -> bool) -> Vec<String> {
-        let set = &self.by[Figure::ALL
-            .iter()
-            .position(|figure| *figure == page.figure)
-            .unwrap_or(0)];
+        let set = &self.by[page.figure as usize];
         let with: Box<dyn Iterator<Item = &Arc<str>>> = if page.descending {
             Box::new(set.iter().map(|(_, id)| id))
         } else {
@@ -444,49 +441,37 @@ async fn moved(
     now: &Windows,
 ) -> Result<Vec<String>, sqlx::Error> {
     let span = |a: i64, b: i64| [a.min(b), a.max(b)];
+    // Each window edge that moved: the rows between its two places.
+    let edges = [
+        (
+            before.waiting_after != now.waiting_after,
+            "SELECT DISTINCT account_id FROM account_waiting_minutes
+             WHERE minute_ms > $1 AND minute_ms <= $2",
+            span(before.waiting_after, now.waiting_after),
+        ),
+        (
+            before.first_minute != now.first_minute,
+            "SELECT DISTINCT account_id FROM account_reply_minutes
+             WHERE minute_ms >= $1 AND minute_ms < $2",
+            span(before.first_minute, now.first_minute),
+        ),
+        (
+            before.current_minute != now.current_minute,
+            "SELECT DISTINCT account_id FROM account_reply_minutes
+             WHERE minute_ms > $1 AND minute_ms <= $2",
+            span(before.current_minute, now.current_minute),
+        ),
+        (
+            before.today != now.today,
+            "SELECT DISTINCT account_id FROM account_days WHERE day_ms = $1 OR day_ms = $2",
+            [before.today, now.today],
+        ),
+    ];
     let mut ids = Vec::new();
-    if before.waiting_after != now.waiting_after {
-        ids.extend(
-            ids_of(
-                connection,
-                "SELECT DISTINCT account_id FROM account_waiting_minutes
-                 WHERE minute_ms > $1 AND minute_ms <= $2",
-                &span(before.waiting_after, now.waiting_after),
-            )
-            .await?,
-        );
-    }
-    if before.first_minute != now.first_minute {
-        ids.extend(
-            ids_of(
-                connection,
-                "SELECT DISTINCT account_id FROM account_reply_minutes
-                 WHERE minute_ms >= $1 AND minute_ms < $2",
-                &span(before.first_minute, now.first_minute),
-            )
-            .await?,
-        );
-    }
-    if before.current_minute != now.current_minute {
-        ids.extend(
-            ids_of(
-                connection,
-                "SELECT DISTINCT account_id FROM account_reply_minutes
-                 WHERE minute_ms > $1 AND minute_ms <= $2",
-                &span(before.current_minute, now.current_minute),
-            )
-            .await?,
-        );
-    }
-    if before.today != now.today {
-        ids.extend(
-            ids_of(
-                connection,
-                "SELECT DISTINCT account_id FROM account_days WHERE day_ms = $1 OR day_ms = $2",
-                &[before.today, now.today],
-            )
-            .await?,
-        );
+    for (moved, statement, parameters) in edges {
+        if moved {
+            ids.extend(ids_of(connection, statement, &parameters).await?);
+        }
     }
     Ok(ids)
 }

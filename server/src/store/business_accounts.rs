@@ -437,17 +437,15 @@ async fn ids_by_last_event(
          ORDER BY newest.last_event_at_ms {direction}, newest.account_id {direction}
          LIMIT $2 OFFSET $3"
     );
-    let page = ACCOUNTS_PER_PAGE as i64;
-    let mut ids: Vec<String> = sqlx::query_as::<_, (String,)>(&statement)
-        .bind(pattern)
-        .bind(page)
-        .bind(query.offset)
-        .fetch_all(&mut *reader)
-        .await?
-        .into_iter()
-        .map(|(id,)| id)
-        .collect();
-    if ids.len() as i64 == page {
+    let mut ids = ids_of_page(
+        &mut *reader,
+        &statement,
+        pattern,
+        query.offset,
+        ACCOUNTS_PER_PAGE,
+    )
+    .await?;
+    if ids.len() == ACCOUNTS_PER_PAGE {
         return Ok(ids);
     }
     let (with_events,): (i64,) = sqlx::query_as(
@@ -457,19 +455,19 @@ async fn ids_by_last_event(
     .bind(pattern)
     .fetch_one(&mut *reader)
     .await?;
-    let without: Vec<(String,)> = sqlx::query_as(
+    let without = ids_of_page(
+        reader,
         "SELECT account_id FROM accounts
          WHERE account_id LIKE $1 ESCAPE '\\'
            AND NOT EXISTS (SELECT 1 FROM account_last_events AS any_slot
                            WHERE any_slot.account_id = accounts.account_id)
          ORDER BY account_id LIMIT $2 OFFSET $3",
+        pattern,
+        (query.offset - with_events).max(0),
+        ACCOUNTS_PER_PAGE - ids.len(),
     )
-    .bind(pattern)
-    .bind(page - ids.len() as i64)
-    .bind((query.offset - with_events).max(0))
-    .fetch_all(&mut *reader)
     .await?;
-    ids.extend(without.into_iter().map(|(id,)| id));
+    ids.extend(without);
     Ok(ids)
 }
 

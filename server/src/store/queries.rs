@@ -475,11 +475,13 @@ macro_rules! store_slots_merge {
 }
 
 /// The upsert of a slot's `store_slots` row (SQLite): `$1` slot, `$2`
-/// version change, `$3` new accounts, `$4` newest event, `$5` accepted at.
+/// version change, `$3` new accounts, `$4` newest event, `$5` accepted at;
+/// returns the slot's new version.
 const STORE_SLOTS_UPSERT: &str = concat!(
     "INSERT INTO store_slots (slot, version, accounts, last_event_at_ms, last_accepted_at_ms)
      VALUES ($1, $2, $3, $4, $5) ",
-    store_slots_merge!()
+    store_slots_merge!(),
+    " RETURNING version"
 );
 
 /// Every aggregate row of a transaction on SQLite (in-process, so a
@@ -543,21 +545,16 @@ async fn write_aggregates(
         }
         new_accounts += query.execute(&mut **tx).await?.rows_affected() as i64;
     }
-    let (slot_version,): (i64,) =
-        sqlx::query_as("SELECT COALESCE(max(version), 0) FROM store_slots WHERE slot = $1")
-            .bind(slot.0)
-            .fetch_one(&mut **tx)
-            .await?;
-    let version = slot_version + totals.version_change;
-    business_accounts::record(tx, backend, slot, version, &delta.activity).await?;
-    sqlx::query(STORE_SLOTS_UPSERT)
+    // The slot's version once this transaction commits marks the accounts it touched.
+    let (version,): (i64,) = sqlx::query_as(STORE_SLOTS_UPSERT)
         .bind(slot.0)
         .bind(totals.version_change)
         .bind(new_accounts)
         .bind(totals.last_event_at_ms)
         .bind(totals.last_accepted_at_ms)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
+    business_accounts::record(tx, backend, slot, version, &delta.activity).await?;
     Ok(())
 }
 
