@@ -2,16 +2,30 @@
 
 use sqlx::{any::AnyPoolOptions, AnyPool, Executor};
 
-use super::{Backend, StoreError};
+use super::{checkpoints, Backend, StoreError};
 
 /// Per-connection SQLite settings: wait up to 5 s for a lock held by another
-/// process, and sync every commit to disk.
-const SQLITE_CONNECTION_SETTINGS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
+/// process, sync every commit to disk, and keep temporary data (statement
+/// journals, sorts) in memory: by default a statement journal over 64 KiB
+/// spills to a file, which a group's multi-row insert always did, writing
+/// every page it changed twice.
+const SQLITE_CONNECTION_SETTINGS: &str =
+    "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;";
 /// Connections per Postgres pool; several nodes share the server.
 const POSTGRES_POOL_SIZE: u32 = 10;
 
-/// Connects the writer and reader pools for `url` and brings the schema up to date.
-pub(super) async fn open(backend: Backend, url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
+/// The pools a store works with.
+pub(super) struct Pools {
+    /// Takes every write (on SQLite, its one connection).
+    pub writer: AnyPool,
+    /// Serves reads.
+    pub reader: AnyPool,
+    /// SQLite: the connection that copies the WAL back (see `checkpoints`).
+    pub checkpointer: Option<AnyPool>,
+}
+
+/// Connects the pools for `url` and brings the schema up to date.
+pub(super) async fn open(backend: Backend, url: &str) -> Result<Pools, StoreError> {
     sqlx::any::install_default_drivers();
     match backend {
         Backend::Sqlite => open_sqlite(url).await,
@@ -21,15 +35,19 @@ pub(super) async fn open(backend: Backend, url: &str) -> Result<(AnyPool, AnyPoo
                 .connect(url)
                 .await?;
             sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-            Ok((pool.clone(), pool))
+            Ok(Pools {
+                writer: pool.clone(),
+                reader: pool,
+                checkpointer: None,
+            })
         }
     }
 }
 
-/// One writer connection and a few read-only ones on the same file, with the
-/// WAL journal (readers never wait for the writer) and `synchronous = FULL`
-/// (a commit survives power loss).
-async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
+/// One writer connection, a few read-only ones and one that checkpoints, on
+/// the same file, with the WAL journal (readers never wait for the writer)
+/// and `synchronous = FULL` (a commit survives power loss).
+async fn open_sqlite(url: &str) -> Result<Pools, StoreError> {
     create_private_file(sqlite_path(url)).map_err(|source| StoreError::File {
         path: sqlite_path(url).to_string(),
         source,
@@ -38,12 +56,21 @@ async fn open_sqlite(url: &str) -> Result<(AnyPool, AnyPool), StoreError> {
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}mode={mode}")
     };
-    let writer = sqlite_pool(&with_mode("rwc"), 1).await?;
+    // The writer copies the WAL back itself only past this many pages;
+    // `checkpoints` does it before.
+    let writer_settings = format!(
+        "PRAGMA wal_autocheckpoint = {};",
+        checkpoints::WRITER_CHECKPOINT_PAGES
+    );
+    let writer = sqlite_pool(&with_mode("rwc"), 1, Some(writer_settings)).await?;
     // The journal mode is stored in the file; setting it once suffices.
     writer.execute("PRAGMA journal_mode = WAL").await?;
     sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
-    let reader = sqlite_pool(&with_mode("ro"), 4).await?;
-    Ok((writer, reader))
+    Ok(Pools {
+        writer,
+        reader: sqlite_pool(&with_mode("ro"), 4, None).await?,
+        checkpointer: Some(sqlite_pool(&with_mode("rw"), 1, None).await?),
+    })
 }
 
 /// The file an `sqlite:` URL names.
@@ -72,17 +99,24 @@ fn create_private_file(path: &str) -> std::io::Result<()> {
     }
 }
 
-/// A pool whose every connection gets [`SQLITE_CONNECTION_SETTINGS`]: the Any
-/// driver takes no SQLite options, so they are applied as `PRAGMA`s.
-async fn sqlite_pool(url: &str, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+/// A pool whose every connection gets [`SQLITE_CONNECTION_SETTINGS`] and
+/// `more` settings: the Any driver takes no SQLite options, so they are
+/// applied as `PRAGMA`s.
+async fn sqlite_pool(
+    url: &str,
+    max_connections: u32,
+    more: Option<String>,
+) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(max_connections)
-        .after_connect(|connection, _| {
+        .after_connect(move |connection, _| {
+            let more = more.clone();
             Box::pin(async move {
-                connection
-                    .execute(SQLITE_CONNECTION_SETTINGS)
-                    .await
-                    .map(|_| ())
+                connection.execute(SQLITE_CONNECTION_SETTINGS).await?;
+                if let Some(more) = more {
+                    connection.execute(more.as_str()).await?;
+                }
+                Ok(())
             })
         })
         .connect(url)

@@ -14,6 +14,7 @@ use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::{
+    checkpoints,
     queries::{self, Received},
     slots::{self, Slot},
     Backend, IngestOutcome,
@@ -42,8 +43,12 @@ pub(super) struct GroupCommit {
 /// Where a writer gets the connection it commits on.
 pub(super) enum Writer {
     /// SQLite: the one connection of the writer pool, slot 0 (other writes
-    /// of the node share that connection between groups).
-    Pool(AnyPool),
+    /// of the node share that connection between groups); its commits are
+    /// noted to the checkpoints.
+    Pool {
+        pool: AnyPool,
+        checkpoints: Option<checkpoints::Committed>,
+    },
     /// Postgres: a connection of its own that holds a writer slot, opened
     /// (again, after a failure) when a group needs it.
     Own {
@@ -106,9 +111,12 @@ async fn next_group(queue: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Reques
 async fn run(mut writer: Writer, backend: Backend, queue: Arc<Mutex<mpsc::Receiver<Request>>>) {
     while let Some(group) = next_group(&queue).await {
         match &mut writer {
-            Writer::Pool(pool) => match pool.acquire().await {
+            Writer::Pool { pool, checkpoints } => match pool.acquire().await {
                 Ok(mut connection) => {
                     commit(&mut connection, backend, Slot::SINGLE, group).await;
+                    if let Some(checkpoints) = checkpoints {
+                        checkpoints.note();
+                    }
                 }
                 Err(error) => fail(group, &error),
             },

@@ -7,6 +7,7 @@
 mod account_figures;
 pub mod accounts;
 mod business_accounts;
+mod checkpoints;
 mod connect;
 mod conversations;
 mod group_commit;
@@ -212,9 +213,16 @@ impl Store {
         if writers.get() as i64 > slots::MAX_SLOTS {
             return Err(StoreError::TooManyWriters(writers.get()));
         }
-        let (writer, reader) = connect::open(backend, url).await?;
+        let connect::Pools {
+            writer,
+            reader,
+            checkpointer,
+        } = connect::open(backend, url).await?;
         let lanes = match backend {
-            Backend::Sqlite => vec![group_commit::Writer::Pool(writer.clone())],
+            Backend::Sqlite => vec![group_commit::Writer::Pool {
+                pool: writer.clone(),
+                checkpoints: checkpointer.map(checkpoints::start),
+            }],
             Backend::Postgres => (0..writers.get())
                 .map(|_| group_commit::Writer::Own {
                     url: url.to_string(),

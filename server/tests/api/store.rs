@@ -1147,6 +1147,45 @@ async fn a_delivery_postgres_refuses_does_not_fail_the_others_committed_with_it(
     assert_eq!(snapshot.dms_received.total, 30);
 }
 
+/// On SQLite the writer only appends its commits to the WAL: a connection of
+/// its own copies them back into the database file soon after, long before
+/// the writer's own threshold (about 40 MB of WAL) would.
+#[tokio::test]
+async fn sqlite_commits_reach_the_database_file_without_the_writer_copying_them() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let store = database.open().await;
+    let file = database.url.trim_start_matches("sqlite://").to_string();
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let before = size();
+    for delivery in 0..20 {
+        let events = (0..50)
+            .map(|i| {
+                dm(
+                    &format!("m{delivery}-{i}"),
+                    RECEIVED,
+                    "biz-a",
+                    &format!("c{i}"),
+                    NOW - 1000,
+                )
+            })
+            .collect();
+        store.ingest(events, NOW).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        size() > before,
+        "the database file is still {before} bytes: the 1,000 events are only in the WAL"
+    );
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.dms_received.total, 1000);
+}
+
 /// A Postgres writer whose connection the database closes (a restart, an
 /// administrator's `pg_terminate_backend`) gives its slot up with it; the next
 /// groups are committed on new connections, and every delivery that was
