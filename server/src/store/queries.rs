@@ -159,10 +159,18 @@ async fn insert_events(
     deliveries: &[Received<'_>],
     chunk: &[(usize, &WebhookEvent)],
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    // SQLite hands each row of a result from its thread with a wake-up, so
+    // there the new keys are not returned row by row: when every row was
+    // added (the usual case) they are the chunk's keys, and otherwise they
+    // are read back as one row (below).
+    let returning = match backend {
+        Backend::Postgres => " RETURNING dedupe_key",
+        Backend::Sqlite => "",
+    };
     let statement = format!(
         "INSERT INTO events
              (kind, dedupe_key, account_id, peer_id, occurred_at_ms, received_at_ms, raw, error)
-         VALUES {} ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+         VALUES {} ON CONFLICT (dedupe_key) DO NOTHING{returning}",
         placeholders(backend, chunk.len(), 8)
     );
     let mut query = sqlx::query(&statement);
@@ -177,8 +185,34 @@ async fn insert_events(
             .bind(&event.raw)
             .bind(&event.error);
     }
-    let rows = query.fetch_all(&mut **tx).await?;
-    rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
+    if backend == Backend::Postgres {
+        let rows = query.fetch_all(&mut **tx).await?;
+        return rows.iter().map(|row| row.try_get::<String, _>(0)).collect();
+    }
+    let added = query.execute(&mut **tx).await?.rows_affected();
+    if added == chunk.len() as u64 {
+        return Ok(chunk
+            .iter()
+            .map(|(_, event)| event.dedupe_key.clone())
+            .collect());
+    }
+    // The one writer's new rows took the rowids after the largest there was,
+    // one by one: the last `changes()` rowids up to `last_insert_rowid()`.
+    let (keys,): (String,) = sqlx::query_as(
+        "SELECT json_group_array(dedupe_key) FROM events
+         WHERE id > last_insert_rowid() - changes() AND id <= last_insert_rowid()",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let keys: Vec<String> =
+        serde_json::from_str(&keys).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    if keys.len() as u64 != added {
+        return Err(sqlx::Error::Protocol(format!(
+            "{added} events added but {} found by their rowids",
+            keys.len()
+        )));
+    }
+    Ok(keys.into_iter().collect())
 }
 
 /// Aggregate rows written by one upsert statement (5 parameters each at most).
