@@ -256,27 +256,30 @@ fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
 /// SQLite thread to the caller with a wake-up, so the stored states come as
 /// one text, `"<position in chunk> <state>"` per stored conversation, joined
 /// by commas (a conversation without a row is left out by `group_concat`).
+/// The keys go in as one JSON array, so the statement's text is the same for
+/// any number of them and stays prepared (sqlx keeps the last 100 statements
+/// a connection prepared; one text per count of keys did not fit).
 async fn read_states_sqlite(
     tx: &mut Transaction<'_, Any>,
     chunk: &[(&ConversationKey, &Vec<Dm>)],
 ) -> Result<HashMap<ConversationKey, Conversation>, sqlx::Error> {
-    let statement = format!(
-        "WITH touched (position, account_id, peer_id) AS (VALUES {})
-         SELECT group_concat(found, ',') FROM (
-             SELECT touched.position || ' ' || (
+    let keys: Vec<[&str; 2]> = chunk
+        .iter()
+        .map(|((account_id, peer_id), _)| [account_id.as_str(), peer_id.as_str()])
+        .collect();
+    let (found,): (Option<String>,) = sqlx::query_as(
+        "SELECT group_concat(found, ',') FROM (
+             SELECT touched.key || ' ' || (
                  SELECT stored.last_dm_at_ms || ' ' || stored.last_dm_sent || ' '
                         || COALESCE(stored.waiting_since_ms, -1)
                  FROM conversations AS stored
-                 WHERE stored.account_id = touched.account_id
-                   AND stored.peer_id = touched.peer_id) AS found
-             FROM touched)",
-        placeholders(Backend::Sqlite, chunk.len(), 3),
-    );
-    let mut query = sqlx::query_as::<_, (Option<String>,)>(&statement);
-    for (position, ((account_id, peer_id), _)) in chunk.iter().enumerate() {
-        query = query.bind(position as i64).bind(account_id).bind(peer_id);
-    }
-    let (found,) = query.fetch_one(&mut **tx).await?;
+                 WHERE stored.account_id = touched.value ->> 0
+                   AND stored.peer_id = touched.value ->> 1) AS found
+             FROM json_each($1) AS touched)",
+    )
+    .bind(serde_json::to_string(&keys).expect("strings serialise"))
+    .fetch_one(&mut **tx)
+    .await?;
     Ok(found
         .as_deref()
         .unwrap_or_default()
