@@ -28,10 +28,7 @@ use std::{
 use app::model::ACCOUNTS_PER_PAGE;
 use sqlx::{AnyConnection, AnyPool};
 
-use super::{
-    queries::{floor, placeholders},
-    replies, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
-};
+use super::{queries::floor, replies, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES};
 
 /// Accounts recomputed per statement.
 const ACCOUNTS_PER_STATEMENT: usize = 500;
@@ -74,11 +71,40 @@ pub(super) struct Figures {
     pub median_reply_ms: Option<i64>,
 }
 
+/// The figures of the accounts `$shown` selects (column `account_id`), a row
+/// each, with `$concatenated` the engine's text aggregate: `$2` today, `$3`
+/// the waiting window's start, `$4`..`$5` the hour's first and current minute.
+macro_rules! account_figures_of {
+    ($shown:literal, $concatenated:literal) => {
+        concat!(
+            "SELECT shown.account_id AS account_id,
+                    (SELECT CAST(sum(received) AS BIGINT) FROM account_days
+                     WHERE account_days.account_id = shown.account_id AND day_ms = $2) AS received,
+                    (SELECT CAST(sum(sent) AS BIGINT) FROM account_days
+                     WHERE account_days.account_id = shown.account_id AND day_ms = $2) AS sent,
+                    (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
+                     WHERE account_waiting_minutes.account_id = shown.account_id
+                       AND minute_ms > $3) AS waiting,
+                    (SELECT ",
+            $concatenated,
+            "(CAST(bucket AS TEXT) || ':' || CAST(count AS TEXT), ',')
+                     FROM account_reply_minutes
+                     WHERE account_reply_minutes.account_id = shown.account_id
+                       AND minute_ms BETWEEN $4 AND $5) AS replies
+             FROM (",
+            $shown,
+            ") AS shown"
+        )
+    };
+}
 /// The figures of `ids` in `windows`, read from the per-account rows (every
-/// slot's) by one statement: a row per account, its reply rows as one text
+/// slot's) by one statement that returns ONE row: sqlx hands every row from
+/// its SQLite thread with a wake-up, so the accounts come as one JSON array of
+/// `[id, received, sent, waiting, replies]`, the replies as one text
 /// (`"bucket:count,…"`, a bucket once per minute and slot: the quantile adds
-/// them up; grouping them in SQL took a sort per account, 30 % of the time),
-/// since sqlx hands every row from its SQLite thread with a wake-up.
+/// them up; grouping them in SQL took a sort per account, 30 % of the time).
+/// The ids go in as one JSON array, so the statement's text is one for any
+/// number of them and stays prepared.
 pub(super) async fn read(
     connection: &mut AnyConnection,
     backend: Backend,
@@ -89,52 +115,39 @@ pub(super) async fn read(
     if ids.is_empty() {
         return Ok(figures);
     }
-    let concatenated = match backend {
-        Backend::Sqlite => "group_concat",
-        Backend::Postgres => "string_agg",
-    };
-    let statement = format!(
-        "WITH shown (account_id) AS (VALUES {})
-         SELECT shown.account_id,
-                (SELECT CAST(sum(received) AS BIGINT) FROM account_days
-                 WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
-                (SELECT CAST(sum(sent) AS BIGINT) FROM account_days
-                 WHERE account_days.account_id = shown.account_id AND day_ms = ${today}),
-                (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
-                 WHERE account_waiting_minutes.account_id = shown.account_id
-                   AND minute_ms > ${after}),
-                (SELECT {concatenated}(CAST(bucket AS TEXT) || ':' || CAST(count AS TEXT), ',')
-                 FROM account_reply_minutes
-                 WHERE account_reply_minutes.account_id = shown.account_id
-                   AND minute_ms BETWEEN ${first} AND ${current})
-         FROM shown",
-        placeholders(backend, ids.len(), 1),
-        today = ids.len() + 1,
-        after = ids.len() + 2,
-        first = ids.len() + 3,
-        current = ids.len() + 4,
-    );
-    let mut rows = sqlx::query_as::<
-        _,
-        (
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
+    let statement = match backend {
+        Backend::Sqlite => concat!(
+            "SELECT json_group_array(json_array(account_id, received, sent, waiting, replies)) FROM (",
+            account_figures_of!("SELECT value AS account_id FROM json_each($1)", "group_concat"),
+            ")"
         ),
-    >(&statement);
-    for id in ids {
-        rows = rows.bind(id);
-    }
-    for (id, received, sent, waiting, histogram) in rows
+        Backend::Postgres => concat!(
+            "SELECT CAST(COALESCE(json_agg(json_build_array(account_id, received, sent, waiting, replies)), '[]') AS TEXT) FROM (",
+            account_figures_of!(
+                "SELECT value AS account_id FROM json_array_elements_text(CAST($1 AS json))",
+                "string_agg"
+            ),
+            ") AS figures"
+        ),
+    };
+    let (rows,): (String,) = sqlx::query_as(statement)
+        .bind(serde_json::to_string(ids).expect("strings serialise"))
         .bind(windows.today)
         .bind(windows.waiting_after)
         .bind(windows.first_minute)
         .bind(windows.current_minute)
-        .fetch_all(&mut *connection)
-        .await?
-    {
+        .fetch_one(&mut *connection)
+        .await?;
+    type Row = (
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> =
+        serde_json::from_str(&rows).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    for (id, received, sent, waiting, histogram) in rows {
         let histogram = parse_histogram(histogram.as_deref().unwrap_or_default())?;
         figures.insert(
             id,
@@ -385,6 +398,7 @@ async fn read_changes(
                 ids.extend(
                     ids_of(
                         &mut tx,
+                        backend,
                         "SELECT account_id FROM account_last_events
                          WHERE slot = $1 AND version > $2",
                         &[*slot, from],
@@ -393,7 +407,7 @@ async fn read_changes(
                 );
             }
         }
-        ids.extend(moved(&mut tx, &Windows::at(orders.at_ms), &windows).await?);
+        ids.extend(moved(&mut tx, backend, &Windows::at(orders.at_ms), &windows).await?);
     }
     let (accounts,): (i64,) = sqlx::query_as("SELECT count(*) FROM accounts")
         .fetch_one(&mut *tx)
@@ -414,7 +428,7 @@ async fn read_changes(
             "SELECT account_id FROM accounts"
         };
         ids.extend(
-            ids_of(&mut tx, statement, &[])
+            ids_of(&mut tx, backend, statement, &[])
                 .await?
                 .into_iter()
                 .filter(|id| !orders.figures.contains_key(id.as_str())),
@@ -437,6 +451,7 @@ async fn read_changes(
 /// other (either may be the later one: nodes' clocks differ a little).
 async fn moved(
     connection: &mut AnyConnection,
+    backend: Backend,
     before: &Windows,
     now: &Windows,
 ) -> Result<Vec<String>, sqlx::Error> {
@@ -470,28 +485,32 @@ async fn moved(
     let mut ids = Vec::new();
     for (moved, statement, parameters) in edges {
         if moved {
-            ids.extend(ids_of(connection, statement, &parameters).await?);
+            ids.extend(ids_of(connection, backend, statement, &parameters).await?);
         }
     }
     Ok(ids)
 }
 
-/// The account ids `statement` selects with `parameters`.
+/// The account ids `statement` selects with `parameters`, read as ONE row
+/// (a JSON array: see [`read`]).
 async fn ids_of(
     connection: &mut AnyConnection,
+    backend: Backend,
     statement: &str,
     parameters: &[i64],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut query = sqlx::query_as::<_, (String,)>(statement);
+    let all = match backend {
+        Backend::Sqlite => format!("SELECT json_group_array(account_id) FROM ({statement})"),
+        Backend::Postgres => format!(
+            "SELECT CAST(COALESCE(json_agg(account_id), '[]') AS TEXT) FROM ({statement}) AS selected"
+        ),
+    };
+    let mut query = sqlx::query_as::<_, (String,)>(&all);
     for parameter in parameters {
         query = query.bind(*parameter);
     }
-    Ok(query
-        .fetch_all(connection)
-        .await?
-        .into_iter()
-        .map(|(id,)| id)
-        .collect())
+    let (ids,) = query.fetch_one(connection).await?;
+    serde_json::from_str(&ids).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
 #[cfg(test)]
