@@ -10,7 +10,11 @@
 //!
 //! A `PASSIVE` checkpoint never waits for the writer or the readers: it copies
 //! what every reader is done with. The WAL starts over from its beginning once
-//! all of it has been copied, at the writer's next transaction.
+//! all of it has been copied, at the writer's next transaction; under steady
+//! ingestion a commit usually lands while this connection copies, so the WAL
+//! grows to the writer's threshold, whose checkpoint (of the few pages not
+//! copied yet) lets it start over. A threshold of 1,000 or 3,000 pages
+//! measured the same.
 
 use std::time::Duration;
 
