@@ -28,7 +28,10 @@ use std::{
 use app::model::ACCOUNTS_PER_PAGE;
 use sqlx::{AnyConnection, AnyPool};
 
-use super::{queries::floor, replies, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES};
+use super::{
+    queries::{floor, from_json_row},
+    replies, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+};
 
 /// Accounts recomputed per statement.
 const ACCOUNTS_PER_STATEMENT: usize = 500;
@@ -145,8 +148,7 @@ pub(super) async fn read(
         Option<i64>,
         Option<String>,
     );
-    let rows: Vec<Row> =
-        serde_json::from_str(&rows).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    let rows: Vec<Row> = from_json_row(&rows)?;
     for (id, received, sent, waiting, histogram) in rows {
         let histogram = parse_histogram(histogram.as_deref().unwrap_or_default())?;
         figures.insert(
@@ -510,7 +512,7 @@ async fn ids_of(
         query = query.bind(*parameter);
     }
     let (ids,) = query.fetch_one(connection).await?;
-    serde_json::from_str(&ids).map_err(|error| sqlx::Error::Decode(Box::new(error)))
+    from_json_row(&ids)
 }
 
 #[cfg(test)]

@@ -204,8 +204,7 @@ async fn insert_events(
     )
     .fetch_one(&mut **tx)
     .await?;
-    let keys: Vec<String> =
-        serde_json::from_str(&keys).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    let keys: Vec<String> = from_json_row(&keys)?;
     if keys.len() as u64 != added {
         return Err(sqlx::Error::Protocol(format!(
             "{added} events added but {} found by their rowids",
@@ -747,6 +746,12 @@ async fn write_aggregates_postgres(
 /// `json_to_recordset`.
 pub(super) fn json_rows(values: Vec<serde_json::Value>) -> String {
     serde_json::Value::Array(values).to_string()
+}
+
+/// The JSON text a statement returned as its one row, read into `T` (on
+/// SQLite, many rows as one: sqlx hands each row over with a wake-up).
+pub(super) fn from_json_row<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
 /// The store version as `connection` sees it now: the sum of the slots'.
