@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{Any, Transaction};
 
 use super::{
-    queries::{floor, json_rows, placeholders, ROWS_PER_UPSERT},
+    queries::{floor, from_json_row, json_rows, placeholders, ROWS_PER_UPSERT},
     replies::{self, Conversation, Dm, Reply},
     slots::Slot,
     Backend, MINUTE_MS,
@@ -16,6 +16,28 @@ use super::{
 
 /// A conversation: (business account, customer).
 pub(super) type ConversationKey = (String, String);
+
+/// A conversation's stored state and the newest of its chain of DMs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stored {
+    state: Conversation,
+    /// The `conversation_dms` row of the DM stored last (every
+    /// conversation has one since migration 0010).
+    last_dm_id: Option<i64>,
+}
+
+/// One row of `conversation_dms`: a DM appended to its conversation's chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ChainedDm {
+    id: i64,
+    /// The conversation's DM stored before this one.
+    previous_id: Option<i64>,
+    dm: Dm,
+    /// The latest event time of this DM and every DM stored before it in the
+    /// conversation: a walk back from here may stop where it falls below
+    /// what it looks for.
+    latest_at_ms: i64,
+}
 
 /// The aggregate changes one transaction's DMs make, summed per row.
 #[derive(Default)]
@@ -30,9 +52,11 @@ pub(super) struct Changes {
     account_waiting_minutes: BTreeMap<(String, i64), i64>,
     /// Replies per (account, minute sent, reply-time bucket).
     account_reply_minutes: BTreeMap<(String, i64, i64), i64>,
-    /// On Postgres, the new state of each changed conversation, written with
-    /// the aggregate rows (SQLite writes them as it goes).
-    states: Vec<(ConversationKey, Conversation)>,
+    /// On Postgres, the new state and newest chained DM of each touched
+    /// conversation, and the DMs appended to the chains, written with the
+    /// aggregate rows (SQLite writes them as it goes).
+    states: Vec<(ConversationKey, Conversation, i64)>,
+    chained: Vec<ChainedDm>,
 }
 
 impl Changes {
@@ -95,12 +119,15 @@ impl Changes {
 }
 
 /// Works out the new state of every conversation `new_dms` touch (their DMs
-/// stored by this transaction, each once) and the changes of the aggregate
-/// rows that follow; on SQLite the states are written here, on Postgres they
-/// are returned with the changes for the one statement that writes every
-/// aggregate row (`write_changes` writes the changes on SQLite). DMs newer than a conversation's latest stored DM are applied to its
-/// stored state; a DM older than it (a late delivery) has the conversation's
-/// replies recomputed from the last sent DM before it (see `replies`).
+/// stored by this transaction, each once), appends the DMs to the
+/// conversations' chains (`conversation_dms`) and sums the changes of the
+/// aggregate rows that follow; on SQLite the states and chains are written
+/// here, on Postgres they are returned with the changes for the one
+/// statement that writes every aggregate row (`write_changes` writes the
+/// changes on SQLite). DMs newer than a conversation's latest stored DM are
+/// applied to its stored state; a DM older than it (a late delivery) has the
+/// conversation's replies recomputed from the last sent DM before it, found
+/// by walking its chain back (see `recount_late`).
 ///
 /// The stored state must not change between reading and writing it: on
 /// Postgres, where several writers write at once, each transaction first
@@ -109,8 +136,8 @@ impl Changes {
 /// other; others do not wait). Every lock a transaction takes before these
 /// is on event keys, which a lock holder no longer asks for, and after them
 /// only on rows in key order, so no cycle forms. SQLite has one writer
-/// already. Under the locks each statement sees every DM committed before
-/// it, and its own.
+/// already. Under the locks each statement sees every chain row committed
+/// before it, and its own.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
@@ -119,31 +146,37 @@ pub(super) async fn record(
     if new_dms.is_empty() {
         return Ok(Changes::default());
     }
-    if backend == Backend::Postgres {
-        lock_conversations(tx, new_dms.keys()).await?;
+    let count = new_dms.values().map(Vec::len).sum();
+    let mut ids = match backend {
+        Backend::Postgres => lock_conversations(tx, new_dms.keys(), count).await?,
+        Backend::Sqlite => next_ids_sqlite(tx, count).await?,
     }
+    .into_iter();
     let mut changes = Changes::default();
     let touched: Vec<_> = new_dms.iter().collect();
     for chunk in touched.chunks(ROWS_PER_UPSERT) {
         let stored = read_states(tx, backend, chunk).await?;
-        let mut changed = Vec::with_capacity(chunk.len());
+        let mut written = Vec::with_capacity(chunk.len());
+        let mut chained = Vec::with_capacity(chunk.len());
         for &(key, dms) in chunk {
             let mut dms = dms.clone();
             dms.sort_unstable();
-            let before = stored.get(key).copied();
+            let stored = stored.get(key).copied();
+            let before = stored.map(|stored| stored.state);
             let after = match before {
                 Some(state) if dms[0] < state.last && !joins_the_wait(state, &dms) => {
-                    recount_late(tx, key, &dms, &mut changes).await?
+                    let last_dm_id = stored.and_then(|stored| stored.last_dm_id);
+                    recount_late(tx, key, last_dm_id, &dms, &mut changes).await?
                 }
                 Some(state) if dms[0] < state.last => {
                     // The late DMs change nothing; the newer ones carry on.
-                    let newer = dms.into_iter().filter(|dm| *dm >= state.last);
+                    let newer = dms.iter().copied().filter(|dm| *dm >= state.last);
                     let (after, replies) = replies::follow(before, newer);
                     changes.replies(&key.0, &replies, 1);
                     after
                 }
                 _ => {
-                    let (after, replies) = replies::follow(before, dms);
+                    let (after, replies) = replies::follow(before, dms.iter().copied());
                     changes.replies(&key.0, &replies, 1);
                     after
                 }
@@ -151,39 +184,83 @@ pub(super) async fn record(
             let Some(after) = after else { continue };
             if before != Some(after) {
                 changes.follow(&key.0, before, after);
-                changed.push((key, after));
             }
+            // The new DMs go after the stored ones, in event order.
+            let mut previous_id = stored.and_then(|stored| stored.last_dm_id);
+            let mut latest_at_ms = before.map_or(i64::MIN, |state| state.last.at_ms);
+            for dm in dms {
+                let id = ids.next().ok_or_else(|| {
+                    sqlx::Error::Protocol("fewer chain ids than new DMs".to_string())
+                })?;
+                latest_at_ms = latest_at_ms.max(dm.at_ms);
+                chained.push(ChainedDm {
+                    id,
+                    previous_id,
+                    dm,
+                    latest_at_ms,
+                });
+                previous_id = Some(id);
+            }
+            written.push((
+                key.clone(),
+                after,
+                previous_id.expect("a touched conversation has DMs"),
+            ));
         }
         match backend {
-            Backend::Sqlite => write_states(tx, backend, &changed).await?,
-            Backend::Postgres => changes
-                .states
-                .extend(changed.into_iter().map(|(key, state)| (key.clone(), state))),
+            Backend::Sqlite => {
+                write_states(tx, backend, &written).await?;
+                write_chained(tx, backend, &chained).await?;
+            }
+            Backend::Postgres => {
+                changes.states.extend(written);
+                changes.chained.extend(chained);
+            }
         }
     }
     Ok(changes)
 }
 
+/// `count` ids for new `conversation_dms` rows on SQLite: the ones after the
+/// largest stored (the one writer holds the write lock already: the events
+/// were inserted first).
+async fn next_ids_sqlite(
+    tx: &mut Transaction<'_, Any>,
+    count: usize,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let (largest,): (i64,) = sqlx::query_as("SELECT COALESCE(max(id), 0) FROM conversation_dms")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((1..=count as i64).map(|offset| largest + offset).collect())
+}
+
 /// Takes the advisory lock of each conversation of `keys` (Postgres), in the
-/// order of their lock keys.
+/// order of their lock keys, and returns `count` ids for new
+/// `conversation_dms` rows from their sequence (in the same round trip).
 async fn lock_conversations<'k>(
     tx: &mut Transaction<'_, Any>,
     keys: impl Iterator<Item = &'k ConversationKey>,
-) -> Result<(), sqlx::Error> {
+    count: usize,
+) -> Result<Vec<i64>, sqlx::Error> {
     let mut lock_keys: Vec<i64> = keys.map(lock_key).collect();
     lock_keys.sort_unstable();
     lock_keys.dedup();
     // The keys as one JSON array (one statement text for any number of
     // conversations), read in its order: the locks are taken sorted.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(CAST(key.value AS BIGINT))
-         FROM json_array_elements_text($1::json) WITH ORDINALITY AS key (value, position)
-         ORDER BY key.position",
+    let (_, ids): (i64, String) = sqlx::query_as(
+        "WITH locked AS (
+             SELECT pg_advisory_xact_lock(CAST(key.value AS BIGINT))
+             FROM json_array_elements_text($1::json) WITH ORDINALITY AS key (value, position)
+             ORDER BY key.position)
+         SELECT (SELECT count(*) FROM locked),
+                (SELECT CAST(COALESCE(json_agg(nextval('conversation_dm_ids')), '[]') AS TEXT)
+                 FROM generate_series(1, $2))",
     )
     .bind(serde_json::to_string(&lock_keys).expect("integers serialise"))
-    .execute(&mut **tx)
+    .bind(count as i64)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    from_json_row(&ids)
 }
 
 /// A conversation's advisory lock key: a 64-bit FNV-1a hash of its two ids
@@ -202,7 +279,7 @@ async fn read_states(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     chunk: &[(&ConversationKey, &Vec<Dm>)],
-) -> Result<HashMap<ConversationKey, Conversation>, sqlx::Error> {
+) -> Result<HashMap<ConversationKey, Stored>, sqlx::Error> {
     if backend == Backend::Sqlite {
         return read_states_sqlite(tx, chunk).await;
     }
@@ -211,13 +288,14 @@ async fn read_states(
     // that as a hash join over a scan of the whole table once the list is
     // long, 30 ms instead of 4–7 ms for 1,000 pairs among 200,000
     // conversations, growing with the table; SQLite 3.40's planner scans too.)
-    // The three columns in one text value: one lookup per conversation
-    // instead of three (it was a tenth of batch ingestion on SQLite).
+    // The four columns in one text value: one lookup per conversation
+    // instead of four (it was a tenth of batch ingestion on SQLite).
     let statement = format!(
         "WITH touched (account_id, peer_id) AS (VALUES {})
          SELECT touched.account_id, touched.peer_id,
                 (SELECT stored.last_dm_at_ms || ' ' || stored.last_dm_sent || ' '
-                        || COALESCE(stored.waiting_since_ms, -1)
+                        || COALESCE(stored.waiting_since_ms, -1) || ' '
+                        || COALESCE(stored.last_dm_id, -1)
                  FROM conversations AS stored
                  WHERE stored.account_id = touched.account_id
                    AND stored.peer_id = touched.peer_id)
@@ -262,7 +340,7 @@ fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
 async fn read_states_sqlite(
     tx: &mut Transaction<'_, Any>,
     chunk: &[(&ConversationKey, &Vec<Dm>)],
-) -> Result<HashMap<ConversationKey, Conversation>, sqlx::Error> {
+) -> Result<HashMap<ConversationKey, Stored>, sqlx::Error> {
     let keys: Vec<[&str; 2]> = chunk
         .iter()
         .map(|((account_id, peer_id), _)| [account_id.as_str(), peer_id.as_str()])
@@ -271,7 +349,8 @@ async fn read_states_sqlite(
         "SELECT group_concat(found, ',') FROM (
              SELECT touched.key || ' ' || (
                  SELECT stored.last_dm_at_ms || ' ' || stored.last_dm_sent || ' '
-                        || COALESCE(stored.waiting_since_ms, -1)
+                        || COALESCE(stored.waiting_since_ms, -1) || ' '
+                        || COALESCE(stored.last_dm_id, -1)
                  FROM conversations AS stored
                  WHERE stored.account_id = touched.value ->> 0
                    AND stored.peer_id = touched.value ->> 1) AS found
@@ -293,113 +372,149 @@ async fn read_states_sqlite(
 }
 
 /// A conversation's state from `read_states`'s text: `"<last_dm_at_ms>
-/// <last_dm_sent> <waiting_since_ms or -1>"`.
-fn parse_state(text: &str) -> Option<Conversation> {
+/// <last_dm_sent> <waiting_since_ms or -1> <last_dm_id or -1>"`.
+fn parse_state(text: &str) -> Option<Stored> {
     let mut fields = text.split(' ').map(str::parse::<i64>);
-    let (at_ms, sent, since) = (
+    let (at_ms, sent, since, last_dm_id) = (
+        fields.next()?.ok()?,
         fields.next()?.ok()?,
         fields.next()?.ok()?,
         fields.next()?.ok()?,
     );
-    Some(Conversation {
-        last: Dm {
-            at_ms,
-            sent: sent != 0,
+    Some(Stored {
+        state: Conversation {
+            last: Dm {
+                at_ms,
+                sent: sent != 0,
+            },
+            waiting_since_ms: (since >= 0).then_some(since),
         },
-        waiting_since_ms: (since >= 0).then_some(since),
+        last_dm_id: (last_dm_id >= 0).then_some(last_dm_id),
     })
 }
 
-/// A conversation that got a DM older than its latest stored one: its DMs
-/// since the last sent DM before the earliest new one are read (they include
-/// this transaction's), the replies they made without the new DMs are taken
-/// back and the replies they make with them are counted. Returns the new state.
+/// A conversation's stored DMs after the last sent DM older than `$2` (all
+/// of them when there is none), walked back along its chain from its newest
+/// (`$1`) in one statement. The walk carries the anchor found so far (the
+/// latest sent DM older than `$2`; `$3` while there is none) and stops at a
+/// DM whose `latest_at_ms` is not past it: that DM and every one stored
+/// before it are no later than the anchor, so neither a later anchor nor a
+/// DM after it is left behind. Stored in event order, the walk reads the DMs
+/// after the anchor and the anchor; stored out of order, also those stored
+/// among them.
+const WALK_BACK: &str = "
+    WITH RECURSIVE walk (id, previous_id, at_ms, sent, anchor_ms) AS (
+        SELECT id, previous_id, at_ms, sent,
+               CASE WHEN sent = 1 AND at_ms < $2 THEN at_ms ELSE CAST($3 AS BIGINT) END
+        FROM conversation_dms WHERE id = $1
+      UNION ALL
+        SELECT dm.id, dm.previous_id, dm.at_ms, dm.sent,
+               CASE WHEN dm.sent = 1 AND dm.at_ms < $2 AND dm.at_ms > walk.anchor_ms
+                    THEN dm.at_ms ELSE walk.anchor_ms END
+        FROM walk JOIN conversation_dms AS dm ON dm.id = walk.previous_id
+        WHERE dm.latest_at_ms > walk.anchor_ms)
+    SELECT at_ms, sent, anchor_ms FROM walk";
+
+/// A conversation that got a DM older than its latest stored one: its stored
+/// DMs since the last sent DM before the earliest new one are read (by
+/// walking its chain back, [`WALK_BACK`]), the replies they made are taken
+/// back and the replies they make with the new DMs are counted. Returns the
+/// new state.
 async fn recount_late(
     tx: &mut Transaction<'_, Any>,
-    (account_id, peer_id): &ConversationKey,
+    (account_id, _): &ConversationKey,
+    last_dm_id: Option<i64>,
     new_dms: &[Dm],
     changes: &mut Changes,
 ) -> Result<Option<Conversation>, sqlx::Error> {
-    // The `kind IN (…)` term lets SQLite use the partial index.
-    let (anchor,): (Option<i64>,) = sqlx::query_as(
-        "SELECT max(occurred_at_ms) FROM events
-         WHERE account_id = $1 AND peer_id = $2 AND kind IN ('dm_received', 'dm_sent')
-           AND kind = 'dm_sent' AND occurred_at_ms < $3",
-    )
-    .bind(account_id)
-    .bind(peer_id)
-    .bind(new_dms[0].at_ms)
-    .fetch_one(&mut **tx)
-    .await?;
+    let rows: Vec<(i64, i64, i64)> = match last_dm_id {
+        Some(id) => {
+            sqlx::query_as(WALK_BACK)
+                .bind(id)
+                .bind(new_dms[0].at_ms)
+                .bind(i64::MIN)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        None => Vec::new(),
+    };
     // After the anchor (a sent DM, last at its millisecond) nobody waits.
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT occurred_at_ms, kind FROM events
-         WHERE account_id = $1 AND peer_id = $2 AND kind IN ('dm_received', 'dm_sent')
-           AND occurred_at_ms > $3",
-    )
-    .bind(account_id)
-    .bind(peer_id)
-    .bind(anchor.unwrap_or(i64::MIN))
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut with_new: Vec<Dm> = rows
+    let anchor_ms = rows.iter().map(|(_, _, anchor)| *anchor).max();
+    let mut stored: Vec<Dm> = rows
         .into_iter()
-        .map(|(at_ms, kind)| Dm {
+        .filter(|(at_ms, _, _)| Some(*at_ms) > anchor_ms)
+        .map(|(at_ms, sent, _)| Dm {
             at_ms,
-            sent: kind == "dm_sent",
+            sent: sent != 0,
         })
         .collect();
+    stored.sort_unstable();
+    let mut with_new = [stored.as_slice(), new_dms].concat();
     with_new.sort_unstable();
-    let without_new = multiset_difference(&with_new, new_dms);
-    let (_, before) = replies::follow(None, without_new);
+    let (_, before) = replies::follow(None, stored);
     let (after, replies) = replies::follow(None, with_new);
     changes.replies(account_id, &before, -1);
     changes.replies(account_id, &replies, 1);
     Ok(after)
 }
 
-/// `all` without one occurrence of each of `taken` (both sorted).
-fn multiset_difference(all: &[Dm], taken: &[Dm]) -> Vec<Dm> {
-    let mut taken = taken.iter().peekable();
-    let mut rest = Vec::with_capacity(all.len().saturating_sub(taken.len()));
-    for dm in all {
-        while taken.next_if(|next| *next < dm).is_some() {}
-        if taken.next_if(|next| *next == dm).is_none() {
-            rest.push(*dm);
-        }
-    }
-    rest
-}
-
-/// Writes the new state of the conversations that changed.
+/// Writes the new state and newest chained DM of the touched conversations
+/// (SQLite).
 async fn write_states(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    changed: &[(&ConversationKey, Conversation)],
+    written: &[(ConversationKey, Conversation, i64)],
 ) -> Result<(), sqlx::Error> {
-    if changed.is_empty() {
+    if written.is_empty() {
         return Ok(());
     }
     let statement = format!(
         "INSERT INTO conversations
-             (account_id, peer_id, last_dm_at_ms, last_dm_sent, waiting_since_ms)
+             (account_id, peer_id, last_dm_at_ms, last_dm_sent, waiting_since_ms, last_dm_id)
          VALUES {}
          ON CONFLICT (account_id, peer_id) DO UPDATE SET
              last_dm_at_ms = excluded.last_dm_at_ms,
              last_dm_sent = excluded.last_dm_sent,
-             waiting_since_ms = excluded.waiting_since_ms",
-        placeholders(backend, changed.len(), 5)
+             waiting_since_ms = excluded.waiting_since_ms,
+             last_dm_id = excluded.last_dm_id",
+        placeholders(backend, written.len(), 6)
     );
     let mut query = sqlx::query(&statement);
-    for ((account_id, peer_id), state) in changed {
+    for ((account_id, peer_id), state, last_dm_id) in written {
         query = query
             .bind(account_id)
             .bind(peer_id)
             .bind(state.last.at_ms)
             .bind(i64::from(state.last.sent))
-            .bind(state.waiting_since_ms);
+            .bind(state.waiting_since_ms)
+            .bind(*last_dm_id);
     }
     query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Appends DMs to their conversations' chains (SQLite).
+async fn write_chained(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    chained: &[ChainedDm],
+) -> Result<(), sqlx::Error> {
+    for chunk in chained.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "INSERT INTO conversation_dms (id, previous_id, at_ms, sent, latest_at_ms) VALUES {}",
+            placeholders(backend, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&statement);
+        for chained in chunk {
+            query = query
+                .bind(chained.id)
+                .bind(chained.previous_id)
+                .bind(chained.dm.at_ms)
+                .bind(i64::from(chained.dm.sent))
+                .bind(chained.latest_at_ms);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -489,9 +604,9 @@ pub(super) async fn write_changes(
 impl Changes {
     /// The rows as JSON arrays of objects for Postgres's `json_to_recordset`:
     /// (conversation minutes, waiting minutes, reply minutes, account
-    /// waiting minutes, account reply minutes, conversation states); changes
-    /// of zero left out.
-    pub(super) fn postgres_rows(&self) -> [String; 6] {
+    /// waiting minutes, account reply minutes, conversation states, chained
+    /// DMs); changes of zero left out.
+    pub(super) fn postgres_rows(&self) -> [String; 7] {
         use serde_json::json;
         [
             json_rows(self
@@ -535,13 +650,27 @@ impl Changes {
             json_rows(self
                 .states
                 .iter()
-                .map(|((account, peer), state)| {
+                .map(|((account, peer), state, last_dm_id)| {
                     json!({
                         "account_id": account,
                         "peer_id": peer,
                         "last_dm_at_ms": state.last.at_ms,
                         "last_dm_sent": i64::from(state.last.sent),
                         "waiting_since_ms": state.waiting_since_ms,
+                        "last_dm_id": last_dm_id,
+                    })
+                })
+                .collect()),
+            json_rows(self
+                .chained
+                .iter()
+                .map(|chained| {
+                    json!({
+                        "id": chained.id,
+                        "previous_id": chained.previous_id,
+                        "at_ms": chained.dm.at_ms,
+                        "sent": i64::from(chained.dm.sent),
+                        "latest_at_ms": chained.latest_at_ms,
                     })
                 })
                 .collect()),
@@ -594,27 +723,23 @@ mod tests {
     #[test]
     fn stored_states_are_read_back_from_their_text() {
         assert_eq!(
-            parse_state("1795631405000 1 -1"),
-            Some(Conversation {
-                last: Dm {
-                    at_ms: 1_795_631_405_000,
-                    sent: true
+            parse_state("1795631405000 1 -1 7"),
+            Some(Stored {
+                state: Conversation {
+                    last: Dm {
+                        at_ms: 1_795_631_405_000,
+                        sent: true
+                    },
+                    waiting_since_ms: None
                 },
-                waiting_since_ms: None
+                last_dm_id: Some(7),
             })
         );
-        assert_eq!(parse_state("20 0 10").unwrap().waiting_since_ms, Some(10));
-        assert_eq!(parse_state("20 0"), None);
-    }
-
-    #[test]
-    fn the_difference_takes_each_new_dm_once() {
-        let dm = |at_ms, sent| Dm { at_ms, sent };
-        let all = [dm(1, false), dm(1, false), dm(2, true), dm(3, false)];
+        let waiting = parse_state("20 0 10 -1").unwrap();
         assert_eq!(
-            multiset_difference(&all, &[dm(1, false), dm(3, false)]),
-            vec![dm(1, false), dm(2, true)]
+            (waiting.state.waiting_since_ms, waiting.last_dm_id),
+            (Some(10), None)
         );
-        assert_eq!(multiset_difference(&all, &[]), all.to_vec());
+        assert_eq!(parse_state("20 0 10"), None);
     }
 }

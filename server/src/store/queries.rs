@@ -591,8 +591,9 @@ async fn write_aggregates(
     Ok(())
 }
 
-/// Every aggregate row of a transaction on Postgres, and the new state of
-/// the conversations it moved (locked already), in ONE statement (one round
+/// Every aggregate row of a transaction on Postgres, the new state of the
+/// conversations it touched (locked already) and the DMs it appended to
+/// their chains, in ONE statement (one round
 /// trip, however many tables and rows): each table's rows travel as
 /// one JSON parameter read by `json_to_recordset`, so the statement's text
 /// never changes and is prepared once per connection. Every row is the
@@ -642,15 +643,23 @@ const POSTGRES_AGGREGATES: &str = concat!(
      ON CONFLICT (account_id, minute_ms, bucket, slot)
      DO UPDATE SET count = account_reply_minutes.count + excluded.count),
  conversation_rows AS (
-     INSERT INTO conversations (account_id, peer_id, last_dm_at_ms, last_dm_sent, waiting_since_ms)
-     SELECT r.account_id, r.peer_id, r.last_dm_at_ms, r.last_dm_sent, r.waiting_since_ms
+     INSERT INTO conversations
+         (account_id, peer_id, last_dm_at_ms, last_dm_sent, waiting_since_ms, last_dm_id)
+     SELECT r.account_id, r.peer_id, r.last_dm_at_ms, r.last_dm_sent, r.waiting_since_ms,
+            r.last_dm_id
      FROM json_to_recordset($17::json)
          AS r (account_id TEXT, peer_id TEXT, last_dm_at_ms BIGINT, last_dm_sent INTEGER,
-               waiting_since_ms BIGINT)
+               waiting_since_ms BIGINT, last_dm_id BIGINT)
      ON CONFLICT (account_id, peer_id) DO UPDATE SET
          last_dm_at_ms = excluded.last_dm_at_ms,
          last_dm_sent = excluded.last_dm_sent,
-         waiting_since_ms = excluded.waiting_since_ms),
+         waiting_since_ms = excluded.waiting_since_ms,
+         last_dm_id = excluded.last_dm_id),
+ chained_dm_rows AS (
+     INSERT INTO conversation_dms (id, previous_id, at_ms, sent, latest_at_ms)
+     SELECT r.id, r.previous_id, r.at_ms, r.sent, r.latest_at_ms
+     FROM json_to_recordset($18::json)
+         AS r (id BIGINT, previous_id BIGINT, at_ms BIGINT, sent INTEGER, latest_at_ms BIGINT)),
  new_accounts AS (
      INSERT INTO accounts (account_id, first_seen_at_ms)
      SELECT r.account_id, r.first_seen_at_ms
@@ -711,7 +720,7 @@ async fn write_aggregates_postgres(
             json!({"minute_ms": minute, "metric": metric.as_str(), "count": count})
         })
         .collect());
-    let [active, waiting, replies, account_waiting, account_replies, states] =
+    let [active, waiting, replies, account_waiting, account_replies, states, chained] =
         changes.postgres_rows();
     let accounts = json_rows(delta
         .accounts
@@ -737,6 +746,7 @@ async fn write_aggregates_postgres(
         .bind(hours)
         .bind(last_events)
         .bind(states)
+        .bind(chained)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -530,6 +530,26 @@ async fn a_database_from_before_replies_upgrades_with_its_conversations_followed
     assert_eq!(snapshot.waiting.total, 0);
     assert_eq!(snapshot.replies.last_hour.count, 1);
     assert_eq!(snapshot.replies.last_hour.median_ms, Some(240_000));
+
+    // A late DM is recounted through the DMs stored before the upgrade
+    // (their chain, built by the migration): the customer's wait began a
+    // minute earlier, so the one reply took 5 minutes instead of 4.
+    store
+        .ingest(
+            vec![dm("6", RECEIVED, "biz", "waits", now - 6 * MINUTE)],
+            now,
+        )
+        .await
+        .unwrap();
+    let snapshot = store
+        .snapshot(now, SnapshotSource::Push, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(
+        (snapshot.replies.last_hour.count, snapshot.waiting.total),
+        (1, 0)
+    );
+    assert_eq!(snapshot.replies.last_hour.median_ms, Some(300_000));
 }
 
 async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
