@@ -81,10 +81,9 @@ macro_rules! account_figures_of {
     ($shown:literal, $concatenated:literal) => {
         concat!(
             "SELECT shown.account_id AS account_id,
-                    (SELECT CAST(sum(received) AS BIGINT) FROM account_days
-                     WHERE account_days.account_id = shown.account_id AND day_ms = $2) AS received,
-                    (SELECT CAST(sum(sent) AS BIGINT) FROM account_days
-                     WHERE account_days.account_id = shown.account_id AND day_ms = $2) AS sent,
+                    (SELECT CAST(sum(received) AS TEXT) || ' ' || CAST(sum(sent) AS TEXT)
+                     FROM account_days
+                     WHERE account_days.account_id = shown.account_id AND day_ms = $2) AS today,
                     (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
                      WHERE account_waiting_minutes.account_id = shown.account_id
                        AND minute_ms > $3) AS waiting,
@@ -103,7 +102,8 @@ macro_rules! account_figures_of {
 /// The figures of `ids` in `windows`, read from the per-account rows (every
 /// slot's) by one statement that returns ONE row: sqlx hands every row from
 /// its SQLite thread with a wake-up, so the accounts come as one JSON array of
-/// `[id, received, sent, waiting, replies]`, the replies as one text
+/// `[id, today, waiting, replies]`, today's DMs as one text (`"received
+/// sent"`, one lookup of the day's rows), the replies as one text
 /// (`"bucket:count,…"`, a bucket once per minute and slot: the quantile adds
 /// them up; grouping them in SQL took a sort per account, 30 % of the time).
 /// The ids go in as one JSON array, so the statement's text is one for any
@@ -120,12 +120,12 @@ pub(super) async fn read(
     }
     let statement = match backend {
         Backend::Sqlite => concat!(
-            "SELECT json_group_array(json_array(account_id, received, sent, waiting, replies)) FROM (",
+            "SELECT json_group_array(json_array(account_id, today, waiting, replies)) FROM (",
             account_figures_of!("SELECT value AS account_id FROM json_each($1)", "group_concat"),
             ")"
         ),
         Backend::Postgres => concat!(
-            "SELECT CAST(COALESCE(json_agg(json_build_array(account_id, received, sent, waiting, replies)), '[]') AS TEXT) FROM (",
+            "SELECT CAST(COALESCE(json_agg(json_build_array(account_id, today, waiting, replies)), '[]') AS TEXT) FROM (",
             account_figures_of!(
                 "SELECT value AS account_id FROM json_array_elements_text(CAST($1 AS json))",
                 "string_agg"
@@ -141,27 +141,32 @@ pub(super) async fn read(
         .bind(windows.current_minute)
         .fetch_one(&mut *connection)
         .await?;
-    type Row = (
-        String,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-    );
+    type Row = (String, Option<String>, Option<i64>, Option<String>);
     let rows: Vec<Row> = from_json_row(&rows)?;
-    for (id, received, sent, waiting, histogram) in rows {
+    for (id, today, waiting, histogram) in rows {
+        let (received_today, sent_today) = parse_today(today.as_deref().unwrap_or("0 0"))?;
         let histogram = parse_histogram(histogram.as_deref().unwrap_or_default())?;
         figures.insert(
             id,
             Figures {
-                received_today: received.unwrap_or(0),
-                sent_today: sent.unwrap_or(0),
+                received_today,
+                sent_today,
                 waiting: waiting.unwrap_or(0),
                 median_reply_ms: replies::quantile(&histogram, 0.5),
             },
         );
     }
     Ok(figures)
+}
+
+/// `"received sent"` (today's DMs of an account) as numbers.
+fn parse_today(text: &str) -> Result<(i64, i64), sqlx::Error> {
+    let unreadable = || sqlx::Error::Protocol(format!("unreadable DMs of the day: {text:?}"));
+    let (received, sent) = text.split_once(' ').ok_or_else(unreadable)?;
+    Ok((
+        received.parse().map_err(|_| unreadable())?,
+        sent.parse().map_err(|_| unreadable())?,
+    ))
 }
 
 /// `"bucket:count,…"` as (bucket, count) pairs, one per bucket: the counts
@@ -576,6 +581,13 @@ mod tests {
         assert_eq!(orders.figures.len(), 4);
         assert_eq!(orders.without_reply.len(), 1);
         assert_eq!(orders.by.map(|set| set.len()), [4, 4, 4, 3]);
+    }
+
+    #[test]
+    fn the_days_dms_are_read_from_their_text() {
+        assert_eq!(parse_today("12 3").unwrap(), (12, 3));
+        assert!(parse_today("12").is_err());
+        assert!(parse_today("12 x").is_err());
     }
 
     #[test]
