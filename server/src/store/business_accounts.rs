@@ -92,7 +92,6 @@ impl ActivityDelta {
 /// another transaction.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     slot: Slot,
     version: i64,
     delta: &ActivityDelta,
@@ -104,7 +103,7 @@ pub(super) async fn record(
              ON CONFLICT (account_id, day_ms, slot) DO UPDATE SET
                  received = account_days.received + excluded.received,
                  sent = account_days.sent + excluded.sent",
-            placeholders(backend, chunk.len(), 5)
+            placeholders(Backend::Sqlite, chunk.len(), 5)
         );
         let mut query = sqlx::query(&statement);
         for ((account, day), (received, sent)) in chunk {
@@ -123,7 +122,7 @@ pub(super) async fn record(
             "INSERT INTO account_hours (account_id, hour_ms, slot, events) VALUES {}
              ON CONFLICT (account_id, hour_ms, slot) DO UPDATE SET
                  events = account_hours.events + excluded.events",
-            placeholders(backend, chunk.len(), 4)
+            placeholders(Backend::Sqlite, chunk.len(), 4)
         );
         let mut query = sqlx::query(&statement);
         for ((account, hour), events) in chunk {
@@ -140,7 +139,7 @@ pub(super) async fn record(
                  WHEN excluded.last_event_at_ms > account_last_events.last_event_at_ms
                  THEN excluded.last_event_at_ms ELSE account_last_events.last_event_at_ms END,
                  version = excluded.version",
-            placeholders(backend, chunk.len(), 4)
+            placeholders(Backend::Sqlite, chunk.len(), 4)
         );
         let mut query = sqlx::query(&statement);
         for (account, at) in chunk {

@@ -209,8 +209,8 @@ pub(super) async fn record(
         }
         match backend {
             Backend::Sqlite => {
-                write_states(tx, backend, &written).await?;
-                write_chained(tx, backend, &chained).await?;
+                write_states(tx, &written).await?;
+                write_chained(tx, &chained).await?;
             }
             Backend::Postgres => {
                 changes.states.extend(written);
@@ -462,7 +462,6 @@ async fn recount_late(
 /// (SQLite).
 async fn write_states(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     written: &[(ConversationKey, Conversation, i64)],
 ) -> Result<(), sqlx::Error> {
     if written.is_empty() {
@@ -477,7 +476,7 @@ async fn write_states(
              last_dm_sent = excluded.last_dm_sent,
              waiting_since_ms = excluded.waiting_since_ms,
              last_dm_id = excluded.last_dm_id",
-        placeholders(backend, written.len(), 6)
+        placeholders(Backend::Sqlite, written.len(), 6)
     );
     let mut query = sqlx::query(&statement);
     for ((account_id, peer_id), state, last_dm_id) in written {
@@ -496,13 +495,12 @@ async fn write_states(
 /// Appends DMs to their conversations' chains (SQLite).
 async fn write_chained(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     chained: &[ChainedDm],
 ) -> Result<(), sqlx::Error> {
     for chunk in chained.chunks(ROWS_PER_UPSERT) {
         let statement = format!(
             "INSERT INTO conversation_dms (id, previous_id, at_ms, sent, latest_at_ms) VALUES {}",
-            placeholders(backend, chunk.len(), 5)
+            placeholders(Backend::Sqlite, chunk.len(), 5)
         );
         let mut query = sqlx::query(&statement);
         for chained in chunk {
@@ -522,7 +520,6 @@ async fn write_chained(
 /// chunk of rows.
 pub(super) async fn write_changes(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     slot: Slot,
     changes: &Changes,
 ) -> Result<(), sqlx::Error> {
@@ -559,17 +556,9 @@ pub(super) async fn write_changes(
             )
         })
         .collect();
+    add_counts(tx, "conversation_minutes", &["minute_ms", "slot"], &active).await?;
     add_counts(
         tx,
-        backend,
-        "conversation_minutes",
-        &["minute_ms", "slot"],
-        &active,
-    )
-    .await?;
-    add_counts(
-        tx,
-        backend,
         "waiting_minutes",
         &["last_minute_ms", "since_minute_ms", "slot"],
         &waiting,
@@ -577,7 +566,6 @@ pub(super) async fn write_changes(
     .await?;
     add_counts(
         tx,
-        backend,
         "reply_minutes",
         &["minute_ms", "bucket", "slot"],
         &replies,
@@ -585,7 +573,6 @@ pub(super) async fn write_changes(
     .await?;
     add_counts(
         tx,
-        backend,
         "account_waiting_minutes",
         &["account_id", "minute_ms", "slot"],
         &account_waiting,
@@ -593,7 +580,6 @@ pub(super) async fn write_changes(
     .await?;
     add_counts(
         tx,
-        backend,
         "account_reply_minutes",
         &["account_id", "minute_ms", "bucket", "slot"],
         &account_replies,
@@ -688,7 +674,6 @@ enum KeyPart<'a> {
 /// missing rows); changes of zero are skipped.
 async fn add_counts(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     table: &str,
     key_columns: &[&str],
     rows: &[(Vec<KeyPart<'_>>, i64)],
@@ -699,7 +684,7 @@ async fn add_counts(
         let statement = format!(
             "INSERT INTO {table} ({keys}, count) VALUES {}
              ON CONFLICT ({keys}) DO UPDATE SET count = {table}.count + excluded.count",
-            placeholders(backend, chunk.len(), key_columns.len() + 1)
+            placeholders(Backend::Sqlite, chunk.len(), key_columns.len() + 1)
         );
         let mut query = sqlx::query(&statement);
         for (key, change) in chunk {

@@ -472,7 +472,7 @@ async fn apply(
     };
     match backend {
         Backend::Postgres => write_aggregates_postgres(tx, delta, &changes, &totals).await,
-        Backend::Sqlite => write_aggregates(tx, backend, delta, &changes, &totals).await,
+        Backend::Sqlite => write_aggregates_sqlite(tx, delta, &changes, &totals).await,
     }
 }
 
@@ -519,9 +519,8 @@ const STORE_SLOTS_UPSERT: &str = concat!(
 
 /// Every aggregate row of a transaction on SQLite (in-process, so a
 /// statement costs no round trip): one multi-row upsert per table.
-async fn write_aggregates(
+async fn write_aggregates_sqlite(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     delta: &AggregateDelta,
     changes: &conversations::Changes,
     totals: &SlotTotals,
@@ -532,7 +531,7 @@ async fn write_aggregates(
         let statement = format!(
             "INSERT INTO metric_totals (metric, slot, count) VALUES {}
              ON CONFLICT (metric, slot) DO UPDATE SET count = metric_totals.count + excluded.count",
-            placeholders(backend, metric_totals.len(), 3)
+            placeholders(Backend::Sqlite, metric_totals.len(), 3)
         );
         let mut query = sqlx::query(&statement);
         for (metric, count) in metric_totals {
@@ -550,7 +549,7 @@ async fn write_aggregates(
                 "INSERT INTO {table} ({key_column}, metric, slot, count) VALUES {}
                  ON CONFLICT ({key_column}, metric, slot)
                  DO UPDATE SET count = {table}.count + excluded.count",
-                placeholders(backend, chunk.len(), 4)
+                placeholders(Backend::Sqlite, chunk.len(), 4)
             );
             let mut query = sqlx::query(&statement);
             for ((key, metric), count) in chunk {
@@ -563,14 +562,14 @@ async fn write_aggregates(
             query.execute(&mut **tx).await?;
         }
     }
-    conversations::write_changes(tx, backend, slot, changes).await?;
+    conversations::write_changes(tx, slot, changes).await?;
     let accounts: Vec<_> = delta.accounts.iter().collect();
     let mut new_accounts = 0;
     for chunk in accounts.chunks(ROWS_PER_UPSERT) {
         let statement = format!(
             "INSERT INTO accounts (account_id, first_seen_at_ms) VALUES {}
              ON CONFLICT (account_id) DO NOTHING",
-            placeholders(backend, chunk.len(), 2)
+            placeholders(Backend::Sqlite, chunk.len(), 2)
         );
         let mut query = sqlx::query(&statement);
         for (account_id, first_seen_at_ms) in chunk {
@@ -587,7 +586,7 @@ async fn write_aggregates(
         .bind(totals.last_accepted_at_ms)
         .fetch_one(&mut **tx)
         .await?;
-    business_accounts::record(tx, backend, slot, version, &delta.activity).await?;
+    business_accounts::record(tx, slot, version, &delta.activity).await?;
     Ok(())
 }
 
