@@ -6,8 +6,8 @@
 //! snapshot's time beside it (it carries the silent count, which must not
 //! grow with them).
 //!
-//! The accounts and their aggregate rows are written in SQL while the server
-//! is stopped: each account has today's DMs, four hourly rows over the last
+//! On SQLite and on Postgres. The accounts and their aggregate rows are
+//! written in SQL while the server is stopped: each account has today's DMs, four hourly rows over the last
 //! day, three waiting minutes and five reply rows in the last hour, and its
 //! newest event somewhere in the last 24 h (so nearly all of them are
 //! candidates for the silence rule, the costly case).
@@ -27,8 +27,18 @@ const WARM_UP: u32 = 2;
 /// Accounts that get a DM before the page measured after changes.
 pub const CHANGED_ACCOUNTS: u64 = 1_000;
 
+/// The database the server runs on.
+pub enum Database {
+    /// A file in the server's data directory (the default).
+    Sqlite,
+    /// A fresh Postgres database at this URL.
+    Postgres(String),
+}
+
 /// One measurement.
 pub struct AccountsCost {
+    /// The engine, as the report names it.
+    pub engine: &'static str,
     pub accounts: u64,
     /// The first page's compute time (every account's figures computed), ms.
     pub first_page_ms: f64,
@@ -57,12 +67,25 @@ const VIEWS: [&str; 5] = [
     "q=7&sort=account",
 ];
 
-pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
+pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<AccountsCost> {
     let data_dir = tempfile::tempdir().context("temporary data directory")?;
+    let env = match database {
+        Database::Sqlite => vec![],
+        Database::Postgres(url) => vec![("DATABASE_URL", url.clone())],
+    };
     // Start once so the database exists with its schema.
-    drop(Server::start_in(binary, &[], data_dir.path()).await?);
-    fill(&data_dir.path().join("pulse.db"), accounts).await?;
-    let server = Server::start_in(binary, &[], data_dir.path()).await?;
+    drop(Server::start_in(binary, &env, data_dir.path()).await?);
+    let engine = match database {
+        Database::Sqlite => {
+            fill(&data_dir.path().join("pulse.db"), accounts).await?;
+            "SQLite"
+        }
+        Database::Postgres(url) => {
+            fill_postgres(url, accounts).await?;
+            "Postgres"
+        }
+    };
+    let server = Server::start_in(binary, &env, data_dir.path()).await?;
     let cookie = server.log_in().await?;
     let http = reqwest::Client::new();
     let first = format!("{}/api/admin/accounts?{}", server.base_url, VIEWS[0]);
@@ -125,6 +148,7 @@ pub async fn run(binary: &Path, accounts: u64) -> Result<AccountsCost> {
     }
     let after = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
     Ok(AccountsCost {
+        engine,
         accounts,
         first_page_ms,
         figures_kib,
@@ -237,5 +261,65 @@ async fn fill(db: &Path, accounts: u64) -> Result<()> {
     tx.commit().await?;
     connection.close().await?;
     snapshot_cost::flush_filled();
+    Ok(())
+}
+
+/// [`fill`] on Postgres, the same rows; then `ANALYZE`, as autovacuum would
+/// soon after a load this size.
+async fn fill_postgres(url: &str, accounts: u64) -> Result<()> {
+    let mut connection = sqlx::PgConnection::connect(url)
+        .await
+        .context("connect to the accounts database")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let (day, hour, minute) = (86_400_000i64, 3_600_000i64, 60_000i64);
+    let id = "'1784' || lpad(i::text, 10, '0')";
+    let numbered = "generate_series(0, $1 - 1) AS i";
+    let statements = [
+        format!(
+            "INSERT INTO accounts (account_id, first_seen_at_ms) SELECT {id}, $2 - {day} FROM {numbered}"
+        ),
+        format!(
+            "INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
+             SELECT {id}, 0, $2 - (i * 7919) % {day} FROM {numbered}"
+        ),
+        format!(
+            "INSERT INTO account_days (account_id, day_ms, slot, received, sent)
+             SELECT {id}, $2 - $2 % {day}, 0, i % 50, i % 30 FROM {numbered}"
+        ),
+        format!(
+            "INSERT INTO account_hours (account_id, hour_ms, slot, events)
+             SELECT {id}, ($2 - $2 % {hour}) - (k * 6 + i % 6) * {hour}, 0, 3 + i % 10
+             FROM {numbered}, generate_series(0, 3) AS k"
+        ),
+        format!(
+            "INSERT INTO account_waiting_minutes (account_id, minute_ms, slot, count)
+             SELECT {id}, ($2 - $2 % {minute}) - (k * 400 + i % 400) * {minute}, 0, 1 + i % 3
+             FROM {numbered}, generate_series(0, 2) AS k"
+        ),
+        format!(
+            "INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, slot, count)
+             SELECT {id}, ($2 - $2 % {minute}) - ((k * 11 + i) % 60) * {minute},
+                    (i + k * 5) % 40, 0, 1 + k
+             FROM {numbered}, generate_series(0, 4) AS k"
+        ),
+    ];
+    let mut tx = connection.begin().await?;
+    for statement in &statements {
+        sqlx::query(statement)
+            .bind(accounts as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("fill: {statement}"))?;
+    }
+    sqlx::query("UPDATE store_slots SET accounts = accounts + $1 WHERE slot = 0")
+        .bind(accounts as i64)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE").execute(&mut connection).await?;
+    connection.close().await?;
     Ok(())
 }

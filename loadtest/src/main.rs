@@ -258,11 +258,20 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("snapshot cost at {snapshot_sizes:?} stored events …");
         snapshot_costs = snapshot_cost::run(&args.server, snapshot_sizes).await?;
     }
-    let mut accounts_cost = None;
+    let mut accounts_costs = Vec::new();
     if args.runs(Part::Accounts) {
         let accounts = if args.quick { 1_000 } else { 100_000 };
-        eprintln!("accounts page cost with {accounts} business accounts …");
-        accounts_cost = Some(accounts_cost::run(&args.server, accounts).await?);
+        eprintln!("accounts page cost with {accounts} business accounts (SQLite) …");
+        accounts_costs.push(
+            accounts_cost::run(&args.server, accounts, &accounts_cost::Database::Sqlite).await?,
+        );
+        if !args.quick {
+            eprintln!("accounts page cost with {accounts} business accounts (Postgres) …");
+            let backends = scale_out::Backends::start();
+            let database =
+                accounts_cost::Database::Postgres(backends.postgres.fresh_database_url().await);
+            accounts_costs.push(accounts_cost::run(&args.server, accounts, &database).await?);
+        }
     }
     let mut browser = None;
     if args.runs(Part::Browser) {
@@ -297,7 +306,7 @@ async fn run(args: Args) -> Result<()> {
         &ingestion,
         scaled.as_ref(),
         &snapshot_costs,
-        accounts_cost.as_ref(),
+        &accounts_costs,
         browser.as_ref(),
     );
     if !hostile_scenarios.is_empty() {
@@ -546,7 +555,7 @@ fn report(
     ingestion: &[EngineIngestion],
     scaled: Option<&scale_out::ScaleOutResult>,
     snapshot_costs: &[snapshot_cost::SnapshotCost],
-    accounts_cost: Option<&accounts_cost::AccountsCost>,
+    accounts_costs: &[accounts_cost::AccountsCost],
     browser: Option<&(Option<Bundle>, hydration::Hydration)>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
@@ -681,7 +690,7 @@ fn report(
             );
         }
     }
-    if let Some(cost) = accounts_cost {
+    for cost in accounts_costs {
         let pages: Vec<String> = cost
             .page_ms
             .iter()
@@ -689,8 +698,9 @@ fn report(
             .collect();
         let _ = writeln!(
             table,
-            "| accounts page (100 rows) with {} business accounts (SQLite, mean of {} requests per view) | {}; the first page (every account's figures read into the node's ordered sets) {:.0} ms, server memory +{:.1} MiB; after DMs to {} accounts {:.1} ms ({} accounts recomputed); main snapshot beside them {:.2} ms |",
+            "| accounts page (100 rows) with {} business accounts ({}, mean of {} requests per view) | {}; the first page (every account's figures read into the node's ordered sets) {:.0} ms, server memory +{:.1} MiB; after DMs to {} accounts {:.1} ms ({} accounts recomputed); main snapshot beside them {:.2} ms |",
             cost.accounts,
+            cost.engine,
             accounts_cost::REQUESTS,
             pages.join(", "),
             cost.first_page_ms,

@@ -23,7 +23,7 @@ ALTER TABLE conversations ADD COLUMN last_dm_id BIGINT;
 -- The chains of the DMs stored so far, each in event order (at the same
 -- millisecond a received DM before a sent one): numbered conversation by
 -- conversation, so a DM's predecessor is the number before its own.
-CREATE TEMP TABLE stored_dms ON COMMIT DROP AS
+CREATE TEMP TABLE stored_dms AS
 SELECT row_number() OVER (ORDER BY account_id, peer_id, occurred_at_ms, kind = 'dm_sent', id)
            AS id,
        account_id, peer_id, occurred_at_ms AS at_ms, CAST(kind = 'dm_sent' AS INTEGER) AS sent
@@ -44,5 +44,7 @@ FROM (SELECT account_id, peer_id, max(id) AS id FROM stored_dms GROUP BY account
 WHERE conversations.account_id = newest.account_id AND conversations.peer_id = newest.peer_id;
 
 SELECT setval('conversation_dm_ids', COALESCE(max(id), 0) + 1, false) FROM conversation_dms;
+
+DROP TABLE stored_dms;
 
 DROP INDEX events_conversation_dms;

@@ -29,7 +29,7 @@ use app::model::ACCOUNTS_PER_PAGE;
 use sqlx::{AnyConnection, AnyPool};
 
 use super::{
-    queries::{floor, from_json_row},
+    queries::{self, floor, from_json_row},
     replies, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 
@@ -416,15 +416,15 @@ async fn read_changes(
         }
         ids.extend(moved(&mut tx, backend, &Windows::at(orders.at_ms), &windows).await?);
     }
-    let (accounts,): (i64,) = sqlx::query_as("SELECT count(*) FROM accounts")
-        .fetch_one(&mut *tx)
-        .await?;
+    // The accounts count from the slots (a count of the table is a scan on
+    // Postgres, 10 ms at 100,000 accounts, on every page).
+    let accounts = queries::accounts_on(&mut *tx).await?;
     let known = orders.figures.len()
         + ids
             .iter()
             .filter(|id| !orders.figures.contains_key(id.as_str()))
             .count();
-    if known as i64 != accounts {
+    if !fresh || known as i64 != accounts {
         // Accounts without any counted event (none of their events moves a
         // figure) are not marked by a version; every account, the first time.
         let statement = if fresh {

@@ -305,11 +305,16 @@ pub(super) async fn page(
         Some(ids) => ids,
         None => page_ids(&mut reader, query, &pattern).await?,
     };
-    let (total,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'")
-            .bind(&pattern)
-            .fetch_one(&mut *reader)
-            .await?;
+    let total = if query.filter.is_empty() {
+        queries::accounts_on(&mut *reader).await?
+    } else {
+        let (matching,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'")
+                .bind(&pattern)
+                .fetch_one(&mut *reader)
+                .await?;
+        matching
+    };
     let mut rows = Vec::with_capacity(ids.len());
     if !ids.is_empty() {
         let figures = account_figures::read(&mut reader, backend, &ids, &windows).await?;

@@ -763,6 +763,21 @@ pub(super) fn from_json_row<T: serde::de::DeserializeOwned>(text: &str) -> Resul
     serde_json::from_str(text).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
+/// The number of business accounts as `connection` sees it: the sum of the
+/// slots' counts (every transaction adds the accounts it inserted to its
+/// slot's), not a count of the table, which Postgres scans (10 ms at
+/// 100,000 accounts).
+pub(super) async fn accounts_on<'c, E>(executor: E) -> Result<i64, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    let (accounts,): (i64,) =
+        sqlx::query_as("SELECT CAST(COALESCE(sum(accounts), 0) AS BIGINT) FROM store_slots")
+            .fetch_one(executor)
+            .await?;
+    Ok(accounts)
+}
+
 /// The store version as `connection` sees it now: the sum of the slots'.
 pub(super) async fn version_on<'c, E>(executor: E) -> Result<i64, sqlx::Error>
 where
