@@ -17,7 +17,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use sqlx::Connection;
 
-use crate::{server::Server, snapshot_cost, webhooks};
+use crate::{reference, server::Server, snapshot_cost, webhooks};
 
 /// Page requests per measurement (each sort, after a warm-up).
 pub const REQUESTS: u32 = 10;
@@ -103,9 +103,7 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
             page_compute_ms(&server, &cookie, &http, &url, REQUESTS).await?,
         ));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+    let now = reference::now_ms();
     let step = accounts / CHANGED_ACCOUNTS;
     let changed: Vec<String> = (0..CHANGED_ACCOUNTS)
         .map(|i| account_id(i * step))
@@ -200,53 +198,64 @@ async fn compute_seconds(server: &Server, cookie: &str, name: &str) -> Result<(f
     ))
 }
 
-/// Writes `accounts` business accounts and their rows into the stopped server's database.
-async fn fill(db: &Path, accounts: u64) -> Result<()> {
-    let mut connection = snapshot_cost::open_for_filling(db).await?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+/// The statements that write `$1` business accounts and their rows at `$2`
+/// (now, Unix ms) on either engine, with `account_id` the engine's way of
+/// writing account `i`'s id (`1784` and `i` in ten digits).
+fn fill_statements(account_id: &str) -> [String; 6] {
     let (day, hour, minute) = (86_400_000i64, 3_600_000i64, 60_000i64);
-    let mut tx = connection.begin().await?;
-    let numbered =
-        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)";
-    let statements = [
-        // Newest event spread over the last 24 h.
+    // The accounts numbered from 0, and `k` from 0 to `last` for each.
+    let numbered = "WITH RECURSIVE n(i) AS (
+                        SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)";
+    let each = |last: i64| {
+        format!("{numbered}, m(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM m WHERE k < {last})")
+    };
+    [
         format!(
             "{numbered} INSERT INTO accounts (account_id, first_seen_at_ms)
-             SELECT printf('1784%010d', i), ?2 - {day} FROM n"
+             SELECT {account_id}, $2 - {day} FROM n"
         ),
+        // Newest event spread over the last 24 h.
         format!(
             "{numbered} INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
-             SELECT printf('1784%010d', i), 0, ?2 - (i * 7919) % {day} FROM n"
+             SELECT {account_id}, 0, $2 - (i * 7919) % {day} FROM n"
         ),
         format!(
             "{numbered} INSERT INTO account_days (account_id, day_ms, slot, received, sent)
-             SELECT printf('1784%010d', i), ?2 - ?2 % {day}, 0, i % 50, i % 30 FROM n"
+             SELECT {account_id}, $2 - $2 % {day}, 0, i % 50, i % 30 FROM n"
         ),
         format!(
-            "{numbered}, h(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM h WHERE k < 3)
-             INSERT INTO account_hours (account_id, hour_ms, slot, events)
-             SELECT printf('1784%010d', i), (?2 - ?2 % {hour}) - (k * 6 + i % 6) * {hour}, 0,
-                    3 + i % 10
-             FROM n, h"
+            "{} INSERT INTO account_hours (account_id, hour_ms, slot, events)
+             SELECT {account_id}, ($2 - $2 % {hour}) - (k * 6 + i % 6) * {hour}, 0, 3 + i % 10
+             FROM n, m",
+            each(3)
         ),
         format!(
-            "{numbered}, m(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM m WHERE k < 2)
-             INSERT INTO account_waiting_minutes (account_id, minute_ms, slot, count)
-             SELECT printf('1784%010d', i), (?2 - ?2 % {minute}) - (k * 400 + i % 400) * {minute}, 0,
+            "{} INSERT INTO account_waiting_minutes (account_id, minute_ms, slot, count)
+             SELECT {account_id}, ($2 - $2 % {minute}) - (k * 400 + i % 400) * {minute}, 0,
                     1 + i % 3
-             FROM n, m"
+             FROM n, m",
+            each(2)
         ),
         format!(
-            "{numbered}, r(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM r WHERE k < 4)
-             INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, slot, count)
-             SELECT printf('1784%010d', i), (?2 - ?2 % {minute}) - ((k * 11 + i) % 60) * {minute},
+            "{} INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, slot, count)
+             SELECT {account_id}, ($2 - $2 % {minute}) - ((k * 11 + i) % 60) * {minute},
                     (i + k * 5) % 40, 0, 1 + k
-             FROM n, r"
+             FROM n, m",
+            each(4)
         ),
-    ];
-    for statement in &statements {
+    ]
+}
+
+/// The store's count of accounts, moved by the accounts [`fill_statements`] wrote.
+const COUNT_FILLED: &str = "UPDATE store_slots SET accounts = accounts + $1 WHERE slot = 0";
+
+/// Writes `accounts` business accounts and their rows into the stopped
+/// server's SQLite database.
+async fn fill(db: &Path, accounts: u64) -> Result<()> {
+    let mut connection = snapshot_cost::open_for_filling(db).await?;
+    let now = reference::now_ms();
+    let mut tx = connection.begin().await?;
+    for statement in &fill_statements("printf('1784%010d', i)") {
         sqlx::query(statement)
             .bind(accounts as i64)
             .bind(now)
@@ -254,7 +263,7 @@ async fn fill(db: &Path, accounts: u64) -> Result<()> {
             .await
             .with_context(|| format!("fill: {statement}"))?;
     }
-    sqlx::query("UPDATE store_slots SET accounts = accounts + ?1 WHERE slot = 0")
+    sqlx::query(COUNT_FILLED)
         .bind(accounts as i64)
         .execute(&mut *tx)
         .await?;
@@ -270,43 +279,9 @@ async fn fill_postgres(url: &str, accounts: u64) -> Result<()> {
     let mut connection = sqlx::PgConnection::connect(url)
         .await
         .context("connect to the accounts database")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
-    let (day, hour, minute) = (86_400_000i64, 3_600_000i64, 60_000i64);
-    let id = "'1784' || lpad(i::text, 10, '0')";
-    let numbered = "generate_series(0, $1 - 1) AS i";
-    let statements = [
-        format!(
-            "INSERT INTO accounts (account_id, first_seen_at_ms) SELECT {id}, $2 - {day} FROM {numbered}"
-        ),
-        format!(
-            "INSERT INTO account_last_events (account_id, slot, last_event_at_ms)
-             SELECT {id}, 0, $2 - (i * 7919) % {day} FROM {numbered}"
-        ),
-        format!(
-            "INSERT INTO account_days (account_id, day_ms, slot, received, sent)
-             SELECT {id}, $2 - $2 % {day}, 0, i % 50, i % 30 FROM {numbered}"
-        ),
-        format!(
-            "INSERT INTO account_hours (account_id, hour_ms, slot, events)
-             SELECT {id}, ($2 - $2 % {hour}) - (k * 6 + i % 6) * {hour}, 0, 3 + i % 10
-             FROM {numbered}, generate_series(0, 3) AS k"
-        ),
-        format!(
-            "INSERT INTO account_waiting_minutes (account_id, minute_ms, slot, count)
-             SELECT {id}, ($2 - $2 % {minute}) - (k * 400 + i % 400) * {minute}, 0, 1 + i % 3
-             FROM {numbered}, generate_series(0, 2) AS k"
-        ),
-        format!(
-            "INSERT INTO account_reply_minutes (account_id, minute_ms, bucket, slot, count)
-             SELECT {id}, ($2 - $2 % {minute}) - ((k * 11 + i) % 60) * {minute},
-                    (i + k * 5) % 40, 0, 1 + k
-             FROM {numbered}, generate_series(0, 4) AS k"
-        ),
-    ];
+    let now = reference::now_ms();
     let mut tx = connection.begin().await?;
-    for statement in &statements {
+    for statement in &fill_statements("'1784' || lpad(CAST(i AS TEXT), 10, '0')") {
         sqlx::query(statement)
             .bind(accounts as i64)
             .bind(now)
@@ -314,7 +289,7 @@ async fn fill_postgres(url: &str, accounts: u64) -> Result<()> {
             .await
             .with_context(|| format!("fill: {statement}"))?;
     }
-    sqlx::query("UPDATE store_slots SET accounts = accounts + $1 WHERE slot = 0")
+    sqlx::query(COUNT_FILLED)
         .bind(accounts as i64)
         .execute(&mut *tx)
         .await?;

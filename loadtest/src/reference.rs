@@ -41,7 +41,8 @@ fn row(sequence: u64, now_ms: i64) -> Row {
     }
 }
 
-fn now_ms() -> i64 {
+/// The time now, Unix ms.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
