@@ -163,9 +163,9 @@ pub(super) async fn record(
             dms.sort_unstable();
             let stored = stored.get(key).copied();
             let before = stored.map(|stored| stored.state);
+            let last_dm_id = stored.and_then(|stored| stored.last_dm_id);
             let after = match before {
                 Some(state) if dms[0] < state.last && !joins_the_wait(state, &dms) => {
-                    let last_dm_id = stored.and_then(|stored| stored.last_dm_id);
                     recount_late(tx, key, last_dm_id, &dms, &mut changes).await?
                 }
                 Some(state) if dms[0] < state.last => {
@@ -186,7 +186,7 @@ pub(super) async fn record(
                 changes.follow(&key.0, before, after);
             }
             // The new DMs go after the stored ones, in event order.
-            let mut previous_id = stored.and_then(|stored| stored.last_dm_id);
+            let mut previous_id = last_dm_id;
             let mut latest_at_ms = before.map_or(i64::MIN, |state| state.last.at_ms);
             for dm in dms {
                 let id = ids.next().ok_or_else(|| {
