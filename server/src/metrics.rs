@@ -43,8 +43,12 @@ pub struct Metrics {
     pub snapshot_seconds: Histogram,
     /// Time to compute one page of the accounts table from the database.
     pub accounts_page_seconds: Histogram,
-    /// Accounts whose sortable figures a page's catch-up recomputed.
+    /// Accounts whose sortable figures a catch-up recomputed.
     pub account_figures_recomputed: IntCounter,
+    /// Time to bring the accounts' sortable figures up to date.
+    pub account_figures_catch_up_seconds: Histogram,
+    /// Business accounts whose sortable figures this node holds.
+    pub account_figures_held: IntGauge,
     /// TCP connections being served.
     pub connections_open: IntGauge,
     /// TCP connections closed at once because the node held its maximum.
@@ -132,7 +136,16 @@ impl Metrics {
             ),
             account_figures_recomputed: IntCounter::new(
                 "pulse_account_figures_recomputed_total",
-                "Accounts whose sortable figures were recomputed when an accounts page was asked for (touched since the last page, or their time windows moved).",
+                "Accounts whose sortable figures were recomputed (all of them when the node starts, then those touched since the last catch-up or whose time windows moved).",
+            )
+            .expect("valid"),
+            account_figures_catch_up_seconds: histogram(
+                "pulse_account_figures_catch_up_seconds",
+                "Time to bring the accounts page's sortable figures up to date (every account when the node starts, then each minute and before each page the accounts changed since).",
+            ),
+            account_figures_held: IntGauge::new(
+                "pulse_account_figures_accounts",
+                "Business accounts whose sortable figures this node holds (0 until they are built after the node starts).",
             )
             .expect("valid"),
             connections_open: IntGauge::new(
@@ -162,7 +175,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 18] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -176,6 +189,8 @@ impl Metrics {
             Box::new(metrics.snapshot_seconds.clone()),
             Box::new(metrics.accounts_page_seconds.clone()),
             Box::new(metrics.account_figures_recomputed.clone()),
+            Box::new(metrics.account_figures_catch_up_seconds.clone()),
+            Box::new(metrics.account_figures_held.clone()),
             Box::new(metrics.connections_open.clone()),
             Box::new(metrics.connections_refused.clone()),
             Box::new(metrics.streams_refused.clone()),

@@ -131,7 +131,8 @@ impl StatsPublisher {
     /// often as `pacer` says the node can afford, and a fresh snapshot at
     /// each minute boundary so time windows (last hour, today, active
     /// conversations) move on even when no events arrive; then deletes the
-    /// per-account rows the windows left behind.
+    /// per-account rows the windows left behind and catches up the accounts
+    /// page's ordered figures (built first thing).
     pub async fn run(self, mut pacer: Pacer, shutdown: CancellationToken) {
         let bus = self.bus.clone();
         let pace = move || {
@@ -148,6 +149,10 @@ impl StatsPublisher {
     }
 
     async fn roll_minutes(&self, shutdown: CancellationToken) {
+        tokio::select! {
+            () = self.keep_account_figures_up() => {}
+            () = shutdown.cancelled() => return,
+        }
         loop {
             let until_next_minute = MINUTE_MS - now_ms().rem_euclid(MINUTE_MS);
             let sleep = tokio::time::sleep(Duration::from_millis(until_next_minute as u64));
@@ -160,6 +165,24 @@ impl StatsPublisher {
             }
             if let Err(error) = self.store.purge_expired_account_rows(now_ms()).await {
                 tracing::warn!(error = %error_chain(&error), "could not delete expired per-account rows");
+            }
+            self.keep_account_figures_up().await;
+        }
+    }
+
+    /// Catches the accounts page's ordered figures up (all of them, the
+    /// first time), so that no page has to wait for more than a minute's
+    /// changes.
+    async fn keep_account_figures_up(&self) {
+        let started = std::time::Instant::now();
+        match self.store.keep_account_figures_up(now_ms()).await {
+            Ok(recomputed) => tracing::debug!(
+                recomputed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "accounts page figures caught up"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not catch up the accounts page's figures")
             }
         }
     }

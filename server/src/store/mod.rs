@@ -286,11 +286,21 @@ impl Store {
 
     /// Deletes the per-account rows that no time window reaches any more as
     /// of `now_ms` (they would otherwise pile up, one per account and minute);
-    /// returns how many. Also drops the accounts page's ordered figures when
-    /// no page asked for them for half an hour.
+    /// returns how many.
     pub async fn purge_expired_account_rows(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.account_figures.forget_if_unwatched(now_ms);
         Ok(business_accounts::purge(&self.writer, now_ms).await?)
+    }
+
+    /// Brings this node's ordered figures of the accounts page up to
+    /// `now_ms`, reading every account the first time (see
+    /// `account_figures`); returns how many accounts it recomputed. Pages
+    /// catch them up too, so this only keeps the catch-ups small and the
+    /// first page from reading every account.
+    pub async fn keep_account_figures_up(&self, now_ms: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .account_figures
+            .keep_up(&self.reader, self.backend, now_ms)
+            .await?)
     }
 
     /// How many business accounts are silent as of `now_ms`. It reads every

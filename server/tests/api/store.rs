@@ -94,6 +94,7 @@ on_both_backends!(
     every_snapshot_that_reaches_a_deliverys_version_contains_it,
     accounts_sort_by_newest_event_across_writers_with_eventless_ones_last,
     orders_by_a_figure_follow_what_changed_since_the_last_page,
+    figures_kept_up_without_pages_recompute_only_what_changed,
     a_reply_taken_back_by_another_node_leaves_the_accounts_median,
 );
 
@@ -272,6 +273,85 @@ async fn orders_by_a_figure_follow_what_changed_since_the_last_page(backend: Bac
         .unwrap();
     let medians: Vec<Option<i64>> = page.rows.iter().map(|row| row.median_reply_ms).collect();
     assert_eq!(medians, [Some(10_000), None, None]);
+}
+
+/// The figures a node keeps up between pages (built first, then caught up
+/// each minute): the first catch-up reads every account, the next ones only
+/// those written since (by any node) or whose rows left a window, and pages
+/// after them show the same as pages that caught up themselves.
+async fn figures_kept_up_without_pages_recompute_only_what_changed(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    first
+        .ingest(
+            vec![
+                // biz-a: a reply of 30 s, 58 minutes ago.
+                dm("a1", RECEIVED, "biz-a", "p", NOW - 58 * MINUTE),
+                dm(
+                    "a2",
+                    EventKind::DmSent,
+                    "biz-a",
+                    "p",
+                    NOW - 58 * MINUTE + 30_000,
+                ),
+                dm("b1", RECEIVED, "biz-b", "s", NOW - MINUTE),
+                dm("c1", RECEIVED, "biz-c", "t", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 3);
+    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 0);
+    // The other node keeps two more of biz-b's customers waiting.
+    second
+        .ingest(
+            vec![
+                dm("b2", RECEIVED, "biz-b", "u", NOW - MINUTE),
+                dm("b3", RECEIVED, "biz-b", "v", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 1);
+    let page = |now: i64, sort: AccountSort| {
+        let store = first.clone();
+        async move {
+            let query = AccountsQuery {
+                sort,
+                ..AccountsQuery::default()
+            };
+            store
+                .accounts_page(now, &query, &THRESHOLDS)
+                .await
+                .unwrap()
+                .rows
+                .into_iter()
+                .map(|row| (row.account_id, row.waiting, row.median_reply_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        page(NOW, AccountSort::Waiting).await,
+        [
+            ("biz-b".to_string(), 3, None),
+            ("biz-c".to_string(), 1, None),
+            ("biz-a".to_string(), 0, Some(30_000)),
+        ]
+    );
+    // Three minutes on, biz-a's reply has left the last hour: only biz-a moved.
+    let later = NOW + 3 * MINUTE;
+    assert_eq!(first.keep_account_figures_up(later).await.unwrap(), 1);
+    assert_eq!(
+        page(later, AccountSort::Reply).await,
+        [
+            ("biz-a".to_string(), 0, None),
+            ("biz-b".to_string(), 3, None),
+            ("biz-c".to_string(), 1, None),
+        ],
+        "nobody with a median: by id"
+    );
 }
 
 /// The newest-event order reads each account's newest row over the writer
