@@ -5,8 +5,8 @@
 //! a delivery that finds a writer idle is committed alone, at once.
 //!
 //! On Postgres several writers take groups from the one queue, each on its
-//! own connection and writer slot (see `slots`), so one group's round trips
-//! and commit overlap another's; SQLite has one writer.
+//! own connection, writer slot (see `slots`) and thread, so one group's round
+//! trips and commit overlap another's; SQLite has one writer.
 
 use std::sync::Arc;
 
@@ -58,12 +58,18 @@ pub(super) enum Writer {
 }
 
 impl GroupCommit {
-    /// Starts one writer task per entry of `writers`, all on `backend`.
+    /// Starts one writer per entry of `writers`, all on `backend`.
     pub(super) fn start(writers: Vec<Writer>, backend: Backend) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(receiver));
-        for writer in writers {
-            tokio::spawn(run(writer, backend, queue.clone()));
+        for (number, writer) in writers.into_iter().enumerate() {
+            let lane = run(writer, backend, queue.clone());
+            match backend {
+                Backend::Sqlite => {
+                    tokio::spawn(lane);
+                }
+                Backend::Postgres => on_own_thread(number, lane),
+            }
         }
         GroupCommit { sender }
     }
@@ -89,6 +95,27 @@ impl GroupCommit {
             .await
             .map_err(|_| "the store's writer stopped before committing".to_string())?
     }
+}
+
+/// Runs Postgres writer `number` on a thread of its own (a single-threaded
+/// runtime that owns the writer's connection): each group waits on seven
+/// round trips, and on the node's runtime every answer waited for a worker
+/// busy with HTTP requests before the next statement could go. Measured,
+/// alternated: single events 8,800–9,900/s against 6,700–7,600, batches
+/// 43,500–46,500 events/s against 33,700–39,200. SQLite's writer stays a
+/// task: its answers come from sqlx's own thread, and there it was 5 %
+/// slower on a thread (smaller groups).
+fn on_own_thread(number: usize, lane: impl std::future::Future<Output = ()> + Send + 'static) {
+    std::thread::Builder::new()
+        .name(format!("pulse-writer-{number}"))
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a writer's runtime")
+                .block_on(lane)
+        })
+        .expect("a writer's thread");
 }
 
 /// Takes the next group from `queue`: everything waiting, up to
