@@ -147,15 +147,17 @@ pub(super) async fn record(
         return Ok(Changes::default());
     }
     let count = new_dms.values().map(Vec::len).sum();
-    let mut ids = match backend {
-        Backend::Postgres => lock_conversations(tx, new_dms.keys(), count).await?,
-        Backend::Sqlite => next_ids_sqlite(tx, count).await?,
-    }
-    .into_iter();
-    let mut changes = Changes::default();
     let touched: Vec<_> = new_dms.iter().collect();
+    let (ids, stored) = match backend {
+        Backend::Postgres => lock_and_read_postgres(tx, &touched, count).await?,
+        Backend::Sqlite => (
+            next_ids_sqlite(tx, count).await?,
+            read_states_sqlite(tx, &touched).await?,
+        ),
+    };
+    let mut ids = ids.into_iter();
+    let mut changes = Changes::default();
     for chunk in touched.chunks(ROWS_PER_UPSERT) {
-        let stored = read_states(tx, backend, chunk).await?;
         let mut written = Vec::with_capacity(chunk.len());
         let mut chained = Vec::with_capacity(chunk.len());
         for &(key, dms) in chunk {
@@ -234,33 +236,41 @@ async fn next_ids_sqlite(
     Ok((1..=count as i64).map(|offset| largest + offset).collect())
 }
 
-/// Takes the advisory lock of each conversation of `keys` (Postgres), in the
-/// order of their lock keys, and returns `count` ids for new
-/// `conversation_dms` rows from their sequence (in the same round trip).
-async fn lock_conversations<'k>(
+/// Takes the advisory lock of each conversation of `touched` (Postgres), in
+/// the order of their lock keys, then reads the stored state of each that has
+/// one and takes `count` ids for new `conversation_dms` rows from their
+/// sequence: one round trip, `pulse_lock_and_read_conversations` (migration
+/// 0012), whose statements each see a new snapshot, the reads one taken
+/// under the locks. The keys go in as JSON arrays, so the statement's text is
+/// one for any number of conversations; one primary-key lookup each.
+async fn lock_and_read_postgres(
     tx: &mut Transaction<'_, Any>,
-    keys: impl Iterator<Item = &'k ConversationKey>,
+    touched: &[(&ConversationKey, &Vec<Dm>)],
     count: usize,
-) -> Result<Vec<i64>, sqlx::Error> {
-    let mut lock_keys: Vec<i64> = keys.map(lock_key).collect();
+) -> Result<(Vec<i64>, HashMap<ConversationKey, Stored>), sqlx::Error> {
+    let mut lock_keys: Vec<i64> = touched.iter().map(|(key, _)| lock_key(key)).collect();
     lock_keys.sort_unstable();
     lock_keys.dedup();
-    // The keys as one JSON array (one statement text for any number of
-    // conversations), read in its order: the locks are taken sorted.
-    let (_, ids): (i64, String) = sqlx::query_as(
-        "WITH locked AS (
-             SELECT pg_advisory_xact_lock(CAST(key.value AS BIGINT))
-             FROM json_array_elements_text($1::json) WITH ORDINALITY AS key (value, position)
-             ORDER BY key.position)
-         SELECT (SELECT count(*) FROM locked),
-                (SELECT CAST(COALESCE(json_agg(nextval('conversation_dm_ids')), '[]') AS TEXT)
-                 FROM generate_series(1, $2))",
-    )
-    .bind(serde_json::to_string(&lock_keys).expect("integers serialise"))
-    .bind(count as i64)
-    .fetch_one(&mut **tx)
-    .await?;
-    from_json_row(&ids)
+    let keys: Vec<[&str; 2]> = touched
+        .iter()
+        .map(|((account_id, peer_id), _)| [account_id.as_str(), peer_id.as_str()])
+        .collect();
+    let (found,): (String,) =
+        sqlx::query_as("SELECT pulse_lock_and_read_conversations($1::json, $2::json, $3)")
+            .bind(serde_json::to_string(&lock_keys).expect("integers serialise"))
+            .bind(serde_json::to_string(&keys).expect("strings serialise"))
+            .bind(count as i64)
+            .fetch_one(&mut **tx)
+            .await?;
+    let (ids, states): (Vec<i64>, Vec<(usize, String)>) = from_json_row(&found)?;
+    let stored = states
+        .into_iter()
+        .filter_map(|(position, state)| {
+            let (key, _) = touched.get(position)?;
+            Some(((*key).clone(), parse_state(&state)?))
+        })
+        .collect();
+    Ok((ids, stored))
 }
 
 /// A conversation's advisory lock key: a 64-bit FNV-1a hash of its two ids
@@ -272,48 +282,6 @@ fn lock_key((account_id, peer_id): &ConversationKey) -> i64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash as i64
-}
-
-/// The stored state of each conversation of `chunk` that has one.
-async fn read_states(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    chunk: &[(&ConversationKey, &Vec<Dm>)],
-) -> Result<HashMap<ConversationKey, Stored>, sqlx::Error> {
-    if backend == Backend::Sqlite {
-        return read_states_sqlite(tx, chunk).await;
-    }
-    // One primary-key lookup per touched conversation, on both engines.
-    // (Not `WHERE (account_id, peer_id) IN (VALUES …)`: Postgres 15 plans
-    // that as a hash join over a scan of the whole table once the list is
-    // long, 30 ms instead of 4–7 ms for 1,000 pairs among 200,000
-    // conversations, growing with the table; SQLite 3.40's planner scans too.)
-    // The four columns in one text value: one lookup per conversation
-    // instead of four (it was a tenth of batch ingestion on SQLite).
-    let statement = format!(
-        "WITH touched (account_id, peer_id) AS (VALUES {})
-         SELECT touched.account_id, touched.peer_id,
-                (SELECT stored.last_dm_at_ms || ' ' || stored.last_dm_sent || ' '
-                        || COALESCE(stored.waiting_since_ms, -1) || ' '
-                        || COALESCE(stored.last_dm_id, -1)
-                 FROM conversations AS stored
-                 WHERE stored.account_id = touched.account_id
-                   AND stored.peer_id = touched.peer_id)
-         FROM touched",
-        placeholders(backend, chunk.len(), 2),
-    );
-    let mut query = sqlx::query_as::<_, (String, String, Option<String>)>(&statement);
-    for ((account_id, peer_id), _) in chunk {
-        query = query.bind(account_id).bind(peer_id);
-    }
-    Ok(query
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .filter_map(|(account_id, peer_id, stored)| {
-            Some(((account_id, peer_id), parse_state(&stored?)?))
-        })
-        .collect())
 }
 
 /// Whether every DM of `dms` (sorted) older than the conversation's latest is
@@ -330,7 +298,8 @@ fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
         .all(|dm| !dm.sent && dm.at_ms >= since)
 }
 
-/// [`read_states`] on SQLite, as ONE row: sqlx hands every row from its
+/// The stored state of each conversation of `touched` that has one (SQLite),
+/// as ONE row: sqlx hands every row from its
 /// SQLite thread to the caller with a wake-up, so the stored states come as
 /// one text, `"<position in chunk> <state>"` per stored conversation, joined
 /// by commas (a conversation without a row is left out by `group_concat`).
@@ -339,9 +308,9 @@ fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
 /// a connection prepared; one text per count of keys did not fit).
 async fn read_states_sqlite(
     tx: &mut Transaction<'_, Any>,
-    chunk: &[(&ConversationKey, &Vec<Dm>)],
+    touched: &[(&ConversationKey, &Vec<Dm>)],
 ) -> Result<HashMap<ConversationKey, Stored>, sqlx::Error> {
-    let keys: Vec<[&str; 2]> = chunk
+    let keys: Vec<[&str; 2]> = touched
         .iter()
         .map(|((account_id, peer_id), _)| [account_id.as_str(), peer_id.as_str()])
         .collect();
@@ -365,13 +334,13 @@ async fn read_states_sqlite(
         .split(',')
         .filter_map(|entry| {
             let (position, state) = entry.split_once(' ')?;
-            let (key, _) = chunk.get(position.parse::<usize>().ok()?)?;
+            let (key, _) = touched.get(position.parse::<usize>().ok()?)?;
             Some(((*key).clone(), parse_state(state)?))
         })
         .collect())
 }
 
-/// A conversation's state from `read_states`'s text: `"<last_dm_at_ms>
+/// A conversation's state from the text the reads of the states return: `"<last_dm_at_ms>
 /// <last_dm_sent> <waiting_since_ms or -1> <last_dm_id or -1>"`.
 fn parse_state(text: &str) -> Option<Stored> {
     let mut fields = text.split(' ').map(str::parse::<i64>);

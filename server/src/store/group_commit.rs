@@ -98,7 +98,7 @@ impl GroupCommit {
 }
 
 /// Runs Postgres writer `number` on a thread of its own (a single-threaded
-/// runtime that owns the writer's connection): each group waits on seven
+/// runtime that owns the writer's connection): each group waits on six
 /// round trips, and on the node's runtime every answer waited for a worker
 /// busy with HTTP requests before the next statement could go. Measured,
 /// alternated: single events 8,800–9,900/s against 6,700–7,600, batches
