@@ -6,15 +6,18 @@
 //!
 //! A node builds them once after it starts (every account read, in the
 //! background), then catches them up every minute and before each page sorted
-//! by a figure, in one read snapshot of the database (the reader pool:
-//! nothing is written, so ingestion never waits for it), by recomputing from
-//! the per-account rows the accounts that
+//! by a figure, on the reader pool (nothing is written, so ingestion never
+//! waits for it), by recomputing from the per-account rows the accounts that,
+//! in one read snapshot of the database,
 //! - were touched since: their `account_last_events` version is past the one
 //!   held for that slot (a slot's version and its accounts' marks are written
 //!   by the same transaction, so the snapshot has both or neither);
 //! - have rows that entered or left a time window since the last catch-up
 //!   (found through the rows' time indexes);
 //! - are missing (looked for when the accounts count differs from the sets').
+//!
+//! Their figures are read after that snapshot (at least as new as the marks
+//! it held), 500 accounts per statement, two statements at once.
 //!
 //! They are kept whether or not anybody watches the page (the page itself is
 //! computed only for its watchers): built on a page's demand, the first page
@@ -30,6 +33,7 @@ use std::{
 };
 
 use app::model::ACCOUNTS_PER_PAGE;
+use futures::{StreamExt, TryStreamExt};
 use sqlx::{AnyConnection, AnyPool};
 
 use super::{
@@ -39,6 +43,9 @@ use super::{
 
 /// Accounts recomputed per statement.
 const ACCOUNTS_PER_STATEMENT: usize = 500;
+/// Statements of figures read at once, each on its own reader connection
+/// (the machine measured has two cores).
+const PARALLEL_READS: usize = 2;
 /// After this long without a catch-up every account is read again: rows
 /// that left a window since may be purged already (the purge keeps an hour).
 const REBUILD_AFTER_MS: i64 = 30 * MINUTE_MS;
@@ -459,17 +466,35 @@ async fn read_changes(
                 .filter(|id| !orders.figures.contains_key(id.as_str())),
         );
     }
+    tx.commit().await?;
+    // The figures are read after that snapshot, so they are at least as new
+    // as the marks it held (an account written since is past its slot's
+    // version and read again next time), and [`PARALLEL_READS`] statements
+    // at once.
     let ids: Vec<String> = ids.into_iter().collect();
-    for chunk in ids.chunks(ACCOUNTS_PER_STATEMENT) {
-        let figures = read(&mut tx, backend, chunk, &windows).await?;
-        for id in chunk {
+    let recomputed = ids.len();
+    let chunks: Vec<Vec<String>> = ids
+        .chunks(ACCOUNTS_PER_STATEMENT)
+        .map(<[String]>::to_vec)
+        .collect();
+    let mut reads = futures::stream::iter(chunks)
+        .map(|chunk| {
+            let reader = reader.clone();
+            async move {
+                let mut connection = reader.acquire().await?;
+                let figures = read(&mut connection, backend, &chunk, &windows).await?;
+                Ok::<_, sqlx::Error>((chunk, figures))
+            }
+        })
+        .buffer_unordered(PARALLEL_READS);
+    while let Some((chunk, figures)) = reads.try_next().await? {
+        for id in &chunk {
             orders.set(id, figures.get(id).copied().unwrap_or_default());
         }
     }
-    tx.commit().await?;
     orders.at_ms = now_ms;
     orders.slots = slots.into_iter().collect();
-    Ok(ids.len())
+    Ok(recomputed)
 }
 
 /// The accounts with a row that is inside one of the windows and outside the
