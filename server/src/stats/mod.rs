@@ -166,7 +166,11 @@ impl StatsPublisher {
             if let Err(error) = self.store.purge_expired_account_rows(now_ms()).await {
                 tracing::warn!(error = %error_chain(&error), "could not delete expired per-account rows");
             }
-            self.keep_account_figures_up().await;
+            // A catch-up after a long outage reads every account: seconds.
+            tokio::select! {
+                () = self.keep_account_figures_up() => {}
+                () = shutdown.cancelled() => return,
+            }
         }
     }
 
