@@ -279,13 +279,23 @@ fn fill_statements(account_id: &str) -> [String; 6] {
 /// The store's count of accounts, moved by the accounts [`fill_statements`] wrote.
 const COUNT_FILLED: &str = "UPDATE store_slots SET accounts = accounts + $1 WHERE slot = 0";
 
-/// Writes `accounts` business accounts and their rows into the stopped
-/// server's SQLite database.
-async fn fill(db: &Path, accounts: u64) -> Result<()> {
-    let mut connection = snapshot_cost::open_for_filling(db).await?;
+/// Writes the [`fill_statements`] rows of `accounts` accounts (ids written by
+/// `account_id`) and their count in one transaction on `connection`, either
+/// engine's.
+async fn write_filled<DB>(
+    connection: &mut DB::Connection,
+    account_id: &str,
+    accounts: u64,
+) -> Result<()>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
     let now = reference::now_ms();
     let mut tx = connection.begin().await?;
-    for statement in &fill_statements("printf('1784%010d', i)") {
+    for statement in &fill_statements(account_id) {
         sqlx::query(statement)
             .bind(accounts as i64)
             .bind(now)
@@ -298,6 +308,14 @@ async fn fill(db: &Path, accounts: u64) -> Result<()> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Writes `accounts` business accounts and their rows into the stopped
+/// server's SQLite database.
+async fn fill(db: &Path, accounts: u64) -> Result<()> {
+    let mut connection = snapshot_cost::open_for_filling(db).await?;
+    write_filled::<sqlx::Sqlite>(&mut connection, "printf('1784%010d', i)", accounts).await?;
     connection.close().await?;
     snapshot_cost::flush_filled();
     Ok(())
@@ -309,21 +327,12 @@ async fn fill_postgres(url: &str, accounts: u64) -> Result<()> {
     let mut connection = sqlx::PgConnection::connect(url)
         .await
         .context("connect to the accounts database")?;
-    let now = reference::now_ms();
-    let mut tx = connection.begin().await?;
-    for statement in &fill_statements("'1784' || lpad(CAST(i AS TEXT), 10, '0')") {
-        sqlx::query(statement)
-            .bind(accounts as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("fill: {statement}"))?;
-    }
-    sqlx::query(COUNT_FILLED)
-        .bind(accounts as i64)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    write_filled::<sqlx::Postgres>(
+        &mut connection,
+        "'1784' || lpad(CAST(i AS TEXT), 10, '0')",
+        accounts,
+    )
+    .await?;
     sqlx::query("ANALYZE").execute(&mut connection).await?;
     connection.close().await?;
     Ok(())
