@@ -299,9 +299,9 @@ fn joins_the_wait(state: Conversation, dms: &[Dm]) -> bool {
 }
 
 /// The stored state of each conversation of `touched` that has one (SQLite),
-/// as ONE row: sqlx hands every row from its
-/// SQLite thread to the caller with a wake-up, so the stored states come as
-/// one text, `"<position in chunk> <state>"` per stored conversation, joined
+/// as ONE row: sqlx hands every row from its SQLite thread to the caller
+/// with a wake-up, so the stored states come as one text,
+/// `"<position in touched> <state>"` per stored conversation, joined
 /// by commas (a conversation without a row is left out by `group_concat`).
 /// The keys go in as one JSON array, so the statement's text is the same for
 /// any number of them and stays prepared (sqlx keeps the last 100 statements
@@ -340,8 +340,9 @@ async fn read_states_sqlite(
         .collect())
 }
 
-/// A conversation's state from the text the reads of the states return: `"<last_dm_at_ms>
-/// <last_dm_sent> <waiting_since_ms or -1> <last_dm_id or -1>"`.
+/// A conversation's state from the text both engines' reads return (on
+/// Postgres migration 0012's function writes the same text):
+/// `"<last_dm_at_ms> <last_dm_sent> <waiting_since_ms or -1> <last_dm_id or -1>"`.
 fn parse_state(text: &str) -> Option<Stored> {
     let mut fields = text.split(' ').map(str::parse::<i64>);
     let (at_ms, sent, since, last_dm_id) = (
