@@ -9,7 +9,11 @@ use std::{
 use anyhow::Result;
 use sqlx::Connection;
 
-use crate::{server::Server, webhooks};
+use crate::{
+    database_time::{self, DatabaseTime},
+    server::Server,
+    webhooks,
+};
 
 /// Concurrent senders of single-event deliveries.
 pub const SINGLE_SENDERS: usize = 64;
@@ -51,6 +55,8 @@ pub struct Ingestion {
     pub deliveries_per_commit: f64,
     /// On Postgres: how often a writer was seen waiting for a lock.
     pub lock_waits: Option<LockWaits>,
+    /// On Postgres: the database's execution time per event stored.
+    pub database_time: Option<DatabaseTime>,
 }
 
 /// [`measure`] on a server started with `env` and a fresh data directory.
@@ -95,6 +101,9 @@ pub async fn measure(
 ) -> Result<Ingestion> {
     let batch = deliveries.events();
     let http = reqwest::Client::new();
+    if let Some(url) = database {
+        database_time::reset(url).await?;
+    }
     let until = Instant::now() + Duration::from_secs(seconds);
     let sampler = database.map(|url| tokio::spawn(sample_lock_waits(url.to_string(), until)));
     let started = Instant::now();
@@ -122,6 +131,11 @@ pub async fn measure(
         Some(sampler) => Some(sampler.await??),
         None => None,
     };
+    let stored = requests * batch as u64;
+    let database_time = match database {
+        Some(url) => Some(database_time::read(url, stored).await?),
+        None => None,
+    };
     let (mut accepted, mut commits) = (0.0, 0.0);
     for server in servers {
         let cookie = server.log_in().await?;
@@ -132,9 +146,10 @@ pub async fn measure(
     }
     Ok(Ingestion {
         requests_per_second: requests as f64 / elapsed,
-        events_per_second: (requests * batch as u64) as f64 / elapsed,
+        events_per_second: stored as f64 / elapsed,
         deliveries_per_commit: accepted / commits.max(1.0),
         lock_waits,
+        database_time,
     })
 }
 

@@ -8,6 +8,7 @@
 //! time and count.
 
 mod accounts_cost;
+mod database_time;
 mod hostile;
 mod hydration;
 mod ingestion;
@@ -184,6 +185,7 @@ async fn run(args: Args) -> Result<()> {
                 .await?,
             reference: (!args.quick)
                 .then_some(reference::sqlite(scratch.path()).await?),
+            reference_time: None,
             reference_method: "one transaction of prepared 100-row INSERTs into an empty file with Pulse's schema, WAL, synchronous=FULL",
             two_nodes: None,
         });
@@ -213,25 +215,28 @@ async fn run(args: Args) -> Result<()> {
                 ]
             };
             eprintln!("ingestion (Postgres): single-event POSTs, then 100-event batches, {ingest_seconds} s each …");
+            let single = ingestion::on_new_server(
+                &args.server,
+                &fresh().await,
+                Deliveries::Single,
+                ingest_seconds,
+            )
+            .await?;
+            let batches = ingestion::on_new_server(
+                &args.server,
+                &fresh().await,
+                Deliveries::Batches,
+                ingest_seconds,
+            )
+            .await?;
+            let (reference, reference_time) =
+                reference::postgres(&backends.postgres.fresh_database_url().await).await?;
             ingestion.push(EngineIngestion {
                 engine: "Postgres, default commit",
-                single: ingestion::on_new_server(
-                    &args.server,
-                    &fresh().await,
-                    Deliveries::Single,
-                    ingest_seconds,
-                )
-                .await?,
-                batches: ingestion::on_new_server(
-                    &args.server,
-                    &fresh().await,
-                    Deliveries::Batches,
-                    ingest_seconds,
-                )
-                .await?,
-                reference: Some(
-                    reference::postgres(&backends.postgres.fresh_database_url().await).await?,
-                ),
+                single,
+                batches,
+                reference: Some(reference),
+                reference_time: Some(reference_time),
                 reference_method:
                     "COPY of 5,000 rows per statement into an empty database with Pulse's schema",
                 two_nodes: Some(TwoNodes {
@@ -549,6 +554,8 @@ struct EngineIngestion {
     /// Events per second the database takes the same rows alone (not in
     /// the quick run).
     reference: Option<f64>,
+    /// The database's execution time per event of the reference (Postgres).
+    reference_time: Option<database_time::DatabaseTime>,
     reference_method: &'static str,
     /// Single-event deliveries to two nodes on one database (Postgres).
     two_nodes: Option<TwoNodes>,
@@ -627,8 +634,12 @@ fn report(
             "; {:.1} deliveries per commit",
             ingestion.deliveries_per_commit
         );
-        match &ingestion.lock_waits {
+        let groups = match &ingestion.lock_waits {
             Some(waits) => format!("{groups}; lock waits: {waits}"),
+            None => groups,
+        };
+        match &ingestion.database_time {
+            Some(time) => format!("{groups}; the database's execution time: {time}"),
             None => groups,
         }
     };
@@ -637,6 +648,7 @@ fn report(
         single,
         batches,
         reference,
+        reference_time,
         reference_method,
         two_nodes,
     } in ingestion
@@ -668,8 +680,12 @@ fn report(
         if let Some(reference) = reference {
             let _ = writeln!(
                 table,
-                "| the database alone, same rows ({engine}: {reference_method}) | {reference:.0} events/s; batches through the webhook reach {:.0} % of it |",
-                100.0 * batches.events_per_second / reference
+                "| the database alone, same rows ({engine}: {reference_method}) | {reference:.0} events/s; batches through the webhook reach {:.0} % of it{} |",
+                100.0 * batches.events_per_second / reference,
+                match reference_time {
+                    Some(time) => format!("; the database's execution time: {time}"),
+                    None => String::new(),
+                }
             );
         }
     }

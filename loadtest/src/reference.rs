@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use sqlx::{Connection, Executor};
 
+use crate::database_time::{self, DatabaseTime};
+
 /// Rows per `COPY` (Pulse's largest group: `MAX_GROUP_EVENTS`).
 const ROWS_PER_COPY: usize = 5_000;
 /// Rows per SQLite `INSERT` statement (8 parameters each).
@@ -50,8 +52,8 @@ pub fn now_ms() -> i64 {
 }
 
 /// Events per second `COPY` stores into a new database at `url` (empty, with
-/// Pulse's schema).
-pub async fn postgres(url: &str) -> Result<f64> {
+/// Pulse's schema), and the database's execution time per event.
+pub async fn postgres(url: &str) -> Result<(f64, DatabaseTime)> {
     let mut connection = sqlx::PgConnection::connect(url)
         .await
         .context("connect to the reference database")?;
@@ -59,6 +61,7 @@ pub async fn postgres(url: &str) -> Result<f64> {
         .run(&mut connection)
         .await
         .context("create Pulse's schema")?;
+    database_time::reset(url).await?;
     let mut sequence = 0;
     let started = Instant::now();
     while started.elapsed() < RUN {
@@ -83,7 +86,8 @@ pub async fn postgres(url: &str) -> Result<f64> {
         copy.send(text.into_bytes()).await?;
         copy.finish().await?;
     }
-    Ok(sequence as f64 / started.elapsed().as_secs_f64())
+    let events_per_second = sequence as f64 / started.elapsed().as_secs_f64();
+    Ok((events_per_second, database_time::read(url, sequence).await?))
 }
 
 /// Events per second one transaction of prepared multi-row inserts stores

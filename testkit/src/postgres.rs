@@ -37,7 +37,8 @@ impl Cluster {
     }
 
     /// Starts a cluster that syncs commits to disk like a production one
-    /// (for benchmarks of durable ingestion).
+    /// (for benchmarks of durable ingestion), with `pg_stat_statements`
+    /// loaded so that a benchmark can read each statement's execution time.
     pub fn start_durable() -> Cluster {
         start_cluster(true)
     }
@@ -104,7 +105,7 @@ fn as_postgres_user(program: &str, args: &[&str]) -> Command {
     }
 }
 
-fn start_cluster(fsync: bool) -> Cluster {
+fn start_cluster(durable: bool) -> Cluster {
     let bin = postgres_bin();
     let dir = tempfile::Builder::new()
         .prefix("pulse-test-pg-")
@@ -145,14 +146,18 @@ fn start_cluster(fsync: bool) -> Cluster {
     );
 
     let port = free_port();
+    let settings = if durable {
+        "-c fsync=on -c shared_preload_libraries=pg_stat_statements"
+    } else {
+        "-c fsync=off"
+    };
     // The supervisor: start the server, wait for our pipe to close, stop it, clean up.
     let script = format!(
-        r#""{postgres}" -D "{data}" -p {port} -k "{dir}" -c listen_addresses=127.0.0.1 -c fsync={fsync} \
+        r#""{postgres}" -D "{data}" -p {port} -k "{dir}" -c listen_addresses=127.0.0.1 {settings} \
              >"{dir}/server.log" 2>&1 & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid; rm -rf "{dir}""#,
         postgres = bin.join("postgres").display(),
         data = data.display(),
         dir = dir_text,
-        fsync = if fsync { "on" } else { "off" },
     );
     let mut child = as_postgres_user("sh", &["-c", &script])
         .stdin(Stdio::piped())

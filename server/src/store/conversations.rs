@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{Any, Transaction};
 
 use super::{
-    queries::{floor, from_json_row, json_rows, placeholders, ROWS_PER_UPSERT},
+    queries::{floor, json_rows, placeholders, ROWS_PER_UPSERT},
     replies::{self, Conversation, Dm, Reply},
     slots::Slot,
     Backend, MINUTE_MS,
@@ -239,10 +239,12 @@ async fn next_ids_sqlite(
 /// Takes the advisory lock of each conversation of `touched` (Postgres), in
 /// the order of their lock keys, then reads the stored state of each that has
 /// one and takes `count` ids for new `conversation_dms` rows from their
-/// sequence: one round trip, `pulse_lock_and_read_conversations` (migration
-/// 0012), whose statements each see a new snapshot, the reads one taken
-/// under the locks. The keys go in as JSON arrays, so the statement's text is
-/// one for any number of conversations; one primary-key lookup each.
+/// sequence: one round trip, `pulse_lock_and_read_conversations` (migrations
+/// 0012 and 0013), whose statements each see a new snapshot, the reads one
+/// taken under the locks. The keys go in as JSON, so the statement's text is
+/// one for any number of conversations; one primary-key lookup each. The
+/// answer is one text: the ids, `|`, the states as [`parse_states`] reads
+/// them.
 async fn lock_and_read_postgres(
     tx: &mut Transaction<'_, Any>,
     touched: &[(&ConversationKey, &Vec<Dm>)],
@@ -251,26 +253,32 @@ async fn lock_and_read_postgres(
     let mut lock_keys: Vec<i64> = touched.iter().map(|(key, _)| lock_key(key)).collect();
     lock_keys.sort_unstable();
     lock_keys.dedup();
-    let keys: Vec<[&str; 2]> = touched
+    let keys: Vec<serde_json::Value> = touched
         .iter()
-        .map(|((account_id, peer_id), _)| [account_id.as_str(), peer_id.as_str()])
+        .map(|((account_id, peer_id), _)| {
+            serde_json::json!({"account_id": account_id, "peer_id": peer_id})
+        })
         .collect();
     let (found,): (String,) =
         sqlx::query_as("SELECT pulse_lock_and_read_conversations($1::json, $2::json, $3)")
             .bind(serde_json::to_string(&lock_keys).expect("integers serialise"))
-            .bind(serde_json::to_string(&keys).expect("strings serialise"))
+            .bind(json_rows(keys))
             .bind(count as i64)
             .fetch_one(&mut **tx)
             .await?;
-    let (ids, states): (Vec<i64>, Vec<(usize, String)>) = from_json_row(&found)?;
-    let stored = states
-        .into_iter()
-        .filter_map(|(position, state)| {
-            let (key, _) = touched.get(position)?;
-            Some(((*key).clone(), parse_state(&state)?))
-        })
-        .collect();
-    Ok((ids, stored))
+    let unreadable = || {
+        let start: String = found.chars().take(80).collect();
+        sqlx::Error::Protocol(format!(
+            "unreadable answer to the conversations' lock: {start}"
+        ))
+    };
+    let (ids, states) = found.split_once('|').ok_or_else(unreadable)?;
+    let ids = ids
+        .split_whitespace()
+        .map(str::parse::<i64>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| unreadable())?;
+    Ok((ids, parse_states(states, touched)))
 }
 
 /// A conversation's advisory lock key: a 64-bit FNV-1a hash of its two ids
@@ -328,20 +336,26 @@ async fn read_states_sqlite(
     .bind(serde_json::to_string(&keys).expect("strings serialise"))
     .fetch_one(&mut **tx)
     .await?;
-    Ok(found
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
+    Ok(parse_states(found.as_deref().unwrap_or_default(), touched))
+}
+
+/// The stored states both engines' reads return (on Postgres migration
+/// 0013's function writes the same text): `"<position in touched> <state>"`
+/// per conversation that has a row, joined by commas.
+fn parse_states(
+    text: &str,
+    touched: &[(&ConversationKey, &Vec<Dm>)],
+) -> HashMap<ConversationKey, Stored> {
+    text.split(',')
         .filter_map(|entry| {
             let (position, state) = entry.split_once(' ')?;
             let (key, _) = touched.get(position.parse::<usize>().ok()?)?;
             Some(((*key).clone(), parse_state(state)?))
         })
-        .collect())
+        .collect()
 }
 
-/// A conversation's state from the text both engines' reads return (on
-/// Postgres migration 0012's function writes the same text):
+/// A conversation's state from the text of [`parse_states`]:
 /// `"<last_dm_at_ms> <last_dm_sent> <waiting_since_ms or -1> <last_dm_id or -1>"`.
 fn parse_state(text: &str) -> Option<Stored> {
     let mut fields = text.split(' ').map(str::parse::<i64>);

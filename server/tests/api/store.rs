@@ -96,7 +96,62 @@ on_both_backends!(
     orders_by_a_figure_follow_what_changed_since_the_last_page,
     figures_kept_up_without_pages_recompute_only_what_changed,
     a_reply_taken_back_by_another_node_leaves_the_accounts_median,
+    a_conversation_two_nodes_write_in_turn_is_followed_through_both,
 );
+
+/// Two nodes writing one conversation in turn (on SQLite two stores on one
+/// file) give the figures of one node writing it all, and each
+/// acknowledgement names the version its commit left.
+async fn a_conversation_two_nodes_write_in_turn_is_followed_through_both(backend: Backend) {
+    let events = [
+        dm("r1", RECEIVED, "biz", "p", NOW - 10 * MINUTE),
+        dm("s1", EventKind::DmSent, "biz", "p", NOW - 8 * MINUTE),
+        dm("r2", RECEIVED, "biz", "p", NOW - 5 * MINUTE),
+        dm("s2", EventKind::DmSent, "biz", "p", NOW - 4 * MINUTE),
+        dm("r3", RECEIVED, "biz", "p", NOW - 2 * MINUTE),
+    ];
+    let figures = |snapshot: app::model::StatsSnapshot| {
+        (
+            snapshot.replies,
+            snapshot.waiting,
+            snapshot.active_conversations_24h,
+        )
+    };
+    let reference = TestDatabase::new(backend).await;
+    let one = reference.open().await;
+    for event in &events {
+        one.ingest(vec![event.clone()], NOW).await.unwrap();
+    }
+    let expected = figures(
+        one.snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(expected.0.last_hour.count, 2, "two replies");
+    assert_eq!(
+        (expected.1.total, expected.1.over_threshold),
+        (1, 0),
+        "the customer waits since r3, two minutes"
+    );
+
+    let database = TestDatabase::new(backend).await;
+    let nodes = [database.open().await, database.open().await];
+    for (turn, event) in events.iter().enumerate() {
+        let outcome = nodes[turn % 2]
+            .ingest(vec![event.clone()], NOW)
+            .await
+            .unwrap();
+        assert_eq!(outcome.version, turn as i64 + 1, "version after {turn}");
+    }
+    for node in &nodes {
+        let got = figures(
+            node.snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(got, expected);
+    }
+}
 
 /// A reply one node counted and another took back (a late DM moved the
 /// wait's start: on Postgres the take-back is a negative row in the second
