@@ -10,6 +10,7 @@ use anyhow::Result;
 use sqlx::Connection;
 
 use crate::{
+    cpu,
     database_time::{self, DatabaseTime},
     server::Server,
     webhooks,
@@ -57,6 +58,8 @@ pub struct Ingestion {
     pub lock_waits: Option<LockWaits>,
     /// On Postgres: the database's execution time per event stored.
     pub database_time: Option<DatabaseTime>,
+    /// Where the machine's CPU went, per event stored.
+    pub cpu: cpu::PerEvent,
 }
 
 /// [`measure`] on a server started with `env` and a fresh data directory.
@@ -104,6 +107,8 @@ pub async fn measure(
     if let Some(url) = database {
         database_time::reset(url).await?;
     }
+    let pids: Vec<u32> = servers.iter().map(|server| server.pid()).collect();
+    let cpu_before = cpu::Sample::take(&pids)?;
     let until = Instant::now() + Duration::from_secs(seconds);
     let sampler = database.map(|url| tokio::spawn(sample_lock_waits(url.to_string(), until)));
     let started = Instant::now();
@@ -127,6 +132,7 @@ pub async fn measure(
         requests += task.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu::Sample::take(&pids)?;
     let lock_waits = match sampler {
         Some(sampler) => Some(sampler.await??),
         None => None,
@@ -150,6 +156,7 @@ pub async fn measure(
         deliveries_per_commit: accepted / commits.max(1.0),
         lock_waits,
         database_time,
+        cpu: cpu_before.per_event(&cpu_after, stored),
     })
 }
 

@@ -8,6 +8,7 @@
 //! time and count.
 
 mod accounts_cost;
+mod cpu;
 mod database_time;
 mod hostile;
 mod hydration;
@@ -185,7 +186,6 @@ async fn run(args: Args) -> Result<()> {
                 .await?,
             reference: (!args.quick)
                 .then_some(reference::sqlite(scratch.path()).await?),
-            reference_time: None,
             reference_method: "one transaction of prepared 100-row INSERTs into an empty file with Pulse's schema, WAL, synchronous=FULL",
             two_nodes: None,
         });
@@ -229,14 +229,13 @@ async fn run(args: Args) -> Result<()> {
                 ingest_seconds,
             )
             .await?;
-            let (reference, reference_time) =
+            let reference =
                 reference::postgres(&backends.postgres.fresh_database_url().await).await?;
             ingestion.push(EngineIngestion {
                 engine: "Postgres, default commit",
                 single,
                 batches,
                 reference: Some(reference),
-                reference_time: Some(reference_time),
                 reference_method:
                     "COPY of 5,000 rows per statement into an empty database with Pulse's schema",
                 two_nodes: Some(TwoNodes {
@@ -553,9 +552,7 @@ struct EngineIngestion {
     batches: Ingestion,
     /// Events per second the database takes the same rows alone (not in
     /// the quick run).
-    reference: Option<f64>,
-    /// The database's execution time per event of the reference (Postgres).
-    reference_time: Option<database_time::DatabaseTime>,
+    reference: Option<reference::Reference>,
     reference_method: &'static str,
     /// Single-event deliveries to two nodes on one database (Postgres).
     two_nodes: Option<TwoNodes>,
@@ -638,6 +635,7 @@ fn report(
             Some(waits) => format!("{groups}; lock waits: {waits}"),
             None => groups,
         };
+        let groups = format!("{groups}; CPU: {}", ingestion.cpu);
         match &ingestion.database_time {
             Some(time) => format!("{groups}; the database's execution time: {time}"),
             None => groups,
@@ -648,7 +646,6 @@ fn report(
         single,
         batches,
         reference,
-        reference_time,
         reference_method,
         two_nodes,
     } in ingestion
@@ -680,9 +677,11 @@ fn report(
         if let Some(reference) = reference {
             let _ = writeln!(
                 table,
-                "| the database alone, same rows ({engine}: {reference_method}) | {reference:.0} events/s; batches through the webhook reach {:.0} % of it{} |",
-                100.0 * batches.events_per_second / reference,
-                match reference_time {
+                "| the database alone, same rows ({engine}: {reference_method}) | {:.0} events/s; batches through the webhook reach {:.0} % of it; CPU: {}{} |",
+                reference.events_per_second,
+                100.0 * batches.events_per_second / reference.events_per_second,
+                reference.cpu,
+                match &reference.database_time {
                     Some(time) => format!("; the database's execution time: {time}"),
                     None => String::new(),
                 }

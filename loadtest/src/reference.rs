@@ -11,7 +11,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use sqlx::{Connection, Executor};
 
-use crate::database_time::{self, DatabaseTime};
+use crate::{
+    cpu,
+    database_time::{self, DatabaseTime},
+};
+
+/// How fast the database alone took the rows, and at what cost.
+pub struct Reference {
+    pub events_per_second: f64,
+    /// CPU per event: the database's (Postgres) or the harness's, where
+    /// SQLite runs (SQLite).
+    pub cpu: cpu::PerEvent,
+    /// Postgres's execution time per event.
+    pub database_time: Option<DatabaseTime>,
+}
 
 /// Rows per `COPY` (Pulse's largest group: `MAX_GROUP_EVENTS`).
 const ROWS_PER_COPY: usize = 5_000;
@@ -52,8 +65,8 @@ pub fn now_ms() -> i64 {
 }
 
 /// Events per second `COPY` stores into a new database at `url` (empty, with
-/// Pulse's schema), and the database's execution time per event.
-pub async fn postgres(url: &str) -> Result<(f64, DatabaseTime)> {
+/// Pulse's schema), and what it cost.
+pub async fn postgres(url: &str) -> Result<Reference> {
     let mut connection = sqlx::PgConnection::connect(url)
         .await
         .context("connect to the reference database")?;
@@ -62,6 +75,7 @@ pub async fn postgres(url: &str) -> Result<(f64, DatabaseTime)> {
         .await
         .context("create Pulse's schema")?;
     database_time::reset(url).await?;
+    let cpu_before = cpu::Sample::take(&[])?;
     let mut sequence = 0;
     let started = Instant::now();
     while started.elapsed() < RUN {
@@ -87,13 +101,18 @@ pub async fn postgres(url: &str) -> Result<(f64, DatabaseTime)> {
         copy.finish().await?;
     }
     let events_per_second = sequence as f64 / started.elapsed().as_secs_f64();
-    Ok((events_per_second, database_time::read(url, sequence).await?))
+    let cpu = cpu_before.per_event(&cpu::Sample::take(&[])?, sequence);
+    Ok(Reference {
+        events_per_second,
+        cpu,
+        database_time: Some(database_time::read(url, sequence).await?),
+    })
 }
 
 /// Events per second one transaction of prepared multi-row inserts stores
 /// into a new SQLite file in `directory` (Pulse's schema, WAL, `synchronous
-/// = FULL`), commit included.
-pub async fn sqlite(directory: &std::path::Path) -> Result<f64> {
+/// = FULL`), commit included, and what it cost.
+pub async fn sqlite(directory: &std::path::Path) -> Result<Reference> {
     let url = format!(
         "sqlite://{}?mode=rwc",
         directory.join("reference.db").display()
@@ -115,6 +134,7 @@ pub async fn sqlite(directory: &std::path::Path) -> Result<f64> {
          VALUES {values}"
     );
     let mut sequence = 0;
+    let cpu_before = cpu::Sample::take(&[])?;
     let started = Instant::now();
     let mut tx = connection.begin().await?;
     while started.elapsed() < RUN {
@@ -138,5 +158,10 @@ pub async fn sqlite(directory: &std::path::Path) -> Result<f64> {
         query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(sequence as f64 / started.elapsed().as_secs_f64())
+    let events_per_second = sequence as f64 / started.elapsed().as_secs_f64();
+    Ok(Reference {
+        events_per_second,
+        cpu: cpu_before.per_event(&cpu::Sample::take(&[])?, sequence),
+        database_time: None,
+    })
 }

@@ -123,23 +123,7 @@ impl Server {
 
     /// CPU time (user + system) the server process has used so far, in seconds.
     pub fn cpu_seconds(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the parenthesised command name; utime and stime are
-        // the 14th and 15th fields of the whole line, in clock ticks.
-        let after_name = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .context("unreadable /proc/<pid>/stat")?;
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks = |index: usize| -> Result<f64> {
-            fields
-                .get(index)
-                .and_then(|value| value.parse::<f64>().ok())
-                .context("utime/stime missing from /proc/<pid>/stat")
-        };
-        // SAFETY: sysconf only reads a system constant.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        Ok((ticks(11)? + ticks(12)?) / per_second)
+        crate::cpu::process_seconds(&self.child.id().to_string())
     }
 
     /// Logs in and returns the `pulse_session=…` cookie.
