@@ -36,6 +36,7 @@ bench: setup-test site
 ## bench-quick: 500 clients for a few seconds; checks the harness works (every client got every final snapshot), asserts no speed
 bench-quick:
 	cargo build --locked --release -p pulse-loadtest
+	cargo test --locked --release -p pulse-loadtest
 	./target/release/pulse-loadtest --quick
 
 ## demo: send signed demo webhooks to a running `make run` (RATE events/s for DURATION s)
