@@ -1,6 +1,6 @@
 //! The store's aggregates on a real SQLite file, at fixed instants.
 
-use app::model::{AccountSort, AccountsQuery, SnapshotSource};
+use app::model::{AccountSort, AccountsQuery, Replies, SnapshotSource, Waiting};
 use pulse::{
     store::{replies, Backend, Store, DAY_MS, MINUTE_MS},
     webhook::payload::{EventKind, WebhookEvent},
@@ -110,23 +110,7 @@ async fn a_conversation_two_nodes_write_in_turn_is_followed_through_both(backend
         dm("s2", EventKind::DmSent, "biz", "p", NOW - 4 * MINUTE),
         dm("r3", RECEIVED, "biz", "p", NOW - 2 * MINUTE),
     ];
-    let figures = |snapshot: app::model::StatsSnapshot| {
-        (
-            snapshot.replies,
-            snapshot.waiting,
-            snapshot.active_conversations_24h,
-        )
-    };
-    let reference = TestDatabase::new(backend).await;
-    let one = reference.open().await;
-    for event in &events {
-        one.ingest(vec![event.clone()], NOW).await.unwrap();
-    }
-    let expected = figures(
-        one.snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
-            .await
-            .unwrap(),
-    );
+    let expected = figures_of_one_writer(backend, &events).await;
     assert_eq!(expected.0.last_hour.count, 2, "two replies");
     assert_eq!(
         (expected.1.total, expected.1.over_threshold),
@@ -144,13 +128,37 @@ async fn a_conversation_two_nodes_write_in_turn_is_followed_through_both(backend
         assert_eq!(outcome.version, turn as i64 + 1, "version after {turn}");
     }
     for node in &nodes {
-        let got = figures(
-            node.snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
-                .await
-                .unwrap(),
-        );
-        assert_eq!(got, expected);
+        assert_eq!(conversation_figures(node).await, expected);
     }
+}
+
+/// What the tests of one conversation written by two nodes compare, as
+/// `store` sees it at [`NOW`]: replies, waiting conversations and
+/// conversations active in 24 h.
+async fn conversation_figures(store: &Store) -> (Replies, Waiting, i64) {
+    let snapshot = store
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
+        .await
+        .unwrap();
+    (
+        snapshot.replies,
+        snapshot.waiting,
+        snapshot.active_conversations_24h,
+    )
+}
+
+/// [`conversation_figures`] once one store of a fresh database took
+/// `events` in order, one delivery each.
+async fn figures_of_one_writer(
+    backend: Backend,
+    events: &[WebhookEvent],
+) -> (Replies, Waiting, i64) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    for event in events {
+        store.ingest(vec![event.clone()], NOW).await.unwrap();
+    }
+    conversation_figures(&store).await
 }
 
 /// A reply one node counted and another took back (a late DM moved the
@@ -955,24 +963,7 @@ async fn one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_
             )
         })
         .collect();
-    let figures = |snapshot: app::model::StatsSnapshot| {
-        (
-            snapshot.replies,
-            snapshot.waiting,
-            snapshot.active_conversations_24h,
-        )
-    };
-
-    let reference = TestDatabase::new(backend).await;
-    let one = reference.open().await;
-    for event in &events {
-        one.ingest(vec![event.clone()], NOW).await.unwrap();
-    }
-    let expected = figures(
-        one.snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
-            .await
-            .unwrap(),
-    );
+    let expected = figures_of_one_writer(backend, &events).await;
     assert!(expected.0.last_hour.count > 0);
 
     // Two nodes share the work: the odd events to one, the even to the
@@ -994,13 +985,7 @@ async fn one_conversation_written_by_two_nodes_at_once_gives_the_replies_of_one_
         }
     };
     tokio::join!(write(node_a.clone(), 0), write(node_b.clone(), 1));
-    let got = figures(
-        node_b
-            .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
-            .await
-            .unwrap(),
-    );
-    assert_eq!(got, expected);
+    assert_eq!(conversation_figures(&node_b).await, expected);
 }
 
 async fn a_conversation_is_active_while_its_latest_dm_is_within_24_hours(backend: Backend) {
