@@ -11,6 +11,7 @@ pub mod client_address;
 pub mod clock;
 pub mod config;
 pub mod metrics;
+pub mod repeated_warning;
 pub mod secrets;
 pub mod serve;
 pub mod simulate;

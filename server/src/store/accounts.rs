@@ -3,7 +3,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::{Store, StoreError};
+use super::{transaction, write_health::WriteHealth, Store, StoreError};
 
 /// An admin as listed by `pulse admin list`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +45,7 @@ pub enum CreateAdminError {
 pub struct Accounts<'a> {
     writer: &'a AnyPool,
     reader: &'a AnyPool,
+    writes: &'a WriteHealth,
 }
 
 impl Store {
@@ -53,6 +54,7 @@ impl Store {
         Accounts {
             writer: &self.writer,
             reader: &self.reader,
+            writes: &self.writes,
         }
     }
 }
@@ -73,8 +75,11 @@ impl Accounts<'_> {
         .bind(password_hash)
         .bind(now_ms)
         .execute(self.writer)
-        .await
-        .map_err(StoreError::from)?;
+        .await;
+        let inserted = self
+            .writes
+            .observe("creating an admin", inserted)
+            .map_err(StoreError::from)?;
         if inserted.rows_affected() == 0 {
             return Err(CreateAdminError::Exists);
         }
@@ -109,19 +114,14 @@ impl Accounts<'_> {
 
     /// Removes an admin and all their sessions; false when there was none.
     pub async fn delete_admin(&self, email: &str) -> Result<bool, StoreError> {
-        let mut transaction = self.writer.begin().await?;
-        sqlx::query(
-            "DELETE FROM sessions WHERE admin_id IN (SELECT id FROM admins WHERE email = $1)",
-        )
-        .bind(email)
-        .execute(&mut *transaction)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM admins WHERE email = $1")
-            .bind(email)
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        Ok(deleted.rows_affected() > 0)
+        let mut connection = self.writer.acquire().await?;
+        let deleted = async {
+            let mut transaction = transaction::begin(&mut connection).await?;
+            let deleted = delete_admin_in(&mut transaction, email).await;
+            transaction::end(transaction, deleted).await
+        }
+        .await;
+        Ok(self.writes.observe("deleting an admin", deleted)?)
     }
 
     /// The id and password hash of the admin with this email.
@@ -143,7 +143,7 @@ impl Accounts<'_> {
         admin_id: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let created = sqlx::query(
             "INSERT INTO sessions (token_hash, admin_id, created_at_ms, last_seen_at_ms) \
              VALUES ($1, $2, $3, $3)",
         )
@@ -151,7 +151,8 @@ impl Accounts<'_> {
         .bind(admin_id)
         .bind(now_ms)
         .execute(self.writer)
-        .await?;
+        .await;
+        self.writes.observe("starting a session", created)?;
         Ok(())
     }
 
@@ -177,20 +178,22 @@ impl Accounts<'_> {
 
     /// Records that the session was used at `now_ms`.
     pub async fn touch_session(&self, token_hash: &str, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET last_seen_at_ms = $2 WHERE token_hash = $1")
+        let touched = sqlx::query("UPDATE sessions SET last_seen_at_ms = $2 WHERE token_hash = $1")
             .bind(token_hash)
             .bind(now_ms)
             .execute(self.writer)
-            .await?;
+            .await;
+        self.writes.observe("recording a session's use", touched)?;
         Ok(())
     }
 
     /// Ends a session (logout or expiry).
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        let deleted = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(self.writer)
-            .await?;
+            .await;
+        self.writes.observe("ending a session", deleted)?;
         Ok(())
     }
 
@@ -206,7 +209,27 @@ impl Accounts<'_> {
                 .bind(idle_before_ms)
                 .bind(created_before_ms)
                 .execute(self.writer)
-                .await?;
-        Ok(purged.rows_affected())
+                .await;
+        Ok(self
+            .writes
+            .observe("deleting ended sessions", purged)?
+            .rows_affected())
     }
+}
+
+/// The statements of [`Accounts::delete_admin`]: the admin's sessions, then
+/// the admin; whether there was one.
+async fn delete_admin_in(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE admin_id IN (SELECT id FROM admins WHERE email = $1)")
+        .bind(email)
+        .execute(&mut **transaction)
+        .await?;
+    let deleted = sqlx::query("DELETE FROM admins WHERE email = $1")
+        .bind(email)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
 }

@@ -1,8 +1,10 @@
 //! Opening a store: pools, engine settings and migrations per backend.
 
+use std::time::Duration;
+
 use sqlx::{any::AnyPoolOptions, AnyPool, Executor};
 
-use super::{checkpoints, Backend, StoreError};
+use super::{checkpoints, transaction, Backend, StoreError};
 
 /// Per-connection SQLite settings: wait up to 5 s for a lock held by another
 /// process, sync every commit to disk, and keep temporary data (statement
@@ -13,6 +15,29 @@ const SQLITE_CONNECTION_SETTINGS: &str =
     "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;";
 /// Connections per Postgres pool; several nodes share the server.
 const POSTGRES_POOL_SIZE: u32 = 10;
+/// Longest wait for a pooled connection (sqlx's default is 30 s): a database
+/// that cannot be reached fails a request within it, well before Meta's 20 s
+/// delivery timeout, instead of holding it.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The settings every pool shares: [`ACQUIRE_TIMEOUT`], and a connection
+/// handed back while sqlx counts it inside a transaction (its rollback
+/// failed, or never ran) is closed instead of reused (see `transaction`).
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_release(|connection, _| {
+            let settled = transaction::is_settled(connection);
+            Box::pin(async move {
+                if !settled {
+                    tracing::warn!(
+                        "a database connection was left inside a transaction; closing it"
+                    );
+                }
+                Ok(settled)
+            })
+        })
+}
 
 /// The pools a store works with.
 pub(super) struct Pools {
@@ -30,7 +55,7 @@ pub(super) async fn open(backend: Backend, url: &str) -> Result<Pools, StoreErro
     match backend {
         Backend::Sqlite => open_sqlite(url).await,
         Backend::Postgres => {
-            let pool = AnyPoolOptions::new()
+            let pool = pool_options()
                 .max_connections(POSTGRES_POOL_SIZE)
                 .connect(url)
                 .await?;
@@ -107,7 +132,7 @@ async fn sqlite_pool(
     max_connections: u32,
     more: Option<String>,
 ) -> Result<AnyPool, sqlx::Error> {
-    AnyPoolOptions::new()
+    pool_options()
         .max_connections(max_connections)
         .after_connect(move |connection, _| {
             let more = more.clone();

@@ -17,6 +17,8 @@ use super::{
     checkpoints,
     queries::{self, Received},
     slots::{self, Slot},
+    transaction,
+    write_health::WriteHealth,
     Backend, IngestOutcome,
 };
 use crate::webhook::payload::WebhookEvent;
@@ -58,12 +60,13 @@ pub(super) enum Writer {
 }
 
 impl GroupCommit {
-    /// Starts one writer per entry of `writers`, all on `backend`.
-    pub(super) fn start(writers: Vec<Writer>, backend: Backend) -> Self {
+    /// Starts one writer per entry of `writers`, all on `backend`, each
+    /// reporting its commits and failures to `health`.
+    pub(super) fn start(writers: Vec<Writer>, backend: Backend, health: Arc<WriteHealth>) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(receiver));
         for (number, writer) in writers.into_iter().enumerate() {
-            let lane = run(writer, backend, queue.clone());
+            let lane = run(writer, backend, queue.clone(), health.clone());
             match backend {
                 Backend::Sqlite => {
                     tokio::spawn(lane);
@@ -135,60 +138,114 @@ async fn next_group(queue: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Reques
     Some(group)
 }
 
-async fn run(mut writer: Writer, backend: Backend, queue: Arc<Mutex<mpsc::Receiver<Request>>>) {
+async fn run(
+    mut writer: Writer,
+    backend: Backend,
+    queue: Arc<Mutex<mpsc::Receiver<Request>>>,
+    health: Arc<WriteHealth>,
+) {
     while let Some(group) = next_group(&queue).await {
-        match &mut writer {
-            Writer::Pool { pool, checkpoints } => match pool.acquire().await {
-                Ok(mut connection) => {
-                    commit(&mut connection, backend, Slot::SINGLE, group).await;
-                    if let Some(checkpoints) = checkpoints {
-                        checkpoints.note();
-                    }
-                }
-                Err(error) => fail(group, &error),
-            },
-            Writer::Own { url, claimed } => {
-                if claimed.is_none() {
-                    match slots::claim(url).await {
-                        Ok(fresh) => *claimed = Some(fresh),
-                        Err(error) => {
-                            fail(group, &error);
-                            continue;
-                        }
-                    }
-                }
-                let (connection, slot) = claimed.as_mut().expect("claimed above");
-                if !commit(connection, backend, *slot, group).await
-                    && connection.ping().await.is_err()
-                {
-                    // Closing the connection gives its slot back; the next
-                    // group claims one on a new connection.
-                    tracing::warn!(slot = slot.0, "writer connection lost; reconnecting");
-                    *claimed = None;
-                }
+        if let Err(group) = writer.store(group, backend, &health).await {
+            // One delivery the database refuses must not fail the others:
+            // each is tried alone, each time on a settled connection.
+            for request in group {
+                let _ = writer.store(vec![request], backend, &health).await;
             }
         }
     }
 }
 
-/// Answers every delivery of `group` with `error`.
-fn fail(group: Vec<Request>, error: &(dyn std::error::Error + 'static)) {
-    let text = crate::error_chain(error);
-    for request in group {
-        let _ = request.reply.send(Err(text.clone()));
+impl Writer {
+    /// Commits `group` in one transaction and answers its deliveries; when
+    /// that fails, a group of one is answered with the failure, a larger one
+    /// is handed back unanswered. A connection the failure left inside a
+    /// transaction is never used again (see `transaction`).
+    async fn store(
+        &mut self,
+        group: Vec<Request>,
+        backend: Backend,
+        health: &WriteHealth,
+    ) -> Result<(), Vec<Request>> {
+        match self {
+            Writer::Pool { pool, checkpoints } => {
+                let mut connection = match pool.acquire().await {
+                    Ok(connection) => connection,
+                    Err(error) => return fail(group, &error, health),
+                };
+                // A connection left inside a transaction is closed when it
+                // goes back to the pool (its `after_release`).
+                let stored = commit(&mut connection, backend, Slot::SINGLE, group, health).await;
+                if stored.is_ok() {
+                    if let Some(checkpoints) = checkpoints {
+                        checkpoints.note();
+                    }
+                }
+                stored
+            }
+            Writer::Own { url, claimed } => {
+                if claimed.is_none() {
+                    match slots::claim(url).await {
+                        Ok(fresh) => *claimed = Some(fresh),
+                        Err(error) => return fail(group, &error, health),
+                    }
+                }
+                let (connection, slot) = claimed.as_mut().expect("claimed above");
+                let stored = commit(connection, backend, *slot, group, health).await;
+                if stored.is_err()
+                    && (!transaction::is_settled(connection) || connection.ping().await.is_err())
+                {
+                    // Closing the connection gives its slot back; the next
+                    // group claims one on a new connection.
+                    tracing::warn!(
+                        slot = slot.0,
+                        "writer connection lost or unsettled; reconnecting"
+                    );
+                    *claimed = None;
+                }
+                stored
+            }
+        }
     }
 }
 
+/// What the writers do, in words, for the log.
+const STORING: &str = "storing webhook deliveries";
+
+/// Answers every delivery of `group` with `error`, which came before any
+/// transaction began.
+fn fail(
+    group: Vec<Request>,
+    error: &(dyn std::error::Error + 'static),
+    health: &WriteHealth,
+) -> Result<(), Vec<Request>> {
+    let text = crate::error_chain(error);
+    let mut cause = Some(error);
+    let database_error = std::iter::from_fn(|| {
+        let current = cause?;
+        cause = current.source();
+        Some(current)
+    })
+    .find_map(|error| error.downcast_ref::<sqlx::Error>());
+    match database_error {
+        Some(error) => health.failed(STORING, error),
+        None => health.failed(STORING, &sqlx::Error::Protocol(text.clone())),
+    }
+    for request in group {
+        let _ = request.reply.send(Err(text.clone()));
+    }
+    Ok(())
+}
+
 /// Commits `group` in one transaction on `connection`, adding to `slot`'s
-/// aggregate rows. If that fails, each delivery is tried alone, so one
-/// delivery the database refuses cannot fail the others. Returns whether
-/// every delivery was stored.
+/// aggregate rows, and answers its deliveries; a failed group of more than
+/// one is handed back unanswered (see [`Writer::store`]).
 async fn commit(
     connection: &mut AnyConnection,
     backend: Backend,
     slot: Slot,
     group: Vec<Request>,
-) -> bool {
+    health: &WriteHealth,
+) -> Result<(), Vec<Request>> {
     let deliveries: Vec<Received> = group
         .iter()
         .map(|request| Received {
@@ -196,37 +253,20 @@ async fn commit(
             received_at_ms: request.received_at_ms,
         })
         .collect();
-    match queries::ingest(connection, backend, slot, &deliveries).await {
+    let outcome = queries::ingest(connection, backend, slot, &deliveries).await;
+    match health.observe(STORING, outcome) {
         Ok(outcomes) => {
             crate::metrics::metrics().store_commits.inc();
             for (request, outcome) in group.into_iter().zip(outcomes) {
                 let _ = request.reply.send(Ok(outcome));
             }
-            true
+            Ok(())
         }
         Err(error) if group.len() == 1 => {
             let request = group.into_iter().next().expect("one request");
             let _ = request.reply.send(Err(crate::error_chain(&error)));
-            false
+            Err(Vec::new())
         }
-        Err(_) => {
-            let mut all_stored = true;
-            for request in group {
-                let alone = [Received {
-                    events: &request.events,
-                    received_at_ms: request.received_at_ms,
-                }];
-                let outcome = queries::ingest(connection, backend, slot, &alone)
-                    .await
-                    .map(|mut outcomes| {
-                        crate::metrics::metrics().store_commits.inc();
-                        outcomes.remove(0)
-                    })
-                    .map_err(|error| crate::error_chain(&error));
-                all_stored &= outcome.is_ok();
-                let _ = request.reply.send(outcome);
-            }
-            all_stored
-        }
+        Err(_) => Err(group),
     }
 }

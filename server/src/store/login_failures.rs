@@ -4,12 +4,13 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::{Store, StoreError};
+use super::{write_health::WriteHealth, Store, StoreError};
 
 /// The `login_failures` rows of a [`Store`].
 #[derive(Clone, Copy, Debug)]
 pub struct LoginFailures<'a> {
     writer: &'a AnyPool,
+    writes: &'a WriteHealth,
 }
 
 impl Store {
@@ -17,6 +18,7 @@ impl Store {
     pub fn login_failures(&self) -> LoginFailures<'_> {
         LoginFailures {
             writer: &self.writer,
+            writes: &self.writes,
         }
     }
 }
@@ -52,7 +54,8 @@ impl LoginFailures<'_> {
         for key in &sorted {
             query = query.bind(*key);
         }
-        let rows = query.fetch_all(self.writer).await?;
+        let rows = query.fetch_all(self.writer).await;
+        let rows = self.writes.observe("counting a failed login", rows)?;
         let mut counts = Vec::with_capacity(keys.len());
         for key in keys {
             let count = rows
@@ -67,27 +70,31 @@ impl LoginFailures<'_> {
     /// Forgets `forgotten` entirely and takes one attempt back from each of
     /// `refunded` (after a successful login).
     pub async fn refund(&self, forgotten: &[&str], refunded: &[&str]) -> Result<(), StoreError> {
-        if !forgotten.is_empty() {
-            let keys: Vec<String> = (1..=forgotten.len()).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                "DELETE FROM login_failures WHERE key IN ({})",
-                keys.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for key in forgotten {
-                query = query.bind(*key);
+        let refund = async {
+            if !forgotten.is_empty() {
+                let keys: Vec<String> = (1..=forgotten.len()).map(|n| format!("${n}")).collect();
+                let sql = format!(
+                    "DELETE FROM login_failures WHERE key IN ({})",
+                    keys.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for key in forgotten {
+                    query = query.bind(*key);
+                }
+                query.execute(self.writer).await?;
             }
-            query.execute(self.writer).await?;
+            for key in refunded {
+                sqlx::query(
+                    "UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+                )
+                .bind(*key)
+                .execute(self.writer)
+                .await?;
+            }
+            Ok(())
         }
-        for key in refunded {
-            sqlx::query(
-                "UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
-            )
-            .bind(*key)
-            .execute(self.writer)
-            .await?;
-        }
-        Ok(())
+        .await;
+        Ok(self.writes.observe("forgetting failed logins", refund)?)
     }
 
     /// Deletes the counts whose last failure is not after `window_start_ms`.
@@ -95,7 +102,10 @@ impl LoginFailures<'_> {
         let done = sqlx::query("DELETE FROM login_failures WHERE last_failure_ms <= $1")
             .bind(window_start_ms)
             .execute(self.writer)
-            .await?;
-        Ok(done.rows_affected())
+            .await;
+        Ok(self
+            .writes
+            .observe("deleting old failed logins", done)?
+            .rows_affected())
     }
 }

@@ -15,6 +15,8 @@ pub mod login_failures;
 mod queries;
 pub mod replies;
 mod slots;
+mod transaction;
+pub mod write_health;
 
 use app::model::{AccountsPage, AccountsQuery, SnapshotSource, StatsSnapshot};
 use std::num::NonZeroUsize;
@@ -22,6 +24,7 @@ use std::num::NonZeroUsize;
 use sqlx::AnyPool;
 
 use crate::webhook::payload::WebhookEvent;
+use write_health::WriteHealth;
 
 /// What one [`Store::ingest`] call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -190,6 +193,8 @@ pub struct Store {
     deliveries: group_commit::GroupCommit,
     /// This node's ordered figures of the accounts page.
     account_figures: std::sync::Arc<account_figures::AccountFigures>,
+    /// Whether the database takes writes, from every write's outcome.
+    writes: std::sync::Arc<WriteHealth>,
 }
 
 impl Store {
@@ -230,18 +235,25 @@ impl Store {
                 })
                 .collect(),
         };
+        let writes = std::sync::Arc::<WriteHealth>::default();
         Ok(Store {
             backend,
-            deliveries: group_commit::GroupCommit::start(lanes, backend),
+            deliveries: group_commit::GroupCommit::start(lanes, backend, writes.clone()),
             writer,
             reader,
             account_figures: Default::default(),
+            writes,
         })
     }
 
     /// The engine this store runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether the database takes writes (a full disk, say, fails them all).
+    pub fn write_health(&self) -> &WriteHealth {
+        &self.writes
     }
 
     /// Stores `events` and updates the aggregates in one transaction (shared
@@ -268,7 +280,10 @@ impl Store {
         &self,
         counts: &[(i64, Rejection, i64)],
     ) -> Result<(), StoreError> {
-        Ok(queries::record_rejections(&self.writer, self.backend, counts).await?)
+        let outcome = queries::record_rejections(&self.writer, self.backend, counts).await;
+        Ok(self
+            .writes
+            .observe("counting refused webhook requests", outcome)?)
     }
 
     /// Computes the stats snapshot as of `now_ms` from the aggregate rows only
@@ -288,7 +303,10 @@ impl Store {
     /// of `now_ms` (they would otherwise pile up, one per account and minute);
     /// returns how many.
     pub async fn purge_expired_account_rows(&self, now_ms: i64) -> Result<u64, StoreError> {
-        Ok(business_accounts::purge(&self.writer, now_ms).await?)
+        let outcome = business_accounts::purge(&self.writer, now_ms).await;
+        Ok(self
+            .writes
+            .observe("deleting expired per-account rows", outcome)?)
     }
 
     /// Brings this node's ordered figures of the accounts page up to
@@ -384,6 +402,84 @@ mod tests {
             .execute(&store.reader)
             .await;
         assert!(write.is_err(), "the reader pool is read-only");
+    }
+
+    fn received_dm(mid: &str) -> WebhookEvent {
+        let kind = crate::webhook::payload::EventKind::DmReceived { story_reply: false };
+        WebhookEvent {
+            dedupe_key: format!("{}:{mid}", kind.as_str()),
+            kind,
+            account_id: "account".to_string(),
+            peer_id: Some("customer".to_string()),
+            occurred_at_ms: 1_795_631_405_000,
+            raw: format!(r#"{{"mid":"{mid}"}}"#),
+            error: None,
+        }
+    }
+
+    /// A trigger that fails the insert of a DM whose id contains `rollback`
+    /// (and SQLite then rolls the whole transaction back by itself, as it
+    /// may on a full disk) or `abort` (only the statement fails).
+    const FAILING_TRIGGERS: &str = "\
+        CREATE TRIGGER forced_rollback BEFORE INSERT ON events \
+          WHEN NEW.dedupe_key LIKE '%rollback%' \
+          BEGIN SELECT RAISE(ROLLBACK, 'forced rollback'); END; \
+        CREATE TRIGGER forced_abort BEFORE INSERT ON events \
+          WHEN NEW.dedupe_key LIKE '%abort%' \
+          BEGIN SELECT RAISE(ABORT, 'forced abort'); END;";
+
+    #[tokio::test]
+    async fn after_failed_transactions_every_acknowledged_delivery_is_committed_for_real() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pulse.db").display());
+        let store = Store::open(&url).await.unwrap();
+        sqlx::raw_sql(FAILING_TRIGGERS)
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        // A rollback SQLite did itself, then a failed statement: the
+        // sequence that used to leave the writer inside a savepoint.
+        for (round, failing) in [
+            "rollback-1",
+            "abort-1",
+            "rollback-2",
+            "rollback-3",
+            "abort-2",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let refused = store.ingest(vec![received_dm(failing)], 0).await;
+            assert!(refused.is_err(), "{failing} is refused");
+            let stored = store
+                .ingest(vec![received_dm(&format!("fine-{round}"))], 0)
+                .await
+                .expect("the next delivery is stored");
+            assert_eq!(stored.stored, 1);
+            assert_eq!(
+                store.event_count().await.unwrap(),
+                round as i64 + 1,
+                "the readers see every acknowledged delivery (round {round})"
+            );
+        }
+        // Several at once: a group with a failing delivery is retried one by one.
+        let (first, second, third) = tokio::join!(
+            store.ingest(vec![received_dm("together-1")], 0),
+            store.ingest(vec![received_dm("together-rollback")], 0),
+            store.ingest(vec![received_dm("together-2")], 0),
+        );
+        assert!(
+            first.is_ok() && second.is_err() && third.is_ok(),
+            "{first:?} {second:?} {third:?}"
+        );
+        assert_eq!(store.event_count().await.unwrap(), 7);
+        drop(store);
+        let reopened = Store::open(&url).await.unwrap();
+        assert_eq!(
+            reopened.event_count().await.unwrap(),
+            7,
+            "every acknowledged delivery outlives the node"
+        );
     }
 
     #[tokio::test]

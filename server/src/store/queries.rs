@@ -16,14 +16,14 @@ use app::model::{
     Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
     Waiting, WebhookHealth,
 };
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::{
     business_accounts::{self, ActivityDelta},
     conversations::{self, ConversationKey},
     replies::{self, Dm},
     slots::Slot,
-    Backend, IngestOutcome, Rejection, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+    transaction, Backend, IngestOutcome, Rejection, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 use crate::webhook::payload::{EventKind, Metric, WebhookEvent};
 
@@ -101,11 +101,35 @@ pub(super) async fn ingest(
         .collect();
     ordered.sort_by(|a, b| a.1.dedupe_key.cmp(&b.1.dedupe_key));
 
-    let mut tx = connection.begin().await?;
+    let mut tx = transaction::begin(connection).await?;
+    let written = write_group(&mut tx, backend, slot, deliveries, &ordered).await;
+    let mut outcomes = transaction::end(tx, written).await?;
+    // The store version is the sum of the slots' versions, read after the
+    // commit: this commit added at least 1 to its slot and no slot ever goes
+    // down, so every read that does not see this commit sums to less than
+    // this read, and every snapshot whose version is at least this one
+    // contains this delivery. (Read inside the transaction, the sum could
+    // miss a slot that commits in between and be reached without it.)
+    let version = version_on(connection).await?;
+    for outcome in &mut outcomes {
+        outcome.version = version;
+    }
+    Ok(outcomes)
+}
+
+/// The statements of [`ingest`]'s transaction: the events of `ordered` (in
+/// key order), then the aggregates of those that were new.
+async fn write_group(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    slot: Slot,
+    deliveries: &[Received<'_>],
+    ordered: &[(usize, &WebhookEvent)],
+) -> Result<Vec<IngestOutcome>, sqlx::Error> {
     let mut outcomes = vec![IngestOutcome::default(); deliveries.len()];
     let mut delta = AggregateDelta::default();
     for chunk in ordered.chunks(EVENTS_PER_INSERT) {
-        let inserted = insert_events(&mut tx, backend, deliveries, chunk).await?;
+        let inserted = insert_events(tx, backend, deliveries, chunk).await?;
         let mut previous_key: Option<&str> = None;
         for (index, event) in chunk {
             // Equal keys are adjacent (sorted); only the first can be the new row.
@@ -130,18 +154,7 @@ pub(super) async fn ingest(
         .map(|delivery| delivery.received_at_ms)
         .max()
         .unwrap_or_default();
-    apply(&mut tx, backend, slot, &delta, changed, last_received_at_ms).await?;
-    tx.commit().await?;
-    // The store version is the sum of the slots' versions, read after the
-    // commit: this commit added at least 1 to its slot and no slot ever goes
-    // down, so every read that does not see this commit sums to less than
-    // this read, and every snapshot whose version is at least this one
-    // contains this delivery. (Read inside the transaction, the sum could
-    // miss a slot that commits in between and be reached without it.)
-    let version = version_on(connection).await?;
-    for outcome in &mut outcomes {
-        outcome.version = version;
-    }
+    apply(tx, backend, slot, &delta, changed, last_received_at_ms).await?;
     Ok(outcomes)
 }
 
