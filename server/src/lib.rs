@@ -173,7 +173,9 @@ impl Application {
 
     /// Serves until `shutdown` completes, then closes the SSE streams, lets
     /// in-flight requests (and their transactions) finish (at most
-    /// [`serve::SHUTDOWN_GRACE`]), and returns.
+    /// [`serve::SHUTDOWN_GRACE`]), writes the last refusal counts (at most
+    /// [`webhook::refusals::FINAL_WRITE_WAIT`]; what it cannot write is
+    /// logged as lost), and returns: within 10 s whatever the database does.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Application {
             listener,
@@ -230,16 +232,30 @@ impl Application {
             token.clone(),
         )
         .await;
+        // Bounded by its FINAL_WRITE_WAIT, whatever the database does.
         refusals_stop.cancel();
         if let Err(error) = refusals.await {
             tracing::error!(%error, "the refusal counter ended abnormally");
         }
-        // The publisher stops on the token; its panic, if any, is not ours to hide.
-        if let Err(error) = publisher.await {
-            tracing::error!(%error, "the stats publisher ended abnormally");
+        // The publisher stopped on the token long ago, unless a read of the
+        // database hangs: then it is abandoned. Its panic, if any, is not
+        // ours to hide.
+        let abandon = publisher.abort_handle();
+        match tokio::time::timeout(PUBLISHER_STOP_WAIT, publisher).await {
+            Ok(Err(error)) if !error.is_cancelled() => {
+                tracing::error!(%error, "the stats publisher ended abnormally")
+            }
+            Ok(_) => {}
+            Err(_) => {
+                abandon.abort();
+                tracing::warn!("the stats publisher did not stop in time; abandoned");
+            }
         }
     }
 }
+
+/// The longest the publisher's last recompute may hold up the node's stop.
+const PUBLISHER_STOP_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Says plainly when session cookies would cross a network in clear: no TLS
 /// here, a non-loopback address, and nothing saying a proxy terminates TLS.

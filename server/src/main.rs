@@ -66,6 +66,8 @@ fn main() -> ExitCode {
             Command::Admin(args) => admin_command::run(args).await,
         }
     });
+    // Tasks still running (a database call that hangs) are not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -19,7 +19,11 @@ use std::sync::Arc;
 use app::server_fns::stats::StatsContext;
 
 use crate::{
-    auth, error_chain, headers, metrics, sse,
+    auth,
+    clock::now_ms,
+    error_chain, headers, metrics,
+    repeated_warning::RepeatedWarning,
+    sse,
     state::AppState,
     store::Backend,
     webhook::{self, BODY_LIMIT_BYTES},
@@ -86,7 +90,9 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .layer(TraceLayer::new_for_http().on_failure(log_server_error))
+        .with_state(state)
 }
 
 /// `/pkg`: the built wasm, js and css. The brotli or gzip copy the release
@@ -180,27 +186,63 @@ async fn accounts_page(
     }
 }
 
-/// `GET /readyz`: 200 when the database answers, 503 otherwise; says which
-/// database engine and bus this node uses, for load balancers and operators.
+/// `GET /readyz`: 200 when the database answers and takes writes, 503
+/// otherwise, within [`READINESS_WAIT`] whatever the database does; says why,
+/// which database engine and which bus this node uses, for load balancers
+/// and operators. While the database refuses writes each check tries one
+/// (a row nothing reads), so the node turns ready again by itself.
 async fn readiness(State(state): State<AppState>) -> Response {
-    let backend = match state.store.backend() {
+    let store = &state.store;
+    let backend = match store.backend() {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    let (status, database) = match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(error) => {
-            tracing::warn!(error = %error_chain(&error), "readiness check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "unreachable")
+    let check = async {
+        if store.write_health().refusing().is_some() {
+            store.probe_write(now_ms()).await
+        } else {
+            store.ping().await
         }
     };
+    let database = match tokio::time::timeout(READINESS_WAIT, check).await {
+        Ok(Ok(())) => match store.write_health().refusing() {
+            None => Ok(()),
+            Some(refusing) => Err(refusing.failure.key()),
+        },
+        Ok(Err(_)) => Err(store
+            .write_health()
+            .refusing()
+            .map_or("unreachable", |refusing| refusing.failure.key())),
+        Err(_) => Err("unreachable"),
+    };
+    let status = match database {
+        Ok(()) => StatusCode::OK,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
     let body = serde_json::json!({
-        "ready": status == StatusCode::OK,
-        "database": { "backend": backend, "status": database },
+        "ready": database.is_ok(),
+        "database": { "backend": backend, "status": database.err().unwrap_or("ok") },
         "bus": state.publisher.bus().delivery().mode.key(),
     });
     (status, axum::Json(body)).into_response()
 }
+
+/// Logs a 5xx answer, at most one line per interval with how many there
+/// were: while the database refuses writes every delivery is answered 503.
+fn log_server_error(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    static ERRORS: std::sync::LazyLock<RepeatedWarning> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(times) = ERRORS.note() {
+        tracing::warn!(%class, latency_ms = latency.as_millis() as u64, responses = times, "answered with a server error");
+    }
+}
+
+/// The longest a readiness check waits for the database.
+const READINESS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ pub mod nginx;
 pub mod postgres;
 pub mod redis;
 pub mod responses;
+pub mod tmpfs;
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {

@@ -183,3 +183,126 @@ fn start_cluster(durable: bool) -> Cluster {
         _lifeline: Mutex::new((child, stdin)),
     }
 }
+
+/// A durable cluster whose data directory lives where the test says (a small
+/// [`crate::tmpfs::Tmpfs`]), which the test can start again once it stopped:
+/// Postgres stops by itself when it cannot write its WAL (a full disk).
+pub struct ClusterOn {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    /// The supervisor of the running server and its lifeline, as for [`Cluster`].
+    server: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+impl ClusterOn {
+    /// Creates a cluster in `dir/data` (1 MB WAL segments, so that it fits a
+    /// small filesystem) and starts it.
+    pub fn start(dir: &std::path::Path) -> ClusterOn {
+        let bin = postgres_bin();
+        let data = dir.join("data");
+        let initdb = as_postgres_user(
+            bin.join("initdb").to_str().unwrap(),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--wal-segsize=1",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run initdb");
+        assert!(
+            initdb.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let cluster = ClusterOn {
+            bin,
+            data,
+            port: free_port(),
+            server: Mutex::new(None),
+        };
+        cluster.start_again();
+        cluster
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Whether the server accepts connections.
+    pub fn is_up(&self) -> bool {
+        TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+    }
+
+    /// What the server logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("pulse-test-pg-{}.log", self.port))
+    }
+
+    /// Starts the server (after it stopped) and waits until it answers.
+    pub fn start_again(&self) {
+        let mut server = self
+            .server
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        stop(server.take());
+        let script = format!(
+            r#""{postgres}" -D "{data}" -p {port} -k /tmp -c listen_addresses=127.0.0.1 \
+                -c max_wal_size=8MB -c min_wal_size=2MB >>"{log}" 2>&1 & pid=$!; \
+               cat >/dev/null; kill -INT $pid; wait $pid"#,
+            postgres = self.bin.join("postgres").display(),
+            data = self.data.display(),
+            port = self.port,
+            log = self.log_path().display(),
+        );
+        let mut child = as_postgres_user("sh", &["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the Postgres supervisor");
+        let stdin = child.stdin.take().expect("supervisor stdin");
+        *server = Some((child, stdin));
+        drop(server);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.is_up() {
+            assert!(
+                Instant::now() < deadline,
+                "Postgres did not start within 30 s: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Closes a supervisor's lifeline (the server is asked to stop) and waits.
+fn stop(server: Option<(Child, ChildStdin)>) {
+    if let Some((mut child, lifeline)) = server {
+        drop(lifeline);
+        let _ = child.wait();
+    }
+}
+
+impl Drop for ClusterOn {
+    fn drop(&mut self) {
+        stop(
+            self.server
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .take(),
+        );
+    }
+}

@@ -89,10 +89,18 @@ pub async fn log_in(
                 .into_response()
         }
         Err(LoginError::Store(error)) => {
-            tracing::error!(error = %error_chain(&error), "login failed on the database");
+            tracing::warn!(error = %error_chain(&error), "login failed on the database");
+            let message = match state.store.write_health().refusing() {
+                Some(refusing) => format!(
+                    "the login could not be recorded: {}; try again once it takes writes",
+                    refusing.failure.describe()
+                ),
+                None => "the login could not be checked; try again shortly".to_string(),
+            };
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the login could not be checked; try again shortly",
+                [(header::RETRY_AFTER, "10".to_string())],
+                message,
             )
                 .into_response()
         }

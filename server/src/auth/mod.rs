@@ -276,8 +276,13 @@ impl Auth {
             return Ok(None);
         }
         let touch_every = TOUCH_EVERY_MS.min(duration_ms(self.policy.idle_timeout) / 4);
-        if now - row.last_seen_at_ms >= touch_every {
-            accounts.touch_session(hash, now).await?;
+        // Recording the use is not worth refusing the request: while the
+        // database refuses writes (a full disk) an open dashboard must stay
+        // readable, to say so. (The store's write health logs the failure.)
+        if now - row.last_seen_at_ms >= touch_every
+            && accounts.touch_session(hash, now).await.is_err()
+        {
+            tracing::debug!("a session's use was not recorded");
         }
         Ok(Some(Session {
             token_hash: hash.to_string(),

@@ -55,8 +55,10 @@ pub mod tls;
 use stream_lane::FirstRequest;
 use tls::Tls;
 
-/// Longest wait for open connections to finish once shutdown has begun.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Longest wait for open connections to finish once shutdown has begun
+/// (the node's last writes then get `webhook::refusals::FINAL_WRITE_WAIT`:
+/// a node stops within 10 s of SIGTERM, whatever its database does).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 /// File descriptors kept back from the connection limit for everything
 /// else the node opens: database and Redis connections, the SQLite files,
 /// the built site's files, the log.

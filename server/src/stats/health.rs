@@ -5,9 +5,12 @@
 
 use std::time::Duration;
 
-use app::{format::age, model::WebhookHealth};
+use app::{
+    format::{age, duration, utc_timestamp},
+    model::WebhookHealth,
+};
 
-use crate::store::Thresholds;
+use crate::store::{write_health::Refusing, Thresholds};
 
 /// Thresholds for the webhook warning.
 #[derive(Clone, Copy, Debug)]
@@ -21,8 +24,25 @@ pub struct HealthPolicy {
 }
 
 impl HealthPolicy {
-    /// The warning to show for `health` at `now_ms`, if any.
-    pub fn warning(&self, health: &WebhookHealth, now_ms: i64) -> Option<String> {
+    /// The warning to show for `health` at `now_ms`, if any; a database
+    /// that refuses every write (`refusing`) comes first, since every
+    /// delivery then fails.
+    pub fn warning(
+        &self,
+        health: &WebhookHealth,
+        refusing: Option<Refusing>,
+        now_ms: i64,
+    ) -> Option<String> {
+        if let Some(refusing) = refusing {
+            return Some(format!(
+                "The store is refusing writes: {} (every write has failed since {}, {}). \
+                 Webhook deliveries are answered 503 and Meta retries them; free space or \
+                 mend the database and they are taken again by themselves. Logins wait for it too.",
+                refusing.failure.describe(),
+                utc_timestamp(refusing.since_ms),
+                duration(Some(now_ms - refusing.since_ms)),
+            ));
+        }
         if health.rejected_1h >= self.rejections_alert_per_hour {
             return Some(format!(
                 "{} webhook requests were refused in the last hour ({} with a bad signature). \
@@ -58,13 +78,13 @@ mod tests {
     #[test]
     fn a_healthy_or_brand_new_endpoint_gets_no_warning() {
         let fresh = WebhookHealth::default();
-        assert_eq!(POLICY.warning(&fresh, NOW), None);
+        assert_eq!(POLICY.warning(&fresh, None, NOW), None);
         let busy = WebhookHealth {
             last_accepted_at_ms: Some(NOW - 5_000),
             rejected_1h: 9,
             ..fresh
         };
-        assert_eq!(POLICY.warning(&busy, NOW), None);
+        assert_eq!(POLICY.warning(&busy, None, NOW), None);
     }
 
     #[test]
@@ -73,7 +93,7 @@ mod tests {
             last_accepted_at_ms: Some(NOW - 2 * 3_600_000),
             ..Default::default()
         };
-        let warning = POLICY.warning(&silent, NOW).unwrap();
+        let warning = POLICY.warning(&silent, None, NOW).unwrap();
         assert!(warning.contains("2 h ago"), "{warning}");
     }
 
@@ -85,10 +105,29 @@ mod tests {
             signature_failures_1h: 11,
             ..Default::default()
         };
-        let warning = POLICY.warning(&failing, NOW).unwrap();
+        let warning = POLICY.warning(&failing, None, NOW).unwrap();
         assert!(
             warning.starts_with("12 webhook requests were refused")
                 && warning.contains("11 with a bad signature")
+        );
+    }
+
+    #[test]
+    fn a_store_refusing_writes_is_reported_before_anything_else_with_its_cause() {
+        let failing = WebhookHealth {
+            rejected_1h: 12,
+            ..Default::default()
+        };
+        let refusing = Refusing {
+            failure: crate::store::write_health::WriteFailure::DiskFull,
+            since_ms: NOW - 180_000,
+        };
+        let warning = POLICY.warning(&failing, Some(refusing), NOW).unwrap();
+        assert!(
+            warning.starts_with("The store is refusing writes: the database's disk is full")
+                && warning.contains("2026-11-25 18:27:05 UTC, 3 min")
+                && warning.contains("503"),
+            "{warning}"
         );
     }
 }

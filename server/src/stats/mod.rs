@@ -93,7 +93,11 @@ impl StatsPublisher {
             .snapshot(now, source, &self.health.thresholds)
             .await?;
         timer.observe_duration();
-        snapshot.webhook_health.warning = self.health.warning(&snapshot.webhook_health, now);
+        snapshot.webhook_health.warning = self.health.warning(
+            &snapshot.webhook_health,
+            self.store.write_health().refusing(),
+            now,
+        );
         snapshot.silent_accounts = self.silent_accounts(now, source).await?;
         Ok(snapshot)
     }
@@ -145,7 +149,28 @@ impl StatsPublisher {
         let pushes = coalescer::run(self.dirty.clone(), pace, shutdown.clone(), || async {
             self.publish_now(SnapshotSource::Push).await.map(|_| ())
         });
-        tokio::join!(pushes, self.roll_minutes(shutdown));
+        tokio::join!(
+            pushes,
+            self.roll_minutes(shutdown.clone()),
+            self.follow_write_health(shutdown)
+        );
+    }
+
+    /// Pushes a snapshot whenever the database starts or stops refusing
+    /// writes, so that every dashboard says so within a push.
+    async fn follow_write_health(&self, shutdown: CancellationToken) {
+        let mut changes = self.store.write_health().changes();
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    self.mark_dirty();
+                }
+                () = shutdown.cancelled() => return,
+            }
+        }
     }
 
     async fn roll_minutes(&self, shutdown: CancellationToken) {

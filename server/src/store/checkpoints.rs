@@ -21,6 +21,8 @@ use std::time::Duration;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::mpsc;
 
+use crate::repeated_warning::RepeatedWarning;
+
 /// How often, at most, the WAL is copied back while commits come in.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -45,12 +47,16 @@ impl Committed {
 pub(super) fn start(connection: AnyPool) -> Committed {
     let (sender, mut commits) = mpsc::channel(1);
     tokio::spawn(async move {
+        let failures = RepeatedWarning::default();
         while commits.recv().await.is_some() {
             if let Err(error) = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
-                tracing::warn!(
-                    error = %crate::error_chain(&error),
-                    "WAL checkpoint failed; the writer checkpoints past its own threshold"
-                );
+                if let Some(times) = failures.note() {
+                    tracing::warn!(
+                        error = %crate::error_chain(&error),
+                        failed_checkpoints = times,
+                        "WAL checkpoint failed; the writer checkpoints past its own threshold"
+                    );
+                }
             }
             tokio::time::sleep(CHECKPOINT_INTERVAL).await;
         }

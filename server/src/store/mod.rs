@@ -363,6 +363,20 @@ impl Store {
         Ok(queries::ping(&self.reader).await?)
     }
 
+    /// Writes one row that nothing reads, as `/readyz` does while the
+    /// database refuses writes: its commit ends the condition.
+    pub async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError> {
+        let written = sqlx::query(
+            "INSERT INTO write_probe (id, probed_at_ms) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET probed_at_ms = excluded.probed_at_ms",
+        )
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await;
+        self.writes.observe("a readiness check's write", written)?;
+        Ok(())
+    }
+
     /// Number of stored events of every kind.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
         Ok(queries::event_count(&self.reader).await?)

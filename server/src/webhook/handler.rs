@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use secrecy::ExposeSecret;
@@ -17,12 +17,14 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    error_chain,
     metrics::metrics,
     serve::pause_before_refusal,
     state::AppState,
-    store::{Rejection, StoreError},
+    store::{write_health::WriteFailure, Rejection, StoreError},
 };
+
+/// The `Retry-After` of a delivery the store could not take, in seconds.
+pub const STORE_RETRY_AFTER_S: u64 = 30;
 
 /// Largest accepted delivery; Meta's batches of up to 1000 events fit well within it.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -78,9 +80,15 @@ pub enum WebhookError {
     /// Not a well-formed Instagram delivery.
     #[error(transparent)]
     Payload(#[from] PayloadError),
-    /// Storing failed; the sender should retry.
-    #[error("the events could not be stored; retry the delivery")]
-    Store(#[from] StoreError),
+    /// Storing failed; the sender should retry. `refusing` is the condition
+    /// that fails every write at the moment, if any (a full disk, say).
+    #[error("the events could not be stored{}; retry the delivery", .refusing.map(|failure| format!(": {}", failure.describe())).unwrap_or_default())]
+    Store {
+        /// The store's failure (for the log; never sent).
+        cause: StoreError,
+        /// What fails every write now, if anything.
+        refusing: Option<WriteFailure>,
+    },
 }
 
 impl WebhookError {
@@ -94,7 +102,7 @@ impl WebhookError {
             WebhookError::Body { .. } => Some(Rejection::Body),
             WebhookError::Signature(_) => Some(Rejection::Signature),
             WebhookError::Payload(_) => Some(Rejection::Payload),
-            WebhookError::Store(_) => None,
+            WebhookError::Store { .. } => None,
         }
     }
 }
@@ -120,12 +128,18 @@ impl IntoResponse for WebhookError {
             WebhookError::Body { status, .. } => *status,
             WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
             WebhookError::Payload(_) => StatusCode::BAD_REQUEST,
-            WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Meta retries; nothing of the delivery was kept.
+            WebhookError::Store { .. } => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, STORE_RETRY_AFTER_S.to_string())],
+                    self.to_string(),
+                )
+                    .into_response();
+            }
         };
-        // Refusals are logged in summary by `refusals`, not one line each.
-        if let WebhookError::Store(cause) = &self {
-            tracing::error!(error = %error_chain(cause), "webhook delivery not stored");
-        }
+        // Refusals are logged in summary by `refusals`, and the store's
+        // failures by its write health, not one line each.
         (status, self.to_string()).into_response()
     }
 }
@@ -171,7 +185,18 @@ async fn accept(
         &body,
     )?;
     let events = payload::parse(&body, received_at_ms)?;
-    let outcome = state.store.ingest(events, received_at_ms).await?;
+    let outcome = state
+        .store
+        .ingest(events, received_at_ms)
+        .await
+        .map_err(|cause| WebhookError::Store {
+            cause,
+            refusing: state
+                .store
+                .write_health()
+                .refusing()
+                .map(|refusing| refusing.failure),
+        })?;
     // Even an all-duplicate delivery moves "last accepted" on the dashboard.
     state.publisher.mark_dirty();
     tracing::debug!(

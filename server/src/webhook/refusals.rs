@@ -30,6 +30,8 @@ use crate::{
 
 /// How often, at most, the counts are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest the last write of the counts waits on shutdown.
+pub const FINAL_WRITE_WAIT: Duration = Duration::from_secs(2);
 /// How often, at most, each reason gets a log line.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -79,7 +81,21 @@ impl Refusals {
                 _ = logs.tick() => self.log(),
             }
         }
-        self.write(&store, &publisher).await;
+        // The last write waits at most FINAL_WRITE_WAIT: a node told to stop
+        // stops, whatever the database does; what it could not write is
+        // logged as lost.
+        let pending: i64 = self.lock().unwritten.values().sum();
+        let lost =
+            match tokio::time::timeout(FINAL_WRITE_WAIT, self.write(&store, &publisher)).await {
+                Ok(()) => self.lock().unwritten.values().sum(),
+                Err(_) => pending,
+            };
+        if lost > 0 {
+            tracing::warn!(
+                lost,
+                "refused webhook requests not counted: the database did not take them before the node stopped"
+            );
+        }
         self.log();
     }
 
@@ -97,7 +113,8 @@ impl Refusals {
         match store.record_rejections(&rows).await {
             Ok(()) => publisher.mark_dirty(),
             Err(error) => {
-                tracing::error!(error = %error_chain(&error), "could not count refused webhook requests; keeping them for the next try");
+                // The store's write health logs the failure, once per interval.
+                tracing::debug!(error = %error_chain(&error), "could not count refused webhook requests; keeping them for the next try");
                 let mut pending = self.lock();
                 for (key, count) in unwritten {
                     *pending.unwritten.entry(key).or_insert(0) += count;

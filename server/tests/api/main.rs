@@ -5,6 +5,7 @@
 mod assets;
 mod auth;
 mod dashboard;
+mod disk_full;
 mod helpers;
 mod metrics;
 mod node_process;
