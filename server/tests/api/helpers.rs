@@ -188,11 +188,11 @@ impl Node {
     }
 
     pub async fn stats(&self) -> StatsSnapshot {
-        self.get("/api/admin/stats")
-            .await
-            .json()
-            .await
-            .expect("a snapshot")
+        let response = self.get("/api/admin/stats").await;
+        let status = response.status();
+        let body = response.text().await.expect("a body");
+        serde_json::from_str(&body)
+            .unwrap_or_else(|error| panic!("a snapshot, not {status} {body:?}: {error}"))
     }
 
     /// Waits until the published snapshot satisfies `done` (the coalescer

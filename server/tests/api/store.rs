@@ -97,7 +97,67 @@ on_both_backends!(
     figures_kept_up_without_pages_recompute_only_what_changed,
     a_reply_taken_back_by_another_node_leaves_the_accounts_median,
     a_conversation_two_nodes_write_in_turn_is_followed_through_both,
+    a_delivery_the_database_refuses_mid_transaction_leaves_the_next_ones_committed,
 );
+
+/// The database fails a delivery inside its transaction (a trigger, as a
+/// full disk would): that delivery is refused, and every delivery
+/// acknowledged after it is committed for real: seen by a reader of its own
+/// and kept across a reopening.
+async fn a_delivery_the_database_refuses_mid_transaction_leaves_the_next_ones_committed(
+    backend: Backend,
+) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    let trigger = match backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_some BEFORE INSERT ON events \
+               WHEN NEW.dedupe_key LIKE '%refuse%' \
+               BEGIN SELECT RAISE(ROLLBACK, 'refused by the test'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION refuse_some() RETURNS trigger LANGUAGE plpgsql AS $$ \
+               BEGIN IF NEW.dedupe_key LIKE '%refuse%' THEN \
+                 RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_some BEFORE INSERT ON events \
+               FOR EACH ROW EXECUTE FUNCTION refuse_some();"
+        }
+    };
+    sqlx::raw_sql(trigger).execute(&mut admin).await.unwrap();
+    for round in 0..4 {
+        let refused = store
+            .ingest(
+                vec![dm(&format!("refuse-{round}"), RECEIVED, "biz", "p", NOW)],
+                NOW,
+            )
+            .await;
+        assert!(refused.is_err(), "round {round}: refused");
+        let stored = store
+            .ingest(
+                vec![dm(&format!("kept-{round}"), RECEIVED, "biz", "p", NOW)],
+                NOW,
+            )
+            .await
+            .expect("the next delivery is stored");
+        assert_eq!(stored.stored, 1);
+        let (seen,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(
+            seen,
+            round + 1,
+            "another connection sees every acknowledged delivery (round {round})"
+        );
+    }
+    drop(store);
+    let reopened = database.open().await;
+    assert_eq!(reopened.event_count().await.unwrap(), 4);
+}
 
 /// Two nodes writing one conversation in turn (on SQLite two stores on one
 /// file) give the figures of one node writing it all, and each
