@@ -39,6 +39,8 @@ pub struct Metrics {
     pub redis_reconnects: IntCounter,
     /// Transactions that stored webhook deliveries (one per group commit).
     pub store_commits: IntCounter,
+    /// 1 while the database refuses every write (a full disk, say), by cause.
+    pub store_refusing_writes: IntGaugeVec,
     /// Time to compute one snapshot from the database.
     pub snapshot_seconds: Histogram,
     /// Time to compute one page of the accounts table from the database.
@@ -126,6 +128,14 @@ impl Metrics {
                 "Transactions that stored webhook deliveries (deliveries per commit: pulse_webhooks_accepted_total over this).",
             )
             .expect("valid"),
+            store_refusing_writes: IntGaugeVec::new(
+                Opts::new(
+                    "pulse_store_refusing_writes",
+                    "1 while the database refuses every write, by cause (disk_full, storage_error, unreachable).",
+                ),
+                &["cause"],
+            )
+            .expect("valid"),
             snapshot_seconds: histogram(
                 "pulse_snapshot_compute_seconds",
                 "Time to compute one snapshot from the database.",
@@ -175,7 +185,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -186,6 +196,7 @@ impl Metrics {
             Box::new(metrics.bus_mode.clone()),
             Box::new(metrics.redis_reconnects.clone()),
             Box::new(metrics.store_commits.clone()),
+            Box::new(metrics.store_refusing_writes.clone()),
             Box::new(metrics.snapshot_seconds.clone()),
             Box::new(metrics.accounts_page_seconds.clone()),
             Box::new(metrics.account_figures_recomputed.clone()),

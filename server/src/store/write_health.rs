@@ -163,6 +163,7 @@ impl WriteHealth {
             ended.is_some()
         });
         if let Some(ended) = ended {
+            gauge(ended.failure).set(0);
             tracing::info!(
                 cause = ended.failure.describe(),
                 lasted_s = (now_ms() - ended.since_ms) / 1000,
@@ -180,6 +181,10 @@ impl WriteHealth {
                 if refusing.is_some_and(|current| current.failure == failure) {
                     return false;
                 }
+                if let Some(previous) = refusing {
+                    gauge(previous.failure).set(0);
+                }
+                gauge(failure).set(1);
                 *refusing = Some(Refusing {
                     failure,
                     since_ms: now_ms(),
@@ -196,6 +201,13 @@ impl WriteHealth {
             );
         }
     }
+}
+
+/// `pulse_store_refusing_writes{cause}`.
+fn gauge(failure: WriteFailure) -> prometheus::IntGauge {
+    crate::metrics::metrics()
+        .store_refusing_writes
+        .with_label_values(&[failure.key()])
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::{
 
 use reqwest::StatusCode;
 use sqlx::{Connection, Row};
-use testkit::{postgres::ClusterOn, tmpfs::Tmpfs};
+use testkit::{postgres::ClusterOn, responses::metric_sample, tmpfs::Tmpfs};
 
 use pulse::webhook::signature;
 use secrecy::SecretString;
@@ -201,7 +201,14 @@ async fn full_disk_episode(
             }
         }
     };
-    let (_, words) = cause;
+    let (key, words) = cause;
+    let refusing = format!("pulse_store_refusing_writes{{cause=\"{key}\"}}");
+    let metrics = node.get("/metrics").await.text().await.unwrap();
+    assert_eq!(
+        metric_sample(&metrics, &refusing),
+        1.0,
+        "{refusing} while full"
+    );
     let (status, body) = deliver(node, "while-full").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
@@ -279,6 +286,12 @@ async fn full_disk_episode(
             .is_some_and(|warning| warning.starts_with("The store is refusing writes"))
     })
     .await;
+    let metrics = node.get("/metrics").await.text().await.unwrap();
+    assert_eq!(
+        metric_sample(&metrics, &refusing),
+        0.0,
+        "{refusing} once mended"
+    );
     let mut admin = node.anonymous();
     admin.log_in().await;
     assert_eq!(
