@@ -213,10 +213,21 @@ pub struct Config {
     )]
     pub header_read_timeout_s: u64,
 
-    /// Connections served at once; more are closed on arrival. Defaults to
-    /// the open-file limit less 256 (kept for the database, Redis and files).
+    /// Connections served at once; at the limit a newcomer takes the place
+    /// of the longest-idle (or a stalled) connection, and is closed on
+    /// arrival only when every one is working. Defaults to the open-file
+    /// limit less 256 (kept for the database, Redis and files), and at most
+    /// half the machine's memory at 256 KiB a connection.
     #[arg(long, env = "PULSE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub max_connections: Option<u64>,
+
+    /// Connections one client address (IPv6: one /64) may hold at once, by
+    /// the same rule; 0 for no limit. Defaults to an eighth of
+    /// `PULSE_MAX_CONNECTIONS` (at least 32), and to no limit behind a
+    /// trusted proxy (`PULSE_TRUST_FORWARDED_FOR` > 0), whose address every
+    /// client shares: there the proxy limits (the nginx recipe's `limit_conn`).
+    #[arg(long, env = "PULSE_MAX_CONNECTIONS_PER_ADDRESS", value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub max_connections_per_address: Option<u64>,
 
     /// Threads that write the dashboards' streams (plain-TCP connections
     /// only), apart from the threads that take webhooks; 0 serves the
@@ -366,6 +377,10 @@ impl std::fmt::Debug for Config {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("header_read_timeout_s", &self.header_read_timeout_s)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
             .field("stream_threads", &self.stream_threads)
             .field("max_streams_per_session", &self.max_streams_per_session)
             .field("session_idle_timeout_s", &self.session_idle_timeout_s)
@@ -414,6 +429,7 @@ impl Config {
             trust_forwarded_for: 0,
             header_read_timeout_s: DEFAULT_HEADER_READ_TIMEOUT_S,
             max_connections: None,
+            max_connections_per_address: None,
             stream_threads: None,
             max_streams_per_session: DEFAULT_MAX_STREAMS_PER_SESSION,
             session_idle_timeout_s: 30 * 60,
@@ -491,10 +507,19 @@ impl Config {
     pub fn connection_limits(&self) -> ConnectionLimits {
         let max_connections = match self.max_connections {
             Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
-            None => serve::default_max_connections(serve::raise_open_file_limit()),
+            None => serve::default_max_connections(
+                serve::raise_open_file_limit(),
+                serve::machine_memory_bytes().unwrap_or(u64::MAX),
+            ),
+        };
+        let max_per_address = match self.max_connections_per_address {
+            Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
+            None if self.trust_forwarded_for > 0 => 0,
+            None => serve::default_max_per_address(max_connections),
         };
         ConnectionLimits {
             max_connections,
+            max_per_address,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_s),
         }
     }

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     /// TCP connections closed at once because the node held its maximum.
     pub connections_refused: IntCounter,
+    /// Connections ended to make room or on a timeout, by what they were
+    /// doing (`idle`, `stalled`) and why (`room`, `timeout`).
+    pub connections_evicted: IntCounterVec,
     /// Streams refused because their session already held its maximum.
     pub streams_refused: IntCounter,
     /// Login attempts by outcome (`success`, `failure`, `locked`, `busy`).
@@ -163,6 +166,14 @@ impl Metrics {
                 "TCP connections being served.",
             )
             .expect("valid"),
+            connections_evicted: IntCounterVec::new(
+                Opts::new(
+                    "pulse_connections_evicted_total",
+                    "Connections ended to make room for a newcomer or on a timeout, by state (idle, stalled: its client did not read) and reason (room, timeout).",
+                ),
+                &["state", "reason"],
+            )
+            .expect("valid"),
             connections_refused: IntCounter::new(
                 "pulse_connections_refused_total",
                 "TCP connections closed at once because the node held PULSE_MAX_CONNECTIONS.",
@@ -185,7 +196,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -204,6 +215,7 @@ impl Metrics {
             Box::new(metrics.account_figures_held.clone()),
             Box::new(metrics.connections_open.clone()),
             Box::new(metrics.connections_refused.clone()),
+            Box::new(metrics.connections_evicted.clone()),
             Box::new(metrics.streams_refused.clone()),
             Box::new(metrics.login_attempts.clone()),
             Box::new(metrics.login_locks.clone()),

@@ -40,15 +40,14 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore},
-};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
 use crate::metrics::{metrics, Counted};
+use connection_table::{ConnectionTable, Place, Refused, Tracked};
 
+pub mod connection_table;
 pub mod stream_lane;
 pub mod tls;
 
@@ -84,8 +83,13 @@ pub async fn pause_before_refusal() {
 /// The bounds on the node's connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Connections served at once; more are closed at once.
+    /// Connections served at once; at the limit a newcomer takes the place
+    /// of an idle or stalled connection, or is closed at once when every
+    /// connection is working (see `connection_table`).
     pub max_connections: usize,
+    /// Connections from one address (IPv6: one /64) at once, the same way;
+    /// 0: no such limit (behind a proxy every client has its address).
+    pub max_per_address: usize,
     /// Time allowed for a request head, counted from the moment the
     /// connection waits for one (so also the keep-alive idle time).
     pub header_read_timeout: Duration,
@@ -117,14 +121,50 @@ pub fn raise_open_file_limit() -> u64 {
     limit.rlim_cur
 }
 
-/// The default connection limit for an open-file limit: all of it but
-/// [`RESERVED_FILE_DESCRIPTORS`], and never less than a small floor.
-pub fn default_max_connections(open_file_limit: u64) -> usize {
-    let connections = open_file_limit
-        .saturating_sub(RESERVED_FILE_DESCRIPTORS)
-        .max(MIN_DEFAULT_CONNECTIONS);
+/// The default connection limit for an open-file limit and the machine's
+/// memory: all the files but [`RESERVED_FILE_DESCRIPTORS`], and no more
+/// than half the memory at [`CONNECTION_MEMORY_BYTES`] each, never less than
+/// a small floor.
+pub fn default_max_connections(open_file_limit: u64, memory_bytes: u64) -> usize {
+    let by_files = open_file_limit.saturating_sub(RESERVED_FILE_DESCRIPTORS);
+    let by_memory = memory_bytes / 2 / CONNECTION_MEMORY_BYTES;
+    let connections = by_files.min(by_memory).max(MIN_DEFAULT_CONNECTIONS);
     usize::try_from(connections).unwrap_or(usize::MAX)
 }
+
+/// The default limit per address: an eighth of the node's, at least 32.
+pub fn default_max_per_address(max_connections: usize) -> usize {
+    (max_connections / 8).max(32)
+}
+
+/// What one connection is counted to cost in memory for the default limit:
+/// an HTTP/1 connection's buffers are bounded at 2 × [`HTTP1_MAX_BUFFER`];
+/// a busy one is a few tens of KiB, an HTTP/2 one at its worst
+/// [`H2_MAX_STREAMS`] × [`H2_MAX_SEND_BUFFER`] (2 MiB).
+pub const CONNECTION_MEMORY_BYTES: u64 = 256 * 1024;
+
+/// The machine's memory (`MemTotal` of `/proc/meminfo`), if it can be read.
+pub fn machine_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Streams one HTTP/2 connection may have open at once.
+pub const H2_MAX_STREAMS: u32 = 32;
+/// Bytes an HTTP/2 stream may hold waiting for its client's window.
+pub const H2_MAX_SEND_BUFFER: usize = 64 * 1024;
+/// An HTTP/1 connection's read and write buffers, at most.
+pub const HTTP1_MAX_BUFFER: usize = 64 * 1024;
+/// How often the connections are checked for idleness and stalls.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often an idle HTTP/2 connection is pinged, and how long the answer
 /// may take before the connection counts as dead.
@@ -157,12 +197,15 @@ pub async fn serve(
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(HTTP1_MAX_BUFFER)
         .keep_alive(true);
     let mut http2 = http2::Builder::new(TokioExecutor::new());
     http2
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_KEEP_ALIVE)
-        .keep_alive_timeout(H2_KEEP_ALIVE);
+        .keep_alive_timeout(H2_KEEP_ALIVE)
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_send_buf_size(H2_MAX_SEND_BUFFER);
     let protocols = Arc::new(Protocols {
         http1,
         http2,
@@ -172,12 +215,14 @@ pub async fn serve(
     });
     tracing::info!(
         max_connections = limits.max_connections,
+        max_per_address = limits.max_per_address,
         header_read_timeout_s = limits.header_read_timeout.as_secs(),
         tls = protocols.tls.is_some(),
         "accepting connections"
     );
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let table = ConnectionTable::new(limits.max_connections, limits.max_per_address);
     let connections = TaskTracker::new();
+    connections.spawn(sweep(Arc::clone(&table), shutdown.clone()));
     let mut refusals = RefusalLog::default();
     loop {
         let accepted = tokio::select! {
@@ -191,11 +236,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            // Dropping the stream closes it: the cheapest answer there is.
-            metrics().connections_refused.inc();
-            refusals.note(limits.max_connections);
-            continue;
+        let place = match table.admit(peer) {
+            Ok(place) => place,
+            Err(why) => {
+                // Dropping the stream closes it: the cheapest answer there is.
+                metrics().connections_refused.inc();
+                refusals.note(why, &limits);
+                continue;
+            }
         };
         connections.spawn(serve_connection(
             stream,
@@ -204,7 +252,7 @@ pub async fn serve(
             Arc::clone(&protocols),
             shutdown.clone(),
             Slot {
-                _permit: slot,
+                place,
                 _open: Counted::new(&metrics().connections_open),
             },
             connections.clone(),
@@ -225,8 +273,21 @@ pub async fn serve(
 /// A connection's place among the [`ConnectionLimits::max_connections`],
 /// held while it is served, and its count in `pulse_connections_open`.
 struct Slot {
-    _permit: OwnedSemaphorePermit,
+    place: Place,
     _open: Counted,
+}
+
+/// Closes idle connections and ends stalled ones (see `connection_table`)
+/// every [`SWEEP_INTERVAL`] until shutdown.
+async fn sweep(table: Arc<ConnectionTable>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => table.sweep(),
+        }
+    }
 }
 
 /// Serves one connection until the client closes it, a bound closes it, or
@@ -273,14 +334,16 @@ async fn serve_connection(
         let service = TowerToHyperService::new(router);
         return serve_plain(stream, peer, service, protocols, shutdown, slot).await;
     };
-    let _slot = slot;
-    let service = TowerToHyperService::new(router);
+    let service = Tracked::new(TowerToHyperService::new(router), slot.place.use_.clone());
     // Boxed: the TLS path's state (rustls, HTTP/2) is large, and the task of
     // every plain connection would otherwise carry room for it.
-    Box::pin(serve_tls(stream, peer, service, tls, &protocols, &shutdown)).await;
+    Box::pin(serve_tls(
+        stream, peer, service, tls, &protocols, &shutdown, &slot,
+    ))
+    .await;
 }
 
-/// The plain side of [`serve_connection`]: HTTP/1.1, holding `_slot` until
+/// The plain side of [`serve_connection`]: HTTP/1.1, holding `slot` until
 /// the connection ends.
 async fn serve_plain<S>(
     stream: TcpStream,
@@ -288,7 +351,7 @@ async fn serve_plain<S>(
     service: S,
     protocols: Arc<Protocols>,
     shutdown: CancellationToken,
-    _slot: Slot,
+    slot: Slot,
 ) where
     S: hyper::service::Service<Request<Incoming>, Response = axum::response::Response>
         + Send
@@ -296,10 +359,18 @@ async fn serve_plain<S>(
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let service = Tracked::new(service, slot.place.use_.clone());
     let connection = protocols
         .http1
         .serve_connection(TokioIo::new(stream), service);
-    drive(connection, |c| c.graceful_shutdown(), &shutdown, peer).await;
+    drive(
+        connection,
+        |c| c.graceful_shutdown(),
+        &shutdown,
+        &slot,
+        peer,
+    )
+    .await;
 }
 
 /// The TLS side of [`serve_connection`]: the handshake, then HTTP/2 or
@@ -311,9 +382,12 @@ async fn serve_tls<S>(
     tls: &Tls,
     protocols: &Protocols,
     shutdown: &CancellationToken,
+    slot: &Slot,
 ) where
-    S: hyper::service::Service<Request<Incoming>, Response = axum::response::Response>
-        + Clone
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = axum::http::Response<connection_table::TrackedBody>,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
@@ -336,31 +410,46 @@ async fn serve_tls<S>(
         let connection = protocols
             .http2
             .serve_connection(TokioIo::new(stream), service);
-        drive(connection, |c| c.graceful_shutdown(), shutdown, peer).await;
+        drive(connection, |c| c.graceful_shutdown(), shutdown, slot, peer).await;
     } else {
         let connection = protocols
             .http1
             .serve_connection(TokioIo::new(stream), service);
-        drive(connection, |c| c.graceful_shutdown(), shutdown, peer).await;
+        drive(connection, |c| c.graceful_shutdown(), shutdown, slot, peer).await;
     }
 }
 
-/// Runs `connection` to its end; on shutdown asks it to finish gracefully
-/// (`graceful`) and waits for that.
+/// Runs `connection` to its end; on shutdown, or when its place is taken
+/// back from an idle connection, asks it to finish gracefully (`graceful`)
+/// and waits for that; a connection whose client does not read is dropped
+/// at once.
 async fn drive<C>(
     connection: C,
     graceful: impl FnOnce(std::pin::Pin<&mut C>),
     shutdown: &CancellationToken,
+    slot: &Slot,
     peer: SocketAddr,
 ) where
     C: std::future::Future<Output = Result<(), hyper::Error>>,
 {
+    let use_ = &slot.place.use_;
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
+        () = use_.abort.cancelled() => return,
         () = shutdown.cancelled() => {
             graceful(connection.as_mut());
-            connection.await
+            tokio::select! {
+                result = connection => result,
+                () = use_.abort.cancelled() => return,
+            }
+        }
+        () = use_.close.cancelled() => {
+            graceful(connection.as_mut());
+            tokio::select! {
+                result = connection => result,
+                () = use_.abort.cancelled() => return,
+            }
         }
     };
     if let Err(error) = result {
@@ -379,7 +468,7 @@ struct RefusalLog {
 }
 
 impl RefusalLog {
-    fn note(&mut self, max_connections: usize) {
+    fn note(&mut self, why: Refused, limits: &ConnectionLimits) {
         self.unlogged += 1;
         let due = self
             .last_logged
@@ -387,8 +476,13 @@ impl RefusalLog {
         if due {
             tracing::warn!(
                 refused = self.unlogged,
-                max_connections,
-                "connections refused: the node holds PULSE_MAX_CONNECTIONS"
+                max_connections = limits.max_connections,
+                max_per_address = limits.max_per_address,
+                "connections refused: {}",
+                match why {
+                    Refused::Full => "the node holds PULSE_MAX_CONNECTIONS, every one of them working",
+                    Refused::Address => "an address holds PULSE_MAX_CONNECTIONS_PER_ADDRESS, every one of them working",
+                }
             );
             self.unlogged = 0;
             self.last_logged = Some(Instant::now());
@@ -464,6 +558,7 @@ mod tests {
         let shutdown = CancellationToken::new();
         let limits = ConnectionLimits {
             max_connections: 16,
+            max_per_address: 0,
             header_read_timeout: Duration::from_secs(5),
         };
         let served = tokio::spawn(serve(
@@ -495,9 +590,22 @@ mod tests {
     }
 
     #[test]
-    fn the_default_limit_leaves_room_for_the_database_and_redis() {
-        assert_eq!(default_max_connections(20_000), 19_744);
-        assert_eq!(default_max_connections(1_024), 768);
-        assert_eq!(default_max_connections(100), 64, "never below the floor");
+    fn the_default_limit_leaves_room_for_the_database_and_redis_and_fits_the_memory() {
+        let plenty = u64::MAX;
+        assert_eq!(default_max_connections(20_000, plenty), 19_744);
+        assert_eq!(default_max_connections(1_024, plenty), 768);
+        assert_eq!(
+            default_max_connections(100, plenty),
+            64,
+            "never below the floor"
+        );
+        let gib = 1 << 30;
+        assert_eq!(
+            default_max_connections(1_048_576, 24 * gib),
+            49_152,
+            "half of 24 GiB at 256 KiB each"
+        );
+        assert_eq!(default_max_per_address(49_152), 6_144);
+        assert_eq!(default_max_per_address(64), 32);
     }
 }

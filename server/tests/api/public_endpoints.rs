@@ -216,45 +216,181 @@ async fn half_sent_request_heads_and_idle_connections_are_closed_and_others_stil
     }
 }
 
+/// Opens a connection from `source` (a loopback address of the test's
+/// choosing), sends `request` and reads the start of the answer; `None`
+/// when the server closed the connection instead.
+async fn exchange_from(source: &str, host: &str, request: &str) -> Option<(TcpStream, String)> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(host.parse().unwrap()).await.unwrap();
+    // A refused connection may already be reset when this is written.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut buffer = [0u8; 512];
+    match tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buffer)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => None,
+        Ok(Ok(read)) => Some((
+            stream,
+            String::from_utf8_lossy(&buffer[..read]).into_owned(),
+        )),
+        Err(_) => panic!("neither served nor closed"),
+    }
+}
+
+const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
 #[tokio::test]
-async fn connections_over_the_limit_are_closed_at_once() {
+async fn at_the_limit_the_longest_idle_connection_makes_room_for_a_newcomer() {
     let app = spawn_app_with(|config| config.max_connections = Some(3)).await;
     let host = app.address.trim_start_matches("http://").to_string();
-    // The test client's own pooled connection may hold one place; fill the rest.
-    let mut held = Vec::new();
-    let mut refused = None;
-    for _ in 0..4 {
-        let mut stream = TcpStream::connect(&host).await.unwrap();
-        // A refused connection may already be reset when this is written.
-        let _ = stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await;
-        let mut buffer = [0u8; 256];
-        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                refused = Some(stream);
-                break;
-            }
-            Ok(Ok(_)) => held.push(stream),
-            Err(_) => panic!("neither served nor closed"),
-        }
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let (stream, answer) = exchange_from("127.0.0.1", &host, HEALTHZ)
+            .await
+            .expect("served");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        idle.push(stream);
     }
-    assert!(refused.is_some(), "a connection over the limit was served");
-    assert!(held.len() <= 3);
-    drop(held);
+    // Kept-alive and idle, they hold every place; a newcomer is still served.
+    for n in 0..5 {
+        let (_, answer) = exchange_from("127.0.0.1", &host, HEALTHZ)
+            .await
+            .unwrap_or_else(|| panic!("newcomer {n} was refused"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let took = closed_within(&mut idle[0], Duration::from_secs(2)).await;
+    assert!(
+        took < Duration::from_secs(2),
+        "the longest idle one gave way"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        testkit::responses::metric_sample(
+            &metrics,
+            "pulse_connections_evicted_total{reason=\"room\",state=\"idle\"}"
+        ) >= 1.0,
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_at_once_while_every_one_is_working() {
+    let app = spawn_app_with(|config| config.max_connections = Some(3)).await;
+    let host = app.address.trim_start_matches("http://").to_string();
+    // Three open dashboards: working connections, never taken away.
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = app.open_stream().await;
+        stream
+            .next_event(Duration::from_secs(3))
+            .await
+            .expect("the stream's first snapshot");
+        streams.push(stream);
+    }
+    assert!(
+        exchange_from("127.0.0.1", &host, HEALTHZ).await.is_none(),
+        "a connection over the limit was served"
+    );
+    for stream in &mut streams {
+        assert!(
+            !stream.ends_within(Duration::from_millis(200)).await,
+            "a working connection was taken away"
+        );
+    }
     // Places come back as connections close.
+    drop(streams.pop());
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let answer = raw_exchange(
-            &app.address,
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .await;
-        if answer.starts_with("HTTP/1.1 200") {
+        if exchange_from("127.0.0.1", &host, HEALTHZ).await.is_some() {
             break;
         }
-        assert!(Instant::now() < deadline, "no place came back: {answer:?}");
+        assert!(Instant::now() < deadline, "no place came back");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A node whose site has one large file (`/pkg/large.bin`, 32 MiB), for
+/// clients that ask for it and never read.
+async fn spawn_app_with_a_large_file(
+    configure: impl FnOnce(&mut pulse::Config),
+) -> (crate::helpers::TestApp, tempfile::TempDir) {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/large.bin"), vec![7u8; 32 << 20]).unwrap();
+    let root = site.path().to_path_buf();
+    let app = spawn_app_with(move |config| {
+        config.site_root = root;
+        configure(config);
+    })
+    .await;
+    (app, site)
+}
+
+const LARGE: &str = "GET /pkg/large.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n";
+
+#[tokio::test]
+async fn a_client_that_does_not_read_gives_its_place_up_to_a_delivery() {
+    let (app, _site) = spawn_app_with_a_large_file(|config| config.max_connections = Some(2)).await;
+    let host = app.address.trim_start_matches("http://").to_string();
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let (stream, answer) = exchange_from("127.0.0.2", &host, LARGE)
+            .await
+            .expect("served");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        readers.push(stream);
+    }
+    // They stop reading: their responses wait. A second later their places
+    // go to whoever needs one.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let delivery = app
+        .post_signed(crate::helpers::dm_batch(&[("beside-readers", false)]))
+        .await;
+    assert_eq!(delivery.status(), StatusCode::OK);
+    let mut ended = 0;
+    for reader in &mut readers {
+        let mut sink = vec![0u8; 1 << 20];
+        // Drain what was sent before the end; then the end shows.
+        let gone = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match reader.read(&mut sink).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        ended += usize::from(gone.unwrap_or(false));
+    }
+    assert!(ended >= 1, "a client that did not read lost its place");
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_and_the_others_get_in() {
+    let (app, _site) = spawn_app_with_a_large_file(|config| {
+        config.max_connections = Some(8);
+        config.max_connections_per_address = Some(3);
+    })
+    .await;
+    let host = app.address.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..8 {
+        // Working connections from one address: a download each, read slowly.
+        match exchange_from("127.0.0.2", &host, LARGE).await {
+            Some((stream, _)) => held.push(stream),
+            None => refused += 1,
+        }
+    }
+    assert_eq!(
+        (held.len(), refused),
+        (3, 5),
+        "three places for the address"
+    );
+    for n in 0..5 {
+        let (_, answer) = exchange_from("127.0.0.3", &host, HEALTHZ)
+            .await
+            .unwrap_or_else(|| panic!("another address was refused ({n})"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 }
 
