@@ -158,6 +158,32 @@ async fn behind_the_nginx_recipe_two_nodes_serve_logins_streams_and_survive_one_
     assert_eq!(log_in(&url, "127.0.0.5", ADMIN_PASSWORD, &jar), "429");
     assert_eq!(log_in(&url, "127.0.0.6", ADMIN_PASSWORD, &jar), "303");
 
+    // The recipe's limits: an address opening streams as fast as it can is
+    // answered by nginx (429) past its burst, before any node sees it.
+    let opens: Vec<String> = (0..90)
+        .map(|_| {
+            curl(&[
+                "--interface",
+                "127.0.0.7",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("{url}/api/admin/stats/stream"),
+            ])
+        })
+        .collect();
+    assert_eq!(opens[0], "401", "the first reach a node (no session)");
+    assert!(
+        opens.iter().any(|status| status == "429"),
+        "past the burst nginx refuses: {opens:?}"
+    );
+    assert_eq!(
+        log_in(&url, "127.0.0.8", ADMIN_PASSWORD, &jar),
+        "303",
+        "another address is not limited"
+    );
+
     // One node dies: dashboards reconnect through nginx to the other.
     drop(stream);
     let status = a.terminate().await;
