@@ -120,7 +120,8 @@ impl Application {
                     redis::Client::open(url.as_str()).map_err(|error| StartError::RedisUrl {
                         reason: error.to_string(),
                     })?;
-                Some(Relay::start(client, config.relay_settings(), publisher.clone()).await)
+                let seal = bus::seal::Seal::new(store.relay_key().await?);
+                Some(Relay::start(client, config.relay_settings(), publisher.clone(), seal).await)
             }
             None => None,
         };

@@ -11,6 +11,7 @@
 //! (Pub/Sub) or polls (the Redis cache, or the database when Redis is down).
 
 pub mod relay;
+pub mod seal;
 
 use std::sync::Arc;
 

@@ -35,18 +35,18 @@ use redis::{aio::MultiplexedConnection, aio::PubSubStream, AsyncConnectionConfig
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{PublishedSnapshot, Reach};
-use crate::{error_chain, metrics::metrics, stats::StatsPublisher};
+use super::{seal::Seal, PublishedSnapshot, Reach};
+use crate::{
+    error_chain, metrics::metrics, repeated_warning::RepeatedWarning, stats::StatsPublisher,
+};
 
 /// The cache key holding the newest snapshot's JSON.
 pub const CACHE_KEY: &str = "admin:stats";
 /// The channel every node publishes its snapshots on.
 pub const CHANNEL: &str = "admin:stats:updated";
-/// A snapshot from Redis more versions than this ahead of the node's own is
-/// checked against the database before it is shown (one query; legitimate
-/// leads that large are rare: another node's commits between two of this
-/// node's own recomputes).
-const UNCHECKED_VERSION_LEAD: i64 = 10_000;
+/// The least time between two recomputes from the database prompted by
+/// messages on Redis that no node sealed (see [`Machine::take_remote`]).
+const UNSEALED_RECOMPUTE_INTERVAL: Duration = Duration::from_secs(1);
 /// Lifetime of the cached snapshot: an idle cache expires rather than lie.
 const CACHE_TTL_S: u64 = 60;
 /// Longest wait for Redis to connect or answer before it counts as down.
@@ -111,6 +111,12 @@ struct Machine {
     /// Whether the "published via Pub/Sub" line was logged since the last
     /// transition (it is said once, not per update).
     said_published: bool,
+    /// Seals what this node shares and opens what it takes.
+    seal: Seal,
+    /// Messages on Redis that no node sealed, logged once per interval.
+    unsealed: RepeatedWarning,
+    /// When such a message last prompted a recompute from the database.
+    last_unsealed_recompute: Option<tokio::time::Instant>,
 }
 
 impl Relay {
@@ -120,6 +126,7 @@ impl Relay {
         client: redis::Client,
         settings: RelaySettings,
         publisher: StatsPublisher,
+        seal: Seal,
     ) -> Relay {
         let mut outbox = publisher.bus().outbox();
         outbox.mark_unchanged();
@@ -130,6 +137,9 @@ impl Relay {
             outbox,
             retry: Backoff::new(),
             said_published: false,
+            seal,
+            unsealed: RepeatedWarning::default(),
+            last_unsealed_recompute: None,
         };
         let first = machine.connect().await;
         let state = machine.enter(first, BusMode::InProcess).await;
@@ -362,12 +372,13 @@ impl Machine {
         let Some(published) = self.outbox.borrow_and_update().clone() else {
             return Ok(());
         };
+        let sealed = self.seal.seal(&published.json);
         redis::pipe()
-            .add_command(write_cache(&published.json))
+            .add_command(write_cache(&sealed))
             .ignore()
             .cmd("PUBLISH")
             .arg(CHANNEL)
-            .arg(published.json.as_ref())
+            .arg(&sealed)
             .ignore()
             .exec_async(commands)
             .await?;
@@ -395,7 +406,7 @@ impl Machine {
             return Ok(());
         }
         self.poll_database().await;
-        write_cache(&self.publisher.bus().latest().json)
+        write_cache(&self.seal.seal(&self.publisher.bus().latest().json))
             .exec_async(commands)
             .await
     }
@@ -416,42 +427,38 @@ impl Machine {
         }
     }
 
-    /// Hands a snapshot from Redis to the bus, which keeps it only if newer.
-    /// One far ahead of this node's own is first checked against the
-    /// database, which every node shares: a version the database has not
-    /// reached was not published by a node (a stray `PUBLISH`), and taking it
-    /// would freeze every dashboard until the real versions caught up.
-    async fn take_remote(&self, json: &[u8]) {
-        let snapshot = match serde_json::from_slice::<StatsSnapshot>(json) {
-            Ok(snapshot) => snapshot,
+    /// Hands a snapshot from Redis to the bus, which keeps it only if newer,
+    /// when a node sealed it. Anything else on the channel or in the cache
+    /// (a stray or hostile `PUBLISH`, a node of an older version during an
+    /// upgrade) is never shown: it only prompts a recompute from the
+    /// database, at most once per [`UNSEALED_RECOMPUTE_INTERVAL`], so that a
+    /// real change it may announce still arrives.
+    async fn take_remote(&mut self, payload: &[u8]) {
+        let Some(json) = self.seal.open(payload) else {
+            if let Some(times) = self.unsealed.note() {
+                tracing::warn!(
+                    times,
+                    "ignoring stats snapshots on Redis that no Pulse node on this database sealed \
+                     (someone else writes to Redis, or a node of an older version runs)"
+                );
+            }
+            let due = self
+                .last_unsealed_recompute
+                .is_none_or(|at| at.elapsed() >= UNSEALED_RECOMPUTE_INTERVAL);
+            if due {
+                self.last_unsealed_recompute = Some(tokio::time::Instant::now());
+                self.poll_database().await;
+            }
+            return;
+        };
+        match serde_json::from_slice::<StatsSnapshot>(json) {
+            Ok(snapshot) => {
+                self.publisher.bus().accept_remote(snapshot);
+            }
             Err(error) => {
                 tracing::warn!(%error, "ignoring an unreadable stats snapshot from Redis");
-                return;
-            }
-        };
-        let held = self.publisher.bus().latest().snapshot.version;
-        if snapshot.version > held.saturating_add(UNCHECKED_VERSION_LEAD) {
-            match self.publisher.stored_version().await {
-                Ok(stored) if snapshot.version <= stored => {}
-                Ok(stored) => {
-                    tracing::warn!(
-                        claimed = snapshot.version,
-                        stored,
-                        "ignoring a stats snapshot from Redis whose version the database has not \
-                         reached (not published by a Pulse node on this database)"
-                    );
-                    return;
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        error = %error_chain(&error),
-                        "ignoring a stats snapshot from Redis far ahead of this node's: the database could not confirm it"
-                    );
-                    return;
-                }
             }
         }
-        self.publisher.bus().accept_remote(snapshot);
     }
 }
 

@@ -363,6 +363,29 @@ impl Store {
         Ok(queries::ping(&self.reader).await?)
     }
 
+    /// The key the nodes sign the snapshots they share through Redis with:
+    /// made (32 random bytes) by the first node that asks, the same for
+    /// every node on this database. Never logged.
+    pub async fn relay_key(&self) -> Result<secrecy::SecretSlice<u8>, StoreError> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|error| {
+            StoreError::Commit(format!("no random bytes for the relay key: {error}"))
+        })?;
+        let made = sqlx::query(
+            "INSERT INTO relay_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(hex::encode(fresh))
+        .execute(&self.writer)
+        .await;
+        self.writes.observe("making the relay key", made)?;
+        let (key,): (String,) = sqlx::query_as("SELECT key FROM relay_key WHERE id = 1")
+            .fetch_one(&self.writer)
+            .await?;
+        let key = hex::decode(key)
+            .map_err(|_| StoreError::Commit("the stored relay key is not hex".to_string()))?;
+        Ok(key.into())
+    }
+
     /// Writes one row that nothing reads, as `/readyz` does while the
     /// database refuses writes: its commit ends the condition.
     pub async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError> {
