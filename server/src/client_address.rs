@@ -57,6 +57,26 @@ pub fn throttle_prefix(address: IpAddr) -> String {
     }
 }
 
+/// The network an address is in, as far as one party usually holds it
+/// whole: an IPv4 /24, an IPv6 /48 (a site's usual allocation: 65,536 /64s).
+pub fn throttle_network(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => network_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_v4(v4),
+            None => {
+                let [a, b, c, ..] = v6.segments();
+                format!("{}/48", Ipv6Addr::new(a, b, c, 0, 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+fn network_v4(v4: std::net::Ipv4Addr) -> String {
+    let [a, b, c, _] = v4.octets();
+    format!("{a}.{b}.{c}.0/24")
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;

@@ -209,7 +209,15 @@ impl Auth {
                 // not keep others' logins out.
                 drop(check);
                 tokio::time::sleep(pause).await;
-                check = self.passwords.try_reserve().ok_or(LoginError::Busy)?;
+                check = match self.passwords.try_reserve() {
+                    Some(check) => check,
+                    None => {
+                        // Never checked: not a failure (or a flood would
+                        // make the admin's own tries count against them).
+                        self.throttle.take_back(&keys).await?;
+                        return Err(LoginError::Busy);
+                    }
+                };
             }
         }
         let credentials = self.store.accounts().credentials(&email).await?;

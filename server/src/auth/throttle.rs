@@ -10,25 +10,33 @@
 //! | --- | --- | --- |
 //! | the account from one client address | [`LOCK_AFTER`] failures | refused (429) until the window has passed |
 //! | the client address (IPv4, or an IPv6 /64) | 3 × [`LOCK_AFTER`] | refused (several people may share one) |
+//! | the network (IPv4 /24, IPv6 /48: 65,536 /64s) | 30 × [`LOCK_AFTER`] | refused (one party's many addresses) |
 //! | the account alone | [`SLOW_AFTER`] (= [`LOCK_AFTER`]) | each attempt waits 1 s, doubling up to [`MAX_DELAY`]; never refused |
 //!
 //! The account alone is never locked: a stranger who knows an admin's email
 //! would otherwise lock that admin out. From the admin's own address the
 //! right password still gets through, at worst [`MAX_DELAY`] later.
 //!
+//! An attempt refused because it is locked counts against nothing new (it
+//! only keeps its lock fresh), and one refused because the node's password
+//! checks were all busy is taken back: neither is a failed password.
+//!
 //! The counts are shared by every node: in the database on Postgres (one
 //! statement per attempt), in memory on SQLite, which serves one node (and
-//! whose single writer a login flood must not take from the webhooks).
+//! whose single writer a login flood must not take from the webhooks). In
+//! memory they are kept in the order of their last failure, so that making
+//! room (past [`MAX_ENTRIES`]) drops the oldest in O(log n), and never a lock
+//! before its window has passed.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     net::IpAddr,
     sync::{Mutex, PoisonError},
     time::Duration,
 };
 
 use crate::{
-    client_address::throttle_prefix,
+    client_address::{throttle_network, throttle_prefix},
     clock::duration_ms,
     metrics::metrics,
     store::{Backend, Store, StoreError},
@@ -43,6 +51,8 @@ const LOCK_AFTER: i64 = 10;
 /// A client address may fail this many times more than an account from it,
 /// since several people can share an address.
 const ADDRESS_FACTOR: i64 = 3;
+/// A network may fail this many times more than an account from one address.
+const NETWORK_FACTOR: i64 = 30;
 /// How long failures are remembered, and how long a lock lasts.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The longest wait added to an attempt on a slowed account.
@@ -56,6 +66,7 @@ pub struct AttemptKeys {
     account: String,
     pair: String,
     address: String,
+    network: String,
 }
 
 impl AttemptKeys {
@@ -66,11 +77,22 @@ impl AttemptKeys {
             account: format!("account:{email}"),
             pair: format!("pair:{prefix} {email}"),
             address: format!("address:{prefix}"),
+            network: format!("network:{}", throttle_network(address)),
         }
     }
 
-    fn all(&self) -> [&str; 3] {
-        [&self.account, &self.pair, &self.address]
+    fn all(&self) -> [&str; 4] {
+        [&self.account, &self.pair, &self.address, &self.network]
+    }
+
+    /// Each key with the count past which it locks (`None`: never).
+    fn with_limits(&self) -> [(&str, Option<i64>); 4] {
+        [
+            (&self.account, None),
+            (&self.pair, Some(LOCK_AFTER)),
+            (&self.address, Some(LOCK_AFTER * ADDRESS_FACTOR)),
+            (&self.network, Some(LOCK_AFTER * NETWORK_FACTOR)),
+        ]
     }
 }
 
@@ -86,9 +108,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict for the counts after this attempt: account, pair, address.
-    fn from_counts([account, pair, address]: [i64; 3]) -> Self {
-        if pair > LOCK_AFTER || address > LOCK_AFTER * ADDRESS_FACTOR {
+    /// The verdict for the counts after this attempt: account, pair,
+    /// address, network.
+    fn from_counts([account, pair, address, network]: [i64; 4]) -> Self {
+        if pair > LOCK_AFTER
+            || address > LOCK_AFTER * ADDRESS_FACTOR
+            || network > LOCK_AFTER * NETWORK_FACTOR
+        {
             return Verdict::Locked(WINDOW);
         }
         if account > SLOW_AFTER {
@@ -110,8 +136,8 @@ pub struct LoginThrottle {
 
 #[derive(Debug)]
 enum Counts {
-    /// One node (SQLite): key → (failures, last failure in Unix ms).
-    Memory(Mutex<HashMap<String, (i64, i64)>>),
+    /// One node (SQLite).
+    Memory(Mutex<MemoryCounts>),
     /// Every node of a Postgres store.
     Shared(Store),
 }
@@ -120,7 +146,7 @@ impl LoginThrottle {
     /// Counts kept where every node of `store` sees them.
     pub fn new(store: &Store) -> Self {
         let counts = match store.backend() {
-            Backend::Sqlite => Counts::Memory(Mutex::default()),
+            Backend::Sqlite => Counts::Memory(Mutex::new(MemoryCounts::new(MAX_ENTRIES))),
             Backend::Postgres => Counts::Shared(store.clone()),
         };
         LoginThrottle { counts }
@@ -135,27 +161,16 @@ impl LoginThrottle {
     ) -> Result<Verdict, StoreError> {
         let window_start = now_ms - duration_ms(WINDOW);
         let counts = match &self.counts {
-            Counts::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
-                if map.len() + 3 > MAX_ENTRIES {
-                    forget_oldest(&mut map, window_start);
-                }
-                keys.all().map(|key| {
-                    let entry = map.entry(key.to_string()).or_insert((0, now_ms));
-                    if entry.1 <= window_start {
-                        entry.0 = 0;
-                    }
-                    entry.0 += 1;
-                    entry.1 = now_ms;
-                    entry.0
-                })
+            Counts::Memory(counts) => {
+                let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                counts.count(keys, now_ms, window_start)
             }
             Counts::Shared(store) => {
                 let counts = store
                     .login_failures()
                     .count(&keys.all(), now_ms, window_start)
                     .await?;
-                [counts[0], counts[1], counts[2]]
+                [counts[0], counts[1], counts[2], counts[3]]
             }
         };
         report_thresholds(keys, counts);
@@ -167,21 +182,38 @@ impl LoginThrottle {
     /// right password does not clear a guesser's record for other accounts.
     pub async fn refund(&self, keys: &AttemptKeys) -> Result<(), StoreError> {
         match &self.counts {
-            Counts::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
-                map.remove(&keys.account);
-                map.remove(&keys.pair);
-                if let Some(entry) = map.get_mut(&keys.address) {
-                    entry.0 = (entry.0 - 1).max(0);
-                }
+            Counts::Memory(counts) => {
+                let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                counts.forget(&keys.account);
+                counts.forget(&keys.pair);
+                counts.take_one_back(&keys.address);
+                counts.take_one_back(&keys.network);
                 Ok(())
             }
             Counts::Shared(store) => {
                 store
                     .login_failures()
-                    .refund(&[&keys.account, &keys.pair], &[&keys.address])
+                    .refund(
+                        &[&keys.account, &keys.pair],
+                        &[&keys.address, &keys.network],
+                    )
                     .await
             }
+        }
+    }
+
+    /// Takes back an attempt that was counted but never checked (the node's
+    /// password checks were all busy): it is no failure.
+    pub async fn take_back(&self, keys: &AttemptKeys) -> Result<(), StoreError> {
+        match &self.counts {
+            Counts::Memory(counts) => {
+                let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                for key in keys.all() {
+                    counts.take_one_back(key);
+                }
+                Ok(())
+            }
+            Counts::Shared(store) => store.login_failures().refund(&[], &keys.all()).await,
         }
     }
 
@@ -190,9 +222,9 @@ impl LoginThrottle {
     pub async fn purge(&self, now_ms: i64) -> Result<(), StoreError> {
         let window_start = now_ms - duration_ms(WINDOW);
         match &self.counts {
-            Counts::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
-                map.retain(|_, (_, last)| *last > window_start);
+            Counts::Memory(counts) => {
+                let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                counts.forget_expired(window_start);
             }
             Counts::Shared(store) => {
                 store.login_failures().purge(window_start).await?;
@@ -202,24 +234,159 @@ impl LoginThrottle {
     }
 }
 
-/// Makes room in the in-memory counts: expired ones first, then the oldest.
-fn forget_oldest(map: &mut HashMap<String, (i64, i64)>, window_start: i64) {
-    map.retain(|_, (_, last)| *last > window_start);
-    while map.len() + 3 > MAX_ENTRIES {
-        let oldest = map
-            .iter()
-            .min_by_key(|(_, (_, last))| *last)
-            .map(|(key, _)| key.clone());
-        match oldest {
-            Some(key) => map.remove(&key),
-            None => break,
+/// The counts of one node, by key, and in the order of their last failure:
+/// the locks apart from the rest, so that making room never drops a lock
+/// before its window has passed.
+#[derive(Debug)]
+struct MemoryCounts {
+    capacity: usize,
+    entries: HashMap<String, Count>,
+    /// (last failure, key) of the entries that are not locks.
+    unlocked: BTreeSet<(i64, String)>,
+    /// (last failure, key) of the locks.
+    locks: BTreeSet<(i64, String)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Count {
+    failures: i64,
+    last_ms: i64,
+    /// The count past which the key is locked (`None`: it never is).
+    lock_after: Option<i64>,
+}
+
+impl Count {
+    fn is_lock(&self) -> bool {
+        self.lock_after.is_some_and(|limit| self.failures > limit)
+    }
+}
+
+impl MemoryCounts {
+    fn new(capacity: usize) -> Self {
+        MemoryCounts {
+            capacity,
+            entries: HashMap::new(),
+            unlocked: BTreeSet::new(),
+            locks: BTreeSet::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Counts one attempt against `keys` and returns the counts after it.
+    /// An attempt a lock refuses only keeps that lock fresh: it adds no
+    /// record and counts against no other key.
+    fn count(&mut self, keys: &AttemptKeys, now_ms: i64, window_start: i64) -> [i64; 4] {
+        self.forget_expired(window_start);
+        let locked = keys.with_limits().into_iter().find(|(key, _)| {
+            self.current(key, window_start)
+                .is_some_and(|count| count.is_lock())
+        });
+        if let Some((key, _)) = locked {
+            let key = key.to_string();
+            let mut count = self.entries[&key];
+            count.last_ms = now_ms;
+            self.put(key, count);
+            return keys
+                .all()
+                .map(|key| self.entries.get(key).map_or(0, |count| count.failures));
+        }
+        keys.with_limits().map(|(key, lock_after)| {
+            let mut count = self.current(key, window_start).unwrap_or(Count {
+                failures: 0,
+                last_ms: now_ms,
+                lock_after,
+            });
+            count.failures += 1;
+            count.last_ms = now_ms;
+            let failures = count.failures;
+            if self.entries.contains_key(key) || self.make_room() {
+                self.put(key.to_string(), count);
+            }
+            failures
+        })
+    }
+
+    /// `key`'s count, if its window has not passed.
+    fn current(&self, key: &str, window_start: i64) -> Option<Count> {
+        self.entries
+            .get(key)
+            .copied()
+            .filter(|count| count.last_ms > window_start)
+    }
+
+    /// Frees one place if the counts are full: the oldest entry that is not
+    /// a lock. False when every entry is a lock in its window (the attempt
+    /// is then judged without being kept).
+    fn make_room(&mut self) -> bool {
+        if self.len() < self.capacity {
+            return true;
+        }
+        match self.unlocked.pop_first() {
+            Some((_, key)) => {
+                self.entries.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stores `count` for `key`, keeping the order of last failures.
+    fn put(&mut self, key: String, count: Count) {
+        if let Some(old) = self.entries.get(&key) {
+            let order = if old.is_lock() {
+                &mut self.locks
+            } else {
+                &mut self.unlocked
+            };
+            order.remove(&(old.last_ms, key.clone()));
+        }
+        let order = if count.is_lock() {
+            &mut self.locks
+        } else {
+            &mut self.unlocked
         };
+        order.insert((count.last_ms, key.clone()));
+        self.entries.insert(key, count);
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some(old) = self.entries.remove(key) {
+            let order = if old.is_lock() {
+                &mut self.locks
+            } else {
+                &mut self.unlocked
+            };
+            order.remove(&(old.last_ms, key.to_string()));
+        }
+    }
+
+    fn take_one_back(&mut self, key: &str) {
+        if let Some(mut count) = self.entries.get(key).copied() {
+            count.failures = (count.failures - 1).max(0);
+            self.put(key.to_string(), count);
+        }
+    }
+
+    /// Drops the entries whose window has passed, oldest first.
+    fn forget_expired(&mut self, window_start: i64) {
+        for order in [&mut self.unlocked, &mut self.locks] {
+            while let Some((last_ms, _)) = order.first() {
+                if *last_ms > window_start {
+                    break;
+                }
+                let (_, key) = order.pop_first().expect("seen first");
+                self.entries.remove(&key);
+            }
+        }
     }
 }
 
 /// Logs and counts the attempt that crosses a threshold, once per crossing
 /// (not once per attempt beyond it).
-fn report_thresholds(keys: &AttemptKeys, [account, pair, address]: [i64; 3]) {
+fn report_thresholds(keys: &AttemptKeys, [account, pair, address, network]: [i64; 4]) {
     if pair == LOCK_AFTER + 1 {
         metrics().login_locks.inc();
         tracing::warn!(
@@ -233,6 +400,14 @@ fn report_thresholds(keys: &AttemptKeys, [account, pair, address]: [i64; 3]) {
             key = %keys.address,
             "logins locked for a client address: {} failures in 15 minutes",
             LOCK_AFTER * ADDRESS_FACTOR
+        );
+    }
+    if network == LOCK_AFTER * NETWORK_FACTOR + 1 {
+        metrics().login_locks.inc();
+        tracing::warn!(
+            key = %keys.network,
+            "logins locked for a network: {} failures in 15 minutes",
+            LOCK_AFTER * NETWORK_FACTOR
         );
     }
     if account == SLOW_AFTER + 1 {
@@ -249,41 +424,118 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pair_or_an_address_locks_and_an_account_alone_only_slows() {
-        assert_eq!(Verdict::from_counts([1, 1, 1]), Verdict::Allow);
-        assert_eq!(Verdict::from_counts([10, 10, 10]), Verdict::Allow);
+    fn a_pair_an_address_or_a_network_locks_and_an_account_alone_only_slows() {
+        assert_eq!(Verdict::from_counts([1, 1, 1, 1]), Verdict::Allow);
+        assert_eq!(Verdict::from_counts([10, 10, 10, 10]), Verdict::Allow);
         assert_eq!(
-            Verdict::from_counts([11, 1, 1]),
+            Verdict::from_counts([11, 1, 1, 1]),
             Verdict::Delay(Duration::from_secs(1))
         );
         assert_eq!(
-            Verdict::from_counts([12, 1, 1]),
+            Verdict::from_counts([12, 1, 1, 1]),
             Verdict::Delay(Duration::from_secs(2))
         );
         assert_eq!(
-            Verdict::from_counts([14, 1, 1]),
+            Verdict::from_counts([14, 1, 1, 1]),
             Verdict::Delay(MAX_DELAY),
             "8 s"
         );
         assert_eq!(
-            Verdict::from_counts([1_000_000, 1, 1]),
+            Verdict::from_counts([1_000_000, 1, 1, 1]),
             Verdict::Delay(MAX_DELAY),
             "capped, however many strangers tried"
         );
-        assert_eq!(Verdict::from_counts([11, 11, 11]), Verdict::Locked(WINDOW));
-        assert_eq!(Verdict::from_counts([1, 1, 30]), Verdict::Allow);
-        assert_eq!(Verdict::from_counts([1, 1, 31]), Verdict::Locked(WINDOW));
+        assert_eq!(
+            Verdict::from_counts([11, 11, 11, 11]),
+            Verdict::Locked(WINDOW)
+        );
+        assert_eq!(Verdict::from_counts([1, 1, 30, 30]), Verdict::Allow);
+        assert_eq!(
+            Verdict::from_counts([1, 1, 31, 31]),
+            Verdict::Locked(WINDOW)
+        );
+        assert_eq!(Verdict::from_counts([1, 1, 1, 300]), Verdict::Allow);
+        assert_eq!(
+            Verdict::from_counts([1, 1, 1, 301]),
+            Verdict::Locked(WINDOW),
+            "one party's many addresses"
+        );
     }
 
     #[test]
-    fn ipv6_attempts_from_one_64_share_their_keys() {
+    fn ipv6_attempts_from_one_64_share_their_keys_and_a_48_its_network() {
         let one = AttemptKeys::new("a@b.c", "2001:db8:0:1::1".parse().unwrap());
         let other = AttemptKeys::new("a@b.c", "2001:db8:0:1:ffff::2".parse().unwrap());
         assert_eq!(one, other);
+        let neighbour = AttemptKeys::new("a@b.c", "2001:db8:0:2::1".parse().unwrap());
+        assert_ne!(one.address, neighbour.address);
+        assert_eq!(one.network, neighbour.network);
+    }
+
+    const START: i64 = 1_000_000_000_000;
+
+    fn keys(email: &str, address: &str) -> AttemptKeys {
+        AttemptKeys::new(email, address.parse().unwrap())
+    }
+
+    #[test]
+    fn a_locked_address_adds_no_records_and_counts_against_no_account() {
+        let mut counts = MemoryCounts::new(MAX_ENTRIES);
+        let window_start = START - duration_ms(WINDOW);
+        for n in 0..LOCK_AFTER * ADDRESS_FACTOR {
+            let attempt = keys(&format!("guess{n}@b.c"), "192.0.2.7");
+            let after = counts.count(&attempt, START, window_start);
+            assert_ne!(Verdict::from_counts(after), Verdict::Locked(WINDOW), "{n}");
+        }
+        let locking = counts.count(&keys("one-more@b.c", "192.0.2.7"), START, window_start);
+        assert_eq!(Verdict::from_counts(locking), Verdict::Locked(WINDOW));
+        let records = counts.len();
+        for n in 0..1_000 {
+            let attempt = keys(&format!("flood{n}@b.c"), "192.0.2.7");
+            let after = counts.count(&attempt, START + 1, window_start);
+            assert_eq!(Verdict::from_counts(after), Verdict::Locked(WINDOW));
+        }
+        assert_eq!(counts.len(), records, "no new records while locked");
+        let admin = keys("flood7@b.c", "198.51.100.1");
+        assert_eq!(
+            Verdict::from_counts(counts.count(&admin, START + 2, window_start)),
+            Verdict::Allow,
+            "the flooded emails were not counted"
+        );
+    }
+
+    #[test]
+    fn making_room_drops_the_oldest_counts_and_never_a_lock_in_its_window() {
+        let mut counts = MemoryCounts::new(40);
+        let window_start = START - duration_ms(WINDOW);
+        // A pair locked first (so its lock is the oldest entry of all).
+        let locked = keys("admin@b.c", "192.0.2.7");
+        for _ in 0..=LOCK_AFTER {
+            counts.count(&locked, START, window_start);
+        }
+        assert_eq!(counts.locks.len(), 1);
+        // Then many others, each from its own network.
+        for n in 0..1_000 {
+            let attempt = keys(
+                &format!("e{n}@b.c"),
+                &format!("10.{}.{}.1", n / 250, n % 250),
+            );
+            counts.count(&attempt, START + 1 + n, window_start);
+            assert!(counts.len() <= 40);
+        }
+        assert_eq!(
+            Verdict::from_counts(counts.count(&locked, START + 2_000, window_start)),
+            Verdict::Locked(WINDOW),
+            "the lock outlived the flood"
+        );
+        // Once the window has passed, the lock goes too.
+        let later = START + 2_000 + duration_ms(WINDOW) + 1;
+        counts.forget_expired(later - duration_ms(WINDOW));
+        assert!(counts.locks.is_empty() && counts.len() == 0);
     }
 
     #[tokio::test]
-    async fn memory_counts_expire_with_the_window_and_a_success_is_refunded() {
+    async fn memory_counts_expire_with_the_window_and_a_success_or_a_busy_attempt_is_taken_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!(
             "sqlite://{}",
@@ -292,16 +544,21 @@ mod tests {
         .await
         .unwrap();
         let throttle = LoginThrottle::new(&store);
-        let keys = AttemptKeys::new("a@b.c", "192.0.2.7".parse().unwrap());
-        let start = 1_000_000_000_000;
+        let keys = keys("a@b.c", "192.0.2.7");
         for _ in 0..LOCK_AFTER {
-            throttle.count_attempt(&keys, start).await.unwrap();
+            throttle.count_attempt(&keys, START).await.unwrap();
         }
+        throttle.take_back(&keys).await.unwrap();
         assert_eq!(
-            throttle.count_attempt(&keys, start).await.unwrap(),
+            throttle.count_attempt(&keys, START).await.unwrap(),
+            Verdict::Allow,
+            "the busy attempt was not a failure"
+        );
+        assert_eq!(
+            throttle.count_attempt(&keys, START).await.unwrap(),
             Verdict::Locked(WINDOW)
         );
-        let later = start + duration_ms(WINDOW) + 1;
+        let later = START + duration_ms(WINDOW) + 1;
         assert_eq!(
             throttle.count_attempt(&keys, later).await.unwrap(),
             Verdict::Allow,
@@ -319,9 +576,9 @@ mod tests {
             .purge(later + duration_ms(WINDOW) + 1)
             .await
             .unwrap();
-        let Counts::Memory(map) = &throttle.counts else {
+        let Counts::Memory(counts) = &throttle.counts else {
             panic!("SQLite keeps its counts in memory")
         };
-        assert!(map.lock().unwrap().is_empty());
+        assert_eq!(counts.lock().unwrap().len(), 0);
     }
 }
