@@ -17,18 +17,20 @@ pub fn client_address(headers: &HeaderMap, peer: SocketAddr, trusted_hops: u8) -
     if trusted_hops == 0 {
         return peer.ip();
     }
-    // Proxies may append to one header line or add another; both read in order.
-    let entries: Vec<&str> = headers
+    // Proxies may append to one header line or add another; both read in
+    // order. Entries are split as bytes: one a client wrote with a byte
+    // that is not ASCII stays an (unreadable) entry of its own and cannot
+    // hide the ones the proxies wrote to its right.
+    let entries: Vec<&[u8]> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
         .collect();
     entries
         .len()
         .checked_sub(usize::from(trusted_hops))
-        .and_then(|index| parse_entry(entries[index]))
+        .and_then(|index| std::str::from_utf8(entries[index]).ok())
+        .and_then(|entry| parse_entry(entry.trim()))
         .unwrap_or(peer.ip())
 }
 
@@ -117,6 +119,29 @@ mod tests {
             peer.ip(),
             "not the client-written 203.0.113.9"
         );
+    }
+
+    #[test]
+    fn a_byte_that_is_not_ascii_in_a_client_written_entry_hides_nothing_to_its_right() {
+        let peer: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"caf\xe9, 198.51.100.4").unwrap(),
+        );
+        assert_eq!(client_address(&headers, peer, 1), ip("198.51.100.4"));
+        assert_eq!(
+            client_address(&headers, peer, 2),
+            peer.ip(),
+            "unreadable: the peer"
+        );
+    }
+
+    #[test]
+    fn networks_are_ipv4_24s_and_ipv6_48s() {
+        assert_eq!(throttle_network(ip("192.0.2.7")), "192.0.2.0/24");
+        assert_eq!(throttle_network(ip("::ffff:192.0.2.7")), "192.0.2.0/24");
+        assert_eq!(throttle_network(ip("2001:db8:1:2::1")), "2001:db8:1::/48");
     }
 
     #[test]

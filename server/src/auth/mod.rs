@@ -15,6 +15,7 @@ pub mod password;
 pub mod session;
 pub mod streamed;
 pub mod throttle;
+pub mod unknown_sessions;
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -95,6 +96,8 @@ pub struct Auth {
     ended: broadcast::Sender<String>,
     /// Sessions with open streams on this node.
     streamed: Arc<StreamedSessions>,
+    /// Session ids recently looked up and not found.
+    unknown: Arc<unknown_sessions::UnknownSessions>,
 }
 
 /// Trims and lower-cases an email address; `None` when it is not one.
@@ -134,6 +137,7 @@ impl Auth {
             passwords: PasswordChecks::per_core(),
             ended: broadcast::channel(64).0,
             streamed: Arc::default(),
+            unknown: Arc::default(),
         }
     }
 
@@ -274,8 +278,12 @@ impl Auth {
     /// an open stream counts as use, so watching the dashboard keeps it alive
     /// until the end of its lifetime.
     pub async fn session_by_hash(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+        if self.unknown.contains(hash) {
+            return Ok(None);
+        }
         let accounts = self.store.accounts();
         let Some(row) = accounts.session(hash).await? else {
+            self.unknown.insert(hash);
             return Ok(None);
         };
         let now = now_ms();
