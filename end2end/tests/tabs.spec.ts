@@ -71,6 +71,52 @@ test("eight dashboard tabs share one stream; the rest stay live when the leader 
   }
 });
 
+test("a frozen leader tab is stood in for: a follower shows a webhook within 5 s, and one stream is left once it wakes", async ({
+  browser,
+}) => {
+  test.setTimeout(60_000);
+  const node = await PulseNode.start({});
+  const context = await browser.newContext({ baseURL: node.baseURL });
+  const api = await playwrightRequest.newContext({ baseURL: node.baseURL });
+  try {
+    const leader = await context.newPage();
+    await logIn(leader, node.baseURL);
+    await expect(leader.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    const follower = await context.newPage();
+    await follower.goto("/admin");
+    await expect(follower.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    await expect.poll(() => openStreams(context.request, node.baseURL), { timeout: 5_000 }).toBe(1);
+
+    // The leader stops running, as a background tab the browser freezes: it
+    // keeps its Web Lock and says nothing more. (Page.setWebLifecycleState
+    // "frozen" leaves a visible headless page running, so the page's script
+    // is paused in the debugger instead: nothing of it runs until resumed.)
+    const cdp = await context.newCDPSession(leader);
+    await cdp.send("Debugger.enable");
+    await cdp.send("Debugger.pause");
+    const before = parseCount(await received(follower).textContent());
+    const frozenAt = Date.now();
+    await postSignedDm(api);
+    await expect(received(follower)).toHaveText((before + 1).toLocaleString("en-US"), { timeout: 5_000 });
+    await expect(follower.locator(".live-badge")).toHaveText("Live");
+    // The follower streams for the silent leader (whose own stream stays open).
+    await expect.poll(() => openStreams(context.request, node.baseURL), { timeout: 5_000 }).toBe(2);
+    console.log(`the follower showed the webhook ${Date.now() - frozenAt} ms after the leader froze`);
+
+    // It wakes: the stand-in steps down, and the tabs share one stream again.
+    await cdp.send("Debugger.resume");
+    await expect.poll(() => openStreams(context.request, node.baseURL), { timeout: 10_000 }).toBe(1);
+    await postSignedDm(api);
+    for (const tab of [leader, follower]) {
+      await expect(received(tab)).toHaveText((before + 2).toLocaleString("en-US"), { timeout: 3_000 });
+    }
+  } finally {
+    await api.dispose();
+    await context.close();
+    await node.stop();
+  }
+});
+
 test("where Web Locks are missing, each tab keeps its own stream and stays live", async ({ browser }) => {
   test.setTimeout(60_000);
   const node = await PulseNode.start({});

@@ -57,15 +57,39 @@ pub enum Attack {
     Logins,
     /// Connections that send half a request head and stop.
     HalfOpen,
+    /// Kept-alive connections, one per address, each asking `/healthz`
+    /// every 5 s, as many as the node's connection limit.
+    Pingers,
+    /// Connections, one per address, asking for the wasm uncompressed and
+    /// never reading it, as many as the node's connection limit.
+    SlowReaders,
+    /// The same from one address.
+    SlowReadersFromOneAddress,
 }
 
+/// `PULSE_MAX_CONNECTIONS` in the scenarios that hold connections, and how
+/// many each of them holds.
+pub const HELD_CONNECTIONS: usize = 64;
+
 impl Attack {
-    pub const ALL: [Attack; 4] = [
+    pub const ALL: [Attack; 7] = [
         Attack::None,
         Attack::Refused,
         Attack::Logins,
         Attack::HalfOpen,
+        Attack::Pingers,
+        Attack::SlowReaders,
+        Attack::SlowReadersFromOneAddress,
     ];
+
+    /// Whether the attack holds connections (the node then runs with
+    /// `PULSE_MAX_CONNECTIONS` = [`HELD_CONNECTIONS`]).
+    fn holds(self) -> bool {
+        matches!(
+            self,
+            Attack::Pingers | Attack::SlowReaders | Attack::SlowReadersFromOneAddress
+        )
+    }
 
     pub fn describe(self, sizes: Sizes) -> String {
         match self {
@@ -79,6 +103,15 @@ impl Attack {
             Attack::HalfOpen => format!(
                 "{} connections that send half a request head and stop",
                 sizes.half_open
+            ),
+            Attack::Pingers => format!(
+                "{HELD_CONNECTIONS} kept-alive connections (the node's limit), one address each, asking /healthz every 5 s"
+            ),
+            Attack::SlowReaders => format!(
+                "{HELD_CONNECTIONS} connections (the node's limit), one address each, asking for the wasm uncompressed and never reading"
+            ),
+            Attack::SlowReadersFromOneAddress => format!(
+                "the same {HELD_CONNECTIONS} slow readers from one address"
             ),
         }
     }
@@ -104,6 +137,9 @@ pub struct Scenario {
     pub half_open_closed: Option<(usize, Duration)>,
     /// A fresh request served while the half-open connections were held.
     pub fresh_request_ms: Option<f64>,
+    /// Held connections: how many the node admitted, and how many of those
+    /// it closed before the run ended.
+    pub held: Option<(usize, usize)>,
 }
 
 /// Runs every scenario, each on a fresh server.
@@ -135,17 +171,17 @@ pub async fn run(binary: &std::path::Path, sizes: Sizes) -> Result<Vec<Scenario>
 }
 
 async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Result<Scenario> {
-    let server = Server::start(
-        binary,
-        &[
-            ("PULSE_TRUST_FORWARDED_FOR", "1".to_string()),
-            (
-                "PULSE_HEADER_READ_TIMEOUT_S",
-                sizes.header_timeout_s.to_string(),
-            ),
-        ],
-    )
-    .await?;
+    let mut env = vec![(
+        "PULSE_HEADER_READ_TIMEOUT_S",
+        sizes.header_timeout_s.to_string(),
+    )];
+    if attack.holds() {
+        // Not behind a proxy: the node tells the addresses apart itself.
+        env.push(("PULSE_MAX_CONNECTIONS", HELD_CONNECTIONS.to_string()));
+    } else {
+        env.push(("PULSE_TRUST_FORWARDED_FOR", "1".to_string()));
+    }
+    let server = Server::start(binary, &env).await?;
     let cookie = server.log_in().await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_idle_kib = server.rss_kib()?;
@@ -157,7 +193,11 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
     let statuses = Arc::new(Mutex::new(BTreeMap::new()));
     let started = Instant::now();
     let attackers: Vec<tokio::task::JoinHandle<()>> = match attack {
-        Attack::None | Attack::HalfOpen => Vec::new(),
+        Attack::None
+        | Attack::HalfOpen
+        | Attack::Pingers
+        | Attack::SlowReaders
+        | Attack::SlowReadersFromOneAddress => Vec::new(),
         Attack::Refused | Attack::Logins => (0..ATTACK_CONNECTIONS)
             .map(|worker| {
                 tokio::spawn(flood(
@@ -172,6 +212,9 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
     };
     let half_open = (attack == Attack::HalfOpen)
         .then(|| tokio::spawn(hold_half_open(server.port, sizes.half_open)));
+    let held = attack
+        .holds()
+        .then(|| tokio::spawn(hold(server.port, attack, stop.clone())));
     // Let the attack reach its full size before the legitimate load starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let fresh_request_ms = match attack {
@@ -193,6 +236,10 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
     }
     let half_open_closed = match half_open {
         Some(task) => Some(task.await??),
+        None => None,
+    };
+    let held = match held {
+        Some(task) => Some(task.await?),
         None => None,
     };
     sampler.await?;
@@ -218,7 +265,82 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
         dms_counted: counted["dms_received"]["total"].as_u64().unwrap_or(0),
         half_open_closed,
         fresh_request_ms,
+        held,
     })
+}
+
+/// Holds [`HELD_CONNECTIONS`] connections as `attack` says until `stop`,
+/// from 127.0.1.x (one address each) or 127.0.0.2 (one address); returns
+/// how many the node admitted (answered) and how many of those it closed.
+async fn hold(port: u16, attack: Attack, stop: Arc<AtomicBool>) -> (usize, usize) {
+    let holders: Vec<_> = (0..HELD_CONNECTIONS)
+        .map(|n| {
+            let source = match attack {
+                Attack::SlowReadersFromOneAddress => "127.0.0.2".to_string(),
+                _ => format!("127.0.1.{}", n + 1),
+            };
+            let stop = stop.clone();
+            tokio::spawn(async move { hold_one(port, &source, attack, stop).await })
+        })
+        .collect();
+    let (mut admitted, mut closed) = (0, 0);
+    for holder in holders {
+        if let Ok(Some(was_closed)) = holder.await {
+            admitted += 1;
+            closed += usize::from(was_closed);
+        }
+    }
+    (admitted, closed)
+}
+
+/// One held connection: `None` when the node refused it at once, else
+/// whether the node closed it before `stop`.
+async fn hold_one(port: u16, source: &str, attack: Attack, stop: Arc<AtomicBool>) -> Option<bool> {
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    socket.bind(format!("{source}:0").parse().ok()?).ok()?;
+    let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.ok()?;
+    let request: &[u8] = match attack {
+        Attack::Pingers => b"GET /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n",
+        _ => b"GET /pkg/pulse.wasm HTTP/1.1\r\nHost: pulse\r\nAccept-Encoding: identity\r\n\r\n",
+    };
+    stream.write_all(request).await.ok()?;
+    let mut buffer = [0u8; 512];
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+        Ok(Ok(read)) if read > 0 => {}
+        _ => return None,
+    }
+    while !stop.load(Ordering::Relaxed) {
+        if attack == Attack::Pingers {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            if stream.write_all(request).await.is_err() {
+                return Some(true);
+            }
+            match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+                Ok(Ok(read)) if read > 0 => {}
+                _ => return Some(true),
+            }
+        } else {
+            // Never reads while the run lasts.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    if attack == Attack::Pingers {
+        return Some(false);
+    }
+    // Once the run is over: a connection the node ended gives up what it
+    // buffered and then its end; one still open keeps the rest coming, then
+    // waits for a next request.
+    let mut sink = vec![0u8; 1 << 20];
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    Some(ended.is_ok())
 }
 
 /// One attacking connection: requests as fast as they are answered until
@@ -259,7 +381,7 @@ async fn flood(
                     ("password", "a guess that is long enough".to_string()),
                 ])
             }
-            Attack::None | Attack::HalfOpen => return,
+            _ => return,
         };
         let status = match request.send().await {
             Ok(response) => response.status().as_u16(),
@@ -367,6 +489,12 @@ pub fn report(table: &mut String, sizes: Sizes, scenarios: &[Scenario]) {
             .collect();
         let hostile = match s.attack {
             Attack::None => "none".to_string(),
+            Attack::Pingers | Attack::SlowReaders | Attack::SlowReadersFromOneAddress => {
+                let (admitted, closed) = s.held.unwrap_or_default();
+                format!(
+                    "{admitted} of {HELD_CONNECTIONS} admitted, {closed} of them closed by the node to make room or on a timeout during the run"
+                )
+            }
             Attack::HalfOpen => {
                 let (closed, longest) = s.half_open_closed.unwrap_or_default();
                 format!(

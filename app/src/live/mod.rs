@@ -32,13 +32,30 @@ impl LiveStats {
     /// Takes a snapshot from the server unless an equal or newer one is already shown.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn accept(&self, next: StatsSnapshot, now_ms: i64) {
-        let (version, generated_at_ms) = self
-            .snapshot
-            .with_untracked(|current| (current.version, current.generated_at_ms));
-        if next.version < version {
-            return;
+        let shown = self.shown();
+        if next.version >= shown.0 {
+            self.take(next, now_ms, shown);
         }
-        if (next.version, next.generated_at_ms) == (version, generated_at_ms) {
+    }
+
+    /// Takes the first snapshot of a (re)connected stream whatever version
+    /// the tab shows: the server's word on where the store stands (the tab
+    /// may hold a version the server no longer stands by: a database
+    /// restored from a backup, a snapshot taken before seals).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub fn accept_first(&self, next: StatsSnapshot, now_ms: i64) {
+        let shown = self.shown();
+        self.take(next, now_ms, shown);
+    }
+
+    /// The version and computation time of the snapshot shown.
+    fn shown(&self) -> (i64, i64) {
+        self.snapshot
+            .with_untracked(|current| (current.version, current.generated_at_ms))
+    }
+
+    fn take(&self, next: StatsSnapshot, now_ms: i64, shown: (i64, i64)) {
+        if (next.version, next.generated_at_ms) == shown {
             // The same snapshot again with another delivery mode: nothing new
             // arrived, so the latency and age stay as they were.
             self.snapshot.set(next);
@@ -48,6 +65,57 @@ impl LiveStats {
             .set(Some((now_ms - next.generated_at_ms).max(0)));
         self.received_at_ms.set(now_ms);
         self.snapshot.set(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> LiveStats {
+        LiveStats {
+            snapshot: RwSignal::new(StatsSnapshot::default()),
+            connection: RwSignal::new(ConnectionState::Connecting),
+            received_at_ms: RwSignal::new(0),
+            latency_ms: RwSignal::new(None),
+        }
+    }
+
+    fn snapshot(version: i64, received: i64) -> StatsSnapshot {
+        let mut snapshot = StatsSnapshot {
+            version,
+            generated_at_ms: version * 1_000,
+            ..Default::default()
+        };
+        snapshot.dms_received.total = received;
+        snapshot
+    }
+
+    #[test]
+    fn versions_never_go_back_except_for_a_streams_first_snapshot() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = live();
+            live.accept(snapshot(999_999, 999_999), 0);
+            live.accept(snapshot(12, 5), 0);
+            assert_eq!(
+                live.snapshot.get_untracked().version,
+                999_999,
+                "a later frame"
+            );
+            live.accept_first(snapshot(12, 5), 0);
+            assert_eq!(
+                live.snapshot.get_untracked().dms_received.total,
+                5,
+                "the first frame of a stream is the server's word"
+            );
+            live.accept(snapshot(13, 6), 0);
+            assert_eq!(
+                live.snapshot.get_untracked().version,
+                13,
+                "and it goes on from there"
+            );
+        });
     }
 }
 

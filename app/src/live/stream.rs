@@ -29,6 +29,11 @@ const OFFLINE_RETRY: Duration = Duration::from_secs(10);
 pub(super) enum Report {
     /// A snapshot frame's data (JSON).
     Sync(String),
+    /// The first snapshot frame of a (re)connected stream: what the server
+    /// holds now, to be shown even when older than what the tab shows (the
+    /// tab may hold a version the server no longer stands by: a database
+    /// restored from a backup, a snapshot it took before seals).
+    First(String),
     /// The connection changed state.
     State(ConnectionState),
     /// The session is over (`logged_out` or `expired`); the stream is closed.
@@ -119,6 +124,8 @@ async fn listen(report: &Rc<dyn Fn(Report)>, mut stopped: oneshot::Receiver<()>)
         }
     }
     let mut events = futures::stream::select_all(subscriptions);
+    // Set when the stream (re)connects: its next frame is a first one.
+    let mut fresh = true;
     loop {
         let next = match future::select(events.next(), &mut stopped).await {
             future::Either::Left((next, _)) => next,
@@ -131,7 +138,11 @@ async fn listen(report: &Rc<dyn Fn(Report)>, mut stopped: oneshot::Receiver<()>)
         match kind.as_str() {
             "sync" => {
                 if let Some(data) = event.data().as_string() {
-                    report(Report::Sync(data));
+                    if std::mem::take(&mut fresh) {
+                        report(Report::First(data));
+                    } else {
+                        report(Report::Sync(data));
+                    }
                 }
             }
             "session_ended" => {
@@ -142,7 +153,10 @@ async fn listen(report: &Rc<dyn Fn(Report)>, mut stopped: oneshot::Receiver<()>)
                 report(Report::SessionEnded(reason.into()));
                 return Ended::SessionOver;
             }
-            "open" => report(Report::State(ConnectionState::Live)),
+            "open" => {
+                fresh = true;
+                report(Report::State(ConnectionState::Live));
+            }
             _ => match source.state() {
                 State::Connecting => report(Report::State(ConnectionState::Reconnecting)),
                 State::Closed => return Ended::Refused,
