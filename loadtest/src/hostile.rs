@@ -176,8 +176,10 @@ async fn scenario(binary: &std::path::Path, sizes: Sizes, attack: Attack) -> Res
         sizes.header_timeout_s.to_string(),
     )];
     if attack.holds() {
-        // Not behind a proxy: the node tells the addresses apart itself.
+        // Not behind a proxy: the node tells the addresses apart itself,
+        // with its default share per address (an eighth, at least 32).
         env.push(("PULSE_MAX_CONNECTIONS", HELD_CONNECTIONS.to_string()));
+        env.push(("PULSE_MAX_CONNECTIONS_PER_ADDRESS", "32".to_string()));
     } else {
         env.push(("PULSE_TRUST_FORWARDED_FOR", "1".to_string()));
     }

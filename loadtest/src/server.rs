@@ -69,8 +69,9 @@ impl Server {
             .env("PULSE_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("PULSE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn")
-            // Every client of the harness shares one session.
+            // Every client of the harness shares one session, and one address.
             .env("PULSE_MAX_STREAMS_PER_SESSION", "100000")
+            .env("PULSE_MAX_CONNECTIONS_PER_ADDRESS", "0")
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .stdin(Stdio::null())

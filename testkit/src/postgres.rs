@@ -86,6 +86,45 @@ fn postgres_bin() -> PathBuf {
         .expect("no PostgreSQL server binaries under /usr/lib/postgresql")
 }
 
+/// Runs the supervisor `script` (it starts the server and stops it when its
+/// standard input closes) as the `postgres` user; the child and its lifeline.
+fn supervise(script: &str) -> (Child, ChildStdin) {
+    let mut child = as_postgres_user("sh", &["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the Postgres supervisor");
+    let stdin = child.stdin.take().expect("supervisor stdin");
+    (child, stdin)
+}
+
+/// Creates a cluster in `data` (trusting local users, superuser `postgres`)
+/// with one more initdb option, `option`.
+fn initdb(bin: &std::path::Path, data: &std::path::Path, option: &str) {
+    let initdb = as_postgres_user(
+        bin.join("initdb").to_str().unwrap(),
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            option,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .output()
+    .expect("run initdb");
+    assert!(
+        initdb.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&initdb.stderr)
+    );
+}
+
 /// Runs `program args` as the `postgres` user when we are root (Postgres
 /// refuses to run as root), as ourselves otherwise.
 fn as_postgres_user(program: &str, args: &[&str]) -> Command {
@@ -123,27 +162,7 @@ fn start_cluster(durable: bool) -> Cluster {
         "chown of {dir_text} failed"
     );
 
-    let initdb = as_postgres_user(
-        bin.join("initdb").to_str().unwrap(),
-        &[
-            "-D",
-            data.to_str().unwrap(),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .output()
-    .expect("run initdb");
-    assert!(
-        initdb.status.success(),
-        "initdb failed: {}",
-        String::from_utf8_lossy(&initdb.stderr)
-    );
+    initdb(&bin, &data, "--no-sync");
 
     let port = free_port();
     let settings = if durable {
@@ -159,13 +178,7 @@ fn start_cluster(durable: bool) -> Cluster {
         data = data.display(),
         dir = dir_text,
     );
-    let mut child = as_postgres_user("sh", &["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the Postgres supervisor");
-    let stdin = child.stdin.take().expect("supervisor stdin");
+    let (child, stdin) = supervise(&script);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -201,27 +214,7 @@ impl ClusterOn {
     pub fn start(dir: &std::path::Path) -> ClusterOn {
         let bin = postgres_bin();
         let data = dir.join("data");
-        let initdb = as_postgres_user(
-            bin.join("initdb").to_str().unwrap(),
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--wal-segsize=1",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run initdb");
-        assert!(
-            initdb.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&initdb.stderr)
-        );
+        initdb(&bin, &data, "--wal-segsize=1");
         let cluster = ClusterOn {
             bin,
             data,
@@ -267,14 +260,7 @@ impl ClusterOn {
             port = self.port,
             log = self.log_path().display(),
         );
-        let mut child = as_postgres_user("sh", &["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the Postgres supervisor");
-        let stdin = child.stdin.take().expect("supervisor stdin");
-        *server = Some((child, stdin));
+        *server = Some(supervise(&script));
         drop(server);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.is_up() {

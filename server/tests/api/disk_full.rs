@@ -333,14 +333,17 @@ async fn full_disk_episode(
     sent
 }
 
+/// A tmpfs of `megabytes`, or `None` (the test then says why it skipped).
+fn mount_or_skip(megabytes: u64) -> Option<Tmpfs> {
+    Tmpfs::mount(megabytes)
+        .map_err(|reason| eprintln!("SKIPPED: {reason}"))
+        .ok()
+}
+
 #[tokio::test]
 async fn a_full_disk_under_sqlite_loses_no_acknowledged_delivery_and_recovers_by_itself() {
-    let disk = match Tmpfs::mount(24) {
-        Ok(disk) => disk,
-        Err(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            return;
-        }
+    let Some(disk) = mount_or_skip(24) else {
+        return;
     };
     let data_dir = disk.path().display().to_string();
     let database_url = format!("sqlite://{data_dir}/pulse.db?mode=ro");
@@ -387,12 +390,8 @@ async fn a_full_disk_under_sqlite_loses_no_acknowledged_delivery_and_recovers_by
 #[tokio::test]
 async fn a_full_disk_under_postgres_loses_no_acknowledged_delivery_and_the_node_recovers_without_a_restart(
 ) {
-    let disk = match Tmpfs::mount(96) {
-        Ok(disk) => disk,
-        Err(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            return;
-        }
+    let Some(disk) = mount_or_skip(96) else {
+        return;
     };
     let cluster = ClusterOn::start(disk.path());
     let database_url = cluster.url();
@@ -421,12 +420,8 @@ async fn a_full_disk_under_postgres_loses_no_acknowledged_delivery_and_the_node_
 
 #[tokio::test]
 async fn a_node_on_a_full_disk_stops_within_its_drain_time_when_told() {
-    let disk = match Tmpfs::mount(24) {
-        Ok(disk) => disk,
-        Err(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            return;
-        }
+    let Some(disk) = mount_or_skip(24) else {
+        return;
     };
     let data_dir = disk.path().display().to_string();
     let node = NodeProcess::start(&[("PULSE_DATA_DIR", &data_dir)]).await;
