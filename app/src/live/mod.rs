@@ -68,57 +68,6 @@ impl LiveStats {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn live() -> LiveStats {
-        LiveStats {
-            snapshot: RwSignal::new(StatsSnapshot::default()),
-            connection: RwSignal::new(ConnectionState::Connecting),
-            received_at_ms: RwSignal::new(0),
-            latency_ms: RwSignal::new(None),
-        }
-    }
-
-    fn snapshot(version: i64, received: i64) -> StatsSnapshot {
-        let mut snapshot = StatsSnapshot {
-            version,
-            generated_at_ms: version * 1_000,
-            ..Default::default()
-        };
-        snapshot.dms_received.total = received;
-        snapshot
-    }
-
-    #[test]
-    fn versions_never_go_back_except_for_a_streams_first_snapshot() {
-        let owner = Owner::new();
-        owner.with(|| {
-            let live = live();
-            live.accept(snapshot(999_999, 999_999), 0);
-            live.accept(snapshot(12, 5), 0);
-            assert_eq!(
-                live.snapshot.get_untracked().version,
-                999_999,
-                "a later frame"
-            );
-            live.accept_first(snapshot(12, 5), 0);
-            assert_eq!(
-                live.snapshot.get_untracked().dms_received.total,
-                5,
-                "the first frame of a stream is the server's word"
-            );
-            live.accept(snapshot(13, 6), 0);
-            assert_eq!(
-                live.snapshot.get_untracked().version,
-                13,
-                "and it goes on from there"
-            );
-        });
-    }
-}
-
 /// Keeps `live` up to date until the component is cleaned up: through this
 /// tab's own stream, or through the tab of this browser that holds it.
 #[cfg(feature = "hydrate")]
@@ -242,5 +191,56 @@ fn go_to_login(reason: &str) {
         let _ = window
             .location()
             .set_href(&format!("/login?reason={reason}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> LiveStats {
+        LiveStats {
+            snapshot: RwSignal::new(StatsSnapshot::default()),
+            connection: RwSignal::new(ConnectionState::Connecting),
+            received_at_ms: RwSignal::new(0),
+            latency_ms: RwSignal::new(None),
+        }
+    }
+
+    fn snapshot(version: i64, received: i64) -> StatsSnapshot {
+        let mut snapshot = StatsSnapshot {
+            version,
+            generated_at_ms: version * 1_000,
+            ..Default::default()
+        };
+        snapshot.dms_received.total = received;
+        snapshot
+    }
+
+    #[test]
+    fn versions_never_go_back_except_for_a_streams_first_snapshot() {
+        let owner = Owner::new();
+        owner.with(|| {
+            let live = live();
+            live.accept(snapshot(999_999, 999_999), 0);
+            live.accept(snapshot(12, 5), 0);
+            assert_eq!(
+                live.snapshot.get_untracked().version,
+                999_999,
+                "a later frame"
+            );
+            live.accept_first(snapshot(12, 5), 0);
+            assert_eq!(
+                live.snapshot.get_untracked().dms_received.total,
+                5,
+                "the first frame of a stream is the server's word"
+            );
+            live.accept(snapshot(13, 6), 0);
+            assert_eq!(
+                live.snapshot.get_untracked().version,
+                13,
+                "and it goes on from there"
+            );
+        });
     }
 }
