@@ -15,6 +15,7 @@ pub mod password;
 pub mod session;
 pub mod streamed;
 pub mod throttle;
+pub mod trusted_addresses;
 pub mod unknown_sessions;
 
 use std::{net::IpAddr, sync::Arc};
@@ -98,6 +99,8 @@ pub struct Auth {
     streamed: Arc<StreamedSessions>,
     /// Session ids recently looked up and not found.
     unknown: Arc<unknown_sessions::UnknownSessions>,
+    /// Addresses an admin logged in from (they may take the kept check).
+    trusted: Arc<trusted_addresses::TrustedAddresses>,
 }
 
 /// Trims and lower-cases an email address; `None` when it is not one.
@@ -138,6 +141,7 @@ impl Auth {
             ended: broadcast::channel(64).0,
             streamed: Arc::default(),
             unknown: Arc::default(),
+            trusted: Arc::default(),
         }
     }
 
@@ -204,7 +208,12 @@ impl Auth {
         // Not an email address: no account can match, and nothing is worth counting.
         let email = normalise_email(email).ok_or(LoginError::Credentials)?;
         let keys = AttemptKeys::new(&email, address);
-        let mut check = self.passwords.try_reserve().ok_or(LoginError::Busy)?;
+        let prefix = crate::client_address::throttle_prefix(address);
+        let trusted = self.trusted.contains(&prefix);
+        let mut check = self
+            .passwords
+            .try_reserve(trusted)
+            .ok_or(LoginError::Busy)?;
         match self.throttle.count_attempt(&keys, now_ms()).await? {
             Verdict::Allow => {}
             Verdict::Locked(remaining) => return Err(LoginError::Locked(remaining)),
@@ -213,7 +222,7 @@ impl Auth {
                 // not keep others' logins out.
                 drop(check);
                 tokio::time::sleep(pause).await;
-                check = match self.passwords.try_reserve() {
+                check = match self.passwords.try_reserve(trusted) {
                     Some(check) => check,
                     None => {
                         // Never checked: not a failure (or a flood would
@@ -242,6 +251,7 @@ impl Auth {
         match admin_id {
             Some(admin_id) => {
                 self.throttle.refund(&keys).await?;
+                self.trusted.note(&prefix);
                 Ok(admin_id)
             }
             None => {

@@ -62,9 +62,12 @@ fn hash_unchecked(password: &str) -> String {
 }
 
 /// The node-wide limit on password checks: at most one per core at a time,
-/// each in a 19 MiB working memory that is allocated once and then reused.
-/// A check beyond the limit is refused at once (see [`PasswordChecks::try_reserve`]),
-/// never queued, so a login flood costs neither memory nor a growing wait.
+/// plus one kept for attempts from an address an admin logged in from
+/// before (so that a flood from elsewhere cannot keep the admin out), each
+/// in a 19 MiB working memory that is allocated once and then reused. A
+/// check beyond the limit is refused at once (see
+/// [`PasswordChecks::try_reserve`]), never queued, so a login flood costs
+/// neither memory nor a growing wait.
 #[derive(Debug)]
 pub struct PasswordChecks {
     state: Mutex<Slots>,
@@ -74,6 +77,8 @@ pub struct PasswordChecks {
 struct Slots {
     /// Checks that may start now.
     free: usize,
+    /// Of the kept places, those free now.
+    kept_free: usize,
     /// Working memories of finished checks, ready for the next ones.
     memories: Vec<Vec<Block>>,
 }
@@ -84,35 +89,50 @@ struct Slots {
 pub struct PasswordCheck {
     checks: Arc<PasswordChecks>,
     memory: Vec<Block>,
+    /// Taken from the kept places.
+    kept: bool,
 }
 
 impl PasswordChecks {
-    /// Room for `slots` checks at once (at least one).
-    pub fn new(slots: usize) -> Arc<Self> {
+    /// Room for `slots` checks at once (at least one), and `kept` more for
+    /// trusted attempts.
+    pub fn new(slots: usize, kept: usize) -> Arc<Self> {
         Arc::new(PasswordChecks {
             state: Mutex::new(Slots {
                 free: slots.max(1),
+                kept_free: kept,
                 memories: Vec::new(),
             }),
         })
     }
 
-    /// One check per core, the most this node can run without queueing.
+    /// One check per core, the most this node can run without queueing, and
+    /// one kept for trusted attempts.
     pub fn per_core() -> Arc<Self> {
-        Self::new(std::thread::available_parallelism().map_or(1, |cores| cores.get()))
+        Self::new(
+            std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+            1,
+        )
     }
 
-    /// A place for one check, or `None` when every place is taken.
-    pub fn try_reserve(self: &Arc<Self>) -> Option<PasswordCheck> {
+    /// A place for one check (a `trusted` attempt may also take a kept
+    /// one), or `None` when every place it may take is taken.
+    pub fn try_reserve(self: &Arc<Self>, trusted: bool) -> Option<PasswordCheck> {
         let mut slots = self.lock();
-        if slots.free == 0 {
+        let kept = if slots.free > 0 {
+            slots.free -= 1;
+            false
+        } else if trusted && slots.kept_free > 0 {
+            slots.kept_free -= 1;
+            true
+        } else {
             return None;
-        }
-        slots.free -= 1;
+        };
         let memory = slots.memories.pop().unwrap_or_default();
         Some(PasswordCheck {
             checks: Arc::clone(self),
             memory,
+            kept,
         })
     }
 
@@ -125,7 +145,11 @@ impl PasswordChecks {
 impl Drop for PasswordCheck {
     fn drop(&mut self) {
         let mut slots = self.checks.lock();
-        slots.free += 1;
+        if self.kept {
+            slots.kept_free += 1;
+        } else {
+            slots.free += 1;
+        }
         slots.memories.push(std::mem::take(&mut self.memory));
     }
 }
@@ -185,8 +209,8 @@ mod tests {
     fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
         let phc = hash(&SecretString::from("correct horse battery".to_string())).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        let checks = PasswordChecks::new(1);
-        let mut check = checks.try_reserve().unwrap();
+        let checks = PasswordChecks::new(1, 0);
+        let mut check = checks.try_reserve(false).unwrap();
         assert!(check.verify("correct horse battery", &phc));
         assert!(!check.verify("correct horse batterY", &phc));
         assert!(!check.verify("correct horse battery", "not a hash"));
@@ -202,10 +226,15 @@ mod tests {
 
     #[test]
     fn checks_beyond_the_limit_are_refused_at_once_and_their_memory_is_reused() {
-        let checks = PasswordChecks::new(2);
-        let mut first = checks.try_reserve().unwrap();
-        let second = checks.try_reserve().unwrap();
-        assert!(checks.try_reserve().is_none(), "both places taken");
+        let checks = PasswordChecks::new(2, 1);
+        let mut first = checks.try_reserve(false).unwrap();
+        let second = checks.try_reserve(false).unwrap();
+        assert!(checks.try_reserve(false).is_none(), "both places taken");
+        let kept = checks
+            .try_reserve(true)
+            .expect("a trusted attempt takes the kept place");
+        assert!(checks.try_reserve(true).is_none(), "and only that one");
+        drop(kept);
         first.verify_nothing("a guess");
         assert_eq!(
             first.memory.len(),
@@ -215,7 +244,7 @@ mod tests {
         let memory = first.memory.as_ptr();
         drop(first);
         let third = checks
-            .try_reserve()
+            .try_reserve(false)
             .expect("a finished check frees its place");
         assert_eq!(
             third.memory.as_ptr(),
@@ -224,7 +253,8 @@ mod tests {
         );
         drop(second);
         drop(third);
-        assert_eq!(checks.lock().free, 2);
+        let slots = checks.lock();
+        assert_eq!((slots.free, slots.kept_free), (2, 1));
     }
 
     #[test]

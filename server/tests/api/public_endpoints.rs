@@ -125,6 +125,76 @@ async fn logins_beyond_the_password_checks_the_cores_can_run_are_refused_at_once
     );
 }
 
+/// A login posted as if from `address` (the node trusts one proxy hop).
+async fn log_in_from(
+    app: &crate::helpers::Node,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> StatusCode {
+    app.request(Method::POST, "/api/auth/login")
+        .header("x-forwarded-for", address)
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+}
+
+#[tokio::test]
+async fn the_admin_gets_in_from_a_known_address_during_a_login_flood_from_many_others() {
+    let app = spawn_app_with(|config| config.trust_forwarded_for = 1).await;
+    let anonymous = app.anonymous();
+    assert_eq!(
+        log_in_from(&anonymous, "192.0.2.10", ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        StatusCode::SEE_OTHER,
+        "the admin's usual address"
+    );
+    // 32 connections of logins for random emails from ever new addresses,
+    // as fast as they are answered: every password check of the node busy.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let flood: Vec<_> = (0..32u32)
+        .map(|worker| {
+            let (stop, busy, node) = (stop.clone(), busy.clone(), app.anonymous());
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let address = format!("10.{}.{}.{}", worker, n / 250 % 250, n % 250);
+                    let email = format!("stranger-{worker}-{n}@example.com");
+                    let status = log_in_from(&node, &address, &email, "a long enough guess").await;
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let status = log_in_from(&anonymous, "192.0.2.10", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        tries.push(status);
+        if status == StatusCode::SEE_OTHER {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for worker in flood {
+        worker.await.unwrap();
+    }
+    assert!(
+        busy.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the flood kept the password checks busy"
+    );
+    assert_eq!(
+        tries.last(),
+        Some(&StatusCode::SEE_OTHER),
+        "within three tries: {tries:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_lock_holds_for_the_guessing_address_only_and_the_right_password_gets_in_elsewhere() {
     let app = spawn_app_with(|config| config.trust_forwarded_for = 1).await;
