@@ -166,10 +166,21 @@ impl LoginThrottle {
                 counts.count(keys, now_ms, window_start)
             }
             Counts::Shared(store) => {
-                let counts = store
-                    .login_failures()
-                    .count(&keys.all(), now_ms, window_start)
-                    .await?;
+                let failures = store.login_failures();
+                // A lock refuses the attempt before it is counted: it adds
+                // no row and counts against no other key, only keeps the
+                // lock fresh (as in memory).
+                let current = failures.current(&keys.all(), window_start).await?;
+                let locked = keys
+                    .with_limits()
+                    .into_iter()
+                    .zip(&current)
+                    .find(|((_, limit), count)| limit.is_some_and(|limit| **count > limit));
+                if let Some(((key, _), _)) = locked {
+                    failures.refresh(key, now_ms).await?;
+                    return Ok(Verdict::Locked(WINDOW));
+                }
+                let counts = failures.count(&keys.all(), now_ms, window_start).await?;
                 [counts[0], counts[1], counts[2], counts[3]]
             }
         };

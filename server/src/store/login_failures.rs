@@ -10,6 +10,7 @@ use super::{write_health::WriteHealth, Store, StoreError};
 #[derive(Clone, Copy, Debug)]
 pub struct LoginFailures<'a> {
     writer: &'a AnyPool,
+    reader: &'a AnyPool,
     writes: &'a WriteHealth,
 }
 
@@ -18,6 +19,7 @@ impl Store {
     pub fn login_failures(&self) -> LoginFailures<'_> {
         LoginFailures {
             writer: &self.writer,
+            reader: &self.reader,
             writes: &self.writes,
         }
     }
@@ -65,6 +67,46 @@ impl LoginFailures<'_> {
             counts.push(count);
         }
         Ok(counts)
+    }
+
+    /// The counts of `keys` whose last failure is after `window_start_ms`
+    /// (0 for the others), in the order of `keys`; one read.
+    pub async fn current(
+        &self,
+        keys: &[&str],
+        window_start_ms: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let placeholders: Vec<String> = (0..keys.len()).map(|n| format!("${}", n + 2)).collect();
+        let sql = format!(
+            "SELECT key, failures FROM login_failures WHERE last_failure_ms > $1 AND key IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(window_start_ms);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        let rows = query.fetch_all(self.reader).await?;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                rows.iter()
+                    .find(|row| row.get::<String, _>(0) == *key)
+                    .map_or(0, |row| row.get::<i64, _>(1))
+            })
+            .collect())
+    }
+
+    /// Keeps `key`'s lock fresh: its last failure becomes `now_ms`.
+    pub async fn refresh(&self, key: &str, now_ms: i64) -> Result<(), StoreError> {
+        let refreshed =
+            sqlx::query("UPDATE login_failures SET last_failure_ms = $2 WHERE key = $1")
+                .bind(key)
+                .bind(now_ms)
+                .execute(self.writer)
+                .await;
+        self.writes
+            .observe("keeping a login lock fresh", refreshed)?;
+        Ok(())
     }
 
     /// Forgets `forgotten` entirely and takes one attempt back from each of

@@ -261,6 +261,78 @@ async fn failed_logins_are_counted_across_nodes_sharing_the_database() {
     }
 }
 
+/// Rows of the shared failed-login counts.
+async fn login_failure_rows(database: &mut sqlx::AnyConnection) -> i64 {
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM login_failures")
+        .fetch_one(database)
+        .await
+        .unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn on_postgres_a_locked_address_adds_no_records_and_the_lock_holds() {
+    let url = fresh_database_url().await;
+    let app = spawn_app_with({
+        let url = url.clone();
+        move |config| {
+            config.store.database_url = Some(url);
+            config.trust_forwarded_for = 1;
+        }
+    })
+    .await;
+    let anonymous = app.anonymous();
+    for n in 0..30 {
+        let status = log_in_from(
+            &anonymous,
+            "192.0.2.50",
+            &format!("guess{n}@example.com"),
+            "a long enough guess",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let locking = log_in_from(
+        &anonymous,
+        "192.0.2.50",
+        "one-more@example.com",
+        "a long enough guess",
+    )
+    .await;
+    assert_eq!(locking, StatusCode::TOO_MANY_REQUESTS);
+    sqlx::any::install_default_drivers();
+    let mut database = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let before = login_failure_rows(&mut database).await;
+    for n in 0..20 {
+        let status = log_in_from(
+            &anonymous,
+            "192.0.2.50",
+            &format!("flood{n}@example.com"),
+            "a long enough guess",
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "flood {n}");
+    }
+    assert_eq!(
+        login_failure_rows(&mut database).await,
+        before,
+        "no new records while locked"
+    );
+    assert_eq!(
+        log_in_from(
+            &anonymous,
+            "198.51.100.7",
+            "flood3@example.com",
+            "a long enough guess"
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "the flooded emails were not counted against their accounts"
+    );
+}
+
 #[tokio::test]
 async fn half_sent_request_heads_and_idle_connections_are_closed_and_others_still_served() {
     let app = spawn_app_with(|config| config.header_read_timeout_s = 1).await;
