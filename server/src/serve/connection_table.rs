@@ -303,16 +303,18 @@ fn most_evictable<'a>(
 ) -> Option<(u64, Eviction)> {
     let mut idle: Option<(i64, u64)> = None;
     let mut stalled: Option<(i64, u64)> = None;
+    // Ties (the clock counts milliseconds) go to the connection admitted
+    // first: ids grow with admission.
     for (&id, entry) in candidates {
         let use_ = &entry.use_;
         if use_.is_idle() {
             let since = use_.idle_since();
-            if idle.is_none_or(|(oldest, _)| since < oldest) {
+            if idle.is_none_or(|oldest| (since, id) < oldest) {
                 idle = Some((since, id));
             }
         } else if let Some(since) = use_.stalled_since() {
             if now - since >= MIN_STALL.as_millis() as i64
-                && stalled.is_none_or(|(oldest, _)| since < oldest)
+                && stalled.is_none_or(|oldest| (since, id) < oldest)
             {
                 stalled = Some((since, id));
             }
@@ -490,8 +492,8 @@ mod tests {
     #[test]
     fn at_the_limit_the_longest_idle_connection_makes_room_and_a_working_one_does_not() {
         let table = ConnectionTable::new(2, 0);
+        // In the same millisecond: the first admitted is the longest idle.
         let first = table.admit(peer("10.0.0.1:1")).unwrap();
-        std::thread::sleep(Duration::from_millis(5));
         let second = table.admit(peer("10.0.0.2:1")).unwrap();
         let third = table.admit(peer("10.0.0.3:1")).unwrap();
         assert!(first.use_.close.is_cancelled(), "the longest idle gave way");
