@@ -79,11 +79,6 @@ impl StatsPublisher {
         Ok(snapshot)
     }
 
-    /// The store version the database has reached.
-    pub async fn stored_version(&self) -> Result<i64, StoreError> {
-        self.store.version().await
-    }
-
     /// Reads the snapshot from the store and adds the webhook warning, if any.
     pub async fn compute(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
         let now = now_ms();

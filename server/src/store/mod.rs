@@ -353,11 +353,6 @@ impl Store {
         .await?)
     }
 
-    /// The store version: bumped by every transaction that stores something new.
-    pub async fn version(&self) -> Result<i64, StoreError> {
-        Ok(queries::version(&self.reader).await?)
-    }
-
     /// Whether the database answers (for readiness probes).
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(queries::ping(&self.reader).await?)

@@ -415,11 +415,6 @@ pub(super) async fn snapshot(
     })
 }
 
-/// The store version: the sum of the slots' versions.
-pub(super) async fn version(reader: &AnyPool) -> Result<i64, sqlx::Error> {
-    version_on(reader).await
-}
-
 /// Succeeds when the database answers a trivial query.
 pub(super) async fn ping(reader: &AnyPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(reader).await.map(|_| ())
