@@ -12,11 +12,10 @@
 pub mod guard;
 pub mod handlers;
 pub mod password;
+pub mod remembered;
 pub mod session;
 pub mod streamed;
 pub mod throttle;
-pub mod trusted_addresses;
-pub mod unknown_sessions;
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -30,6 +29,7 @@ use crate::{
     store::{accounts::CreateAdminError, Store, StoreError},
 };
 use password::PasswordChecks;
+use remembered::Remembered;
 use session::{token_hash, SessionPolicy};
 use streamed::{StreamedSessions, TooManyStreams, Watching};
 use throttle::{AttemptKeys, LoginThrottle, Verdict};
@@ -97,11 +97,21 @@ pub struct Auth {
     ended: broadcast::Sender<String>,
     /// Sessions with open streams on this node.
     streamed: Arc<StreamedSessions>,
-    /// Session ids recently looked up and not found.
-    unknown: Arc<unknown_sessions::UnknownSessions>,
-    /// Addresses an admin logged in from (they may take the kept check).
-    trusted: Arc<trusted_addresses::TrustedAddresses>,
+    /// Hashes of session ids looked up and not found in the last
+    /// [`UNKNOWN_FOR`] (at most [`REMEMBERED_AT_MOST`]).
+    unknown: Arc<Remembered>,
+    /// Addresses (throttle prefixes) an admin logged in from in the last
+    /// [`TRUSTED_FOR`] (at most [`REMEMBERED_AT_MOST`]): they may take the
+    /// kept password check.
+    trusted: Arc<Remembered>,
 }
+
+/// How long a session id found unknown is not looked up again.
+const UNKNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long an address stays trusted after an admin's successful login.
+const TRUSTED_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// Unknown session ids, and trusted addresses, remembered at most.
+const REMEMBERED_AT_MOST: usize = 10_000;
 
 /// Trims and lower-cases an email address; `None` when it is not one.
 pub fn normalise_email(email: &str) -> Option<String> {
@@ -140,8 +150,8 @@ impl Auth {
             passwords: PasswordChecks::per_core(),
             ended: broadcast::channel(64).0,
             streamed: Arc::default(),
-            unknown: Arc::default(),
-            trusted: Arc::default(),
+            unknown: Arc::new(Remembered::new(UNKNOWN_FOR, REMEMBERED_AT_MOST)),
+            trusted: Arc::new(Remembered::new(TRUSTED_FOR, REMEMBERED_AT_MOST)),
         }
     }
 
@@ -293,7 +303,7 @@ impl Auth {
         }
         let accounts = self.store.accounts();
         let Some(row) = accounts.session(hash).await? else {
-            self.unknown.insert(hash);
+            self.unknown.note(hash);
             return Ok(None);
         };
         let now = now_ms();
