@@ -53,6 +53,15 @@ const LOCK_AFTER: i64 = 10;
 const ADDRESS_FACTOR: i64 = 3;
 /// A network may fail this many times more than an account from one address.
 const NETWORK_FACTOR: i64 = 30;
+/// The count past which each key of an attempt locks, in the order of
+/// [`AttemptKeys::all`]: the account never (it only slows), the account
+/// from one address, the address, the network.
+const LOCK_LIMITS: [Option<i64>; 4] = [
+    None,
+    Some(LOCK_AFTER),
+    Some(LOCK_AFTER * ADDRESS_FACTOR),
+    Some(LOCK_AFTER * NETWORK_FACTOR),
+];
 /// How long failures are remembered, and how long a lock lasts.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The longest wait added to an attempt on a slowed account.
@@ -87,12 +96,8 @@ impl AttemptKeys {
 
     /// Each key with the count past which it locks (`None`: never).
     fn with_limits(&self) -> [(&str, Option<i64>); 4] {
-        [
-            (&self.account, None),
-            (&self.pair, Some(LOCK_AFTER)),
-            (&self.address, Some(LOCK_AFTER * ADDRESS_FACTOR)),
-            (&self.network, Some(LOCK_AFTER * NETWORK_FACTOR)),
-        ]
+        let keys = self.all();
+        std::array::from_fn(|index| (keys[index], LOCK_LIMITS[index]))
     }
 }
 
@@ -110,13 +115,15 @@ pub enum Verdict {
 impl Verdict {
     /// The verdict for the counts after this attempt: account, pair,
     /// address, network.
-    fn from_counts([account, pair, address, network]: [i64; 4]) -> Self {
-        if pair > LOCK_AFTER
-            || address > LOCK_AFTER * ADDRESS_FACTOR
-            || network > LOCK_AFTER * NETWORK_FACTOR
+    fn from_counts(counts: [i64; 4]) -> Self {
+        if counts
+            .iter()
+            .zip(LOCK_LIMITS)
+            .any(|(count, limit)| limit.is_some_and(|limit| *count > limit))
         {
             return Verdict::Locked(WINDOW);
         }
+        let account = counts[0];
         if account > SLOW_AFTER {
             let doublings = u32::try_from(account - SLOW_AFTER - 1).unwrap_or(u32::MAX);
             let delay = Duration::from_secs(1)
@@ -346,31 +353,25 @@ impl MemoryCounts {
 
     /// Stores `count` for `key`, keeping the order of last failures.
     fn put(&mut self, key: String, count: Count) {
-        if let Some(old) = self.entries.get(&key) {
-            let order = if old.is_lock() {
-                &mut self.locks
-            } else {
-                &mut self.unlocked
-            };
-            order.remove(&(old.last_ms, key.clone()));
+        if let Some(old) = self.entries.get(&key).copied() {
+            self.order_of(&old).remove(&(old.last_ms, key.clone()));
         }
-        let order = if count.is_lock() {
-            &mut self.locks
-        } else {
-            &mut self.unlocked
-        };
-        order.insert((count.last_ms, key.clone()));
+        self.order_of(&count).insert((count.last_ms, key.clone()));
         self.entries.insert(key, count);
     }
 
     fn forget(&mut self, key: &str) {
         if let Some(old) = self.entries.remove(key) {
-            let order = if old.is_lock() {
-                &mut self.locks
-            } else {
-                &mut self.unlocked
-            };
-            order.remove(&(old.last_ms, key.to_string()));
+            self.order_of(&old).remove(&(old.last_ms, key.to_string()));
+        }
+    }
+
+    /// The order `count` is kept in: the locks', or the others'.
+    fn order_of(&mut self, count: &Count) -> &mut BTreeSet<(i64, String)> {
+        if count.is_lock() {
+            &mut self.locks
+        } else {
+            &mut self.unlocked
         }
     }
 
