@@ -154,7 +154,7 @@ impl ConnectionTable {
     }
 
     fn now_ms(&self) -> i64 {
-        self.epoch.elapsed().as_millis() as i64
+        ms_since(self.epoch)
     }
 
     /// Admits a connection from `peer`, making room if it must (see the
@@ -295,6 +295,11 @@ impl Inner {
     }
 }
 
+/// Milliseconds since `epoch`, the table's clock.
+fn ms_since(epoch: Instant) -> i64 {
+    epoch.elapsed().as_millis() as i64
+}
+
 /// Of `candidates`, the connection idle the longest, or else the one whose
 /// response has waited longest (at least [`MIN_STALL`]) for its client.
 fn most_evictable<'a>(
@@ -326,7 +331,7 @@ fn most_evictable<'a>(
 
 impl ConnectionUse {
     fn now_ms(&self) -> i64 {
-        self.epoch.elapsed().as_millis() as i64
+        ms_since(self.epoch)
     }
 
     fn is_idle(&self) -> bool {
@@ -449,7 +454,8 @@ impl hyper::body::Body for TrackedBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if frame.is_data() {
-                let now = (self.epoch.elapsed().as_millis() as i64).max(1);
+                // 0 means "not waiting": the first millisecond counts as 1.
+                let now = ms_since(self.epoch).max(1);
                 self.progress.handed_at_ms.store(now, Ordering::Release);
             }
         }
