@@ -20,7 +20,7 @@ use crate::{
     metrics::metrics,
     serve::pause_before_refusal,
     state::AppState,
-    store::{write_health::WriteFailure, Rejection, StoreError},
+    store::{write_health::WriteFailure, Rejection},
 };
 
 /// The `Retry-After` of a delivery the store could not take, in seconds.
@@ -80,13 +80,11 @@ pub enum WebhookError {
     /// Not a well-formed Instagram delivery.
     #[error(transparent)]
     Payload(#[from] PayloadError),
-    /// Storing failed; the sender should retry. `refusing` is the condition
-    /// that fails every write at the moment, if any (a full disk, say).
+    /// Storing failed; the sender should retry. (The store's failure itself
+    /// is logged by its write health, once per interval.)
     #[error("the events could not be stored{}; retry the delivery", .refusing.map(|failure| format!(": {}", failure.describe())).unwrap_or_default())]
     Store {
-        /// The store's failure (for the log; never sent).
-        cause: StoreError,
-        /// What fails every write now, if anything.
+        /// What fails every write now, if anything (a full disk, say).
         refusing: Option<WriteFailure>,
     },
 }
@@ -189,8 +187,7 @@ async fn accept(
         .store
         .ingest(events, received_at_ms)
         .await
-        .map_err(|cause| WebhookError::Store {
-            cause,
+        .map_err(|_| WebhookError::Store {
             refusing: state
                 .store
                 .write_health()
