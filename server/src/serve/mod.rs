@@ -23,12 +23,7 @@
 //!   streams end on the shutdown token), and the loop waits at most
 //!   [`SHUTDOWN_GRACE`] for them.
 
-use std::{
-    io,
-    net::SocketAddr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{extract::ConnectInfo, Router};
 use hyper::{
@@ -44,7 +39,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
-use crate::metrics::{metrics, Counted};
+use crate::{
+    metrics::{metrics, Counted},
+    repeated_warning::RepeatedWarning,
+};
 use connection_table::{ConnectionTable, Place, Refused, Tracked};
 
 pub mod connection_table;
@@ -64,8 +62,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 const RESERVED_FILE_DESCRIPTORS: u64 = 256;
 /// The smallest default connection limit, however low the open-file limit.
 const MIN_DEFAULT_CONNECTIONS: u64 = 64;
-/// How often, at most, a refused connection is logged (they are all counted).
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long a request refused for a stranger's reasons (a bad signature, a
 /// failed handshake, a login beyond the node's password checks) waits before
@@ -223,7 +219,8 @@ pub async fn serve(
     let table = ConnectionTable::new(limits.max_connections, limits.max_per_address);
     let connections = TaskTracker::new();
     connections.spawn(sweep(Arc::clone(&table), shutdown.clone()));
-    let mut refusals = RefusalLog::default();
+    // Refused connections are all counted, and logged once per interval.
+    let refusals = RepeatedWarning::default();
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -241,7 +238,9 @@ pub async fn serve(
             Err(why) => {
                 // Dropping the stream closes it: the cheapest answer there is.
                 metrics().connections_refused.inc();
-                refusals.note(why, &limits);
+                if let Some(refused) = refusals.note() {
+                    log_refusals(refused, why, &limits);
+                }
                 continue;
             }
         };
@@ -459,35 +458,20 @@ async fn drive<C>(
     }
 }
 
-/// One log line per [`REFUSAL_LOG_INTERVAL`] for refused connections, with
-/// how many there were.
-#[derive(Default)]
-struct RefusalLog {
-    unlogged: u64,
-    last_logged: Option<Instant>,
-}
-
-impl RefusalLog {
-    fn note(&mut self, why: Refused, limits: &ConnectionLimits) {
-        self.unlogged += 1;
-        let due = self
-            .last_logged
-            .is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL);
-        if due {
-            tracing::warn!(
-                refused = self.unlogged,
-                max_connections = limits.max_connections,
-                max_per_address = limits.max_per_address,
-                "connections refused: {}",
-                match why {
-                    Refused::Full => "the node holds PULSE_MAX_CONNECTIONS, every one of them working",
-                    Refused::Address => "an address holds PULSE_MAX_CONNECTIONS_PER_ADDRESS, every one of them working",
-                }
-            );
-            self.unlogged = 0;
-            self.last_logged = Some(Instant::now());
+/// The line for `refused` connections refused since the last one, the
+/// latest for `why`.
+fn log_refusals(refused: u64, why: Refused, limits: &ConnectionLimits) {
+    tracing::warn!(
+        refused,
+        max_connections = limits.max_connections,
+        max_per_address = limits.max_per_address,
+        "connections refused: {}",
+        match why {
+            Refused::Full => "the node holds PULSE_MAX_CONNECTIONS, every one of them working",
+            Refused::Address =>
+                "an address holds PULSE_MAX_CONNECTIONS_PER_ADDRESS, every one of them working",
         }
-    }
+    );
 }
 
 /// After a failed accept: out of file descriptors (or memory) is worth a
