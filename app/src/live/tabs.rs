@@ -343,9 +343,7 @@ impl Tab {
     fn step_down(&self) {
         stop(&self.beat);
         self.stream.borrow_mut().take();
-        if let Some(release) = self.stand_in.borrow_mut().take() {
-            let _ = release.call0(&JsValue::UNDEFINED);
-        }
+        release(&self.stand_in);
     }
 
     /// Leads: opens this tab's stream (keeping the one it streams as a
@@ -356,12 +354,9 @@ impl Tab {
             return;
         }
         stop(&self.watchdog);
-        if let Some(release) = self.stand_in.borrow_mut().take() {
-            let _ = release.call0(&JsValue::UNDEFINED);
-            if self.stream.borrow().is_some() {
-                self.start_beating(true);
-                return;
-            }
+        if release(&self.stand_in) && self.stream.borrow().is_some() {
+            self.start_beating(true);
+            return;
         }
         self.open_stream(true);
     }
@@ -452,9 +447,7 @@ impl Tab {
     fn leave(&self) {
         self.step_down();
         stop(&self.watchdog);
-        if let Some(release) = self.release.borrow_mut().take() {
-            let _ = release.call0(&JsValue::UNDEFINED);
-        }
+        release(&self.release);
         if let Some(channel) = &self.channel {
             channel.set_onmessage(None);
             channel.close();
@@ -468,4 +461,14 @@ fn stop(handle: &RefCell<Option<IntervalHandle>>) {
     if let Some(interval) = handle.borrow_mut().take() {
         interval.clear();
     }
+}
+
+/// Releases the Web Lock whose holding promise `resolve` settles, if held;
+/// whether it was.
+fn release(resolve: &RefCell<Option<js_sys::Function>>) -> bool {
+    let Some(resolve) = resolve.borrow_mut().take() else {
+        return false;
+    };
+    let _ = resolve.call0(&JsValue::UNDEFINED);
+    true
 }
