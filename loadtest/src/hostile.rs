@@ -295,6 +295,19 @@ async fn hold(port: u16, attack: Attack, stop: Arc<AtomicBool>) -> (usize, usize
     (admitted, closed)
 }
 
+/// Sends `request` and waits (up to 5 s) for the start of an answer;
+/// whether one came.
+async fn ask(stream: &mut TcpStream, request: &[u8]) -> bool {
+    if stream.write_all(request).await.is_err() {
+        return false;
+    }
+    let mut buffer = [0u8; 512];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await,
+        Ok(Ok(read)) if read > 0
+    )
+}
+
 /// One held connection: `None` when the node refused it at once, else
 /// whether the node closed it before `stop`.
 async fn hold_one(port: u16, source: &str, attack: Attack, stop: Arc<AtomicBool>) -> Option<bool> {
@@ -305,21 +318,18 @@ async fn hold_one(port: u16, source: &str, attack: Attack, stop: Arc<AtomicBool>
         Attack::Pingers => b"GET /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n",
         _ => b"GET /pkg/pulse.wasm HTTP/1.1\r\nHost: pulse\r\nAccept-Encoding: identity\r\n\r\n",
     };
-    stream.write_all(request).await.ok()?;
-    let mut buffer = [0u8; 512];
-    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
-        Ok(Ok(read)) if read > 0 => {}
-        _ => return None,
+    if !ask(&mut stream, request).await {
+        return None;
     }
     while !stop.load(Ordering::Relaxed) {
         if attack == Attack::Pingers {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            if stream.write_all(request).await.is_err() {
-                return Some(true);
+            // A ping after the run would meet a node already stopped.
+            if stop.load(Ordering::Relaxed) {
+                break;
             }
-            match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
-                Ok(Ok(read)) if read > 0 => {}
-                _ => return Some(true),
+            if !ask(&mut stream, request).await {
+                return Some(true);
             }
         } else {
             // Never reads while the run lasts.
