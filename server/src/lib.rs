@@ -10,6 +10,8 @@ pub mod bus;
 pub mod client_address;
 pub mod clock;
 pub mod config;
+mod error_chain;
+pub mod event;
 pub mod metrics;
 pub mod repeated_warning;
 pub mod secrets;
@@ -33,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use auth::Auth;
 use bus::relay::Relay;
 pub use config::Config;
+pub use error_chain::error_chain;
 pub use secrets::WebhookSecrets;
 use serve::{stream_lane::StreamLane, tls::Tls};
 use state::{AppState, SharedState};
@@ -305,18 +308,6 @@ async fn first_admin(store: &Store, config: &Config) -> Result<(), StartError> {
         }
         _ => Err(StartError::FirstAdminHalfSet),
     }
-}
-
-/// An error with its causes, for one log line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

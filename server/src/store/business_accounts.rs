@@ -13,7 +13,7 @@ use super::{
     slots::Slot,
     Backend, Thresholds, DAY_MS,
 };
-use crate::webhook::payload::{EventKind, WebhookEvent};
+use crate::event::{EventKind, WebhookEvent};
 
 /// One hour in milliseconds.
 const HOUR_MS: i64 = 3_600_000;

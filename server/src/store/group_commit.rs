@@ -21,7 +21,7 @@ use super::{
     write_health::WriteHealth,
     Backend, IngestOutcome,
 };
-use crate::webhook::payload::WebhookEvent;
+use crate::event::WebhookEvent;
 
 /// Deliveries waiting for a writer, at most (then senders wait).
 const QUEUE: usize = 1024;

@@ -23,7 +23,7 @@ use std::num::NonZeroUsize;
 
 use sqlx::AnyPool;
 
-use crate::webhook::payload::WebhookEvent;
+use crate::event::{Rejection, WebhookEvent};
 use write_health::WriteHealth;
 
 /// What one [`Store::ingest`] call did.
@@ -38,43 +38,6 @@ pub struct IngestOutcome {
     pub version: i64,
     /// New events per kind label (see `EventKind::label`).
     pub stored_by_kind: std::collections::BTreeMap<&'static str, u64>,
-}
-
-/// Why a webhook request was refused before anything was stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Rejection {
-    /// Missing, malformed or wrong `X-Hub-Signature-256`.
-    Signature,
-    /// Not a readable Instagram delivery.
-    Payload,
-    /// Body over the size limit.
-    TooLarge,
-    /// The body could not be read for another reason.
-    Body,
-    /// A failed subscription handshake (wrong verify token or mode).
-    Verification,
-}
-
-impl Rejection {
-    /// Every reason, in a fixed order.
-    pub const ALL: [Rejection; 5] = [
-        Rejection::Signature,
-        Rejection::Payload,
-        Rejection::TooLarge,
-        Rejection::Body,
-        Rejection::Verification,
-    ];
-
-    /// Name stored in the `reason` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rejection::Signature => "signature",
-            Rejection::Payload => "payload",
-            Rejection::TooLarge => "too_large",
-            Rejection::Body => "body",
-            Rejection::Verification => "verification",
-        }
-    }
 }
 
 impl IngestOutcome {
@@ -437,7 +400,7 @@ mod tests {
     }
 
     fn received_dm(mid: &str) -> WebhookEvent {
-        let kind = crate::webhook::payload::EventKind::DmReceived { story_reply: false };
+        let kind = crate::event::EventKind::DmReceived { story_reply: false };
         WebhookEvent {
             dedupe_key: format!("{}:{mid}", kind.as_str()),
             kind,

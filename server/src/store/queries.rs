@@ -23,9 +23,9 @@ use super::{
     conversations::{self, ConversationKey},
     replies::{self, Dm},
     slots::Slot,
-    transaction, Backend, IngestOutcome, Rejection, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+    transaction, Backend, IngestOutcome, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
-use crate::webhook::payload::{EventKind, Metric, WebhookEvent};
+use crate::event::{EventKind, Metric, Rejection, WebhookEvent};
 
 /// The aggregate changes of one transaction, summed in memory so that each
 /// aggregate row is written once per transaction, however large the batch.

@@ -16,11 +16,8 @@ use super::{
     signature::{self, SignatureError},
 };
 use crate::{
-    clock::now_ms,
-    metrics::metrics,
-    serve::pause_before_refusal,
-    state::AppState,
-    store::{write_health::WriteFailure, Rejection},
+    clock::now_ms, event::Rejection, metrics::metrics, serve::pause_before_refusal,
+    state::AppState, store::write_health::WriteFailure,
 };
 
 /// The `Retry-After` of a delivery the store could not take, in seconds.

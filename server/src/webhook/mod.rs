@@ -1,6 +1,5 @@
 //! The Instagram webhook endpoint: `GET` handshake and signed `POST` deliveries.
 
-mod event;
 mod handler;
 pub mod payload;
 pub mod refusals;

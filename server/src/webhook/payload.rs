@@ -17,7 +17,7 @@ use serde::{de::IgnoredAny, Deserialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-pub use super::event::{EventKind, Metric, WebhookEvent};
+use crate::event::{EventKind, WebhookEvent};
 
 /// Why a delivery was rejected whole. Shown to the sender as is.
 #[derive(Debug, thiserror::Error)]
@@ -539,6 +539,7 @@ fn normalise_timestamp(value: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Metric;
 
     const NOW: i64 = 1_795_631_405_000;
 

@@ -23,9 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     error_chain,
+    event::Rejection,
     metrics::metrics,
     stats::StatsPublisher,
-    store::{Rejection, Store, MINUTE_MS},
+    store::{Store, MINUTE_MS},
 };
 
 /// How often, at most, the counts are written.

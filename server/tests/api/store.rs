@@ -2,8 +2,8 @@
 
 use app::model::{AccountSort, AccountsQuery, Replies, SnapshotSource, Waiting};
 use pulse::{
+    event::{EventKind, WebhookEvent},
     store::{replies, Backend, Store, DAY_MS, MINUTE_MS},
-    webhook::payload::{EventKind, WebhookEvent},
 };
 
 use crate::postgres::fresh_database_url;

@@ -1,4 +1,9 @@
-//! The typed events a webhook delivery is made of, and what each one counts for.
+//! The domain: the typed events a webhook delivery is made of, what each one
+//! counts for, and why a delivery can be refused.
+//!
+//! Both the webhook (which reads deliveries into these types) and the store
+//! (which keeps and counts them) depend on this module; it depends on nothing
+//! of the crate.
 
 /// What a stored event is. Every kind Meta documents for Instagram has its own
 /// variant; anything else is kept raw as [`EventKind::Unknown`].
@@ -186,6 +191,43 @@ pub struct WebhookEvent {
     pub raw: String,
     /// Why the event could not be read ([`EventKind::Invalid`] only).
     pub error: Option<String>,
+}
+
+/// Why a webhook request was refused before anything was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rejection {
+    /// Missing, malformed or wrong `X-Hub-Signature-256`.
+    Signature,
+    /// Not a readable Instagram delivery.
+    Payload,
+    /// Body over the size limit.
+    TooLarge,
+    /// The body could not be read for another reason.
+    Body,
+    /// A failed subscription handshake (wrong verify token or mode).
+    Verification,
+}
+
+impl Rejection {
+    /// Every reason, in a fixed order.
+    pub const ALL: [Rejection; 5] = [
+        Rejection::Signature,
+        Rejection::Payload,
+        Rejection::TooLarge,
+        Rejection::Body,
+        Rejection::Verification,
+    ];
+
+    /// Name stored in the `reason` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::Signature => "signature",
+            Rejection::Payload => "payload",
+            Rejection::TooLarge => "too_large",
+            Rejection::Body => "body",
+            Rejection::Verification => "verification",
+        }
+    }
 }
 
 #[cfg(test)]
