@@ -69,15 +69,6 @@ pub enum Switch {
     Off,
 }
 
-/// Creates `dir` and its missing parents with mode 0700.
-pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
 /// Where the data lives; shared by `pulse serve` and `pulse admin`.
 #[derive(Clone, Args)]
 pub struct StoreArgs {
@@ -111,7 +102,7 @@ impl StoreArgs {
     /// owner only (0700): it holds the database and the webhook secrets. An
     /// existing directory is left as the operator made it.
     pub fn create_data_dir(&self) -> std::io::Result<()> {
-        create_private_dir(&self.data_dir)
+        crate::secrets::create_private_dir(&self.data_dir)
     }
 
     /// Opens the store these settings name.
@@ -503,12 +494,12 @@ impl Config {
     }
 
     /// The bounds on the node's connections; the default connection limit
-    /// comes from the open-file limit, which this raises to its hard value.
-    pub fn connection_limits(&self) -> ConnectionLimits {
+    /// comes from `open_file_limit`, the limit in force.
+    pub fn connection_limits(&self, open_file_limit: u64) -> ConnectionLimits {
         let max_connections = match self.max_connections {
             Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
             None => serve::default_max_connections(
-                serve::raise_open_file_limit(),
+                open_file_limit,
                 serve::machine_memory_bytes().unwrap_or(u64::MAX),
             ),
         };

@@ -7,7 +7,6 @@
 pub mod admin_command;
 pub mod auth;
 pub mod bus;
-pub mod client_address;
 pub mod clock;
 pub mod config;
 mod error_chain;
@@ -212,7 +211,7 @@ impl Application {
             }
         });
         let lane = match config.stream_threads() {
-            Some(threads) => match StreamLane::start(threads) {
+            Some(threads) => match StreamLane::start(threads, sse::PATH) {
                 Ok(lane) => Some(lane),
                 Err(error) => {
                     tracing::warn!(%error, "cannot start the streams' threads; serving them with the rest");
@@ -221,6 +220,7 @@ impl Application {
             },
             None => None,
         };
+        let limits = config.connection_limits(serve::raise_open_file_limit());
         let router = routes::router(state);
         let stop = token.clone();
         tokio::spawn(async move {
@@ -230,9 +230,9 @@ impl Application {
         serve::serve(
             listener,
             router,
-            config.connection_limits(),
+            limits,
             tls,
-            lane.as_ref().map(|lane| lane.handle().clone()),
+            lane.as_ref().map(StreamLane::route),
             token.clone(),
         )
         .await;

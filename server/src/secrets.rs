@@ -184,7 +184,7 @@ fn write_file(path: &Path, secrets: &WebhookSecrets) -> Result<(), SecretsError>
         secrets.verify_token.expose_secret()
     );
     if let Some(dir) = path.parent() {
-        crate::config::create_private_dir(dir)
+        create_private_dir(dir)
             .map_err(|error| file_error(path, format!("cannot create its directory: {error}")))?;
     }
     create_private(path)
@@ -193,6 +193,15 @@ fn write_file(path: &Path, secrets: &WebhookSecrets) -> Result<(), SecretsError>
                 .and_then(|()| file.sync_all())
         })
         .map_err(|error| file_error(path, error))
+}
+
+/// Creates `dir` and its missing parents with mode 0700.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Creates a new file readable and writable by its owner only.

@@ -45,7 +45,7 @@ pub struct SharedState {
     /// Lets a scraper read `/metrics` without a session, when set.
     pub metrics_token: Option<SecretString>,
     /// Trusted proxy hops in front of the node (`PULSE_TRUST_FORWARDED_FOR`):
-    /// how the client address is read (see [`crate::client_address`]).
+    /// how the client address is read (see [`crate::serve::strangers`]).
     pub proxy_hops: u8,
     /// Refused webhook requests, counted in memory until written.
     pub refusals: Arc<Refusals>,

@@ -19,7 +19,9 @@ use serde::Deserialize;
 
 use super::{session, LoginError};
 use crate::{
-    client_address::client_address, error_chain, serve::pause_before_refusal, state::AppState,
+    error_chain,
+    serve::strangers::{client_address, pause_before_refusal},
+    state::AppState,
 };
 
 /// The login form's fields.

@@ -218,7 +218,7 @@ impl Auth {
         // Not an email address: no account can match, and nothing is worth counting.
         let email = normalise_email(email).ok_or(LoginError::Credentials)?;
         let keys = AttemptKeys::new(&email, address);
-        let prefix = crate::client_address::throttle_prefix(address);
+        let prefix = crate::serve::strangers::throttle_prefix(address);
         let trusted = self.trusted.contains(&prefix);
         let mut check = self
             .passwords

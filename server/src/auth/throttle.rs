@@ -36,7 +36,7 @@ use std::{
 };
 
 use crate::{
-    client_address::{throttle_network, throttle_prefix},
+    serve::strangers::{throttle_network, throttle_prefix},
     clock::duration_ms,
     metrics::metrics,
     store::{Backend, Store, StoreError},

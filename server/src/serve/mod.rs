@@ -46,10 +46,11 @@ use crate::{
 use connection_table::{ConnectionTable, Place, Refused, Tracked};
 
 pub mod connection_table;
+pub mod strangers;
 pub mod stream_lane;
 pub mod tls;
 
-use stream_lane::FirstRequest;
+use stream_lane::{FirstRequest, LaneRoute};
 use tls::Tls;
 
 /// Longest wait for open connections to finish once shutdown has begun
@@ -62,19 +63,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 const RESERVED_FILE_DESCRIPTORS: u64 = 256;
 /// The smallest default connection limit, however low the open-file limit.
 const MIN_DEFAULT_CONNECTIONS: u64 = 64;
-
-/// How long a request refused for a stranger's reasons (a bad signature, a
-/// failed handshake, a login beyond the node's password checks) waits before
-/// its answer. A sender that repeats such requests as fast as they are
-/// answered would otherwise keep the cores busy answering it, and Meta's
-/// deliveries would wait for CPU; with the pause each of its connections
-/// costs a timer, not a core. Legitimate senders never see it.
-pub const REFUSAL_PAUSE: Duration = Duration::from_millis(20);
-
-/// Waits [`REFUSAL_PAUSE`]: call before answering a refused request.
-pub async fn pause_before_refusal() {
-    tokio::time::sleep(REFUSAL_PAUSE).await;
-}
 
 /// The bounds on the node's connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +163,7 @@ struct Protocols {
     tls: Option<Tls>,
     /// Where plain connections that open a stream are served; `None`: on
     /// the runtime that accepted them, like every other.
-    lane: Option<tokio::runtime::Handle>,
+    lane: Option<LaneRoute>,
 }
 
 /// Serves `router` on `listener` within `limits` (over TLS when `tls` is
@@ -186,7 +174,7 @@ pub async fn serve(
     router: Router,
     limits: ConnectionLimits,
     tls: Option<Tls>,
-    lane: Option<tokio::runtime::Handle>,
+    lane: Option<LaneRoute>,
     shutdown: CancellationToken,
 ) {
     let mut http1 = http1::Builder::new();
@@ -313,7 +301,7 @@ async fn serve_connection(
         if let Some(lane) = protocols.lane.clone() {
             let first = tokio::time::timeout(
                 protocols.header_read_timeout,
-                stream_lane::first_request(&stream),
+                stream_lane::first_request(&stream, lane.path),
             )
             .await;
             match first {
@@ -321,7 +309,7 @@ async fn serve_connection(
                     let service = stream_lane::handled_here(router);
                     connections.spawn_on(
                         serve_plain(stream, peer, service, protocols, shutdown, slot),
-                        &lane,
+                        &lane.runtime,
                     );
                     return;
                 }
@@ -499,7 +487,8 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::sse;
+
+    const STREAM: &str = "/api/admin/stats/stream";
 
     fn thread_name() -> String {
         std::thread::current().name().unwrap_or("").to_owned()
@@ -531,11 +520,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_stream_is_written_on_the_lane_and_handled_on_the_main_runtime() {
-        let lane = stream_lane::StreamLane::start(NonZeroUsize::MIN).unwrap();
+        let lane = stream_lane::StreamLane::start(NonZeroUsize::MIN, STREAM).unwrap();
         let stream_noted = Arc::new(Mutex::new(Vec::new()));
         let other_noted = Arc::new(Mutex::new(Vec::new()));
         let router = Router::new()
-            .route(sse::PATH, noting_route(&stream_noted))
+            .route(STREAM, noting_route(&stream_noted))
             .route("/other", noting_route(&other_noted));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -550,11 +539,11 @@ mod tests {
             router,
             limits,
             None,
-            Some(lane.handle().clone()),
+            Some(lane.route()),
             shutdown.clone(),
         ));
 
-        assert!(get_over_tcp(addr, sse::PATH).await.contains("data: x"));
+        assert!(get_over_tcp(addr, STREAM).await.contains("data: x"));
         assert!(get_over_tcp(addr, "/other").await.contains("data: x"));
         // The test runtime's workers carry tokio's default name.
         let main = "tokio-rt-worker".to_owned();

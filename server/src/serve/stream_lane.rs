@@ -33,18 +33,30 @@ use tokio::{
 };
 use tower::{Service, ServiceExt};
 
-use crate::sse;
-
 /// The runtime that writes the streams, and its threads.
 pub struct StreamLane {
     /// Always `Some` until dropped: taken then, to shut it down without
     /// blocking (a runtime may not be dropped inside another one).
     runtime: Option<Runtime>,
+    /// The path of the stream whose connections the lane writes.
+    path: &'static str,
+}
+
+/// Where [`crate::serve::serve`] sends a connection whose first request is a
+/// `GET` of `path`: onto `runtime`.
+#[derive(Clone, Debug)]
+pub struct LaneRoute {
+    /// The lane's runtime.
+    pub runtime: Handle,
+    /// The stream's path.
+    pub path: &'static str,
 }
 
 impl StreamLane {
-    /// Starts a lane of `threads` worker threads.
-    pub fn start(threads: NonZeroUsize) -> io::Result<Self> {
+    /// Starts a lane of `threads` worker threads for the stream at `path`
+    /// (short enough to be told from the first [`PEEKED`] bytes).
+    pub fn start(threads: NonZeroUsize, path: &'static str) -> io::Result<Self> {
+        assert!("GET ".len() + path.len() < PEEKED, "the stream's path is too long to peek");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.get())
             .thread_name("pulse-streams")
@@ -52,15 +64,21 @@ impl StreamLane {
             .build()?;
         Ok(StreamLane {
             runtime: Some(runtime),
+            path,
         })
     }
 
-    /// Where the streams' connections are spawned.
-    pub fn handle(&self) -> &Handle {
-        self.runtime
-            .as_ref()
-            .expect("the runtime lives until the lane is dropped")
-            .handle()
+    /// Where the streams' connections are sent.
+    pub fn route(&self) -> LaneRoute {
+        LaneRoute {
+            runtime: self
+                .runtime
+                .as_ref()
+                .expect("the runtime lives until the lane is dropped")
+                .handle()
+                .clone(),
+            path: self.path,
+        }
     }
 }
 
@@ -84,24 +102,24 @@ pub enum FirstRequest {
 }
 
 /// Bytes peeked: enough for `GET `, the stream's path and the byte after it.
-const PEEKED: usize = 64;
-const _: () = assert!("GET ".len() + sse::PATH.len() < PEEKED);
+pub const PEEKED: usize = 64;
 
-/// Looks at the connection's first bytes without consuming them; waits for
-/// the first byte to arrive (the caller bounds the wait).
-pub async fn first_request(stream: &TcpStream) -> io::Result<FirstRequest> {
+/// Looks at the connection's first bytes without consuming them, to tell a
+/// `GET` of the stream at `path`; waits for the first byte to arrive (the
+/// caller bounds the wait).
+pub async fn first_request(stream: &TcpStream, path: &str) -> io::Result<FirstRequest> {
     let mut head = [0_u8; PEEKED];
     let peeked = stream.peek(&mut head).await?;
-    Ok(classify(&head[..peeked]))
+    Ok(classify(&head[..peeked], path))
 }
 
-fn classify(head: &[u8]) -> FirstRequest {
+fn classify(head: &[u8], path: &str) -> FirstRequest {
     if head.is_empty() {
         return FirstRequest::None;
     }
     let after_path = head
         .strip_prefix(b"GET ")
-        .and_then(|rest| rest.strip_prefix(sse::PATH.as_bytes()));
+        .and_then(|rest| rest.strip_prefix(path.as_bytes()));
     match after_path.and_then(|rest| rest.first()) {
         Some(b' ' | b'?') => FirstRequest::Stream,
         _ => FirstRequest::Other,
@@ -142,7 +160,7 @@ mod tests {
     use super::*;
 
     fn of(head: &str) -> FirstRequest {
-        classify(head.as_bytes())
+        classify(head.as_bytes(), "/api/admin/stats/stream")
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{
     signature::{self, SignatureError},
 };
 use crate::{
-    clock::now_ms, event::Rejection, metrics::metrics, serve::pause_before_refusal,
+    clock::now_ms, event::Rejection, metrics::metrics, serve::strangers::pause_before_refusal,
     state::AppState, store::write_health::WriteFailure,
 };
 

@@ -82,7 +82,7 @@ async fn refused_webhooks_are_counted_together_shown_within_seconds_and_answered
     // A closed loop of refusals gets at most one answer per pause per connection.
     let one = Instant::now();
     stranger.get("/api/webhooks/instagram").await;
-    assert!(one.elapsed() >= pulse::serve::REFUSAL_PAUSE);
+    assert!(one.elapsed() >= pulse::serve::strangers::REFUSAL_PAUSE);
 }
 
 #[tokio::test]

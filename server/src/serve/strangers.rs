@@ -1,15 +1,33 @@
-//! Which address a request is counted against: the connection's peer, or,
-//! behind proxies the operator trusts, the entry they wrote into
-//! `X-Forwarded-For`.
+//! The rules for callers the node cannot trust yet: which address a request
+//! is counted against, and the pause before a refusal.
 //!
-//! Each proxy appends the address it received the request from, so with `n`
-//! trusted hops the client is the `n`-th entry from the right; everything to
-//! its left was written by the client and proves nothing. When that entry is
-//! missing or unreadable the peer address is used, never an earlier entry.
+//! **The client address.** A request is counted against the connection's
+//! peer, or, behind proxies the operator trusts, the entry they wrote into
+//! `X-Forwarded-For`. Each proxy appends the address it received the request
+//! from, so with `n` trusted hops the client is the `n`-th entry from the
+//! right; everything to its left was written by the client and proves
+//! nothing. When that entry is missing or unreadable the peer address is
+//! used, never an earlier entry.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::{
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    time::Duration,
+};
 
 use axum::http::HeaderMap;
+
+/// How long a request refused for a stranger's reasons (a bad signature, a
+/// failed handshake, a login beyond the node's password checks) waits before
+/// its answer. A sender that repeats such requests as fast as they are
+/// answered would otherwise keep the cores busy answering it, and Meta's
+/// deliveries would wait for CPU; with the pause each of its connections
+/// costs a timer, not a core. Legitimate senders never see it.
+pub const REFUSAL_PAUSE: Duration = Duration::from_millis(20);
+
+/// Waits [`REFUSAL_PAUSE`]: call before answering a refused request.
+pub async fn pause_before_refusal() {
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+}
 
 /// The client's address for a request that reached the node from `peer`
 /// through `trusted_hops` proxies.
