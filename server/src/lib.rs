@@ -16,13 +16,11 @@ pub mod repeated_warning;
 pub mod secrets;
 pub mod serve;
 pub mod simulate;
-pub mod sse;
 pub mod state;
 pub mod stats;
 pub mod store;
 pub mod webhook;
 
-mod headers;
 mod routes;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc};
@@ -123,7 +121,16 @@ impl Application {
                         reason: error.to_string(),
                     })?;
                 let seal = bus::seal::Seal::new(store.relay_key().await?);
-                Some(Relay::start(client, config.relay_settings(), publisher.clone(), seal).await)
+                Some(
+                    Relay::start(
+                        client,
+                        config.relay_settings(),
+                        publisher.bus().clone(),
+                        publisher.recompute(),
+                        seal,
+                    )
+                    .await,
+                )
             }
             None => None,
         };
@@ -211,7 +218,7 @@ impl Application {
             }
         });
         let lane = match config.stream_threads() {
-            Some(threads) => match StreamLane::start(threads, sse::PATH) {
+            Some(threads) => match StreamLane::start(threads, routes::stream::PATH) {
                 Ok(lane) => Some(lane),
                 Err(error) => {
                     tracing::warn!(%error, "cannot start the streams' threads; serving them with the rest");

@@ -92,7 +92,8 @@ pub struct WebhookHealth {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotSource {
-    /// Computed at start-up or for a new reader, before any change.
+    /// Computed at start-up, for a new reader, or when the node joins the
+    /// other nodes again over Redis, before any change.
     #[default]
     Initial,
     /// Pushed because webhook events were committed.

@@ -6,11 +6,10 @@
 //! - [`throttle`]: failed logins are counted before the password is checked,
 //!   shared by every node; slowed per account, refused per account and address.
 //! - [`streamed`]: the sessions with open streams, checked together.
-//! - [`handlers`]: `POST /api/auth/login` and `POST /api/auth/logout`.
-//! - [`guard`]: the middleware that requires a session and refuses cross-site writes.
+//!
+//! The HTTP side (the login and logout handlers, the guard every request
+//! passes) is in [`crate::routes`].
 
-pub mod guard;
-pub mod handlers;
 pub mod password;
 pub mod remembered;
 pub mod session;

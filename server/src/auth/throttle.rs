@@ -36,9 +36,9 @@ use std::{
 };
 
 use crate::{
-    serve::strangers::{throttle_network, throttle_prefix},
     clock::duration_ms,
     metrics::metrics,
+    serve::strangers::{throttle_network, throttle_prefix},
     store::{Backend, Store, StoreError},
 };
 

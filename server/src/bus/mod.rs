@@ -13,9 +13,9 @@
 pub mod relay;
 pub mod seal;
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
-use app::model::{Delivery, StatsSnapshot};
+use app::model::{Delivery, SnapshotSource, StatsSnapshot};
 use bytes::Bytes;
 use tokio::sync::watch;
 
@@ -67,6 +67,39 @@ pub enum Reach {
     /// Every node's: the relay, when there is one, shares it through Redis.
     AllNodes,
 }
+
+impl Reach {
+    /// The one rule for which dashboards a snapshot is for, by why it was
+    /// computed. A clock-driven recompute or a fallback poll is made by every
+    /// node for itself, so it stays here. Committed deliveries, a manual
+    /// refresh and a node starting (or joining the others again over Redis)
+    /// change what every node should show: while a node was cut off from
+    /// Redis, what it committed reached only its own dashboards, and its
+    /// first snapshot after rejoining is how the others learn it at once.
+    pub fn of(source: SnapshotSource) -> Reach {
+        match source {
+            SnapshotSource::Push | SnapshotSource::Manual | SnapshotSource::Initial => {
+                Reach::AllNodes
+            }
+            SnapshotSource::Poll => Reach::ThisNode,
+        }
+    }
+}
+
+/// A snapshot computed afresh from the database, for the given reason: the
+/// stats publisher's work, handed to the relay so that the bus never depends
+/// on the stats. The error is the store's, with its causes.
+pub type Recompute = Arc<
+    dyn Fn(
+            SnapshotSource,
+        ) -> Pin<
+            Box<
+                dyn Future<Output = Result<StatsSnapshot, Box<dyn std::error::Error + Send + Sync>>>
+                    + Send,
+            >,
+        > + Send
+        + Sync,
+>;
 
 impl StatsBus {
     /// A bus holding `initial` until the first publish.
@@ -203,6 +236,18 @@ mod tests {
         let json = std::str::from_utf8(&published.json).unwrap();
         assert_eq!(frame, format!("event: sync\nid: 7\ndata: {json}\n\n"));
         assert!(!json.contains('\n'));
+    }
+
+    #[test]
+    fn only_what_every_node_makes_for_itself_stays_on_this_node() {
+        assert_eq!(Reach::of(SnapshotSource::Poll), Reach::ThisNode);
+        for shared in [
+            SnapshotSource::Push,
+            SnapshotSource::Manual,
+            SnapshotSource::Initial,
+        ] {
+            assert_eq!(Reach::of(shared), Reach::AllNodes, "{shared:?}");
+        }
     }
 
     #[tokio::test]

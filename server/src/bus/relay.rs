@@ -35,10 +35,8 @@ use redis::{aio::MultiplexedConnection, aio::PubSubStream, AsyncConnectionConfig
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{seal::Seal, PublishedSnapshot, Reach};
-use crate::{
-    error_chain, metrics::metrics, repeated_warning::RepeatedWarning, stats::StatsPublisher,
-};
+use super::{seal::Seal, PublishedSnapshot, Reach, Recompute, StatsBus};
+use crate::{error_chain, metrics::metrics, repeated_warning::RepeatedWarning};
 
 /// The cache key holding the newest snapshot's JSON.
 pub const CACHE_KEY: &str = "admin:stats";
@@ -101,11 +99,12 @@ pub struct Relay {
 }
 
 /// What every state works with: the connections' source, the settings, the
-/// bus (through the publisher) and the retry pace.
+/// bus, how to recompute a snapshot, and the retry pace.
 struct Machine {
     client: redis::Client,
     settings: RelaySettings,
-    publisher: StatsPublisher,
+    bus: StatsBus,
+    recompute: Recompute,
     outbox: watch::Receiver<Option<Arc<PublishedSnapshot>>>,
     retry: Backoff,
     /// Whether the "published via Pub/Sub" line was logged since the last
@@ -125,15 +124,17 @@ impl Relay {
     pub async fn start(
         client: redis::Client,
         settings: RelaySettings,
-        publisher: StatsPublisher,
+        bus: StatsBus,
+        recompute: Recompute,
         seal: Seal,
     ) -> Relay {
-        let mut outbox = publisher.bus().outbox();
+        let mut outbox = bus.outbox();
         outbox.mark_unchanged();
         let mut machine = Machine {
             client,
             settings,
-            publisher,
+            bus,
+            recompute,
             outbox,
             retry: Backoff::new(),
             said_published: false,
@@ -188,7 +189,7 @@ impl Machine {
             BusMode::DbPoll => self.settings.db_poll,
             BusMode::InProcess | BusMode::Pubsub => Duration::ZERO,
         };
-        self.publisher.bus().set_delivery(Delivery {
+        self.bus.set_delivery(Delivery {
             mode,
             poll_every_s: u32::try_from(poll_every.as_secs()).unwrap_or(u32::MAX),
         });
@@ -215,12 +216,13 @@ impl Machine {
             }
         }
         if mode == BusMode::Pubsub {
-            match self.publisher.compute(SnapshotSource::Poll).await {
+            match (self.recompute)(SnapshotSource::Initial).await {
                 Ok(snapshot) => {
-                    self.publisher.bus().publish(snapshot, Reach::AllNodes);
+                    self.bus
+                        .publish(snapshot, Reach::of(SnapshotSource::Initial));
                 }
                 Err(error) => tracing::warn!(
-                    error = %error_chain(&error),
+                    error = %error_chain(&*error),
                     "could not refresh the stats after subscribing"
                 ),
             }
@@ -406,7 +408,7 @@ impl Machine {
             return Ok(());
         }
         self.poll_database().await;
-        write_cache(&self.seal.seal(&self.publisher.bus().latest().json))
+        write_cache(&self.seal.seal(&self.bus.latest().json))
             .exec_async(commands)
             .await
     }
@@ -414,14 +416,13 @@ impl Machine {
     /// Recomputes from the database and shows the result on this node's
     /// dashboards if it carries changes they have not seen.
     async fn poll_database(&self) {
-        let bus = self.publisher.bus();
-        match self.publisher.compute(SnapshotSource::Poll).await {
-            Ok(snapshot) if snapshot.version > bus.latest().snapshot.version => {
-                bus.publish(snapshot, Reach::ThisNode);
+        match (self.recompute)(SnapshotSource::Poll).await {
+            Ok(snapshot) if snapshot.version > self.bus.latest().snapshot.version => {
+                self.bus.publish(snapshot, Reach::of(SnapshotSource::Poll));
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(
-                error = %error_chain(&error),
+                error = %error_chain(&*error),
                 "could not poll the database for stats"
             ),
         }
@@ -453,7 +454,7 @@ impl Machine {
         };
         match serde_json::from_slice::<StatsSnapshot>(json) {
             Ok(snapshot) => {
-                self.publisher.bus().accept_remote(snapshot);
+                self.bus.accept_remote(snapshot);
             }
             Err(error) => {
                 tracing::warn!(%error, "ignoring an unreadable stats snapshot from Redis");

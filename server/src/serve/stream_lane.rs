@@ -56,7 +56,10 @@ impl StreamLane {
     /// Starts a lane of `threads` worker threads for the stream at `path`
     /// (short enough to be told from the first [`PEEKED`] bytes).
     pub fn start(threads: NonZeroUsize, path: &'static str) -> io::Result<Self> {
-        assert!("GET ".len() + path.len() < PEEKED, "the stream's path is too long to peek");
+        assert!(
+            "GET ".len() + path.len() < PEEKED,
+            "the stream's path is too long to peek"
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.get())
             .thread_name("pulse-streams")

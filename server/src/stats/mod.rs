@@ -17,7 +17,7 @@ use app::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    bus::{Reach, StatsBus},
+    bus::{Reach, Recompute, StatsBus},
     clock::now_ms,
     error_chain,
     metrics::metrics,
@@ -69,14 +69,17 @@ impl StatsPublisher {
     /// clock-driven recomputes (every node does those itself).
     pub async fn publish_now(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
         let snapshot = self.compute(source).await?;
-        let reach = match source {
-            SnapshotSource::Push | SnapshotSource::Manual | SnapshotSource::Initial => {
-                Reach::AllNodes
-            }
-            SnapshotSource::Poll => Reach::ThisNode,
-        };
-        self.bus.publish(snapshot.clone(), reach);
+        self.bus.publish(snapshot.clone(), Reach::of(source));
         Ok(snapshot)
+    }
+
+    /// [`Self::compute`] as the bus's relay takes it.
+    pub fn recompute(&self) -> Recompute {
+        let publisher = self.clone();
+        Arc::new(move |source| {
+            let publisher = publisher.clone();
+            Box::pin(async move { Ok(publisher.compute(source).await?) })
+        })
     }
 
     /// Reads the snapshot from the store and adds the webhook warning, if any.

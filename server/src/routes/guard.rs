@@ -23,7 +23,7 @@ use axum::{
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
-use super::session;
+use crate::auth::session;
 use crate::{error_chain, state::AppState};
 
 /// Paths anyone may reach.

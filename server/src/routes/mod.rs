@@ -1,4 +1,17 @@
-//! The HTTP surface: every route in one place.
+//! The HTTP surface: every route and every handler, the only modules that
+//! see [`AppState`].
+//!
+//! - [`webhook`]: Meta's deliveries and the subscription handshake.
+//! - [`login`]: `POST /api/auth/login` and `POST /api/auth/logout`.
+//! - [`stream`]: the dashboards' live stream.
+//! - [`guard`]: the middleware that requires a session and refuses cross-site writes.
+//! - [`headers`]: the security headers of every answer.
+
+pub mod guard;
+mod headers;
+pub mod login;
+pub mod stream;
+pub mod webhook;
 
 use app::model::AccountsQuery;
 use app::{shell, App};
@@ -19,14 +32,8 @@ use std::sync::Arc;
 use app::server_fns::stats::StatsContext;
 
 use crate::{
-    auth,
-    clock::now_ms,
-    error_chain, headers, metrics,
-    repeated_warning::RepeatedWarning,
-    sse,
-    state::AppState,
+    clock::now_ms, error_chain, metrics, repeated_warning::RepeatedWarning, state::AppState,
     store::Backend,
-    webhook::{self, BODY_LIMIT_BYTES},
 };
 
 /// Largest body any route but the webhook accepts (login form, server functions).
@@ -48,20 +55,20 @@ pub fn router(state: AppState) -> Router {
         std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
     let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/admin") }))
-        .route("/api/auth/login", post(auth::handlers::log_in))
-        .route("/api/auth/logout", post(auth::handlers::log_out))
+        .route("/api/auth/login", post(login::log_in))
+        .route("/api/auth/logout", post(login::log_out))
         .route(
-            webhook::PATH,
+            crate::webhook::PATH,
             get(webhook::verify_subscription)
                 .post(webhook::receive)
-                .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)),
+                .layer(DefaultBodyLimit::max(webhook::BODY_LIMIT_BYTES)),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::export))
         .route("/readyz", get(readiness))
         .route("/api/admin/stats", get(current_stats))
         .route("/api/admin/accounts", get(accounts_page))
-        .route(sse::PATH, get(sse::stream))
+        .route(stream::PATH, get(stream::stream))
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.
         .nest("/pkg", assets(pkg_dir))
@@ -76,10 +83,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::guard::require_admin,
+            guard::require_admin,
         ))
-        .layer(middleware::from_fn(auth::guard::refuse_cross_site))
-        .layer(middleware::from_fn(auth::guard::refuse_unnormalised_path))
+        .layer(middleware::from_fn(guard::refuse_cross_site))
+        .layer(middleware::from_fn(guard::refuse_unnormalised_path))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

@@ -11,7 +11,7 @@ use axum::{
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
-use super::{
+use crate::webhook::{
     payload::{self, PayloadError},
     signature::{self, SignatureError},
 };

@@ -17,7 +17,7 @@ use axum::{
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{session, LoginError};
+use crate::auth::{session, LoginError};
 use crate::{
     error_chain,
     serve::strangers::{client_address, pause_before_refusal},
