@@ -37,8 +37,9 @@ use futures::{StreamExt, TryStreamExt};
 use sqlx::{AnyConnection, AnyPool};
 
 use super::{
-    queries::{self, floor, from_json_row},
-    replies, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+    replies,
+    sql::{self, floor, from_json_row},
+    Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 
 /// Accounts recomputed per statement.
@@ -443,7 +444,7 @@ async fn read_changes(
     }
     // The accounts count from the slots (a count of the table is a scan on
     // Postgres, 10 ms at 100,000 accounts, on every page).
-    let accounts = queries::accounts_on(&mut *tx).await?;
+    let accounts = sql::accounts_on(&mut *tx).await?;
     let known = orders.figures.len()
         + ids
             .iter()

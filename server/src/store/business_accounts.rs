@@ -9,8 +9,8 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
     account_figures::{self, AccountFigures, Figure, PageOf, Windows},
-    queries::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
     slots::Slot,
+    sql::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
     Backend, Thresholds, DAY_MS,
 };
 use crate::event::{EventKind, WebhookEvent};
@@ -306,7 +306,7 @@ pub(super) async fn page(
         None => page_ids(&mut reader, query, &pattern).await?,
     };
     let total = if query.filter.is_empty() {
-        queries::accounts_on(&mut *reader).await?
+        sql::accounts_on(&mut *reader).await?
     } else {
         let (matching,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'")
@@ -356,7 +356,7 @@ pub(super) async fn page(
             });
         }
     }
-    let version = queries::version_on(&mut *reader).await?;
+    let version = sql::version_on(&mut *reader).await?;
     reader.commit().await?;
     Ok(AccountsPage {
         generated_at_ms: now_ms,

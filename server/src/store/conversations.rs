@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{Any, Transaction};
 
 use super::{
-    queries::{floor, json_rows, placeholders, ROWS_PER_UPSERT},
     replies::{self, Conversation, Dm, Reply},
     slots::Slot,
+    sql::{floor, json_rows, placeholders, ROWS_PER_UPSERT},
     Backend, MINUTE_MS,
 };
 

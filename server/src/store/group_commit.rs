@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::{
     checkpoints,
-    queries::{self, Received},
+    ingest::{self, Received},
     slots::{self, Slot},
     transaction,
     write_health::WriteHealth,
@@ -253,7 +253,7 @@ async fn commit(
             received_at_ms: request.received_at_ms,
         })
         .collect();
-    let outcome = queries::ingest(connection, backend, slot, &deliveries).await;
+    let outcome = ingest::ingest(connection, backend, slot, &deliveries).await;
     match health.observe(STORING, outcome) {
         Ok(outcomes) => {
             crate::metrics::metrics().store_commits.inc();

@@ -1,7 +1,7 @@
 //! The durable store: webhook events plus the aggregate rows stats are read from.
 //!
 //! Every database detail lives behind this module's API. Two backends share
-//! one set of queries (`queries.rs`): SQLite (the default, one file) and
+//! one set of queries (`sql.rs`, `ingest.rs`, `snapshot.rs`): SQLite (the default, one file) and
 //! Postgres (several nodes); `connect.rs` opens either.
 
 mod account_figures;
@@ -11,10 +11,12 @@ mod checkpoints;
 mod connect;
 mod conversations;
 mod group_commit;
+mod ingest;
 pub mod login_failures;
-mod queries;
 pub mod replies;
 mod slots;
+mod snapshot;
+mod sql;
 mod transaction;
 pub mod write_health;
 
@@ -243,7 +245,7 @@ impl Store {
         &self,
         counts: &[(i64, Rejection, i64)],
     ) -> Result<(), StoreError> {
-        let outcome = queries::record_rejections(&self.writer, self.backend, counts).await;
+        let outcome = ingest::record_rejections(&self.writer, self.backend, counts).await;
         Ok(self
             .writes
             .observe("counting refused webhook requests", outcome)?)
@@ -259,7 +261,7 @@ impl Store {
         source: SnapshotSource,
         thresholds: &Thresholds,
     ) -> Result<StatsSnapshot, StoreError> {
-        Ok(queries::snapshot(&self.reader, self.backend, now_ms, source, thresholds).await?)
+        Ok(snapshot::snapshot(&self.reader, self.backend, now_ms, source, thresholds).await?)
     }
 
     /// Deletes the per-account rows that no time window reaches any more as
@@ -318,7 +320,7 @@ impl Store {
 
     /// Whether the database answers (for readiness probes).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(queries::ping(&self.reader).await?)
+        Ok(snapshot::ping(&self.reader).await?)
     }
 
     /// The key the nodes sign the snapshots they share through Redis with:
@@ -360,7 +362,7 @@ impl Store {
 
     /// Number of stored events of every kind.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
-        Ok(queries::event_count(&self.reader).await?)
+        Ok(snapshot::event_count(&self.reader).await?)
     }
 }
 

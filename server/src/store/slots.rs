@@ -5,7 +5,7 @@
 //! and readers sum the slots. A slot belongs to one writer at a time, so two
 //! transactions never add to the same aggregate row at once and never wait
 //! for each other there, on one node or many. The store version is the sum
-//! of the slots' versions (see `queries::ingest` for why that keeps its
+//! of the slots' versions (see `ingest::ingest` for why that keeps its
 //! promise).
 //!
 //! SQLite has one writer and uses slot 0. On Postgres a writer owns its slot
