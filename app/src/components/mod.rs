@@ -9,7 +9,7 @@ mod webhook_status;
 
 pub use automation::{RepliesCard, WaitingCard};
 pub use engagement_table::EngagementTable;
-pub use live_badge::{ConnectionState, LiveBadge};
+pub use live_badge::LiveBadge;
 pub use minute_chart::MinuteChart;
 pub use stat_card::StatCard;
 pub use webhook_status::WebhookStatus;

@@ -7,12 +7,15 @@
 
 use leptos::prelude::*;
 
-use crate::{components::ConnectionState, model::StatsSnapshot};
+use crate::model::StatsSnapshot;
 
+mod connection_state;
 #[cfg(feature = "hydrate")]
 mod stream;
 #[cfg(feature = "hydrate")]
 mod tabs;
+
+pub use connection_state::ConnectionState;
 
 /// Live state of the page, shared by the components and the stream subscription.
 #[derive(Clone, Copy)]

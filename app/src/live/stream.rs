@@ -18,7 +18,7 @@ use futures::{channel::oneshot, future, StreamExt};
 use gloo_net::eventsource::{futures::EventSource, State};
 use leptos::prelude::*;
 
-use crate::components::ConnectionState;
+use super::ConnectionState;
 
 /// The SSE route served by the `pulse` server.
 const STREAM_URL: &str = "/api/admin/stats/stream";

@@ -42,12 +42,12 @@ use send_wrapper::SendWrapper;
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent};
 
+use super::ConnectionState;
 use super::{
     go_to_login,
     stream::{self, Report},
     LiveStats,
 };
-use crate::components::ConnectionState;
 
 /// The Web Lock whose holder holds the browser's stream.
 const LOCK: &str = "pulse-dashboard-stream";

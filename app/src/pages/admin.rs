@@ -10,11 +10,10 @@ use leptos::prelude::*;
 
 use crate::{
     components::{
-        ConnectionState, EngagementTable, LiveBadge, MinuteChart, RepliesCard, StatCard,
-        WaitingCard, WebhookStatus,
+        EngagementTable, LiveBadge, MinuteChart, RepliesCard, StatCard, WaitingCard, WebhookStatus,
     },
     format::{age, utc_timestamp},
-    live::{announce_logout, LiveStats},
+    live::{announce_logout, ConnectionState, LiveStats},
     model::StatsSnapshot,
     server_fns::current_stats,
 };

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock::{duration_ms, now_ms},
     metrics::metrics,
-    store::{accounts::CreateAdminError, Store, StoreError},
+    store::{admins::CreateAdminError, Store, StoreError},
 };
 use password::PasswordChecks;
 use remembered::Remembered;

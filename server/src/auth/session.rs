@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use crate::{clock::duration_ms, store::accounts::SessionRow};
+use crate::{clock::duration_ms, store::admins::SessionRow};
 
 /// The session cookie's name over plain HTTP.
 pub const COOKIE: &str = "pulse_session";

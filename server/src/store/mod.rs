@@ -5,7 +5,7 @@
 //! Postgres (several nodes); `connect.rs` opens either.
 
 mod account_figures;
-pub mod accounts;
+pub mod admins;
 mod business_accounts;
 mod checkpoints;
 mod connect;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use app::model::StatsSnapshot;
 use pulse::{
-    store::accounts::CreateAdminError, webhook::signature, Application, Config, WebhookSecrets,
+    store::admins::CreateAdminError, webhook::signature, Application, Config, WebhookSecrets,
 };
 use secrecy::SecretString;
 use tokio::sync::oneshot;
