@@ -7,6 +7,7 @@ mod auth;
 mod dashboard;
 mod disk_full;
 mod helpers;
+mod import_rules;
 mod metrics;
 mod node_process;
 mod postgres;
