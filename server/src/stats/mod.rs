@@ -5,6 +5,7 @@
 //! aggregates from the store and hands the snapshot to the bus.
 
 pub mod coalescer;
+pub mod document;
 mod health;
 pub mod pacing;
 
@@ -24,6 +25,7 @@ use crate::{
     store::{Store, StoreError, MINUTE_MS},
 };
 use coalescer::DirtyFlag;
+use document::{document, NodeView};
 pub use health::HealthPolicy;
 pub use pacing::Pacer;
 
@@ -82,22 +84,20 @@ impl StatsPublisher {
         })
     }
 
-    /// Reads the snapshot from the store and adds the webhook warning, if any.
+    /// Reads the store's rows and builds the snapshot for them.
     pub async fn compute(&self, source: SnapshotSource) -> Result<StatsSnapshot, StoreError> {
         let now = now_ms();
         let timer = metrics().snapshot_seconds.start_timer();
-        let mut snapshot = self
-            .store
-            .snapshot(now, source, &self.health.thresholds)
-            .await?;
+        let rows = self.store.snapshot_rows(now).await?;
         timer.observe_duration();
-        snapshot.webhook_health.warning = self.health.warning(
-            &snapshot.webhook_health,
-            self.store.write_health().refusing(),
-            now,
-        );
-        snapshot.silent_accounts = self.silent_accounts(now, source).await?;
-        Ok(snapshot)
+        let node = NodeView {
+            source,
+            health: &self.health,
+            refusing: self.store.write_health().refusing(),
+            silent_accounts: self.silent_accounts(now, source).await?,
+            delivery: self.bus.delivery(),
+        };
+        Ok(document(&rows, node))
     }
 
     /// The silent accounts: counted again in a new minute or for a manual

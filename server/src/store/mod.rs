@@ -15,17 +15,18 @@ mod ingest;
 pub mod login_failures;
 pub mod replies;
 mod slots;
-mod snapshot;
+pub mod snapshot;
 mod sql;
 mod transaction;
 pub mod write_health;
 
-use app::model::{AccountsPage, AccountsQuery, SnapshotSource, StatsSnapshot};
+use app::model::{AccountsPage, AccountsQuery};
 use std::num::NonZeroUsize;
 
 use sqlx::AnyPool;
 
 use crate::event::{Rejection, WebhookEvent};
+pub use snapshot::SnapshotRows;
 use write_health::WriteHealth;
 
 /// What one [`Store::ingest`] call did.
@@ -251,17 +252,12 @@ impl Store {
             .observe("counting refused webhook requests", outcome)?)
     }
 
-    /// Computes the stats snapshot as of `now_ms` from the aggregate rows only
-    /// (its cost does not grow with the number of stored events); customers
-    /// waiting and silent accounts are judged by `thresholds`.
+    /// The rows of every figure of the dashboard as of `now_ms`, from one
+    /// consistent view of the aggregates (its cost does not grow with the
+    /// number of stored events).
     #[tracing::instrument(skip(self))]
-    pub async fn snapshot(
-        &self,
-        now_ms: i64,
-        source: SnapshotSource,
-        thresholds: &Thresholds,
-    ) -> Result<StatsSnapshot, StoreError> {
-        Ok(snapshot::snapshot(&self.reader, self.backend, now_ms, source, thresholds).await?)
+    pub async fn snapshot_rows(&self, now_ms: i64) -> Result<SnapshotRows, StoreError> {
+        Ok(snapshot::read(&self.reader, self.backend, now_ms).await?)
     }
 
     /// Deletes the per-account rows that no time window reaches any more as

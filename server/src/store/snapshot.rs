@@ -1,28 +1,55 @@
-//! The snapshot read: every figure of the dashboard from one consistent view
-//! of the aggregates (on Postgres one statement asks for that view).
+//! The snapshot read: the rows of every figure of the dashboard, from one
+//! consistent view of the aggregates (on Postgres one statement asks for
+//! that view). The stats build the dashboard's document from them.
 
-use std::collections::BTreeMap;
-
-use app::model::{
-    Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
-    Waiting, WebhookHealth,
-};
 use sqlx::AnyPool;
 
-use super::{replies, sql::floor, Backend, Thresholds, DAY_MS, MINUTE_MS, SERIES_MINUTES};
-use crate::event::{Metric, Rejection};
+use super::{sql::floor, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES};
 
-/// Reads every figure of a snapshot from one consistent view of the aggregates.
-pub(super) async fn snapshot(
+/// The rows every figure of the dashboard is made of, read from one
+/// consistent view of the aggregates as of `read_at_ms`; the stats turn them
+/// into the dashboard's document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotRows {
+    /// When they were read (Unix ms); the windows below end in its minute.
+    pub read_at_ms: i64,
+    /// The store version they reflect.
+    pub version: i64,
+    /// Business accounts seen.
+    pub accounts: i64,
+    /// When the newest stored event happened, if any.
+    pub last_event_at_ms: Option<i64>,
+    /// When a delivery was last accepted, if ever.
+    pub last_accepted_at_ms: Option<i64>,
+    /// `(metric, count)` since the store was created.
+    pub metric_totals: Vec<(String, i64)>,
+    /// `(metric, count)` of the UTC day of `read_at_ms`.
+    pub metric_today: Vec<(String, i64)>,
+    /// `(minute_ms, metric, count)` of the last [`SERIES_MINUTES`] minutes.
+    pub metric_minutes: Vec<(i64, String, i64)>,
+    /// Conversations with a DM in a minute overlapping the last 24 h.
+    pub active_conversations_24h: i64,
+    /// `(reason, count)` of refused requests in the last hour.
+    pub rejections: Vec<(String, i64)>,
+    /// `(bucket, count)` of reply times in the last hour (see [`super::replies`]).
+    pub reply_buckets: Vec<(i64, i64)>,
+    /// `(minute the wait began, conversations)` of conversations waiting now.
+    pub waiting_since: Vec<(i64, i64)>,
+}
+
+/// The first minute of the series that ends in `now_ms`'s minute.
+pub fn first_series_minute(now_ms: i64) -> i64 {
+    floor(now_ms, MINUTE_MS) - (SERIES_MINUTES - 1) * MINUTE_MS
+}
+
+/// Reads every row of a snapshot from one consistent view of the aggregates.
+pub(super) async fn read(
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
-    source: SnapshotSource,
-    thresholds: &Thresholds,
-) -> Result<StatsSnapshot, sqlx::Error> {
-    let reply_alert_s = thresholds.reply_alert.as_secs() as i64;
+) -> Result<SnapshotRows, sqlx::Error> {
     let current_minute = floor(now_ms, MINUTE_MS);
-    let first_minute = current_minute - (SERIES_MINUTES - 1) * MINUTE_MS;
+    let first_minute = first_series_minute(now_ms);
 
     let mut tx = reader.begin().await?;
     if backend == Backend::Postgres {
@@ -44,15 +71,16 @@ pub(super) async fn snapshot(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let totals: Vec<(String, i64)> = sqlx::query_as("SELECT metric, count FROM metric_totals")
-        .fetch_all(&mut *tx)
-        .await?;
-    let today: Vec<(String, i64)> =
+    let metric_totals: Vec<(String, i64)> =
+        sqlx::query_as("SELECT metric, count FROM metric_totals")
+            .fetch_all(&mut *tx)
+            .await?;
+    let metric_today: Vec<(String, i64)> =
         sqlx::query_as("SELECT metric, count FROM metric_days WHERE day_ms = $1")
             .bind(floor(now_ms, DAY_MS))
             .fetch_all(&mut *tx)
             .await?;
-    let minutes: Vec<(i64, String, i64)> = sqlx::query_as(
+    let metric_minutes: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT minute_ms, metric, count FROM metric_minutes WHERE minute_ms BETWEEN $1 AND $2",
     )
     .bind(first_minute)
@@ -75,7 +103,7 @@ pub(super) async fn snapshot(
     .bind(current_minute)
     .fetch_all(&mut *tx)
     .await?;
-    let reply_times: Vec<(i64, i64)> = sqlx::query_as(
+    let reply_buckets: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT bucket, CAST(sum(count) AS BIGINT) FROM reply_minutes
          WHERE minute_ms BETWEEN $1 AND $2 GROUP BY bucket",
     )
@@ -93,50 +121,19 @@ pub(super) async fn snapshot(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-
-    let counts = MetricCounts::new(&totals, &today, &minutes);
-    let rejected = |reason: Option<Rejection>| {
-        rejections
-            .iter()
-            .filter(|(name, _)| reason.is_none_or(|r| r.as_str() == name))
-            .map(|(_, count)| count)
-            .sum()
-    };
-    Ok(StatsSnapshot {
+    Ok(SnapshotRows {
+        read_at_ms: now_ms,
         version,
-        generated_at_ms: now_ms,
-        source,
-        dms_sent: counts.get(Metric::DmSent),
-        dms_received: counts.get(Metric::DmReceived),
-        active_conversations_24h,
         accounts,
-        per_minute: series(first_minute, &minutes),
         last_event_at_ms,
-        engagement: Engagement {
-            comments: counts.get(Metric::Comment),
-            mentions: counts.get(Metric::Mention),
-            reactions: counts.get(Metric::Reaction),
-            story_replies: counts.get(Metric::StoryReply),
-            postbacks: counts.get(Metric::Postback),
-            reads: counts.get(Metric::Read),
-            deleted: counts.get(Metric::Deleted),
-        },
-        webhook_health: WebhookHealth {
-            last_accepted_at_ms,
-            signature_failures_1h: rejected(Some(Rejection::Signature)),
-            rejected_1h: rejected(None),
-            flagged_events_1h: counts.get(Metric::Flagged).last_hour,
-            warning: None,
-        },
-        replies: Replies {
-            last_hour: reply_times_of(&reply_times),
-        },
-        waiting: waiting(&waiting_since, now_ms, reply_alert_s),
-        // Counted apart (`Store::silent_accounts`): it reads every account
-        // that could be silent, so the publisher recounts it once a minute.
-        silent_accounts: 0,
-        // The bus stamps its own mode on every snapshot it publishes.
-        delivery: Delivery::default(),
+        last_accepted_at_ms,
+        metric_totals,
+        metric_today,
+        metric_minutes,
+        active_conversations_24h,
+        rejections,
+        reply_buckets,
+        waiting_since,
     })
 }
 
@@ -151,85 +148,4 @@ pub(super) async fn event_count(reader: &AnyPool) -> Result<i64, sqlx::Error> {
         .fetch_one(reader)
         .await?;
     Ok(count)
-}
-
-/// Total, today and last-hour counts per metric, from the rows a snapshot read.
-struct MetricCounts(BTreeMap<Metric, Counts>);
-
-impl MetricCounts {
-    fn new(
-        totals: &[(String, i64)],
-        today: &[(String, i64)],
-        minutes: &[(i64, String, i64)],
-    ) -> Self {
-        let mut counts: BTreeMap<Metric, Counts> = BTreeMap::new();
-        let mut add = |name: &str, field: fn(&mut Counts) -> &mut i64, count: i64| {
-            if let Some(metric) = Metric::from_name(name) {
-                *field(counts.entry(metric).or_default()) += count;
-            }
-        };
-        for (name, count) in totals {
-            add(name, |c| &mut c.total, *count);
-        }
-        for (name, count) in today {
-            add(name, |c| &mut c.today, *count);
-        }
-        for (_, name, count) in minutes {
-            add(name, |c| &mut c.last_hour, *count);
-        }
-        MetricCounts(counts)
-    }
-
-    fn get(&self, metric: Metric) -> Counts {
-        self.0.get(&metric).copied().unwrap_or_default()
-    }
-}
-
-/// Count, median and p90 of a reply-time histogram's `(bucket, count)` rows.
-fn reply_times_of(histogram: &[(i64, i64)]) -> ReplyTimes {
-    ReplyTimes {
-        count: histogram.iter().map(|(_, count)| count).sum(),
-        median_ms: replies::quantile(histogram, 0.5),
-        p90_ms: replies::quantile(histogram, 0.9),
-    }
-}
-
-/// The waiting figures from `(minute the wait began, conversations)` rows.
-/// A wait counts from the end of the minute it began in, so neither the
-/// count over the threshold nor the oldest wait ever says more than is true.
-fn waiting(since_minutes: &[(i64, i64)], now_ms: i64, threshold_s: i64) -> Waiting {
-    let rows = since_minutes.iter().filter(|(_, count)| *count > 0);
-    let waited = |since_minute: i64| (now_ms - (since_minute + MINUTE_MS)).max(0);
-    Waiting {
-        total: rows.clone().map(|(_, count)| count).sum(),
-        over_threshold: rows
-            .clone()
-            .filter(|(since_minute, _)| waited(*since_minute) >= threshold_s * 1000)
-            .map(|(_, count)| count)
-            .sum(),
-        oldest_ms: rows.map(|(since_minute, _)| waited(*since_minute)).max(),
-        threshold_s,
-    }
-}
-
-/// The 60 DM buckets starting at `first_minute`, zero where no row exists.
-fn series(first_minute: i64, rows: &[(i64, String, i64)]) -> Vec<MinuteBucket> {
-    let mut buckets: Vec<MinuteBucket> = (0..SERIES_MINUTES)
-        .map(|offset| MinuteBucket {
-            minute_ms: first_minute + offset * MINUTE_MS,
-            ..MinuteBucket::default()
-        })
-        .collect();
-    for (minute_ms, name, count) in rows {
-        let Some(bucket) = buckets.get_mut(((minute_ms - first_minute) / MINUTE_MS) as usize)
-        else {
-            continue;
-        };
-        match Metric::from_name(name) {
-            Some(Metric::DmSent) => bucket.sent += count,
-            Some(Metric::DmReceived) => bucket.received += count,
-            _ => {}
-        }
-    }
-    buckets
 }

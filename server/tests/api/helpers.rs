@@ -392,3 +392,40 @@ impl SseClient {
         }
     }
 }
+
+/// The dashboard's snapshot of a store, built from its rows the way a node
+/// builds it, without what only a running node knows (no silent accounts,
+/// no write failure, the default delivery mode).
+pub trait SnapshotOf {
+    /// The snapshot as of `now_ms`, customers' waits judged by `thresholds`.
+    fn snapshot(
+        &self,
+        now_ms: i64,
+        source: app::model::SnapshotSource,
+        thresholds: &pulse::store::Thresholds,
+    ) -> impl std::future::Future<Output = Result<StatsSnapshot, pulse::store::StoreError>>;
+}
+
+impl SnapshotOf for pulse::store::Store {
+    async fn snapshot(
+        &self,
+        now_ms: i64,
+        source: app::model::SnapshotSource,
+        thresholds: &pulse::store::Thresholds,
+    ) -> Result<StatsSnapshot, pulse::store::StoreError> {
+        let rows = self.snapshot_rows(now_ms).await?;
+        let health = pulse::stats::HealthPolicy {
+            silence_alert: Duration::from_secs(3_600),
+            rejections_alert_per_hour: i64::MAX,
+            thresholds: *thresholds,
+        };
+        let node = pulse::stats::document::NodeView {
+            source,
+            health: &health,
+            refusing: None,
+            silent_accounts: 0,
+            delivery: app::model::Delivery::default(),
+        };
+        Ok(pulse::stats::document::document(&rows, node))
+    }
+}

@@ -138,20 +138,18 @@ fn imports_of(code: &str, module: &[String], root: &str) -> BTreeSet<Vec<String>
     let mut statement: Option<String> = None;
     for line in code.lines() {
         let trimmed = line.trim_start();
-        if statement.is_none() {
-            let visible = match trimmed.strip_prefix("pub") {
-                Some(rest) if rest.starts_with(' ') => rest.trim_start(),
-                Some(rest) if rest.starts_with('(') => {
-                    rest.split_once(") ").map_or(rest, |(_, rest)| rest)
-                }
-                _ => trimmed,
-            };
-            if let Some(tree) = visible.strip_prefix("use ") {
-                statement = Some(String::new());
-                statement.as_mut().unwrap().push_str(tree);
+        match &mut statement {
+            Some(text) => text.push_str(trimmed),
+            None => {
+                let visible = match trimmed.strip_prefix("pub") {
+                    Some(rest) if rest.starts_with(' ') => rest.trim_start(),
+                    Some(rest) if rest.starts_with('(') => {
+                        rest.split_once(") ").map_or(rest, |(_, rest)| rest)
+                    }
+                    _ => trimmed,
+                };
+                statement = visible.strip_prefix("use ").map(str::to_owned);
             }
-        } else {
-            statement.as_mut().unwrap().push_str(trimmed);
         }
         if let Some(text) = statement.take_if(|text| text.contains(';')) {
             use_paths(text.split(';').next().unwrap(), &[], &mut paths);

@@ -8,7 +8,7 @@ use pulse::{
     webhook::payload,
 };
 
-use crate::postgres::fresh_database_url;
+use crate::{helpers::SnapshotOf, postgres::fresh_database_url};
 
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;
