@@ -776,6 +776,71 @@ fn report(
     table
 }
 
+/// The longest line BENCHMARKS.md has, as every Markdown file of the project.
+const MARKDOWN_WIDTH: usize = 100;
+
+/// `text` with each table turned into a list (one item per row, each cell
+/// named by its column) and every line wrapped at [`MARKDOWN_WIDTH`].
+fn as_lines_of_100(text: &str) -> String {
+    let mut out = String::new();
+    let mut columns: Option<Vec<String>> = None;
+    for line in text.lines() {
+        let Some(row) = line.strip_prefix('|') else {
+            columns = None;
+            wrap_into(&mut out, line, "");
+            continue;
+        };
+        let cells: Vec<String> = row
+            .trim_end_matches('|')
+            .split(" | ")
+            .map(|cell| cell.trim().to_owned())
+            .collect();
+        match &columns {
+            None => columns = Some(cells),
+            Some(_) if cells.iter().all(|cell| cell.chars().all(|ch| ch == '-')) => {}
+            Some(names) => {
+                let item = match cells.as_slice() {
+                    [measure, result] if names.len() == 2 => format!("- {measure}: {result}"),
+                    [first, rest @ ..] => {
+                        let named: Vec<String> = names[1..]
+                            .iter()
+                            .zip(rest)
+                            .map(|(name, cell)| format!("{name}: {cell}"))
+                            .collect();
+                        format!("- {first}: {}", named.join("; "))
+                    }
+                    [] => continue,
+                };
+                wrap_into(&mut out, &item, "  ");
+            }
+        }
+    }
+    out
+}
+
+/// Appends `line`, broken at spaces so that no line is longer than
+/// [`MARKDOWN_WIDTH`], continuation lines starting with `indent`.
+fn wrap_into(out: &mut String, line: &str, indent: &str) {
+    let mut current = String::new();
+    // Whether `current` holds no word yet (only its indent).
+    let mut fresh = true;
+    for word in line.split(' ') {
+        if !fresh && current.chars().count() + 1 + word.chars().count() > MARKDOWN_WIDTH {
+            out.push_str(&current);
+            out.push('\n');
+            current = indent.to_owned();
+            fresh = true;
+        }
+        if !fresh {
+            current.push(' ');
+        }
+        current.push_str(word);
+        fresh = false;
+    }
+    out.push_str(&current);
+    out.push('\n');
+}
+
 /// Writes the table with the machine, the command and the date.
 fn write_benchmarks(path: &std::path::Path, table: &str) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -808,8 +873,30 @@ fn write_benchmarks(path: &std::path::Path, table: &str) -> Result<()> {
         .filter(|head| !head.trim().is_empty())
         .unwrap_or("# Benchmarks\n\n")
         .to_string();
-    let body = format!(
-        "{header}{marker}\n## Latest run\n\n- date: {date}\n- machine: {cores} cores ({cpu}), {memory} memory; harness and server on the same machine\n- command: `make bench` (`pulse-loadtest --write BENCHMARKS.md` against `target/release/pulse`)\n\n{table}"
+    let run = format!(
+        "- date: {date}\n- machine: {cores} cores ({cpu}), {memory} memory; harness and server on the same machine\n- command: `make bench` (`pulse-loadtest --write BENCHMARKS.md` against `target/release/pulse`)\n\n{table}"
     );
+    let body = format!("{header}{marker}\n## Latest run\n\n{}", as_lines_of_100(&run));
     std::fs::write(path, body).with_context(|| format!("write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_become_lists_and_no_line_passes_the_width() {
+        let long = "word ".repeat(40);
+        let text = format!(
+            "- date: today\n\n| measure | result |\n| --- | --- |\n| a | {long}|\n\n\
+             | scenario | sent | failed |\n| --- | --- | --- |\n| calm | 10 of 10 | 0 |\n"
+        );
+        let lines = as_lines_of_100(&text);
+        assert!(lines.lines().all(|line| line.chars().count() <= MARKDOWN_WIDTH), "{lines}");
+        assert!(lines.contains("- a: word word"), "{lines}");
+        assert!(lines.contains("\n  word"), "continued under the item: {lines}");
+        assert!(lines.contains("- calm: sent: 10 of 10; failed: 0"), "{lines}");
+        assert!(!lines.contains('|'), "{lines}");
+        assert_eq!(lines.matches("word").count(), 40);
+    }
 }
