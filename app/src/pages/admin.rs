@@ -197,7 +197,7 @@ fn Dashboard() -> impl IntoView {
 /// One part of the dashboard's view. On the server its type is erased
 /// (`AnyView`), which keeps the page's type within the compiler's depth limit;
 /// in the browser it keeps its static type, because an `AnyView` carries the
-/// code to hydrate its content asynchronously too (issue #15: about a fifth of
+/// code to hydrate its content asynchronously too (about a fifth of
 /// the wasm).
 fn part(view: impl IntoView + 'static) -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]

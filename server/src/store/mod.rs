@@ -111,7 +111,7 @@ impl Backend {
 
     /// Concurrent writers when none are configured: one on SQLite (it takes
     /// one writer at a time); on Postgres the number measured best on a
-    /// two-core machine (BENCHMARKS.md, issue #14).
+    /// two-core machine (BENCHMARKS.md, "Ingestion").
     pub fn default_writers(self) -> NonZeroUsize {
         match self {
             Backend::Sqlite => NonZeroUsize::MIN,
