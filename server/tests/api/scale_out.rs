@@ -380,7 +380,7 @@ fn restricted_redis_user(redis: &RedisServer, password: &str) -> String {
     )
 }
 
-/// The command rules of the README's `ACL SETUSER` line, word for word.
+/// The command rules of the README's `ACL SETUSER` command, word for word.
 const REDIS_USER_COMMANDS: &str = "-@all +get +set +publish +subscribe +unsubscribe +ping +hello";
 
 #[tokio::test]
@@ -389,7 +389,7 @@ async fn a_node_works_with_a_redis_user_restricted_to_its_key_and_channel() {
         .expect("the README");
     assert!(
         readme.contains(&format!(
-            "~admin:stats &admin:stats:updated {REDIS_USER_COMMANDS}"
+            "'~admin:stats' '&admin:stats:updated' \\\n  {REDIS_USER_COMMANDS}\n"
         )),
         "the README's ACL line and this test's differ"
     );
