@@ -876,7 +876,10 @@ fn write_benchmarks(path: &std::path::Path, table: &str) -> Result<()> {
     let run = format!(
         "- date: {date}\n- machine: {cores} cores ({cpu}), {memory} memory; harness and server on the same machine\n- command: `make bench` (`pulse-loadtest --write BENCHMARKS.md` against `target/release/pulse`)\n\n{table}"
     );
-    let body = format!("{header}{marker}\n## Latest run\n\n{}", as_lines_of_100(&run));
+    let body = format!(
+        "{header}{marker}\n## Latest run\n\n{}",
+        as_lines_of_100(&run)
+    );
     std::fs::write(path, body).with_context(|| format!("write {}", path.display()))
 }
 
@@ -892,10 +895,21 @@ mod tests {
              | scenario | sent | failed |\n| --- | --- | --- |\n| calm | 10 of 10 | 0 |\n"
         );
         let lines = as_lines_of_100(&text);
-        assert!(lines.lines().all(|line| line.chars().count() <= MARKDOWN_WIDTH), "{lines}");
+        assert!(
+            lines
+                .lines()
+                .all(|line| line.chars().count() <= MARKDOWN_WIDTH),
+            "{lines}"
+        );
         assert!(lines.contains("- a: word word"), "{lines}");
-        assert!(lines.contains("\n  word"), "continued under the item: {lines}");
-        assert!(lines.contains("- calm: sent: 10 of 10; failed: 0"), "{lines}");
+        assert!(
+            lines.contains("\n  word"),
+            "continued under the item: {lines}"
+        );
+        assert!(
+            lines.contains("- calm: sent: 10 of 10; failed: 0"),
+            "{lines}"
+        );
         assert!(!lines.contains('|'), "{lines}");
         assert_eq!(lines.matches("word").count(), 40);
     }
