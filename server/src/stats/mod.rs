@@ -4,6 +4,7 @@
 //! decides when to recompute; [`StatsPublisher::publish_now`] reads the
 //! aggregates from the store and hands the snapshot to the bus.
 
+pub mod accounts_page;
 pub mod coalescer;
 pub mod document;
 mod health;
@@ -215,13 +216,11 @@ impl StatsPublisher {
     /// One page of the accounts table, computed now from the store.
     pub async fn accounts_page(&self, query: &AccountsQuery) -> Result<AccountsPage, StoreError> {
         let now = now_ms();
+        let silent = self.silent_accounts(now, SnapshotSource::Push).await?;
         let timer = metrics().accounts_page_seconds.start_timer();
-        let mut page = self
-            .store
-            .accounts_page(now, query, &self.health.thresholds)
-            .await?;
+        let page =
+            accounts_page::read(&self.store, now, query, &self.health.thresholds, silent).await?;
         timer.observe_duration();
-        page.silent = self.silent_accounts(now, SnapshotSource::Push).await?;
         Ok(page)
     }
 }

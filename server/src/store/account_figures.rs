@@ -32,7 +32,6 @@ use std::{
     sync::Arc,
 };
 
-use app::model::ACCOUNTS_PER_PAGE;
 use futures::{StreamExt, TryStreamExt};
 use sqlx::{AnyConnection, AnyPool};
 
@@ -206,12 +205,17 @@ pub(super) struct AccountFigures {
     orders: tokio::sync::Mutex<Option<Orders>>,
 }
 
-/// A column the figures are ordered by (its number: its set in `Orders::by`).
+/// A figure each node keeps the accounts ordered by (its number: its set in
+/// `Orders::by`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Figure {
+pub enum Figure {
+    /// DMs received today (UTC).
     Received = 0,
+    /// DMs sent today (UTC).
     Sent = 1,
+    /// Conversations waiting for a reply.
     Waiting = 2,
+    /// Median reply time over the last hour.
     MedianReply = 3,
 }
 
@@ -234,11 +238,13 @@ impl Figure {
 }
 
 /// Which accounts a page shows: in the order of `figure` (largest first
-/// when `descending`), from `offset` among those its filter matches.
+/// when `descending`), `limit` of them from `offset` among those its filter
+/// matches.
 pub(super) struct PageOf {
     pub figure: Figure,
     pub descending: bool,
     pub offset: usize,
+    pub limit: usize,
 }
 
 /// Every account's figures at `at_ms`, and one set per figure ordered
@@ -297,7 +303,7 @@ impl Orders {
         self.without_reply.remove(id);
     }
 
-    /// The ids of one page of [`ACCOUNTS_PER_PAGE`]: the accounts with the
+    /// The ids of one page: the accounts with the
     /// figure in its order, then those without it by id (A to Z when
     /// descending).
     fn page(&self, page: &PageOf, matches: impl Fn(&str) -> bool) -> Vec<String> {
@@ -315,7 +321,7 @@ impl Orders {
         with.chain(without)
             .filter(|id| matches(id))
             .skip(page.offset)
-            .take(ACCOUNTS_PER_PAGE)
+            .take(page.limit)
             .map(|id| id.to_string())
             .collect()
     }
@@ -608,6 +614,7 @@ mod tests {
                 figure,
                 descending,
                 offset,
+                limit: 100,
             };
             orders.page(&page, |_| true)
         };
@@ -620,8 +627,16 @@ mod tests {
             figure: Figure::Waiting,
             descending: true,
             offset: 1,
+            limit: 100,
         };
         assert_eq!(orders.page(&filtered, |id| id != "d"), ["a", "c"]);
+        let short = PageOf {
+            figure: Figure::Waiting,
+            descending: true,
+            offset: 0,
+            limit: 2,
+        };
+        assert_eq!(orders.page(&short, |_| true), ["b", "d"]);
         assert_eq!(orders.figures.len(), 4);
         assert_eq!(orders.without_reply.len(), 1);
         assert_eq!(orders.by.map(|set| set.len()), [4, 4, 4, 3]);

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use app::model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
@@ -17,6 +16,62 @@ use crate::event::{EventKind, WebhookEvent};
 
 /// One hour in milliseconds.
 const HOUR_MS: i64 = 3_600_000;
+
+/// The order of a page of accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountOrder {
+    /// By account id.
+    Id,
+    /// By the newest counted event; accounts without one come after, by id.
+    LastEvent,
+    /// By a figure the node keeps ordered (ties by account id).
+    Figure(Figure),
+}
+
+/// Which accounts a page shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Only accounts whose id contains this text.
+    pub filter: String,
+    /// How they are ordered.
+    pub order: AccountOrder,
+    /// Largest (or Z) first.
+    pub descending: bool,
+    /// Rows to skip.
+    pub offset: i64,
+    /// Rows at most.
+    pub limit: usize,
+}
+
+/// One account as a page shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// The Instagram account id.
+    pub account_id: String,
+    /// DMs received today (UTC).
+    pub received_today: i64,
+    /// DMs sent today (UTC).
+    pub sent_today: i64,
+    /// Conversations waiting for a reply (latest DM received, in the last 24 h).
+    pub waiting: i64,
+    /// Median reply time over the last hour, in ms.
+    pub median_reply_ms: Option<i64>,
+    /// The newest counted event (event time, Unix ms).
+    pub last_event_at_ms: Option<i64>,
+    /// Busy in the previous 24 h and quiet since (by the thresholds).
+    pub silent: bool,
+}
+
+/// The rows of one page of accounts, read from one consistent view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecords {
+    /// The store version they were read at.
+    pub version: i64,
+    /// Accounts the filter matches.
+    pub total: i64,
+    /// The page's accounts in the asked order.
+    pub rows: Vec<AccountRecord>,
+}
 
 /// The account changes of one transaction, summed per row.
 #[derive(Default)]
@@ -264,25 +319,19 @@ pub(super) async fn page(
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
-    query: &AccountsQuery,
+    query: &PageRequest,
     thresholds: &Thresholds,
-) -> Result<AccountsPage, sqlx::Error> {
+) -> Result<AccountRecords, sqlx::Error> {
     let windows = Windows::at(now_ms);
     let silence = Silence::at(now_ms, thresholds);
     let pattern = format!("%{}%", escape_like(&query.filter));
-    let figure = match query.sort {
-        AccountSort::Received => Some(Figure::Received),
-        AccountSort::Sent => Some(Figure::Sent),
-        AccountSort::Waiting => Some(Figure::Waiting),
-        AccountSort::Reply => Some(Figure::MedianReply),
-        AccountSort::Account | AccountSort::LastEvent => None,
-    };
-    let by_figure = match figure {
-        Some(figure) => {
+    let by_figure = match query.order {
+        AccountOrder::Figure(figure) => {
             let page = PageOf {
                 figure,
                 descending: query.descending,
                 offset: usize::try_from(query.offset).unwrap_or(usize::MAX),
+                limit: query.limit,
             };
             let filter = query.filter.as_str();
             Some(
@@ -293,7 +342,7 @@ pub(super) async fn page(
                     .await?,
             )
         }
-        None => None,
+        AccountOrder::Id | AccountOrder::LastEvent => None,
     };
     let mut reader = reader.begin().await?;
     if backend == Backend::Postgres {
@@ -345,7 +394,7 @@ pub(super) async fn page(
                 continue;
             };
             let figures = figures.get(&id).copied().unwrap_or_default();
-            rows.push(AccountRow {
+            rows.push(AccountRecord {
                 received_today: figures.received_today,
                 sent_today: figures.sent_today,
                 waiting: figures.waiting,
@@ -358,13 +407,9 @@ pub(super) async fn page(
     }
     let version = sql::version_on(&mut *reader).await?;
     reader.commit().await?;
-    Ok(AccountsPage {
-        generated_at_ms: now_ms,
+    Ok(AccountRecords {
         version,
         total,
-        offset: query.offset,
-        // Counted apart (`Store::silent_accounts`), as for the snapshot.
-        silent: 0,
         rows,
     })
 }
@@ -373,10 +418,10 @@ pub(super) async fn page(
 /// id in the asked direction), from the database.
 async fn page_ids(
     reader: &mut sqlx::AnyConnection,
-    query: &AccountsQuery,
+    query: &PageRequest,
     pattern: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    if query.sort == AccountSort::LastEvent {
+    if query.order == AccountOrder::LastEvent {
         return ids_by_last_event(reader, query, pattern).await;
     }
     let direction = if query.descending { "DESC" } else { "ASC" };
@@ -384,7 +429,7 @@ async fn page_ids(
         "SELECT account_id FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'
          ORDER BY account_id {direction} LIMIT $2 OFFSET $3"
     );
-    ids_of_page(reader, &statement, pattern, query.offset, ACCOUNTS_PER_PAGE).await
+    ids_of_page(reader, &statement, pattern, query.offset, query.limit).await
 }
 
 /// Whether `id` contains `filter` as the page's `LIKE '%…%'` says on
@@ -425,7 +470,7 @@ async fn ids_of_page(
 /// without one by id.
 async fn ids_by_last_event(
     reader: &mut sqlx::AnyConnection,
-    query: &AccountsQuery,
+    query: &PageRequest,
     pattern: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     let direction = if query.descending { "DESC" } else { "ASC" };
@@ -441,15 +486,8 @@ async fn ids_by_last_event(
          ORDER BY newest.last_event_at_ms {direction}, newest.account_id {direction}
          LIMIT $2 OFFSET $3"
     );
-    let mut ids = ids_of_page(
-        &mut *reader,
-        &statement,
-        pattern,
-        query.offset,
-        ACCOUNTS_PER_PAGE,
-    )
-    .await?;
-    if ids.len() == ACCOUNTS_PER_PAGE {
+    let mut ids = ids_of_page(&mut *reader, &statement, pattern, query.offset, query.limit).await?;
+    if ids.len() >= query.limit {
         return Ok(ids);
     }
     let (with_events,): (i64,) = sqlx::query_as(
@@ -468,7 +506,7 @@ async fn ids_by_last_event(
          ORDER BY account_id LIMIT $2 OFFSET $3",
         pattern,
         (query.offset - with_events).max(0),
-        ACCOUNTS_PER_PAGE - ids.len(),
+        query.limit - ids.len(),
     )
     .await?;
     ids.extend(without);

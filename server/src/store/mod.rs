@@ -4,9 +4,9 @@
 //! one set of queries (`sql.rs`, `ingest.rs`, `snapshot.rs`): SQLite (the default, one file) and
 //! Postgres (several nodes); `connect.rs` opens either.
 
-mod account_figures;
+pub mod account_figures;
 pub mod admins;
-mod business_accounts;
+pub mod business_accounts;
 mod checkpoints;
 mod connect;
 mod conversations;
@@ -20,12 +20,12 @@ mod sql;
 mod transaction;
 pub mod write_health;
 
-use app::model::{AccountsPage, AccountsQuery};
 use std::num::NonZeroUsize;
 
 use sqlx::AnyPool;
 
 use crate::event::{Rejection, WebhookEvent};
+pub use business_accounts::{AccountOrder, AccountRecord, AccountRecords, PageRequest};
 pub use snapshot::SnapshotRows;
 use write_health::WriteHealth;
 
@@ -294,21 +294,21 @@ impl Store {
         Ok(business_accounts::silent_count(&mut connection, now_ms, thresholds).await?)
     }
 
-    /// One page of the accounts table as of `now_ms` (its `silent` total is
-    /// left at 0: see [`Store::silent_accounts`]).
+    /// The rows of one page of accounts as of `now_ms`, silence judged by
+    /// `thresholds`.
     #[tracing::instrument(skip(self))]
-    pub async fn accounts_page(
+    pub async fn account_records(
         &self,
         now_ms: i64,
-        query: &AccountsQuery,
+        request: &PageRequest,
         thresholds: &Thresholds,
-    ) -> Result<AccountsPage, StoreError> {
+    ) -> Result<AccountRecords, StoreError> {
         Ok(business_accounts::page(
             &self.account_figures,
             &self.reader,
             self.backend,
             now_ms,
-            query,
+            request,
             thresholds,
         )
         .await?)

@@ -429,3 +429,26 @@ impl SnapshotOf for pulse::store::Store {
         Ok(pulse::stats::document::document(&rows, node))
     }
 }
+
+/// One page of a store's accounts table, built the way a node builds it,
+/// without the silent total only a running node counts (0).
+pub trait AccountsPageOf {
+    /// The page for `query` as of `now_ms`, silence judged by `thresholds`.
+    fn accounts_page(
+        &self,
+        now_ms: i64,
+        query: &app::model::AccountsQuery,
+        thresholds: &pulse::store::Thresholds,
+    ) -> impl std::future::Future<Output = Result<app::model::AccountsPage, pulse::store::StoreError>>;
+}
+
+impl AccountsPageOf for pulse::store::Store {
+    async fn accounts_page(
+        &self,
+        now_ms: i64,
+        query: &app::model::AccountsQuery,
+        thresholds: &pulse::store::Thresholds,
+    ) -> Result<app::model::AccountsPage, pulse::store::StoreError> {
+        pulse::stats::accounts_page::read(self, now_ms, query, thresholds, 0).await
+    }
+}

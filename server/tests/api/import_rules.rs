@@ -356,6 +356,21 @@ fn the_app_keeps_its_layers() {
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
 
+/// The store returns rows and domain types: the app's wire types are built
+/// above it, in `stats`.
+#[test]
+fn the_store_never_touches_the_wire_types() {
+    let src = workspace().join("server/src/store");
+    let mut found = Vec::new();
+    files(&src, &mut found);
+    let touching: Vec<String> = found
+        .iter()
+        .filter(|file| code_of(&fs::read_to_string(file).unwrap()).contains("app::"))
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(touching.is_empty(), "{touching:?}");
+}
+
 #[test]
 fn a_module_importing_one_above_it_is_found() {
     let code = "use crate::{state::AppState, store::{Store, MINUTE_MS}};\nuse super::seal;\n\

@@ -8,7 +8,10 @@ use pulse::{
     webhook::payload,
 };
 
-use crate::{helpers::SnapshotOf, postgres::fresh_database_url};
+use crate::{
+    helpers::{AccountsPageOf, SnapshotOf},
+    postgres::fresh_database_url,
+};
 
 /// 2026-11-25 18:30:05 UTC.
 const NOW: i64 = 1_795_631_405_000;

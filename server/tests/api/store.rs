@@ -6,7 +6,10 @@ use pulse::{
     store::{replies, Backend, Store, DAY_MS, MINUTE_MS},
 };
 
-use crate::{helpers::SnapshotOf, postgres::fresh_database_url};
+use crate::{
+    helpers::{AccountsPageOf, SnapshotOf},
+    postgres::fresh_database_url,
+};
 
 /// A DM received that is not a story reply.
 const RECEIVED: EventKind = EventKind::DmReceived { story_reply: false };
