@@ -19,6 +19,7 @@ pub mod simulate;
 pub mod state;
 pub mod stats;
 pub mod store;
+mod tasks;
 pub mod webhook;
 
 mod routes;
@@ -38,6 +39,8 @@ use serve::{stream_lane::StreamLane, tls::Tls};
 use state::{AppState, SharedState};
 use stats::StatsPublisher;
 use store::{Store, StoreError};
+use tasks::NodeTasks;
+use webhook::refusals::FINAL_WRITE_WAIT;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +188,8 @@ impl Application {
     /// in-flight requests (and their transactions) finish (at most
     /// [`serve::SHUTDOWN_GRACE`]), writes the last refusal counts (at most
     /// [`webhook::refusals::FINAL_WRITE_WAIT`]; what it cannot write is
-    /// logged as lost), and returns: within 10 s whatever the database does.
+    /// logged as lost), joins every task it started and the store's writers,
+    /// and returns: within 10 s whatever the database does.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Application {
             listener,
@@ -194,20 +198,33 @@ impl Application {
             relay,
             tls,
         } = self;
-        if let Some(tls) = &tls {
-            tokio::spawn(tls.clone().reload_on_hangup(state.shutdown.clone()));
-        }
         let token = state.shutdown.clone();
-        if let Some(relay) = relay {
-            tokio::spawn(relay.run(token.clone()));
+        let mut tasks = NodeTasks::default();
+        if let Some(tls) = &tls {
+            tasks.spawn(
+                "certificate reload",
+                tls.clone().reload_on_hangup(token.clone()),
+            );
         }
-        tokio::spawn(state.auth.clone().check_streamed_sessions(token.clone()));
-        tokio::spawn(state.auth.clone().forget_old_failures(token.clone()));
-        let publisher = tokio::spawn(state.publisher.clone().run(config.pacer(), token.clone()));
+        if let Some(relay) = relay {
+            tasks.spawn("redis relay", relay.run(token.clone()));
+        }
+        tasks.spawn(
+            "streamed sessions check",
+            state.auth.clone().check_streamed_sessions(token.clone()),
+        );
+        tasks.spawn(
+            "failed logins purge",
+            state.auth.clone().forget_old_failures(token.clone()),
+        );
+        tasks.spawn(
+            "stats publisher",
+            state.publisher.clone().run(config.pacer(), token.clone()),
+        );
         // Stopped only once the last connection is done, so that requests
         // refused during the shutdown grace period are counted too.
         let refusals_stop = CancellationToken::new();
-        let refusals = tokio::spawn({
+        tasks.spawn("refusal counter", {
             let state = state.clone();
             let stop = refusals_stop.clone();
             async move {
@@ -217,6 +234,7 @@ impl Application {
                     .await
             }
         });
+        let store = state.store.clone();
         let lane = match config.stream_threads() {
             Some(threads) => match StreamLane::start(threads, routes::stream::PATH) {
                 Ok(lane) => Some(lane),
@@ -230,9 +248,11 @@ impl Application {
         let limits = config.connection_limits(serve::raise_open_file_limit());
         let router = routes::router(state);
         let stop = token.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stop.cancel();
+        tasks.spawn("shutdown signal", async move {
+            tokio::select! {
+                () = shutdown => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
         });
         serve::serve(
             listener,
@@ -243,30 +263,26 @@ impl Application {
             token.clone(),
         )
         .await;
-        // Bounded by its FINAL_WRITE_WAIT, whatever the database does.
+        // The refusal counter's last write is bounded by its FINAL_WRITE_WAIT,
+        // whatever the database does; the other tasks stopped on the token
+        // when shutdown began. A task still running then is abandoned.
         refusals_stop.cancel();
-        if let Err(error) = refusals.await {
-            tracing::error!(%error, "the refusal counter ended abnormally");
-        }
-        // The publisher stopped on the token long ago, unless a read of the
-        // database hangs: then it is abandoned. Its panic, if any, is not
-        // ours to hide.
-        let abandon = publisher.abort_handle();
-        match tokio::time::timeout(PUBLISHER_STOP_WAIT, publisher).await {
-            Ok(Err(error)) if !error.is_cancelled() => {
-                tracing::error!(%error, "the stats publisher ended abnormally")
-            }
-            Ok(_) => {}
-            Err(_) => {
-                abandon.abort();
-                tracing::warn!("the stats publisher did not stop in time; abandoned");
-            }
+        tasks.join(FINAL_WRITE_WAIT + STOP_MARGIN).await;
+        // Nothing sends deliveries any more: the writers store what is
+        // queued and stop.
+        if tokio::time::timeout(STOP_MARGIN, store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store's writers did not stop in time; abandoned");
         }
     }
 }
 
-/// The longest the publisher's last recompute may hold up the node's stop.
-const PUBLISHER_STOP_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// What the node's stop gives, beyond the refusal counter's last write, to
+/// its tasks and then to the store's writers (by then nothing is queued:
+/// every connection has ended).
+const STOP_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Says plainly when session cookies would cross a network in clear: no TLS
 /// here, a non-loopback address, and nothing saying a proxy terminates TLS.

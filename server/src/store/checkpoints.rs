@@ -43,10 +43,12 @@ impl Committed {
 
 /// Starts checkpointing the database of `connection` (a pool of one
 /// read-write connection, used by nothing else) after the commits noted
-/// through the returned handle, until it is dropped.
-pub(super) fn start(connection: AnyPool) -> Committed {
+/// through the returned handle, until it is dropped; `running` is held
+/// until the connection is closed.
+pub(super) fn start(connection: AnyPool, running: mpsc::Sender<()>) -> Committed {
     let (sender, mut commits) = mpsc::channel(1);
     tokio::spawn(async move {
+        let _running = running;
         let failures = RepeatedWarning::default();
         while commits.recv().await.is_some() {
             if let Err(error) = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").await {

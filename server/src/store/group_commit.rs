@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     checkpoints,
@@ -35,12 +36,21 @@ struct Request {
     reply: oneshot::Sender<Result<IngestOutcome, String>>,
 }
 
-/// The handle deliveries are sent through; the writer tasks end when every
-/// handle is gone.
+/// The handle deliveries are sent through. The writers end when it is
+/// closed (after storing what was queued) or when every handle is gone.
 #[derive(Clone, Debug)]
 pub(super) struct GroupCommit {
     sender: mpsc::Sender<Request>,
+    /// Cancelled by [`GroupCommit::close`]: the writers take what is queued
+    /// and stop.
+    closing: CancellationToken,
+    /// Yields `None` once every writer (and what it started) has ended:
+    /// each holds a sender of it.
+    ended: Arc<Mutex<mpsc::Receiver<()>>>,
 }
+
+/// Held by a writer (and by what it starts) until it ends.
+pub(super) type Running = mpsc::Sender<()>;
 
 /// Where a writer gets the connection it commits on.
 pub(super) enum Writer {
@@ -62,11 +72,27 @@ pub(super) enum Writer {
 impl GroupCommit {
     /// Starts one writer per entry of `writers`, all on `backend`, each
     /// reporting its commits and failures to `health`.
-    pub(super) fn start(writers: Vec<Writer>, backend: Backend, health: Arc<WriteHealth>) -> Self {
+    /// `running` is held by each writer until it ends (and by whatever the
+    /// caller started for them, such as the checkpoints).
+    pub(super) fn start(
+        writers: Vec<Writer>,
+        backend: Backend,
+        health: Arc<WriteHealth>,
+        running: (Running, mpsc::Receiver<()>),
+    ) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(receiver));
+        let closing = CancellationToken::new();
+        let (alive, ended) = running;
         for (number, writer) in writers.into_iter().enumerate() {
-            let lane = run(writer, backend, queue.clone(), health.clone());
+            let lane = run(
+                writer,
+                backend,
+                queue.clone(),
+                health.clone(),
+                closing.clone(),
+                alive.clone(),
+            );
             match backend {
                 Backend::Sqlite => {
                     tokio::spawn(lane);
@@ -74,7 +100,20 @@ impl GroupCommit {
                 Backend::Postgres => on_own_thread(number, lane),
             }
         }
-        GroupCommit { sender }
+        GroupCommit {
+            sender,
+            closing,
+            ended: Arc::new(Mutex::new(ended)),
+        }
+    }
+
+    /// Lets the writers store what is queued, then stop; returns once every
+    /// writer (and what it started) has ended. A delivery sent after this
+    /// is refused.
+    pub(super) async fn close(&self) {
+        self.closing.cancel();
+        let mut ended = self.ended.lock().await;
+        while ended.recv().await.is_some() {}
     }
 
     /// Stores one delivery; returns once its transaction has committed.
@@ -122,10 +161,21 @@ fn on_own_thread(number: usize, lane: impl std::future::Future<Output = ()> + Se
 }
 
 /// Takes the next group from `queue`: everything waiting, up to
-/// [`MAX_GROUP_EVENTS`]. `None` once every handle is gone.
-async fn next_group(queue: &Mutex<mpsc::Receiver<Request>>) -> Option<Vec<Request>> {
+/// [`MAX_GROUP_EVENTS`]. `None` once every handle is gone, or once
+/// `closing` is cancelled and nothing is queued.
+async fn next_group(
+    queue: &Mutex<mpsc::Receiver<Request>>,
+    closing: &CancellationToken,
+) -> Option<Vec<Request>> {
     let mut receiver = queue.lock().await;
-    let first = receiver.recv().await?;
+    let first = tokio::select! {
+        first = receiver.recv() => first?,
+        () = closing.cancelled() => {
+            // Refuses new deliveries; what is queued is still taken.
+            receiver.close();
+            receiver.recv().await?
+        }
+    };
     let mut events = first.events.len();
     let mut group = vec![first];
     while events < MAX_GROUP_EVENTS {
@@ -143,8 +193,10 @@ async fn run(
     backend: Backend,
     queue: Arc<Mutex<mpsc::Receiver<Request>>>,
     health: Arc<WriteHealth>,
+    closing: CancellationToken,
+    _running: Running,
 ) {
-    while let Some(group) = next_group(&queue).await {
+    while let Some(group) = next_group(&queue, &closing).await {
         if let Err(group) = writer.store(group, backend, &health).await {
             // One delivery the database refuses must not fail the others:
             // each is tried alone, each time on a settled connection.

@@ -189,10 +189,11 @@ impl Store {
             reader,
             checkpointer,
         } = connect::open(backend, url).await?;
+        let (running, ended) = tokio::sync::mpsc::channel(1);
         let lanes = match backend {
             Backend::Sqlite => vec![group_commit::Writer::Pool {
                 pool: writer.clone(),
-                checkpoints: checkpointer.map(checkpoints::start),
+                checkpoints: checkpointer.map(|pool| checkpoints::start(pool, running.clone())),
             }],
             Backend::Postgres => (0..writers.get())
                 .map(|_| group_commit::Writer::Own {
@@ -204,12 +205,24 @@ impl Store {
         let writes = std::sync::Arc::<WriteHealth>::default();
         Ok(Store {
             backend,
-            deliveries: group_commit::GroupCommit::start(lanes, backend, writes.clone()),
+            deliveries: group_commit::GroupCommit::start(
+                lanes,
+                backend,
+                writes.clone(),
+                (running, ended),
+            ),
             writer,
             reader,
             account_figures: Default::default(),
             writes,
         })
+    }
+
+    /// Stores the deliveries already queued, then stops the writers and
+    /// waits for them (and the checkpoints they started) to end; a delivery
+    /// sent afterwards is refused. Called once the node has stopped serving.
+    pub async fn close(&self) {
+        self.deliveries.close().await;
     }
 
     /// The engine this store runs on.

@@ -101,7 +101,37 @@ on_both_backends!(
     a_reply_taken_back_by_another_node_leaves_the_accounts_median,
     a_conversation_two_nodes_write_in_turn_is_followed_through_both,
     a_delivery_the_database_refuses_mid_transaction_leaves_the_next_ones_committed,
+    closing_a_store_keeps_every_acknowledged_delivery_and_refuses_the_next,
 );
+
+/// A node's stop closes its store while deliveries may still be queued:
+/// every delivery acknowledged is counted (also after reopening), the writers
+/// end, and a delivery sent after the close is refused, never acknowledged.
+async fn closing_a_store_keeps_every_acknowledged_delivery_and_refuses_the_next(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let sends = futures::future::join_all((0..100).map(|i| {
+        let events = vec![dm(&format!("closing-{i}"), RECEIVED, "biz", "c", NOW)];
+        store.ingest(events, NOW)
+    }));
+    let (outcomes, ()) = tokio::join!(sends, store.close());
+    let acknowledged = outcomes.iter().filter(|outcome| outcome.is_ok()).count() as i64;
+    assert!(
+        acknowledged > 0,
+        "the queue was taken before the writers stopped"
+    );
+    let late = store
+        .ingest(vec![dm("after-close", RECEIVED, "biz", "c", NOW)], NOW)
+        .await;
+    assert!(late.is_err(), "a delivery after the close is refused");
+    drop(store);
+    let reopened = database.open().await;
+    let snapshot = reopened
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.dms_received.total, acknowledged);
+}
 
 /// The database fails a delivery inside its transaction (a trigger, as a
 /// full disk would): that delivery is refused, and every delivery
