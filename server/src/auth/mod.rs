@@ -16,7 +16,7 @@ pub mod session;
 pub mod streamed;
 pub mod throttle;
 
-use std::{net::IpAddr, sync::Arc};
+use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
@@ -32,6 +32,15 @@ use remembered::Remembered;
 use session::{token_hash, SessionPolicy};
 use streamed::{StreamedSessions, TooManyStreams, Watching};
 use throttle::{AttemptKeys, LoginThrottle, Verdict};
+
+/// Why a session a stream follows ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Its lifetime (or idle time) ran out.
+    Expired,
+    /// The admin logged out (on this node or another).
+    LoggedOut,
+}
 
 /// A session is written back as "last seen" at most this often (or every
 /// quarter of the idle timeout, when that is shorter: with the streamed-
@@ -339,12 +348,41 @@ impl Auth {
         self.ended.subscribe()
     }
 
-    /// Counts an open stream of `session` until the guard is dropped, so the
-    /// periodic check covers it; refused when the session already holds
-    /// [`SessionPolicy::max_streams`].
-    pub fn watch_stream(&self, session: &Session) -> Result<Watching, TooManyStreams> {
-        self.streamed
-            .watch(&session.token_hash, self.policy.max_streams)
+    /// The one place a stream learns that its session is over: counts an
+    /// open stream of `session` (refused when the session already holds
+    /// [`SessionPolicy::max_streams`]) and returns the future that completes
+    /// with the reason: its lifetime runs out, it is logged out on this node
+    /// (at once), or the node's check of streamed sessions finds it gone (a
+    /// logout on another node). While the future lives, the stream is
+    /// counted, so that check covers its session.
+    pub fn session_end(
+        &self,
+        session: &Session,
+    ) -> Result<impl Future<Output = SessionEnd> + Send + 'static, TooManyStreams> {
+        let watching = self
+            .streamed
+            .watch(&session.token_hash, self.policy.max_streams)?;
+        let mut ended = self.ended_sessions();
+        let hash = session.token_hash.clone();
+        let lifetime_left = u64::try_from(session.lifetime_ends_at_ms - now_ms()).unwrap_or(0);
+        Ok(async move {
+            let _watching: Watching = watching;
+            let lifetime_over = tokio::time::sleep(Duration::from_millis(lifetime_left));
+            tokio::pin!(lifetime_over);
+            loop {
+                tokio::select! {
+                    () = &mut lifetime_over => return SessionEnd::Expired,
+                    announced = ended.recv() => match announced {
+                        Ok(announced) if announced == hash => return SessionEnd::LoggedOut,
+                        // A missed announcement is repeated by the next check.
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await
+                        }
+                    },
+                }
+            }
+        })
     }
 
     /// Every `stream_check_interval` until `shutdown`: checks each session

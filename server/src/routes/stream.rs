@@ -37,13 +37,12 @@ use futures::{
     task::AtomicWaker,
     StreamExt,
 };
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::{streamed::Watching, Auth, Session},
+    auth::{Session, SessionEnd},
     bus::PublishedSnapshot,
-    clock::now_ms,
     metrics::{metrics, Counted},
     state::AppState,
 };
@@ -64,8 +63,8 @@ pub async fn stream(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    let watching = match state.auth.watch_stream(&session) {
-        Ok(watching) => watching,
+    let session_end = match state.auth.session_end(&session) {
+        Ok(session_end) => session_end,
         Err(refused) => {
             metrics().streams_refused.inc();
             tracing::info!(
@@ -81,7 +80,6 @@ pub async fn stream(
         }
     };
     let receiver = state.publisher.bus().subscribe();
-    let session_end = session_ended(state.auth.clone(), session, watching);
     let body = Body::from_stream(frames(receiver, state.shutdown.clone(), session_end));
     (
         [
@@ -100,43 +98,12 @@ pub async fn stream(
         .into_response()
 }
 
-/// Why a stream's session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// Its lifetime (or idle time) ran out.
-    Expired,
-    /// The admin logged out.
-    LoggedOut,
-}
-
-impl SessionEnd {
-    fn frame(self) -> Bytes {
-        Bytes::from_static(match self {
-            SessionEnd::Expired => b"event: session_ended\ndata: expired\n\n",
-            SessionEnd::LoggedOut => b"event: session_ended\ndata: logged_out\n\n",
-        })
-    }
-}
-
-/// Completes when `session` is over, saying why. While it waits, `_watching`
-/// keeps the session on the node's list of sessions to check (see
-/// [`crate::auth::streamed`]).
-async fn session_ended(auth: Auth, session: Session, _watching: Watching) -> SessionEnd {
-    let mut ended = auth.ended_sessions();
-    let lifetime_left = u64::try_from(session.lifetime_ends_at_ms - now_ms()).unwrap_or(0);
-    let lifetime_over = tokio::time::sleep(Duration::from_millis(lifetime_left));
-    tokio::pin!(lifetime_over);
-    loop {
-        tokio::select! {
-            () = &mut lifetime_over => return SessionEnd::Expired,
-            hash = ended.recv() => match hash {
-                Ok(hash) if hash == session.token_hash => return SessionEnd::LoggedOut,
-                // A missed announcement is repeated by the next periodic check.
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-            },
-        }
-    }
+/// The frame that tells the dashboard why its stream ends.
+fn session_end_frame(end: SessionEnd) -> Bytes {
+    Bytes::from_static(match end {
+        SessionEnd::Expired => b"event: session_ended\ndata: expired\n\n",
+        SessionEnd::LoggedOut => b"event: session_ended\ndata: logged_out\n\n",
+    })
 }
 
 /// What else, besides a newer snapshot, a stream waits for.
@@ -223,7 +190,7 @@ where
                 Some(Control::KeepAlive) => Bytes::from_static(KEEP_ALIVE_FRAME),
                 Some(Control::SessionEnded(end)) => {
                     state.ended = true;
-                    end.frame()
+                    session_end_frame(end)
                 }
                 Some(Control::Shutdown) | None => return None,
             },
