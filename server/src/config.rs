@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     auth::session::SessionPolicy,
@@ -22,12 +22,45 @@ pub const ADMIN_PASSWORD_VAR: &str = "PULSE_ADMIN_PASSWORD";
 /// The variable holding the metrics scraper's token.
 pub const METRICS_TOKEN_VAR: &str = "PULSE_METRICS_TOKEN";
 
+/// Default of `PULSE_DATA_DIR`.
+pub const DEFAULT_DATA_DIR: &str = "data";
+/// Default of `LEPTOS_SITE_ADDR`.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+/// Default of `LEPTOS_SITE_ROOT`.
+pub const DEFAULT_SITE_ROOT: &str = "target/site";
+/// Default of `STATS_SAFETY_POLL_S`.
+pub const DEFAULT_SAFETY_POLL_S: u64 = 30;
+/// Default of `STATS_DB_POLL_S`.
+pub const DEFAULT_DB_POLL_S: u64 = 10;
+/// Default of `STATS_NOTIFY_MIN_INTERVAL_MS`.
+pub const DEFAULT_NOTIFY_MIN_INTERVAL_MS: u64 = 100;
+/// Default of `PULSE_SESSION_IDLE_TIMEOUT_S`: half an hour.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT_S: u64 = 30 * 60;
+/// Default of `PULSE_SESSION_LIFETIME_S`: eight hours.
+pub const DEFAULT_SESSION_LIFETIME_S: u64 = 8 * 3600;
+/// Default of `PULSE_SESSION_STREAM_CHECK_S`.
+pub const DEFAULT_SESSION_STREAM_CHECK_S: u64 = 30;
+/// Default of `WEBHOOK_SILENCE_ALERT_MIN`.
+pub const DEFAULT_WEBHOOK_SILENCE_ALERT_MIN: u64 = 60;
+/// Default of `WEBHOOK_REJECTIONS_ALERT_PER_HOUR`.
+pub const DEFAULT_WEBHOOK_REJECTIONS_ALERT_PER_HOUR: i64 = 10;
+/// Default of `AUTOMATION_REPLY_ALERT_S`.
+pub const DEFAULT_AUTOMATION_REPLY_ALERT_S: u64 = 300;
+/// Default of `ACCOUNT_SILENCE_MIN_EVENTS`.
+pub const DEFAULT_ACCOUNT_SILENCE_MIN_EVENTS: i64 = 20;
+/// Default of `ACCOUNT_SILENCE_ALERT_MIN`.
+pub const DEFAULT_ACCOUNT_SILENCE_ALERT_MIN: u64 = 120;
 /// Default of `PULSE_HEADER_READ_TIMEOUT_S`.
 pub const DEFAULT_HEADER_READ_TIMEOUT_S: u64 = 10;
 /// Default of `PULSE_MAX_STREAMS_PER_SESSION`.
 pub const DEFAULT_MAX_STREAMS_PER_SESSION: u64 = 16;
 /// Default of `STATS_FANOUT_CPU_BUDGET`: half a core.
 pub const DEFAULT_FANOUT_CPU_BUDGET: f64 = 0.5;
+
+/// A URL that may carry a password, held as a secret from the moment it is read.
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value.to_owned()))
+}
 
 /// `STATS_FANOUT_CPU_BUDGET`: a share of one core, 0.05 to 64.
 fn parse_cpu_budget(value: &str) -> Result<f64, String> {
@@ -70,16 +103,16 @@ pub enum Switch {
 }
 
 /// Where the data lives; shared by `pulse serve` and `pulse admin`.
-#[derive(Clone, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct StoreArgs {
     /// Directory for local state: the SQLite database and generated webhook secrets.
-    #[arg(long, env = "PULSE_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "PULSE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// Database to use: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`;
     /// defaults to `sqlite://<data dir>/pulse.db`.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub database_url: Option<SecretString>,
 
     /// Concurrent writers of webhook deliveries, each on its own database
     /// connection (Postgres; SQLite takes exactly one). Default: 1 on SQLite,
@@ -117,23 +150,23 @@ impl StoreArgs {
     /// The database URL in force: the configured one or the default SQLite file.
     pub fn database_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.clone(),
+            Some(url) => url.expose_secret().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("pulse.db").display()),
         }
     }
 }
 
 /// Settings of a running server. Secrets are not here: see [`crate::secrets`].
-///
-/// `Debug` is written by hand: the database and Redis URLs may carry passwords.
-#[derive(Clone, Args)]
+/// The URLs that may carry passwords are held as secrets, so `Debug` never
+/// shows them.
+#[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
 
     /// Directory holding the built site (`pkg/pulse.wasm`, `pkg/pulse.js`, `pkg/pulse.css`).
-    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = DEFAULT_SITE_ROOT)]
     pub site_root: PathBuf,
 
     /// Where the data lives.
@@ -142,8 +175,8 @@ pub struct Config {
 
     /// Redis to share snapshots between nodes: `redis://[:PASSWORD@]HOST:PORT[/DB]`.
     /// Unset, the node pushes in-process only (one node).
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub redis_url: Option<SecretString>,
 
     /// `off` never subscribes to Redis Pub/Sub and polls the Redis cache instead.
     #[arg(long, env = "STATS_PUBSUB", value_enum, default_value_t = Switch::On)]
@@ -154,7 +187,7 @@ pub struct Config {
     #[arg(
         long,
         env = "STATS_SAFETY_POLL_S",
-        default_value_t = 30,
+        default_value_t = DEFAULT_SAFETY_POLL_S,
         value_parser = clap::value_parser!(u64).range(1..=3_600)
     )]
     pub stats_safety_poll_s: u64,
@@ -163,7 +196,7 @@ pub struct Config {
     #[arg(
         long,
         env = "STATS_DB_POLL_S",
-        default_value_t = 10,
+        default_value_t = DEFAULT_DB_POLL_S,
         value_parser = clap::value_parser!(u64).range(1..=3_600)
     )]
     pub stats_db_poll_s: u64,
@@ -240,7 +273,7 @@ pub struct Config {
     #[arg(
         long,
         env = "PULSE_SESSION_IDLE_TIMEOUT_S",
-        default_value_t = 30 * 60,
+        default_value_t = DEFAULT_SESSION_IDLE_TIMEOUT_S,
         value_parser = clap::value_parser!(u64).range(1..=604_800)
     )]
     pub session_idle_timeout_s: u64,
@@ -249,7 +282,7 @@ pub struct Config {
     #[arg(
         long,
         env = "PULSE_SESSION_LIFETIME_S",
-        default_value_t = 8 * 3600,
+        default_value_t = DEFAULT_SESSION_LIFETIME_S,
         value_parser = clap::value_parser!(u64).range(1..=2_592_000)
     )]
     pub session_lifetime_s: u64,
@@ -259,7 +292,7 @@ pub struct Config {
     #[arg(
         long,
         env = "PULSE_SESSION_STREAM_CHECK_S",
-        default_value_t = 30,
+        default_value_t = DEFAULT_SESSION_STREAM_CHECK_S,
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub session_stream_check_s: u64,
@@ -285,7 +318,7 @@ pub struct Config {
     #[arg(
         long,
         env = "STATS_NOTIFY_MIN_INTERVAL_MS",
-        default_value_t = 100,
+        default_value_t = DEFAULT_NOTIFY_MIN_INTERVAL_MS,
         value_parser = clap::value_parser!(u64).range(1..=60_000)
     )]
     pub stats_notify_min_interval_ms: u64,
@@ -305,7 +338,7 @@ pub struct Config {
     #[arg(
         long,
         env = "WEBHOOK_SILENCE_ALERT_MIN",
-        default_value_t = 60,
+        default_value_t = DEFAULT_WEBHOOK_SILENCE_ALERT_MIN,
         value_parser = clap::value_parser!(u64).range(1..=10_080)
     )]
     pub webhook_silence_alert_min: u64,
@@ -314,7 +347,7 @@ pub struct Config {
     #[arg(
         long,
         env = "WEBHOOK_REJECTIONS_ALERT_PER_HOUR",
-        default_value_t = 10,
+        default_value_t = DEFAULT_WEBHOOK_REJECTIONS_ALERT_PER_HOUR,
         value_parser = clap::value_parser!(i64).range(1..)
     )]
     pub webhook_rejections_alert_per_hour: i64,
@@ -324,7 +357,7 @@ pub struct Config {
     #[arg(
         long,
         env = "AUTOMATION_REPLY_ALERT_S",
-        default_value_t = 300,
+        default_value_t = DEFAULT_AUTOMATION_REPLY_ALERT_S,
         value_parser = clap::value_parser!(u64).range(1..86_400)
     )]
     pub automation_reply_alert_s: u64,
@@ -334,7 +367,7 @@ pub struct Config {
     #[arg(
         long,
         env = "ACCOUNT_SILENCE_MIN_EVENTS",
-        default_value_t = 20,
+        default_value_t = DEFAULT_ACCOUNT_SILENCE_MIN_EVENTS,
         value_parser = clap::value_parser!(i64).range(1..)
     )]
     pub account_silence_min_events: i64,
@@ -343,61 +376,10 @@ pub struct Config {
     #[arg(
         long,
         env = "ACCOUNT_SILENCE_ALERT_MIN",
-        default_value_t = 120,
+        default_value_t = DEFAULT_ACCOUNT_SILENCE_ALERT_MIN,
         value_parser = clap::value_parser!(u64).range(1..1440)
     )]
     pub account_silence_alert_min: u64,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |present: bool| if present { "<set>" } else { "<unset>" };
-        f.debug_struct("Config")
-            .field("addr", &self.addr)
-            .field("site_root", &self.site_root)
-            .field("data_dir", &self.store.data_dir)
-            .field("database_url", &set(self.store.database_url.is_some()))
-            .field("store_writers", &self.store.store_writers)
-            .field("redis_url", &set(self.redis_url.is_some()))
-            .field("stats_pubsub", &self.stats_pubsub)
-            .field("stats_safety_poll_s", &self.stats_safety_poll_s)
-            .field("stats_db_poll_s", &self.stats_db_poll_s)
-            .field("tls_cert", &self.tls_cert)
-            .field("tls_key", &self.tls_key)
-            .field("secure_cookies", &self.secure_cookies)
-            .field("trust_forwarded_for", &self.trust_forwarded_for)
-            .field("header_read_timeout_s", &self.header_read_timeout_s)
-            .field("max_connections", &self.max_connections)
-            .field(
-                "max_connections_per_address",
-                &self.max_connections_per_address,
-            )
-            .field("stream_threads", &self.stream_threads)
-            .field("max_streams_per_session", &self.max_streams_per_session)
-            .field("session_idle_timeout_s", &self.session_idle_timeout_s)
-            .field("session_lifetime_s", &self.session_lifetime_s)
-            .field("session_stream_check_s", &self.session_stream_check_s)
-            .field("admin_email", &self.admin_email)
-            .field("admin_password", &set(self.admin_password.is_some()))
-            .field("metrics_token", &set(self.metrics_token.is_some()))
-            .field(
-                "stats_notify_min_interval_ms",
-                &self.stats_notify_min_interval_ms,
-            )
-            .field("stats_fanout_cpu_budget", &self.stats_fanout_cpu_budget)
-            .field("webhook_silence_alert_min", &self.webhook_silence_alert_min)
-            .field(
-                "webhook_rejections_alert_per_hour",
-                &self.webhook_rejections_alert_per_hour,
-            )
-            .field("automation_reply_alert_s", &self.automation_reply_alert_s)
-            .field(
-                "account_silence_min_events",
-                &self.account_silence_min_events,
-            )
-            .field("account_silence_alert_min", &self.account_silence_alert_min)
-            .finish()
-    }
 }
 
 impl Config {
@@ -406,13 +388,13 @@ impl Config {
     pub fn local(data_dir: PathBuf) -> Self {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            site_root: PathBuf::from("target/site"),
+            site_root: PathBuf::from(DEFAULT_SITE_ROOT),
             store: StoreArgs::local(data_dir),
             redis_url: None,
             stats_pubsub: Switch::On,
-            stats_safety_poll_s: 30,
-            stats_db_poll_s: 10,
-            stats_notify_min_interval_ms: 100,
+            stats_safety_poll_s: DEFAULT_SAFETY_POLL_S,
+            stats_db_poll_s: DEFAULT_DB_POLL_S,
+            stats_notify_min_interval_ms: DEFAULT_NOTIFY_MIN_INTERVAL_MS,
             stats_fanout_cpu_budget: DEFAULT_FANOUT_CPU_BUDGET,
             tls_cert: None,
             tls_key: None,
@@ -423,17 +405,17 @@ impl Config {
             max_connections_per_address: None,
             stream_threads: None,
             max_streams_per_session: DEFAULT_MAX_STREAMS_PER_SESSION,
-            session_idle_timeout_s: 30 * 60,
-            session_lifetime_s: 8 * 3600,
-            session_stream_check_s: 30,
+            session_idle_timeout_s: DEFAULT_SESSION_IDLE_TIMEOUT_S,
+            session_lifetime_s: DEFAULT_SESSION_LIFETIME_S,
+            session_stream_check_s: DEFAULT_SESSION_STREAM_CHECK_S,
             admin_email: None,
             admin_password: None,
             metrics_token: None,
-            webhook_silence_alert_min: 60,
-            webhook_rejections_alert_per_hour: 10,
-            automation_reply_alert_s: 300,
-            account_silence_min_events: 20,
-            account_silence_alert_min: 120,
+            webhook_silence_alert_min: DEFAULT_WEBHOOK_SILENCE_ALERT_MIN,
+            webhook_rejections_alert_per_hour: DEFAULT_WEBHOOK_REJECTIONS_ALERT_PER_HOUR,
+            automation_reply_alert_s: DEFAULT_AUTOMATION_REPLY_ALERT_S,
+            account_silence_min_events: DEFAULT_ACCOUNT_SILENCE_MIN_EVENTS,
+            account_silence_alert_min: DEFAULT_ACCOUNT_SILENCE_ALERT_MIN,
         }
     }
 
@@ -546,6 +528,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_a_password_a_url_carries() {
+        let mut config = Config::local(PathBuf::from("unused"));
+        config.store.database_url = Some("postgres://pulse:db-password@db/pulse".to_owned().into());
+        config.redis_url = Some("redis://:redis-password@cache:6379".to_owned().into());
+        config.admin_password = Some("admin-password".to_owned().into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("password@"), "{shown}");
+        assert!(!shown.contains("admin-password"), "{shown}");
+        assert!(
+            shown.contains("database_url"),
+            "the field is listed: {shown}"
+        );
+    }
 
     #[test]
     fn proxy_hops_are_a_small_count_and_the_old_booleans_still_read() {

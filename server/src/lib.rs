@@ -27,6 +27,7 @@ mod routes;
 use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
 use leptos::config::{Env, LeptosOptions};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -119,10 +120,11 @@ impl Application {
         let publisher = StatsPublisher::start(store.clone(), config.health_policy()).await?;
         let relay = match &config.redis_url {
             Some(url) => {
-                let client =
-                    redis::Client::open(url.as_str()).map_err(|error| StartError::RedisUrl {
+                let client = redis::Client::open(url.expose_secret()).map_err(|error| {
+                    StartError::RedisUrl {
                         reason: error.to_string(),
-                    })?;
+                    }
+                })?;
                 let seal = bus::seal::Seal::new(store.relay_key().await?);
                 Some(
                     Relay::start(

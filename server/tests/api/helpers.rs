@@ -63,7 +63,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on `database_url`, or on SQLite in its data directory when `None`.
 pub async fn spawn_app_on(database_url: Option<String>) -> TestApp {
-    spawn_app_with(|config| config.store.database_url = database_url).await
+    spawn_app_with(|config| config.store.database_url = database_url.map(Into::into)).await
 }
 
 /// A server with the local defaults changed by `configure`.

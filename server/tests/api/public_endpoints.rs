@@ -276,7 +276,7 @@ async fn on_postgres_a_locked_address_adds_no_records_and_the_lock_holds() {
     let app = spawn_app_with({
         let url = url.clone();
         move |config| {
-            config.store.database_url = Some(url);
+            config.store.database_url = Some(url.into());
             config.trust_forwarded_for = 1;
         }
     })

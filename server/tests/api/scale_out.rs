@@ -218,7 +218,7 @@ async fn when_redis_dies_nodes_poll_the_database_and_return_to_pubsub_when_it_is
 async fn redis_commands_per_update_do_not_grow_with_connected_clients() {
     let redis = RedisServer::start();
     let app = spawn_app_with(|config| {
-        config.redis_url = Some(redis.url());
+        config.redis_url = Some(redis.url().into());
         config.stats_safety_poll_s = 3_600;
         // 200 dashboards of one session, past the default cap.
         config.max_streams_per_session = 1_000;
@@ -270,13 +270,13 @@ async fn with_pubsub_switched_off_other_nodes_updates_arrive_by_polling_the_cach
     let redis = RedisServer::start();
     let database_url = fresh_database_url().await;
     let writer = spawn_app_with(|config| {
-        config.store.database_url = Some(database_url.clone());
-        config.redis_url = Some(redis.url());
+        config.store.database_url = Some(database_url.clone().into());
+        config.redis_url = Some(redis.url().into());
     })
     .await;
     let poller = spawn_app_with(|config| {
-        config.store.database_url = Some(database_url.clone());
-        config.redis_url = Some(redis.url());
+        config.store.database_url = Some(database_url.clone().into());
+        config.redis_url = Some(redis.url().into());
         config.stats_pubsub = pulse::config::Switch::Off;
         config.stats_safety_poll_s = 1;
     })
