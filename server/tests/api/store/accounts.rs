@@ -1,0 +1,467 @@
+//! The accounts page: each account's figures, the silent flag, and every order as deliveries
+//! and time go by.
+
+use super::*;
+
+on_both_backends!(
+    the_accounts_page_shows_each_account_and_flags_the_silent_one,
+    orders_by_a_figure_follow_what_changed_since_the_last_page,
+    figures_kept_up_without_pages_recompute_only_what_changed,
+    accounts_sort_by_newest_event_across_writers_with_eventless_ones_last,
+    a_reply_taken_back_by_another_node_leaves_the_accounts_median,
+);
+
+async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let mut events = vec![
+        // biz-a answers one customer in 30 s and keeps another waiting.
+        dm("a1", RECEIVED, "biz-a", "quick", NOW - 10 * MINUTE),
+        dm(
+            "a2",
+            EventKind::DmSent,
+            "biz-a",
+            "quick",
+            NOW - 10 * MINUTE + 30_000,
+        ),
+        dm("a3", RECEIVED, "biz-a", "waits", NOW - 5 * MINUTE),
+    ];
+    // biz-b was busy three hours ago (20 events) and has been quiet since:
+    // silent. biz-c had only 5 events then: not busy enough to be.
+    for i in 0..20 {
+        events.push(dm(
+            &format!("b{i}"),
+            RECEIVED,
+            "biz-b",
+            "x",
+            NOW - 3 * 3_600_000 + i * 1000,
+        ));
+    }
+    for i in 0..5 {
+        events.push(dm(
+            &format!("c{i}"),
+            RECEIVED,
+            "biz-c",
+            "y",
+            NOW - 3 * 3_600_000 + i * 1000,
+        ));
+    }
+    store.ingest(events, NOW).await.unwrap();
+
+    let page = |query: AccountsQuery| {
+        let store = store.clone();
+        async move { store.accounts_page(NOW, &query, &THRESHOLDS).await.unwrap() }
+    };
+    let default = page(AccountsQuery::default()).await;
+    assert_eq!(default.total, 3);
+    let ids: Vec<&str> = default
+        .rows
+        .iter()
+        .map(|row| row.account_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["biz-a", "biz-b", "biz-c"],
+        "waiting, most first, then by id"
+    );
+    let a = &default.rows[0];
+    assert_eq!((a.received_today, a.sent_today, a.waiting), (2, 1, 1));
+    assert_eq!(a.median_reply_ms, Some(30_000));
+    assert_eq!(a.last_event_at_ms, Some(NOW - 5 * MINUTE));
+    assert!(!a.silent);
+    let b = &default.rows[1];
+    assert_eq!(
+        (b.received_today, b.waiting, b.median_reply_ms),
+        (20, 1, None)
+    );
+    assert!(b.silent);
+    assert!(
+        !default.rows[2].silent,
+        "5 events are too few to call it silent"
+    );
+
+    assert_eq!(store.silent_accounts(NOW, &THRESHOLDS).await.unwrap(), 1);
+
+    let query = |filter: &str, sort: AccountSort, descending: bool, offset: i64| AccountsQuery {
+        filter: filter.to_string(),
+        sort,
+        descending,
+        offset,
+    };
+    let filtered = page(query("z-b", AccountSort::Account, false, 0)).await;
+    assert_eq!(filtered.total, 1);
+    assert_eq!(filtered.rows[0].account_id, "biz-b");
+    let by_reply = page(query("", AccountSort::Reply, false, 0)).await;
+    assert_eq!(
+        by_reply.rows[0].account_id, "biz-a",
+        "accounts without replies last"
+    );
+    let by_received = page(query("", AccountSort::Received, true, 0)).await;
+    assert_eq!(by_received.rows[0].account_id, "biz-b");
+    let by_sent = page(query("", AccountSort::Sent, true, 0)).await;
+    assert_eq!(by_sent.rows[0].account_id, "biz-a");
+    let by_last_event = page(query("", AccountSort::LastEvent, true, 0)).await;
+    assert_eq!(by_last_event.rows[0].account_id, "biz-a");
+    let by_name = page(query("", AccountSort::Account, true, 0)).await;
+    assert_eq!(by_name.rows[0].account_id, "biz-c");
+    let past_the_end = page(query("", AccountSort::Account, false, 100)).await;
+    assert_eq!((past_the_end.total, past_the_end.rows.len()), (3, 0));
+    // A `%` in the filter matches itself only.
+    assert_eq!(
+        page(query("%", AccountSort::Account, false, 0)).await.total,
+        0
+    );
+
+    // Rows no window reaches any more go; the figures stay.
+    store
+        .ingest(
+            vec![
+                dm("old1", RECEIVED, "biz-a", "old", NOW - 3 * DAY_MS),
+                dm(
+                    "old2",
+                    EventKind::DmSent,
+                    "biz-a",
+                    "old",
+                    NOW - 3 * DAY_MS + 5_000,
+                ),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let before = page(AccountsQuery::default()).await;
+    assert!(store.purge_expired_account_rows(NOW).await.unwrap() >= 3);
+    assert_eq!(page(AccountsQuery::default()).await, before);
+    assert_eq!(store.purge_expired_account_rows(NOW).await.unwrap(), 0);
+
+    // A later event ends the silence.
+    store
+        .ingest(
+            vec![dm("b-again", RECEIVED, "biz-b", "x", NOW - MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page(AccountsQuery::default()).await.silent, 0);
+}
+
+/// A node's ordered figures (caught up when a page asks) follow new
+/// accounts, an account whose events count nothing, another node's writes,
+/// and a reply leaving the hour's window, and read the other way for the
+/// opposite order.
+async fn orders_by_a_figure_follow_what_changed_since_the_last_page(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    let ids = |sort: AccountSort, descending: bool, now: i64| {
+        let store = first.clone();
+        async move {
+            let query = AccountsQuery {
+                filter: String::new(),
+                sort,
+                descending,
+                offset: 0,
+            };
+            let page = store.accounts_page(now, &query, &THRESHOLDS).await.unwrap();
+            assert_eq!(page.total, page.rows.len() as i64);
+            page.rows
+                .into_iter()
+                .map(|row| row.account_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    // biz-a: a customer answered 30 s later, 58 minutes ago; one waiting.
+    first
+        .ingest(
+            vec![
+                dm("a1", RECEIVED, "biz-a", "p", NOW - 58 * MINUTE),
+                dm(
+                    "a2",
+                    EventKind::DmSent,
+                    "biz-a",
+                    "p",
+                    NOW - 58 * MINUTE + 30_000,
+                ),
+                dm("a3", RECEIVED, "biz-a", "q", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(AccountSort::Waiting, true, NOW).await, ["biz-a"]);
+    assert_eq!(ids(AccountSort::Reply, true, NOW).await, ["biz-a"]);
+    // An account seen only in an event that counts nothing.
+    first
+        .ingest(
+            vec![dm("r", EventKind::Referral, "biz-r", "z", NOW - MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(AccountSort::Waiting, true, NOW).await,
+        ["biz-a", "biz-r"]
+    );
+    // The other node: biz-b answers one customer in 10 s and keeps two waiting.
+    second
+        .ingest(
+            vec![
+                dm("b1", RECEIVED, "biz-b", "s", NOW - MINUTE),
+                dm("b2", EventKind::DmSent, "biz-b", "s", NOW - MINUTE + 10_000),
+                dm("b3", RECEIVED, "biz-b", "t", NOW - MINUTE),
+                dm("b4", RECEIVED, "biz-b", "u", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(AccountSort::Waiting, true, NOW).await,
+        ["biz-b", "biz-a", "biz-r"]
+    );
+    assert_eq!(
+        ids(AccountSort::Waiting, false, NOW).await,
+        ["biz-r", "biz-a", "biz-b"],
+        "the opposite order is the same walked backwards"
+    );
+    assert_eq!(
+        ids(AccountSort::Sent, true, NOW).await,
+        ["biz-a", "biz-b", "biz-r"],
+        "ties by id A to Z, largest first"
+    );
+    assert_eq!(
+        ids(AccountSort::Reply, true, NOW).await,
+        ["biz-a", "biz-b", "biz-r"],
+        "slowest first, accounts without replies last"
+    );
+    // Three minutes on, biz-a's reply has left the last hour.
+    let later = NOW + 3 * MINUTE;
+    assert_eq!(
+        ids(AccountSort::Reply, true, later).await,
+        ["biz-b", "biz-a", "biz-r"]
+    );
+    assert_eq!(
+        ids(AccountSort::Reply, false, later).await,
+        ["biz-b", "biz-r", "biz-a"],
+        "without a median: last either way, by id the other way round"
+    );
+    let page = first
+        .accounts_page(
+            later,
+            &AccountsQuery {
+                sort: AccountSort::Reply,
+                ..AccountsQuery::default()
+            },
+            &THRESHOLDS,
+        )
+        .await
+        .unwrap();
+    let medians: Vec<Option<i64>> = page.rows.iter().map(|row| row.median_reply_ms).collect();
+    assert_eq!(medians, [Some(10_000), None, None]);
+}
+
+/// The figures a node keeps up between pages (built first, then caught up
+/// each minute): the first catch-up reads every account, the next ones only
+/// those written since (by any node) or whose rows left a window, and pages
+/// after them show the same as pages that caught up themselves.
+async fn figures_kept_up_without_pages_recompute_only_what_changed(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    first
+        .ingest(
+            vec![
+                // biz-a: a reply of 30 s, 58 minutes ago.
+                dm("a1", RECEIVED, "biz-a", "p", NOW - 58 * MINUTE),
+                dm(
+                    "a2",
+                    EventKind::DmSent,
+                    "biz-a",
+                    "p",
+                    NOW - 58 * MINUTE + 30_000,
+                ),
+                dm("b1", RECEIVED, "biz-b", "s", NOW - MINUTE),
+                dm("c1", RECEIVED, "biz-c", "t", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 3);
+    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 0);
+    // The other node keeps two more of biz-b's customers waiting.
+    second
+        .ingest(
+            vec![
+                dm("b2", RECEIVED, "biz-b", "u", NOW - MINUTE),
+                dm("b3", RECEIVED, "biz-b", "v", NOW - MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 1);
+    let page = |now: i64, sort: AccountSort| {
+        let store = first.clone();
+        async move {
+            let query = AccountsQuery {
+                sort,
+                ..AccountsQuery::default()
+            };
+            store
+                .accounts_page(now, &query, &THRESHOLDS)
+                .await
+                .unwrap()
+                .rows
+                .into_iter()
+                .map(|row| (row.account_id, row.waiting, row.median_reply_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        page(NOW, AccountSort::Waiting).await,
+        [
+            ("biz-b".to_string(), 3, None),
+            ("biz-c".to_string(), 1, None),
+            ("biz-a".to_string(), 0, Some(30_000)),
+        ]
+    );
+    // Three minutes on, biz-a's reply has left the last hour: only biz-a moved.
+    let later = NOW + 3 * MINUTE;
+    assert_eq!(first.keep_account_figures_up(later).await.unwrap(), 1);
+    assert_eq!(
+        page(later, AccountSort::Reply).await,
+        [
+            ("biz-a".to_string(), 0, None),
+            ("biz-b".to_string(), 3, None),
+            ("biz-c".to_string(), 1, None),
+        ],
+        "nobody with a median: by id"
+    );
+}
+
+/// The newest-event order reads each account's newest row over the writer
+/// slots (two stores: two slots on Postgres) and puts an account whose only
+/// event counts nothing (a referral) last in both directions, across pages.
+async fn accounts_sort_by_newest_event_across_writers_with_eventless_ones_last(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    first
+        .ingest(
+            vec![
+                dm("a", RECEIVED, "biz-a", "x", NOW - MINUTE),
+                dm("b-old", RECEIVED, "biz-b", "y", NOW - 3 * MINUTE),
+                dm("c", EventKind::Referral, "biz-c", "z", NOW - 2 * MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    second
+        .ingest(
+            vec![dm("b-new", RECEIVED, "biz-b", "y", NOW - MINUTE / 2)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let ids = |descending: bool, offset: i64| {
+        let store = first.clone();
+        async move {
+            let query = AccountsQuery {
+                filter: String::new(),
+                sort: AccountSort::LastEvent,
+                descending,
+                offset,
+            };
+            let page = store.accounts_page(NOW, &query, &THRESHOLDS).await.unwrap();
+            page.rows
+                .into_iter()
+                .map(|row| (row.account_id, row.last_event_at_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    let at = |id: &str, ms: Option<i64>| (id.to_string(), ms);
+    assert_eq!(
+        ids(true, 0).await,
+        [
+            at("biz-b", Some(NOW - MINUTE / 2)),
+            at("biz-a", Some(NOW - MINUTE)),
+            at("biz-c", None)
+        ]
+    );
+    assert_eq!(
+        ids(false, 0).await,
+        [
+            at("biz-a", Some(NOW - MINUTE)),
+            at("biz-b", Some(NOW - MINUTE / 2)),
+            at("biz-c", None)
+        ]
+    );
+    assert_eq!(
+        ids(true, 1).await,
+        [at("biz-a", Some(NOW - MINUTE)), at("biz-c", None)]
+    );
+    assert_eq!(ids(true, 2).await, [at("biz-c", None)]);
+    assert_eq!(ids(true, 3).await, []);
+}
+
+/// A reply one node counted and another took back (a late DM moved the
+/// wait's start: on Postgres the take-back is a negative row in the second
+/// writer's slot) is not in the account's median, in the page's figures or
+/// its order.
+async fn a_reply_taken_back_by_another_node_leaves_the_accounts_median(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let (first, second) = (database.open().await, database.open().await);
+    first
+        .ingest(
+            vec![
+                dm("r1", RECEIVED, "biz-a", "p", NOW - 10 * MINUTE),
+                dm("s1", EventKind::DmSent, "biz-a", "p", NOW - 9 * MINUTE),
+                // biz-b: one reply of 2 minutes, for the order.
+                dm("r2", RECEIVED, "biz-b", "q", NOW - 10 * MINUTE),
+                dm("s2", EventKind::DmSent, "biz-b", "q", NOW - 8 * MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let query = AccountsQuery {
+        sort: AccountSort::Reply,
+        ..AccountsQuery::default()
+    };
+    let medians = |store: Store| {
+        let query = query.clone();
+        async move {
+            let page = store.accounts_page(NOW, &query, &THRESHOLDS).await.unwrap();
+            page.rows
+                .into_iter()
+                .map(|row| (row.account_id, row.median_reply_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    let at = |id: &str, waited_ms: i64| {
+        (
+            id.to_string(),
+            Some(replies::bucket_time_ms(replies::bucket_of(waited_ms))),
+        )
+    };
+    assert_eq!(
+        medians(first.clone()).await,
+        [at("biz-b", 2 * MINUTE), at("biz-a", MINUTE)]
+    );
+    // The customer had written four minutes earlier: the one reply waited 5 minutes.
+    second
+        .ingest(
+            vec![dm("r0", RECEIVED, "biz-a", "p", NOW - 14 * MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        medians(first.clone()).await,
+        [at("biz-a", 5 * MINUTE), at("biz-b", 2 * MINUTE)]
+    );
+    let snapshot = first
+        .snapshot(NOW, SnapshotSource::Push, &THRESHOLDS)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.replies.last_hour.count, 2);
+}
