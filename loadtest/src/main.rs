@@ -125,7 +125,7 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let fd_limit = server::raise_fd_limit();
+    let fd_limit = testkit::raise_open_file_limit();
     let started = Instant::now();
     let (fan_outs, ingest_seconds) = if args.quick {
         (

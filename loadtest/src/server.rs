@@ -48,7 +48,7 @@ impl Server {
                 binary.display()
             );
         }
-        let port = free_port()?;
+        let port = testkit::free_port();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -205,29 +205,4 @@ pub fn rss_kib_of(pid: u32) -> Result<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .context("VmRSS missing from /proc/<pid>/status")
-}
-
-pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Raises this process's open-file limit to its hard limit; children (the
-/// server) inherit it. Returns the new soft limit.
-pub fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 0;
-        }
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-    }
-    limit.rlim_cur
 }

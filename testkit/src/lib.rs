@@ -19,6 +19,41 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `command` to the end and panics, with its standard error, unless it
+/// succeeds; `what` says what it was for (and how to get it, if missing).
+pub fn run_ok(command: &mut std::process::Command, what: &str) -> std::process::Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: cannot run it: {error}"));
+    assert!(
+        output.status.success(),
+        "{what}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Raises this process's soft open-file limit to its hard limit (children,
+/// such as the server a harness starts, inherit it) and returns the limit
+/// in force.
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
 /// A server process under a small shell supervisor, which stops it when the
 /// owner's end of the supervisor's stdin closes: on [`Supervised::stop`], on
 /// drop, or when the owner process ends however it ends.

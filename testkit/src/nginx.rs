@@ -48,16 +48,12 @@ impl Nginx {
         );
         let config_path = dir.path().join("nginx.conf");
         std::fs::write(&config_path, config).expect("write nginx.conf");
-        let tested = Command::new("nginx")
-            .args(["-t", "-p", &root, "-c"])
-            .arg(&config_path)
-            .args(["-g", &format!("pid {root}/nginx.pid;")])
-            .output()
-            .expect("nginx runs (is it installed? `make test` installs nginx-light)");
-        assert!(
-            tested.status.success(),
-            "nginx refuses the recipe:\n{}",
-            String::from_utf8_lossy(&tested.stderr)
+        crate::run_ok(
+            Command::new("nginx")
+                .args(["-t", "-p", &root, "-c"])
+                .arg(&config_path)
+                .args(["-g", &format!("pid {root}/nginx.pid;")]),
+            "nginx checks the recipe (`make test` installs nginx-light)",
         );
         let running = Supervised::start(
             &format!(

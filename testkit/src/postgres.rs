@@ -102,26 +102,22 @@ fn supervise(script: &str) -> (Child, ChildStdin) {
 /// Creates a cluster in `data` (trusting local users, superuser `postgres`)
 /// with one more initdb option, `option`.
 fn initdb(bin: &std::path::Path, data: &std::path::Path, option: &str) {
-    let initdb = as_postgres_user(
-        bin.join("initdb").to_str().unwrap(),
-        &[
-            "-D",
-            data.to_str().unwrap(),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            option,
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .output()
-    .expect("run initdb");
-    assert!(
-        initdb.status.success(),
-        "initdb failed: {}",
-        String::from_utf8_lossy(&initdb.stderr)
+    crate::run_ok(
+        as_postgres_user(
+            bin.join("initdb").to_str().unwrap(),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                option,
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped()),
+        "initdb",
     );
 }
 
