@@ -9,8 +9,10 @@ use testkit::{postgres::Cluster, redis::RedisServer};
 use tokio::sync::watch;
 
 use crate::{
-    check, collect, connect_clients, latency, send_events, server::Server, wait_for_version,
-    FanOut, Latency,
+    fan_out::{
+        check, collect, connect_clients, latency, send_events, wait_for_version, FanOut, Latency,
+    },
+    server::Server,
 };
 
 /// What the two-node run measured.
