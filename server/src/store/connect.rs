@@ -59,7 +59,7 @@ pub(super) async fn open(backend: Backend, url: &str) -> Result<Pools, StoreErro
                 .max_connections(POSTGRES_POOL_SIZE)
                 .connect(url)
                 .await?;
-            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            migrate(&pool, backend, &sqlx::migrate!("../migrations/postgres")).await?;
             Ok(Pools {
                 writer: pool.clone(),
                 reader: pool,
@@ -67,6 +67,38 @@ pub(super) async fn open(backend: Backend, url: &str) -> Result<Pools, StoreErro
             })
         }
     }
+}
+
+/// Brings the schema up to date with `migrator`, unless a newer `pulse` has
+/// taken it beyond what this build knows: then the node refuses to start
+/// and says so (a node older than the schema may not know what it stores).
+async fn migrate(
+    pool: &AnyPool,
+    backend: Backend,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), StoreError> {
+    let known = migrator.iter().map(|migration| migration.version).max().unwrap_or(0);
+    let exists = match backend {
+        Backend::Sqlite => {
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+        }
+        Backend::Postgres => {
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() \
+             AND tablename = '_sqlx_migrations'"
+        }
+    };
+    let (tables,): (i64,) = sqlx::query_as(exists).fetch_one(pool).await?;
+    if tables > 0 {
+        let (found,): (Option<i64>,) =
+            sqlx::query_as("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await?;
+        if let Some(found) = found.filter(|found| *found > known) {
+            return Err(StoreError::SchemaNewer { found, known });
+        }
+    }
+    migrator.run(pool).await?;
+    Ok(())
 }
 
 /// One writer connection, a few read-only ones and one that checkpoints, on
@@ -90,7 +122,7 @@ async fn open_sqlite(url: &str) -> Result<Pools, StoreError> {
     let writer = sqlite_pool(&with_mode("rwc"), 1, Some(writer_settings)).await?;
     // The journal mode is stored in the file; setting it once suffices.
     writer.execute("PRAGMA journal_mode = WAL").await?;
-    sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
+    migrate(&writer, Backend::Sqlite, &sqlx::migrate!("../migrations/sqlite")).await?;
     Ok(Pools {
         writer,
         reader: sqlite_pool(&with_mode("ro"), 4, None).await?,

@@ -83,6 +83,18 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A newer `pulse` has upgraded the database beyond what this one knows.
+    #[error(
+        "the database's schema is at migration {found}, newer than this pulse knows (up to {known}): \
+         a newer pulse upgraded it. Run that version or a newer one, or restore a backup taken \
+         before the upgrade onto a new data directory"
+    )]
+    SchemaNewer {
+        /// The newest migration the database has.
+        found: i64,
+        /// The newest migration this build carries.
+        known: i64,
+    },
     /// A delivery's transaction failed (the database's reason, as text: one
     /// failure is reported to every delivery of its group).
     #[error("storing the delivery failed: {0}")]

@@ -118,4 +118,5 @@ async fn figures_of_one_writer(
 mod accounts;
 mod conversations;
 mod counting;
+mod schema;
 mod writers;
