@@ -6,6 +6,7 @@
 
 pub mod admin_command;
 pub mod auth;
+pub mod backup_command;
 pub mod bus;
 pub mod clock;
 pub mod config;

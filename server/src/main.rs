@@ -5,6 +5,7 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::{Parser, Subcommand};
 use pulse::{
     admin_command::{self, AdminArgs},
+    backup_command::{self, BackupArgs, RestoreArgs},
     error_chain,
     secrets::SecretsOrigin,
     simulate::{self, SimulateArgs},
@@ -28,6 +29,10 @@ enum Command {
     Simulate(SimulateArgs),
     /// Create, list or delete admin accounts.
     Admin(AdminArgs),
+    /// Copy the SQLite database to a file, while the node serves.
+    Backup(BackupArgs),
+    /// Put a backup in place as the database of a new data directory.
+    Restore(RestoreArgs),
 }
 
 /// Only used to read `serve`'s settings from the environment when no
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
             Command::Serve(config) => serve(*config).await,
             Command::Simulate(args) => simulate(args).await,
             Command::Admin(args) => admin_command::run(args).await,
+            Command::Backup(args) => backup_command::backup(args).await,
+            Command::Restore(args) => backup_command::restore(args).await,
         }
     });
     // Tasks still running (a database call that hangs) are not waited for.

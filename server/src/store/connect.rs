@@ -77,7 +77,11 @@ async fn migrate(
     backend: Backend,
     migrator: &sqlx::migrate::Migrator,
 ) -> Result<(), StoreError> {
-    let known = migrator.iter().map(|migration| migration.version).max().unwrap_or(0);
+    let known = migrator
+        .iter()
+        .map(|migration| migration.version)
+        .max()
+        .unwrap_or(0);
     let exists = match backend {
         Backend::Sqlite => {
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
@@ -122,7 +126,12 @@ async fn open_sqlite(url: &str) -> Result<Pools, StoreError> {
     let writer = sqlite_pool(&with_mode("rwc"), 1, Some(writer_settings)).await?;
     // The journal mode is stored in the file; setting it once suffices.
     writer.execute("PRAGMA journal_mode = WAL").await?;
-    migrate(&writer, Backend::Sqlite, &sqlx::migrate!("../migrations/sqlite")).await?;
+    migrate(
+        &writer,
+        Backend::Sqlite,
+        &sqlx::migrate!("../migrations/sqlite"),
+    )
+    .await?;
     Ok(Pools {
         writer,
         reader: sqlite_pool(&with_mode("ro"), 4, None).await?,
@@ -131,7 +140,7 @@ async fn open_sqlite(url: &str) -> Result<Pools, StoreError> {
 }
 
 /// The file an `sqlite:` URL names.
-fn sqlite_path(url: &str) -> &str {
+pub(super) fn sqlite_path(url: &str) -> &str {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

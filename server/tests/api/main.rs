@@ -4,6 +4,7 @@
 
 mod assets;
 mod auth;
+mod backup;
 mod dashboard;
 mod disk_full;
 mod helpers;

@@ -33,7 +33,19 @@ impl NodeProcess {
     /// settings it reads (the test admin is created on first start), and
     /// waits until it accepts connections.
     pub async fn launch(env: &[(&str, &str)]) -> Self {
-        let data_dir = tempfile::tempdir().expect("temporary directory");
+        Self::launch_on(tempfile::tempdir().expect("temporary directory"), env).await
+    }
+
+    /// Starts a node on `data_dir` (which may hold a database already) and
+    /// logs in as the test admin.
+    pub async fn start_on(data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        let mut process = Self::launch_on(data_dir, env).await;
+        process.node.log_in().await;
+        process
+    }
+
+    /// [`NodeProcess::launch`] on `data_dir`.
+    pub async fn launch_on(data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let log = std::fs::File::create(data_dir.path().join("pulse.log")).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_pulse"));
@@ -75,6 +87,11 @@ impl NodeProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         process
+    }
+
+    /// The node's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
     }
 
     /// Everything the node logged so far.

@@ -34,7 +34,10 @@ async fn a_database_a_newer_pulse_upgraded_is_refused_with_a_clear_message(backe
     let refused = Store::open(&database.url).await.unwrap_err();
     let message = refused.to_string();
     assert!(
-        matches!(refused, pulse::store::StoreError::SchemaNewer { found: 99999, .. }),
+        matches!(
+            refused,
+            pulse::store::StoreError::SchemaNewer { found: 99999, .. }
+        ),
         "{message}"
     );
     assert!(message.contains("migration 99999"), "{message}");
