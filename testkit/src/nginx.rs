@@ -116,7 +116,12 @@ fn rewrite(
             format!("{indent}listen 127.0.0.1:{https_port}{rest}")
         } else if let Some(rest) = trimmed.strip_prefix("listen 80") {
             format!("{indent}listen 127.0.0.1:{http_port}{rest}")
-        } else if let Some(address) = trimmed.strip_prefix("server 10.") {
+        } else if let Some(rest) = trimmed.strip_prefix("server 10.") {
+            // The address, then the server's parameters as written.
+            let (address, parameters) = rest
+                .trim_end_matches(';')
+                .split_once(' ')
+                .unwrap_or((rest.trim_end_matches(';'), ""));
             let index = match nodes.iter().position(|node| *node == address) {
                 Some(index) => index,
                 None => {
@@ -125,7 +130,7 @@ fn rewrite(
                 }
             };
             let port = upstreams.get(index).expect("a port per node in the recipe");
-            format!("{indent}server 127.0.0.1:{port};")
+            format!("{indent}server 127.0.0.1:{port} {parameters};")
         } else if trimmed.starts_with("ssl_certificate_key ") {
             format!("{indent}ssl_certificate_key {};", key.display())
         } else if trimmed.starts_with("ssl_certificate ") {

@@ -45,8 +45,13 @@ impl NodeProcess {
     }
 
     /// [`NodeProcess::launch`] on `data_dir`.
+    /// `LEPTOS_SITE_ADDR` in `env` chooses its port (as a restart does).
     pub async fn launch_on(data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        let port = env
+            .iter()
+            .find(|(name, _)| *name == "LEPTOS_SITE_ADDR")
+            .and_then(|(_, address)| address.rsplit(':').next()?.parse().ok())
+            .unwrap_or_else(free_port);
         let log = std::fs::File::create(data_dir.path().join("pulse.log")).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_pulse"));
         command

@@ -4,6 +4,7 @@
 
 use std::{
     io::{BufRead, BufReader},
+    path::Path,
     process::{Child, Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
@@ -12,7 +13,7 @@ use std::{
 use testkit::{nginx::Nginx, redis::RedisServer};
 
 use crate::{
-    helpers::{dm_batch, ADMIN_EMAIL, ADMIN_PASSWORD},
+    helpers::{dm_batch, ADMIN_EMAIL, ADMIN_PASSWORD, APP_SECRET},
     node_process::NodeProcess,
     postgres::fresh_database_url,
     tls::{certificate, curl},
@@ -205,4 +206,134 @@ async fn behind_the_nginx_recipe_two_nodes_serve_logins_streams_and_survive_one_
         .await;
     assert_eq!(response.status(), 200);
     assert!(stream.shows(3, Duration::from_secs(1)));
+}
+
+/// Deliveries sent through nginx by curl, ten at a time every 50 ms (200/s),
+/// until stopped; what each was answered.
+struct DeliveriesThroughNginx {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sender: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl DeliveriesThroughNginx {
+    fn start(url: &str, bodies: &Path) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (url, bodies) = (
+            format!("{url}/api/webhooks/instagram"),
+            bodies.to_path_buf(),
+        );
+        let sender = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let secret = secrecy::SecretString::from(APP_SECRET.to_owned());
+                let mut answers = Vec::new();
+                let mut batch = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let mut config = String::new();
+                    for i in 0..10 {
+                        if i > 0 {
+                            // Options after `next` are the next transfer's own.
+                            config.push_str("next\n");
+                        }
+                        let body = dm_batch(&[(&format!("rolling-{batch}-{i}"), false)]);
+                        let file = bodies.join(format!("{batch}-{i}.json"));
+                        std::fs::write(&file, &body).unwrap();
+                        let signature = pulse::webhook::signature::sign(&secret, body.as_bytes());
+                        config.push_str(&format!(
+                            "url = \"{url}\"\noutput = \"/dev/null\"\n\
+                             insecure\nsilent\nshow-error\nmax-time = 25\n\
+                             write-out = \"%{{http_code}}\\n\"\n\
+                             header = \"Content-Type: application/json\"\n\
+                             header = \"X-Hub-Signature-256: {signature}\"\n\
+                             data-binary = \"@{}\"\n",
+                            file.display()
+                        ));
+                    }
+                    let config_file = bodies.join(format!("{batch}.curl"));
+                    std::fs::write(&config_file, config).unwrap();
+                    let output = Command::new("curl")
+                        .args(["--parallel", "--parallel-max", "10", "-K"])
+                        .arg(&config_file)
+                        .output()
+                        .expect("curl runs");
+                    answers.extend(
+                        String::from_utf8_lossy(&output.stdout)
+                            .lines()
+                            .map(str::to_owned),
+                    );
+                    batch += 1;
+                    std::thread::sleep(Duration::from_millis(50).saturating_sub(started.elapsed()));
+                }
+                answers
+            }
+        });
+        DeliveriesThroughNginx { stop, sender }
+    }
+
+    /// Stops sending; what every delivery was answered.
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sender.join().expect("the sender")
+    }
+}
+
+/// Stops `node` with SIGTERM and starts a node of the same settings on the
+/// same port, as an upgrade does.
+async fn restart(node: NodeProcess, env: &[(&str, &str)]) -> NodeProcess {
+    let address = format!("127.0.0.1:{}", port_of(&node));
+    let status = node.terminate().await;
+    assert!(status.success(), "{status}");
+    let mut env = env.to_vec();
+    env.push(("LEPTOS_SITE_ADDR", address.as_str()));
+    NodeProcess::launch(&env).await
+}
+
+#[tokio::test]
+async fn behind_the_nginx_recipe_restarting_both_nodes_in_turn_fails_no_delivery() {
+    let database_url = fresh_database_url().await;
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("PULSE_TRUST_FORWARDED_FOR", "1"),
+        ("PULSE_SECURE_COOKIES", "true"),
+    ];
+    let a = NodeProcess::start(&env).await;
+    let b = NodeProcess::start(&env).await;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(certs.path(), "proxy");
+    let nginx = Nginx::start(RECIPE, &[port_of(&a), port_of(&b)], &cert, &key);
+    let bodies = tempfile::tempdir().unwrap();
+    let deliveries = DeliveriesThroughNginx::start(&nginx.url(), bodies.path());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let a = restart(a, &env).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let b = restart(b, &env).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let answers = deliveries.stop();
+    let failed: Vec<&String> = answers.iter().filter(|status| *status != "200").collect();
+    assert!(answers.len() >= 400, "{} deliveries sent", answers.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} deliveries failed ({failed:?}):\n{}",
+        failed.len(),
+        answers.len(),
+        nginx.error_log()
+    );
+    let mut b = b;
+    b.node.log_in().await;
+    // A recompute from the database: without Redis, what the other node took
+    // last reaches this one's snapshot only at its next recompute.
+    let refreshed = b
+        .request(reqwest::Method::POST, "/api/admin/stats/refresh")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let total = b.stats().await.dms_received.total;
+    assert_eq!(
+        total,
+        answers.len() as i64,
+        "every acknowledged delivery counted once"
+    );
+    drop(a);
 }
