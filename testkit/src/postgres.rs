@@ -240,6 +240,17 @@ impl ClusterOn {
         std::env::temp_dir().join(format!("pulse-test-pg-{}.log", self.port))
     }
 
+    /// Stops the server (a fast shutdown: open connections are closed) and
+    /// waits until it has.
+    pub fn stop(&self) {
+        stop(
+            self.server
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .take(),
+        );
+    }
+
     /// Starts the server (after it stopped) and waits until it answers.
     pub fn start_again(&self) {
         let mut server = self

@@ -7,6 +7,7 @@ mod auth;
 mod backup;
 mod dashboard;
 mod disk_full;
+mod faults;
 mod helpers;
 mod import_rules;
 mod metrics;

@@ -94,6 +94,17 @@ impl NodeProcess {
         process
     }
 
+    /// Kills the node at once (SIGKILL, as `kill -9`) and hands back its data
+    /// directory, to start a node on it again.
+    pub fn kill_hard(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(
+            &mut self.data_dir,
+            tempfile::tempdir().expect("temporary directory"),
+        )
+    }
+
     /// The node's data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         self.data_dir.path()
