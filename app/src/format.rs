@@ -17,6 +17,26 @@ pub fn thousands(value: i64) -> String {
     out
 }
 
+/// Bytes in decimal units with one decimal past the first: `"950 B"`,
+/// `"12.3 MB"`, `"1.2 GB"` (integer arithmetic only: no float formatting in
+/// the browser's bundle).
+pub fn bytes(value: i64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    let magnitude = value.unsigned_abs();
+    let sign = if value < 0 { "-" } else { "" };
+    if magnitude < 1000 {
+        return format!("{sign}{magnitude} B");
+    }
+    let mut unit = 0;
+    let mut scale: u64 = 1000;
+    while unit + 1 < UNITS.len() && magnitude / scale >= 1000 {
+        unit += 1;
+        scale *= 1000;
+    }
+    let tenths = magnitude / (scale / 10);
+    format!("{sign}{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
+}
+
 /// `part / whole` as a whole percentage, capped at 100 (`"–"` when `whole` is 0).
 pub fn percent(part: i64, whole: i64) -> String {
     if whole <= 0 {
@@ -109,6 +129,17 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(-45_000), "-45,000");
+    }
+
+    #[test]
+    fn bytes_read_in_decimal_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(950), "950 B");
+        assert_eq!(bytes(1_000), "1.0 kB");
+        assert_eq!(bytes(12_345_678), "12.3 MB");
+        assert_eq!(bytes(1_250_000_000), "1.2 GB");
+        assert_eq!(bytes(-45_000_000), "-45.0 MB");
+        assert_eq!(bytes(i64::MAX), "9223.3 PB");
     }
 
     #[test]

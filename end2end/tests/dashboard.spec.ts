@@ -60,6 +60,9 @@ test("a comment webhook moves the comments row and the webhook status", async ({
   await expect(comments).toHaveText((before + 1).toLocaleString("en-US"), { timeout: 1_000 });
   await expect(page.locator('[data-metric="comments"] [data-window="today"]')).not.toHaveText("0");
   await expect(page.getByTestId("last-accepted")).toHaveText(/just now|\d+ s ago/);
+  // The database's room, measured by the node.
+  await expect(page.getByTestId("database-size")).toHaveText(/^\d+(\.\d)? (B|kB|MB|GB)/);
+  await expect(page.getByTestId("disk-free")).toHaveText(/ of /);
 });
 
 test("Refresh now recomputes without reloading the page", async ({ page }) => {

@@ -11,5 +11,5 @@ pub use automation::{Replies, ReplyTimes, Waiting};
 pub use delivery::{BusMode, Delivery};
 
 pub use stats_snapshot::{
-    Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, WebhookHealth,
+    Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, Storage, WebhookHealth,
 };

@@ -7,7 +7,7 @@
 
 use super::{
     AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, MinuteBucket, Replies,
-    ReplyTimes, SnapshotSource, StatsSnapshot, Waiting, WebhookHealth,
+    ReplyTimes, SnapshotSource, StatsSnapshot, Storage, Waiting, WebhookHealth,
 };
 
 /// One minute in milliseconds.
@@ -89,6 +89,16 @@ impl Readable for StatsSnapshot {
                     poll_every_s: u32::try_from(int(&delivery, "poll_every_s")?).ok()?,
                 },
                 None => Delivery::default(),
+            },
+            storage: match value.member("storage") {
+                Some(storage) => Storage {
+                    database_bytes: int(&storage, "database_bytes")?,
+                    disk_free_bytes: optional_int(&storage, "disk_free_bytes")?,
+                    disk_total_bytes: optional_int(&storage, "disk_total_bytes")?,
+                    growth_bytes_per_hour: optional_int(&storage, "growth_bytes_per_hour")?,
+                    warning: optional_text(&storage, "warning")?,
+                },
+                None => Storage::default(),
             },
         })
     }
@@ -193,12 +203,17 @@ fn webhook_health(value: &impl JsonValue) -> Option<WebhookHealth> {
         signature_failures_1h: int(value, "signature_failures_1h")?,
         rejected_1h: int(value, "rejected_1h")?,
         flagged_events_1h: int(value, "flagged_events_1h")?,
-        warning: match value.member("warning") {
-            None => None,
-            Some(warning) if warning.is_null() => None,
-            Some(warning) => Some(warning.text()?),
-        },
+        warning: optional_text(value, "warning")?,
     })
+}
+
+/// A text member that may be absent or null.
+fn optional_text(value: &impl JsonValue, key: &str) -> Option<Option<String>> {
+    match value.member(key) {
+        None => Some(None),
+        Some(text) if text.is_null() => Some(None),
+        Some(text) => Some(Some(text.text()?)),
+    }
 }
 
 fn reply_times(value: &impl JsonValue) -> Option<ReplyTimes> {
@@ -335,6 +350,13 @@ mod tests {
                 threshold_s: 300,
             },
             silent_accounts: 2,
+            storage: Storage {
+                database_bytes: 123_456_789,
+                disk_free_bytes: Some(9_000_000_000),
+                disk_total_bytes: Some(20_000_000_000),
+                growth_bytes_per_hour: Some(45_000_000),
+                warning: Some("The disk fills in about 3 hours".to_string()),
+            },
             delivery: Delivery {
                 mode: BusMode::DbPoll,
                 poll_every_s: 10,

@@ -50,6 +50,27 @@ pub struct StatsSnapshot {
     /// Each node sets its own before sending; absent from older senders.
     #[serde(default)]
     pub delivery: Delivery,
+    /// The database's room, as the node that computed the snapshot measured
+    /// it (at most a minute before). Absent from older senders.
+    #[serde(default)]
+    pub storage: Storage,
+}
+
+/// How much room the database takes, and how much its disk has left.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Storage {
+    /// Bytes the database takes (0 until measured).
+    pub database_bytes: i64,
+    /// Free bytes on the database's disk, when the node can see it (SQLite;
+    /// a Postgres server's disk is its own machine's).
+    pub disk_free_bytes: Option<i64>,
+    /// Size of that disk.
+    pub disk_total_bytes: Option<i64>,
+    /// How fast the database grew over the last hour, per hour (once
+    /// measured over a few minutes).
+    pub growth_bytes_per_hour: Option<i64>,
+    /// Set when the disk will be full within a day at the current rate.
+    pub warning: Option<String>,
 }
 
 /// Counts of the non-DM interactions, over the same windows as DMs.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use app::model::{
     Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
-    Waiting, WebhookHealth,
+    Storage, Waiting, WebhookHealth,
 };
 
 use super::HealthPolicy;
@@ -19,7 +19,7 @@ use crate::{
 
 /// What goes into a snapshot besides the store's rows: what the running
 /// node knows.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct NodeView<'a> {
     /// Why the snapshot is made.
     pub source: SnapshotSource,
@@ -31,6 +31,8 @@ pub struct NodeView<'a> {
     pub silent_accounts: i64,
     /// How this node gets its updates now.
     pub delivery: Delivery,
+    /// The database's room.
+    pub storage: Storage,
 }
 
 /// The snapshot the dashboards are sent for `rows`, as `node` sees them.
@@ -79,6 +81,7 @@ pub fn document(rows: &SnapshotRows, node: NodeView<'_>) -> StatsSnapshot {
         waiting: waiting(&rows.waiting_since, now_ms, reply_alert_s),
         silent_accounts: node.silent_accounts,
         delivery: node.delivery,
+        storage: node.storage,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod coalescer;
 pub mod document;
 mod health;
 pub mod pacing;
+mod storage;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -29,6 +30,7 @@ use coalescer::DirtyFlag;
 use document::{document, NodeView};
 pub use health::HealthPolicy;
 pub use pacing::Pacer;
+use storage::StorageWatch;
 
 /// Recomputes snapshots from the store and publishes them on the bus.
 #[derive(Clone, Debug)]
@@ -40,6 +42,8 @@ pub struct StatsPublisher {
     /// The silent accounts, as (minute counted in, count): recounted at
     /// most once a minute and on a manual refresh.
     silent: Arc<std::sync::Mutex<Option<(i64, i64)>>>,
+    /// The database's room, measured at most once a minute.
+    storage: Arc<std::sync::Mutex<StorageWatch>>,
 }
 
 impl StatsPublisher {
@@ -51,6 +55,7 @@ impl StatsPublisher {
             dirty: Arc::new(DirtyFlag::default()),
             health,
             silent: Arc::default(),
+            storage: Arc::default(),
         };
         publisher.bus = StatsBus::new(publisher.compute(SnapshotSource::Initial).await?);
         Ok(publisher)
@@ -97,8 +102,36 @@ impl StatsPublisher {
             refusing: self.store.write_health().refusing(),
             silent_accounts: self.silent_accounts(now, source).await?,
             delivery: self.bus.delivery(),
+            storage: self.storage(now).await,
         };
         Ok(document(&rows, node))
+    }
+
+    /// The database's room: measured again once a minute; a measurement
+    /// that fails is logged and the last one kept (a dashboard never fails
+    /// for it).
+    async fn storage(&self, now: i64) -> app::model::Storage {
+        let due = self
+            .storage
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .due(now);
+        if due {
+            match self.store.storage().await {
+                Ok(measured) => self
+                    .storage
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .record(now, measured),
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), "could not measure the database's room")
+                }
+            }
+        }
+        self.storage
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .storage()
     }
 
     /// The silent accounts: counted again in a new minute or for a manual

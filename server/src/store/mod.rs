@@ -18,6 +18,7 @@ pub mod replies;
 mod slots;
 pub mod snapshot;
 mod sql;
+mod storage;
 mod transaction;
 pub mod write_health;
 
@@ -28,6 +29,7 @@ use sqlx::AnyPool;
 use crate::event::{Rejection, WebhookEvent};
 pub use business_accounts::{AccountOrder, AccountRecord, AccountRecords, PageRequest};
 pub use snapshot::SnapshotRows;
+pub use storage::{DiskSpace, StorageUse};
 use write_health::WriteHealth;
 
 /// What one [`Store::ingest`] call did.
@@ -96,6 +98,9 @@ pub enum StoreError {
         /// The newest migration this build carries.
         known: i64,
     },
+    /// The database's files or disk could not be measured.
+    #[error("cannot measure the database's files and disk")]
+    Measure(#[source] std::io::Error),
     /// A delivery's transaction failed (the database's reason, as text: one
     /// failure is reported to every delivery of its group).
     #[error("storing the delivery failed: {0}")]
@@ -174,6 +179,8 @@ pub struct Store {
     account_figures: std::sync::Arc<account_figures::AccountFigures>,
     /// Whether the database takes writes, from every write's outcome.
     writes: std::sync::Arc<WriteHealth>,
+    /// SQLite: the database file.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -228,6 +235,8 @@ impl Store {
             reader,
             account_figures: Default::default(),
             writes,
+            sqlite_file: (backend == Backend::Sqlite)
+                .then(|| std::path::PathBuf::from(connect::sqlite_path(url))),
         })
     }
 
@@ -338,6 +347,15 @@ impl Store {
             thresholds,
         )
         .await?)
+    }
+
+    /// How much room the database takes, and (SQLite) how much its disk has
+    /// left.
+    pub async fn storage(&self) -> Result<StorageUse, StoreError> {
+        match &self.sqlite_file {
+            Some(file) => storage::of_sqlite(file).map_err(StoreError::Measure),
+            None => Ok(storage::of_postgres(&self.reader).await?),
+        }
     }
 
     /// Whether the database answers (for readiness probes).

@@ -123,3 +123,38 @@ async fn readiness_fails_while_the_database_is_gone() {
         "the process itself is alive"
     );
 }
+
+/// The Webhooks panel's room figures: SQLite's files and their disk, and a
+/// Postgres database's size (its disk is the database server's).
+#[tokio::test]
+async fn the_snapshot_says_how_much_room_the_database_takes_and_has_left() {
+    let sqlite = spawn_app().await;
+    let storage = sqlite.stats().await.storage;
+    assert!(storage.database_bytes > 0, "{storage:?}");
+    let free = storage
+        .disk_free_bytes
+        .expect("SQLite's disk is this machine's");
+    assert!(
+        free > 0 && Some(free) <= storage.disk_total_bytes,
+        "{storage:?}"
+    );
+    let html = sqlite
+        .request(reqwest::Method::GET, "/admin")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-testid="database-size""#), "{html}");
+    assert!(
+        html.contains(&app::format::bytes(storage.database_bytes)),
+        "{html}"
+    );
+
+    let postgres = spawn_app_on(Some(fresh_database_url().await)).await;
+    let storage = postgres.stats().await.storage;
+    assert!(storage.database_bytes > 0, "{storage:?}");
+    assert_eq!(storage.disk_free_bytes, None);
+}

@@ -425,6 +425,7 @@ impl SnapshotOf for pulse::store::Store {
             refusing: None,
             silent_accounts: 0,
             delivery: app::model::Delivery::default(),
+            storage: app::model::Storage::default(),
         };
         Ok(pulse::stats::document::document(&rows, node))
     }
