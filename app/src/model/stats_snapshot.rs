@@ -51,26 +51,39 @@ pub struct StatsSnapshot {
     #[serde(default)]
     pub delivery: Delivery,
     /// The database's room, as the node that computed the snapshot measured
-    /// it (at most a minute before). Absent from older senders.
-    #[serde(default)]
+    /// it (at most a minute before). Absent from older senders, and left out
+    /// until measured; every frame carries it, so it is kept short.
+    #[serde(default, skip_serializing_if = "Storage::is_unmeasured")]
     pub storage: Storage,
 }
 
-/// How much room the database takes, and how much its disk has left.
+/// How much room the database takes, and how much its disk has left. The
+/// figures that are unknown are left out of the JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Storage {
     /// Bytes the database takes (0 until measured).
     pub database_bytes: i64,
     /// Free bytes on the database's disk, when the node can see it (SQLite;
     /// a Postgres server's disk is its own machine's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_free_bytes: Option<i64>,
     /// Size of that disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_total_bytes: Option<i64>,
     /// How fast the database grew over the last hour, per hour (once
     /// measured over a few minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth_bytes_per_hour: Option<i64>,
     /// Set when the disk will be full within a day at the current rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+}
+
+impl Storage {
+    /// Nothing measured yet.
+    pub fn is_unmeasured(&self) -> bool {
+        *self == Storage::default()
+    }
 }
 
 /// Counts of the non-DM interactions, over the same windows as DMs.
