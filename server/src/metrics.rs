@@ -51,6 +51,10 @@ pub struct Metrics {
     pub account_figures_catch_up_seconds: Histogram,
     /// Business accounts whose sortable figures this node holds.
     pub account_figures_held: IntGauge,
+    /// Bytes the database takes, as last measured.
+    pub database_bytes: IntGauge,
+    /// Free bytes on the database's disk (SQLite), as last measured.
+    pub database_disk_free_bytes: IntGauge,
     /// TCP connections being served.
     pub connections_open: IntGauge,
     /// TCP connections closed at once because the node held its maximum.
@@ -161,6 +165,16 @@ impl Metrics {
                 "Business accounts whose sortable figures this node holds (0 until they are built after the node starts).",
             )
             .expect("valid"),
+            database_bytes: IntGauge::new(
+                "pulse_database_bytes",
+                "Bytes the database takes (SQLite: its files; Postgres: pg_database_size), measured once a minute.",
+            )
+            .expect("valid"),
+            database_disk_free_bytes: IntGauge::new(
+                "pulse_database_disk_free_bytes",
+                "Free bytes on the SQLite database's disk, measured once a minute (not set on Postgres, whose disk is the database server's).",
+            )
+            .expect("valid"),
             connections_open: IntGauge::new(
                 "pulse_connections_open",
                 "TCP connections being served.",
@@ -196,7 +210,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 24] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -213,6 +227,8 @@ impl Metrics {
             Box::new(metrics.account_figures_recomputed.clone()),
             Box::new(metrics.account_figures_catch_up_seconds.clone()),
             Box::new(metrics.account_figures_held.clone()),
+            Box::new(metrics.database_bytes.clone()),
+            Box::new(metrics.database_disk_free_bytes.clone()),
             Box::new(metrics.connections_open.clone()),
             Box::new(metrics.connections_refused.clone()),
             Box::new(metrics.connections_evicted.clone()),

@@ -118,11 +118,16 @@ impl StatsPublisher {
             .due(now);
         if due {
             match self.store.storage().await {
-                Ok(measured) => self
-                    .storage
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .record(now, measured),
+                Ok(measured) => {
+                    metrics().database_bytes.set(measured.database_bytes);
+                    if let Some(disk) = measured.disk {
+                        metrics().database_disk_free_bytes.set(disk.free_bytes);
+                    }
+                    self.storage
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner())
+                        .record(now, measured)
+                }
                 Err(error) => {
                     tracing::warn!(error = %error_chain(&error), "could not measure the database's room")
                 }
