@@ -251,6 +251,38 @@ impl ClusterOn {
         );
     }
 
+    /// Freezes the server and every backend (SIGSTOP) without closing a
+    /// connection: to its clients it is a database behind a network
+    /// partition, whose connections hang instead of failing.
+    pub fn freeze(&self) {
+        self.signal_all("STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal_all("CONT");
+    }
+
+    /// Sends `SIG<signal>` to the postmaster and its children.
+    fn signal_all(&self, signal: &str) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .expect("the server's postmaster.pid");
+        let postmaster = pid_file.lines().next().expect("a pid").trim().to_owned();
+        let children = Command::new("pgrep")
+            .args(["-P", &postmaster])
+            .output()
+            .expect("pgrep runs");
+        let mut pids: Vec<String> = String::from_utf8_lossy(&children.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        pids.push(postmaster);
+        crate::run_ok(
+            Command::new("kill").arg(format!("-{signal}")).args(&pids),
+            "kill signals Postgres",
+        );
+    }
+
     /// Starts the server (after it stopped) and waits until it answers.
     pub fn start_again(&self) {
         let mut server = self

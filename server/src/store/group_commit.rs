@@ -8,7 +8,7 @@
 //! own connection, writer slot (see `slots`) and thread, so one group's round
 //! trips and commit overlap another's; SQLite has one writer.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -28,6 +28,14 @@ use crate::event::WebhookEvent;
 const QUEUE: usize = 1024;
 /// Events per transaction, at most; a larger backlog goes into the next one.
 const MAX_GROUP_EVENTS: usize = 5_000;
+/// A group's transaction that takes longer is given up: the database does
+/// not answer (a network partition, a frozen server), and its connection
+/// would otherwise hang until TCP gives up, minutes after Meta's 20 s. A
+/// 5,000-event group commits in well under a second on a healthy database.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connecting a writer to a database that does not answer is given up after
+/// this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A delivery and where to send its outcome.
 struct Request {
@@ -224,9 +232,17 @@ impl Writer {
                     Ok(connection) => connection,
                     Err(error) => return fail(group, &error, health),
                 };
-                // A connection left inside a transaction is closed when it
-                // goes back to the pool (its `after_release`).
-                let stored = commit(&mut connection, backend, Slot::SINGLE, group, health).await;
+                // A connection left inside a transaction (or given up inside
+                // one) is closed when it goes back to the pool (its
+                // `after_release`).
+                let committed = tokio::time::timeout(
+                    COMMIT_TIMEOUT,
+                    commit(&mut connection, backend, Slot::SINGLE, group, health),
+                )
+                .await;
+                let Ok(stored) = committed else {
+                    return gave_up(health);
+                };
                 if stored.is_ok() {
                     if let Some(checkpoints) = checkpoints {
                         checkpoints.note();
@@ -236,13 +252,24 @@ impl Writer {
             }
             Writer::Own { url, claimed } => {
                 if claimed.is_none() {
-                    match slots::claim(url).await {
-                        Ok(fresh) => *claimed = Some(fresh),
-                        Err(error) => return fail(group, &error, health),
+                    match tokio::time::timeout(CONNECT_TIMEOUT, slots::claim(url)).await {
+                        Ok(Ok(fresh)) => *claimed = Some(fresh),
+                        Ok(Err(error)) => return fail(group, &error, health),
+                        Err(_) => return fail(group, &sqlx::Error::PoolTimedOut, health),
                     }
                 }
                 let (connection, slot) = claimed.as_mut().expect("claimed above");
-                let stored = commit(connection, backend, *slot, group, health).await;
+                let committed = tokio::time::timeout(
+                    COMMIT_TIMEOUT,
+                    commit(connection, backend, *slot, group, health),
+                )
+                .await;
+                let Ok(stored) = committed else {
+                    // Dropping the connection gives its slot back once the
+                    // database answers again; the next group claims one anew.
+                    *claimed = None;
+                    return gave_up(health);
+                };
                 if stored.is_err()
                     && (!transaction::is_settled(connection) || connection.ping().await.is_err())
                 {
@@ -262,6 +289,16 @@ impl Writer {
 
 /// What the writers do, in words, for the log.
 const STORING: &str = "storing webhook deliveries";
+
+/// A group's transaction that did not end within [`COMMIT_TIMEOUT`]: its
+/// deliveries were answered with a failure when it was dropped (they may
+/// have been stored: Meta's redelivery is deduplicated), and the database
+/// counts as unreachable until a write succeeds.
+fn gave_up(health: &WriteHealth) -> Result<(), Vec<Request>> {
+    tracing::debug!("a group's transaction did not end in time; given up");
+    health.failed(STORING, &sqlx::Error::PoolTimedOut);
+    Ok(())
+}
 
 /// Answers every delivery of `group` with `error`, which came before any
 /// transaction began.

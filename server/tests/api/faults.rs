@@ -265,3 +265,101 @@ async fn postgres_stopped_and_started_under_load_fails_deliveries_fast_and_loses
         refused.len()
     );
 }
+
+/// Postgres stops answering without closing anything (frozen, as behind a
+/// network partition): deliveries are answered 503 well within Meta's 20 s
+/// instead of hanging, `/readyz` says not ready, and once it answers again
+/// the same node takes deliveries again; nothing acknowledged is lost.
+#[tokio::test]
+async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let cluster = ClusterOn::start(dir.path());
+    let url = cluster.url();
+    let node = NodeProcess::start(&[("DATABASE_URL", url.as_str())]).await;
+    let answers = Answers::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders = send_until(&node.address, 4, stop.clone(), answers.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    cluster.freeze();
+    let frozen = Instant::now();
+    let readiness = node.anonymous();
+    let ready_answer = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let asked = Instant::now();
+            let status = readiness.get("/readyz").await.status();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                return asked.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(frozen.elapsed())).await;
+    cluster.thaw();
+    let back = Instant::now();
+    let client = reqwest::Client::new();
+    let resumed = loop {
+        let body = dm_batch(&[(&format!("thawed-{}", back.elapsed().as_millis()), false)]);
+        let status = deliver(&client, &node.address, &body).await;
+        answers
+            .lock()
+            .unwrap()
+            .entry(body)
+            .or_default()
+            .push((status, Duration::ZERO));
+        if status == Some(StatusCode::OK) {
+            break back.elapsed();
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(20),
+            "no delivery taken 20 s after Postgres answered again:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let answered = answers.lock().unwrap().clone();
+    let slowest = answered
+        .values()
+        .flatten()
+        .map(|(_, took)| *took)
+        .max()
+        .unwrap();
+    println!(
+        "Postgres frozen 12 s: /readyz 503 after {ready_answer:?}; slowest answer {slowest:?}; \
+         deliveries taken again {resumed:?} after it answered; {} deliveries",
+        answered.len()
+    );
+    assert!(
+        ready_answer.is_ok(),
+        "/readyz stayed ready with Postgres frozen"
+    );
+    assert!(
+        answered
+            .values()
+            .flatten()
+            .all(|(status, _)| status.is_some()),
+        "every delivery was answered within Meta's 20 s"
+    );
+    assert!(
+        slowest < Duration::from_secs(10),
+        "an answer took {slowest:?}"
+    );
+    redeliver(&node, &answers).await;
+    let distinct = answered.len() as i64;
+    let total = node
+        .wait_for_stats(|snapshot| snapshot.dms_received.total >= distinct)
+        .await
+        .dms_received
+        .total;
+    assert_eq!(total, distinct, "every delivery counted once");
+}

@@ -110,7 +110,10 @@ async fn metrics_follow_streams_webhooks_and_snapshots() {
     grew("pulse_snapshot_compute_seconds_count", 1.0);
     assert!(sample(&after, "pulse_sse_clients") >= 1.0, "{after}");
     assert!(sample(&after, "pulse_database_bytes") > 0.0, "{after}");
-    assert!(sample(&after, "pulse_database_disk_free_bytes") > 0.0, "{after}");
+    assert!(
+        sample(&after, "pulse_database_disk_free_bytes") > 0.0,
+        "{after}"
+    );
     assert!(
         after.contains(r#"pulse_bus_mode{mode="in_process"}"#),
         "{after}"
