@@ -184,6 +184,14 @@ pub(crate) fn report(
             snapshot_cost::REFRESHES,
             cost.mean_ms
         );
+        if let Some(restart) = cost.restart_after_kill {
+            let _ = writeln!(
+                table,
+                "| a node killed (SIGKILL) during deliveries, started again on that database of {} events (SQLite): from its start to its first delivery answered 200 | {:.2} s |",
+                cost.stored_events,
+                restart.as_secs_f64()
+            );
+        }
         if let Some((single, batches)) = &cost.ingestion {
             let _ = writeln!(
                 table,

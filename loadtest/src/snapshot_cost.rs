@@ -14,7 +14,14 @@
 //! At the largest size of a full run, ingestion is measured again on that
 //! database: writing an event must not grow slower as the tables grow.
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
 
 use anyhow::{bail, Context, Result};
 use sqlx::{
@@ -52,6 +59,9 @@ pub struct SnapshotCost {
     pub mean_ms: f64,
     /// Single-event and batch ingestion into this database (largest size only).
     pub ingestion: Option<(Ingestion, Ingestion)>,
+    /// From the start of a node killed with SIGKILL while deliveries arrived
+    /// to its first delivery answered 200 on this database (largest size only).
+    pub restart_after_kill: Option<Duration>,
 }
 
 /// Mean snapshot compute time at each of `sizes` stored events (ascending),
@@ -73,7 +83,8 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
         }
         let snapshot = snapshot_counting(&server, &cookie, stored).await?;
         let mean_ms = mean_compute_ms(&server, &cookie).await?;
-        let ingestion = if sizes.len() > 1 && step == sizes.len() - 1 {
+        let largest = sizes.len() > 1 && step == sizes.len() - 1;
+        let ingestion = if largest {
             Some((
                 ingestion::measure(&[&server], None, Deliveries::Single, INGEST_SECONDS).await?,
                 ingestion::measure(&[&server], None, Deliveries::Batches, INGEST_SECONDS).await?,
@@ -81,16 +92,57 @@ pub async fn run(binary: &Path, sizes: &[u64]) -> Result<Vec<SnapshotCost>> {
         } else {
             None
         };
+        let active_conversations = snapshot["active_conversations_24h"]
+            .as_u64()
+            .context("no active_conversations_24h in the snapshot")?;
+        let restart_after_kill = if largest {
+            Some(restart_after_kill(binary, server, data_dir.path()).await?)
+        } else {
+            None
+        };
         results.push(SnapshotCost {
             stored_events: stored,
-            active_conversations: snapshot["active_conversations_24h"]
-                .as_u64()
-                .context("no active_conversations_24h in the snapshot")?,
+            active_conversations,
             mean_ms,
             ingestion,
+            restart_after_kill,
         });
     }
     Ok(results)
+}
+
+/// Kills `server` with SIGKILL while single deliveries arrive, starts a node
+/// on the same data directory and returns the time from its start to its
+/// first delivery answered 200.
+async fn restart_after_kill(binary: &Path, server: Server, data_dir: &Path) -> Result<Duration> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sending = tokio::spawn({
+        let (base_url, stop) = (server.base_url.clone(), stop.clone());
+        async move {
+            let client = reqwest::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = webhooks::post(&client, &base_url, webhooks::dm_batch(1)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Dropping the server kills it (SIGKILL).
+    drop(server);
+    stop.store(true, Ordering::Relaxed);
+    sending.await.context("the sender")?;
+    let started = Instant::now();
+    let server = Server::start_in(binary, &[], data_dir).await?;
+    let client = reqwest::Client::new();
+    while webhooks::post(&client, &server.base_url, webhooks::dm_batch(1))
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the node took no delivery within 120 s of its start after a kill");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(started.elapsed())
 }
 
 /// The server's snapshot once it counts `stored` DMs received (the last
