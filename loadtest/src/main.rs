@@ -19,6 +19,7 @@ mod report;
 mod scale_out;
 mod server;
 mod snapshot_cost;
+mod soak;
 mod sse_client;
 mod webhooks;
 
@@ -51,6 +52,9 @@ struct Args {
     /// default when absent), to compare writer counts.
     #[arg(long)]
     postgres_writers: Option<u32>,
+    /// How long the soak runs (`--only soak`), in minutes.
+    #[arg(long, default_value_t = 30)]
+    soak_minutes: u64,
 }
 
 /// The parts of a run, in the order they run.
@@ -63,11 +67,16 @@ enum Part {
     Accounts,
     Browser,
     Hostile,
+    /// Not in a full run: only when asked for.
+    Soak,
 }
 
 impl Args {
     fn runs(&self, part: Part) -> bool {
-        self.only.is_none_or(|only| only == part)
+        match self.only {
+            None => part != Part::Soak,
+            Some(only) => only == part,
+        }
     }
 }
 
@@ -272,6 +281,12 @@ async fn run(args: Args) -> Result<()> {
         hostile_scenarios = hostile::run(&args.server, hostile_sizes).await?;
     }
 
+    let soaked = if args.runs(Part::Soak) {
+        Some(soak::run(&args.server, args.soak_minutes).await?)
+    } else {
+        None
+    };
+
     let mut table = report(
         &results,
         &ingestion,
@@ -279,6 +294,7 @@ async fn run(args: Args) -> Result<()> {
         &snapshot_costs,
         &accounts_costs,
         browser.as_ref(),
+        soaked.as_ref(),
     );
     if !hostile_scenarios.is_empty() {
         hostile::report(&mut table, hostile_sizes, &hostile_scenarios);

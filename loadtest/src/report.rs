@@ -11,7 +11,7 @@ use crate::{
     fan_out::{FanOutResult, SENDERS},
     hydration,
     ingestion::{Ingestion, BATCH, BATCH_SENDERS, SINGLE_SENDERS},
-    reference, scale_out, snapshot_cost,
+    reference, scale_out, snapshot_cost, soak,
 };
 
 /// One engine's ingestion figures and its physical reference.
@@ -47,6 +47,7 @@ pub(crate) fn report(
     snapshot_costs: &[snapshot_cost::SnapshotCost],
     accounts_costs: &[accounts_cost::AccountsCost],
     browser: Option<&(Option<Bundle>, hydration::Hydration)>,
+    soaked: Option<&soak::Soak>,
 ) -> String {
     let mut table = String::from("| measure | result |\n| --- | --- |\n");
     for result in results {
@@ -248,6 +249,28 @@ pub(crate) fn report(
             table,
             "| dashboard hydrated after navigation (headless Chromium, loopback, {} loads) | empty cache: median {cold:.0} ms, max {cold_max:.0} ms; cached: median {warm:.0} ms, max {warm_max:.0} ms |",
             hydrated.cold.len()
+        );
+    }
+    if let Some(soak) = soaked {
+        let (first, last) = (soak.samples[0], soak.samples[soak.samples.len() - 1]);
+        let _ = writeln!(
+            table,
+            "| soak: {} dashboards streaming, {} deliveries/s for {} min (slopes after the first minute) | {} of {} acknowledged ({} failed), DM total equal; RSS {:.1} → {:.1} MiB ({:+.2} MiB/h); open files {} → {} ({:+.1}/h); threads {} → {} ({:+.1}/h) |",
+            soak::STREAMS,
+            soak::RATE,
+            soak.minutes,
+            soak.acknowledged,
+            soak.planned,
+            soak.failed,
+            first.rss_kib as f64 / 1024.0,
+            last.rss_kib as f64 / 1024.0,
+            soak.slope_per_hour(|sample| sample.rss_kib as f64 / 1024.0),
+            first.open_files,
+            last.open_files,
+            soak.slope_per_hour(|sample| sample.open_files as f64),
+            first.threads,
+            last.threads,
+            soak.slope_per_hour(|sample| sample.threads as f64),
         );
     }
     table
