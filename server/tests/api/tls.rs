@@ -7,6 +7,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -268,4 +269,137 @@ fn sighup_reads_the_certificate_again_without_dropping_open_streams() {
     let _ = server.wait();
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("TLS certificate and key read again"), "{log}");
+}
+
+/// Accepts any certificate: the test's own, made a moment ago.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &rustls::pki_types::CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &rustls::pki_types::CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// An HTTP/2 connection over TLS to `address` that sends no request and
+/// answers the node's pings for as long as it lives: what a stranger holds
+/// for nothing. `None` when the node closed it at once.
+async fn idle_http2_connection(address: &str) -> Option<h2::client::SendRequest<bytes::Bytes>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(address).await.ok()?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+            tcp,
+        )
+        .await
+        .ok()?;
+    let (client, connection) = h2::client::handshake(tls).await.ok()?;
+    tokio::spawn(connection);
+    Some(client)
+}
+
+/// HTTP/2 connections that hold every place of the node and never ask for
+/// anything: a delivery still gets in (the longest-idle gives way).
+#[tokio::test]
+async fn idle_http2_connections_at_the_limit_make_room_for_a_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path(), "pulse-test");
+    let app = spawn_app_with(move |config| {
+        config.tls_cert = Some(cert);
+        config.tls_key = Some(key);
+        config.max_connections = Some(8);
+        config.max_connections_per_address = Some(0);
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(
+            idle_http2_connection(&address)
+                .await
+                .expect("a place was free"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = dm_batch(&[("over-held-http2", false)]);
+    let signature = signature::sign(&SecretString::from(APP_SECRET.to_owned()), body.as_bytes());
+    let url = format!(
+        "{}/api/webhooks/instagram",
+        app.address.replace("http://", "https://")
+    );
+    let delivered = tokio::task::spawn_blocking(move || {
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("x-hub-signature-256: {signature}"),
+            "--data-binary",
+            &body,
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(delivered, "200", "the delivery got in");
+    assert_eq!(app.event_count().await, 1, "stored");
+    // The longest-idle held connection was told to go (GOAWAY).
+    let mut told_to_go = 0;
+    for client in held {
+        let ready = tokio::time::timeout(Duration::from_secs(2), client.ready()).await;
+        if !matches!(ready, Ok(Ok(_))) {
+            told_to_go += 1;
+        }
+    }
+    assert!(told_to_go >= 1, "no held connection gave way");
 }
