@@ -100,6 +100,68 @@ async fn redeliver(node: &Node, answers: &Answers) {
     }
 }
 
+/// Stops the senders of [`send_until`] and waits for them.
+async fn stop_senders(
+    stop: &std::sync::atomic::AtomicBool,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+) {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+}
+
+/// Delivers again what Meta would and checks that every delivery ever sent
+/// is counted once.
+async fn every_delivery_counted_once(node: &Node, answers: &Answers) {
+    redeliver(node, answers).await;
+    let distinct = answers.lock().unwrap().len() as i64;
+    let total = node
+        .wait_for_stats(|snapshot| snapshot.dms_received.total >= distinct)
+        .await
+        .dms_received
+        .total;
+    assert_eq!(total, distinct, "every delivery counted once");
+}
+
+/// A durable Postgres cluster of its own, in a directory the `postgres`
+/// user may write.
+fn cluster_in(dir: &tempfile::TempDir) -> ClusterOn {
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    ClusterOn::start(dir.path())
+}
+
+/// New deliveries, one after another, until `node` answers one with 200
+/// (failing past `within`); how long after `since` that was. Each answer is
+/// recorded, as Meta would redeliver the others.
+async fn taken_again(node: &NodeProcess, answers: &Answers, within: Duration) -> Duration {
+    let since = Instant::now();
+    let client = reqwest::Client::new();
+    loop {
+        let body = dm_batch(&[(&format!("again-{}", since.elapsed().as_nanos()), false)]);
+        let status = deliver(&client, &node.address, &body).await;
+        answers
+            .lock()
+            .unwrap()
+            .entry(body)
+            .or_default()
+            .push((status, Duration::ZERO));
+        if status == Some(StatusCode::OK) {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < within,
+            "no delivery taken within {within:?}:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A node killed mid-ingestion and started again on the same database:
 /// every delivery answered 200 is there, and after Meta delivers again what
 /// was not, each delivery is counted once.
@@ -111,10 +173,7 @@ async fn a_node_killed_mid_ingestion_loses_nothing_it_acknowledged(env: &[(&str,
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let data_dir = node.kill_hard();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for sender in senders {
-        sender.await.unwrap();
-    }
+    stop_senders(&stop, senders).await;
     let acknowledged = answers
         .lock()
         .unwrap()
@@ -138,14 +197,7 @@ async fn a_node_killed_mid_ingestion_loses_nothing_it_acknowledged(env: &[(&str,
         before_redelivery >= acknowledged,
         "{before_redelivery} DMs after the restart, {acknowledged} were acknowledged"
     );
-    redeliver(&node, &answers).await;
-    let distinct = answers.lock().unwrap().len() as i64;
-    let total = node
-        .wait_for_stats(|snapshot| snapshot.dms_received.total >= distinct)
-        .await
-        .dms_received
-        .total;
-    assert_eq!(total, distinct, "every delivery counted once");
+    every_delivery_counted_once(&node, &answers).await;
 }
 
 #[tokio::test]
@@ -167,13 +219,7 @@ async fn on_postgres_a_node_killed_mid_ingestion_loses_nothing_it_acknowledged()
 #[tokio::test]
 async fn postgres_stopped_and_started_under_load_fails_deliveries_fast_and_loses_none() {
     let dir = tempfile::tempdir().unwrap();
-    // The cluster runs as the `postgres` user.
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let cluster = ClusterOn::start(dir.path());
+    let cluster = cluster_in(&dir);
     let url = cluster.url();
     let node = NodeProcess::start(&[("DATABASE_URL", url.as_str())]).await;
     let answers = Answers::default();
@@ -198,32 +244,9 @@ async fn postgres_stopped_and_started_under_load_fails_deliveries_fast_and_loses
     tokio::time::sleep(Duration::from_secs(4)).await;
     let down_for = stopped.elapsed();
     cluster.start_again();
-    let back = Instant::now();
     // The node takes deliveries again by itself.
-    let client = reqwest::Client::new();
-    let resumed = loop {
-        let body = dm_batch(&[(&format!("after-{}", back.elapsed().as_millis()), false)]);
-        let status = deliver(&client, &node.address, &body).await;
-        answers
-            .lock()
-            .unwrap()
-            .entry(body)
-            .or_default()
-            .push((status, Duration::ZERO));
-        if status == Some(StatusCode::OK) {
-            break back.elapsed();
-        }
-        assert!(
-            back.elapsed() < Duration::from_secs(15),
-            "no delivery taken 15 s after Postgres came back:\n{}",
-            node.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for sender in senders {
-        sender.await.unwrap();
-    }
+    let resumed = taken_again(&node, &answers, Duration::from_secs(15)).await;
+    stop_senders(&stop, senders).await;
     let answered = answers.lock().unwrap().clone();
     let refused: Vec<Duration> = answered
         .values()
@@ -251,14 +274,7 @@ async fn postgres_stopped_and_started_under_load_fails_deliveries_fast_and_loses
         resumed < Duration::from_secs(2),
         "resumed {resumed:?} after Postgres came back"
     );
-    redeliver(&node, &answers).await;
-    let distinct = answered.len() as i64;
-    let total = node
-        .wait_for_stats(|snapshot| snapshot.dms_received.total >= distinct)
-        .await
-        .dms_received
-        .total;
-    assert_eq!(total, distinct, "every delivery counted once");
+    every_delivery_counted_once(&node, &answers).await;
     println!(
         "Postgres down {down_for:?}: {} refusals, the slowest {slowest:?}; deliveries taken again \
          {resumed:?} after it came back",
@@ -273,12 +289,7 @@ async fn postgres_stopped_and_started_under_load_fails_deliveries_fast_and_loses
 #[tokio::test]
 async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    let cluster = ClusterOn::start(dir.path());
+    let cluster = cluster_in(&dir);
     let url = cluster.url();
     let node = NodeProcess::start(&[("DATABASE_URL", url.as_str())]).await;
     let answers = Answers::default();
@@ -302,31 +313,8 @@ async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none
     .await;
     tokio::time::sleep(Duration::from_secs(12).saturating_sub(frozen.elapsed())).await;
     cluster.thaw();
-    let back = Instant::now();
-    let client = reqwest::Client::new();
-    let resumed = loop {
-        let body = dm_batch(&[(&format!("thawed-{}", back.elapsed().as_millis()), false)]);
-        let status = deliver(&client, &node.address, &body).await;
-        answers
-            .lock()
-            .unwrap()
-            .entry(body)
-            .or_default()
-            .push((status, Duration::ZERO));
-        if status == Some(StatusCode::OK) {
-            break back.elapsed();
-        }
-        assert!(
-            back.elapsed() < Duration::from_secs(20),
-            "no delivery taken 20 s after Postgres answered again:\n{}",
-            node.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for sender in senders {
-        sender.await.unwrap();
-    }
+    let resumed = taken_again(&node, &answers, Duration::from_secs(20)).await;
+    stop_senders(&stop, senders).await;
     let answered = answers.lock().unwrap().clone();
     let slowest = answered
         .values()
@@ -354,12 +342,5 @@ async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none
         slowest < Duration::from_secs(10),
         "an answer took {slowest:?}"
     );
-    redeliver(&node, &answers).await;
-    let distinct = answered.len() as i64;
-    let total = node
-        .wait_for_stats(|snapshot| snapshot.dms_received.total >= distinct)
-        .await
-        .dms_received
-        .total;
-    assert_eq!(total, distinct, "every delivery counted once");
+    every_delivery_counted_once(&node, &answers).await;
 }
