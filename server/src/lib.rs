@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 mod error_chain;
 pub mod event;
+pub mod history;
 pub mod metrics;
 pub mod repeated_warning;
 pub mod secrets;

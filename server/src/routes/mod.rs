@@ -6,9 +6,11 @@
 //! - [`stream`]: the dashboards' live stream.
 //! - [`guard`]: the middleware that requires a session and refuses cross-site writes.
 //! - [`headers`]: the security headers of every answer.
+//! - [`history`]: a date range's report and its CSV.
 
 pub mod guard;
 mod headers;
+mod history;
 pub mod login;
 pub mod stream;
 pub mod webhook;
@@ -68,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readiness))
         .route("/api/admin/stats", get(current_stats))
         .route("/api/admin/accounts", get(accounts_page))
+        .route("/api/admin/history", get(history::report))
+        .route("/api/admin/history.csv", get(history::csv))
         .route(stream::PATH, get(stream::stream))
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.

@@ -60,6 +60,12 @@ pub(super) struct Changes {
 }
 
 impl Changes {
+    /// Replies counted (+) or taken back (−) per (minute sent, reply-time
+    /// bucket).
+    pub(super) fn reply_minutes(&self) -> &BTreeMap<(i64, i64), i64> {
+        &self.reply_minutes
+    }
+
     /// Moves a conversation of `account` from its stored state to its new one.
     fn follow(&mut self, account: &str, before: Option<Conversation>, after: Conversation) {
         let minute = |at_ms: i64| floor(at_ms, MINUTE_MS);

@@ -14,6 +14,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use super::{
     business_accounts::{self, ActivityDelta},
     conversations::{self, ConversationKey},
+    history::{self, HistoryDelta},
     replies::Dm,
     slots::Slot,
     sql::{floor, from_json_row, json_rows, placeholders, version_on, ROWS_PER_UPSERT},
@@ -217,8 +218,9 @@ async fn insert_events(
     Ok(keys.into_iter().collect())
 }
 
-/// Adds refused webhook requests to their minutes' counts, all in one
-/// statement: `(minute_ms, reason, count)` rows, each (minute, reason) once.
+/// Adds refused webhook requests to their minutes' counts and to the
+/// history, in one transaction: `(minute_ms, reason, count)` rows, each
+/// (minute, reason) once.
 pub(super) async fn record_rejections(
     writer: &AnyPool,
     backend: Backend,
@@ -233,15 +235,21 @@ pub(super) async fn record_rejections(
          DO UPDATE SET count = webhook_rejections.count + excluded.count",
         placeholders(backend, counts.len(), 3)
     );
-    let mut query = sqlx::query(&sql);
-    for (minute_ms, rejection, count) in counts {
-        query = query
-            .bind(floor(*minute_ms, MINUTE_MS))
-            .bind(rejection.as_str())
-            .bind(*count);
+    let mut connection = writer.acquire().await?;
+    let mut tx = transaction::begin(&mut connection).await?;
+    let written = async {
+        let mut query = sqlx::query(&sql);
+        for (minute_ms, rejection, count) in counts {
+            query = query
+                .bind(floor(*minute_ms, MINUTE_MS))
+                .bind(rejection.as_str())
+                .bind(*count);
+        }
+        query.execute(&mut *tx).await?;
+        history::write_refused(&mut tx, backend, counts).await
     }
-    query.execute(writer).await?;
-    Ok(())
+    .await;
+    transaction::end(tx, written).await
 }
 
 /// Writes one transaction's conversations and aggregate changes (to
@@ -256,6 +264,7 @@ async fn apply(
     received_at_ms: i64,
 ) -> Result<(), sqlx::Error> {
     let changes = conversations::record(tx, backend, &delta.conversations).await?;
+    let history = history_of(delta, &changes);
     let totals = SlotTotals {
         slot,
         version_change: i64::from(changed),
@@ -263,9 +272,27 @@ async fn apply(
         last_accepted_at_ms: received_at_ms,
     };
     match backend {
-        Backend::Postgres => write_aggregates_postgres(tx, delta, &changes, &totals).await,
-        Backend::Sqlite => write_aggregates_sqlite(tx, delta, &changes, &totals).await,
+        Backend::Postgres => {
+            write_aggregates_postgres(tx, delta, &changes, &history, &totals).await
+        }
+        Backend::Sqlite => {
+            write_aggregates_sqlite(tx, delta, &changes, &totals).await?;
+            history::write(tx, slot, &history).await
+        }
     }
+}
+
+/// The history rows a transaction changes: its metrics' minutes and the
+/// replies its DMs counted or took back.
+fn history_of(delta: &AggregateDelta, changes: &conversations::Changes) -> HistoryDelta {
+    let mut history = HistoryDelta::default();
+    for ((minute_ms, metric), count) in &delta.minutes {
+        history.add(*minute_ms, &history::metric_figure(*metric), *count);
+    }
+    for ((minute_ms, bucket), change) in changes.reply_minutes() {
+        history.add(*minute_ms, &history::reply_figure(*bucket), *change);
+    }
+    history
 }
 
 /// What a transaction adds to its slot's `store_slots` row (besides the new
@@ -470,6 +497,13 @@ const POSTGRES_AGGREGATES: &str = concat!(
      SELECT r.account_id, r.hour_ms, $1, r.events
      FROM json_to_recordset($15::json) AS r (account_id TEXT, hour_ms BIGINT, events BIGINT)
      ON CONFLICT (account_id, hour_ms, slot) DO UPDATE SET events = account_hours.events + excluded.events),
+ history_rows AS (
+     INSERT INTO history (unit_ms, start_ms, figure, slot, count)
+     SELECT r.unit_ms, r.start_ms, r.figure, $1, r.count
+     FROM json_to_recordset($19::json)
+         AS r (unit_ms BIGINT, start_ms BIGINT, figure TEXT, count BIGINT)
+     ON CONFLICT (unit_ms, start_ms, figure, slot)
+     DO UPDATE SET count = history.count + excluded.count),
  last_event_rows AS (
      INSERT INTO account_last_events (account_id, slot, last_event_at_ms, version)
      SELECT r.account_id, $1, r.last_event_at_ms,
@@ -489,6 +523,7 @@ async fn write_aggregates_postgres(
     tx: &mut Transaction<'_, Any>,
     delta: &AggregateDelta,
     changes: &conversations::Changes,
+    history: &HistoryDelta,
     totals: &SlotTotals,
 ) -> Result<(), sqlx::Error> {
     use serde_json::json;
@@ -538,6 +573,7 @@ async fn write_aggregates_postgres(
         .bind(last_events)
         .bind(states)
         .bind(chained)
+        .bind(history.postgres_rows())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -12,6 +12,7 @@ mod checkpoints;
 mod connect;
 mod conversations;
 mod group_commit;
+pub mod history;
 mod ingest;
 pub mod login_failures;
 pub mod replies;
@@ -272,6 +273,17 @@ impl Store {
             .ingest(events, received_at_ms)
             .await
             .map_err(StoreError::Commit)
+    }
+
+    /// Every figure's count in each of `spans` (`[start, end)` on UTC
+    /// quarter-hours), from the history rollups: one query however long the
+    /// spans (see [`history`]).
+    #[tracing::instrument(skip_all, fields(spans = spans.len()))]
+    pub async fn history(
+        &self,
+        spans: &[(i64, i64)],
+    ) -> Result<Vec<history::StepCount>, StoreError> {
+        Ok(history::read(&self.reader, self.backend, spans).await?)
     }
 
     /// Adds refused webhook requests (never stored as events) to the counts

@@ -118,5 +118,6 @@ async fn figures_of_one_writer(
 mod accounts;
 mod conversations;
 mod counting;
+mod history;
 mod schema;
 mod writers;

@@ -1,0 +1,118 @@
+//! `GET /api/admin/history` (a date range's report as JSON) and
+//! `GET /api/admin/history.csv` (its series, one row per step, streamed).
+//!
+//! Both take `range` (`24h`, `today`, `yesterday`, `7d`, `30d`, `90d`,
+//! `12m`) or `from` and `to` (dates, both included), `zone` (IANA, UTC when
+//! absent) and `step` (`hour`, `day`, `week`; fitted to the range when
+//! absent). A parameter that is not understood is a 400 naming it.
+
+use std::collections::HashMap;
+
+use axum::{
+    body::Body,
+    extract::{Query, State},
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt as _;
+
+use crate::{
+    clock::now_ms,
+    error_chain,
+    history::{self, RangeRequest, Span},
+    state::AppState,
+};
+
+/// The range the query string asks for, placed in time now.
+fn span_of(params: &HashMap<String, String>) -> Result<Span, history::RangeError> {
+    let param = |name: &str| params.get(name).cloned();
+    let request = RangeRequest {
+        range: param("range"),
+        from: param("from"),
+        to: param("to"),
+        zone: param("zone"),
+        step: param("step"),
+    };
+    let now = jiff::Timestamp::from_millisecond(now_ms()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    Span::resolve(&request, now)
+}
+
+/// What a caller is told when the database could not be read (the cause is
+/// logged once).
+fn unavailable(error: &dyn std::error::Error) -> Response {
+    tracing::error!(error = %error_chain(error), "the history could not be read");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the history could not be read; see the server log",
+    )
+        .into_response()
+}
+
+/// `GET /api/admin/history`: the range's figures, the previous period's
+/// and its chart, as JSON.
+pub async fn report(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let span = match span_of(&params) {
+        Ok(span) => span,
+        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    };
+    match history::report(&state.store, &span).await {
+        Ok(report) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(report),
+        )
+            .into_response(),
+        Err(error) => unavailable(&error),
+    }
+}
+
+/// `GET /api/admin/history.csv`: the range's series as CSV (RFC 4180,
+/// UTF-8, a header row, one row per step), streamed a few hundred steps at
+/// a time.
+pub async fn csv(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let span = match span_of(&params) {
+        Ok(span) => span,
+        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    };
+    let file_name = format!(
+        "pulse-{}-{}.csv",
+        span.key,
+        span.start.date().strftime("%Y-%m-%d")
+    );
+    // The first chunk is read before the answer starts, so that a database
+    // that cannot be read is a 503 and not a file cut short.
+    let mut rows = Box::pin(history::csv_chunks(state.store.clone(), span));
+    let first = match rows.next().await {
+        Some(Err(error)) => return unavailable(&error),
+        Some(Ok(text)) => text,
+        None => String::new(),
+    };
+    let rest = rows.map(|chunk| {
+        chunk.map_err(|error| {
+            tracing::error!(error = %error_chain(&error), "the history CSV was cut short");
+            std::io::Error::other("the history could not be read")
+        })
+    });
+    let body = futures::stream::iter([Ok(history::CSV_HEADER.to_string()), Ok(first)]).chain(rest);
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}

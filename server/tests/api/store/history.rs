@@ -1,0 +1,219 @@
+//! The history behind date ranges: a day in any zone (23- and 25-hour days, +05:30 and +05:45
+//! offsets) counts exactly what happened in it, late and repeated deliveries included, and a
+//! database upgraded from before the history gets it from the per-minute rows.
+
+use app::model::HistoryReport;
+use pulse::{
+    event::Rejection,
+    history::{self, RangeRequest, Span},
+};
+
+use super::*;
+
+on_both_backends!(
+    a_day_in_any_zone_counts_what_happened_in_it,
+    replies_refusals_and_repeated_deliveries_are_in_their_steps,
+    an_upgraded_database_gets_its_history_from_the_minutes_it_kept,
+);
+
+/// An instant written in UTC.
+fn at(text: &str) -> i64 {
+    text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+/// The report of the one day `date` (custom range) in `zone`, by hour.
+async fn day_report(store: &Store, date: &str, zone: &str) -> HistoryReport {
+    let request = RangeRequest {
+        from: Some(date.into()),
+        to: Some(date.into()),
+        zone: Some(zone.into()),
+        ..RangeRequest::default()
+    };
+    let span = Span::resolve(&request, "2026-12-06T12:00:00Z".parse().unwrap()).unwrap();
+    history::report(store, &span).await.unwrap()
+}
+
+/// `n` received DMs at `instant` (each its own conversation).
+fn received_at(instant: &str, n: usize) -> Vec<WebhookEvent> {
+    (0..n)
+        .map(|i| {
+            dm(
+                &format!("{instant}-{i}"),
+                RECEIVED,
+                "biz",
+                &format!("c{i}"),
+                at(instant),
+            )
+        })
+        .collect()
+}
+
+/// Received DMs just either side of the day boundaries of UTC, Asia/Kolkata (+05:30),
+/// Asia/Kathmandu (+05:45) and America/New_York (−05:00, 23 hours on 2026-03-08): `i` DMs at
+/// the `i`-th instant, so every zone's day has its own sum.
+const INSTANTS: [&str; 10] = [
+    "2026-03-07T18:14:59Z",
+    "2026-03-07T18:15:00Z",
+    "2026-03-07T18:30:00Z",
+    "2026-03-08T04:59:59Z",
+    "2026-03-08T05:00:00Z",
+    "2026-03-08T18:14:59Z",
+    "2026-03-08T18:29:59Z",
+    "2026-03-08T18:30:00Z",
+    "2026-03-09T03:59:59Z",
+    "2026-03-09T04:00:00Z",
+];
+
+async fn a_day_in_any_zone_counts_what_happened_in_it(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let events: Vec<WebhookEvent> = INSTANTS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, instant)| received_at(instant, i + 1))
+        .collect();
+    store.ingest(events, NOW).await.unwrap();
+
+    let utc = day_report(&store, "2026-03-08", "UTC").await;
+    assert_eq!(utc.figures.dms_received, 4 + 5 + 6 + 7 + 8);
+    assert_eq!(utc.points.len(), 24);
+    let kolkata = day_report(&store, "2026-03-08", "Asia/Kolkata").await;
+    assert_eq!(kolkata.figures.dms_received, 3 + 4 + 5 + 6 + 7);
+    assert_eq!(kolkata.from, "2026-03-08T00:00:00+05:30");
+    let kathmandu = day_report(&store, "2026-03-08", "Asia/Kathmandu").await;
+    assert_eq!(kathmandu.figures.dms_received, 2 + 3 + 4 + 5 + 6);
+    assert_eq!(kathmandu.previous.dms_received, 1);
+    let new_york = day_report(&store, "2026-03-08", "America/New_York").await;
+    assert_eq!(new_york.figures.dms_received, 5 + 6 + 7 + 8 + 9);
+    assert_eq!(new_york.previous.dms_received, 1 + 2 + 3 + 4);
+    assert_eq!(
+        new_york.points.len(),
+        23,
+        "the spring-forward day has 23 hours"
+    );
+    // The chart's steps add up to the range, and each DM is in its own hour.
+    let by_step: i64 = new_york
+        .points
+        .iter()
+        .map(|point| point.figures.dms_received)
+        .sum();
+    assert_eq!(by_step, new_york.figures.dms_received);
+    let first = &new_york.points[0];
+    assert_eq!(
+        (first.start.as_str(), first.figures.dms_received),
+        ("2026-03-08T00:00:00-05:00", 5)
+    );
+    let last = new_york.points.last().unwrap();
+    assert_eq!(
+        (last.start.as_str(), last.figures.dms_received),
+        ("2026-03-08T23:00:00-04:00", 9)
+    );
+}
+
+async fn replies_refusals_and_repeated_deliveries_are_in_their_steps(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // Europe/London's 2026-10-25 has 25 hours: 01:00–02:00 happens twice.
+    let received = dm("r", RECEIVED, "biz", "c", at("2026-10-25T01:10:00Z"));
+    let reply = dm(
+        "s",
+        EventKind::DmSent,
+        "biz",
+        "c",
+        at("2026-10-25T01:12:00Z"),
+    );
+    let late_night = dm("n", RECEIVED, "biz", "d", at("2026-10-25T23:59:00Z"));
+    let next_day = dm("x", RECEIVED, "biz", "e", at("2026-10-26T00:00:00Z"));
+    // The reply first: its received DM arrives late and the reply is recounted.
+    store.ingest(vec![reply.clone()], NOW).await.unwrap();
+    store
+        .ingest(vec![received.clone(), late_night, next_day], NOW)
+        .await
+        .unwrap();
+    store.ingest(vec![received, reply], NOW).await.unwrap();
+    store
+        .record_rejections(&[(at("2026-10-25T12:00:00Z"), Rejection::Signature, 3)])
+        .await
+        .unwrap();
+
+    let london = day_report(&store, "2026-10-25", "Europe/London").await;
+    assert_eq!(london.points.len(), 25, "the autumn day has 25 hours");
+    assert_eq!(london.figures.dms_received, 2);
+    assert_eq!(london.figures.dms_sent, 1);
+    assert_eq!(london.figures.replies, 1);
+    assert_eq!(
+        london.figures.reply_median_ms,
+        Some(replies::bucket_time_ms(replies::bucket_of(120_000)))
+    );
+    assert_eq!(london.figures.refused, 3);
+    // 01:10 UTC is the second 01:00 of the day (GMT): the third step.
+    let second_one_oclock = &london.points[2];
+    assert_eq!(second_one_oclock.start, "2026-10-25T01:00:00+00:00");
+    assert_eq!(
+        (
+            second_one_oclock.figures.dms_received,
+            second_one_oclock.figures.replies
+        ),
+        (1, 1)
+    );
+}
+
+async fn an_upgraded_database_gets_its_history_from_the_minutes_it_kept(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let events: Vec<WebhookEvent> = INSTANTS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, instant)| received_at(instant, i + 1))
+        .collect();
+    store.ingest(events, NOW).await.unwrap();
+    store
+        .ingest(
+            vec![dm(
+                "s",
+                EventKind::DmSent,
+                "biz",
+                "c0",
+                at("2026-03-08T05:03:00Z"),
+            )],
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .record_rejections(&[(at("2026-03-08T06:00:00Z"), Rejection::Payload, 2)])
+        .await
+        .unwrap();
+    let before = day_report(&store, "2026-03-08", "Asia/Kathmandu").await;
+    assert_eq!((before.figures.replies, before.figures.refused), (1, 2));
+    store.close().await;
+    drop(store);
+
+    // As a database from before the history: no table and no migration recorded.
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE history")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE description = 'history'")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    drop(admin);
+
+    let store = database.open().await;
+    assert_eq!(
+        day_report(&store, "2026-03-08", "Asia/Kathmandu").await,
+        before
+    );
+    assert_eq!(
+        day_report(&store, "2026-03-08", "America/New_York")
+            .await
+            .figures
+            .dms_received,
+        5 + 6 + 7 + 8 + 9
+    );
+}
