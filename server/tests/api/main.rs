@@ -9,6 +9,7 @@ mod dashboard;
 mod disk_full;
 mod faults;
 mod helpers;
+mod history;
 mod import_rules;
 mod metrics;
 mod node_process;

@@ -1,10 +1,14 @@
 //! Property: however a set of events is delivered (duplicated, reordered,
-//! split into batches), the stats equal those of each event applied once.
+//! split into batches), the stats and the history equal those of each event
+//! applied once.
 
 use app::model::{SnapshotSource, StatsSnapshot};
 use proptest::prelude::*;
 use pulse::{
-    store::{Backend, Store, MINUTE_MS},
+    store::{
+        history::{StepCount, QUARTER_MS},
+        Backend, Store, DAY_MS, MINUTE_MS,
+    },
     webhook::payload,
 };
 
@@ -113,10 +117,12 @@ async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> String {
     }
 }
 
-/// The snapshot after one store took `deliveries` one after the other
-/// (its version zeroed: it counts transactions, which is exactly what differs).
-async fn stats_after(backend: Backend, deliveries: &[String]) -> StatsSnapshot {
-    figures_after_one_store(backend, deliveries).await.0
+/// The snapshot (its version zeroed: it counts transactions, which is
+/// exactly what differs) and the history after one store took `deliveries`
+/// one after the other.
+async fn stats_after(backend: Backend, deliveries: &[String]) -> (StatsSnapshot, Vec<StepCount>) {
+    let (snapshot, _, history) = figures_after_one_store(backend, deliveries).await;
+    (snapshot, history)
 }
 
 fn specs_and_order() -> impl Strategy<Value = (Vec<Spec>, Vec<usize>, Vec<usize>)> {
@@ -208,8 +214,8 @@ fn check_order_independence(
             stats_after(backend, &reference).await,
         )
     });
-    prop_assert_eq!(messy.replies, expected.replies);
-    prop_assert_eq!(messy.waiting, expected.waiting);
+    prop_assert_eq!(messy.0.replies, expected.0.replies);
+    prop_assert_eq!(messy.0.waiting, expected.0.waiting);
     prop_assert_eq!(messy, expected);
     Ok(())
 }
@@ -281,10 +287,7 @@ proptest! {
 /// `i % 2`, and each store takes all of its deliveries concurrently (on
 /// Postgres each store runs its default writers, so up to four writer slots
 /// add to the aggregates at once).
-async fn figures_after_two_stores(
-    backend: Backend,
-    deliveries: &[String],
-) -> (StatsSnapshot, app::model::AccountsPage) {
+async fn figures_after_two_stores(backend: Backend, deliveries: &[String]) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(backend, &dir).await;
     let stores = [
@@ -302,10 +305,7 @@ async fn figures_after_two_stores(
 
 /// [`figures_after_two_stores`] for one store taking `deliveries` one after
 /// the other.
-async fn figures_after_one_store(
-    backend: Backend,
-    deliveries: &[String],
-) -> (StatsSnapshot, app::model::AccountsPage) {
+async fn figures_after_one_store(backend: Backend, deliveries: &[String]) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(backend, &dir).await;
     let store = Store::open(&url).await.unwrap();
@@ -316,9 +316,17 @@ async fn figures_after_one_store(
     figures_of(&store).await
 }
 
+/// What the properties compare: the snapshot, the first accounts page and
+/// the history's quarter-hours over the days the events span.
+type Figures = (StatsSnapshot, app::model::AccountsPage, Vec<StepCount>);
+
 /// The snapshot and the first accounts page (default order), versions
-/// zeroed: they count transactions, which is what differs.
-async fn figures_of(store: &Store) -> (StatsSnapshot, app::model::AccountsPage) {
+/// zeroed: they count transactions, which is what differs; and every
+/// quarter-hour of the history from three days before [`NOW`] to the end of
+/// its day, after checking that the history read in larger units (days,
+/// hours) gives the same sums and that its metrics add up to the
+/// snapshot's totals.
+async fn figures_of(store: &Store) -> Figures {
     let mut snapshot = store
         .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
         .await
@@ -329,7 +337,37 @@ async fn figures_of(store: &Store) -> (StatsSnapshot, app::model::AccountsPage) 
         .await
         .unwrap();
     page.version = 0;
-    (snapshot, page)
+    let start = NOW - NOW % DAY_MS - 3 * DAY_MS;
+    let end = NOW - NOW % DAY_MS + DAY_MS;
+    let quarters: Vec<(i64, i64)> = (start..end)
+        .step_by(QUARTER_MS as usize)
+        .map(|from| (from, from + QUARTER_MS))
+        .collect();
+    let mut history = store.history(&quarters).await.unwrap();
+    history.sort_by(|a, b| (a.step, &a.figure).cmp(&(b.step, &b.figure)));
+    let whole = store.history(&[(start, end)]).await.unwrap();
+    for StepCount { figure, count, .. } in &whole {
+        let by_quarter: i64 = history
+            .iter()
+            .filter(|step| &step.figure == figure)
+            .map(|step| step.count)
+            .sum();
+        assert_eq!(
+            by_quarter, *count,
+            "{figure}: quarters and the whole span disagree"
+        );
+    }
+    let total = |figure: &str| {
+        whole
+            .iter()
+            .find(|step| step.figure == figure)
+            .map_or(0, |step| step.count)
+    };
+    assert_eq!(total("dm_received"), snapshot.dms_received.total);
+    assert_eq!(total("dm_sent"), snapshot.dms_sent.total);
+    assert_eq!(total("reaction"), snapshot.engagement.reactions.total);
+    assert_eq!(total("comment"), snapshot.engagement.comments.total);
+    (snapshot, page, history)
 }
 
 /// Random deliveries (repeated, shuffled, batched) split between two stores
@@ -350,14 +388,15 @@ fn check_two_stores(
     let deliveries = messy_deliveries(&items, repeats, &batch_sizes, seed);
     let once = vec![delivery(&items.iter().collect::<Vec<_>>())];
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ((two_snapshot, two_page), (one_snapshot, one_page)) = runtime.block_on(async {
+    let (two, one) = runtime.block_on(async {
         (
             figures_after_two_stores(backend, &deliveries).await,
             figures_after_one_store(backend, &once).await,
         )
     });
-    prop_assert_eq!(two_snapshot, one_snapshot);
-    prop_assert_eq!(two_page, one_page);
+    prop_assert_eq!(two.0, one.0);
+    prop_assert_eq!(two.1, one.1);
+    prop_assert_eq!(two.2, one.2);
     Ok(())
 }
 
