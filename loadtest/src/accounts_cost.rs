@@ -220,8 +220,8 @@ fn account_id(i: u64) -> String {
     format!("1784{i:010}")
 }
 
-/// The histogram's (sum, count).
-async fn compute_seconds(server: &Server, cookie: &str, name: &str) -> Result<(f64, f64)> {
+/// A histogram's (sum, count), as the server exports them.
+pub async fn compute_seconds(server: &Server, cookie: &str, name: &str) -> Result<(f64, f64)> {
     Ok((
         server.metric(cookie, &format!("{name}_sum")).await?,
         server.metric(cookie, &format!("{name}_count")).await?,

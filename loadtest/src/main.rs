@@ -11,6 +11,7 @@ mod accounts_cost;
 mod cpu;
 mod database_time;
 mod fan_out;
+mod history_cost;
 mod hostile;
 mod hydration;
 mod ingestion;
@@ -65,6 +66,7 @@ enum Part {
     ScaleOut,
     Snapshot,
     Accounts,
+    History,
     Browser,
     Hostile,
     /// Not in a full run: only when asked for.
@@ -253,6 +255,20 @@ async fn run(args: Args) -> Result<()> {
             accounts_costs.push(accounts_cost::run(&args.server, accounts, &database).await?);
         }
     }
+    let mut history_costs = Vec::new();
+    if args.runs(Part::History) {
+        let days = if args.quick { 31 } else { history_cost::DAYS };
+        eprintln!("date-range reports over {days} days of history (SQLite) …");
+        history_costs
+            .push(history_cost::run(&args.server, &history_cost::Database::Sqlite, days).await?);
+        if !args.quick {
+            eprintln!("date-range reports over {days} days of history (Postgres) …");
+            let backends = scale_out::Backends::start();
+            let database =
+                history_cost::Database::Postgres(backends.postgres.fresh_database_url().await);
+            history_costs.push(history_cost::run(&args.server, &database, days).await?);
+        }
+    }
     let mut browser = None;
     if args.runs(Part::Browser) {
         let loads = if args.quick { 2 } else { 10 };
@@ -296,6 +312,7 @@ async fn run(args: Args) -> Result<()> {
         browser.as_ref(),
         soaked.as_ref(),
     );
+    history_cost::report(&mut table, &history_costs);
     if !hostile_scenarios.is_empty() {
         hostile::report(&mut table, hostile_sizes, &hostile_scenarios);
     }

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub snapshot_seconds: Histogram,
     /// Time to compute one page of the accounts table from the database.
     pub accounts_page_seconds: Histogram,
+    /// Time to compute a date range's report from the history.
+    pub history_report_seconds: Histogram,
     /// Accounts whose sortable figures a catch-up recomputed.
     pub account_figures_recomputed: IntCounter,
     /// Time to bring the accounts' sortable figures up to date.
@@ -151,6 +153,10 @@ impl Metrics {
                 "pulse_accounts_page_compute_seconds",
                 "Time to compute one page of the accounts table from the database.",
             ),
+            history_report_seconds: histogram(
+                "pulse_history_report_compute_seconds",
+                "Time to compute a date range's report (its figures, the previous period's and its chart) from the history.",
+            ),
             account_figures_recomputed: IntCounter::new(
                 "pulse_account_figures_recomputed_total",
                 "Accounts whose sortable figures were recomputed (all of them when the node starts, then those touched since the last catch-up or whose time windows moved).",
@@ -210,7 +216,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 24] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 25] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -224,6 +230,7 @@ impl Metrics {
             Box::new(metrics.store_refusing_writes.clone()),
             Box::new(metrics.snapshot_seconds.clone()),
             Box::new(metrics.accounts_page_seconds.clone()),
+            Box::new(metrics.history_report_seconds.clone()),
             Box::new(metrics.account_figures_recomputed.clone()),
             Box::new(metrics.account_figures_catch_up_seconds.clone()),
             Box::new(metrics.account_figures_held.clone()),

@@ -175,6 +175,62 @@ pub(crate) fn follow_accounts(
     }
 }
 
+/// Keeps a date range's `report` (for `query`) up to date while the page is
+/// open and the range may still change: it joins the browser's stats stream
+/// and asks for the report again each time the store moves on, one request
+/// at a time (a push that arrives meanwhile asks for one more).
+#[cfg(feature = "hydrate")]
+pub(crate) fn follow_history(
+    report: RwSignal<crate::model::HistoryReport>,
+    query: &crate::model::HistoryQuery,
+) {
+    use std::{cell::Cell, rc::Rc};
+
+    let live = LiveStats {
+        snapshot: RwSignal::new(StatsSnapshot::default()),
+        connection: RwSignal::new(ConnectionState::Connecting),
+        received_at_ms: RwSignal::new(0),
+        latency_ms: RwSignal::new(None),
+    };
+    subscribe(live);
+    let url = format!("/api/admin/history?{}", query.to_query_string());
+    let busy = send_wrapper::SendWrapper::new(Rc::new(Cell::new(false)));
+    // The store version the report shown was asked for after.
+    let asked_at = send_wrapper::SendWrapper::new(Rc::new(Cell::new(0_i64)));
+    Effect::new(move |_| {
+        let version = live.snapshot.with(|s| s.version);
+        if busy.get() || version <= asked_at.get() {
+            return;
+        }
+        busy.set(true);
+        let (busy, asked_at, url) = (busy.clone(), asked_at.clone(), url.clone());
+        leptos::task::spawn_local(async move {
+            loop {
+                let version = live.snapshot.with_untracked(|s| s.version);
+                asked_at.set(version);
+                match fetch(gloo_net::http::Request::get(&url)).await {
+                    Some(next) => report.set(next),
+                    None => break,
+                }
+                if live.snapshot.with_untracked(|s| s.version) <= asked_at.get() {
+                    break;
+                }
+            }
+            busy.set(false);
+        });
+    });
+}
+
+/// The browser's IANA time zone (`Intl.DateTimeFormat().resolvedOptions().timeZone`).
+#[cfg(feature = "hydrate")]
+pub(crate) fn browser_time_zone() -> Option<String> {
+    let format = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new());
+    let options = format.resolved_options();
+    js_sys::Reflect::get(&options, &"timeZone".into())
+        .ok()?
+        .as_string()
+}
+
 /// Advances `now_ms` every second so relative times on the page stay true.
 #[cfg(feature = "hydrate")]
 pub(crate) fn tick_clock(now_ms: RwSignal<i64>) {

@@ -174,13 +174,7 @@ impl AccountsQuery {
         );
         if !self.filter.is_empty() {
             text.push_str("&q=");
-            for byte in self.filter.bytes() {
-                if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-                    text.push(byte as char);
-                } else {
-                    text.push_str(&format!("%{byte:02X}"));
-                }
-            }
+            text.push_str(&super::query_value(&self.filter));
         }
         text
     }

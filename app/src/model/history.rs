@@ -59,10 +59,13 @@ pub struct HistoryPoint {
 }
 
 /// A date range's report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryReport {
     /// The range's key (`24h`, `today`, `7d`, ..., or `custom`).
     pub range: String,
+    /// The query string that asks for this report (zone, step and, for a
+    /// custom range, its days included): the CSV's link.
+    pub query: String,
     /// What it is called on the page ("Last 7 days", "1 Nov – 30 Nov 2026").
     pub label: String,
     /// The IANA time zone its days and labels follow.
@@ -91,6 +94,85 @@ pub struct HistoryReport {
     pub points: Vec<HistoryPoint>,
 }
 
+/// A date range as the address asks for it (`/admin?range=7d&zone=...`,
+/// `GET /api/admin/history?...`); the server places it in time and says
+/// which parameter it does not understand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// `24h`, `today`, `yesterday`, `7d`, `30d`, `90d`, `12m`, `custom`, or
+    /// `live` (the live dashboard, no range).
+    pub range: Option<String>,
+    /// The first day of a custom range (`2026-11-01`).
+    pub from: Option<String>,
+    /// The last day of a custom range, included.
+    pub to: Option<String>,
+    /// The IANA time zone (`Asia/Kolkata`); UTC when absent.
+    pub zone: Option<String>,
+    /// `hour`, `day` or `week`; fitted to the range when absent.
+    pub step: Option<String>,
+}
+
+impl HistoryQuery {
+    /// From the query string's values, by name; empty values count as absent.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let given = |name: &str| get(name).filter(|value| !value.is_empty());
+        HistoryQuery {
+            range: given("range"),
+            from: given("from"),
+            to: given("to"),
+            zone: given("zone"),
+            step: given("step"),
+        }
+    }
+
+    /// Whether it asks for a range (and not the live dashboard).
+    pub fn is_range(&self) -> bool {
+        match self.range.as_deref() {
+            Some("live") => false,
+            Some(_) => true,
+            None => self.from.is_some() || self.to.is_some(),
+        }
+    }
+
+    /// The named range `key` in the same zone.
+    pub fn named(&self, key: &str) -> HistoryQuery {
+        HistoryQuery {
+            range: Some(key.to_string()),
+            zone: self.zone.clone(),
+            ..HistoryQuery::default()
+        }
+    }
+
+    /// As a query string (`range=7d&zone=Asia%2FKolkata`), values encoded.
+    pub fn to_query_string(&self) -> String {
+        [
+            ("range", &self.range),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("zone", &self.zone),
+            ("step", &self.step),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            value
+                .as_deref()
+                .map(|value| format!("{name}={}", super::query_value(value)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+/// Why a range's report could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryFailure {
+    /// The range asked for is not understood (a 400), rather than the
+    /// database failing (a 503).
+    pub bad_request: bool,
+    /// What to tell the admin (names the parameter; never internal detail).
+    pub message: String,
+}
+
 /// The change from `previous` to `current` in whole percent, if `previous`
 /// is not zero (`Some(12)` for ▲ 12 %, `Some(-3)` for ▼ 3 %).
 pub fn change_percent(current: i64, previous: i64) -> Option<i64> {
@@ -104,6 +186,28 @@ pub fn change_percent(current: i64, previous: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_round_trips_through_its_query_string() {
+        let query = HistoryQuery {
+            range: Some("custom".into()),
+            from: Some("2026-11-01".into()),
+            to: Some("2026-11-30".into()),
+            zone: Some("Etc/GMT+5".into()),
+            step: None,
+        };
+        let text = query.to_query_string();
+        assert_eq!(
+            text,
+            "range=custom&from=2026-11-01&to=2026-11-30&zone=Etc%2FGMT%2B5"
+        );
+        assert!(query.is_range());
+        assert!(!query.named("live").is_range());
+        assert_eq!(
+            query.named("7d").to_query_string(),
+            "range=7d&zone=Etc%2FGMT%2B5"
+        );
+    }
 
     #[test]
     fn change_is_rounded_and_signed() {

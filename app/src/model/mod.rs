@@ -10,8 +10,24 @@ mod stats_snapshot;
 pub use accounts::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
 pub use automation::{Replies, ReplyTimes, Waiting};
 pub use delivery::{BusMode, Delivery};
-pub use history::{change_percent, HistoryPoint, HistoryReport, RangeFigures};
+pub use history::{
+    change_percent, HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, RangeFigures,
+};
 
 pub use stats_snapshot::{
     Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, Storage, WebhookHealth,
 };
+
+/// `value` encoded for a query string: every byte but letters, digits and
+/// `-_.~` as `%XX`.
+pub(crate) fn query_value(value: &str) -> String {
+    let mut text = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            text.push(byte as char);
+        } else {
+            text.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    text
+}

@@ -6,8 +6,9 @@
 //! the tests read it back through this module to keep both sides in step.
 
 use super::{
-    AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, MinuteBucket, Replies,
-    ReplyTimes, SnapshotSource, StatsSnapshot, Storage, Waiting, WebhookHealth,
+    AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, HistoryPoint, HistoryReport,
+    MinuteBucket, RangeFigures, Replies, ReplyTimes, SnapshotSource, StatsSnapshot, Storage,
+    Waiting, WebhookHealth,
 };
 
 /// One minute in milliseconds.
@@ -120,6 +121,60 @@ impl Readable for AccountsPage {
                 .collect::<Option<Vec<_>>>()?,
         })
     }
+}
+
+impl Readable for HistoryReport {
+    fn read(value: &impl JsonValue) -> Option<Self> {
+        let text = |key: &str| value.member(key)?.text();
+        Some(HistoryReport {
+            range: text("range")?,
+            query: text("query")?,
+            label: text("label")?,
+            zone: text("zone")?,
+            zone_offset: text("zone_offset")?,
+            from: text("from")?,
+            to: text("to")?,
+            step: text("step")?,
+            figures: range_figures(&value.member("figures")?)?,
+            previous: range_figures(&value.member("previous")?)?,
+            previous_from: text("previous_from")?,
+            previous_to: text("previous_to")?,
+            still_changing: value.member("still_changing")?.boolean()?,
+            points: value
+                .member("points")?
+                .items()?
+                .iter()
+                .map(history_point)
+                .collect::<Option<Vec<_>>>()?,
+        })
+    }
+}
+
+fn history_point(value: &impl JsonValue) -> Option<HistoryPoint> {
+    Some(HistoryPoint {
+        start_ms: int(value, "start_ms")?,
+        start: value.member("start")?.text()?,
+        label: value.member("label")?.text()?,
+        figures: range_figures(&value.member("figures")?)?,
+    })
+}
+
+fn range_figures(value: &impl JsonValue) -> Option<RangeFigures> {
+    Some(RangeFigures {
+        dms_received: int(value, "dms_received")?,
+        dms_sent: int(value, "dms_sent")?,
+        story_replies: int(value, "story_replies")?,
+        reactions: int(value, "reactions")?,
+        comments: int(value, "comments")?,
+        mentions: int(value, "mentions")?,
+        postbacks: int(value, "postbacks")?,
+        reads: int(value, "reads")?,
+        deleted: int(value, "deleted")?,
+        replies: int(value, "replies")?,
+        reply_median_ms: optional_int(value, "reply_median_ms")?,
+        reply_p90_ms: optional_int(value, "reply_p90_ms")?,
+        refused: int(value, "refused")?,
+    })
 }
 
 fn account_row(value: &impl JsonValue) -> Option<AccountRow> {
@@ -405,6 +460,48 @@ mod tests {
         let mut broken = json;
         broken["rows"][1]["silent"] = serde_json::json!("yes");
         assert_eq!(AccountsPage::read(&broken), None);
+    }
+
+    #[test]
+    fn a_history_report_reads_back_whole() {
+        let figures = RangeFigures {
+            dms_received: 12,
+            dms_sent: 9,
+            story_replies: 1,
+            reactions: 2,
+            comments: 3,
+            mentions: 4,
+            postbacks: 5,
+            reads: 6,
+            deleted: 7,
+            replies: 8,
+            reply_median_ms: Some(60_000),
+            reply_p90_ms: None,
+            refused: 10,
+        };
+        let report = HistoryReport {
+            range: "7d".to_string(),
+            query: "range=7d&zone=Asia%2FKolkata&step=day".to_string(),
+            label: "Last 7 days".to_string(),
+            zone: "Asia/Kolkata".to_string(),
+            zone_offset: "IST, UTC+05:30".to_string(),
+            from: "2026-11-30T00:00:00+05:30".to_string(),
+            to: "2026-12-07T00:00:00+05:30".to_string(),
+            step: "day".to_string(),
+            figures: figures.clone(),
+            previous: RangeFigures::default(),
+            previous_from: "2026-11-23T00:00:00+05:30".to_string(),
+            previous_to: "2026-11-30T00:00:00+05:30".to_string(),
+            still_changing: true,
+            points: vec![HistoryPoint {
+                start_ms: 1_795_631_400_000,
+                start: "2026-11-30T00:00:00+05:30".to_string(),
+                label: "Mon 30 Nov".to_string(),
+                figures,
+            }],
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(HistoryReport::read(&json), Some(report));
     }
 
     #[test]

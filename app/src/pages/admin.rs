@@ -1,4 +1,5 @@
-//! `/admin`: the live dashboard.
+//! `/admin`: the live dashboard, or with `?range=` (or `from` and `to`) the
+//! dashboard of a date range (`super::range`).
 //!
 //! The server renders it complete with the current snapshot, so it reads well
 //! with JavaScript off. The dashboard itself is an island: the browser
@@ -7,6 +8,7 @@
 //! chart and the badge read.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 use crate::{
     components::{
@@ -14,7 +16,7 @@ use crate::{
     },
     format::{age, utc_timestamp},
     live::{announce_logout, ConnectionState, LiveStats},
-    model::StatsSnapshot,
+    model::{HistoryQuery, StatsSnapshot},
     server_fns::current_stats,
 };
 
@@ -22,9 +24,52 @@ use crate::{
 /// which a form without JavaScript reaches too.
 const REFRESH_URL: &str = "/api/admin/stats/refresh";
 
-/// The routed page: loads the snapshot before the HTML is sent, then shows the dashboard.
+/// The routed page: the range links, then the live dashboard or a range's.
 #[component]
 pub fn AdminPage() -> impl IntoView {
+    let query =
+        use_query_map().with_untracked(|params| HistoryQuery::from_params(|name| params.get(name)));
+    let picker = view! { <super::range::RangePicker query=query.clone()/> };
+    if query.is_range() {
+        return view! {
+            {picker}
+            <main class="dashboard">
+                <PageHeader/>
+                <super::range::RangeView query/>
+            </main>
+        }
+        .into_any();
+    }
+    view! {
+        {picker}
+        <LivePage/>
+    }
+    .into_any()
+}
+
+/// The title bar of a range's page (the live dashboard has its own, inside
+/// its island).
+#[component]
+fn PageHeader() -> impl IntoView {
+    view! {
+        <header class="dashboard__header">
+            <div>
+                <h1>"Pulse"</h1>
+                <p class="subtitle">"Instagram DM automation · admin"</p>
+            </div>
+            <div class="dashboard__status">
+                <a class="nav-link" href="/admin/accounts">"Accounts"</a>
+                <form class="logout-form" method="post" action="/api/auth/logout">
+                    <button type="submit" class="logout">"Log out"</button>
+                </form>
+            </div>
+        </header>
+    }
+}
+
+/// The live dashboard: loads the snapshot before the HTML is sent, then shows it.
+#[component]
+fn LivePage() -> impl IntoView {
     // Blocking: the snapshot is part of the first HTML response, not streamed
     // in afterwards, so the numbers are there even without JavaScript.
     let initial = Resource::new_blocking(|| (), |_| current_stats());
@@ -108,7 +153,7 @@ fn Dashboard() -> impl IntoView {
     };
 
     // Rendered in parts: one static type for the whole page exceeds the
-    // compiler's type-depth limit on the server (see `part`).
+    // compiler's type-depth limit on the server (see `super::part`).
     let cards = view! {
         <section class="cards">
             <StatCard
@@ -144,7 +189,7 @@ fn Dashboard() -> impl IntoView {
             <WaitingCard snapshot=snapshot/>
         </section>
     };
-    let cards = part(cards);
+    let cards = super::part(cards);
     let panels = view! {
         <MinuteChart snapshot=snapshot/>
         <section class="panels">
@@ -152,7 +197,7 @@ fn Dashboard() -> impl IntoView {
             <WebhookStatus snapshot=snapshot now_ms=now_ms/>
         </section>
     };
-    let panels = part(panels);
+    let panels = super::part(panels);
 
     view! {
         <main class="dashboard">
@@ -191,22 +236,6 @@ fn Dashboard() -> impl IntoView {
                 <span>"Snapshot version " <span data-testid="version">{move || snapshot.with(|s| s.version)}</span></span>
             </footer>
         </main>
-    }
-}
-
-/// One part of the dashboard's view. On the server its type is erased
-/// (`AnyView`), which keeps the page's type within the compiler's depth limit;
-/// in the browser it keeps its static type, because an `AnyView` carries the
-/// code to hydrate its content asynchronously too (about a fifth of
-/// the wasm).
-fn part(view: impl IntoView + 'static) -> impl IntoView {
-    #[cfg(not(feature = "hydrate"))]
-    {
-        view.into_any()
-    }
-    #[cfg(feature = "hydrate")]
-    {
-        view
     }
 }
 

@@ -16,7 +16,9 @@ pub use context::{StatsContext, StatsService};
 mod context {
     use std::{future::Future, pin::Pin, sync::Arc};
 
-    use crate::model::{AccountsPage, AccountsQuery, StatsSnapshot};
+    use crate::model::{
+        AccountsPage, AccountsQuery, HistoryFailure, HistoryQuery, HistoryReport, StatsSnapshot,
+    };
 
     /// What the server's stats machinery offers to server functions.
     pub trait StatsService: Send + Sync + 'static {
@@ -35,6 +37,12 @@ mod context {
             &self,
             query: AccountsQuery,
         ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, String>> + Send>>;
+
+        /// The report of the date range `query` asks for, computed now.
+        fn history(
+            &self,
+            query: HistoryQuery,
+        ) -> Pin<Box<dyn Future<Output = Result<HistoryReport, HistoryFailure>> + Send>>;
     }
 
     /// The handle provided as Leptos context by the server.

@@ -7,14 +7,16 @@ pub mod range;
 
 use std::collections::BTreeMap;
 
-use app::model::{HistoryPoint, HistoryReport, RangeFigures};
+use app::model::{HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, RangeFigures};
 use futures::StreamExt as _;
 
 use crate::{
+    error_chain,
     event::Metric,
+    metrics::metrics,
     store::{history::StepCount, replies, Store, StoreError},
 };
-pub use range::{RangeError, RangeRequest, Span};
+pub use range::{RangeError, Span};
 
 /// Steps read per database query when the series is streamed as CSV: a
 /// year by hour (8,760 steps) is then 18 reads, never all in memory.
@@ -89,6 +91,7 @@ async fn tallies(store: &Store, spans: &[(i64, i64)]) -> Result<Vec<Tally>, Stor
 /// `span`'s report: its figures, the previous period's, and one chart
 /// point per step (one database read).
 pub async fn report(store: &Store, span: &Span) -> Result<HistoryReport, StoreError> {
+    let timer = metrics().history_report_seconds.start_timer();
     let mut spans = span.steps.clone();
     spans.push(span.previous_ms());
     let mut tallies = tallies(store, &spans).await?;
@@ -109,8 +112,10 @@ pub async fn report(store: &Store, span: &Span) -> Result<HistoryReport, StoreEr
         })
         .collect();
     let (previous_from, previous_to) = span.previous_ms();
+    timer.observe_duration();
     Ok(HistoryReport {
         range: span.key.clone(),
+        query: span.query().to_query_string(),
         label: span.label.clone(),
         zone: span.zone_name.clone(),
         zone_offset: span.zone_offset(),
@@ -124,6 +129,34 @@ pub async fn report(store: &Store, span: &Span) -> Result<HistoryReport, StoreEr
         still_changing: span.still_changing,
         points,
     })
+}
+
+/// The report `query` asks for as of `now_ms`, or why there is none: the
+/// parameter not understood (its message names it), or the database not
+/// read (the cause logged here, once).
+pub async fn answer(
+    store: &Store,
+    query: &HistoryQuery,
+    now_ms: i64,
+) -> Result<HistoryReport, HistoryFailure> {
+    let now = jiff::Timestamp::from_millisecond(now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let span = Span::resolve(query, now).map_err(|error| HistoryFailure {
+        bad_request: true,
+        message: error.to_string(),
+    })?;
+    report(store, &span)
+        .await
+        .map_err(|error| unreadable(&error))
+}
+
+/// What a caller is told when the history could not be read; the cause is
+/// logged.
+pub fn unreadable(error: &StoreError) -> HistoryFailure {
+    tracing::error!(error = %error_chain(error), "the history could not be read");
+    HistoryFailure {
+        bad_request: false,
+        message: "the history could not be read; see the server log".to_string(),
+    }
 }
 
 /// The CSV's header row: one column per figure after the step's start and

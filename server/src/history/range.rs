@@ -8,6 +8,7 @@
 //! every zone's offset is a whole number of quarter-hours; the history is
 //! kept in quarter-hours, so every range is exact.
 
+use app::model::HistoryQuery;
 use jiff::{civil::Date, tz::TimeZone, Timestamp, ToSpan, ZonedDateTime};
 
 use crate::store::history::QUARTER_MS;
@@ -30,22 +31,6 @@ pub const NAMED: [(&str, &str); 7] = [
     ("90d", "Last 90 days"),
     ("12m", "Last 12 months"),
 ];
-
-/// What the admin asked for, as the query string says it (`range`, `from`,
-/// `to`, `zone`, `step`); empty values count as absent.
-#[derive(Debug, Default, Clone)]
-pub struct RangeRequest {
-    /// One of [`NAMED`]'s keys, or `custom` (or absent) with `from` and `to`.
-    pub range: Option<String>,
-    /// The first day of a custom range (`2026-11-01`).
-    pub from: Option<String>,
-    /// The last day of a custom range, included.
-    pub to: Option<String>,
-    /// The IANA zone (`Europe/London`); UTC when absent.
-    pub zone: Option<String>,
-    /// `hour`, `day` or `week`; chosen by the range's length when absent.
-    pub step: Option<String>,
-}
 
 /// Why a range could not be read: each names the parameter and says what
 /// would be understood (the text of a 400).
@@ -163,7 +148,7 @@ pub struct Span {
 
 impl Span {
     /// Places `request` in time as of `now`.
-    pub fn resolve(request: &RangeRequest, now: Timestamp) -> Result<Span, RangeError> {
+    pub fn resolve(request: &HistoryQuery, now: Timestamp) -> Result<Span, RangeError> {
         let given = |value: &Option<String>| value.clone().filter(|text| !text.is_empty());
         let zone_name = given(&request.zone).unwrap_or_else(|| "UTC".to_string());
         let zone =
@@ -305,6 +290,20 @@ impl Span {
         })
     }
 
+    /// The query that asks for this span again (its days for a custom
+    /// range; its zone and step always).
+    pub fn query(&self) -> HistoryQuery {
+        let custom = self.key == "custom";
+        let last_day = self.end.date().yesterday().unwrap_or(self.end.date());
+        HistoryQuery {
+            range: Some(self.key.clone()),
+            from: custom.then(|| self.start.date().to_string()),
+            to: custom.then(|| last_day.to_string()),
+            zone: Some(self.zone_name.clone()),
+            step: Some(self.step.as_str().to_string()),
+        }
+    }
+
     /// The previous period as `[start, end)` in Unix milliseconds.
     pub fn previous_ms(&self) -> (i64, i64) {
         (
@@ -413,20 +412,20 @@ fn ceil_quarter(now: Timestamp) -> Timestamp {
 mod tests {
     use super::*;
 
-    fn request(range: &str, zone: &str) -> RangeRequest {
-        RangeRequest {
+    fn request(range: &str, zone: &str) -> HistoryQuery {
+        HistoryQuery {
             range: Some(range.into()),
             zone: Some(zone.into()),
-            ..RangeRequest::default()
+            ..HistoryQuery::default()
         }
     }
 
-    fn custom(from: &str, to: &str, zone: &str) -> RangeRequest {
-        RangeRequest {
+    fn custom(from: &str, to: &str, zone: &str) -> HistoryQuery {
+        HistoryQuery {
             from: Some(from.into()),
             to: Some(to.into()),
             zone: Some(zone.into()),
-            ..RangeRequest::default()
+            ..HistoryQuery::default()
         }
     }
 
@@ -526,7 +525,7 @@ mod tests {
     #[test]
     fn every_bad_parameter_is_named() {
         let now = at("2026-12-06T12:00:00Z");
-        let error = |request: RangeRequest| Span::resolve(&request, now).unwrap_err();
+        let error = |request: HistoryQuery| Span::resolve(&request, now).unwrap_err();
         assert_eq!(
             error(request("2w", "UTC")),
             RangeError::UnknownRange("2w".into())
@@ -554,10 +553,10 @@ mod tests {
             RangeError::TooLong { days: 732 }
         );
         assert_eq!(
-            error(RangeRequest {
+            error(HistoryQuery {
                 range: Some("custom".into()),
                 from: Some("2026-01-01".into()),
-                ..RangeRequest::default()
+                ..HistoryQuery::default()
             }),
             RangeError::MissingEnd
         );

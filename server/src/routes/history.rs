@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use app::model::{HistoryFailure, HistoryQuery};
 use axum::{
     body::Body,
     extract::{Query, State},
@@ -19,33 +20,28 @@ use futures::StreamExt as _;
 use crate::{
     clock::now_ms,
     error_chain,
-    history::{self, RangeRequest, Span},
+    history::{self, Span},
     state::AppState,
 };
 
 /// The range the query string asks for, placed in time now.
 fn span_of(params: &HashMap<String, String>) -> Result<Span, history::RangeError> {
-    let param = |name: &str| params.get(name).cloned();
-    let request = RangeRequest {
-        range: param("range"),
-        from: param("from"),
-        to: param("to"),
-        zone: param("zone"),
-        step: param("step"),
-    };
     let now = jiff::Timestamp::from_millisecond(now_ms()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    Span::resolve(&request, now)
+    Span::resolve(&query_of(params), now)
 }
 
-/// What a caller is told when the database could not be read (the cause is
-/// logged once).
-fn unavailable(error: &dyn std::error::Error) -> Response {
-    tracing::error!(error = %error_chain(error), "the history could not be read");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the history could not be read; see the server log",
-    )
-        .into_response()
+fn query_of(params: &HashMap<String, String>) -> HistoryQuery {
+    HistoryQuery::from_params(|name| params.get(name).cloned())
+}
+
+/// A failure as an answer: 400 naming the parameter, or 503.
+fn refusal(failure: HistoryFailure) -> Response {
+    let status = if failure.bad_request {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, failure.message).into_response()
 }
 
 /// `GET /api/admin/history`: the range's figures, the previous period's
@@ -54,17 +50,13 @@ pub async fn report(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let span = match span_of(&params) {
-        Ok(span) => span,
-        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
-    };
-    match history::report(&state.store, &span).await {
+    match history::answer(&state.store, &query_of(&params), now_ms()).await {
         Ok(report) => (
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
             axum::Json(report),
         )
             .into_response(),
-        Err(error) => unavailable(&error),
+        Err(failure) => refusal(failure),
     }
 }
 
@@ -88,7 +80,7 @@ pub async fn csv(
     // that cannot be read is a 503 and not a file cut short.
     let mut rows = Box::pin(history::csv_chunks(state.store.clone(), span));
     let first = match rows.next().await {
-        Some(Err(error)) => return unavailable(&error),
+        Some(Err(error)) => return refusal(history::unreadable(&error)),
         Some(Ok(text)) => text,
         None => String::new(),
     };

@@ -14,7 +14,10 @@ mod storage;
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
-    model::{AccountsPage, AccountsQuery, SnapshotSource, StatsSnapshot},
+    model::{
+        AccountsPage, AccountsQuery, HistoryFailure, HistoryQuery, HistoryReport, SnapshotSource,
+        StatsSnapshot,
+    },
     server_fns::stats::StatsService,
 };
 use tokio_util::sync::CancellationToken;
@@ -292,5 +295,13 @@ impl StatsService for StatsPublisher {
                 "the accounts could not be read; see the server log".to_string()
             })
         })
+    }
+
+    fn history(
+        &self,
+        query: HistoryQuery,
+    ) -> Pin<Box<dyn Future<Output = Result<HistoryReport, HistoryFailure>> + Send>> {
+        let store = self.store.clone();
+        Box::pin(async move { crate::history::answer(&store, &query, now_ms()).await })
     }
 }

@@ -2,10 +2,10 @@
 //! offsets) counts exactly what happened in it, late and repeated deliveries included, and a
 //! database upgraded from before the history gets it from the per-minute rows.
 
-use app::model::HistoryReport;
+use app::model::{HistoryQuery, HistoryReport};
 use pulse::{
     event::Rejection,
-    history::{self, RangeRequest, Span},
+    history::{self, Span},
 };
 
 use super::*;
@@ -23,11 +23,11 @@ fn at(text: &str) -> i64 {
 
 /// The report of the one day `date` (custom range) in `zone`, by hour.
 async fn day_report(store: &Store, date: &str, zone: &str) -> HistoryReport {
-    let request = RangeRequest {
+    let request = HistoryQuery {
         from: Some(date.into()),
         to: Some(date.into()),
         zone: Some(zone.into()),
-        ..RangeRequest::default()
+        ..HistoryQuery::default()
     };
     let span = Span::resolve(&request, "2026-12-06T12:00:00Z".parse().unwrap()).unwrap();
     history::report(store, &span).await.unwrap()

@@ -1,0 +1,106 @@
+import { readFileSync } from "node:fs";
+import { expect, test } from "@playwright/test";
+import { PulseNode } from "./processes";
+import { logIn, parseCount, postSignedDm } from "./webhook";
+
+// The browser's own zone is the default: this one's is Asia/Kolkata (+05:30).
+test.use({ timezoneId: "Asia/Kolkata" });
+
+const HOUR = 3_600_000;
+
+// A node of its own: the figures of a range must be exactly this test's.
+test("a range in the browser's zone, compared with the period before, live, as CSV, in another zone", async ({
+  page,
+  request,
+}) => {
+  const node = await PulseNode.start({});
+  try {
+    const dm = (at: number, echo = false) =>
+      postSignedDm(request, { baseURL: node.baseURL, customer: "range-customer", at, echo });
+    const now = Date.now();
+    // Two received and one sent in the last 24 hours; one received in the 24 hours before.
+    await dm(now - 30 * HOUR);
+    await dm(now - 2 * HOUR);
+    await dm(now - 60_000);
+    await dm(now - 30_000, true);
+
+    await logIn(page, node.baseURL);
+    await page.getByRole("link", { name: "Last 24 hours" }).click();
+    // No zone in the link: the page takes the browser's.
+    await expect(page).toHaveURL(/range=24h&zone=Asia%2FKolkata/);
+    await expect(page.getByTestId("range-label")).toHaveText("Last 24 hours");
+    await expect(page.getByTestId("range-zone")).toHaveText("Times in Asia/Kolkata (IST, UTC+05:30)");
+    const card = (id: string) => page.locator(`[data-stat="${id}"]`);
+    await expect(card("dms-received").locator(".stat-value")).toHaveText("2");
+    await expect(card("dms-received").getByTestId("change")).toHaveText("▲ 100 % vs 1");
+    await expect(card("dms-sent").locator(".stat-value")).toHaveText("1");
+    await expect(card("dms-sent").getByTestId("change")).toHaveText("no figure before vs 0");
+    await expect(card("replies").locator(".stat-value")).toHaveText("1");
+    await expect(page.locator(".range-chart svg g")).toHaveCount(24);
+
+    // The range reaches into the last 36 hours: a new DM shows within a second.
+    await expect(page.getByTestId("still-changing")).toBeVisible();
+    await page.waitForTimeout(500); // the stream is joined after hydration
+    await dm(Date.now());
+    await expect(card("dms-received").locator(".stat-value")).toHaveText("3", { timeout: 1_000 });
+
+    // The CSV holds the same figures, one row per step.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByTestId("range-csv").click(),
+    ]);
+    const csv = readFileSync(await download.path(), "utf8");
+    const [header, ...rows] = csv.trimEnd().split("\r\n");
+    const columns = header.split(",");
+    expect(columns.slice(0, 4)).toEqual(["start", "end", "dms_received", "dms_sent"]);
+    expect(rows).toHaveLength(24);
+    const column = (name: string) =>
+      rows.map((row) => Number(row.split(",")[columns.indexOf(name)])).reduce((a, b) => a + b, 0);
+    expect(column("dms_received")).toBe(parseCount(await card("dms-received").locator(".stat-value").textContent()));
+    expect(column("dms_sent")).toBe(1);
+    expect(rows[0].split(",")[0]).toMatch(/\+05:30$/);
+
+    // Another zone, and another range: the address keeps both.
+    await page.getByLabel("Time zone (IANA name, such as Europe/London)").fill("Asia/Kathmandu");
+    await page.getByRole("button", { name: "Set zone" }).click();
+    await expect(page.getByTestId("range-zone")).toHaveText("Times in Asia/Kathmandu (+0545, UTC+05:45)");
+    await page.getByRole("link", { name: "Last 7 days" }).click();
+    await expect(page).toHaveURL(/range=7d&zone=Asia%2FKathmandu/);
+    await expect(page.getByTestId("range-label")).toHaveText("Last 7 days");
+    await expect(page.locator(".range-chart svg g")).toHaveCount(7);
+    await expect(card("dms-received").locator(".stat-value")).toHaveText("4");
+
+    // Back to the live dashboard.
+    await page.getByRole("link", { name: "Live", exact: true }).click();
+    await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+  } finally {
+    await node.stop();
+  }
+});
+
+test("every range works without JavaScript, and a bad one says what is wrong", async ({ browser }) => {
+  const node = await PulseNode.start({});
+  try {
+    const context = await browser.newContext({ javaScriptEnabled: false, timezoneId: "UTC" });
+    const page = await context.newPage();
+    await logIn(page, node.baseURL);
+    await page.getByRole("link", { name: "Yesterday" }).click();
+    await expect(page).toHaveURL(/\/admin\?range=yesterday$/);
+    await expect(page.getByTestId("range-label")).toHaveText("Yesterday");
+    await expect(page.getByTestId("range-zone")).toHaveText("Times in UTC (UTC, UTC+00:00)");
+    await expect(page.locator(".range-chart svg g")).toHaveCount(24);
+
+    await page.getByLabel("From").fill("2026-11-01");
+    await page.getByLabel("to", { exact: true }).fill("2026-11-30");
+    await page.getByRole("button", { name: "Show" }).click();
+    await expect(page.getByTestId("range-label")).toHaveText("1 Nov 2026 – 30 Nov 2026");
+    await expect(page.locator(".range-chart svg g")).toHaveCount(30);
+
+    const response = await page.goto(`${node.baseURL}/admin?range=7d&zone=Mars/Olympus`);
+    expect(response?.status()).toBe(400);
+    await expect(page.getByRole("alert")).toHaveText(/unknown time zone "Mars\/Olympus"/);
+    await context.close();
+  } finally {
+    await node.stop();
+  }
+});
