@@ -70,6 +70,9 @@ pub struct HistoryReport {
     pub label: String,
     /// The IANA time zone its days and labels follow.
     pub zone: String,
+    /// Whether that zone was chosen (named in the address, or the one the
+    /// admin chose before) rather than UTC for want of one.
+    pub zone_chosen: bool,
     /// The zone's abbreviation and offset now (`IST, UTC+05:30`).
     pub zone_offset: String,
     /// Where the range begins and ends (`[from, to)`), as the zone writes it.

@@ -3,8 +3,8 @@
 //!
 //! The server renders it complete (the range links, the forms, the cards and
 //! the chart), so every range works without JavaScript. The report is an
-//! island: in the browser it takes the browser's zone when the address names
-//! none, and while the range may still change (it reaches into the 36 hours
+//! island: in the browser it takes the browser's zone when neither the
+//! address nor the admin's earlier choice names one, and while the range may still change (it reaches into the 36 hours
 //! Meta may still deliver into) it asks for its report again each time the
 //! store moves on.
 
@@ -130,6 +130,13 @@ fn load(
 ) -> impl std::future::Future<Output = Result<HistoryReport, HistoryFailure>> + Send {
     #[cfg(feature = "ssr")]
     let service = use_context::<crate::server_fns::stats::StatsContext>();
+    #[cfg(feature = "ssr")]
+    let viewer = use_context::<http::request::Parts>().and_then(|request| {
+        request
+            .extensions
+            .get::<crate::server_fns::stats::Viewer>()
+            .cloned()
+    });
     async move {
         #[cfg(feature = "ssr")]
         {
@@ -137,7 +144,7 @@ fn load(
                 bad_request: false,
                 message: "the stats service is not available".to_string(),
             })?;
-            service.0.history(query).await
+            service.0.history(query, viewer).await
         }
         #[cfg(not(feature = "ssr"))]
         {
@@ -167,9 +174,10 @@ fn RangeReport() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         let query = address_query();
-        match (query.zone.is_none(), crate::live::browser_time_zone()) {
-            // The admin's own zone by default: the same range in the browser's zone.
-            (true, Some(zone)) if zone != report.with_untracked(|r| r.zone.clone()) => {
+        let chosen = report.with_untracked(|r| r.zone_chosen);
+        match (chosen, crate::live::browser_time_zone()) {
+            // Until the admin chooses a zone: the same range in the browser's.
+            (false, Some(zone)) if zone != report.with_untracked(|r| r.zone.clone()) => {
                 let target = HistoryQuery {
                     zone: Some(zone),
                     ..query

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::model::StatsSnapshot;
 
 #[cfg(feature = "ssr")]
-pub use context::{StatsContext, StatsService};
+pub use context::{StatsContext, StatsService, Viewer};
 
 #[cfg(feature = "ssr")]
 mod context {
@@ -38,11 +38,23 @@ mod context {
             query: AccountsQuery,
         ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, String>> + Send>>;
 
-        /// The report of the date range `query` asks for, computed now.
+        /// The report of the date range `query` asks for, computed now, for
+        /// `viewer`: in the zone the query names (remembered as theirs), else
+        /// in the one they chose before.
         fn history(
             &self,
             query: HistoryQuery,
+            viewer: Option<Viewer>,
         ) -> Pin<Box<dyn Future<Output = Result<HistoryReport, HistoryFailure>> + Send>>;
+    }
+
+    /// The admin a page is rendered for: put in the request's extensions by
+    /// the server's session guard, read by the pages through Leptos's
+    /// request context.
+    #[derive(Clone, Debug)]
+    pub struct Viewer {
+        /// Their email, the login name.
+        pub email: String,
     }
 
     /// The handle provided as Leptos context by the server.

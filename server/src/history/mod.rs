@@ -118,6 +118,7 @@ pub async fn report(store: &Store, span: &Span) -> Result<HistoryReport, StoreEr
         query: span.query().to_query_string(),
         label: span.label.clone(),
         zone: span.zone_name.clone(),
+        zone_chosen: span.zone_chosen,
         zone_offset: span.zone_offset(),
         from: span.written(span.start.timestamp().as_millisecond()),
         to: span.written(span.end.timestamp().as_millisecond()),
@@ -147,6 +148,37 @@ pub async fn answer(
     report(store, &span)
         .await
         .map_err(|error| unreadable(&error))
+}
+
+/// The report `query` asks for, for the admin `email`: a zone the query
+/// names becomes theirs (remembered once the report is made); a query that
+/// names none gets the zone they chose before, if any.
+pub async fn for_admin(
+    store: &Store,
+    mut query: HistoryQuery,
+    email: Option<String>,
+    now_ms: i64,
+) -> Result<HistoryReport, HistoryFailure> {
+    let Some(email) = email else {
+        return answer(store, &query, now_ms).await;
+    };
+    let remembered = store
+        .accounts()
+        .time_zone(&email)
+        .await
+        .map_err(|error| unreadable(&error))?;
+    let named = query.zone.clone();
+    if named.is_none() {
+        query.zone = remembered.clone();
+    }
+    let report = answer(store, &query, now_ms).await?;
+    if let Some(zone) = named.filter(|zone| Some(zone) != remembered.as_ref()) {
+        if let Err(error) = store.accounts().set_time_zone(&email, &zone).await {
+            // The report stands; the zone is asked for again next time.
+            tracing::warn!(error = %error_chain(&error), "an admin's time zone was not remembered");
+        }
+    }
+    Ok(report)
 }
 
 /// What a caller is told when the history could not be read; the cause is

@@ -132,6 +132,8 @@ pub struct Span {
     pub zone: TimeZone,
     /// The zone's IANA name.
     pub zone_name: String,
+    /// Whether the query named the zone (UTC otherwise).
+    pub zone_chosen: bool,
     /// Its first instant.
     pub start: ZonedDateTime,
     /// The instant after it.
@@ -281,6 +283,7 @@ impl Span {
             label,
             zone,
             zone_name,
+            zone_chosen: given(&request.zone).is_some(),
             start,
             end,
             step,

@@ -41,8 +41,8 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/pkg/")
 }
 
-/// Lets the request through with its [`super::Session`] in the extensions, or
-/// refuses it.
+/// Lets the request through with its [`super::Session`] (and, for the pages,
+/// the app's `Viewer`) in the extensions, or refuses it.
 pub async fn require_admin(
     State(state): State<AppState>,
     mut request: Request,
@@ -59,6 +59,11 @@ pub async fn require_admin(
     };
     match found {
         Ok(Some(session)) => {
+            request
+                .extensions_mut()
+                .insert(app::server_fns::stats::Viewer {
+                    email: session.email.clone(),
+                });
             request.extensions_mut().insert(session);
             next.run(request).await
         }

@@ -18,7 +18,7 @@ use app::{
         AccountsPage, AccountsQuery, HistoryFailure, HistoryQuery, HistoryReport, SnapshotSource,
         StatsSnapshot,
     },
-    server_fns::stats::StatsService,
+    server_fns::stats::{StatsService, Viewer},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -300,8 +300,12 @@ impl StatsService for StatsPublisher {
     fn history(
         &self,
         query: HistoryQuery,
+        viewer: Option<Viewer>,
     ) -> Pin<Box<dyn Future<Output = Result<HistoryReport, HistoryFailure>> + Send>> {
         let store = self.store.clone();
-        Box::pin(async move { crate::history::answer(&store, &query, now_ms()).await })
+        Box::pin(async move {
+            crate::history::for_admin(&store, query, viewer.map(|viewer| viewer.email), now_ms())
+                .await
+        })
     }
 }

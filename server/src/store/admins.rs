@@ -60,6 +60,30 @@ impl Store {
 }
 
 impl Accounts<'_> {
+    /// The time zone the admin `email` last chose for date ranges, if any.
+    pub async fn time_zone(&self, email: &str) -> Result<Option<String>, StoreError> {
+        let zone: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT time_zone FROM admins WHERE email = $1")
+                .bind(email)
+                .fetch_optional(self.reader)
+                .await?;
+        Ok(zone.and_then(|(zone,)| zone))
+    }
+
+    /// Remembers `zone` (an IANA name, already checked) as the time zone of
+    /// the admin `email`.
+    pub async fn set_time_zone(&self, email: &str, zone: &str) -> Result<(), StoreError> {
+        let outcome = sqlx::query("UPDATE admins SET time_zone = $1 WHERE email = $2")
+            .bind(zone)
+            .bind(email)
+            .execute(self.writer)
+            .await
+            .map(|_| ());
+        Ok(self
+            .writes
+            .observe("remembering an admin's time zone", outcome)?)
+    }
+
     /// Adds an admin; `email` must already be normalised (trimmed, lower case).
     pub async fn create_admin(
         &self,

@@ -111,3 +111,50 @@ async fn todays_report_and_its_csv_count_the_deliveries_of_today() {
         assert_eq!(cells[3], point.figures.dms_sent.to_string());
     }
 }
+
+#[tokio::test]
+async fn the_page_keeps_the_zone_an_admin_chose() {
+    let mut app = spawn_app().await;
+    app.node.log_in().await;
+    let page = |path: &'static str| {
+        let app = &app;
+        async move {
+            let response = app.get(path).await;
+            assert_eq!(response.status(), 200, "{path}");
+            response.text().await.unwrap()
+        }
+    };
+    let before = page("/admin?range=7d").await;
+    assert!(
+        before.contains("Times in UTC (UTC, UTC+00:00)"),
+        "no zone chosen yet: UTC"
+    );
+    assert!(
+        before.contains(r#""zone_chosen":false"#),
+        "the browser may still set one"
+    );
+
+    let chosen = page("/admin?range=yesterday&zone=Asia/Kolkata").await;
+    assert!(chosen.contains("Times in Asia/Kolkata (IST, UTC+05:30)"));
+    let later = page("/admin?range=7d").await;
+    assert!(
+        later.contains("Times in Asia/Kolkata (IST, UTC+05:30)"),
+        "the zone is remembered"
+    );
+    assert!(later.contains(r#""zone_chosen":true"#));
+
+    // A zone the address names wins, and becomes the one remembered.
+    let other = page("/admin?range=7d&zone=America/New_York").await;
+    assert!(other.contains("Times in America/New_York"));
+    assert!(page("/admin?range=30d")
+        .await
+        .contains("Times in America/New_York"));
+    // The JSON route takes only what it is asked: UTC without a zone.
+    let report: HistoryReport = app
+        .get("/api/admin/history?range=7d")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((report.zone.as_str(), report.zone_chosen), ("UTC", false));
+}
