@@ -64,6 +64,14 @@ pub fn Accounts() -> impl IntoView {
                 <input type="hidden" name="sort" value=shown.sort.key()/>
                 <input type="hidden" name="dir" value=if shown.descending { "desc" } else { "asc" }/>
                 <button type="submit">"Filter"</button>
+                <a
+                    class="accounts__csv"
+                    href=format!("/api/admin/accounts.csv?{}", shown.to_query_string())
+                    download=""
+                    data-testid="accounts-csv"
+                >
+                    "Download CSV"
+                </a>
             </form>
             <Suspense fallback=|| view! { <p class="loading">"Loading accounts…"</p> }>
                 {move || {

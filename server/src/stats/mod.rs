@@ -266,6 +266,17 @@ impl StatsPublisher {
     }
 }
 
+impl StatsPublisher {
+    /// Every account of the table's `query` as CSV, streamed in chunks (see
+    /// [`accounts_page::csv_chunks`]).
+    pub async fn accounts_csv(
+        &self,
+        query: &AccountsQuery,
+    ) -> Result<impl futures::Stream<Item = Result<String, StoreError>> + use<>, StoreError> {
+        accounts_page::csv_chunks(self.store.clone(), now_ms(), query, self.health.thresholds).await
+    }
+}
+
 impl StatsService for StatsPublisher {
     fn latest(&self) -> StatsSnapshot {
         self.bus.latest().snapshot.clone()

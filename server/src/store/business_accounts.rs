@@ -313,7 +313,7 @@ pub(super) async fn silent_count(
 /// first the page's account ids in the asked order (from the node's ordered
 /// `figures`, caught up first, for the orders by a figure; from the accounts
 /// or the newest events in the database otherwise), then the figures of those
-/// 100 accounts alone, read from the per-account rows.
+/// 100 accounts alone, read from the per-account rows, in one consistent view.
 pub(super) async fn page(
     figures: &AccountFigures,
     reader: &AnyPool,
@@ -322,28 +322,8 @@ pub(super) async fn page(
     query: &PageRequest,
     thresholds: &Thresholds,
 ) -> Result<AccountRecords, sqlx::Error> {
-    let windows = Windows::at(now_ms);
-    let silence = Silence::at(now_ms, thresholds);
     let pattern = format!("%{}%", escape_like(&query.filter));
-    let by_figure = match query.order {
-        AccountOrder::Figure(figure) => {
-            let page = PageOf {
-                figure,
-                descending: query.descending,
-                offset: usize::try_from(query.offset).unwrap_or(usize::MAX),
-                limit: query.limit,
-            };
-            let filter = query.filter.as_str();
-            Some(
-                figures
-                    .page_ids(reader, backend, now_ms, &page, |id| {
-                        like_contains(backend, id, filter)
-                    })
-                    .await?,
-            )
-        }
-        AccountOrder::Id | AccountOrder::LastEvent => None,
-    };
+    let by_figure = ids_by_figure(figures, reader, backend, now_ms, query).await?;
     let mut reader = reader.begin().await?;
     if backend == Backend::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -364,47 +344,7 @@ pub(super) async fn page(
                 .await?;
         matching
     };
-    let mut rows = Vec::with_capacity(ids.len());
-    if !ids.is_empty() {
-        let figures = account_figures::read(&mut reader, backend, &ids, &windows).await?;
-        // The page's accounts only: one primary-key lookup or range each.
-        let statement = format!(
-            "WITH shown (account_id) AS (VALUES {})
-             SELECT shown.account_id, {LAST_EVENT}, CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT)
-             FROM shown JOIN accounts ON accounts.account_id = shown.account_id",
-            placeholders(backend, ids.len(), 1),
-            silent = silent_condition(ids.len() + 1),
-        );
-        let mut details = sqlx::query_as::<_, (String, Option<i64>, i64)>(&statement);
-        for id in &ids {
-            details = details.bind(id);
-        }
-        let details: HashMap<String, (Option<i64>, i64)> = details
-            .bind(silence.from)
-            .bind(silence.quiet_since)
-            .bind(silence.hours_from)
-            .bind(silence.min_events)
-            .fetch_all(&mut *reader)
-            .await?
-            .into_iter()
-            .map(|(id, last_event_at_ms, silent)| (id, (last_event_at_ms, silent)))
-            .collect();
-        for id in ids {
-            let Some((last_event_at_ms, silent)) = details.get(&id) else {
-                continue;
-            };
-            let figures = figures.get(&id).copied().unwrap_or_default();
-            rows.push(AccountRecord {
-                received_today: figures.received_today,
-                sent_today: figures.sent_today,
-                waiting: figures.waiting,
-                median_reply_ms: figures.median_reply_ms,
-                last_event_at_ms: *last_event_at_ms,
-                silent: *silent != 0,
-                account_id: id,
-            });
-        }
-    }
+    let rows = records_in(&mut reader, backend, now_ms, ids, thresholds).await?;
     let version = sql::version_on(&mut *reader).await?;
     reader.commit().await?;
     Ok(AccountRecords {
@@ -412,6 +352,132 @@ pub(super) async fn page(
         total,
         rows,
     })
+}
+
+/// Every account `query` matches, in its order (its offset and limit
+/// ignored), as of `now_ms`: the ids only, for a caller that reads their
+/// rows a chunk at a time ([`records`]).
+pub(super) async fn ordered_ids(
+    figures: &AccountFigures,
+    reader: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+    query: &PageRequest,
+) -> Result<Vec<String>, sqlx::Error> {
+    let every = PageRequest {
+        offset: 0,
+        limit: i64::MAX as usize,
+        ..query.clone()
+    };
+    if let Some(ids) = ids_by_figure(figures, reader, backend, now_ms, &every).await? {
+        return Ok(ids);
+    }
+    let pattern = format!("%{}%", escape_like(&query.filter));
+    let mut connection = reader.acquire().await?;
+    page_ids(&mut connection, &every, &pattern).await
+}
+
+/// The rows of the accounts `ids` (in that order; an id no longer stored
+/// is left out) at `now_ms`, from one consistent view.
+pub(super) async fn records(
+    reader: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+    ids: Vec<String>,
+    thresholds: &Thresholds,
+) -> Result<Vec<AccountRecord>, sqlx::Error> {
+    let mut reader = reader.begin().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *reader)
+            .await?;
+    }
+    let rows = records_in(&mut reader, backend, now_ms, ids, thresholds).await?;
+    reader.commit().await?;
+    Ok(rows)
+}
+
+/// The ids of a page ordered by a figure, from the node's ordered figures
+/// (caught up first); `None` for the orders the database gives.
+async fn ids_by_figure(
+    figures: &AccountFigures,
+    reader: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+    query: &PageRequest,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let AccountOrder::Figure(figure) = query.order else {
+        return Ok(None);
+    };
+    let page = PageOf {
+        figure,
+        descending: query.descending,
+        offset: usize::try_from(query.offset).unwrap_or(usize::MAX),
+        limit: query.limit,
+    };
+    let filter = query.filter.as_str();
+    let ids = figures
+        .page_ids(reader, backend, now_ms, &page, |id| {
+            like_contains(backend, id, filter)
+        })
+        .await?;
+    Ok(Some(ids))
+}
+
+/// The rows of `ids`, in that order, read on `reader` (inside its
+/// transaction).
+async fn records_in(
+    reader: &mut sqlx::AnyConnection,
+    backend: Backend,
+    now_ms: i64,
+    ids: Vec<String>,
+    thresholds: &Thresholds,
+) -> Result<Vec<AccountRecord>, sqlx::Error> {
+    let windows = Windows::at(now_ms);
+    let silence = Silence::at(now_ms, thresholds);
+    let mut rows = Vec::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(rows);
+    }
+    let figures = account_figures::read(&mut *reader, backend, &ids, &windows).await?;
+    // The page's accounts only: one primary-key lookup or range each.
+    let statement = format!(
+        "WITH shown (account_id) AS (VALUES {})
+         SELECT shown.account_id, {LAST_EVENT}, CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT)
+         FROM shown JOIN accounts ON accounts.account_id = shown.account_id",
+        placeholders(backend, ids.len(), 1),
+        silent = silent_condition(ids.len() + 1),
+    );
+    let mut details = sqlx::query_as::<_, (String, Option<i64>, i64)>(&statement);
+    for id in &ids {
+        details = details.bind(id);
+    }
+    let details: HashMap<String, (Option<i64>, i64)> = details
+        .bind(silence.from)
+        .bind(silence.quiet_since)
+        .bind(silence.hours_from)
+        .bind(silence.min_events)
+        .fetch_all(&mut *reader)
+        .await?
+        .into_iter()
+        .map(|(id, last_event_at_ms, silent)| (id, (last_event_at_ms, silent)))
+        .collect();
+    for id in ids {
+        let Some((last_event_at_ms, silent)) = details.get(&id) else {
+            continue;
+        };
+        let figures = figures.get(&id).copied().unwrap_or_default();
+        rows.push(AccountRecord {
+            received_today: figures.received_today,
+            sent_today: figures.sent_today,
+            waiting: figures.waiting,
+            median_reply_ms: figures.median_reply_ms,
+            last_event_at_ms: *last_event_at_ms,
+            silent: *silent != 0,
+            account_id: id,
+        });
+    }
+    Ok(rows)
 }
 
 /// The ids of one page by account id or by newest event (ties by account

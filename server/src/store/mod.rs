@@ -361,6 +361,35 @@ impl Store {
         .await?)
     }
 
+    /// Every account `request` matches, in its order (offset and limit
+    /// ignored), as of `now_ms`: the ids alone, fixed for a download that
+    /// then reads their rows a chunk at a time ([`Store::account_rows`]).
+    pub async fn ordered_account_ids(
+        &self,
+        now_ms: i64,
+        request: &PageRequest,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(business_accounts::ordered_ids(
+            &self.account_figures,
+            &self.reader,
+            self.backend,
+            now_ms,
+            request,
+        )
+        .await?)
+    }
+
+    /// The rows of the accounts `ids`, in that order, as of `now_ms`, from
+    /// one consistent view (an id no longer stored is left out).
+    pub async fn account_rows(
+        &self,
+        now_ms: i64,
+        ids: Vec<String>,
+        thresholds: &Thresholds,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        Ok(business_accounts::records(&self.reader, self.backend, now_ms, ids, thresholds).await?)
+    }
+
     /// How much room the database takes, and (SQLite) how much its disk has
     /// left.
     pub async fn storage(&self) -> Result<StorageUse, StoreError> {
