@@ -62,6 +62,10 @@ pub struct AccountsCost {
     pub page_ms: Vec<(&'static str, f64)>,
     /// Mean main snapshot compute time with these accounts.
     pub snapshot_ms: f64,
+    /// Every account as CSV (the default order): rows per second, end to end.
+    pub csv_rows_per_second: f64,
+    /// The server's memory growth over three such downloads, KiB.
+    pub csv_rss_growth_kib: u64,
 }
 
 /// The views measured: the default (most waiting first), by median reply,
@@ -154,7 +158,10 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         }
     }
     let after = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
+    let (csv_rows_per_second, csv_rss_growth_kib) = csv_download(&server, &cookie, &http).await?;
     Ok(AccountsCost {
+        csv_rows_per_second,
+        csv_rss_growth_kib,
         engine,
         accounts,
         build_ms,
@@ -165,6 +172,26 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         page_ms,
         snapshot_ms: (after.0 - before.0) / (after.1 - before.1) * 1000.0,
     })
+}
+
+/// Downloads every account as CSV three times: rows per second and the
+/// server's memory growth meanwhile.
+async fn csv_download(server: &Server, cookie: &str, http: &reqwest::Client) -> Result<(f64, u64)> {
+    let url = format!("{}/api/admin/accounts.csv", server.base_url);
+    let rss_before = server.rss_kib()?;
+    let started = std::time::Instant::now();
+    let mut rows = 0;
+    for _ in 0..3 {
+        let response = http.get(&url).header("cookie", cookie).send().await?;
+        if !response.status().is_success() {
+            bail!("{url}: {}", response.status());
+        }
+        rows += response.text().await?.lines().count() - 1;
+    }
+    Ok((
+        rows as f64 / started.elapsed().as_secs_f64(),
+        server.rss_kib()?.saturating_sub(rss_before),
+    ))
 }
 
 /// Waits until the server holds the figures of all `accounts`; returns the
