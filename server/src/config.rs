@@ -50,6 +50,8 @@ pub const DEFAULT_AUTOMATION_REPLY_ALERT_S: u64 = 300;
 pub const DEFAULT_ACCOUNT_SILENCE_MIN_EVENTS: i64 = 20;
 /// Default of `ACCOUNT_SILENCE_ALERT_MIN`.
 pub const DEFAULT_ACCOUNT_SILENCE_ALERT_MIN: u64 = 120;
+/// Default of `PULSE_EVENT_RETENTION_DAYS`.
+pub const DEFAULT_EVENT_RETENTION_DAYS: u64 = 90;
 /// Default of `PULSE_HEADER_READ_TIMEOUT_S`.
 pub const DEFAULT_HEADER_READ_TIMEOUT_S: u64 = 10;
 /// Default of `PULSE_MAX_STREAMS_PER_SESSION`.
@@ -380,6 +382,18 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..1440)
     )]
     pub account_silence_alert_min: u64,
+
+    /// Raw events are kept this many days after they were received (at
+    /// least 2: Meta redelivers for up to 36 hours, and a redelivery is
+    /// recognised by the event it repeats). Figures are kept apart, for
+    /// good.
+    #[arg(
+        long,
+        env = "PULSE_EVENT_RETENTION_DAYS",
+        default_value_t = DEFAULT_EVENT_RETENTION_DAYS,
+        value_parser = clap::value_parser!(u64).range(2..=36_500)
+    )]
+    pub event_retention_days: u64,
 }
 
 impl Config {
@@ -416,6 +430,7 @@ impl Config {
             automation_reply_alert_s: DEFAULT_AUTOMATION_REPLY_ALERT_S,
             account_silence_min_events: DEFAULT_ACCOUNT_SILENCE_MIN_EVENTS,
             account_silence_alert_min: DEFAULT_ACCOUNT_SILENCE_ALERT_MIN,
+            event_retention_days: DEFAULT_EVENT_RETENTION_DAYS,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod event;
 pub mod history;
 pub mod metrics;
 pub mod repeated_warning;
+pub mod retention;
 pub mod secrets;
 pub mod serve;
 pub mod simulate;
@@ -220,6 +221,14 @@ impl Application {
         tasks.spawn(
             "failed logins purge",
             state.auth.clone().forget_old_failures(token.clone()),
+        );
+        tasks.spawn(
+            "retention",
+            retention::keep_bounded(
+                state.store.clone(),
+                std::time::Duration::from_secs(config.event_retention_days * 86_400),
+                token.clone(),
+            ),
         );
         tasks.spawn(
             "stats publisher",

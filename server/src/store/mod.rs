@@ -16,6 +16,7 @@ pub mod history;
 mod ingest;
 pub mod login_failures;
 pub mod replies;
+pub mod retention;
 mod slots;
 pub mod snapshot;
 mod sql;
@@ -359,6 +360,21 @@ impl Store {
             thresholds,
         )
         .await?)
+    }
+
+    /// Removes the raw events received more than `events_kept` before
+    /// `now_ms` and the per-minute rows past their windows, in short steps
+    /// (see [`retention`]).
+    pub async fn remove_expired(
+        &self,
+        now_ms: i64,
+        events_kept: std::time::Duration,
+    ) -> Result<retention::Removed, StoreError> {
+        let kept_ms = i64::try_from(events_kept.as_millis()).unwrap_or(i64::MAX);
+        let outcome = retention::run(&self.writer, now_ms, now_ms.saturating_sub(kept_ms)).await;
+        Ok(self
+            .writes
+            .observe("removing rows past their retention", outcome)?)
     }
 
     /// Every account `request` matches, in its order (offset and limit

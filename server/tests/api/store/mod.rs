@@ -119,5 +119,6 @@ mod accounts;
 mod conversations;
 mod counting;
 mod history;
+mod retention;
 mod schema;
 mod writers;
