@@ -155,6 +155,9 @@ impl Span {
         let zone_name = given(&request.zone).unwrap_or_else(|| "UTC".to_string());
         let zone =
             TimeZone::get(&zone_name).map_err(|_| RangeError::UnknownZone(zone_name.clone()))?;
+        // As the database spells it (`asia/kolkata` is `Asia/Kolkata`); an
+        // older name (`Asia/Calcutta`, which some browsers report) is kept.
+        let zone_name = zone.iana_name().unwrap_or(&zone_name).to_string();
         let now_here = now.to_zoned_datetime(zone.clone());
         let today = now_here.date();
         let key = given(&request.range).unwrap_or_else(|| {
@@ -474,6 +477,12 @@ mod tests {
         assert_eq!(kolkata.start.timestamp(), at("2026-12-04T18:30:00Z"));
         assert_eq!(kolkata.end.timestamp(), at("2026-12-05T18:30:00Z"));
         assert_eq!(kolkata.zone_offset(), "IST, UTC+05:30");
+        let spelled = Span::resolve(
+            &request("yesterday", "asia/KOLKATA"),
+            at("2026-12-06T12:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(spelled.zone_name, "Asia/Kolkata");
         let kathmandu =
             Span::resolve(&request("7d", "Asia/Kathmandu"), at("2026-12-06T12:00:00Z")).unwrap();
         assert_eq!(kathmandu.start.timestamp(), at("2026-11-29T18:15:00Z"));
