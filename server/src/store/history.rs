@@ -216,17 +216,17 @@ pub(super) async fn read(
             .collect(),
     );
     let statement = match backend {
-        // json_each is the outer loop; each piece is then one range of the
-        // table's key.
+        // The pieces first (`CROSS JOIN` keeps them the outer loop in
+        // SQLite), each then one range of the table's key.
         Backend::Sqlite => {
-            "SELECT CAST(json_extract(p.value, '$.step') AS INTEGER), h.figure,
-                    CAST(sum(h.count) AS BIGINT)
-             FROM json_each($1) AS p
-             JOIN history AS h
-               ON h.unit_ms = json_extract(p.value, '$.unit_ms')
-              AND h.start_ms >= json_extract(p.value, '$.from_ms')
-              AND h.start_ms < json_extract(p.value, '$.to_ms')
-             GROUP BY 1, 2"
+            "WITH p (step, unit_ms, from_ms, to_ms) AS (
+                 SELECT json_extract(value, '$.step'), json_extract(value, '$.unit_ms'),
+                        json_extract(value, '$.from_ms'), json_extract(value, '$.to_ms')
+                 FROM json_each($1))
+             SELECT p.step, h.figure, CAST(sum(h.count) AS BIGINT)
+             FROM p CROSS JOIN history AS h
+             WHERE h.unit_ms = p.unit_ms AND h.start_ms >= p.from_ms AND h.start_ms < p.to_ms
+             GROUP BY p.step, h.figure"
         }
         Backend::Postgres => {
             "SELECT p.step, h.figure, CAST(sum(h.count) AS BIGINT)
