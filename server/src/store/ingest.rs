@@ -287,10 +287,10 @@ async fn apply(
 fn history_of(delta: &AggregateDelta, changes: &conversations::Changes) -> HistoryDelta {
     let mut history = HistoryDelta::default();
     for ((minute_ms, metric), count) in &delta.minutes {
-        history.add(*minute_ms, &history::metric_figure(*metric), *count);
+        history.add(*minute_ms, history::Figure::Metric(*metric), *count);
     }
     for ((minute_ms, bucket), change) in changes.reply_minutes() {
-        history.add(*minute_ms, &history::reply_figure(*bucket), *change);
+        history.add(*minute_ms, history::Figure::Reply(*bucket), *change);
     }
     history
 }
@@ -416,7 +416,7 @@ async fn write_aggregates_sqlite(
 /// one JSON parameter read by `json_to_recordset`, so the statement's text
 /// never changes and is prepared once per connection. Every row is the
 /// slot's own except the new accounts (inserted in key order).
-const POSTGRES_AGGREGATES: &str = concat!(
+const POSTGRES_AGGREGATES_TEMPLATE: &str = concat!(
     "WITH
  metric_total_rows AS (
      INSERT INTO metric_totals (metric, slot, count)
@@ -497,13 +497,7 @@ const POSTGRES_AGGREGATES: &str = concat!(
      SELECT r.account_id, r.hour_ms, $1, r.events
      FROM json_to_recordset($15::json) AS r (account_id TEXT, hour_ms BIGINT, events BIGINT)
      ON CONFLICT (account_id, hour_ms, slot) DO UPDATE SET events = account_hours.events + excluded.events),
- history_rows AS (
-     INSERT INTO history (unit_ms, start_ms, figure, slot, count)
-     SELECT r.unit_ms, r.start_ms, r.figure, $1, r.count
-     FROM json_to_recordset($19::json)
-         AS r (unit_ms BIGINT, start_ms BIGINT, figure TEXT, count BIGINT)
-     ON CONFLICT (unit_ms, start_ms, figure, slot)
-     DO UPDATE SET count = history.count + excluded.count),
+{history}
  last_event_rows AS (
      INSERT INTO account_last_events (account_id, slot, last_event_at_ms, version)
      SELECT r.account_id, $1, r.last_event_at_ms,
@@ -517,6 +511,15 @@ INSERT INTO store_slots (slot, version, accounts, last_event_at_ms, last_accepte
 VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
     store_slots_merge!()
 );
+
+/// [`POSTGRES_AGGREGATES_TEMPLATE`] with the history's rows (`$19`), whose
+/// statement is made from its columns (`history::postgres_upsert`).
+static POSTGRES_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    POSTGRES_AGGREGATES_TEMPLATE.replace(
+        "{history}",
+        &format!(" history_rows AS ({}),", history::postgres_upsert("$19")),
+    )
+});
 
 /// [`POSTGRES_AGGREGATES`] with this transaction's rows.
 async fn write_aggregates_postgres(
@@ -554,7 +557,7 @@ async fn write_aggregates_postgres(
         .map(|(account, first_seen)| json!({"account_id": account, "first_seen_at_ms": first_seen}))
         .collect());
     let [days, hours, last_events] = delta.activity.postgres_rows();
-    sqlx::query(POSTGRES_AGGREGATES)
+    sqlx::query(&POSTGRES_AGGREGATES)
         .bind(totals.slot.0)
         .bind(totals.version_change)
         .bind(totals.last_event_at_ms)
