@@ -328,12 +328,20 @@ pub(super) async fn read(
              WHERE h.unit_ms = p.unit_ms AND h.start_ms >= p.from_ms AND h.start_ms < p.to_ms
              GROUP BY p.step"
         ),
+        // Each span one range of the table's key: `OFFSET 0` keeps the
+        // planner from turning the `LATERAL` into a hash join on `unit_ms`
+        // that reads every row of the unit (a 90-day range took 956 ms at
+        // 13 months of history with four writer slots; 40 ms so).
         Backend::Postgres => format!(
             "SELECT p.step, {sums}
              FROM json_to_recordset($1::json)
                  AS p (step BIGINT, unit_ms BIGINT, from_ms BIGINT, to_ms BIGINT)
-             JOIN history AS h
-               ON h.unit_ms = p.unit_ms AND h.start_ms >= p.from_ms AND h.start_ms < p.to_ms
+             CROSS JOIN LATERAL (
+                 SELECT * FROM history
+                 WHERE history.unit_ms = p.unit_ms
+                   AND history.start_ms >= p.from_ms AND history.start_ms < p.to_ms
+                 OFFSET 0
+             ) AS h
              GROUP BY p.step"
         ),
     };
