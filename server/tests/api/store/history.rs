@@ -64,15 +64,19 @@ const INSTANTS: [&str; 10] = [
     "2026-03-09T04:00:00Z",
 ];
 
-async fn a_day_in_any_zone_counts_what_happened_in_it(backend: Backend) {
-    let database = TestDatabase::new(backend).await;
-    let store = database.open().await;
-    let events: Vec<WebhookEvent> = INSTANTS
+/// `i` received DMs at the `i`-th of [`INSTANTS`] (from 1).
+fn at_the_instants() -> Vec<WebhookEvent> {
+    INSTANTS
         .iter()
         .enumerate()
         .flat_map(|(i, instant)| received_at(instant, i + 1))
-        .collect();
-    store.ingest(events, NOW).await.unwrap();
+        .collect()
+}
+
+async fn a_day_in_any_zone_counts_what_happened_in_it(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    store.ingest(at_the_instants(), NOW).await.unwrap();
 
     let utc = day_report(&store, "2026-03-08", "UTC").await;
     assert_eq!(utc.figures.dms_received, 4 + 5 + 6 + 7 + 8);
@@ -161,12 +165,7 @@ async fn replies_refusals_and_repeated_deliveries_are_in_their_steps(backend: Ba
 async fn an_upgraded_database_gets_its_history_from_the_minutes_it_kept(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
-    let events: Vec<WebhookEvent> = INSTANTS
-        .iter()
-        .enumerate()
-        .flat_map(|(i, instant)| received_at(instant, i + 1))
-        .collect();
-    store.ingest(events, NOW).await.unwrap();
+    store.ingest(at_the_instants(), NOW).await.unwrap();
     store
         .ingest(
             vec![dm(
