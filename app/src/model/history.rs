@@ -97,6 +97,17 @@ pub struct HistoryReport {
     pub points: Vec<HistoryPoint>,
 }
 
+/// The named ranges: their keys in the address and their labels.
+pub const RANGES: [(&str, &str); 7] = [
+    ("24h", "Last 24 hours"),
+    ("today", "Today"),
+    ("yesterday", "Yesterday"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+    ("12m", "Last 12 months"),
+];
+
 /// A date range as the address asks for it (`/admin?range=7d&zone=...`,
 /// `GET /api/admin/history?...`); the server places it in time and says
 /// which parameter it does not understand.

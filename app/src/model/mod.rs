@@ -11,7 +11,7 @@ pub use accounts::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNT
 pub use automation::{Replies, ReplyTimes, Waiting};
 pub use delivery::{BusMode, Delivery};
 pub use history::{
-    change_percent, HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, RangeFigures,
+    change_percent, HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, RangeFigures, RANGES,
 };
 
 pub use stats_snapshot::{

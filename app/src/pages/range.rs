@@ -12,22 +12,11 @@ use leptos::prelude::*;
 
 use crate::{
     format::{duration, thousands},
-    model::{change_percent, HistoryFailure, HistoryQuery, HistoryReport, RangeFigures},
+    model::{change_percent, HistoryFailure, HistoryQuery, HistoryReport, RangeFigures, RANGES},
 };
 
 /// The element holding the report as JSON, for the island.
 const REPORT_JSON_ID: &str = "pulse-range-report";
-
-/// The named ranges: key in the address and label.
-pub const RANGES: [(&str, &str); 7] = [
-    ("24h", "Last 24 hours"),
-    ("today", "Today"),
-    ("yesterday", "Yesterday"),
-    ("7d", "Last 7 days"),
-    ("30d", "Last 30 days"),
-    ("90d", "Last 90 days"),
-    ("12m", "Last 12 months"),
-];
 
 /// The range links and forms above the dashboard, live or not: plain links
 /// and `GET` forms, which need no JavaScript.

@@ -8,7 +8,7 @@
 //! every zone's offset is a whole number of quarter-hours; the history is
 //! kept in quarter-hours, so every range is exact.
 
-use app::model::HistoryQuery;
+use app::model::{HistoryQuery, RANGES};
 use jiff::{civil::Date, tz::TimeZone, Timestamp, ToSpan, ZonedDateTime};
 
 use crate::store::history::QUARTER_MS;
@@ -20,17 +20,6 @@ pub const MAX_RANGE_DAYS: i64 = 400;
 /// Meta redelivers for up to 36 hours: a range that reaches into them may
 /// still change.
 const REDELIVERY_HOURS: i64 = 36;
-
-/// The named ranges, with their keys in the address and their labels.
-pub const NAMED: [(&str, &str); 7] = [
-    ("24h", "Last 24 hours"),
-    ("today", "Today"),
-    ("yesterday", "Yesterday"),
-    ("7d", "Last 7 days"),
-    ("30d", "Last 30 days"),
-    ("90d", "Last 90 days"),
-    ("12m", "Last 12 months"),
-];
 
 /// Why a range could not be read: each names the parameter and says what
 /// would be understood (the text of a 400).
@@ -210,7 +199,7 @@ impl Span {
             "7d" | "30d" | "90d" => {
                 let days: i64 = key.trim_end_matches('d').parse().unwrap_or(7);
                 let first = add_days(today, 1 - days)?;
-                let label = NAMED.iter().find(|(k, _)| *k == key).map(|(_, l)| *l);
+                let label = RANGES.iter().find(|(k, _)| *k == key).map(|(_, l)| *l);
                 let start = day_start(first)?;
                 let before = day_start(add_days(first, -days)?)?;
                 let end = day_start(next_day(today)?)?;
