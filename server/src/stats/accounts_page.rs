@@ -15,6 +15,9 @@ use crate::store::{
 /// Accounts read per query when the table is streamed as CSV.
 const ACCOUNTS_PER_READ: usize = 1_000;
 
+/// Chunks of the CSV read at once.
+const CHUNKS_AHEAD: usize = 2;
+
 /// The CSV's header row (RFC 4180, CRLF line ends).
 pub const CSV_HEADER: &str =
     "account_id,received_today,sent_today,waiting,median_reply_s,last_event_at,silent\r\n";
@@ -81,9 +84,9 @@ pub async fn read(
 /// Every account of the table's `query` (its filter and order; every page)
 /// as CSV rows, read at `now_ms`: the order is fixed at the start (the ids
 /// alone, about 50 bytes an account), then the rows are read and written
-/// [`ACCOUNTS_PER_READ`] at a time, each chunk when the caller asks for it,
-/// so every account appears exactly once and the rows never sit in memory
-/// together. The first item is the header.
+/// [`ACCOUNTS_PER_READ`] at a time, [`CHUNKS_AHEAD`] chunks at most ahead of
+/// the caller, so every account appears exactly once and the rows never sit
+/// in memory together. The first item is the header.
 pub async fn csv_chunks(
     store: Store,
     now_ms: i64,
@@ -95,17 +98,21 @@ pub async fn csv_chunks(
         .chunks(ACCOUNTS_PER_READ)
         .map(<[String]>::to_vec)
         .collect();
-    let rows = futures::stream::iter(chunks).then(move |ids| {
-        let store = store.clone();
-        async move {
-            let records = store.account_rows(now_ms, ids, &thresholds).await?;
-            let mut text = String::with_capacity(records.len() * 64);
-            for record in &records {
-                csv_row(&mut text, record);
+    // The next chunk is read while the one before is sent (in order; two at
+    // most in memory): the reads are on the reader pool, one per core.
+    let rows = futures::stream::iter(chunks)
+        .map(move |ids| {
+            let store = store.clone();
+            async move {
+                let records = store.account_rows(now_ms, ids, &thresholds).await?;
+                let mut text = String::with_capacity(records.len() * 64);
+                for record in &records {
+                    csv_row(&mut text, record);
+                }
+                Ok(text)
             }
-            Ok(text)
-        }
-    });
+        })
+        .buffered(CHUNKS_AHEAD);
     Ok(futures::stream::iter([Ok(CSV_HEADER.to_string())]).chain(rows))
 }
 
