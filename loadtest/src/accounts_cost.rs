@@ -66,6 +66,8 @@ pub struct AccountsCost {
     pub csv_rows_per_second: f64,
     /// The server's memory growth over three such downloads, KiB.
     pub csv_rss_growth_kib: u64,
+    /// … and over ten, KiB.
+    pub csv_rss_growth_after_ten_kib: u64,
 }
 
 /// The views measured: the default (most waiting first), by median reply,
@@ -158,10 +160,12 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         }
     }
     let after = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
-    let (csv_rows_per_second, csv_rss_growth_kib) = csv_download(&server, &cookie, &http).await?;
+    let (csv_rows_per_second, csv_rss_growth_kib, csv_rss_growth_after_ten_kib) =
+        csv_download(&server, &cookie, &http).await?;
     Ok(AccountsCost {
         csv_rows_per_second,
         csv_rss_growth_kib,
+        csv_rss_growth_after_ten_kib,
         engine,
         accounts,
         build_ms,
@@ -174,24 +178,35 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
     })
 }
 
-/// Downloads every account as CSV three times: rows per second and the
-/// server's memory growth meanwhile.
-async fn csv_download(server: &Server, cookie: &str, http: &reqwest::Client) -> Result<(f64, u64)> {
+/// Downloads every account as CSV three times, then seven more: rows per
+/// second over the first three, and the server's memory growth after three
+/// and after ten (whether it levels off).
+async fn csv_download(
+    server: &Server,
+    cookie: &str,
+    http: &reqwest::Client,
+) -> Result<(f64, u64, u64)> {
     let url = format!("{}/api/admin/accounts.csv", server.base_url);
     let rss_before = server.rss_kib()?;
-    let started = std::time::Instant::now();
-    let mut rows = 0;
-    for _ in 0..3 {
+    let download = || async {
         let response = http.get(&url).header("cookie", cookie).send().await?;
         if !response.status().is_success() {
             bail!("{url}: {}", response.status());
         }
-        rows += response.text().await?.lines().count() - 1;
+        Ok(response.text().await?.lines().count() - 1)
+    };
+    let started = std::time::Instant::now();
+    let mut rows = 0;
+    for _ in 0..3 {
+        rows += download().await?;
     }
-    Ok((
-        rows as f64 / started.elapsed().as_secs_f64(),
-        server.rss_kib()?.saturating_sub(rss_before),
-    ))
+    let rate = rows as f64 / started.elapsed().as_secs_f64();
+    let after_three = server.rss_kib()?.saturating_sub(rss_before);
+    for _ in 0..7 {
+        download().await?;
+    }
+    let after_ten = server.rss_kib()?.saturating_sub(rss_before);
+    Ok((rate, after_three, after_ten))
 }
 
 /// Waits until the server holds the figures of all `accounts`; returns the
