@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 use app::model::{HistoryFailure, HistoryQuery};
 use axum::{
-    body::Body,
     extract::{Query, State},
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -19,7 +18,6 @@ use futures::StreamExt as _;
 
 use crate::{
     clock::now_ms,
-    error_chain,
     history::{self, Span},
     state::AppState,
 };
@@ -84,27 +82,6 @@ pub async fn csv(
         Some(Ok(text)) => text,
         None => String::new(),
     };
-    let rest = rows.map(|chunk| {
-        chunk.map_err(|error| {
-            tracing::error!(error = %error_chain(&error), "the history CSV was cut short");
-            std::io::Error::other("the history could not be read")
-        })
-    });
-    let body = futures::stream::iter([Ok(history::CSV_HEADER.to_string()), Ok(first)]).chain(rest);
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
-                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
+    let body = futures::stream::iter([Ok(history::CSV_HEADER.to_string()), Ok(first)]).chain(rows);
+    super::csv_download(&file_name, "history", body)
 }

@@ -221,10 +221,21 @@ async fn accounts_csv(
                 .into_response();
         }
     };
-    let body = futures::StreamExt::map(rows, |chunk| {
+    csv_download("pulse-accounts.csv", "accounts", rows)
+}
+
+/// A CSV file named `file_name` as a streamed answer of `chunks` (the
+/// `what` of its log line): a chunk that cannot be read is logged with its
+/// cause and ends the download, cut short.
+fn csv_download(
+    file_name: &str,
+    what: &'static str,
+    chunks: impl futures::Stream<Item = Result<String, crate::store::StoreError>> + Send + 'static,
+) -> Response {
+    let body = futures::StreamExt::map(chunks, move |chunk| {
         chunk.map_err(|error| {
-            tracing::error!(error = %error_chain(&error), "the accounts CSV was cut short");
-            std::io::Error::other("the accounts could not be read")
+            tracing::error!(error = %error_chain(&error), "the {what} CSV was cut short");
+            std::io::Error::other("the download could not be read")
         })
     });
     (
@@ -236,7 +247,8 @@ async fn accounts_csv(
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"pulse-accounts.csv\""),
+                HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
             ),
         ],
         axum::body::Body::from_stream(body),

@@ -38,7 +38,7 @@ use sqlx::{AnyConnection, AnyPool};
 use super::{
     replies,
     sql::{self, floor, from_json_row},
-    Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+    transaction, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
 };
 
 /// Accounts recomputed per statement.
@@ -419,12 +419,7 @@ async fn read_changes(
     backend: Backend,
     now_ms: i64,
 ) -> Result<usize, sqlx::Error> {
-    let mut tx = reader.begin().await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-    }
+    let mut tx = transaction::begin_read(reader, backend).await?;
     let slots: Vec<(i64, i64)> = sqlx::query_as("SELECT slot, version FROM store_slots")
         .fetch_all(&mut *tx)
         .await?;

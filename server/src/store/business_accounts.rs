@@ -10,7 +10,7 @@ use super::{
     account_figures::{self, AccountFigures, Figure, PageOf, Windows},
     slots::Slot,
     sql::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
-    Backend, Thresholds, DAY_MS,
+    transaction, Backend, Thresholds, DAY_MS,
 };
 use crate::event::{EventKind, WebhookEvent};
 
@@ -324,12 +324,7 @@ pub(super) async fn page(
 ) -> Result<AccountRecords, sqlx::Error> {
     let pattern = format!("%{}%", escape_like(&query.filter));
     let by_figure = ids_by_figure(figures, reader, backend, now_ms, query).await?;
-    let mut reader = reader.begin().await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *reader)
-            .await?;
-    }
+    let mut reader = transaction::begin_read(reader, backend).await?;
     let ids = match by_figure {
         Some(ids) => ids,
         None => page_ids(&mut reader, query, &pattern).await?,
@@ -386,12 +381,7 @@ pub(super) async fn records(
     ids: Vec<String>,
     thresholds: &Thresholds,
 ) -> Result<Vec<AccountRecord>, sqlx::Error> {
-    let mut reader = reader.begin().await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *reader)
-            .await?;
-    }
+    let mut reader = transaction::begin_read(reader, backend).await?;
     let rows = records_in(&mut reader, backend, now_ms, ids, thresholds).await?;
     reader.commit().await?;
     Ok(rows)

@@ -160,8 +160,8 @@ impl HistoryDelta {
 }
 
 /// `INSERT INTO history (unit_ms, start_ms, slot, <figures>)` and the upsert
-/// that adds every figure.
-fn upsert_parts() -> (String, String) {
+/// that adds every figure: made once, not per transaction.
+static UPSERT_PARTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
     let columns = COLUMNS.join(", ");
     let additions: Vec<String> = COLUMNS
         .iter()
@@ -174,7 +174,7 @@ fn upsert_parts() -> (String, String) {
             additions.join(", ")
         ),
     )
-}
+});
 
 /// Rows written by one SQLite upsert: 65 parameters each.
 const ROWS_PER_HISTORY_UPSERT: usize = 200;
@@ -187,7 +187,7 @@ pub(super) async fn write(
     delta: &HistoryDelta,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<_> = delta.changed().collect();
-    let (insert, upsert) = upsert_parts();
+    let (insert, upsert) = &*UPSERT_PARTS;
     for chunk in rows.chunks(ROWS_PER_HISTORY_UPSERT) {
         let statement = format!(
             "{insert} VALUES {} {upsert}",
@@ -233,7 +233,7 @@ pub(super) async fn write_refused(
 /// The history upsert on Postgres: `$1` the slot, `rows` the parameter
 /// holding the rows as JSON ([`HistoryDelta::postgres_rows`]).
 pub(super) fn postgres_upsert(rows: &str) -> String {
-    let (insert, upsert) = upsert_parts();
+    let (insert, upsert) = &*UPSERT_PARTS;
     let values: Vec<String> = (0..FIGURES)
         .map(|index| format!("CAST(r.c->>{index} AS BIGINT)"))
         .collect();

@@ -4,7 +4,7 @@
 
 use sqlx::AnyPool;
 
-use super::{sql::floor, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES};
+use super::{sql::floor, transaction, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES};
 
 /// The rows every figure of the dashboard is made of, read from one
 /// consistent view of the aggregates as of `read_at_ms`; the stats turn them
@@ -51,13 +51,7 @@ pub(super) async fn read(
     let current_minute = floor(now_ms, MINUTE_MS);
     let first_minute = first_series_minute(now_ms);
 
-    let mut tx = reader.begin().await?;
-    if backend == Backend::Postgres {
-        // SQLite transactions read one snapshot already; Postgres needs asking.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-    }
+    let mut tx = transaction::begin_read(reader, backend).await?;
     let (version, accounts, last_event_at_ms, last_accepted_at_ms): (
         i64,
         i64,

@@ -18,11 +18,29 @@
 //! returned at any other depth is closed, never reused ([`is_settled`], the
 //! pools' `after_release`); the Postgres writers drop theirs the same way.
 
-use sqlx::{Any, AnyConnection, Connection, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
+
+use super::Backend;
 
 /// What a connection left inside a transaction is told when asked for a new one.
 const LEFT_IN_TRANSACTION: &str =
     "the connection was left inside a failed transaction; it is closed and a new one opened";
+
+/// Begins a read-only transaction on a connection of `reader` that reads
+/// one snapshot of the database throughout: SQLite transactions do already,
+/// Postgres needs asking.
+pub(super) async fn begin_read(
+    reader: &AnyPool,
+    backend: Backend,
+) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    let mut tx = reader.begin().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
 
 /// Begins a transaction on `connection`, which must not be in one.
 pub(super) async fn begin(
