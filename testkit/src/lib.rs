@@ -2,10 +2,13 @@
 //! stopped however the process that started them ends: a private Postgres
 //! cluster ([`postgres::Cluster`]) and a private `redis-server`
 //! ([`redis::RedisServer`]) that a test can kill and restart; Debian's nginx
-//! running the project's recipe ([`nginx::Nginx`]); and
-//! [`responses`], how a client reads Pulse's cookie and metrics.
+//! running the project's recipe ([`nginx::Nginx`]); a small filesystem to
+//! fill ([`tmpfs::Tmpfs`]); a network namespace to cut off
+//! ([`partition::Partition`]); and [`responses`], how a client reads Pulse's
+//! cookie and metrics.
 
 pub mod nginx;
+pub mod partition;
 pub mod postgres;
 pub mod redis;
 pub mod responses;

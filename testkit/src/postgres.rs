@@ -18,7 +18,7 @@ use std::{
 
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::free_port;
+use crate::{free_port, partition::Partition};
 
 /// A running Postgres server of our own.
 pub struct Cluster {
@@ -89,7 +89,21 @@ fn postgres_bin() -> PathBuf {
 /// Runs the supervisor `script` (it starts the server and stops it when its
 /// standard input closes) as the `postgres` user; the child and its lifeline.
 fn supervise(script: &str) -> (Child, ChildStdin) {
-    let mut child = as_postgres_user("sh", &["-c", script])
+    supervise_in(None, script)
+}
+
+/// [`supervise`], inside a partition's namespace when one is given (the
+/// words that enter it).
+fn supervise_in(namespace: Option<&[String; 4]>, script: &str) -> (Child, ChildStdin) {
+    let mut command = as_postgres_user("sh", &["-c", script]);
+    if let Some(enter) = namespace {
+        let inner = std::iter::once(command.get_program().to_owned())
+            .chain(command.get_args().map(ToOwned::to_owned))
+            .collect::<Vec<_>>();
+        command = Command::new(&enter[0]);
+        command.args(&enter[1..]).args(inner);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -199,6 +213,10 @@ fn start_cluster(durable: bool) -> Cluster {
 pub struct ClusterOn {
     bin: PathBuf,
     data: PathBuf,
+    /// Where it listens: loopback, or a [`Partition`]'s address.
+    host: String,
+    /// The partition's namespace it runs in, if any.
+    namespace: Option<[String; 4]>,
     port: u16,
     /// The supervisor of the running server and its lifeline, as for [`Cluster`].
     server: Mutex<Option<(Child, ChildStdin)>>,
@@ -214,6 +232,8 @@ impl ClusterOn {
         let cluster = ClusterOn {
             bin,
             data,
+            host: "127.0.0.1".to_owned(),
+            namespace: None,
             port: free_port(),
             server: Mutex::new(None),
         };
@@ -221,14 +241,42 @@ impl ClusterOn {
         cluster
     }
 
-    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
-    pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    /// As [`ClusterOn::start`], the server inside `partition`'s namespace,
+    /// listening on its address and trusting the test's side of it.
+    pub fn start_behind(dir: &std::path::Path, partition: &Partition) -> ClusterOn {
+        let bin = postgres_bin();
+        let data = dir.join("data");
+        initdb(&bin, &data, "--wal-segsize=1");
+        let hba = data.join("pg_hba.conf");
+        let mut rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        rules.push_str(&format!(
+            "host all all {}/32 trust\n",
+            partition.outside_address()
+        ));
+        std::fs::write(&hba, rules).expect("write pg_hba.conf");
+        let cluster = ClusterOn {
+            bin,
+            data,
+            host: partition.address().to_owned(),
+            namespace: Some(partition.enter().map(str::to_owned)),
+            port: free_port(),
+            server: Mutex::new(None),
+        };
+        cluster.start_again();
+        cluster
     }
 
-    /// Whether the server accepts connections.
+    /// `postgres://postgres@HOST:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@{}:{}/postgres", self.host, self.port)
+    }
+
+    /// Whether the server accepts connections (within a second).
     pub fn is_up(&self) -> bool {
-        TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        let address = format!("{}:{}", self.host, self.port)
+            .parse()
+            .expect("a socket address");
+        TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
     }
 
     /// What the server logged.
@@ -237,7 +285,7 @@ impl ClusterOn {
     }
 
     fn log_path(&self) -> PathBuf {
-        std::env::temp_dir().join(format!("pulse-test-pg-{}.log", self.port))
+        std::env::temp_dir().join(format!("pulse-test-pg-{}-{}.log", self.host, self.port))
     }
 
     /// Stops the server (a fast shutdown: open connections are closed) and
@@ -291,15 +339,16 @@ impl ClusterOn {
             .unwrap_or_else(|poison| poison.into_inner());
         stop(server.take());
         let script = format!(
-            r#""{postgres}" -D "{data}" -p {port} -k /tmp -c listen_addresses=127.0.0.1 \
+            r#""{postgres}" -D "{data}" -p {port} -k /tmp -c listen_addresses={host} \
                 -c max_wal_size=8MB -c min_wal_size=2MB >>"{log}" 2>&1 & pid=$!; \
                cat >/dev/null; kill -INT $pid; wait $pid"#,
             postgres = self.bin.join("postgres").display(),
             data = self.data.display(),
+            host = self.host,
             port = self.port,
             log = self.log_path().display(),
         );
-        *server = Some(supervise(&script));
+        *server = Some(supervise_in(self.namespace.as_ref(), &script));
         drop(server);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.is_up() {

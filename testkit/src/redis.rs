@@ -7,10 +7,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{free_port, Supervised};
+use crate::{free_port, partition::Partition, Supervised};
 
 /// A `redis-server` of our own, stopped when dropped.
 pub struct RedisServer {
+    /// Where it listens: loopback, or a [`Partition`]'s address.
+    host: String,
+    /// The words that enter the partition's namespace it runs in, if any.
+    enter: String,
     port: u16,
     running: Option<Supervised>,
 }
@@ -19,6 +23,8 @@ impl RedisServer {
     /// Starts a server on a free port and waits until it answers.
     pub fn start() -> Self {
         let mut server = RedisServer {
+            host: "127.0.0.1".to_owned(),
+            enter: String::new(),
             port: free_port(),
             running: None,
         };
@@ -26,9 +32,30 @@ impl RedisServer {
         server
     }
 
-    /// `redis://127.0.0.1:PORT`
+    /// As [`RedisServer::start`], inside `partition`'s namespace, listening
+    /// on its address.
+    pub fn start_behind(partition: &Partition) -> Self {
+        let mut server = RedisServer {
+            host: partition.address().to_owned(),
+            enter: format!("{} ", partition.enter().join(" ")),
+            port: free_port(),
+            running: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://HOST:PORT`
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}:{}", self.host, self.port)
+    }
+
+    /// Whether something accepts connections on its address (within a second).
+    fn answers(&self) -> bool {
+        let address = format!("{}:{}", self.host, self.port)
+            .parse()
+            .expect("a socket address");
+        TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
     }
 
     /// Kills the server at once (SIGKILL: no goodbye to its clients).
@@ -37,7 +64,7 @@ impl RedisServer {
             running.stop();
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+        while self.answers() {
             assert!(Instant::now() < deadline, "redis-server did not stop");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -48,8 +75,10 @@ impl RedisServer {
         assert!(self.running.is_none(), "redis-server is already running");
         self.running = Some(Supervised::start(
             &format!(
-                "redis-server --port {} --bind 127.0.0.1 --save '' --appendonly no",
-                self.port
+                // Not protected: a partition's address is reached from
+                // outside loopback, yet only from this machine.
+                "{}redis-server --port {} --bind {} --protected-mode no --save '' --appendonly no",
+                self.enter, self.port, self.host
             ),
             "KILL",
             "redis-server",

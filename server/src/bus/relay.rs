@@ -6,7 +6,7 @@
 //! function below that runs until the next state is known:
 //!
 //! ```text
-//!            subscribe ok                  stream ends / command fails
+//!            subscribe ok        stream ends / PING or command fails
 //!   start ──────────────▶ pubsub ◀──────────────────────────┐
 //!     │                     │  ▲  resubscribed (backoff)     │
 //!     │ Redis answers,      │  │                             │
@@ -16,7 +16,9 @@
 //! ```
 //!
 //! * `pubsub`: other nodes' snapshots arrive on `admin:stats:updated`; a
-//!   safety poll of the cache every `STATS_SAFETY_POLL_S` repairs a lost message.
+//!   safety poll of the cache every `STATS_SAFETY_POLL_S` repairs a lost message;
+//!   the subscription is asked for a PING every 3 s, so a connection cut off
+//!   without a word (a network partition) counts as ended within 5 s.
 //! * `cache_poll`: the cache `admin:stats` is read every `STATS_SAFETY_POLL_S`
 //!   (recomputed from the database when it has expired) while the subscription
 //!   is retried; `STATS_PUBSUB=off` stays here.
@@ -31,7 +33,10 @@ use std::{sync::Arc, time::Duration};
 
 use app::model::{BusMode, Delivery, SnapshotSource, StatsSnapshot};
 use futures::StreamExt;
-use redis::{aio::MultiplexedConnection, aio::PubSubStream, AsyncConnectionConfig, RedisResult};
+use redis::{
+    aio::{MultiplexedConnection, PubSubSink, PubSubStream},
+    AsyncConnectionConfig, RedisResult,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +54,10 @@ const UNSEALED_RECOMPUTE_INTERVAL: Duration = Duration::from_secs(1);
 const CACHE_TTL_S: u64 = 60;
 /// Longest wait for Redis to connect or answer before it counts as down.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the subscription's own connection is asked to answer a PING: a
+/// connection cut off without a word (a network partition) delivers no
+/// message and no end, so only a question it fails to answer reveals it.
+const HEARTBEAT: Duration = Duration::from_secs(3);
 /// First and longest pause between two reconnection attempts.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -69,7 +78,7 @@ pub struct RelaySettings {
 enum State {
     Pubsub {
         commands: MultiplexedConnection,
-        messages: PubSubStream,
+        subscription: Subscription,
     },
     CachePoll {
         commands: MultiplexedConnection,
@@ -85,6 +94,13 @@ impl State {
             State::DbPoll => BusMode::DbPoll,
         }
     }
+}
+
+/// The subscription's connection: the messages it brings, and its sink for
+/// the heartbeat.
+struct Subscription {
+    sink: PubSubSink,
+    messages: PubSubStream,
 }
 
 /// A Redis failure, kept as a message that never carries the URL (and so
@@ -173,7 +189,10 @@ impl Relay {
 impl Machine {
     async fn step(&mut self, state: State) -> State {
         match state {
-            State::Pubsub { commands, messages } => self.pubsub(commands, messages).await,
+            State::Pubsub {
+                commands,
+                subscription,
+            } => self.pubsub(commands, subscription).await,
             State::CachePoll { commands } => self.cache_poll(commands).await,
             State::DbPoll => self.db_poll().await,
         }
@@ -247,7 +266,10 @@ impl Machine {
             return State::CachePoll { commands };
         }
         match self.subscribe().await {
-            Ok(messages) => State::Pubsub { commands, messages },
+            Ok(subscription) => State::Pubsub {
+                commands,
+                subscription,
+            },
             Err(error) => {
                 tracing::warn!(%error, "could not subscribe to {CHANNEL}");
                 State::CachePoll { commands }
@@ -265,11 +287,12 @@ impl Machine {
             .map_err(|error| describe(&error))
     }
 
-    async fn subscribe(&self) -> Result<PubSubStream, RelayError> {
+    async fn subscribe(&self) -> Result<Subscription, RelayError> {
         let subscribed = async {
             let mut pubsub = self.client.get_async_pubsub().await?;
             pubsub.subscribe(CHANNEL).await?;
-            RedisResult::Ok(pubsub.into_on_message())
+            let (sink, messages) = pubsub.split();
+            RedisResult::Ok(Subscription { sink, messages })
         };
         match tokio::time::timeout(REDIS_TIMEOUT, subscribed).await {
             Ok(Ok(messages)) => Ok(messages),
@@ -282,12 +305,13 @@ impl Machine {
     async fn pubsub(
         &mut self,
         mut commands: MultiplexedConnection,
-        mut messages: PubSubStream,
+        mut subscription: Subscription,
     ) -> State {
         let mut safety_poll = every(self.settings.safety_poll);
+        let mut heartbeat = every(HEARTBEAT);
         loop {
             tokio::select! {
-                message = messages.next() => {
+                message = subscription.messages.next() => {
                     let Some(message) = message else {
                         tracing::warn!("the Redis Pub/Sub connection closed");
                         // Redis itself may still answer: then only the
@@ -308,6 +332,20 @@ impl Machine {
                 _ = safety_poll.tick() => {
                     if let Err(error) = self.poll_cache(&mut commands).await {
                         return lost(&error);
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let answered = tokio::time::timeout(
+                        REDIS_TIMEOUT,
+                        subscription.sink.ping::<redis::Value>(),
+                    )
+                    .await;
+                    if !matches!(answered, Ok(Ok(_))) {
+                        tracing::warn!("the Redis Pub/Sub connection stopped answering");
+                        return match ping(&mut commands).await {
+                            Ok(()) => State::CachePoll { commands },
+                            Err(_) => State::DbPoll,
+                        };
                     }
                 }
             }
@@ -333,7 +371,7 @@ impl Machine {
                 }
                 () = &mut resubscribe, if self.settings.pubsub => {
                     match self.subscribe().await {
-                        Ok(messages) => return State::Pubsub { commands, messages },
+                        Ok(subscription) => return State::Pubsub { commands, subscription },
                         Err(error) => {
                             tracing::debug!(%error, "subscription retry failed");
                             resubscribe.as_mut().reset(tokio::time::Instant::now() + self.retry.next_delay());

@@ -1,5 +1,6 @@
 //! Faults injected under load: a node killed with `kill -9` mid-ingestion,
-//! and its Postgres stopped and started again. In each, a delivery answered
+//! its Postgres stopped and started again, frozen, or cut off by a network
+//! partition. In each, a delivery answered
 //! 200 is never lost, and once Meta delivers again what was not answered 200,
 //! every delivery is counted once.
 
@@ -11,7 +12,7 @@ use std::{
 
 use reqwest::StatusCode;
 use secrecy::SecretString;
-use testkit::postgres::ClusterOn;
+use testkit::{partition::Partition, postgres::ClusterOn};
 
 use crate::{
     helpers::{dm_batch, Node, APP_SECRET},
@@ -125,14 +126,17 @@ async fn every_delivery_counted_once(node: &Node, answers: &Answers) {
 }
 
 /// A durable Postgres cluster of its own, in a directory the `postgres`
-/// user may write.
-fn cluster_in(dir: &tempfile::TempDir) -> ClusterOn {
+/// user may write; inside `partition` when one is given.
+fn cluster_in(dir: &tempfile::TempDir, partition: Option<&Partition>) -> ClusterOn {
     std::fs::set_permissions(
         dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
-    ClusterOn::start(dir.path())
+    match partition {
+        Some(partition) => ClusterOn::start_behind(dir.path(), partition),
+        None => ClusterOn::start(dir.path()),
+    }
 }
 
 /// New deliveries, one after another, until `node` answers one with 200
@@ -219,7 +223,7 @@ async fn on_postgres_a_node_killed_mid_ingestion_loses_nothing_it_acknowledged()
 #[tokio::test]
 async fn postgres_stopped_and_started_under_load_fails_deliveries_fast_and_loses_none() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = cluster_in(&dir);
+    let cluster = cluster_in(&dir, None);
     let url = cluster.url();
     let node = NodeProcess::start(&[("DATABASE_URL", url.as_str())]).await;
     let answers = Answers::default();
@@ -282,23 +286,24 @@ async fn postgres_stopped_and_started_under_load_fails_deliveries_fast_and_loses
     );
 }
 
-/// Postgres stops answering without closing anything (frozen, as behind a
-/// network partition): deliveries are answered 503 well within Meta's 20 s
-/// instead of hanging, `/readyz` says not ready, and once it answers again
-/// the same node takes deliveries again; nothing acknowledged is lost.
-#[tokio::test]
-async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = cluster_in(&dir);
-    let url = cluster.url();
-    let node = NodeProcess::start(&[("DATABASE_URL", url.as_str())]).await;
+/// Postgres out of reach without a word (from `cut` until `lift`, 12 s):
+/// deliveries are answered 503 well within Meta's 20 s instead of hanging,
+/// `/readyz` says not ready, and once it answers again the same node takes
+/// deliveries again; nothing acknowledged is lost. `fault` names it.
+async fn postgres_out_of_reach_fails_deliveries_in_time_and_loses_none(
+    url: &str,
+    cut: impl FnOnce(),
+    lift: impl FnOnce(),
+    fault: &str,
+) {
+    let node = NodeProcess::start(&[("DATABASE_URL", url)]).await;
     let answers = Answers::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let senders = send_until(&node.address, 4, stop.clone(), answers.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    cluster.freeze();
-    let frozen = Instant::now();
+    cut();
+    let cut_at = Instant::now();
     let readiness = node.anonymous();
     let ready_answer = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -311,8 +316,8 @@ async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(12).saturating_sub(frozen.elapsed())).await;
-    cluster.thaw();
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(cut_at.elapsed())).await;
+    lift();
     let resumed = taken_again(&node, &answers, Duration::from_secs(20)).await;
     stop_senders(&stop, senders).await;
     let answered = answers.lock().unwrap().clone();
@@ -323,13 +328,13 @@ async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none
         .max()
         .unwrap();
     println!(
-        "Postgres frozen 12 s: /readyz 503 after {ready_answer:?}; slowest answer {slowest:?}; \
+        "Postgres {fault} 12 s: /readyz 503 after {ready_answer:?}; slowest answer {slowest:?}; \
          deliveries taken again {resumed:?} after it answered; {} deliveries",
         answered.len()
     );
     assert!(
         ready_answer.is_ok(),
-        "/readyz stayed ready with Postgres frozen"
+        "/readyz stayed ready with Postgres {fault}"
     );
     assert!(
         answered
@@ -343,4 +348,46 @@ async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none
         "an answer took {slowest:?}"
     );
     every_delivery_counted_once(&node, &answers).await;
+}
+
+/// Postgres stops answering without closing anything: frozen (SIGSTOP), so
+/// the kernel still takes its connections but nothing answers on them.
+#[tokio::test]
+async fn a_postgres_that_stops_answering_fails_deliveries_in_time_and_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster_in(&dir, None);
+    postgres_out_of_reach_fails_deliveries_in_time_and_loses_none(
+        &cluster.url(),
+        || cluster.freeze(),
+        || cluster.thaw(),
+        "frozen",
+    )
+    .await;
+}
+
+/// A network partition between the node and Postgres (Postgres in a network
+/// namespace of its own, every packet between them dropped): not even a new
+/// connection is answered.
+#[tokio::test]
+async fn a_partition_from_postgres_fails_deliveries_in_time_and_loses_none() {
+    let Some(partition) = partition_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster_in(&dir, Some(&partition));
+    postgres_out_of_reach_fails_deliveries_in_time_and_loses_none(
+        &cluster.url(),
+        || partition.cut(),
+        || partition.heal(),
+        "partitioned",
+    )
+    .await;
+}
+
+/// A network partition of a test's own, or `None` (the test then says why
+/// it skipped).
+pub fn partition_or_skip() -> Option<Partition> {
+    Partition::create()
+        .map_err(|reason| eprintln!("SKIPPED: {reason}"))
+        .ok()
 }

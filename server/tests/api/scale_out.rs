@@ -22,7 +22,11 @@ struct Cluster {
 }
 
 async fn cluster(extra_env: &[(&str, &str)]) -> Cluster {
-    let redis = RedisServer::start();
+    cluster_on(RedisServer::start(), extra_env).await
+}
+
+/// Two `pulse` processes on `redis` and a fresh Postgres database.
+async fn cluster_on(redis: RedisServer, extra_env: &[(&str, &str)]) -> Cluster {
     let database_url = fresh_database_url().await;
     let redis_url = redis.url();
     let mut env = vec![
@@ -211,6 +215,81 @@ async fn when_redis_dies_nodes_poll_the_database_and_return_to_pubsub_when_it_is
             .count(),
         2,
         "{log}"
+    );
+}
+
+/// A network partition between the nodes and Redis (Redis in a network
+/// namespace of its own, every packet between them dropped, so nothing fails
+/// fast): deliveries are still answered at once, the dashboards switch to
+/// polling the database and keep updating, and go back to Pub/Sub once the
+/// partition heals.
+#[tokio::test]
+async fn behind_a_partition_from_redis_nodes_poll_the_database_and_return_to_pubsub() {
+    let Some(partition) = crate::faults::partition_or_skip() else {
+        return;
+    };
+    let redis = RedisServer::start_behind(&partition);
+    let cluster = cluster_on(redis, &[("STATS_DB_POLL_S", "1")]).await;
+    cluster
+        .a
+        .wait_for_mode("pubsub", Duration::from_secs(10))
+        .await;
+    cluster
+        .b
+        .wait_for_mode("pubsub", Duration::from_secs(10))
+        .await;
+    let mut on_a = cluster.a.open_live_stream().await;
+
+    partition.cut();
+    let cut = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for i in 1..=4 {
+        let sent = Instant::now();
+        post_dm(&cluster.b, &format!("partitioned-{i}")).await;
+        slowest = slowest.max(sent.elapsed());
+    }
+    let polled = read_until(&mut on_a, Duration::from_secs(20), 0, |s| {
+        s.delivery.mode == BusMode::DbPoll && s.dms_received.total == 4
+    })
+    .await;
+    let updated_after = cut.elapsed();
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a delivery took {slowest:?} with Redis cut off"
+    );
+    // At most a heartbeat (3 s), its PING's and a command's timeouts (2 s
+    // each) and the first database poll.
+    assert!(
+        updated_after < Duration::from_secs(12),
+        "the other node's dashboard showed the deliveries {updated_after:?} after the cut"
+    );
+
+    partition.heal();
+    let healed_at = Instant::now();
+    let healed = read_until(&mut on_a, Duration::from_secs(30), polled.version, |s| {
+        s.delivery.mode == BusMode::Pubsub
+    })
+    .await;
+    let back_after = healed_at.elapsed();
+    cluster
+        .b
+        .wait_for_mode("pubsub", Duration::from_secs(30))
+        .await;
+    post_dm(&cluster.b, "after-partition").await;
+    let pushed = read_until(&mut on_a, Duration::from_secs(1), healed.version, |s| {
+        s.dms_received.total == 5
+    })
+    .await;
+    assert_eq!(pushed.delivery.mode, BusMode::Pubsub);
+    assert_eq!(
+        cluster.stored_events().await,
+        5,
+        "each acknowledged event once"
+    );
+    println!(
+        "Redis cut off: deliveries answered within {slowest:?}; the other node's dashboard \
+         polling and showing them {updated_after:?} after the cut; Pub/Sub again {back_after:?} \
+         after the partition healed"
     );
 }
 
