@@ -69,9 +69,12 @@ pub(super) async fn open(backend: Backend, url: &str) -> Result<Pools, StoreErro
     }
 }
 
-/// Brings the schema up to date with `migrator`, unless a newer `pulse` has
-/// taken it beyond what this build knows: then the node refuses to start
-/// and says so (a node older than the schema may not know what it stores).
+/// Brings the schema up to date with `migrator`. A schema a newer `pulse`
+/// took beyond what this build knows is used as it is when it says this
+/// build still works with it (its `schema_floor`, the oldest migration a node
+/// must carry, is one this build has: the newer migrations only added what
+/// this build does not touch), so nodes can be upgraded one at a time;
+/// otherwise the node refuses to start and says why.
 async fn migrate(
     pool: &AnyPool,
     backend: Backend,
@@ -82,27 +85,63 @@ async fn migrate(
         .map(|migration| migration.version)
         .max()
         .unwrap_or(0);
-    let exists = match backend {
-        Backend::Sqlite => {
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+    if let Some(found) = newest_applied(pool, backend)
+        .await?
+        .filter(|found| *found > known)
+    {
+        let needs = schema_floor(pool, backend).await?.unwrap_or(found);
+        if needs > known {
+            return Err(StoreError::SchemaNewer {
+                found,
+                known,
+                needs,
+            });
         }
-        Backend::Postgres => {
-            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() \
-             AND tablename = '_sqlx_migrations'"
-        }
-    };
-    let (tables,): (i64,) = sqlx::query_as(exists).fetch_one(pool).await?;
-    if tables > 0 {
-        let (found,): (Option<i64>,) =
-            sqlx::query_as("SELECT max(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(pool)
-                .await?;
-        if let Some(found) = found.filter(|found| *found > known) {
-            return Err(StoreError::SchemaNewer { found, known });
-        }
+        tracing::info!(
+            "the schema is at migration {found}, newer than this pulse knows (up to {known}); \
+             it still works with nodes that carry migration {needs}, which this one does"
+        );
+        return Ok(());
     }
     migrator.run(pool).await?;
     Ok(())
+}
+
+/// The newest migration applied to the database, if it has any.
+async fn newest_applied(pool: &AnyPool, backend: Backend) -> Result<Option<i64>, StoreError> {
+    if !has_table(pool, backend, "_sqlx_migrations").await? {
+        return Ok(None);
+    }
+    let (found,): (Option<i64>,) =
+        sqlx::query_as("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?;
+    Ok(found)
+}
+
+/// The oldest migration a node must carry to run on this schema (migration
+/// sqlite 0016 / postgres 0018), if the schema says.
+async fn schema_floor(pool: &AnyPool, backend: Backend) -> Result<Option<i64>, StoreError> {
+    if !has_table(pool, backend, "schema_floor").await? {
+        return Ok(None);
+    }
+    let floor: Option<(i64,)> = sqlx::query_as("SELECT oldest_migration FROM schema_floor")
+        .fetch_optional(pool)
+        .await?;
+    Ok(floor.map(|(oldest,)| oldest))
+}
+
+/// Whether the database has a table named `name`.
+async fn has_table(pool: &AnyPool, backend: Backend, name: &str) -> Result<bool, StoreError> {
+    let exists = match backend {
+        Backend::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+        Backend::Postgres => {
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() \
+             AND tablename = $1"
+        }
+    };
+    let (tables,): (i64,) = sqlx::query_as(exists).bind(name).fetch_one(pool).await?;
+    Ok(tables > 0)
 }
 
 /// One writer connection, a few read-only ones and one that checkpoints, on

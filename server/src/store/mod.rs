@@ -88,17 +88,21 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    /// A newer `pulse` has upgraded the database beyond what this one knows.
+    /// A newer `pulse` has upgraded the database beyond what this one can
+    /// work with.
     #[error(
-        "the database's schema is at migration {found}, newer than this pulse knows (up to {known}): \
-         a newer pulse upgraded it. Run that version or a newer one, or restore a backup taken \
-         before the upgrade onto a new data directory"
+        "the database's schema is at migration {found}, newer than this pulse knows (up to {known}), \
+         and needs a pulse that carries migration {needs}: a newer pulse upgraded it. Run that \
+         version or a newer one, or restore a backup taken before the upgrade onto a new data \
+         directory"
     )]
     SchemaNewer {
         /// The newest migration the database has.
         found: i64,
         /// The newest migration this build carries.
         known: i64,
+        /// The oldest migration a node must carry to run on it.
+        needs: i64,
     },
     /// The database's files or disk could not be measured.
     #[error("cannot measure the database's files and disk")]
