@@ -1,13 +1,17 @@
 //! The node's retention task: once a minute, raw events past
-//! `PULSE_EVENT_RETENTION_DAYS` and per-minute rows past their windows are
-//! removed, in small steps (`store::retention` says what goes and why no
+//! `PULSE_EVENT_RETENTION_DAYS`, per-minute rows past their windows and what
+//! the conversations' chains no longer need are removed, in small steps (`store::retention` says what goes and why no
 //! figure changes). Every node runs it; their deletes do not conflict.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{clock::now_ms, error_chain, store::Store};
+use crate::{
+    clock::now_ms,
+    error_chain,
+    store::{retention::ChainCursor, Store},
+};
 
 /// How often the task runs.
 const EVERY: Duration = Duration::from_secs(60);
@@ -15,11 +19,16 @@ const EVERY: Duration = Duration::from_secs(60);
 /// Removes what is past its time from `store` once a minute, keeping raw
 /// events for `events_kept`, until `shutdown`.
 pub async fn keep_bounded(store: Store, events_kept: Duration, shutdown: CancellationToken) {
+    let mut chains = ChainCursor::default();
     loop {
-        match store.remove_expired(now_ms(), events_kept).await {
-            Ok(removed) if removed.events + removed.minute_rows > 0 => tracing::info!(
+        match store
+            .remove_expired(now_ms(), events_kept, &mut chains)
+            .await
+        {
+            Ok(removed) if removed.total() > 0 => tracing::info!(
                 events = removed.events,
                 minute_rows = removed.minute_rows,
+                chain_rows = removed.chain_rows,
                 "removed rows past their retention"
             ),
             Ok(_) => {}

@@ -367,15 +367,25 @@ impl Store {
     }
 
     /// Removes the raw events received more than `events_kept` before
-    /// `now_ms` and the per-minute rows past their windows, in short steps
-    /// (see [`retention`]).
+    /// `now_ms`, the per-minute rows past their windows, and from the
+    /// conversations' chains after `chains` what no late DM can need, in
+    /// short steps (see [`retention`]).
     pub async fn remove_expired(
         &self,
         now_ms: i64,
         events_kept: std::time::Duration,
+        chains: &mut retention::ChainCursor,
     ) -> Result<retention::Removed, StoreError> {
         let kept_ms = i64::try_from(events_kept.as_millis()).unwrap_or(i64::MAX);
-        let outcome = retention::run(&self.writer, now_ms, now_ms.saturating_sub(kept_ms)).await;
+        let outcome = async {
+            let mut removed =
+                retention::run(&self.writer, now_ms, now_ms.saturating_sub(kept_ms)).await?;
+            removed.chain_rows =
+                retention::prune_chains(&self.reader, &self.writer, self.backend, chains, now_ms)
+                    .await?;
+            Ok(removed)
+        }
+        .await;
         Ok(self
             .writes
             .observe("removing rows past their retention", outcome)?)

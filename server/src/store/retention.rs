@@ -15,13 +15,24 @@
 //!   minute already removed leaves a negative count in that minute, which no
 //!   window reads and the next step removes.
 //!
+//! - **the conversations' DM chains** (`conversation_dms`) are read only to
+//!   recount a conversation that gets a DM older than its latest, walking back
+//!   from its newest DM to the last sent DM before the late one
+//!   (`conversations::WALK_BACK`). A late DM's event time is within the last
+//!   [`CHAIN_KEPT_MS`] (Meta redelivers for up to 36 hours; the per-minute rows
+//!   assume as much), so once a conversation has a sent DM `s` older than
+//!   that, every walk stops at or before the first DM stored before `s`
+//!   whose `latest_at_ms` is not past `s`: that DM and every one stored
+//!   before it go (see [`chain_cut`]). A conversation's newest DM always
+//!   stays; so does a customer's unanswered wait.
+//!
 //! Each step is its own short transaction that deletes at most
 //! [`ROWS_PER_STEP`] rows, so the writer is never held for long and
 //! deliveries go in between the steps.
 
 use sqlx::AnyPool;
 
-use super::{DAY_MS, MINUTE_MS};
+use super::{sql::placeholders, Backend, DAY_MS, MINUTE_MS};
 
 /// Rows one step deletes at most.
 pub const ROWS_PER_STEP: i64 = 1_000;
@@ -43,6 +54,15 @@ const MINUTE_TABLES: [(&str, &str); 5] = [
     ("webhook_rejections", "minute_ms"),
 ];
 
+/// How long a conversation's DMs are kept in its chain at least, by event
+/// time: as long as a late DM can be expected (the per-minute rows' horizon).
+pub const CHAIN_KEPT_MS: i64 = MINUTE_ROWS_KEPT_MS;
+
+/// Conversations one step walks, and one run at most (a run a minute: a
+/// whole pass over 700,000 conversations in under three hours).
+const CONVERSATIONS_PER_STEP: i64 = 500;
+const CONVERSATIONS_PER_RUN: i64 = 5_000;
+
 /// What one run removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Removed {
@@ -50,7 +70,22 @@ pub struct Removed {
     pub events: u64,
     /// Per-minute rows before their windows.
     pub minute_rows: u64,
+    /// DMs of the conversations' chains that no late DM can need.
+    pub chain_rows: u64,
 }
+
+impl Removed {
+    /// Rows removed in all.
+    pub fn total(&self) -> u64 {
+        self.events + self.minute_rows + self.chain_rows
+    }
+}
+
+/// Where the walk over the conversations' chains goes on: the last
+/// conversation walked (by key), `None` to start from the first. Runs pass
+/// over every conversation and start again.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ChainCursor(Option<(String, String)>);
 
 /// Removes, in steps, the raw events received before `events_before_ms`
 /// and the per-minute rows before `now_ms` less [`MINUTE_ROWS_KEPT_MS`].
@@ -103,4 +138,172 @@ pub(super) async fn run(
         }
     }
     Ok(removed)
+}
+
+/// A conversation's DMs from its newest back to the first one its chain
+/// still holds, in that order: (id, event time, sent, `latest_at_ms`).
+const WALK_WHOLE: &str = "
+    WITH RECURSIVE chain (id, previous_id, at_ms, sent, latest_at_ms, depth) AS (
+        SELECT id, previous_id, at_ms, sent, latest_at_ms, 0
+        FROM conversation_dms WHERE id = $1
+      UNION ALL
+        SELECT dm.id, dm.previous_id, dm.at_ms, dm.sent, dm.latest_at_ms, chain.depth + 1
+        FROM chain JOIN conversation_dms AS dm ON dm.id = chain.previous_id)
+    SELECT id, at_ms, sent, latest_at_ms FROM chain ORDER BY depth";
+
+/// One DM of a chain as [`WALK_WHOLE`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ChainDm {
+    pub id: i64,
+    pub at_ms: i64,
+    pub sent: bool,
+    pub latest_at_ms: i64,
+}
+
+/// Where a chain (newest first) may be cut, given that no DM older than
+/// `horizon_ms` will arrive late: the position of the first DM, walking
+/// back, whose `latest_at_ms` is not past a sent DM older than the horizon
+/// stored after it. A walk for a late DM carries an anchor at least that
+/// sent DM's time past it and stops there (and that DM, like every one
+/// stored before it, is no later than the anchor, so it is never read).
+/// `None` when nothing may go.
+pub(super) fn chain_cut(chain: &[ChainDm], horizon_ms: i64) -> Option<usize> {
+    let mut anchor: Option<i64> = None;
+    for (position, dm) in chain.iter().enumerate() {
+        if anchor.is_some_and(|anchor| dm.latest_at_ms <= anchor) {
+            return Some(position);
+        }
+        if dm.sent && dm.at_ms < horizon_ms {
+            anchor = anchor.max(Some(dm.at_ms));
+        }
+    }
+    None
+}
+
+/// Walks up to [`CONVERSATIONS_PER_RUN`] conversations after `cursor`, in
+/// steps, and removes from each chain what no late DM can need (DMs older
+/// than `now_ms` less [`CHAIN_KEPT_MS`] no longer arrive). The walks read on
+/// `reader`; each conversation's removal is one statement on `writer`. A
+/// cut is right whatever is stored after the walk read, so nothing is held
+/// between the two.
+pub(super) async fn prune_chains(
+    reader: &AnyPool,
+    writer: &AnyPool,
+    backend: Backend,
+    cursor: &mut ChainCursor,
+    now_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    let horizon_ms = now_ms - CHAIN_KEPT_MS;
+    let mut removed = 0;
+    let mut walked = 0;
+    while walked < CONVERSATIONS_PER_RUN {
+        let (after_account, after_peer) = cursor.0.clone().unwrap_or_default();
+        let conversations: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT account_id, peer_id, last_dm_id FROM conversations
+             WHERE (account_id, peer_id) > ($1, $2) AND last_dm_id IS NOT NULL
+             ORDER BY account_id, peer_id LIMIT $3",
+        )
+        .bind(after_account)
+        .bind(after_peer)
+        .bind(CONVERSATIONS_PER_STEP)
+        .fetch_all(reader)
+        .await?;
+        walked += CONVERSATIONS_PER_STEP;
+        let Some((account, peer, _)) = conversations.last() else {
+            // Past the last conversation: the next run starts again.
+            cursor.0 = None;
+            break;
+        };
+        cursor.0 = Some((account.clone(), peer.clone()));
+        for (_, _, newest) in &conversations {
+            let chain: Vec<ChainDm> = sqlx::query_as::<_, (i64, i64, i64, i64)>(WALK_WHOLE)
+                .bind(newest)
+                .fetch_all(reader)
+                .await?
+                .into_iter()
+                .map(|(id, at_ms, sent, latest_at_ms)| ChainDm {
+                    id,
+                    at_ms,
+                    sent: sent != 0,
+                    latest_at_ms,
+                })
+                .collect();
+            let Some(cut) = chain_cut(&chain, horizon_ms) else {
+                continue;
+            };
+            for gone in chain[cut..].chunks(ROWS_PER_STEP as usize) {
+                let statement = format!(
+                    "DELETE FROM conversation_dms WHERE id IN (VALUES {})",
+                    placeholders(backend, gone.len(), 1)
+                );
+                let mut delete = sqlx::query(&statement);
+                for dm in gone {
+                    delete = delete.bind(dm.id);
+                }
+                removed += delete.execute(writer).await?.rows_affected();
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dm(id: i64, at_ms: i64, sent: bool, latest_at_ms: i64) -> ChainDm {
+        ChainDm {
+            id,
+            at_ms,
+            sent,
+            latest_at_ms,
+        }
+    }
+
+    #[test]
+    fn a_chain_is_cut_below_a_sent_dm_older_than_the_horizon() {
+        // Newest first: a reply and a DM within the horizon (100), a reply before it, the
+        // customer's DM it answered, and an older exchange.
+        let chain = [
+            dm(6, 150, true, 150),
+            dm(5, 120, false, 120),
+            dm(4, 90, true, 90),
+            dm(3, 80, false, 80),
+            dm(2, 70, true, 70),
+            dm(1, 60, false, 60),
+        ];
+        assert_eq!(chain_cut(&chain, 100), Some(3), "below the reply at 90");
+        assert_eq!(
+            chain_cut(&chain, 50),
+            None,
+            "no reply older than the horizon"
+        );
+    }
+
+    #[test]
+    fn a_dm_stored_early_with_a_later_time_stays_while_a_walk_can_reach_it() {
+        // DM 2 was stored before the reply at 90 but happened after it (a late delivery
+        // stored out of order): its running latest is 95, past the reply, so it stays, and so
+        // does everything stored after it.
+        let chain = [
+            dm(4, 90, true, 95),
+            dm(3, 50, false, 95),
+            dm(2, 95, false, 95),
+            dm(1, 40, false, 40),
+        ];
+        assert_eq!(chain_cut(&chain, 100), Some(3));
+    }
+
+    #[test]
+    fn a_customer_still_waiting_keeps_the_whole_wait() {
+        let chain = [
+            dm(3, 90, false, 90),
+            dm(2, 80, false, 80),
+            dm(1, 70, false, 70),
+        ];
+        assert_eq!(chain_cut(&chain, 100), None);
+        // The newest DM always stays.
+        assert_eq!(chain_cut(&[dm(1, 10, true, 10)], 100), None);
+    }
 }

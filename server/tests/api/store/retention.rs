@@ -1,13 +1,20 @@
-//! Retention: raw events past their period and per-minute rows past their windows go, in steps,
-//! and no figure the dashboard or a date range shows changes; redeliveries within the period are
-//! still recognised.
+//! Retention: raw events past their period, per-minute rows past their windows and what the
+//! conversations' chains no longer need go, in steps, and no figure the dashboard or a date range
+//! shows changes; redeliveries within the period are still recognised, and late DMs recounted
+//! exactly.
 
 use app::model::HistoryQuery;
-use pulse::history::{self, Span};
+use pulse::{
+    history::{self, Span},
+    store::retention::ChainCursor,
+};
 
 use super::*;
 
-on_both_backends!(expired_events_and_minutes_go_and_no_figure_changes);
+on_both_backends!(
+    expired_events_and_minutes_go_and_no_figure_changes,
+    chains_keep_what_a_late_dm_needs_and_no_more
+);
 
 /// The dashboard's snapshot at [`NOW`] and a range covering every event.
 async fn everything_shown(store: &Store) -> (app::model::StatsSnapshot, app::model::HistoryReport) {
@@ -71,7 +78,11 @@ async fn expired_events_and_minutes_go_and_no_figure_changes(backend: Backend) {
     assert_eq!(store.event_count().await.unwrap(), 2_531);
 
     let removed = store
-        .remove_expired(NOW, std::time::Duration::from_secs(2 * 86_400))
+        .remove_expired(
+            NOW,
+            std::time::Duration::from_secs(2 * 86_400),
+            &mut ChainCursor::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -86,8 +97,174 @@ async fn expired_events_and_minutes_go_and_no_figure_changes(backend: Backend) {
     let again = store.ingest(recent[..5].to_vec(), NOW).await.unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 5));
     let second = store
-        .remove_expired(NOW, std::time::Duration::from_secs(2 * 86_400))
+        .remove_expired(
+            NOW,
+            std::time::Duration::from_secs(2 * 86_400),
+            &mut ChainCursor::default(),
+        )
         .await
         .unwrap();
     assert_eq!(second, pulse::store::retention::Removed::default());
+}
+
+/// A connection of the test's own to `database`.
+async fn connect(database: &TestDatabase) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap()
+}
+
+/// The rows of every conversation's chain.
+async fn chain_rows(database: &TestDatabase) -> i64 {
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM conversation_dms")
+        .fetch_one(&mut connect(database).await)
+        .await
+        .unwrap();
+    rows
+}
+
+/// Every row of the history, every figure of it (reply times by bucket included), in order.
+async fn history_rows(database: &TestDatabase) -> Vec<Vec<i64>> {
+    use sqlx::Row;
+    sqlx::query("SELECT * FROM history ORDER BY unit_ms, start_ms, slot")
+        .fetch_all(&mut connect(database).await)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|column| row.try_get::<i64, _>(column).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Two stores take the same twelve days of conversations; one removes what its chains no
+/// longer need. Then late DMs arrive (within Meta's 36 hours, among DMs already stored, one a
+/// reply to a customer waiting since before the chains' horizon) with new ones: both stores show the same figures,
+/// and the pruned chains hold a fraction of the rows.
+async fn chains_keep_what_a_late_dm_needs_and_no_more(backend: Backend) {
+    const HOUR: i64 = 3_600_000;
+    let (pruned, whole) = (
+        TestDatabase::new(backend).await,
+        TestDatabase::new(backend).await,
+    );
+    let stores = [pruned.open().await, whole.open().await];
+    const SENT: EventKind = EventKind::DmSent;
+    let mut events = Vec::new();
+    // "busy": a customer DM each hour for twelve days, answered half an hour later.
+    for hour in 0..12 * 24 {
+        let at = NOW - 12 * DAY_MS + hour * HOUR;
+        events.push(dm(&format!("busy-in-{hour}"), RECEIVED, "biz", "busy", at));
+        events.push(dm(
+            &format!("busy-out-{hour}"),
+            SENT,
+            "biz",
+            "busy",
+            at + HOUR / 2,
+        ));
+    }
+    // "quiet": answered ten days ago, then a DM nine days ago that is still unanswered.
+    events.push(dm("quiet-in", RECEIVED, "biz", "quiet", NOW - 10 * DAY_MS));
+    events.push(dm(
+        "quiet-out",
+        SENT,
+        "biz",
+        "quiet",
+        NOW - 10 * DAY_MS + HOUR,
+    ));
+    events.push(dm(
+        "quiet-again",
+        RECEIVED,
+        "biz",
+        "quiet",
+        NOW - 9 * DAY_MS,
+    ));
+    // "waiting": a customer writing every six hours since 50 hours ago (before the chains'
+    // two days), never answered.
+    for i in 0..8 {
+        let at = NOW - 50 * HOUR + i * 6 * HOUR;
+        events.push(dm(&format!("waiting-{i}"), RECEIVED, "biz", "waiting", at));
+    }
+    for store in &stores {
+        for chunk in events.chunks(100) {
+            let latest = chunk
+                .iter()
+                .map(|event| event.occurred_at_ms)
+                .max()
+                .unwrap();
+            store.ingest(chunk.to_vec(), latest).await.unwrap();
+        }
+    }
+    let before = chain_rows(&pruned).await;
+    let mut cursor = ChainCursor::default();
+    let removed = stores[0]
+        .remove_expired(
+            NOW,
+            std::time::Duration::from_secs(90 * 86_400),
+            &mut cursor,
+        )
+        .await
+        .unwrap();
+    let after = chain_rows(&pruned).await;
+    assert_eq!(removed.events, 0, "events stay for 90 days");
+    assert_eq!(removed.chain_rows as i64, before - after);
+    // "busy" keeps about its last two days (96 DMs and the reply before them); "quiet" its
+    // reply and the wait after it; "waiting" its whole wait.
+    assert!(
+        (96 + 2 + 8..=96 + 4 + 8).contains(&after),
+        "{after} of {before} chain rows left"
+    );
+    assert_eq!(
+        stores[0]
+            .remove_expired(
+                NOW,
+                std::time::Duration::from_secs(90 * 86_400),
+                &mut cursor
+            )
+            .await
+            .unwrap()
+            .chain_rows,
+        0,
+        "nothing more goes until time passes"
+    );
+
+    // Late: a customer DM of 30 hours ago between a reply and the next DM (it starts a wait
+    // earlier, so the next reply's time changes), a reply of 30 hours ago to the customer
+    // waiting since 50 hours ago (20 hours, which a chain cut at two days would make 14), one
+    // to "quiet", and new DMs.
+    let late = vec![
+        dm(
+            "busy-late",
+            RECEIVED,
+            "biz",
+            "busy",
+            NOW - 30 * HOUR + 3 * HOUR / 4,
+        ),
+        dm("waiting-answered", SENT, "biz", "waiting", NOW - 30 * HOUR),
+        dm("quiet-answered", SENT, "biz", "quiet", NOW - 20 * HOUR),
+        dm("busy-now", RECEIVED, "biz", "busy", NOW - HOUR / 2),
+        dm("busy-now-out", SENT, "biz", "busy", NOW - HOUR / 4),
+    ];
+    for store in &stores {
+        store.ingest(late.clone(), NOW).await.unwrap();
+    }
+    let shown = [
+        everything_shown(&stores[0]).await,
+        everything_shown(&stores[1]).await,
+    ];
+    assert_eq!(
+        shown[0], shown[1],
+        "the pruned store shows what the whole one does"
+    );
+    assert!(
+        history_rows(&pruned).await == history_rows(&whole).await,
+        "the pruned store's history, reply times by bucket included, is the whole one's"
+    );
+    assert_eq!(
+        shown[0].1.figures.replies,
+        288 + 1 + 2,
+        "busy's replies, waiting's and quiet's"
+    );
 }
