@@ -17,6 +17,7 @@ mod hydration;
 mod ingestion;
 mod reference;
 mod report;
+mod retention_cost;
 mod scale_out;
 mod server;
 mod snapshot_cost;
@@ -69,6 +70,7 @@ enum Part {
     History,
     Browser,
     Hostile,
+    Retention,
     /// Not in a full run: only when asked for.
     Soak,
 }
@@ -297,6 +299,13 @@ async fn run(args: Args) -> Result<()> {
         hostile_scenarios = hostile::run(&args.server, hostile_sizes).await?;
     }
 
+    let mut retention = None;
+    if args.runs(Part::Retention) {
+        let expired = if args.quick { 20_000 } else { 100_000 };
+        eprintln!("ingestion while a retention pass removes {expired} expired events …");
+        retention = Some(retention_cost::run(&args.server, expired).await?);
+    }
+
     let soaked = if args.runs(Part::Soak) {
         Some(soak::run(&args.server, args.soak_minutes).await?)
     } else {
@@ -315,6 +324,9 @@ async fn run(args: Args) -> Result<()> {
     history_cost::report(&mut table, &history_costs);
     if !hostile_scenarios.is_empty() {
         hostile::report(&mut table, hostile_sizes, &hostile_scenarios);
+    }
+    if let Some(retention) = &retention {
+        retention_cost::report(&mut table, retention);
     }
     println!("{table}");
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());

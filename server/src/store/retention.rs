@@ -27,8 +27,12 @@
 //!   stays; so does a customer's unanswered wait.
 //!
 //! Each step is its own short transaction that deletes at most
-//! [`ROWS_PER_STEP`] rows, so the writer is never held for long and
-//! deliveries go in between the steps.
+//! [`ROWS_PER_STEP`] rows, and after each the removal rests 19 times as
+//! long as the step took ([`rest_after`]), so it takes at most a twentieth
+//! of the writer's time however much is due: deliveries go in between the
+//! steps at nearly their usual rate.
+
+use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
 
@@ -40,6 +44,16 @@ pub const ROWS_PER_STEP: i64 = 1_000;
 /// Steps one run takes at most (a minute's work: up to 100,000 events a
 /// minute, far above the rate the node takes them in).
 const STEPS_PER_RUN: usize = 100;
+
+/// How much longer than a step the removal rests after it: the removal
+/// takes at most `1 / (1 + REST_FACTOR)` of the writer's time.
+const REST_FACTOR: u32 = 19;
+
+/// Rests after a step that began at `began` (see [`REST_FACTOR`]).
+async fn rest_after(began: Instant) {
+    let rest = began.elapsed().saturating_mul(REST_FACTOR);
+    tokio::time::sleep(rest.min(Duration::from_secs(1))).await;
+}
 
 /// How long per-minute rows are kept: the 24-hour windows and a day of
 /// margin.
@@ -98,6 +112,7 @@ pub(super) async fn run(
     for _ in 0..STEPS_PER_RUN {
         // The oldest events by id (ids grow as events are stored), deleted
         // only if received before the period: one index range a step.
+        let began = Instant::now();
         let deleted = sqlx::query(
             "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT $1)
              AND received_at_ms < $2",
@@ -111,7 +126,7 @@ pub(super) async fn run(
         if (deleted as i64) < ROWS_PER_STEP {
             break;
         }
-        tokio::task::yield_now().await;
+        rest_after(began).await;
     }
     let minutes_before_ms = now_ms - MINUTE_ROWS_KEPT_MS;
     for (table, column) in MINUTE_TABLES {
@@ -129,12 +144,13 @@ pub(super) async fn run(
                 break;
             }
             let until = (oldest + 360 * MINUTE_MS).min(minutes_before_ms);
+            let began = Instant::now();
             removed.minute_rows += sqlx::query(&format!("DELETE FROM {table} WHERE {column} < $1"))
                 .bind(until)
                 .execute(writer)
                 .await?
                 .rows_affected();
-            tokio::task::yield_now().await;
+            rest_after(began).await;
         }
     }
     Ok(removed)
@@ -183,9 +199,9 @@ pub(super) fn chain_cut(chain: &[ChainDm], horizon_ms: i64) -> Option<usize> {
 /// Walks up to [`CONVERSATIONS_PER_RUN`] conversations after `cursor`, in
 /// steps, and removes from each chain what no late DM can need (DMs older
 /// than `now_ms` less [`CHAIN_KEPT_MS`] no longer arrive). The walks read on
-/// `reader`; each conversation's removal is one statement on `writer`. A
-/// cut is right whatever is stored after the walk read, so nothing is held
-/// between the two.
+/// `reader`; what a step's conversations shed is deleted on `writer` up to
+/// [`ROWS_PER_STEP`] rows a statement. A cut is right whatever is stored
+/// after the walk read, so nothing is held between the two.
 pub(super) async fn prune_chains(
     reader: &AnyPool,
     writer: &AnyPool,
@@ -215,6 +231,7 @@ pub(super) async fn prune_chains(
             break;
         };
         cursor.0 = Some((account.clone(), peer.clone()));
+        let mut gone = Vec::new();
         for (_, _, newest) in &conversations {
             let chain: Vec<ChainDm> = sqlx::query_as::<_, (i64, i64, i64, i64)>(WALK_WHOLE)
                 .bind(newest)
@@ -228,21 +245,22 @@ pub(super) async fn prune_chains(
                     latest_at_ms,
                 })
                 .collect();
-            let Some(cut) = chain_cut(&chain, horizon_ms) else {
-                continue;
-            };
-            for gone in chain[cut..].chunks(ROWS_PER_STEP as usize) {
-                let statement = format!(
-                    "DELETE FROM conversation_dms WHERE id IN (VALUES {})",
-                    placeholders(backend, gone.len(), 1)
-                );
-                let mut delete = sqlx::query(&statement);
-                for dm in gone {
-                    delete = delete.bind(dm.id);
-                }
-                removed += delete.execute(writer).await?.rows_affected();
-                tokio::task::yield_now().await;
+            if let Some(cut) = chain_cut(&chain, horizon_ms) {
+                gone.extend(chain[cut..].iter().map(|dm| dm.id));
             }
+        }
+        for ids in gone.chunks(ROWS_PER_STEP as usize) {
+            let statement = format!(
+                "DELETE FROM conversation_dms WHERE id IN (VALUES {})",
+                placeholders(backend, ids.len(), 1)
+            );
+            let mut delete = sqlx::query(&statement);
+            for id in ids {
+                delete = delete.bind(id);
+            }
+            let began = Instant::now();
+            removed += delete.execute(writer).await?.rows_affected();
+            rest_after(began).await;
         }
     }
     Ok(removed)
