@@ -90,7 +90,8 @@ pub async fn run(binary: &Path, expired: u64) -> Result<RetentionCost> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let Some(began) = began.filter(|began| ended.duration_since(*began) >= Duration::from_millis(200))
+    let Some(began) =
+        began.filter(|began| ended.duration_since(*began) >= Duration::from_millis(200))
     else {
         bail!("the node removed the {expired} expired events before they could be watched: raise the count");
     };
