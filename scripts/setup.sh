@@ -62,7 +62,8 @@ setup_build() {
 setup_test() {
   setup_build
   command -v python3 >/dev/null || apt_install python3
-  apt_install chromium postgresql redis-server curl openssl nginx-light
+  # prometheus: for promtool, which checks deploy/prometheus/pulse-alerts.yml.
+  apt_install chromium postgresql redis-server curl openssl nginx-light prometheus
   if [ ! -x "$root/end2end/node_modules/.bin/playwright" ]; then
     step "installing Playwright (without its browser download; Debian's Chromium is used)"
     (cd "$root/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)

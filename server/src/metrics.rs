@@ -53,6 +53,13 @@ pub struct Metrics {
     pub account_figures_catch_up_seconds: Histogram,
     /// Business accounts whose sortable figures this node holds.
     pub account_figures_held: IntGauge,
+    /// When the newest accepted webhook arrived, from the database (the same
+    /// on every node), Unix seconds; 0 before the first.
+    pub webhook_last_accepted: IntGauge,
+    /// Customers waiting past `AUTOMATION_REPLY_ALERT_S`, from the database.
+    pub conversations_waiting_over_threshold: IntGauge,
+    /// Business accounts flagged silent, from the database.
+    pub accounts_silent: IntGauge,
     /// Bytes the database takes, as last measured.
     pub database_bytes: IntGauge,
     /// Free bytes on the database's disk (SQLite), as last measured.
@@ -171,6 +178,21 @@ impl Metrics {
                 "Business accounts whose sortable figures this node holds (0 until they are built after the node starts).",
             )
             .expect("valid"),
+            webhook_last_accepted: IntGauge::new(
+                "pulse_webhook_last_accepted_timestamp_seconds",
+                "When the newest accepted webhook arrived (Unix seconds, from the database, the same on every node); 0 before the first.",
+            )
+            .expect("valid"),
+            conversations_waiting_over_threshold: IntGauge::new(
+                "pulse_conversations_waiting_over_threshold",
+                "Customers waiting longer than AUTOMATION_REPLY_ALERT_S for a reply (from the database, the same on every node).",
+            )
+            .expect("valid"),
+            accounts_silent: IntGauge::new(
+                "pulse_accounts_silent",
+                "Business accounts flagged silent (from the database, the same on every node).",
+            )
+            .expect("valid"),
             database_bytes: IntGauge::new(
                 "pulse_database_bytes",
                 "Bytes the database takes (SQLite: its files; Postgres: pg_database_size), measured once a minute.",
@@ -216,7 +238,7 @@ impl Metrics {
             .expect("valid"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 25] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 28] = [
             Box::new(metrics.sse_clients.clone()),
             Box::new(metrics.snapshots_published.clone()),
             Box::new(metrics.frames_delivered.clone()),
@@ -234,6 +256,9 @@ impl Metrics {
             Box::new(metrics.account_figures_recomputed.clone()),
             Box::new(metrics.account_figures_catch_up_seconds.clone()),
             Box::new(metrics.account_figures_held.clone()),
+            Box::new(metrics.webhook_last_accepted.clone()),
+            Box::new(metrics.conversations_waiting_over_threshold.clone()),
+            Box::new(metrics.accounts_silent.clone()),
             Box::new(metrics.database_bytes.clone()),
             Box::new(metrics.database_disk_free_bytes.clone()),
             Box::new(metrics.connections_open.clone()),
@@ -250,6 +275,20 @@ impl Metrics {
                 .expect("each metric is registered once");
         }
         metrics
+    }
+
+    /// Sets the figures alert rules read from `snapshot`, the newest this
+    /// node holds.
+    pub fn set_alert_figures(&self, snapshot: &app::model::StatsSnapshot) {
+        self.webhook_last_accepted.set(
+            snapshot
+                .webhook_health
+                .last_accepted_at_ms
+                .map_or(0, |at_ms| at_ms / 1000),
+        );
+        self.conversations_waiting_over_threshold
+            .set(snapshot.waiting.over_threshold);
+        self.accounts_silent.set(snapshot.silent_accounts);
     }
 
     /// Marks `mode` as the one in force.

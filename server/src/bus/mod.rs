@@ -105,6 +105,7 @@ impl StatsBus {
     /// A bus holding `initial` until the first publish.
     pub fn new(initial: StatsSnapshot) -> Self {
         metrics().set_bus_mode(initial.delivery.mode.key());
+        metrics().set_alert_figures(&initial);
         StatsBus {
             sender: Arc::new(watch::Sender::new(Arc::new(PublishedSnapshot::new(
                 initial,
@@ -205,6 +206,7 @@ impl StatsBus {
                 return false;
             }
             snapshot.delivery = current.snapshot.delivery;
+            metrics().set_alert_figures(&snapshot);
             let next = Arc::new(PublishedSnapshot::new(std::mem::take(&mut snapshot)));
             published = Some(next.clone());
             *current = next;

@@ -37,6 +37,13 @@ impl WriteFailure {
         }
     }
 
+    /// Every condition.
+    pub const ALL: [WriteFailure; 3] = [
+        WriteFailure::DiskFull,
+        WriteFailure::Storage,
+        WriteFailure::Unreachable,
+    ];
+
     /// The short name used in `/readyz` and metrics.
     pub fn key(self) -> &'static str {
         match self {
@@ -114,6 +121,11 @@ pub struct WriteHealth {
 
 impl Default for WriteHealth {
     fn default() -> Self {
+        // Every cause is exposed from the start, at 0, so a scraper's rule
+        // sees the series before the first refusal.
+        for failure in WriteFailure::ALL {
+            gauge(failure).set(0);
+        }
         WriteHealth {
             refusing: watch::Sender::new(None),
             warning: RepeatedWarning::default(),

@@ -119,3 +119,74 @@ async fn metrics_follow_streams_webhooks_and_snapshots() {
         "{after}"
     );
 }
+
+/// Runs `promtool ARGS` in `deploy/prometheus`; what it printed.
+fn promtool(args: &[&str]) -> String {
+    let output = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/prometheus"))
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("promtool cannot run ({error}): `make test` installs Debian's prometheus")
+        });
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool {args:?}:\n{printed}");
+    printed
+}
+
+/// The alert rules for Prometheus are valid, pass their own unit tests (each rule fires when
+/// its warning holds, and not before), and name only metrics a real node exposes, with the
+/// database-wide figures they read set from the node's snapshot.
+#[tokio::test]
+async fn the_prometheus_alert_rules_hold_and_name_only_metrics_a_node_exposes() {
+    promtool(&["check", "rules", "pulse-alerts.yml"]);
+    promtool(&["test", "rules", "pulse-alerts.test.yml"]);
+
+    let node = crate::node_process::NodeProcess::start(&[]).await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let response = node.post_signed(dm_batch(&[("metric-names", false)])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refused = node
+        .anonymous()
+        .request(reqwest::Method::POST, "/api/webhooks/instagram")
+        .header("x-hub-signature-256", "sha256=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    node.wait_for_stats(|s| s.dms_received.total == 1).await;
+
+    let exposed = scrape(&node).await;
+    let rules = include_str!("../../../deploy/prometheus/pulse-alerts.yml");
+    let mut named: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("pulse_"))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    assert!(named.len() >= 7, "{named:?}");
+    for name in named {
+        assert!(
+            exposed.contains(&format!("# TYPE {name} ")),
+            "the rules read {name}, which the node does not expose:\n{exposed}"
+        );
+    }
+    let last_accepted = sample(&exposed, "pulse_webhook_last_accepted_timestamp_seconds");
+    assert!(
+        (before - 1.0..before + 60.0).contains(&last_accepted),
+        "the last webhook accepted at {last_accepted}, posted at {before}"
+    );
+    assert_eq!(
+        sample(&exposed, "pulse_conversations_waiting_over_threshold"),
+        0.0
+    );
+    assert_eq!(sample(&exposed, "pulse_accounts_silent"), 0.0);
+}
