@@ -52,6 +52,8 @@ pub const DEFAULT_ACCOUNT_SILENCE_MIN_EVENTS: i64 = 20;
 pub const DEFAULT_ACCOUNT_SILENCE_ALERT_MIN: u64 = 120;
 /// Default of `PULSE_EVENT_RETENTION_DAYS`.
 pub const DEFAULT_EVENT_RETENTION_DAYS: u64 = 90;
+/// Default `ALERT_FOR_S`.
+pub const DEFAULT_ALERT_FOR_S: u64 = 60;
 /// Default of `PULSE_HEADER_READ_TIMEOUT_S`.
 pub const DEFAULT_HEADER_READ_TIMEOUT_S: u64 = 10;
 /// Default of `PULSE_MAX_STREAMS_PER_SESSION`.
@@ -394,6 +396,21 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(2..=36_500)
     )]
     pub event_retention_days: u64,
+
+    /// A rule's condition must hold this many seconds before its incident
+    /// opens (and be gone as long before it clears), so a blip pages nobody.
+    #[arg(
+        long,
+        env = "ALERT_FOR_S",
+        default_value_t = DEFAULT_ALERT_FOR_S,
+        value_parser = clap::value_parser!(u64).range(0..=86_400)
+    )]
+    pub alert_for_s: u64,
+
+    /// The dashboard's address as admins reach it (`https://pulse.example.com`),
+    /// for the links in alert messages; none when unset.
+    #[arg(long, env = "PULSE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -431,6 +448,8 @@ impl Config {
             account_silence_min_events: DEFAULT_ACCOUNT_SILENCE_MIN_EVENTS,
             account_silence_alert_min: DEFAULT_ACCOUNT_SILENCE_ALERT_MIN,
             event_retention_days: DEFAULT_EVENT_RETENTION_DAYS,
+            alert_for_s: DEFAULT_ALERT_FOR_S,
+            public_url: None,
         }
     }
 

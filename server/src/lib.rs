@@ -5,6 +5,8 @@
 //! [`Application::run`] serves until the shutdown future completes.
 
 pub mod admin_command;
+pub mod alerts;
+pub mod alerts_command;
 pub mod auth;
 pub mod backup_command;
 pub mod bus;
@@ -229,6 +231,23 @@ impl Application {
                 std::time::Duration::from_secs(config.event_retention_days * 86_400),
                 token.clone(),
             ),
+        );
+        let alert_settings = alerts::AlertSettings {
+            hold: std::time::Duration::from_secs(config.alert_for_s),
+            public_url: config.public_url.clone(),
+        };
+        tasks.spawn(
+            "alert rules",
+            alerts::watch::watch(
+                state.store.clone(),
+                state.publisher.clone(),
+                alert_settings.clone(),
+                token.clone(),
+            ),
+        );
+        tasks.spawn(
+            "alert sender",
+            alerts::send::send(state.store.clone(), alert_settings, token.clone()),
         );
         tasks.spawn(
             "stats publisher",

@@ -5,6 +5,7 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::{Parser, Subcommand};
 use pulse::{
     admin_command::{self, AdminArgs},
+    alerts_command::{self, AlertsArgs},
     backup_command::{self, BackupArgs, RestoreArgs},
     error_chain,
     secrets::SecretsOrigin,
@@ -29,6 +30,8 @@ enum Command {
     Simulate(SimulateArgs),
     /// Create, list or delete admin accounts.
     Admin(AdminArgs),
+    /// Where alerts go (Slack, signed webhooks), and the incidents so far.
+    Alerts(AlertsArgs),
     /// Copy the SQLite database to a file, while the node serves.
     Backup(BackupArgs),
     /// Put a backup in place as the database of a new data directory.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
             Command::Serve(config) => serve(*config).await,
             Command::Simulate(args) => simulate(args).await,
             Command::Admin(args) => admin_command::run(args).await,
+            Command::Alerts(args) => alerts_command::run(args).await,
             Command::Backup(args) => backup_command::backup(args).await,
             Command::Restore(args) => backup_command::restore(args).await,
         }

@@ -6,6 +6,7 @@
 
 pub mod account_figures;
 pub mod admins;
+pub mod alerts;
 pub mod backup;
 pub mod business_accounts;
 mod checkpoints;

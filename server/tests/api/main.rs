@@ -3,6 +3,7 @@
 //! `pulse` processes sharing a private Postgres and a private `redis-server`.
 
 mod accounts_csv;
+mod alerts;
 mod assets;
 mod auth;
 mod backup;

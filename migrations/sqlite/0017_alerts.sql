@@ -1,0 +1,44 @@
+-- Alerts (server/src/alerts/): where they go, the incidents decided, and each
+-- message of an incident to each target. Every node evaluates the rules; the
+-- database decides: one open incident per rule (the partial unique index), one
+-- message per incident, target and event (the unique key), and a message is
+-- sent by the node holding its claim, which lapses if that node dies.
+
+-- A place alerts are sent: a Slack-compatible incoming webhook, or a generic
+-- webhook whose body is signed with `secret` (HMAC-SHA256). `secret` (the
+-- Slack URL, the signing key) is never read back by any API or command.
+CREATE TABLE alert_targets (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT    NOT NULL UNIQUE,
+    kind           TEXT    NOT NULL CHECK (kind IN ('slack', 'webhook')),
+    url            TEXT,
+    secret         TEXT    NOT NULL,
+    created_at_ms  INTEGER NOT NULL
+);
+
+-- A condition of a rule that held: from when it started until it cleared.
+CREATE TABLE alert_incidents (
+    id             INTEGER PRIMARY KEY,
+    rule           TEXT    NOT NULL,
+    summary        TEXT    NOT NULL,
+    started_at_ms  INTEGER NOT NULL,
+    cleared_at_ms  INTEGER
+);
+CREATE UNIQUE INDEX alert_incidents_open ON alert_incidents (rule) WHERE cleared_at_ms IS NULL;
+
+-- One message of an incident (`started` or `cleared`) to one target, and how
+-- sending it went.
+CREATE TABLE alert_messages (
+    id                INTEGER PRIMARY KEY,
+    incident_id       INTEGER NOT NULL REFERENCES alert_incidents (id),
+    target_id         INTEGER NOT NULL REFERENCES alert_targets (id),
+    event             TEXT    NOT NULL CHECK (event IN ('started', 'cleared')),
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms   INTEGER NOT NULL,
+    claimed_until_ms  INTEGER,
+    sent_at_ms        INTEGER,
+    failed_at_ms      INTEGER,
+    last_error        TEXT,
+    UNIQUE (incident_id, target_id, event)
+);
+CREATE INDEX alert_messages_due ON alert_messages (next_attempt_ms) WHERE sent_at_ms IS NULL AND failed_at_ms IS NULL;

@@ -1,0 +1,24 @@
+//! Alerts: the dashboard's warnings told to someone who is not watching.
+//!
+//! Every node runs two tasks. [`watch`] reads the node's newest snapshot every
+//! few seconds and, once a rule's condition has held (or been gone) for
+//! `ALERT_FOR_S`, opens (or clears) its incident in the database; [`send`]
+//! claims the messages due and posts them to their targets ([`target`]),
+//! retrying with backoff. The database decides each step once, whatever the
+//! number of nodes (`store::alerts`): one open incident per rule, one message
+//! per incident, target and event, one node sending it at a time.
+
+pub mod rules;
+pub mod send;
+pub mod target;
+pub mod watch;
+
+/// What the alert tasks need from the configuration.
+#[derive(Clone, Debug)]
+pub struct AlertSettings {
+    /// How long a condition holds (or is gone) before its incident opens
+    /// (or clears).
+    pub hold: std::time::Duration,
+    /// The dashboard's address for links, if known.
+    pub public_url: Option<String>,
+}

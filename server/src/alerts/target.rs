@@ -1,0 +1,138 @@
+//! The places alerts go and what each is sent: a Slack-compatible incoming
+//! webhook (`{"text": …}`, which Mattermost and Rocket.Chat take too), or a
+//! generic webhook whose JSON body is signed with HMAC-SHA256 in
+//! `X-Pulse-Signature-256: sha256=<hex>`, the way Meta signs ours, so the
+//! receiver can check it came from this deployment.
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+use crate::store::alerts::DueMessage;
+
+/// The header carrying a generic webhook's signature.
+pub const SIGNATURE_HEADER: &str = "x-pulse-signature-256";
+/// The header naming a message, the same on every attempt, so a receiver can
+/// drop a repeat.
+pub const MESSAGE_ID_HEADER: &str = "x-pulse-message-id";
+
+/// `text` as a target's URL, or why not (naming `field`): http or https,
+/// with a host and a port in range.
+pub fn url(text: &str, field: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text.trim())
+        .map_err(|error| format!("{field}: not a URL ({error})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "{field}: the scheme must be http or https, not {}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{field}: the URL has no host"));
+    }
+    Ok(url)
+}
+
+/// A new signing key for a generic webhook: 32 random bytes, in hex.
+pub fn new_signing_key() -> SecretString {
+    let mut key = [0_u8; 32];
+    getrandom::fill(&mut key).expect("the operating system's random source works");
+    SecretString::from(hex::encode(key))
+}
+
+/// `sha256=<hex>` of `body` under `key`.
+pub fn signature(key: &SecretString, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A message as it is posted.
+pub struct Request {
+    pub url: reqwest::Url,
+    pub body: Vec<u8>,
+    /// Headers besides the content type (JSON).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// How `message` is posted to its target.
+pub fn request(message: &DueMessage, public_url: Option<&str>) -> Result<Request, String> {
+    let title = super::rules::Rule::title(&message.rule);
+    let link = public_url.map(|base| format!("{}/admin", base.trim_end_matches('/')));
+    let message_id = format!("pulse-{}", message.id);
+    match message.kind.as_str() {
+        "slack" => {
+            let url = url(message.secret.expose_secret(), "the Slack URL")?;
+            let mark = if message.event == "cleared" {
+                "Resolved"
+            } else {
+                "Alert"
+            };
+            let mut text = format!("*{mark}: {title}*\n{}", message.summary);
+            if let Some(link) = &link {
+                text.push_str(&format!("\n<{link}|Open the dashboard>"));
+            }
+            let body =
+                serde_json::to_vec(&serde_json::json!({ "text": text })).expect("JSON serialises");
+            Ok(Request {
+                url,
+                body,
+                headers: vec![(MESSAGE_ID_HEADER, message_id)],
+            })
+        }
+        _ => {
+            let url = url(
+                message.url.as_deref().unwrap_or_default(),
+                "the webhook URL",
+            )?;
+            let body = serde_json::to_vec(&serde_json::json!({
+                "id": message_id,
+                "event": message.event,
+                "rule": message.rule,
+                "title": title,
+                "summary": message.summary,
+                "started_at": app::format::utc_timestamp(message.started_at_ms),
+                "cleared_at": message.cleared_at_ms.map(app::format::utc_timestamp),
+                "link": link,
+            }))
+            .expect("JSON serialises");
+            let signed = signature(&message.secret, &body);
+            Ok(Request {
+                url,
+                body,
+                headers: vec![(SIGNATURE_HEADER, signed), (MESSAGE_ID_HEADER, message_id)],
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_url_is_refused_with_its_field_named() {
+        assert!(url("https://hooks.example.com/x", "url").is_ok());
+        assert_eq!(
+            url("ftp://example.com/", "--url").unwrap_err(),
+            "--url: the scheme must be http or https, not ftp"
+        );
+        assert!(url("https://example.com:70000/", "--url")
+            .unwrap_err()
+            .starts_with("--url: not a URL (invalid port number"));
+        assert!(url("not a url", "--url")
+            .unwrap_err()
+            .starts_with("--url: not a URL"));
+    }
+
+    #[test]
+    fn a_signature_is_the_hmac_of_the_body() {
+        let key = SecretString::from("key".to_string());
+        // RFC 4231-style check against a known HMAC-SHA256.
+        assert_eq!(
+            signature(&key, b"The quick brown fox jumps over the lazy dog"),
+            "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The task that decides incidents: every few seconds each rule is judged on
+//! a snapshot computed from the database (not the one the node's dashboards
+//! hold, which may lag another node's deliveries: every node must judge the
+//! same figures), and once its condition has held for `ALERT_FOR_S` the
+//! incident is opened, or once it has been gone that long since the incident
+//! opened, cleared; the database lets one node do each (`store::alerts`).
+
+use std::collections::HashMap;
+
+use tokio_util::sync::CancellationToken;
+
+use app::model::SnapshotSource;
+
+use super::{rules::Rule, AlertSettings};
+use crate::{
+    clock::now_ms, error_chain, repeated_warning::RepeatedWarning, stats::StatsPublisher,
+    store::Store,
+};
+
+/// How often the rules are judged.
+const EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Judges the rules on snapshots `stats` computes until `shutdown`.
+pub async fn watch(
+    store: Store,
+    stats: StatsPublisher,
+    settings: AlertSettings,
+    shutdown: CancellationToken,
+) {
+    let hold_ms = crate::clock::duration_ms(settings.hold);
+    // Per rule: whether its condition held when last judged, and since when.
+    let mut seen: HashMap<Rule, (bool, i64)> = HashMap::new();
+    let failures = RepeatedWarning::default();
+    let mut every = tokio::time::interval(EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let alerts = store.alerts();
+        let judged = async {
+            let open = alerts.open_rules().await?;
+            let snapshot = stats.compute(SnapshotSource::Poll).await?;
+            Ok::<_, crate::store::StoreError>((open, snapshot))
+        };
+        let now = now_ms();
+        let (open, snapshot) = match judged.await {
+            Ok(judged) => judged,
+            Err(error) => {
+                if let Some(times) = failures.note() {
+                    tracing::warn!(error = %error_chain(&error), failures = times, "cannot read the open incidents");
+                }
+                continue;
+            }
+        };
+        for rule in Rule::ALL {
+            let holds = rule.holds(&snapshot);
+            let state = seen.entry(rule).or_insert((holds.is_some(), now));
+            if state.0 != holds.is_some() {
+                *state = (holds.is_some(), now);
+            }
+            let started = open
+                .iter()
+                .find(|(key, _)| key == rule.key())
+                .map(|(_, started)| *started);
+            let decided = match (holds, started) {
+                (Some(summary), None) if now - state.1 >= hold_ms => alerts
+                    .open(rule.key(), &summary, now)
+                    .await
+                    .map(|opened| opened.map(|_| "opened")),
+                (None, Some(started)) if now - state.1.max(started) >= hold_ms => alerts
+                    .clear(rule.key(), now)
+                    .await
+                    .map(|cleared| cleared.map(|_| "cleared")),
+                _ => Ok(None),
+            };
+            match decided {
+                Ok(Some(what)) => tracing::info!(rule = rule.key(), "incident {what}"),
+                Ok(None) => {}
+                Err(error) => {
+                    if let Some(times) = failures.note() {
+                        tracing::warn!(error = %error_chain(&error), failures = times, "cannot record an incident");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `pulse alerts …`: the places alerts go, and the incidents so far. A Slack
+//! URL is a secret: it is read from standard input (or a prompt), never from
+//! an argument, and never shown again; a generic webhook's signing key is
+//! made here and shown once.
+
+use std::io::{BufRead, IsTerminal};
+
+use clap::{Args, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{alerts::target, clock::now_ms, config::StoreArgs, error_chain, store::Store};
+
+/// `pulse alerts …`
+#[derive(Args)]
+pub struct AlertsArgs {
+    /// Where the data lives (the same settings as `pulse serve`).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AlertsAction,
+}
+
+/// The alert operations.
+#[derive(Subcommand)]
+pub enum AlertsAction {
+    /// Send alerts to a Slack-compatible incoming webhook; its URL is read
+    /// from standard input (or asked for).
+    AddSlack {
+        /// A name for it, unique.
+        #[arg(long)]
+        name: String,
+    },
+    /// Send alerts as signed JSON to a webhook; prints the signing key once.
+    AddWebhook {
+        /// A name for it, unique.
+        #[arg(long)]
+        name: String,
+        /// Where to post (http or https).
+        #[arg(long)]
+        url: String,
+    },
+    /// List the targets (never their secrets).
+    List,
+    /// Stop sending alerts to a target.
+    Remove {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+    /// The latest incidents and what was sent where.
+    Incidents {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+/// Runs one alerts command; the error is the message to print.
+pub async fn run(args: AlertsArgs) -> Result<(), String> {
+    args.store.create_data_dir().map_err(|error| {
+        format!(
+            "cannot create the data directory {}: {error}",
+            args.store.data_dir.display()
+        )
+    })?;
+    let store = Store::open(&args.store.database_url())
+        .await
+        .map_err(|error| error_chain(&error))?;
+    let alerts = store.alerts();
+    let failed = |error: crate::store::StoreError| error_chain(&error);
+    match args.action {
+        AlertsAction::AddSlack { name } => {
+            let name = target_name(&name)?;
+            let url = read_secret_url()?;
+            target::url(url.expose_secret(), "the Slack URL")?;
+            if !alerts
+                .add_target(&name, "slack", None, &url, now_ms())
+                .await
+                .map_err(failed)?
+            {
+                return Err(format!("a target named {name:?} exists; nothing was added"));
+            }
+            println!("added Slack target {name:?}");
+        }
+        AlertsAction::AddWebhook { name, url } => {
+            let name = target_name(&name)?;
+            let url = target::url(&url, "--url")?;
+            let key = target::new_signing_key();
+            if !alerts
+                .add_target(&name, "webhook", Some(url.as_str()), &key, now_ms())
+                .await
+                .map_err(failed)?
+            {
+                return Err(format!("a target named {name:?} exists; nothing was added"));
+            }
+            println!("added webhook target {name:?} posting to {url}");
+            println!(
+                "signing key (shown once; check {} = sha256=HMAC-SHA256(key, body)):",
+                target::SIGNATURE_HEADER
+            );
+            println!("{}", key.expose_secret());
+        }
+        AlertsAction::List => {
+            let targets = alerts.targets().await.map_err(failed)?;
+            if targets.is_empty() {
+                println!(
+                    "  none yet: pulse alerts add-slack --name … or add-webhook --name … --url …"
+                );
+            }
+            for target in targets {
+                let created = app::format::utc_timestamp(target.created_at_ms);
+                let url = target.url.unwrap_or_else(|| "(URL kept secret)".into());
+                println!("{}\t{}\t{url}\tadded {created}", target.name, target.kind);
+            }
+        }
+        AlertsAction::Remove { name } => {
+            if !alerts.remove_target(&name).await.map_err(failed)? {
+                return Err(format!("no target named {name:?}"));
+            }
+            println!("removed target {name:?}");
+        }
+        AlertsAction::Incidents { limit } => {
+            for incident in alerts
+                .incidents(limit.clamp(1, 1_000))
+                .await
+                .map_err(failed)?
+            {
+                let cleared = incident.cleared_at_ms.map_or("open".into(), |at| {
+                    format!("cleared {}", app::format::utc_timestamp(at))
+                });
+                println!(
+                    "#{} {}\tstarted {}\t{cleared}\t{}",
+                    incident.id,
+                    incident.rule,
+                    app::format::utc_timestamp(incident.started_at_ms),
+                    incident.summary
+                );
+                for message in incident.messages {
+                    let (target, event, error) =
+                        (message.target, message.event, message.last_error);
+                    let outcome = match (message.sent_at_ms, message.failed_at_ms) {
+                        (Some(at), _) => format!("sent {}", app::format::utc_timestamp(at)),
+                        (None, Some(at)) => format!(
+                            "failed {}: {}",
+                            app::format::utc_timestamp(at),
+                            error.unwrap_or_default()
+                        ),
+                        (None, None) => match error {
+                            Some(error) => format!("retrying: {error}"),
+                            None => "pending".into(),
+                        },
+                    };
+                    println!("    {event} → {target}: {outcome}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A target's name: 1–64 characters, no control characters.
+fn target_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err("--name: 1 to 64 characters, no control characters".to_string());
+    }
+    Ok(name.to_string())
+}
+
+/// A Slack URL, asked for at a terminal or read from one line of standard input.
+fn read_secret_url() -> Result<SecretString, String> {
+    let stdin = std::io::stdin();
+    let line = if stdin.is_terminal() {
+        rpassword::prompt_password("Slack incoming-webhook URL: ")
+            .map_err(|error| format!("cannot read the URL: {error}"))?
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|error| format!("cannot read the URL from standard input: {error}"))?;
+        line
+    };
+    let url = line.trim().to_string();
+    if url.is_empty() {
+        return Err(
+            "no URL given: type it at the prompt, or pipe it on standard input".to_string(),
+        );
+    }
+    Ok(SecretString::from(url))
+}

@@ -1,0 +1,281 @@
+//! Alerts, end to end with real receivers: two nodes on one Postgres judge the rules, and a
+//! signed webhook and a Slack-shaped one (an HTTP server started by the test) get exactly one
+//! message when an incident starts and one when it clears.
+
+use std::{
+    process::{Command, Output, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post, Router};
+use reqwest::StatusCode;
+
+use crate::{helpers::APP_SECRET, node_process::NodeProcess, postgres::fresh_database_url};
+
+/// What a receiver got: (path, headers, body).
+type Received = Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>;
+
+/// An HTTP server on a free loopback port recording every POST to `/hook` and `/slack`.
+async fn receiver() -> (String, Received) {
+    let received = Received::default();
+    let record = |path: &'static str| {
+        move |State(received): State<Received>, headers: HeaderMap, body: Bytes| async move {
+            received
+                .lock()
+                .unwrap()
+                .push((path.to_string(), headers, body));
+            StatusCode::OK
+        }
+    };
+    let app = Router::new()
+        .route("/hook", post(record("/hook")))
+        .route("/slack", post(record("/slack")))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (address, received)
+}
+
+/// Runs `pulse alerts ARGS` on `database_url` with `stdin`.
+fn alerts(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .arg("alerts")
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pulse");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn said(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A signed delivery of one DM of customer-1 to biz-1 (`sent`: the business's reply) that
+/// happened `ago_ms` before now.
+fn dm(mid: &str, sent: bool, ago_ms: i64) -> String {
+    let at = pulse::clock::now_ms() - ago_ms;
+    let (sender, recipient) = if sent {
+        ("biz-1", "customer-1")
+    } else {
+        ("customer-1", "biz-1")
+    };
+    format!(
+        r#"{{"object":"instagram","entry":[{{"id":"biz-1","time":{at},"messaging":[{{"sender":{{"id":"{sender}"}},"recipient":{{"id":"{recipient}"}},"timestamp":{at},"message":{{"mid":"{mid}","text":"hello","is_echo":{sent}}}}}]}}]}}"#
+    )
+}
+
+/// The waiting rule's messages each receiver got: (webhook bodies, Slack texts).
+fn waiting_messages(received: &Received) -> (Vec<serde_json::Value>, Vec<String>) {
+    let received = received.lock().unwrap();
+    let mut hooks = Vec::new();
+    let mut slack = Vec::new();
+    for (path, _, body) in received.iter() {
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        if path == "/hook" && json["rule"] == "waiting" {
+            hooks.push(json);
+        } else if path == "/slack" && json["text"].as_str().unwrap().contains("Customers waiting") {
+            slack.push(json["text"].as_str().unwrap().to_string());
+        }
+    }
+    (hooks, slack)
+}
+
+/// Waits until the receivers hold `hooks` webhook and `slack` Slack messages of the waiting
+/// rule, failing after 20 s; then checks for 3 s more that no more arrive.
+async fn exactly(received: &Received, hooks: usize, slack: usize) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (got_hooks, got_slack) = waiting_messages(received);
+        if got_hooks.len() >= hooks && got_slack.len() >= slack {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} webhook and {} Slack messages after 20 s",
+            got_hooks.len(),
+            got_slack.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (got_hooks, got_slack) = waiting_messages(received);
+    assert_eq!(
+        (got_hooks.len(), got_slack.len()),
+        (hooks, slack),
+        "one message per incident event and target, however many nodes: {got_hooks:?} {got_slack:?}"
+    );
+    got_hooks
+}
+
+#[tokio::test]
+async fn two_nodes_send_one_message_per_incident_and_target_when_it_starts_and_when_it_clears() {
+    let (address, received) = receiver().await;
+    let database_url = fresh_database_url().await;
+    let slack_url = format!("{address}/slack");
+    let added = alerts(&database_url, &["add-slack", "--name", "chat"], &slack_url);
+    assert!(added.status.success(), "{}", said(&added));
+    let added = alerts(
+        &database_url,
+        &[
+            "add-webhook",
+            "--name",
+            "ops",
+            "--url",
+            &format!("{address}/hook"),
+        ],
+        "",
+    );
+    assert!(added.status.success(), "{}", said(&added));
+    let key = String::from_utf8_lossy(&added.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(key.len(), 64, "{}", said(&added));
+    let listed = said(&alerts(&database_url, &["list"], ""));
+    assert!(
+        listed.contains("chat\tslack\t(URL kept secret)"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&slack_url),
+        "the Slack URL is never shown: {listed}"
+    );
+    assert!(
+        !listed.contains(&key),
+        "the signing key is never shown again: {listed}"
+    );
+
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("ALERT_FOR_S", "2"),
+        ("PULSE_PUBLIC_URL", "https://pulse.example.com"),
+    ];
+    let a = NodeProcess::start(&env).await;
+    let b = NodeProcess::start(&env).await;
+
+    // A customer wrote ten minutes ago and nobody answered: past the 300 s threshold.
+    let response = a.post_signed(dm("waiting-1", false, 600_000)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let started = exactly(&received, 1, 1).await;
+    assert_eq!(started[0]["event"], "started");
+    assert_eq!(started[0]["link"], "https://pulse.example.com/admin");
+    assert!(
+        started[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 customers have waited longer than 300 s"),
+        "{started:?}"
+    );
+    {
+        let received = received.lock().unwrap();
+        let (_, headers, body) = received
+            .iter()
+            .find(|(path, _, _)| path == "/hook")
+            .unwrap();
+        let key = secrecy::SecretString::from(key.clone());
+        assert_eq!(
+            headers["x-pulse-signature-256"].to_str().unwrap(),
+            pulse::alerts::target::signature(&key, body),
+            "signed with the key the command printed"
+        );
+        assert!(headers.contains_key("x-pulse-message-id"));
+    }
+
+    // The reply, through the other node: the incident clears, once.
+    let response = b.post_signed(dm("reply-1", true, 0)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let both = exactly(&received, 2, 2).await;
+    assert_eq!(both[1]["event"], "cleared");
+    assert!(both[1]["cleared_at"].is_string());
+
+    let incidents = said(&alerts(&database_url, &["incidents"], ""));
+    assert!(incidents.contains("waiting"), "{incidents}");
+    assert_eq!(
+        incidents.matches("→ ops: sent").count(),
+        2,
+        "started and cleared sent to the webhook: {incidents}"
+    );
+    let _ = APP_SECRET;
+}
+
+#[test]
+fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .arg("alerts")
+            .args(args)
+            .env("PULSE_DATA_DIR", dir.path())
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for (args, stdin, expected) in [
+        (
+            &["add-webhook", "--name", "x", "--url", "ftp://example.com/"][..],
+            "",
+            "--url: the scheme must be http or https, not ftp",
+        ),
+        (
+            &[
+                "add-webhook",
+                "--name",
+                "x",
+                "--url",
+                "https://example.com:99999/",
+            ][..],
+            "",
+            "--url: not a URL (invalid port number)",
+        ),
+        (
+            &["add-slack", "--name", "x"][..],
+            "not a url\n",
+            "the Slack URL: not a URL",
+        ),
+        (
+            &["add-slack", "--name", ""][..],
+            "https://hooks.example.com/x\n",
+            "--name: 1 to 64 characters",
+        ),
+    ] {
+        let output = run(args, stdin);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(
+            said(&output).contains(expected),
+            "{args:?}: {}",
+            said(&output)
+        );
+    }
+    let listed = said(&run(&["list"], ""));
+    assert!(listed.contains("none yet"), "nothing was saved: {listed}");
+}
