@@ -8,7 +8,13 @@ use std::io::{BufRead, IsTerminal};
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{alerts::target, clock::now_ms, config::StoreArgs, error_chain, store::Store};
+use crate::{
+    alerts::{send, target},
+    clock::now_ms,
+    config::StoreArgs,
+    error_chain,
+    store::Store,
+};
 
 /// `pulse alerts …`
 #[derive(Args)]
@@ -44,6 +50,12 @@ pub enum AlertsAction {
     List,
     /// Stop sending alerts to a target.
     Remove {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Send a test message to a target now, and say exactly what failed.
+    Test {
         /// Its name.
         #[arg(long)]
         name: String,
@@ -119,6 +131,21 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
                 return Err(format!("no target named {name:?}"));
             }
             println!("removed target {name:?}");
+        }
+        AlertsAction::Test { name } => {
+            let message = alerts
+                .test_message(&name, now_ms())
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| format!("no target named {name:?}"))?;
+            match send::attempt(&send::client(), &message, None).await {
+                Ok(()) => println!("sent a test message to {name:?}"),
+                Err(send::Attempt::Invalid(error) | send::Attempt::Failed(error)) => {
+                    return Err(format!(
+                        "the test message to {name:?} was not sent: {error}"
+                    ));
+                }
+            }
         }
         AlertsAction::Incidents { limit } => {
             for incident in alerts

@@ -25,11 +25,7 @@ const FIRST_RETRY_MS: i64 = 10_000;
 
 /// Sends the messages due until `shutdown`.
 pub async fn send(store: Store, settings: AlertSettings, shutdown: CancellationToken) {
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(TIMEOUT)
-        .build()
-        .expect("an HTTP client");
+    let client = client();
     let failures = RepeatedWarning::default();
     loop {
         let claimed = store.alerts().claim(now_ms()).await;
@@ -75,22 +71,10 @@ async fn deliver(
     message: &DueMessage,
     settings: &AlertSettings,
 ) -> Outcome {
-    let error = match target::request(message, settings.public_url.as_deref()) {
-        Err(error) => return Outcome::Failed { error },
-        Ok(target::Request { url, body, headers }) => {
-            let mut request = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body);
-            for (name, value) in headers {
-                request = request.header(name, value);
-            }
-            match request.send().await {
-                Ok(response) if response.status().is_success() => return Outcome::Sent,
-                Ok(response) => format!("the target answered {}", response.status()),
-                Err(error) => describe(error),
-            }
-        }
+    let error = match attempt(client, message, settings.public_url.as_deref()).await {
+        Ok(()) => return Outcome::Sent,
+        Err(Attempt::Invalid(error)) => return Outcome::Failed { error },
+        Err(Attempt::Failed(error)) => error,
     };
     if message.attempts >= ATTEMPTS {
         Outcome::Failed { error }
@@ -100,6 +84,49 @@ async fn deliver(
             error,
         }
     }
+}
+
+/// Why an attempt failed.
+pub enum Attempt {
+    /// The target cannot be posted to (its URL): trying again cannot help.
+    Invalid(String),
+    /// The post failed: what went wrong (DNS, refused, TLS, a timeout, the
+    /// status the target answered).
+    Failed(String),
+}
+
+/// One post of `message` to its target.
+pub async fn attempt(
+    client: &reqwest::Client,
+    message: &DueMessage,
+    public_url: Option<&str>,
+) -> Result<(), Attempt> {
+    let target::Request { url, body, headers } =
+        target::request(message, public_url).map_err(Attempt::Invalid)?;
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(Attempt::Failed(format!(
+            "the target answered {}",
+            response.status()
+        ))),
+        Err(error) => Err(Attempt::Failed(describe(error))),
+    }
+}
+
+/// The client alerts are sent with.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(TIMEOUT)
+        .build()
+        .expect("an HTTP client")
 }
 
 /// What went wrong, without the URL (a Slack URL is a secret).

@@ -64,10 +64,10 @@ pub fn request(message: &DueMessage, public_url: Option<&str>) -> Result<Request
     match message.kind.as_str() {
         "slack" => {
             let url = url(message.secret.expose_secret(), "the Slack URL")?;
-            let mark = if message.event == "cleared" {
-                "Resolved"
-            } else {
-                "Alert"
+            let mark = match message.event.as_str() {
+                "cleared" => "Resolved",
+                "test" => "Test",
+                _ => "Alert",
             };
             let mut text = format!("*{mark}: {title}*\n{}", message.summary);
             if let Some(link) = &link {

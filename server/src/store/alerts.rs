@@ -297,6 +297,36 @@ impl Alerts<'_> {
         Ok(self.writes.observe("claiming an alert message", claimed)?)
     }
 
+    /// A test message for the target `name`, if there is one: sent at once by
+    /// `pulse alerts test`, never stored.
+    pub async fn test_message(
+        &self,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<DueMessage>, StoreError> {
+        let row = sqlx::query("SELECT name, kind, url, secret FROM alert_targets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.reader)
+            .await?;
+        row.map(|row| {
+            Ok(DueMessage {
+                id: 0,
+                event: "test".into(),
+                attempts: 1,
+                rule: "test".into(),
+                summary: "A test message from Pulse: this target receives its alerts.".into(),
+                started_at_ms: now_ms,
+                cleared_at_ms: None,
+                target_name: row.try_get(0)?,
+                kind: row.try_get(1)?,
+                url: row.try_get(2)?,
+                secret: secrecy::SecretString::from(row.try_get::<String, _>(3)?),
+            })
+        })
+        .transpose()
+        .map_err(|error: sqlx::Error| StoreError::from(error))
+    }
+
     /// Records how sending message `id` went.
     pub async fn record(&self, id: i64, outcome: &Outcome, now_ms: i64) -> Result<(), StoreError> {
         let query = match outcome {

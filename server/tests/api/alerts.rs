@@ -11,7 +11,7 @@ use std::{
 use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post, Router};
 use reqwest::StatusCode;
 
-use crate::{helpers::APP_SECRET, node_process::NodeProcess, postgres::fresh_database_url};
+use crate::{helpers::free_port, node_process::NodeProcess, postgres::fresh_database_url};
 
 /// What a receiver got: (path, headers, body).
 type Received = Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>;
@@ -28,9 +28,25 @@ async fn receiver() -> (String, Received) {
             StatusCode::OK
         }
     };
+    // `/flaky` answers 500 to its first request, then as `/hook` does.
+    let flaky = move |State(received): State<Received>, headers: HeaderMap, body: Bytes| async move {
+        let mut received = received.lock().unwrap();
+        let first = !received.iter().any(|(path, _, _)| path == "/flaky");
+        received.push(("/flaky".to_string(), headers, body));
+        if first {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        }
+    };
     let app = Router::new()
         .route("/hook", post(record("/hook")))
         .route("/slack", post(record("/slack")))
+        .route("/flaky", post(flaky))
+        .route(
+            "/fail",
+            post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        )
         .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -38,10 +54,11 @@ async fn receiver() -> (String, Received) {
     (address, received)
 }
 
-/// Runs `pulse alerts ARGS` on `database_url` with `stdin`.
-fn alerts(database_url: &str, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+/// Runs `pulse alerts ARGS` on `database_url` with `stdin` (without blocking the test's
+/// runtime, which serves the receiver).
+async fn alerts(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
         .arg("alerts")
         .args(args)
         .env("DATABASE_URL", database_url)
@@ -50,13 +67,10 @@ fn alerts(database_url: &str, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run pulse");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
 }
 
 fn said(output: &Output) -> String {
@@ -129,7 +143,7 @@ async fn two_nodes_send_one_message_per_incident_and_target_when_it_starts_and_w
     let (address, received) = receiver().await;
     let database_url = fresh_database_url().await;
     let slack_url = format!("{address}/slack");
-    let added = alerts(&database_url, &["add-slack", "--name", "chat"], &slack_url);
+    let added = alerts(&database_url, &["add-slack", "--name", "chat"], &slack_url).await;
     assert!(added.status.success(), "{}", said(&added));
     let added = alerts(
         &database_url,
@@ -141,7 +155,8 @@ async fn two_nodes_send_one_message_per_incident_and_target_when_it_starts_and_w
             &format!("{address}/hook"),
         ],
         "",
-    );
+    )
+    .await;
     assert!(added.status.success(), "{}", said(&added));
     let key = String::from_utf8_lossy(&added.stdout)
         .lines()
@@ -150,7 +165,7 @@ async fn two_nodes_send_one_message_per_incident_and_target_when_it_starts_and_w
         .trim()
         .to_string();
     assert_eq!(key.len(), 64, "{}", said(&added));
-    let listed = said(&alerts(&database_url, &["list"], ""));
+    let listed = said(&alerts(&database_url, &["list"], "").await);
     assert!(
         listed.contains("chat\tslack\t(URL kept secret)"),
         "{listed}"
@@ -207,14 +222,103 @@ async fn two_nodes_send_one_message_per_incident_and_target_when_it_starts_and_w
     assert_eq!(both[1]["event"], "cleared");
     assert!(both[1]["cleared_at"].is_string());
 
-    let incidents = said(&alerts(&database_url, &["incidents"], ""));
+    let incidents = said(&alerts(&database_url, &["incidents"], "").await);
     assert!(incidents.contains("waiting"), "{incidents}");
     assert_eq!(
         incidents.matches("→ ops: sent").count(),
         2,
         "started and cleared sent to the webhook: {incidents}"
     );
-    let _ = APP_SECRET;
+}
+
+/// `pulse alerts test` sends at once and says exactly what failed; a message an incident's
+/// target refuses is tried again (10 s later) and its outcome recorded.
+#[tokio::test]
+async fn a_test_message_says_what_failed_and_a_refused_message_is_tried_again() {
+    let (address, received) = receiver().await;
+    let database_url = fresh_database_url().await;
+    let closed = format!("http://127.0.0.1:{}/", free_port());
+    for (name, url) in [
+        ("ok", format!("{address}/hook")),
+        ("fails", format!("{address}/fail")),
+        ("closed", closed),
+        ("flaky", format!("{address}/flaky")),
+    ] {
+        let added = alerts(
+            &database_url,
+            &["add-webhook", "--name", name, "--url", &url],
+            "",
+        )
+        .await;
+        assert!(added.status.success(), "{}", said(&added));
+    }
+    let tested = alerts(&database_url, &["test", "--name", "ok"], "").await;
+    assert!(tested.status.success(), "{}", said(&tested));
+    assert!(received
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(path, _, body)| path == "/hook"
+            && serde_json::from_slice::<serde_json::Value>(body).unwrap()["event"] == "test"));
+    let failed = alerts(&database_url, &["test", "--name", "fails"], "").await;
+    assert!(!failed.status.success());
+    assert!(
+        said(&failed).contains("was not sent: the target answered 500 Internal Server Error"),
+        "{}",
+        said(&failed)
+    );
+    let refused = alerts(&database_url, &["test", "--name", "closed"], "").await;
+    assert!(!refused.status.success());
+    assert!(
+        said(&refused).contains("was not sent: could not connect"),
+        "{}",
+        said(&refused)
+    );
+    let unknown = alerts(&database_url, &["test", "--name", "nobody"], "").await;
+    assert!(
+        said(&unknown).contains("no target named \"nobody\""),
+        "{}",
+        said(&unknown)
+    );
+    // The test messages were not stored: a fresh start for the incident below.
+    let removed = alerts(&database_url, &["remove", "--name", "ok"], "").await;
+    assert!(removed.status.success(), "{}", said(&removed));
+
+    let node = NodeProcess::start(&[
+        ("DATABASE_URL", database_url.as_str()),
+        ("ALERT_FOR_S", "0"),
+    ])
+    .await;
+    let response = node.post_signed(dm("waiting-1", false, 600_000)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let incidents = loop {
+        let incidents = said(&alerts(&database_url, &["incidents"], "").await);
+        if incidents.contains("started → flaky: sent") {
+            break incidents;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the flaky target never got its message: {incidents}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let flaky_posts = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(path, _, _)| path == "/flaky")
+        .count();
+    assert_eq!(flaky_posts, 2, "refused once, then taken");
+    assert!(
+        incidents
+            .contains("started → fails: retrying: the target answered 500 Internal Server Error"),
+        "{incidents}"
+    );
+    assert!(
+        incidents.contains("started → closed: retrying: could not connect"),
+        "{incidents}"
+    );
 }
 
 #[test]
