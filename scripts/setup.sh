@@ -62,8 +62,9 @@ setup_build() {
 setup_test() {
   setup_build
   command -v python3 >/dev/null || apt_install python3
-  # prometheus: for promtool, which checks deploy/prometheus/pulse-alerts.yml.
-  apt_install chromium postgresql redis-server curl openssl nginx-light prometheus
+  # prometheus: for promtool, which checks deploy/prometheus/pulse-alerts.yml;
+  # python3-aiosmtpd: the SMTP server the alert tests send email to.
+  apt_install chromium postgresql redis-server curl openssl nginx-light prometheus python3-aiosmtpd
   if [ ! -x "$root/end2end/node_modules/.bin/playwright" ]; then
     step "installing Playwright (without its browser download; Debian's Chromium is used)"
     (cd "$root/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)

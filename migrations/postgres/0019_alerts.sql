@@ -4,14 +4,17 @@
 -- message per incident, target and event (the unique key), and a message is
 -- sent by the node holding its claim, which lapses if that node dies.
 
--- A place alerts are sent: a Slack-compatible incoming webhook, or a generic
--- webhook whose body is signed with `secret` (HMAC-SHA256). `secret` (the
--- Slack URL, the signing key) is never read back by any API or command.
+-- A place alerts are sent: email over SMTP (`settings`: server, security,
+-- sender, recipients), a Slack-compatible incoming webhook, or a generic
+-- webhook at `url` whose body is signed with `secret` (HMAC-SHA256). `secret`
+-- (the SMTP password, the Slack URL, the signing key) is never read back by
+-- any API or command.
 CREATE TABLE alert_targets (
     id             BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name           TEXT    NOT NULL UNIQUE,
-    kind           TEXT    NOT NULL CHECK (kind IN ('slack', 'webhook')),
+    kind           TEXT    NOT NULL CHECK (kind IN ('email', 'slack', 'webhook')),
     url            TEXT,
+    settings       TEXT,
     secret         TEXT    NOT NULL,
     created_at_ms  BIGINT NOT NULL
 );

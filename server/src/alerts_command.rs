@@ -9,11 +9,11 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    alerts::{send, target},
+    alerts::{email, send, target},
     clock::now_ms,
     config::StoreArgs,
     error_chain,
-    store::Store,
+    store::{alerts::NewTarget, Store},
 };
 
 /// `pulse alerts …`
@@ -30,6 +30,31 @@ pub struct AlertsArgs {
 /// The alert operations.
 #[derive(Subcommand)]
 pub enum AlertsAction {
+    /// Send alerts by email through an SMTP server; with --user, the password
+    /// is read from standard input (or asked for).
+    AddEmail {
+        /// A name for it, unique.
+        #[arg(long)]
+        name: String,
+        /// The SMTP server's host name or address.
+        #[arg(long)]
+        host: String,
+        /// Its port (587 for STARTTLS, 465 for TLS, 25 for a local relay).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// How the connection is secured.
+        #[arg(long, value_enum, default_value = "starttls")]
+        security: email::Security,
+        /// The login, if the server wants one.
+        #[arg(long)]
+        user: Option<String>,
+        /// The sender's address.
+        #[arg(long)]
+        from: String,
+        /// The recipients' addresses, separated by commas.
+        #[arg(long, value_delimiter = ',')]
+        to: Vec<String>,
+    },
     /// Send alerts to a Slack-compatible incoming webhook; its URL is read
     /// from standard input (or asked for).
     AddSlack {
@@ -82,30 +107,50 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
     let alerts = store.alerts();
     let failed = |error: crate::store::StoreError| error_chain(&error);
     match args.action {
+        AlertsAction::AddEmail {
+            name,
+            host,
+            port,
+            security,
+            user,
+            from,
+            to,
+        } => {
+            let name = target_name(&name)?;
+            let settings = email::EmailSettings {
+                host: host.trim().to_string(),
+                port,
+                security,
+                user,
+                from: from.trim().to_string(),
+                to: to.iter().map(|to| to.trim().to_string()).collect(),
+            };
+            settings.check()?;
+            let password = match &settings.user {
+                Some(user) => read_secret(&format!("SMTP password for {user}: "), "password")?,
+                None => email::no_password(),
+            };
+            let json = serde_json::to_string(&settings).expect("settings serialise");
+            add(&alerts, &name, "email", None, Some(&json), &password).await?;
+            println!(
+                "added email target {name:?}: {} via {}:{}",
+                settings.to.join(", "),
+                settings.host,
+                settings.port
+            );
+        }
         AlertsAction::AddSlack { name } => {
             let name = target_name(&name)?;
-            let url = read_secret_url()?;
+            let url = read_secret("Slack incoming-webhook URL: ", "URL")?;
             target::url(url.expose_secret(), "the Slack URL")?;
-            if !alerts
-                .add_target(&name, "slack", None, &url, now_ms())
-                .await
-                .map_err(failed)?
-            {
-                return Err(format!("a target named {name:?} exists; nothing was added"));
-            }
+            add(&alerts, &name, "slack", None, None, &url).await?;
             println!("added Slack target {name:?}");
         }
         AlertsAction::AddWebhook { name, url } => {
             let name = target_name(&name)?;
             let url = target::url(&url, "--url")?;
             let key = target::new_signing_key();
-            if !alerts
-                .add_target(&name, "webhook", Some(url.as_str()), &key, now_ms())
-                .await
-                .map_err(failed)?
-            {
-                return Err(format!("a target named {name:?} exists; nothing was added"));
-            }
+            add(&alerts, &name, "webhook", Some(url.as_str()), None, &key).await?;
             println!("added webhook target {name:?} posting to {url}");
             println!(
                 "signing key (shown once; check {} = sha256=HMAC-SHA256(key, body)):",
@@ -122,8 +167,23 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
             }
             for target in targets {
                 let created = app::format::utc_timestamp(target.created_at_ms);
-                let url = target.url.unwrap_or_else(|| "(URL kept secret)".into());
-                println!("{}\t{}\t{url}\tadded {created}", target.name, target.kind);
+                let place = match (&target.url, &target.settings) {
+                    (Some(url), _) => url.clone(),
+                    (None, Some(settings)) => {
+                        serde_json::from_str::<email::EmailSettings>(settings)
+                            .map(|settings| {
+                                format!(
+                                    "{} via {}:{}",
+                                    settings.to.join(", "),
+                                    settings.host,
+                                    settings.port
+                                )
+                            })
+                            .unwrap_or_default()
+                    }
+                    (None, None) => "(URL kept secret)".into(),
+                };
+                println!("{}\t{}\t{place}\tadded {created}", target.name, target.kind);
             }
         }
         AlertsAction::Remove { name } => {
@@ -195,25 +255,52 @@ fn target_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-/// A Slack URL, asked for at a terminal or read from one line of standard input.
-fn read_secret_url() -> Result<SecretString, String> {
+/// Adds a target, or says why not.
+async fn add(
+    alerts: &crate::store::alerts::Alerts<'_>,
+    name: &str,
+    kind: &str,
+    url: Option<&str>,
+    settings: Option<&str>,
+    secret: &SecretString,
+) -> Result<(), String> {
+    let target = NewTarget {
+        name,
+        kind,
+        url,
+        settings,
+        secret,
+    };
+    if !alerts
+        .add_target(&target, now_ms())
+        .await
+        .map_err(|error| error_chain(&error))?
+    {
+        return Err(format!("a target named {name:?} exists; nothing was added"));
+    }
+    Ok(())
+}
+
+/// A secret (`what`), asked for at a terminal with `prompt` or read from one
+/// line of standard input.
+fn read_secret(prompt: &str, what: &str) -> Result<SecretString, String> {
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
-        rpassword::prompt_password("Slack incoming-webhook URL: ")
-            .map_err(|error| format!("cannot read the URL: {error}"))?
+        rpassword::prompt_password(prompt)
+            .map_err(|error| format!("cannot read the {what}: {error}"))?
     } else {
         let mut line = String::new();
         stdin
             .lock()
             .read_line(&mut line)
-            .map_err(|error| format!("cannot read the URL from standard input: {error}"))?;
+            .map_err(|error| format!("cannot read the {what} from standard input: {error}"))?;
         line
     };
-    let url = line.trim().to_string();
-    if url.is_empty() {
-        return Err(
-            "no URL given: type it at the prompt, or pipe it on standard input".to_string(),
-        );
+    let secret = line.trim_end_matches(['\r', '\n']).trim().to_string();
+    if secret.is_empty() {
+        return Err(format!(
+            "no {what} given: type it at the prompt, or pipe it on standard input"
+        ));
     }
-    Ok(SecretString::from(url))
+    Ok(SecretString::from(secret))
 }

@@ -3,11 +3,13 @@
 //! Every node runs two tasks. [`watch`] reads the node's newest snapshot every
 //! few seconds and, once a rule's condition has held (or been gone) for
 //! `ALERT_FOR_S`, opens (or clears) its incident in the database; [`send`]
-//! claims the messages due and posts them to their targets ([`target`]),
+//! claims the messages due and posts them to their targets ([`target`],
+//! [`email`]),
 //! retrying with backoff. The database decides each step once, whatever the
 //! number of nodes (`store::alerts`): one open incident per rule, one message
 //! per incident, target and event, one node sending it at a time.
 
+pub mod email;
 pub mod rules;
 pub mod send;
 pub mod target;

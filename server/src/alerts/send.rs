@@ -91,7 +91,7 @@ pub enum Attempt {
     /// The target cannot be posted to (its URL): trying again cannot help.
     Invalid(String),
     /// The post failed: what went wrong (DNS, refused, TLS, a timeout, the
-    /// status the target answered).
+    /// status the target answered, the SMTP server's refusal).
     Failed(String),
 }
 
@@ -101,6 +101,9 @@ pub async fn attempt(
     message: &DueMessage,
     public_url: Option<&str>,
 ) -> Result<(), Attempt> {
+    if message.kind == "email" {
+        return super::email::send(message, public_url, TIMEOUT).await;
+    }
     let target::Request { url, body, headers } =
         target::request(message, public_url).map_err(Attempt::Invalid)?;
     let mut request = client

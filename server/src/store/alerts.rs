@@ -14,6 +14,16 @@ pub const CLAIM_MS: i64 = 60_000;
 /// Attempts of a message before it is recorded as failed.
 pub const ATTEMPTS: i64 = 5;
 
+/// A target to add.
+pub struct NewTarget<'a> {
+    pub name: &'a str,
+    /// `email`, `slack` or `webhook`.
+    pub kind: &'a str,
+    pub url: Option<&'a str>,
+    pub settings: Option<&'a str>,
+    pub secret: &'a secrecy::SecretString,
+}
+
 /// A target as listed: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetRow {
@@ -22,6 +32,8 @@ pub struct TargetRow {
     pub kind: String,
     /// The webhook's URL (a Slack URL is a secret and not kept here).
     pub url: Option<String>,
+    /// An email target's settings (JSON).
+    pub settings: Option<String>,
     pub created_at_ms: i64,
 }
 
@@ -39,7 +51,9 @@ pub struct DueMessage {
     pub target_name: String,
     pub kind: String,
     pub url: Option<String>,
-    /// The Slack URL, or the webhook's signing key.
+    /// An email target's settings (JSON).
+    pub settings: Option<String>,
+    /// The SMTP password, the Slack URL, or the webhook's signing key.
     pub secret: secrecy::SecretString,
 }
 
@@ -102,21 +116,19 @@ impl Alerts<'_> {
     /// Adds a target; false when one of that name exists.
     pub async fn add_target(
         &self,
-        name: &str,
-        kind: &str,
-        url: Option<&str>,
-        secret: &secrecy::SecretString,
+        target: &NewTarget<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         use secrecy::ExposeSecret;
         let added = sqlx::query(
-            "INSERT INTO alert_targets (name, kind, url, secret, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO alert_targets (name, kind, url, settings, secret, created_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
         )
-        .bind(name)
-        .bind(kind)
-        .bind(url)
-        .bind(secret.expose_secret())
+        .bind(target.name)
+        .bind(target.kind)
+        .bind(target.url)
+        .bind(target.settings)
+        .bind(target.secret.expose_secret())
         .bind(now_ms)
         .execute(self.writer)
         .await
@@ -126,17 +138,19 @@ impl Alerts<'_> {
 
     /// The targets, by name.
     pub async fn targets(&self) -> Result<Vec<TargetRow>, StoreError> {
-        let rows =
-            sqlx::query("SELECT name, kind, url, created_at_ms FROM alert_targets ORDER BY name")
-                .fetch_all(self.reader)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT name, kind, url, settings, created_at_ms FROM alert_targets ORDER BY name",
+        )
+        .fetch_all(self.reader)
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(TargetRow {
                     name: row.try_get(0)?,
                     kind: row.try_get(1)?,
                     url: row.try_get(2)?,
-                    created_at_ms: row.try_get(3)?,
+                    settings: row.try_get(3)?,
+                    created_at_ms: row.try_get(4)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -267,7 +281,7 @@ impl Alerts<'_> {
             let row = sqlx::query(
                 "SELECT message.id, message.event, message.attempts, incident.rule,
                         incident.summary, incident.started_at_ms, incident.cleared_at_ms,
-                        target.name, target.kind, target.url, target.secret
+                        target.name, target.kind, target.url, target.settings, target.secret
                  FROM alert_messages AS message
                  JOIN alert_incidents AS incident ON incident.id = message.incident_id
                  JOIN alert_targets AS target ON target.id = message.target_id
@@ -288,7 +302,8 @@ impl Alerts<'_> {
                     target_name: row.try_get(7)?,
                     kind: row.try_get(8)?,
                     url: row.try_get(9)?,
-                    secret: secrecy::SecretString::from(row.try_get::<String, _>(10)?),
+                    settings: row.try_get(10)?,
+                    secret: secrecy::SecretString::from(row.try_get::<String, _>(11)?),
                 })
             })
             .transpose()
@@ -304,10 +319,12 @@ impl Alerts<'_> {
         name: &str,
         now_ms: i64,
     ) -> Result<Option<DueMessage>, StoreError> {
-        let row = sqlx::query("SELECT name, kind, url, secret FROM alert_targets WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT name, kind, url, settings, secret FROM alert_targets WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.reader)
+        .await?;
         row.map(|row| {
             Ok(DueMessage {
                 id: 0,
@@ -320,7 +337,8 @@ impl Alerts<'_> {
                 target_name: row.try_get(0)?,
                 kind: row.try_get(1)?,
                 url: row.try_get(2)?,
-                secret: secrecy::SecretString::from(row.try_get::<String, _>(3)?),
+                settings: row.try_get(3)?,
+                secret: secrecy::SecretString::from(row.try_get::<String, _>(4)?),
             })
         })
         .transpose()

@@ -321,6 +321,143 @@ async fn a_test_message_says_what_failed_and_a_refused_message_is_tried_again() 
     );
 }
 
+/// Python's aiosmtpd (Debian's `python3-aiosmtpd`) on a free port, keeping every message it
+/// takes in a Maildir; stopped when dropped.
+struct SmtpReceiver {
+    port: u16,
+    maildir: tempfile::TempDir,
+    server: std::process::Child,
+}
+
+impl SmtpReceiver {
+    async fn start() -> Self {
+        let port = free_port();
+        let maildir = tempfile::tempdir().unwrap();
+        let server = Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd runs (`make test` installs Debian's python3-aiosmtpd)");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "aiosmtpd did not listen within 10 s (is python3-aiosmtpd installed?)"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        SmtpReceiver {
+            port,
+            maildir,
+            server,
+        }
+    }
+
+    /// Every message taken so far, as text.
+    fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail").join("new");
+        std::fs::read_dir(new)
+            .map(|entries| {
+                entries
+                    .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpReceiver {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// An email target through a real SMTP server: `pulse alerts test` and an incident's message
+/// arrive, addressed to every recipient.
+#[tokio::test]
+async fn alerts_arrive_by_email_through_a_real_smtp_server() {
+    let smtp = SmtpReceiver::start().await;
+    let database_url = fresh_database_url().await;
+    let port = smtp.port.to_string();
+    let added = alerts(
+        &database_url,
+        &[
+            "add-email",
+            "--name",
+            "mail",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--security",
+            "none",
+            "--from",
+            "pulse@example.com",
+            "--to",
+            "ops@example.com,oncall@example.com",
+        ],
+        "",
+    )
+    .await;
+    assert!(added.status.success(), "{}", said(&added));
+    let listed = said(&alerts(&database_url, &["list"], "").await);
+    assert!(
+        listed.contains(&format!(
+            "mail\temail\tops@example.com, oncall@example.com via 127.0.0.1:{port}"
+        )),
+        "{listed}"
+    );
+    let tested = alerts(&database_url, &["test", "--name", "mail"], "").await;
+    assert!(tested.status.success(), "{}", said(&tested));
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].contains("Subject: [Pulse] Test: Pulse"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[0].contains("ops@example.com"), "{}", messages[0]);
+    assert!(
+        messages[0].contains("oncall@example.com"),
+        "{}",
+        messages[0]
+    );
+
+    let node = NodeProcess::start(&[
+        ("DATABASE_URL", database_url.as_str()),
+        ("ALERT_FOR_S", "0"),
+    ])
+    .await;
+    let response = node.post_signed(dm("waiting-1", false, 600_000)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let alerts: Vec<String> = smtp
+            .messages()
+            .into_iter()
+            .filter(|message| message.contains("Subject: [Pulse] Alert: Customers waiting"))
+            .collect();
+        if let Some(alert) = alerts.first() {
+            assert!(alert.contains("have waited longer than 300 s"), "{alert}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no alert email within 20 s: {:?}",
+            smtp.messages()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[test]
 fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
     let dir = tempfile::tempdir().unwrap();
@@ -365,6 +502,40 @@ fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
             &["add-slack", "--name", "x"][..],
             "not a url\n",
             "the Slack URL: not a URL",
+        ),
+        (
+            &[
+                "add-email",
+                "--name",
+                "m",
+                "--host",
+                "smtp.example.com",
+                "--port",
+                "70000",
+                "--from",
+                "a@example.com",
+                "--to",
+                "b@example.com",
+            ][..],
+            "",
+            "--port",
+        ),
+        (
+            &[
+                "add-email",
+                "--name",
+                "m",
+                "--host",
+                "smtp.example.com",
+                "--port",
+                "587",
+                "--from",
+                "a@example.com",
+                "--to",
+                "b@example.com,not-an-address",
+            ][..],
+            "",
+            "--to: not an email address: \"not-an-address\"",
         ),
         (
             &["add-slack", "--name", ""][..],
