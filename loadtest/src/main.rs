@@ -8,6 +8,7 @@
 //! time and count.
 
 mod accounts_cost;
+mod alerts_cost;
 mod cpu;
 mod database_time;
 mod fan_out;
@@ -71,6 +72,7 @@ enum Part {
     Browser,
     Hostile,
     Retention,
+    Alerts,
     /// Not in a full run: only when asked for.
     Soak,
 }
@@ -306,6 +308,14 @@ async fn run(args: Args) -> Result<()> {
         retention = Some(retention_cost::run(&args.server, expired).await?);
     }
 
+    let alerts_seconds = if args.quick { 2 } else { 10 };
+    let mut alerts = None;
+    if args.runs(Part::Alerts) {
+        let pairs = if args.quick { 1 } else { 3 };
+        eprintln!("ingestion while every alert target times out, {pairs} alternated pairs …");
+        alerts = Some(alerts_cost::run(&args.server, pairs, alerts_seconds).await?);
+    }
+
     let soaked = if args.runs(Part::Soak) {
         Some(soak::run(&args.server, args.soak_minutes).await?)
     } else {
@@ -327,6 +337,9 @@ async fn run(args: Args) -> Result<()> {
     }
     if let Some(retention) = &retention {
         retention_cost::report(&mut table, retention);
+    }
+    if let Some(alerts) = &alerts {
+        alerts_cost::report(&mut table, alerts, alerts_seconds);
     }
     println!("{table}");
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
