@@ -29,13 +29,14 @@ CREATE TABLE alert_incidents (
 );
 CREATE UNIQUE INDEX alert_incidents_open ON alert_incidents (rule) WHERE cleared_at_ms IS NULL;
 
--- One message of an incident (`started` or `cleared`) to one target, and how
--- sending it went.
+-- One message of an incident (`started`, `cleared`, or `repeat N`, the N-th
+-- reminder while it lasts) to one target, and how sending it went.
 CREATE TABLE alert_messages (
     id                INTEGER PRIMARY KEY,
     incident_id       INTEGER NOT NULL REFERENCES alert_incidents (id),
     target_id         INTEGER NOT NULL REFERENCES alert_targets (id),
-    event             TEXT    NOT NULL CHECK (event IN ('started', 'cleared')),
+    event             TEXT    NOT NULL
+                      CHECK (event IN ('started', 'cleared') OR event LIKE 'repeat %'),
     attempts          INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms   INTEGER NOT NULL,
     claimed_until_ms  INTEGER,
@@ -45,3 +46,10 @@ CREATE TABLE alert_messages (
     UNIQUE (incident_id, target_id, event)
 );
 CREATE INDEX alert_messages_due ON alert_messages (next_attempt_ms) WHERE sent_at_ms IS NULL AND failed_at_ms IS NULL;
+
+-- A rule muted until a time: its incidents are still recorded, but nobody is
+-- told of them.
+CREATE TABLE alert_mutes (
+    rule      TEXT    PRIMARY KEY,
+    until_ms  INTEGER NOT NULL
+);

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    alerts::{email, send, target},
+    alerts::{email, rules::Rule, send, target},
     clock::now_ms,
     config::StoreArgs,
     error_chain,
@@ -85,6 +85,21 @@ pub enum AlertsAction {
         #[arg(long)]
         name: String,
     },
+    /// Tell nobody of a rule's incidents for a while (they are still recorded).
+    Mute {
+        /// The rule: webhooks, waiting or silent_accounts.
+        #[arg(long)]
+        rule: String,
+        /// For how many minutes.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=525_600))]
+        minutes: u64,
+    },
+    /// Tell again of a muted rule's incidents.
+    Unmute {
+        /// The rule.
+        #[arg(long)]
+        rule: String,
+    },
     /// The latest incidents and what was sent where.
     Incidents {
         /// How many.
@@ -159,6 +174,9 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
             println!("{}", key.expose_secret());
         }
         AlertsAction::List => {
+            for (rule, until) in alerts.mutes(now_ms()).await.map_err(failed)? {
+                println!("muted: {rule} until {}", app::format::utc_timestamp(until));
+            }
             let targets = alerts.targets().await.map_err(failed)?;
             if targets.is_empty() {
                 println!(
@@ -191,6 +209,17 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
                 return Err(format!("no target named {name:?}"));
             }
             println!("removed target {name:?}");
+        }
+        AlertsAction::Mute { rule, minutes } => {
+            let rule = rule_key(&rule)?;
+            let until = now_ms() + i64::try_from(minutes).unwrap_or(0) * 60_000;
+            alerts.mute(rule, until).await.map_err(failed)?;
+            println!("muted {rule} until {}", app::format::utc_timestamp(until));
+        }
+        AlertsAction::Unmute { rule } => {
+            let rule = rule_key(&rule)?;
+            alerts.mute(rule, 0).await.map_err(failed)?;
+            println!("unmuted {rule}");
         }
         AlertsAction::Test { name } => {
             let message = alerts
@@ -244,6 +273,14 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The key of the rule named `rule`, or the rules there are.
+fn rule_key(rule: &str) -> Result<&'static str, String> {
+    let keys = Rule::ALL.map(Rule::key);
+    keys.into_iter()
+        .find(|key| *key == rule.trim())
+        .ok_or_else(|| format!("--rule: one of {}, not {rule:?}", keys.join(", ")))
 }
 
 /// A target's name: 1–64 characters, no control characters.

@@ -54,6 +54,8 @@ pub const DEFAULT_ACCOUNT_SILENCE_ALERT_MIN: u64 = 120;
 pub const DEFAULT_EVENT_RETENTION_DAYS: u64 = 90;
 /// Default `ALERT_FOR_S`.
 pub const DEFAULT_ALERT_FOR_S: u64 = 60;
+/// Default `ALERT_REPEAT_MIN`.
+pub const DEFAULT_ALERT_REPEAT_MIN: u64 = 60;
 /// Default of `PULSE_HEADER_READ_TIMEOUT_S`.
 pub const DEFAULT_HEADER_READ_TIMEOUT_S: u64 = 10;
 /// Default of `PULSE_MAX_STREAMS_PER_SESSION`.
@@ -407,6 +409,16 @@ pub struct Config {
     )]
     pub alert_for_s: u64,
 
+    /// While an incident lasts, its targets are reminded every this many
+    /// minutes.
+    #[arg(
+        long,
+        env = "ALERT_REPEAT_MIN",
+        default_value_t = DEFAULT_ALERT_REPEAT_MIN,
+        value_parser = clap::value_parser!(u64).range(1..=10_080)
+    )]
+    pub alert_repeat_min: u64,
+
     /// The dashboard's address as admins reach it (`https://pulse.example.com`),
     /// for the links in alert messages; none when unset.
     #[arg(long, env = "PULSE_PUBLIC_URL")]
@@ -449,6 +461,7 @@ impl Config {
             account_silence_alert_min: DEFAULT_ACCOUNT_SILENCE_ALERT_MIN,
             event_retention_days: DEFAULT_EVENT_RETENTION_DAYS,
             alert_for_s: DEFAULT_ALERT_FOR_S,
+            alert_repeat_min: DEFAULT_ALERT_REPEAT_MIN,
             public_url: None,
         }
     }

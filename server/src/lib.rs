@@ -234,6 +234,7 @@ impl Application {
         );
         let alert_settings = alerts::AlertSettings {
             hold: std::time::Duration::from_secs(config.alert_for_s),
+            repeat: std::time::Duration::from_secs(config.alert_repeat_min * 60),
             public_url: config.public_url.clone(),
         };
         tasks.spawn(

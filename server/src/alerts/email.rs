@@ -81,11 +81,7 @@ pub async fn send(
         .map_err(|error| Attempt::Invalid(format!("the target's settings: {error}")))?;
     settings.check().map_err(Attempt::Invalid)?;
     let title = super::rules::Rule::title(&message.rule);
-    let mark = match message.event.as_str() {
-        "cleared" => "Resolved",
-        "test" => "Test",
-        _ => "Alert",
-    };
+    let mark = super::target::mark(&message.event);
     let mut body = format!("{}\n", message.summary);
     body.push_str(&format!(
         "\nStarted: {}\n",

@@ -21,6 +21,8 @@ pub struct AlertSettings {
     /// How long a condition holds (or is gone) before its incident opens
     /// (or clears).
     pub hold: std::time::Duration,
+    /// How often the targets are reminded of an incident that lasts.
+    pub repeat: std::time::Duration,
     /// The dashboard's address for links, if known.
     pub public_url: Option<String>,
 }

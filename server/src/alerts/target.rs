@@ -33,6 +33,17 @@ pub fn url(text: &str, field: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
+/// How a message's event reads in a title: `Alert`, `Still` (a reminder),
+/// `Resolved` or `Test`.
+pub fn mark(event: &str) -> &'static str {
+    match event {
+        "cleared" => "Resolved",
+        "test" => "Test",
+        "started" => "Alert",
+        _ => "Still",
+    }
+}
+
 /// A new signing key for a generic webhook: 32 random bytes, in hex.
 pub fn new_signing_key() -> SecretString {
     let mut key = [0_u8; 32];
@@ -64,11 +75,7 @@ pub fn request(message: &DueMessage, public_url: Option<&str>) -> Result<Request
     match message.kind.as_str() {
         "slack" => {
             let url = url(message.secret.expose_secret(), "the Slack URL")?;
-            let mark = match message.event.as_str() {
-                "cleared" => "Resolved",
-                "test" => "Test",
-                _ => "Alert",
-            };
+            let mark = mark(&message.event);
             let mut text = format!("*{mark}: {title}*\n{}", message.summary);
             if let Some(link) = &link {
                 text.push_str(&format!("\n<{link}|Open the dashboard>"));
@@ -86,9 +93,14 @@ pub fn request(message: &DueMessage, public_url: Option<&str>) -> Result<Request
                 message.url.as_deref().unwrap_or_default(),
                 "the webhook URL",
             )?;
+            let (event, repeat) = match message.event.strip_prefix("repeat ") {
+                Some(number) => ("repeated", number.parse::<i64>().ok()),
+                None => (message.event.as_str(), None),
+            };
             let body = serde_json::to_vec(&serde_json::json!({
                 "id": message_id,
-                "event": message.event,
+                "event": event,
+                "repeat": repeat,
                 "rule": message.rule,
                 "title": title,
                 "summary": message.summary,

@@ -3,7 +3,8 @@
 //! hold, which may lag another node's deliveries: every node must judge the
 //! same figures), and once its condition has held for `ALERT_FOR_S` the
 //! incident is opened, or once it has been gone that long since the incident
-//! opened, cleared; the database lets one node do each (`store::alerts`).
+//! opened, cleared; while it lasts, the targets are reminded every
+//! `ALERT_REPEAT_MIN`. The database lets one node do each (`store::alerts`).
 
 use std::collections::HashMap;
 
@@ -28,6 +29,9 @@ pub async fn watch(
     shutdown: CancellationToken,
 ) {
     let hold_ms = crate::clock::duration_ms(settings.hold);
+    let repeat_ms = crate::clock::duration_ms(settings.repeat).max(1);
+    // Per rule: the last reminder this node asked for.
+    let mut reminded: HashMap<Rule, i64> = HashMap::new();
     // Per rule: whether its condition held when last judged, and since when.
     let mut seen: HashMap<Rule, (bool, i64)> = HashMap::new();
     let failures = RepeatedWarning::default();
@@ -68,6 +72,16 @@ pub async fn watch(
                     .open(rule.key(), &summary, now)
                     .await
                     .map(|opened| opened.map(|_| "opened")),
+                (Some(_), Some(started))
+                    if (now - started) / repeat_ms > reminded.get(&rule).copied().unwrap_or(0) =>
+                {
+                    let number = (now - started) / repeat_ms;
+                    reminded.insert(rule, number);
+                    alerts
+                        .repeat(rule.key(), number, now)
+                        .await
+                        .map(|made| made.then_some("repeated"))
+                }
                 (None, Some(started)) if now - state.1.max(started) >= hold_ms => alerts
                     .clear(rule.key(), now)
                     .await

@@ -246,6 +246,58 @@ impl Alerts<'_> {
         Ok(self.writes.observe("clearing an incident", cleared)?)
     }
 
+    /// The `number`-th reminder of the open incident of `rule` for every
+    /// target, unless it was made already (by this node or another) or the
+    /// rule is muted; whether this call made any.
+    pub async fn repeat(&self, rule: &str, number: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let mut connection = self.writer.acquire().await?;
+        let repeated = async {
+            let mut tx = transaction::begin(&mut connection).await?;
+            let outcome = async {
+                let open: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM alert_incidents WHERE rule = $1 AND cleared_at_ms IS NULL",
+                )
+                .bind(rule)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((id,)) = open else {
+                    return Ok(false);
+                };
+                let made = enqueue(&mut tx, id, &format!("repeat {number}"), now_ms).await?;
+                Ok(made > 0)
+            }
+            .await;
+            transaction::end(tx, outcome).await
+        }
+        .await;
+        Ok(self.writes.observe("repeating an incident", repeated)?)
+    }
+
+    /// Mutes `rule` until `until_ms` (0 unmutes it): its incidents are still
+    /// recorded, but no message is made for them meanwhile.
+    pub async fn mute(&self, rule: &str, until_ms: i64) -> Result<(), StoreError> {
+        let muted = sqlx::query(
+            "INSERT INTO alert_mutes (rule, until_ms) VALUES ($1, $2)
+             ON CONFLICT (rule) DO UPDATE SET until_ms = excluded.until_ms",
+        )
+        .bind(rule)
+        .bind(until_ms)
+        .execute(self.writer)
+        .await
+        .map(|_| ());
+        Ok(self.writes.observe("muting a rule", muted)?)
+    }
+
+    /// The rules muted at `now_ms`, and until when.
+    pub async fn mutes(&self, now_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT rule, until_ms FROM alert_mutes WHERE until_ms > $1 ORDER BY rule",
+        )
+        .bind(now_ms)
+        .fetch_all(self.reader)
+        .await?)
+    }
+
     /// The rules with an open incident, and when each started.
     pub async fn open_rules(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
@@ -421,16 +473,21 @@ impl Alerts<'_> {
     }
 }
 
-/// One `event` message of incident `id` for every target, due at `now_ms`.
+/// One `event` message of incident `id` for every target, due at `now_ms`,
+/// unless the incident's rule is muted then.
 async fn enqueue(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: i64,
     event: &str,
     now_ms: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<u64, sqlx::Error> {
+    let made = sqlx::query(
         "INSERT INTO alert_messages (incident_id, target_id, event, next_attempt_ms)
-         SELECT $1, id, $2, $3 FROM alert_targets WHERE true
+         SELECT $1, target.id, $2, $3 FROM alert_targets AS target
+         WHERE NOT EXISTS (
+             SELECT 1 FROM alert_mutes AS mute JOIN alert_incidents AS incident
+                 ON incident.rule = mute.rule
+             WHERE incident.id = $1 AND mute.until_ms > $3)
          ON CONFLICT (incident_id, target_id, event) DO NOTHING",
     )
     .bind(id)
@@ -438,5 +495,5 @@ async fn enqueue(
     .bind(now_ms)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(made.rows_affected())
 }

@@ -538,6 +538,11 @@ fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
             "--to: not an email address: \"not-an-address\"",
         ),
         (
+            &["mute", "--rule", "nope", "--minutes", "5"][..],
+            "",
+            "--rule: one of webhooks, waiting, silent_accounts, not \"nope\"",
+        ),
+        (
             &["add-slack", "--name", ""][..],
             "https://hooks.example.com/x\n",
             "--name: 1 to 64 characters",

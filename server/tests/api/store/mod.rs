@@ -116,6 +116,7 @@ async fn figures_of_one_writer(
 }
 
 mod accounts;
+mod alerts;
 mod conversations;
 mod counting;
 mod history;
