@@ -559,3 +559,35 @@ fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
     let listed = said(&run(&["list"], ""));
     assert!(listed.contains("none yet"), "nothing was saved: {listed}");
 }
+
+/// An HTTPS target is reached over TLS, and one whose certificate no public authority signed
+/// is refused with the reason (here a node of ours serving a self-signed certificate).
+#[tokio::test]
+async fn an_https_target_with_an_untrusted_certificate_is_refused_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::tls::certificate(dir.path(), "untrusted-receiver");
+    let receiver = crate::helpers::spawn_app_with(move |config| {
+        config.tls_cert = Some(cert);
+        config.tls_key = Some(key);
+    })
+    .await;
+    let url = format!(
+        "{}/healthz",
+        receiver.address.replace("http://", "https://")
+    );
+    let database_url = fresh_database_url().await;
+    let added = alerts(
+        &database_url,
+        &["add-webhook", "--name", "tls", "--url", &url],
+        "",
+    )
+    .await;
+    assert!(added.status.success(), "{}", said(&added));
+    let tested = alerts(&database_url, &["test", "--name", "tls"], "").await;
+    assert!(!tested.status.success());
+    let said = said(&tested);
+    assert!(
+        said.contains("was not sent: could not connect") && said.contains("certificate"),
+        "{said}"
+    );
+}
