@@ -198,3 +198,44 @@ async fn a_pg_dump_of_a_store_restores_into_a_new_database_with_every_figure() {
     assert_eq!(before.replies, after.replies);
     assert_eq!(before.accounts, after.accounts);
 }
+
+/// A backup onto a full disk fails saying so, leaves no file behind (neither the backup's name
+/// nor its partial copy), and costs the serving node nothing; with room again it succeeds.
+#[tokio::test]
+async fn a_backup_onto_a_full_disk_fails_saying_so_and_leaves_nothing_behind() {
+    let disk = match testkit::tmpfs::Tmpfs::mount(1) {
+        Ok(disk) => disk,
+        Err(reason) => {
+            eprintln!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    let node = NodeProcess::start(&[]).await;
+    for i in 0..20 {
+        assert!(deliver(&node, &format!("before-{i}")).await);
+    }
+    disk.fill();
+    let file = disk.path().join("pulse-backup.db");
+    let file_arg = file.to_str().unwrap();
+    let refused = pulse("backup", &["--to", file_arg], node.data_dir());
+    assert!(!refused.status.success(), "{}", said(&refused));
+    let said_refused = said(&refused);
+    assert!(
+        said_refused.contains("full") || said_refused.contains("No space left"),
+        "{said_refused}"
+    );
+    assert!(!file.exists(), "no file of the backup's name");
+    assert!(
+        !disk.path().join("pulse-backup.db.partial").exists(),
+        "no partial copy left"
+    );
+    assert!(
+        deliver(&node, "while-the-backup-failed").await,
+        "the node serves on"
+    );
+
+    disk.release();
+    let taken = pulse("backup", &["--to", file_arg], node.data_dir());
+    assert!(taken.status.success(), "{}", said(&taken));
+    assert!(file.exists());
+}
