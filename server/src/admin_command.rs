@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal};
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{auth, config::StoreArgs, error_chain, store::Store};
+use crate::{auth, config::StoreArgs, error_chain};
 
 /// `pulse admin …`
 #[derive(Args)]
@@ -41,15 +41,7 @@ pub enum AdminAction {
 
 /// Runs one admin command; the error is the message to print.
 pub async fn run(args: AdminArgs) -> Result<(), String> {
-    args.store.create_data_dir().map_err(|error| {
-        format!(
-            "cannot create the data directory {}: {error}",
-            args.store.data_dir.display()
-        )
-    })?;
-    let store = Store::open(&args.store.database_url())
-        .await
-        .map_err(|error| error_chain(&error))?;
+    let store = args.store.open_for_command().await?;
     match args.action {
         AdminAction::Create { email } => {
             let password = read_password(&email)?;

@@ -13,7 +13,7 @@ use crate::{
     clock::now_ms,
     config::StoreArgs,
     error_chain,
-    store::{alerts::NewTarget, Store},
+    store::alerts::NewTarget,
 };
 
 /// `pulse alerts …`
@@ -110,15 +110,7 @@ pub enum AlertsAction {
 
 /// Runs one alerts command; the error is the message to print.
 pub async fn run(args: AlertsArgs) -> Result<(), String> {
-    args.store.create_data_dir().map_err(|error| {
-        format!(
-            "cannot create the data directory {}: {error}",
-            args.store.data_dir.display()
-        )
-    })?;
-    let store = Store::open(&args.store.database_url())
-        .await
-        .map_err(|error| error_chain(&error))?;
+    let store = args.store.open_for_command().await?;
     let alerts = store.alerts();
     let failed = |error: crate::store::StoreError| error_chain(&error);
     match args.action {

@@ -144,6 +144,20 @@ impl StoreArgs {
         crate::secrets::create_private_dir(&self.data_dir)
     }
 
+    /// For a command: creates the data directory and opens the store, or
+    /// says in words why not.
+    pub async fn open_for_command(&self) -> Result<crate::store::Store, String> {
+        self.create_data_dir().map_err(|error| {
+            format!(
+                "cannot create the data directory {}: {error}",
+                self.data_dir.display()
+            )
+        })?;
+        crate::store::Store::open(&self.database_url())
+            .await
+            .map_err(|error| crate::error_chain(&error))
+    }
+
     /// Opens the store these settings name.
     pub async fn open(&self) -> Result<crate::store::Store, crate::store::StoreError> {
         let url = self.database_url();

@@ -46,6 +46,13 @@ async fn cluster_on(redis: RedisServer, extra_env: &[(&str, &str)]) -> Cluster {
 }
 
 impl Cluster {
+    /// Waits until both nodes receive updates through Pub/Sub (at most 10 s).
+    async fn both_on_pubsub(&self) {
+        for node in [&self.a, &self.b] {
+            node.wait_for_mode("pubsub", Duration::from_secs(10)).await;
+        }
+    }
+
     async fn stored_events(&self) -> i64 {
         let store = Store::open(&self.database_url)
             .await
@@ -152,14 +159,7 @@ async fn the_same_webhook_delivered_to_both_nodes_at_once_is_counted_once() {
 #[tokio::test]
 async fn when_redis_dies_nodes_poll_the_database_and_return_to_pubsub_when_it_is_back() {
     let mut cluster = cluster(&[("STATS_DB_POLL_S", "1")]).await;
-    cluster
-        .a
-        .wait_for_mode("pubsub", Duration::from_secs(10))
-        .await;
-    cluster
-        .b
-        .wait_for_mode("pubsub", Duration::from_secs(10))
-        .await;
+    cluster.both_on_pubsub().await;
     let mut on_a = cluster.a.open_live_stream().await;
 
     cluster.redis.kill();
@@ -230,14 +230,7 @@ async fn behind_a_partition_from_redis_nodes_poll_the_database_and_return_to_pub
     };
     let redis = RedisServer::start_behind(&partition);
     let cluster = cluster_on(redis, &[("STATS_DB_POLL_S", "1")]).await;
-    cluster
-        .a
-        .wait_for_mode("pubsub", Duration::from_secs(10))
-        .await;
-    cluster
-        .b
-        .wait_for_mode("pubsub", Duration::from_secs(10))
-        .await;
+    cluster.both_on_pubsub().await;
     let mut on_a = cluster.a.open_live_stream().await;
 
     partition.cut();
