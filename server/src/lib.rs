@@ -236,6 +236,7 @@ impl Application {
             hold: std::time::Duration::from_secs(config.alert_for_s),
             repeat: std::time::Duration::from_secs(config.alert_repeat_min * 60),
             public_url: config.public_url.clone(),
+            node: alerts::node_name(state.leptos_options.site_addr.port()),
         };
         tasks.spawn(
             "alert rules",

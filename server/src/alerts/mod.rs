@@ -25,4 +25,17 @@ pub struct AlertSettings {
     pub repeat: std::time::Duration,
     /// The dashboard's address for links, if known.
     pub public_url: Option<String>,
+    /// This node, as its own rules' incidents name it (`host:port`).
+    pub node: String,
+}
+
+/// This node's name in its own rules' incidents: the machine's host name and
+/// the port it listens on.
+pub fn node_name(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}:{port}")
 }

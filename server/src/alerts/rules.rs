@@ -1,7 +1,7 @@
 //! The rules: which of the dashboard's warnings hold in a snapshot, and what
 //! an incident of each says.
 
-use app::model::StatsSnapshot;
+use app::model::{BusMode, StatsSnapshot};
 
 /// A rule, by the key incidents are stored under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -13,11 +13,19 @@ pub enum Rule {
     Waiting,
     /// Business accounts flagged silent.
     SilentAccounts,
+    /// This node cannot use Redis Pub/Sub and polls instead: a rule of each
+    /// node's own, its incidents keyed by the node ([`Rule::incident_key`]).
+    RedisPolling,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 3] = [Rule::Webhooks, Rule::Waiting, Rule::SilentAccounts];
+    pub const ALL: [Rule; 4] = [
+        Rule::Webhooks,
+        Rule::Waiting,
+        Rule::SilentAccounts,
+        Rule::RedisPolling,
+    ];
 
     /// The key incidents are stored under.
     pub fn key(self) -> &'static str {
@@ -25,13 +33,25 @@ impl Rule {
             Rule::Webhooks => "webhooks",
             Rule::Waiting => "waiting",
             Rule::SilentAccounts => "silent_accounts",
+            Rule::RedisPolling => "redis",
+        }
+    }
+
+    /// The key this rule's incidents are stored under on `node`: the rule's
+    /// key, and for a rule of each node's own, `key@node`, so that each node
+    /// opens and clears only its own (another node's view never clears it).
+    pub fn incident_key(self, node: &str) -> String {
+        match self {
+            Rule::RedisPolling => format!("{}@{node}", self.key()),
+            _ => self.key().to_string(),
         }
     }
 
     /// What the incident is about, for a message's title.
     pub fn title(key: &str) -> &'static str {
-        match key {
+        match key.split('@').next().unwrap_or_default() {
             "webhooks" => "Webhooks from Meta",
+            "redis" => "A node polling without Redis",
             "waiting" => "Customers waiting for a reply",
             "silent_accounts" => "Business accounts gone silent",
             _ => "Pulse",
@@ -53,6 +73,18 @@ impl Rule {
                     snapshot.waiting.over_threshold, snapshot.waiting.threshold_s
                 )
             }),
+            Rule::RedisPolling => {
+                let polled = match snapshot.delivery.mode {
+                    BusMode::CachePoll => "the Redis cache",
+                    BusMode::DbPoll => "the database",
+                    BusMode::InProcess | BusMode::Pubsub => return None,
+                };
+                Some(format!(
+                    "Redis Pub/Sub is unavailable to this node: it polls {polled} every {} s, so \
+                     its dashboards show other nodes' updates up to that late.",
+                    snapshot.delivery.poll_every_s
+                ))
+            }
             Rule::SilentAccounts => (snapshot.silent_accounts > 0).then(|| {
                 format!(
                     "{} business accounts busy in the previous 24 hours have gone silent.",
@@ -81,6 +113,20 @@ mod tests {
         assert_eq!(Rule::SilentAccounts.holds(&snapshot), None);
         snapshot.silent_accounts = 1;
         assert!(Rule::SilentAccounts.holds(&snapshot).is_some());
+        snapshot.delivery.mode = BusMode::DbPoll;
+        snapshot.delivery.poll_every_s = 10;
+        assert!(Rule::RedisPolling
+            .holds(&snapshot)
+            .unwrap()
+            .contains("polls the database every 10 s"));
+        assert_eq!(
+            Rule::RedisPolling.incident_key("host:3000"),
+            "redis@host:3000"
+        );
+        assert_eq!(
+            Rule::title("redis@host:3000"),
+            "A node polling without Redis"
+        );
         snapshot.webhook_health.warning = Some("No webhook for an hour.".into());
         assert_eq!(
             Rule::Webhooks.holds(&snapshot).as_deref(),

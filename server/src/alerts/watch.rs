@@ -30,8 +30,9 @@ pub async fn watch(
 ) {
     let hold_ms = crate::clock::duration_ms(settings.hold);
     let repeat_ms = crate::clock::duration_ms(settings.repeat).max(1);
-    // Per rule: the last reminder this node asked for.
-    let mut reminded: HashMap<Rule, i64> = HashMap::new();
+    // Per rule: the incident (by its start) and the last reminder of it this
+    // node asked for.
+    let mut reminded: HashMap<Rule, (i64, i64)> = HashMap::new();
     // Per rule: whether its condition held when last judged, and since when.
     let mut seen: HashMap<Rule, (bool, i64)> = HashMap::new();
     let failures = RepeatedWarning::default();
@@ -63,33 +64,46 @@ pub async fn watch(
             if state.0 != holds.is_some() {
                 *state = (holds.is_some(), now);
             }
+            let key = rule.incident_key(&settings.node);
             let started = open
                 .iter()
-                .find(|(key, _)| key == rule.key())
+                .find(|(open_key, _)| *open_key == key)
                 .map(|(_, started)| *started);
+            let reminder = |started: i64| {
+                let number = (now - started) / repeat_ms;
+                let last = match reminded.get(&rule) {
+                    Some((of, last)) if *of == started => *last,
+                    _ => 0,
+                };
+                (number > last).then_some(number)
+            };
             let decided = match (holds, started) {
-                (Some(summary), None) if now - state.1 >= hold_ms => alerts
-                    .open(rule.key(), &summary, now)
-                    .await
-                    .map(|opened| opened.map(|_| "opened")),
-                (Some(_), Some(started))
-                    if (now - started) / repeat_ms > reminded.get(&rule).copied().unwrap_or(0) =>
-                {
-                    let number = (now - started) / repeat_ms;
-                    reminded.insert(rule, number);
+                (Some(summary), None) if now - state.1 >= hold_ms => {
+                    let summary = match rule {
+                        Rule::RedisPolling => format!("{summary} (node {})", settings.node),
+                        _ => summary,
+                    };
                     alerts
-                        .repeat(rule.key(), number, now)
+                        .open(&key, &summary, now)
+                        .await
+                        .map(|opened| opened.map(|_| "opened"))
+                }
+                (Some(_), Some(started)) if reminder(started).is_some() => {
+                    let number = reminder(started).unwrap_or_default();
+                    reminded.insert(rule, (started, number));
+                    alerts
+                        .repeat(&key, number, now)
                         .await
                         .map(|made| made.then_some("repeated"))
                 }
                 (None, Some(started)) if now - state.1.max(started) >= hold_ms => alerts
-                    .clear(rule.key(), now)
+                    .clear(&key, now)
                     .await
                     .map(|cleared| cleared.map(|_| "cleared")),
                 _ => Ok(None),
             };
             match decided {
-                Ok(Some(what)) => tracing::info!(rule = rule.key(), "incident {what}"),
+                Ok(Some(what)) => tracing::info!(rule = %key, "incident {what}"),
                 Ok(None) => {}
                 Err(error) => {
                     if let Some(times) = failures.note() {

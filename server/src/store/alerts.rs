@@ -486,7 +486,7 @@ async fn enqueue(
          SELECT $1, target.id, $2, $3 FROM alert_targets AS target
          WHERE NOT EXISTS (
              SELECT 1 FROM alert_mutes AS mute JOIN alert_incidents AS incident
-                 ON incident.rule = mute.rule
+                 ON incident.rule = mute.rule OR incident.rule LIKE mute.rule || '@%'
              WHERE incident.id = $1 AND mute.until_ms > $3)
          ON CONFLICT (incident_id, target_id, event) DO NOTHING",
     )

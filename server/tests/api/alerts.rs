@@ -540,7 +540,7 @@ fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
         (
             &["mute", "--rule", "nope", "--minutes", "5"][..],
             "",
-            "--rule: one of webhooks, waiting, silent_accounts, not \"nope\"",
+            "--rule: one of webhooks, waiting, silent_accounts, redis, not \"nope\"",
         ),
         (
             &["add-slack", "--name", ""][..],
@@ -590,4 +590,74 @@ async fn an_https_target_with_an_untrusted_certificate_is_refused_saying_so() {
         said.contains("was not sent: could not connect") && said.contains("certificate"),
         "{said}"
     );
+}
+
+/// A node that cannot use Redis opens an incident of its own (keyed by the node, so another
+/// node's view never clears it): with Redis killed under two nodes, the target gets one
+/// message per node, and one more per node once Redis is back.
+#[tokio::test]
+async fn each_node_polling_without_redis_is_its_own_incident() {
+    let (address, received) = receiver().await;
+    let mut redis = testkit::redis::RedisServer::start();
+    let database_url = fresh_database_url().await;
+    let added = alerts(
+        &database_url,
+        &[
+            "add-webhook",
+            "--name",
+            "ops",
+            "--url",
+            &format!("{address}/hook"),
+        ],
+        "",
+    )
+    .await;
+    assert!(added.status.success(), "{}", said(&added));
+    let redis_url = redis.url();
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("REDIS_URL", redis_url.as_str()),
+        ("STATS_DB_POLL_S", "1"),
+        ("ALERT_FOR_S", "1"),
+    ];
+    let a = NodeProcess::start(&env).await;
+    let b = NodeProcess::start(&env).await;
+    for node in [&a, &b] {
+        node.wait_for_mode("pubsub", Duration::from_secs(10)).await;
+    }
+    let redis_messages = |event: &str| {
+        let mut rules: Vec<String> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, body)| serde_json::from_slice::<serde_json::Value>(body).unwrap())
+            .filter(|json| {
+                json["event"] == event && json["rule"].as_str().unwrap().starts_with("redis@")
+            })
+            .map(|json| json["rule"].as_str().unwrap().to_string())
+            .collect();
+        rules.sort();
+        rules
+    };
+    let until = |event: &'static str| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while redis_messages(event).len() < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{event}: {:?}",
+                redis_messages(event)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        redis_messages(event)
+    };
+
+    redis.kill();
+    let started = until("started").await;
+    assert_eq!(started.len(), 2, "one per node: {started:?}");
+    assert_ne!(started[0], started[1], "each node's own: {started:?}");
+    redis.restart();
+    let cleared = until("cleared").await;
+    assert_eq!(cleared, started, "each cleared once");
 }

@@ -152,6 +152,14 @@ async fn a_muted_rule_records_its_incidents_and_tells_nobody(backend: Backend) {
         send_all(&store, NOW + 120_000).await,
         [("one".into(), "cleared".into())]
     );
+    // A rule of each node's own is muted for every node at once.
+    alerts.mute("redis", NOW + 60_000).await.unwrap();
+    assert!(alerts
+        .open("redis@a:3000", "polls", NOW)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(send_all(&store, NOW).await, [], "muted");
     alerts.mute("waiting", 0).await.unwrap();
     assert!(alerts
         .mutes(NOW)
