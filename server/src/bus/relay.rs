@@ -314,12 +314,7 @@ impl Machine {
                 message = subscription.messages.next() => {
                     let Some(message) = message else {
                         tracing::warn!("the Redis Pub/Sub connection closed");
-                        // Redis itself may still answer: then only the
-                        // subscription is retried, with backoff.
-                        return match ping(&mut commands).await {
-                            Ok(()) => State::CachePoll { commands },
-                            Err(_) => State::DbPoll,
-                        };
+                        return subscription_lost(commands).await;
                     };
                     self.take_remote(message.get_payload_bytes()).await;
                 }
@@ -342,10 +337,7 @@ impl Machine {
                     .await;
                     if !matches!(answered, Ok(Ok(_))) {
                         tracing::warn!("the Redis Pub/Sub connection stopped answering");
-                        return match ping(&mut commands).await {
-                            Ok(()) => State::CachePoll { commands },
-                            Err(_) => State::DbPoll,
-                        };
+                        return subscription_lost(commands).await;
                     }
                 }
             }
@@ -512,6 +504,15 @@ fn write_cache(json: &[u8]) -> redis::Cmd {
 fn lost(error: &redis::RedisError) -> State {
     tracing::warn!(error = %describe(error), "a Redis command failed");
     State::DbPoll
+}
+
+/// Where the relay goes once its subscription is lost: Redis itself may
+/// still answer, and then only the subscription is retried, with backoff.
+async fn subscription_lost(mut commands: MultiplexedConnection) -> State {
+    match ping(&mut commands).await {
+        Ok(()) => State::CachePoll { commands },
+        Err(_) => State::DbPoll,
+    }
 }
 
 async fn ping(commands: &mut MultiplexedConnection) -> Result<(), RelayError> {
