@@ -100,8 +100,8 @@ pub async fn send(
         .from(mailbox(&settings.from, "--from").map_err(Attempt::Invalid)?)
         .subject(format!("[Pulse] {mark}: {title}"))
         .message_id(Some(format!(
-            "<pulse-{}-{}@pulse>",
-            message.id, message.event
+            "<{}@pulse>",
+            super::target::message_key(message)
         )))
         .header(ContentType::TEXT_PLAIN);
     for to in &settings.to {

@@ -209,7 +209,7 @@ async fn two_nodes_send_one_message_per_incident_and_target_when_it_starts_and_w
         let key = secrecy::SecretString::from(key.clone());
         assert_eq!(
             headers["x-pulse-signature-256"].to_str().unwrap(),
-            pulse::alerts::target::signature(&key, body),
+            pulse::webhook::signature::sign(&key, body),
             "signed with the key the command printed"
         );
         assert!(headers.contains_key("x-pulse-message-id"));
