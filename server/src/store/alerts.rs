@@ -192,85 +192,77 @@ impl Alerts<'_> {
         summary: &str,
         now_ms: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut connection = self.writer.acquire().await?;
-        let opened = async {
-            let mut tx = transaction::begin(&mut connection).await?;
-            let outcome = async {
-                let opened: Option<(i64,)> = sqlx::query_as(
-                    "INSERT INTO alert_incidents (rule, summary, started_at_ms)
-                     VALUES ($1, $2, $3)
-                     ON CONFLICT (rule) WHERE cleared_at_ms IS NULL DO NOTHING
-                     RETURNING id",
-                )
-                .bind(rule)
-                .bind(summary)
-                .bind(now_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((id,)) = opened {
-                    enqueue(&mut tx, id, "started", now_ms).await?;
-                }
-                Ok(opened.map(|(id,)| id))
-            }
-            .await;
-            transaction::end(tx, outcome).await
-        }
-        .await;
-        Ok(self.writes.observe("opening an incident", opened)?)
+        let opened = sqlx::query_as(
+            "INSERT INTO alert_incidents (rule, summary, started_at_ms)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (rule) WHERE cleared_at_ms IS NULL DO NOTHING
+             RETURNING id",
+        )
+        .bind(rule)
+        .bind(summary)
+        .bind(now_ms);
+        let decided = self
+            .decide("opening an incident", opened, "started", now_ms)
+            .await?;
+        Ok(decided.map(|(id, _)| id))
     }
 
     /// Clears the open incident of `rule`, if any, with a `cleared` message
     /// for every target; its id when this call cleared it.
     pub async fn clear(&self, rule: &str, now_ms: i64) -> Result<Option<i64>, StoreError> {
-        let mut connection = self.writer.acquire().await?;
-        let cleared = async {
-            let mut tx = transaction::begin(&mut connection).await?;
-            let outcome = async {
-                let cleared: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE alert_incidents SET cleared_at_ms = $2
-                     WHERE rule = $1 AND cleared_at_ms IS NULL RETURNING id",
-                )
-                .bind(rule)
-                .bind(now_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((id,)) = cleared {
-                    enqueue(&mut tx, id, "cleared", now_ms).await?;
-                }
-                Ok(cleared.map(|(id,)| id))
-            }
-            .await;
-            transaction::end(tx, outcome).await
-        }
-        .await;
-        Ok(self.writes.observe("clearing an incident", cleared)?)
+        let cleared = sqlx::query_as(
+            "UPDATE alert_incidents SET cleared_at_ms = $2
+             WHERE rule = $1 AND cleared_at_ms IS NULL RETURNING id",
+        )
+        .bind(rule)
+        .bind(now_ms);
+        let decided = self
+            .decide("clearing an incident", cleared, "cleared", now_ms)
+            .await?;
+        Ok(decided.map(|(id, _)| id))
     }
 
     /// The `number`-th reminder of the open incident of `rule` for every
     /// target, unless it was made already (by this node or another) or the
     /// rule is muted; whether this call made any.
     pub async fn repeat(&self, rule: &str, number: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let open = sqlx::query_as(
+            "SELECT id FROM alert_incidents WHERE rule = $1 AND cleared_at_ms IS NULL",
+        )
+        .bind(rule);
+        let event = format!("repeat {number}");
+        let decided = self
+            .decide("repeating an incident", open, &event, now_ms)
+            .await?;
+        Ok(decided.is_some_and(|(_, made)| made > 0))
+    }
+
+    /// In one transaction: `decision`, a statement returning the id of the
+    /// incident it opened, cleared or found, if any, and then that incident's
+    /// `event` message for every target that has none yet ([`enqueue`]). The
+    /// incident's id and the messages made; `what` names the write.
+    async fn decide<'q>(
+        &self,
+        what: &str,
+        decision: sqlx::query::QueryAs<'q, sqlx::Any, (i64,), sqlx::any::AnyArguments<'q>>,
+        event: &str,
+        now_ms: i64,
+    ) -> Result<Option<(i64, u64)>, StoreError> {
         let mut connection = self.writer.acquire().await?;
-        let repeated = async {
+        let decided = async {
             let mut tx = transaction::begin(&mut connection).await?;
             let outcome = async {
-                let open: Option<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM alert_incidents WHERE rule = $1 AND cleared_at_ms IS NULL",
-                )
-                .bind(rule)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((id,)) = open else {
-                    return Ok(false);
+                let Some((id,)) = decision.fetch_optional(&mut *tx).await? else {
+                    return Ok(None);
                 };
-                let made = enqueue(&mut tx, id, &format!("repeat {number}"), now_ms).await?;
-                Ok(made > 0)
+                let made = enqueue(&mut tx, id, event, now_ms).await?;
+                Ok(Some((id, made)))
             }
             .await;
             transaction::end(tx, outcome).await
         }
         .await;
-        Ok(self.writes.observe("repeating an incident", repeated)?)
+        Ok(self.writes.observe(what, decided)?)
     }
 
     /// Mutes `rule` until `until_ms` (0 unmutes it): its incidents are still
