@@ -2,12 +2,12 @@
 //! command line. Passwords come from a prompt (or one line of standard input
 //! when it is not a terminal), never from an argument.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{auth, config::StoreArgs, error_chain};
+use crate::{auth, config::StoreArgs, error_chain, typed_secret};
 
 /// `pulse admin …`
 #[derive(Args)]
@@ -86,27 +86,12 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
 
 /// Asks twice at a terminal; otherwise reads one line from standard input.
 fn read_password(email: &str) -> Result<SecretString, String> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        let first = rpassword::prompt_password(format!("Password for {email}: "))
-            .map_err(|error| format!("cannot read the password: {error}"))?;
-        let second = rpassword::prompt_password("Repeat it: ")
-            .map_err(|error| format!("cannot read the password: {error}"))?;
-        if first != second {
+    let password = typed_secret::read(&format!("Password for {email}: "), "password")?;
+    if std::io::stdin().is_terminal() {
+        let again = typed_secret::read("Repeat it: ", "password")?;
+        if password.expose_secret() != again.expose_secret() {
             return Err("the two passwords differ; nothing was created".to_string());
         }
-        return Ok(SecretString::from(first));
-    }
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|error| format!("cannot read the password from standard input: {error}"))?;
-    let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_string());
-    if password.expose_secret().is_empty() {
-        return Err(
-            "no password given: type it at the prompt, or pipe it on standard input".to_string(),
-        );
     }
     Ok(password)
 }

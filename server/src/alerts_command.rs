@@ -3,8 +3,6 @@
 //! an argument, and never shown again; a generic webhook's signing key is
 //! made here and shown once.
 
-use std::io::{BufRead, IsTerminal};
-
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -14,6 +12,7 @@ use crate::{
     config::StoreArgs,
     error_chain,
     store::alerts::NewTarget,
+    typed_secret,
 };
 
 /// `pulse alerts …`
@@ -134,21 +133,18 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
             };
             settings.check()?;
             let password = match &settings.user {
-                Some(user) => read_secret(&format!("SMTP password for {user}: "), "password")?,
+                Some(user) => {
+                    typed_secret::read(&format!("SMTP password for {user}: "), "password")?
+                }
                 None => email::no_password(),
             };
             let json = serde_json::to_string(&settings).expect("settings serialise");
             add(&alerts, &name, "email", None, Some(&json), &password).await?;
-            println!(
-                "added email target {name:?}: {} via {}:{}",
-                settings.to.join(", "),
-                settings.host,
-                settings.port
-            );
+            println!("added email target {name:?}: {}", settings.describe());
         }
         AlertsAction::AddSlack { name } => {
             let name = target_name(&name)?;
-            let url = read_secret("Slack incoming-webhook URL: ", "URL")?;
+            let url = typed_secret::read("Slack incoming-webhook URL: ", "URL")?;
             target::url(url.expose_secret(), "the Slack URL")?;
             add(&alerts, &name, "slack", None, None, &url).await?;
             println!("added Slack target {name:?}");
@@ -181,14 +177,7 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
                     (Some(url), _) => url.clone(),
                     (None, Some(settings)) => {
                         serde_json::from_str::<email::EmailSettings>(settings)
-                            .map(|settings| {
-                                format!(
-                                    "{} via {}:{}",
-                                    settings.to.join(", "),
-                                    settings.host,
-                                    settings.port
-                                )
-                            })
+                            .map(|settings| settings.describe())
                             .unwrap_or_default()
                     }
                     (None, None) => "(URL kept secret)".into(),
@@ -308,28 +297,4 @@ async fn add(
         return Err(format!("a target named {name:?} exists; nothing was added"));
     }
     Ok(())
-}
-
-/// A secret (`what`), asked for at a terminal with `prompt` or read from one
-/// line of standard input.
-fn read_secret(prompt: &str, what: &str) -> Result<SecretString, String> {
-    let stdin = std::io::stdin();
-    let line = if stdin.is_terminal() {
-        rpassword::prompt_password(prompt)
-            .map_err(|error| format!("cannot read the {what}: {error}"))?
-    } else {
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|error| format!("cannot read the {what} from standard input: {error}"))?;
-        line
-    };
-    let secret = line.trim_end_matches(['\r', '\n']).trim().to_string();
-    if secret.is_empty() {
-        return Err(format!(
-            "no {what} given: type it at the prompt, or pipe it on standard input"
-        ));
-    }
-    Ok(SecretString::from(secret))
 }

@@ -25,6 +25,7 @@ pub mod state;
 pub mod stats;
 pub mod store;
 mod tasks;
+pub mod typed_secret;
 pub mod webhook;
 
 mod routes;

@@ -39,6 +39,11 @@ pub struct EmailSettings {
 }
 
 impl EmailSettings {
+    /// Where messages go, in words: the recipients and the server.
+    pub fn describe(&self) -> String {
+        format!("{} via {}:{}", self.to.join(", "), self.host, self.port)
+    }
+
     /// Checks every field, naming the one that is wrong.
     pub fn check(&self) -> Result<(), String> {
         let host = self.host.trim();
