@@ -57,11 +57,17 @@ async fn receiver() -> (String, Received) {
 /// Runs `pulse alerts ARGS` on `database_url` with `stdin` (without blocking the test's
 /// runtime, which serves the receiver).
 async fn alerts(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    alerts_with(&[("DATABASE_URL", database_url)], args, stdin).await
+}
+
+/// [`alerts`] with the store settings `env` (and no other `DATABASE_URL`).
+async fn alerts_with(env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
         .arg("alerts")
         .args(args)
-        .env("DATABASE_URL", database_url)
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -71,6 +77,19 @@ async fn alerts(database_url: &str, args: &[&str], stdin: &str) -> Output {
     input.write_all(stdin.as_bytes()).await.unwrap();
     drop(input);
     child.wait_with_output().await.unwrap()
+}
+
+/// Adds the webhook target `name` posting to `url` (failing the test if refused); what the
+/// command printed (its last line is the signing key).
+async fn add_webhook(database_url: &str, name: &str, url: &str) -> Output {
+    let added = alerts(
+        database_url,
+        &["add-webhook", "--name", name, "--url", url],
+        "",
+    )
+    .await;
+    assert!(added.status.success(), "{}", said(&added));
+    added
 }
 
 fn said(output: &Output) -> String {
@@ -145,19 +164,7 @@ async fn two_nodes_send_one_message_per_incident_and_target_when_it_starts_and_w
     let slack_url = format!("{address}/slack");
     let added = alerts(&database_url, &["add-slack", "--name", "chat"], &slack_url).await;
     assert!(added.status.success(), "{}", said(&added));
-    let added = alerts(
-        &database_url,
-        &[
-            "add-webhook",
-            "--name",
-            "ops",
-            "--url",
-            &format!("{address}/hook"),
-        ],
-        "",
-    )
-    .await;
-    assert!(added.status.success(), "{}", said(&added));
+    let added = add_webhook(&database_url, "ops", &format!("{address}/hook")).await;
     let key = String::from_utf8_lossy(&added.stdout)
         .lines()
         .last()
@@ -244,13 +251,7 @@ async fn a_test_message_says_what_failed_and_a_refused_message_is_tried_again() 
         ("closed", closed),
         ("flaky", format!("{address}/flaky")),
     ] {
-        let added = alerts(
-            &database_url,
-            &["add-webhook", "--name", name, "--url", &url],
-            "",
-        )
-        .await;
-        assert!(added.status.success(), "{}", said(&added));
+        add_webhook(&database_url, name, &url).await;
     }
     let tested = alerts(&database_url, &["test", "--name", "ok"], "").await;
     assert!(tested.status.success(), "{}", said(&tested));
@@ -458,29 +459,11 @@ async fn alerts_arrive_by_email_through_a_real_smtp_server() {
     }
 }
 
-#[test]
-fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
+#[tokio::test]
+async fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
-            .arg("alerts")
-            .args(args)
-            .env("PULSE_DATA_DIR", dir.path())
-            .env_remove("DATABASE_URL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let env = [("PULSE_DATA_DIR", dir.path().to_str().unwrap())];
+    let run = |args: &'static [&'static str], stdin: &'static str| alerts_with(&env, args, stdin);
     for (args, stdin, expected) in [
         (
             &["add-webhook", "--name", "x", "--url", "ftp://example.com/"][..],
@@ -548,7 +531,7 @@ fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
             "--name: 1 to 64 characters",
         ),
     ] {
-        let output = run(args, stdin);
+        let output = run(args, stdin).await;
         assert!(!output.status.success(), "{args:?} was accepted");
         assert!(
             said(&output).contains(expected),
@@ -556,7 +539,7 @@ fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
             said(&output)
         );
     }
-    let listed = said(&run(&["list"], ""));
+    let listed = said(&run(&["list"], "").await);
     assert!(listed.contains("none yet"), "nothing was saved: {listed}");
 }
 
@@ -576,13 +559,7 @@ async fn an_https_target_with_an_untrusted_certificate_is_refused_saying_so() {
         receiver.address.replace("http://", "https://")
     );
     let database_url = fresh_database_url().await;
-    let added = alerts(
-        &database_url,
-        &["add-webhook", "--name", "tls", "--url", &url],
-        "",
-    )
-    .await;
-    assert!(added.status.success(), "{}", said(&added));
+    add_webhook(&database_url, "tls", &url).await;
     let tested = alerts(&database_url, &["test", "--name", "tls"], "").await;
     assert!(!tested.status.success());
     let said = said(&tested);
@@ -600,19 +577,7 @@ async fn each_node_polling_without_redis_is_its_own_incident() {
     let (address, received) = receiver().await;
     let mut redis = testkit::redis::RedisServer::start();
     let database_url = fresh_database_url().await;
-    let added = alerts(
-        &database_url,
-        &[
-            "add-webhook",
-            "--name",
-            "ops",
-            "--url",
-            &format!("{address}/hook"),
-        ],
-        "",
-    )
-    .await;
-    assert!(added.status.success(), "{}", said(&added));
+    add_webhook(&database_url, "ops", &format!("{address}/hook")).await;
     let redis_url = redis.url();
     let env = [
         ("DATABASE_URL", database_url.as_str()),
