@@ -21,7 +21,7 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
-use pages::{Accounts, AdminPage, LoginPage};
+use pages::{Accounts, AdminPage, AlertsPage, LoginPage};
 
 /// The HTML document around the application, rendered once per page load on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -116,6 +116,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("accounts"))
                     view=Accounts
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("alerts"))
+                    view=AlertsPage
                     ssr=SsrMode::Async
                 />
                 <Route path=StaticSegment("login") view=LoginPage/>

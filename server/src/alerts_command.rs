@@ -7,12 +7,14 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    alerts::{email, rules::Rule, send, target},
+    alerts::{
+        email,
+        manage::{self, NewTargetSpec},
+        overview, target,
+    },
     clock::now_ms,
     config::StoreArgs,
-    error_chain,
-    store::alerts::NewTarget,
-    typed_secret,
+    error_chain, typed_secret,
 };
 
 /// `pulse alerts …`
@@ -122,7 +124,7 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
             from,
             to,
         } => {
-            let name = target_name(&name)?;
+            let name = manage::target_name(&name).map_err(|error| error.to_string())?;
             let settings = email::EmailSettings {
                 host: host.trim().to_string(),
                 port,
@@ -131,30 +133,35 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
                 from: from.trim().to_string(),
                 to: to.iter().map(|to| to.trim().to_string()).collect(),
             };
-            settings.check()?;
+            settings.check().map_err(|error| error.to_string())?;
             let password = match &settings.user {
                 Some(user) => {
                     typed_secret::read(&format!("SMTP password for {user}: "), "password")?
                 }
                 None => email::no_password(),
             };
-            let json = serde_json::to_string(&settings).expect("settings serialise");
-            add(&alerts, &name, "email", None, Some(&json), &password).await?;
-            println!("added email target {name:?}: {}", settings.describe());
+            let described = settings.describe();
+            let spec = NewTargetSpec::Email { settings, password };
+            add(&alerts, &name, spec).await?;
+            println!("added email target {name:?}: {described}");
         }
         AlertsAction::AddSlack { name } => {
-            let name = target_name(&name)?;
+            let name = manage::target_name(&name).map_err(|error| error.to_string())?;
             let url = typed_secret::read("Slack incoming-webhook URL: ", "URL")?;
-            target::url(url.expose_secret(), "the Slack URL")?;
-            add(&alerts, &name, "slack", None, None, &url).await?;
+            // Read from standard input, not a flag.
+            target::url(url.expose_secret())
+                .map_err(|error| format!("the Slack URL: {}", error.message))?;
+            add(&alerts, &name, NewTargetSpec::Slack { url }).await?;
             println!("added Slack target {name:?}");
         }
         AlertsAction::AddWebhook { name, url } => {
-            let name = target_name(&name)?;
-            let url = target::url(&url, "--url")?;
-            let key = target::new_signing_key();
-            add(&alerts, &name, "webhook", Some(url.as_str()), None, &key).await?;
-            println!("added webhook target {name:?} posting to {url}");
+            let spec = NewTargetSpec::Webhook { url: url.clone() };
+            let key = add(&alerts, &name, spec).await?.unwrap_or_default();
+            println!(
+                "added webhook target {:?} posting to {}",
+                name.trim(),
+                url.trim()
+            );
             println!(
                 "signing key (shown once; check {} = sha256=HMAC-SHA256(key, body)):",
                 target::SIGNATURE_HEADER
@@ -173,15 +180,7 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
             }
             for target in targets {
                 let created = app::format::utc_timestamp(target.created_at_ms);
-                let place = match (&target.url, &target.settings) {
-                    (Some(url), _) => url.clone(),
-                    (None, Some(settings)) => {
-                        serde_json::from_str::<email::EmailSettings>(settings)
-                            .map(|settings| settings.describe())
-                            .unwrap_or_default()
-                    }
-                    (None, None) => "(URL kept secret)".into(),
-                };
+                let place = overview::place(&target);
                 println!("{}\t{}\t{place}\tadded {created}", target.name, target.kind);
             }
         }
@@ -192,25 +191,28 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
             println!("removed target {name:?}");
         }
         AlertsAction::Mute { rule, minutes } => {
-            let rule = rule_key(&rule)?;
+            let rule = manage::rule(&rule, "rule")
+                .map_err(|error| error.to_string())?
+                .key();
             let until = now_ms() + i64::try_from(minutes).unwrap_or(0) * 60_000;
             alerts.mute(rule, until).await.map_err(failed)?;
             println!("muted {rule} until {}", app::format::utc_timestamp(until));
         }
         AlertsAction::Unmute { rule } => {
-            let rule = rule_key(&rule)?;
+            let rule = manage::rule(&rule, "rule")
+                .map_err(|error| error.to_string())?
+                .key();
             alerts.mute(rule, 0).await.map_err(failed)?;
             println!("unmuted {rule}");
         }
         AlertsAction::Test { name } => {
-            let message = alerts
-                .test_message(&name, now_ms())
+            match manage::test_target(&alerts, &name, None, now_ms())
                 .await
                 .map_err(failed)?
-                .ok_or_else(|| format!("no target named {name:?}"))?;
-            match send::attempt(&send::client(), &message, None).await {
-                Ok(()) => println!("sent a test message to {name:?}"),
-                Err(send::Attempt::Invalid(error) | send::Attempt::Failed(error)) => {
+            {
+                None => return Err(format!("no target named {name:?}")),
+                Some(Ok(())) => println!("sent a test message to {name:?}"),
+                Some(Err(error)) => {
                     return Err(format!(
                         "the test message to {name:?} was not sent: {error}"
                     ));
@@ -234,20 +236,8 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
                     incident.summary
                 );
                 for message in incident.messages {
-                    let (target, event, error) =
-                        (message.target, message.event, message.last_error);
-                    let outcome = match (message.sent_at_ms, message.failed_at_ms) {
-                        (Some(at), _) => format!("sent {}", app::format::utc_timestamp(at)),
-                        (None, Some(at)) => format!(
-                            "failed {}: {}",
-                            app::format::utc_timestamp(at),
-                            error.unwrap_or_default()
-                        ),
-                        (None, None) => match error {
-                            Some(error) => format!("retrying: {error}"),
-                            None => "pending".into(),
-                        },
-                    };
+                    let outcome = overview::outcome(&message);
+                    let (target, event) = (message.target, message.event);
                     println!("    {event} → {target}: {outcome}");
                 }
             }
@@ -256,45 +246,17 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The key of the rule named `rule`, or the rules there are.
-fn rule_key(rule: &str) -> Result<&'static str, String> {
-    let keys = Rule::ALL.map(Rule::key);
-    keys.into_iter()
-        .find(|key| *key == rule.trim())
-        .ok_or_else(|| format!("--rule: one of {}, not {rule:?}", keys.join(", ")))
-}
-
-/// A target's name: 1–64 characters, no control characters.
-fn target_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err("--name: 1 to 64 characters, no control characters".to_string());
-    }
-    Ok(name.to_string())
-}
-
-/// Adds a target, or says why not.
+/// Adds a target, or says why not: for a generic webhook, its signing key.
 async fn add(
     alerts: &crate::store::alerts::Alerts<'_>,
     name: &str,
-    kind: &str,
-    url: Option<&str>,
-    settings: Option<&str>,
-    secret: &SecretString,
-) -> Result<(), String> {
-    let target = NewTarget {
-        name,
-        kind,
-        url,
-        settings,
-        secret,
-    };
-    if !alerts
-        .add_target(&target, now_ms())
+    spec: NewTargetSpec,
+) -> Result<Option<SecretString>, String> {
+    manage::add_target(alerts, name, spec, now_ms())
         .await
-        .map_err(|error| error_chain(&error))?
-    {
-        return Err(format!("a target named {name:?} exists; nothing was added"));
-    }
-    Ok(())
+        .map_err(|refused| match refused {
+            // A name already taken is not a wrong flag: said without `--name`.
+            manage::Refused::Field(error) if error.message.contains("exists") => error.message,
+            refused => refused.to_string(),
+        })
 }

@@ -123,7 +123,9 @@ impl Application {
         let store = config.store.open().await?;
         first_admin(&store, &config).await?;
         let auth = Auth::new(store.clone(), config.session_policy());
-        let publisher = StatsPublisher::start(store.clone(), config.health_policy()).await?;
+        // The dashboard warns by the thresholds admins set, from the first snapshot on.
+        let limits = alert_defaults(&config).with_set(&store.alerts().thresholds().await?);
+        let publisher = StatsPublisher::start(store.clone(), limits.policy).await?;
         let relay = match &config.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.expose_secret()).map_err(|error| {
@@ -171,6 +173,8 @@ impl Application {
             proxy_hops: config.trust_forwarded_for,
             refusals: Arc::default(),
             secrets,
+            alert_defaults: alert_defaults(&config),
+            public_url: config.public_url.clone(),
             shutdown: CancellationToken::new(),
         });
         Ok(Application {
@@ -234,7 +238,7 @@ impl Application {
             ),
         );
         let alert_settings = alerts::AlertSettings {
-            hold: std::time::Duration::from_secs(config.alert_for_s),
+            defaults: alert_defaults(&config),
             repeat: std::time::Duration::from_secs(config.alert_repeat_min * 60),
             public_url: config.public_url.clone(),
             node: alerts::node_name(state.leptos_options.site_addr.port()),
@@ -321,6 +325,15 @@ const STOP_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Says plainly when session cookies would cross a network in clear: no TLS
 /// here, a non-loopback address, and nothing saying a proxy terminates TLS.
+/// The alert rules' thresholds the settings give, for those no admin has
+/// set on the alerts page.
+fn alert_defaults(config: &Config) -> alerts::thresholds::Limits {
+    alerts::thresholds::Limits {
+        policy: config.health_policy(),
+        hold: std::time::Duration::from_secs(config.alert_for_s),
+    }
+}
+
 fn warn_if_cookies_travel_in_clear(config: &Config, tls: bool) {
     if cookies_travel_in_clear(config, tls) {
         tracing::warn!(

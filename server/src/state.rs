@@ -51,6 +51,11 @@ pub struct SharedState {
     pub refusals: Arc<Refusals>,
     /// Secrets the webhook checks requests against.
     pub secrets: WebhookSecrets,
+    /// The alert rules' thresholds the settings give (admins may set others
+    /// on the alerts page).
+    pub alert_defaults: crate::alerts::thresholds::Limits,
+    /// The dashboard's address as admins reach it, for links in alerts.
+    pub public_url: Option<String>,
     /// Cancelled when the server begins shutting down; long-lived streams end on it.
     pub shutdown: CancellationToken,
 }

@@ -1,6 +1,7 @@
 //! Wire types shared by the server and the browser.
 
 mod accounts;
+mod alerts;
 mod automation;
 mod delivery;
 mod history;
@@ -8,6 +9,10 @@ pub mod reading;
 mod stats_snapshot;
 
 pub use accounts::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
+pub use alerts::{
+    AlertIncident, AlertMessage, AlertRule, AlertTarget, AlertThreshold, AlertsFormAnswer,
+    AlertsOverview,
+};
 pub use automation::{Replies, ReplyTimes, Waiting};
 pub use delivery::{BusMode, Delivery};
 pub use history::{

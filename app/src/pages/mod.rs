@@ -2,12 +2,14 @@
 
 pub mod accounts;
 pub(crate) mod admin;
+pub mod alerts;
 mod embedded;
 pub mod login;
 pub mod range;
 
 pub use accounts::Accounts;
 pub use admin::AdminPage;
+pub use alerts::AlertsPage;
 pub use login::LoginPage;
 
 use leptos::prelude::*;

@@ -11,6 +11,7 @@ use lettre::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::FieldError;
 use crate::store::alerts::DueMessage;
 
 /// How the connection to the SMTP server is secured.
@@ -45,33 +46,33 @@ impl EmailSettings {
     }
 
     /// Checks every field, naming the one that is wrong.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FieldError> {
         let host = self.host.trim();
         if host.is_empty() || host.contains(['/', ' ', ':']) {
-            return Err(format!(
-                "--host: not a host name or address: {:?}",
-                self.host
+            return Err(FieldError::new(
+                "host",
+                format!("not a host name or address: {:?}", self.host),
             ));
         }
         if self.port == 0 {
-            return Err("--port: 1 to 65535".to_string());
+            return Err(FieldError::new("port", "1 to 65535"));
         }
-        mailbox(&self.from, "--from")?;
+        mailbox(&self.from, "from")?;
         if self.to.is_empty() {
-            return Err("--to: at least one address".to_string());
+            return Err(FieldError::new("to", "at least one address"));
         }
         for to in &self.to {
-            mailbox(to, "--to")?;
+            mailbox(to, "to")?;
         }
         Ok(())
     }
 }
 
 /// `text` as an address, or why not (naming `field`).
-fn mailbox(text: &str, field: &str) -> Result<Mailbox, String> {
-    text.trim()
-        .parse::<Mailbox>()
-        .map_err(|error| format!("{field}: not an email address: {text:?} ({error})"))
+fn mailbox(text: &str, field: &'static str) -> Result<Mailbox, FieldError> {
+    text.trim().parse::<Mailbox>().map_err(|error| {
+        FieldError::new(field, format!("not an email address: {text:?} ({error})"))
+    })
 }
 
 /// Sends `message` to the target's recipients within `timeout`; what went
@@ -84,7 +85,9 @@ pub async fn send(
     use super::send::Attempt;
     let settings: EmailSettings = serde_json::from_str(message.settings.as_deref().unwrap_or("{}"))
         .map_err(|error| Attempt::Invalid(format!("the target's settings: {error}")))?;
-    settings.check().map_err(Attempt::Invalid)?;
+    settings
+        .check()
+        .map_err(|error| Attempt::Invalid(error.to_string()))?;
     let title = super::rules::Rule::title(&message.rule);
     let mark = super::target::mark(&message.event);
     let mut body = format!("{}\n", message.summary);
@@ -102,7 +105,7 @@ pub async fn send(
         body.push_str(&format!("\n{}/admin\n", base.trim_end_matches('/')));
     }
     let mut builder = Message::builder()
-        .from(mailbox(&settings.from, "--from").map_err(Attempt::Invalid)?)
+        .from(mailbox(&settings.from, "from").map_err(|error| Attempt::Invalid(error.to_string()))?)
         .subject(format!("[Pulse] {mark}: {title}"))
         .message_id(Some(format!(
             "<{}@pulse>",
@@ -110,7 +113,8 @@ pub async fn send(
         )))
         .header(ContentType::TEXT_PLAIN);
     for to in &settings.to {
-        builder = builder.to(mailbox(to, "--to").map_err(Attempt::Invalid)?);
+        builder =
+            builder.to(mailbox(to, "to").map_err(|error| Attempt::Invalid(error.to_string()))?);
     }
     let email = builder
         .body(body)
@@ -182,15 +186,19 @@ mod tests {
         assert!(bad
             .check()
             .unwrap_err()
+            .to_string()
             .starts_with("--to: not an email address"));
         let mut bad = settings();
         bad.from = "@".into();
-        assert!(bad.check().unwrap_err().starts_with("--from:"));
+        assert_eq!(bad.check().unwrap_err().field, "from");
         let mut bad = settings();
         bad.host = "smtp.example.com:25".into();
-        assert!(bad.check().unwrap_err().starts_with("--host:"));
+        assert_eq!(bad.check().unwrap_err().field, "host");
         let mut bad = settings();
         bad.to.clear();
-        assert_eq!(bad.check().unwrap_err(), "--to: at least one address");
+        assert_eq!(
+            bad.check().unwrap_err().to_string(),
+            "--to: at least one address"
+        );
     }
 }

@@ -10,17 +10,20 @@
 //! per incident, target and event, one node sending it at a time.
 
 pub mod email;
+pub mod manage;
+pub mod overview;
 pub mod rules;
 pub mod send;
 pub mod target;
+pub mod thresholds;
 pub mod watch;
 
 /// What the alert tasks need from the configuration.
 #[derive(Clone, Debug)]
 pub struct AlertSettings {
-    /// How long a condition holds (or is gone) before its incident opens
-    /// (or clears).
-    pub hold: std::time::Duration,
+    /// The thresholds of the settings (`ALERT_FOR_S`, the dashboard's
+    /// warnings), for those no admin has set on the alerts page.
+    pub defaults: thresholds::Limits,
     /// How often the targets are reminded of an incident that lasts.
     pub repeat: std::time::Duration,
     /// The dashboard's address for links, if known.
@@ -38,4 +41,28 @@ pub fn node_name(port: u16) -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_string());
     format!("{host}:{port}")
+}
+
+/// A field of a target or threshold that is not right: its name (the
+/// page's form field, and the command's flag without `--`) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    /// As the command says it: `--field: why`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--{}: {}", self.field, self.message)
+    }
 }

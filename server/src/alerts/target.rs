@@ -6,6 +6,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::FieldError;
 use crate::{store::alerts::DueMessage, webhook::signature};
 
 /// The header carrying a generic webhook's signature.
@@ -14,19 +15,20 @@ pub const SIGNATURE_HEADER: &str = "x-pulse-signature-256";
 /// drop a repeat.
 pub const MESSAGE_ID_HEADER: &str = "x-pulse-message-id";
 
-/// `text` as a target's URL, or why not (naming `field`): http or https,
-/// with a host and a port in range.
-pub fn url(text: &str, field: &str) -> Result<reqwest::Url, String> {
+/// `text` as a target's URL, or why not (as the field `url`): http or
+/// https, with a host and a port in range.
+pub fn url(text: &str) -> Result<reqwest::Url, FieldError> {
+    let refused = |message: String| FieldError::new("url", message);
     let url = reqwest::Url::parse(text.trim())
-        .map_err(|error| format!("{field}: not a URL ({error})"))?;
+        .map_err(|error| refused(format!("not a URL ({error})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "{field}: the scheme must be http or https, not {}",
+        return Err(refused(format!(
+            "the scheme must be http or https, not {}",
             url.scheme()
-        ));
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{field}: the URL has no host"));
+        return Err(refused("the URL has no host".to_string()));
     }
     Ok(url)
 }
@@ -74,7 +76,8 @@ pub fn request(message: &DueMessage, public_url: Option<&str>) -> Result<Request
     let message_id = message_key(message);
     match message.kind.as_str() {
         "slack" => {
-            let url = url(message.secret.expose_secret(), "the Slack URL")?;
+            let url = url(message.secret.expose_secret())
+                .map_err(|error| format!("the Slack URL: {}", error.message))?;
             let mark = mark(&message.event);
             let mut text = format!("*{mark}: {title}*\n{}", message.summary);
             if let Some(link) = &link {
@@ -89,10 +92,8 @@ pub fn request(message: &DueMessage, public_url: Option<&str>) -> Result<Request
             })
         }
         _ => {
-            let url = url(
-                message.url.as_deref().unwrap_or_default(),
-                "the webhook URL",
-            )?;
+            let url = url(message.url.as_deref().unwrap_or_default())
+                .map_err(|error| format!("the webhook URL: {}", error.message))?;
             let (event, repeat) = match message.event.strip_prefix("repeat ") {
                 Some(number) => ("repeated", number.parse::<i64>().ok()),
                 None => (message.event.as_str(), None),
@@ -126,16 +127,18 @@ mod tests {
 
     #[test]
     fn a_target_url_is_refused_with_its_field_named() {
-        assert!(url("https://hooks.example.com/x", "url").is_ok());
+        assert!(url("https://hooks.example.com/x").is_ok());
         assert_eq!(
-            url("ftp://example.com/", "--url").unwrap_err(),
+            url("ftp://example.com/").unwrap_err().to_string(),
             "--url: the scheme must be http or https, not ftp"
         );
-        assert!(url("https://example.com:70000/", "--url")
+        assert!(url("https://example.com:70000/")
             .unwrap_err()
+            .to_string()
             .starts_with("--url: not a URL (invalid port number"));
-        assert!(url("not a url", "--url")
+        assert!(url("not a url")
             .unwrap_err()
+            .to_string()
             .starts_with("--url: not a URL"));
     }
 }

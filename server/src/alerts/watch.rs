@@ -1,7 +1,8 @@
 //! The task that decides incidents: every few seconds each rule is judged on
 //! a snapshot computed from the database (not the one the node's dashboards
 //! hold, which may lag another node's deliveries: every node must judge the
-//! same figures), and once its condition has held for `ALERT_FOR_S` the
+//! same figures), and once its condition has held for `ALERT_FOR_S` (or the hold set on the
+//! alerts page, `thresholds`) the
 //! incident is opened, or once it has been gone that long since the incident
 //! opened, cleared; while it lasts, the targets are reminded every
 //! `ALERT_REPEAT_MIN`. The database lets one node do each (`store::alerts`).
@@ -28,7 +29,6 @@ pub async fn watch(
     settings: AlertSettings,
     shutdown: CancellationToken,
 ) {
-    let hold_ms = crate::clock::duration_ms(settings.hold);
     let repeat_ms = crate::clock::duration_ms(settings.repeat).max(1);
     // Per rule: the incident (by its start) and the last reminder of it this
     // node asked for.
@@ -45,11 +45,17 @@ pub async fn watch(
         let alerts = store.alerts();
         let judged = async {
             let open = alerts.open_rules().await?;
+            // The thresholds admins set on any node, judged by from now on,
+            // and shown by this node's dashboards from its next snapshot.
+            let limits = settings.defaults.with_set(&alerts.thresholds().await?);
+            if stats.health() != limits.policy {
+                stats.set_health(limits.policy);
+            }
             let snapshot = stats.compute(SnapshotSource::Poll).await?;
-            Ok::<_, crate::store::StoreError>((open, snapshot))
+            Ok::<_, crate::store::StoreError>((open, snapshot, limits.hold))
         };
         let now = now_ms();
-        let (open, snapshot) = match judged.await {
+        let (open, snapshot, hold) = match judged.await {
             Ok(judged) => judged,
             Err(error) => {
                 if let Some(times) = failures.note() {
@@ -64,6 +70,7 @@ pub async fn watch(
             if state.0 != holds.is_some() {
                 *state = (holds.is_some(), now);
             }
+            let hold_ms = crate::clock::duration_ms(hold);
             let key = rule.incident_key(&settings.node);
             let started = open
                 .iter()

@@ -7,7 +7,9 @@
 //! - [`guard`]: the middleware that requires a session and refuses cross-site writes.
 //! - [`headers`]: the security headers of every answer.
 //! - [`history`]: a date range's report and its CSV.
+//! - [`alerts`]: the alerts page's forms.
 
+mod alerts;
 pub mod guard;
 mod headers;
 mod history;
@@ -31,7 +33,7 @@ use tower_http::{services::ServeDir, timeout::TimeoutLayer, trace::TraceLayer};
 
 use std::sync::Arc;
 
-use app::server_fns::stats::StatsContext;
+use app::server_fns::{alerts::AlertsContext, stats::StatsContext};
 
 use crate::{
     clock::now_ms, error_chain, metrics, repeated_warning::RepeatedWarning, state::AppState,
@@ -52,6 +54,10 @@ pub fn router(state: AppState) -> Router {
     let pages = generate_route_list(App);
     // Server functions reach the stats through the `app` crate's service trait.
     let context = StatsContext(Arc::new(state.publisher.clone()));
+    let alerts_context = AlertsContext(Arc::new(crate::alerts::overview::Overview {
+        store: state.store.clone(),
+        defaults: state.alert_defaults,
+    }));
     let options = state.leptos_options.clone();
     let pkg_dir =
         std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
@@ -74,13 +80,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/history", get(history::report))
         .route("/api/admin/history.csv", get(history::csv))
         .route(stream::PATH, get(stream::stream))
+        .route(alerts::PATH, post(alerts::change))
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.
         .nest("/pkg", assets(pkg_dir))
         .leptos_routes_with_context(
             &state,
             pages,
-            move || provide_context(context.clone()),
+            move || {
+                provide_context(context.clone());
+                provide_context(alerts_context.clone());
+            },
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

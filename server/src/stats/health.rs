@@ -13,7 +13,7 @@ use app::{
 use crate::store::{write_health::Refusing, Thresholds};
 
 /// Thresholds for the webhook warning.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthPolicy {
     /// Warn when the last accepted delivery is older than this.
     pub silence_alert: Duration,

@@ -41,7 +41,9 @@ pub struct StatsPublisher {
     store: Store,
     bus: StatsBus,
     dirty: Arc<DirtyFlag>,
-    health: HealthPolicy,
+    /// When the dashboard warns; the alerts' thresholds, as admins set them
+    /// (`alerts::thresholds`), replace it while the node runs.
+    health: Arc<std::sync::RwLock<HealthPolicy>>,
     /// The silent accounts, as (minute counted in, count): recounted at
     /// most once a minute and on a manual refresh.
     silent: Arc<std::sync::Mutex<Option<(i64, i64)>>>,
@@ -56,12 +58,28 @@ impl StatsPublisher {
             store,
             bus: StatsBus::new(StatsSnapshot::default()),
             dirty: Arc::new(DirtyFlag::default()),
-            health,
+            health: Arc::new(std::sync::RwLock::new(health)),
             silent: Arc::default(),
             storage: Arc::default(),
         };
         publisher.bus = StatsBus::new(publisher.compute(SnapshotSource::Initial).await?);
         Ok(publisher)
+    }
+
+    /// When the dashboard warns, now.
+    pub fn health(&self) -> HealthPolicy {
+        *self
+            .health
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Warns by `policy` from the next snapshot on.
+    pub fn set_health(&self, policy: HealthPolicy) {
+        *self
+            .health
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = policy;
     }
 
     /// The bus carrying this publisher's snapshots.
@@ -99,9 +117,10 @@ impl StatsPublisher {
         let timer = metrics().snapshot_seconds.start_timer();
         let rows = self.store.snapshot_rows(now).await?;
         timer.observe_duration();
+        let health = self.health();
         let node = NodeView {
             source,
-            health: &self.health,
+            health: &health,
             refusing: self.store.write_health().refusing(),
             silent_accounts: self.silent_accounts(now, source).await?,
             delivery: self.bus.delivery(),
@@ -160,7 +179,7 @@ impl StatsPublisher {
             _ => {
                 let count = self
                     .store
-                    .silent_accounts(now, &self.health.thresholds)
+                    .silent_accounts(now, &self.health().thresholds)
                     .await?;
                 *self
                     .silent
@@ -260,7 +279,7 @@ impl StatsPublisher {
         let silent = self.silent_accounts(now, SnapshotSource::Push).await?;
         let timer = metrics().accounts_page_seconds.start_timer();
         let page =
-            accounts_page::read(&self.store, now, query, &self.health.thresholds, silent).await?;
+            accounts_page::read(&self.store, now, query, &self.health().thresholds, silent).await?;
         timer.observe_duration();
         Ok(page)
     }
@@ -273,7 +292,13 @@ impl StatsPublisher {
         &self,
         query: &AccountsQuery,
     ) -> Result<impl futures::Stream<Item = Result<String, StoreError>> + use<>, StoreError> {
-        accounts_page::csv_chunks(self.store.clone(), now_ms(), query, self.health.thresholds).await
+        accounts_page::csv_chunks(
+            self.store.clone(),
+            now_ms(),
+            query,
+            self.health().thresholds,
+        )
+        .await
     }
 }
 

@@ -35,6 +35,8 @@ pub struct TargetRow {
     /// An email target's settings (JSON).
     pub settings: Option<String>,
     pub created_at_ms: i64,
+    /// When its last test message was sent or tried, and what failed.
+    pub tested: Option<(i64, Option<String>)>,
 }
 
 /// A message due to be sent, with what sending it needs.
@@ -139,18 +141,22 @@ impl Alerts<'_> {
     /// The targets, by name.
     pub async fn targets(&self) -> Result<Vec<TargetRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, kind, url, settings, created_at_ms FROM alert_targets ORDER BY name",
+            "SELECT name, kind, url, settings, created_at_ms, tested_at_ms, test_error
+             FROM alert_targets ORDER BY name",
         )
         .fetch_all(self.reader)
         .await?;
         rows.iter()
             .map(|row| {
+                let tested_at: Option<i64> = row.try_get(5)?;
+                let test_error: Option<String> = row.try_get(6)?;
                 Ok(TargetRow {
                     name: row.try_get(0)?,
                     kind: row.try_get(1)?,
                     url: row.try_get(2)?,
                     settings: row.try_get(3)?,
                     created_at_ms: row.try_get(4)?,
+                    tested: tested_at.map(|at| (at, test_error)),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -387,6 +393,71 @@ impl Alerts<'_> {
         })
         .transpose()
         .map_err(|error: sqlx::Error| StoreError::from(error))
+    }
+
+    /// Records how the test message to target `name` went at `now_ms`
+    /// (`error`: what failed, if it did).
+    pub async fn record_test(
+        &self,
+        name: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let recorded = sqlx::query(
+            "UPDATE alert_targets SET tested_at_ms = $2, test_error = $3 WHERE name = $1",
+        )
+        .bind(name)
+        .bind(now_ms)
+        .bind(error)
+        .execute(self.writer)
+        .await
+        .map(|_| ());
+        Ok(self.writes.observe("recording a test message", recorded)?)
+    }
+
+    /// The thresholds admins set, by name.
+    pub async fn thresholds(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT name, value FROM alert_thresholds ORDER BY name")
+                .fetch_all(self.reader)
+                .await?,
+        )
+    }
+
+    /// Sets every threshold in `values` at once (a value of `None` goes back
+    /// to the setting's default).
+    pub async fn set_thresholds(
+        &self,
+        values: &[(&str, Option<i64>)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.writer.acquire().await?;
+        let set = async {
+            let mut tx = transaction::begin(&mut connection).await?;
+            let outcome = async {
+                for (name, value) in values {
+                    let query = match value {
+                        Some(value) => sqlx::query(
+                            "INSERT INTO alert_thresholds (name, value, set_at_ms)
+                             VALUES ($1, $2, $3) ON CONFLICT (name)
+                             DO UPDATE SET value = excluded.value, set_at_ms = excluded.set_at_ms",
+                        )
+                        .bind(*name)
+                        .bind(*value)
+                        .bind(now_ms),
+                        None => {
+                            sqlx::query("DELETE FROM alert_thresholds WHERE name = $1").bind(*name)
+                        }
+                    };
+                    query.execute(&mut *tx).await?;
+                }
+                Ok(())
+            }
+            .await;
+            transaction::end(tx, outcome).await
+        }
+        .await;
+        Ok(self.writes.observe("setting alert thresholds", set)?)
     }
 
     /// Records how sending message `id` went.

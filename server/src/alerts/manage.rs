@@ -1,0 +1,153 @@
+//! Managing alerts, the same from the alerts page and from `pulse alerts`:
+//! a target is added only when every field is right (the first wrong one is
+//! named, and nothing is saved), a test message is sent at once and how it
+//! went is recorded on the target, and rules are named by their keys.
+
+use secrecy::SecretString;
+
+use super::{email::EmailSettings, rules::Rule, send, target, FieldError};
+use crate::{
+    error_chain,
+    store::{
+        alerts::{Alerts, NewTarget},
+        StoreError,
+    },
+};
+
+/// A target to add, by kind, with its secret.
+pub enum NewTargetSpec {
+    /// Email through an SMTP server; `password` is empty when the server
+    /// takes no login.
+    Email {
+        settings: EmailSettings,
+        password: SecretString,
+    },
+    /// A Slack-compatible incoming webhook; its URL is its secret.
+    Slack { url: SecretString },
+    /// A generic webhook, signed with a key made here.
+    Webhook { url: String },
+}
+
+/// Why a change was not made.
+#[derive(Debug)]
+pub enum Refused {
+    /// A field is not right; nothing was saved.
+    Field(FieldError),
+    /// The database did not take it.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Field(error) => error.fmt(f),
+            Refused::Store(error) => f.write_str(&error_chain(error)),
+        }
+    }
+}
+
+impl From<FieldError> for Refused {
+    fn from(error: FieldError) -> Self {
+        Refused::Field(error)
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(error: StoreError) -> Self {
+        Refused::Store(error)
+    }
+}
+
+/// A target's name: 1–64 characters, no control characters.
+pub fn target_name(name: &str) -> Result<String, FieldError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "name",
+            "1 to 64 characters, no control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Adds the target `name` described by `spec` at `now_ms`: for a generic
+/// webhook, the signing key made for it (to be shown once, and never again).
+pub async fn add_target(
+    alerts: &Alerts<'_>,
+    name: &str,
+    spec: NewTargetSpec,
+    now_ms: i64,
+) -> Result<Option<SecretString>, Refused> {
+    use secrecy::ExposeSecret;
+    let name = target_name(name)?;
+    let (kind, url, settings, secret, key) = match spec {
+        NewTargetSpec::Email { settings, password } => {
+            settings.check()?;
+            let json = serde_json::to_string(&settings).expect("settings serialise");
+            ("email", None, Some(json), password, None)
+        }
+        NewTargetSpec::Slack { url } => {
+            target::url(url.expose_secret())?;
+            ("slack", None, None, url, None)
+        }
+        NewTargetSpec::Webhook { url } => {
+            let url = target::url(&url)?;
+            let key = target::new_signing_key();
+            (
+                "webhook",
+                Some(url.to_string()),
+                None,
+                key.clone(),
+                Some(key),
+            )
+        }
+    };
+    let target = NewTarget {
+        name: &name,
+        kind,
+        url: url.as_deref(),
+        settings: settings.as_deref(),
+        secret: &secret,
+    };
+    if !alerts.add_target(&target, now_ms).await? {
+        return Err(FieldError::new(
+            "name",
+            format!("a target named {name:?} exists; nothing was added"),
+        )
+        .into());
+    }
+    Ok(key)
+}
+
+/// Sends a test message to the target `name` now (linking to `public_url`)
+/// and records how it went: `None` when there is no such target, else
+/// exactly what failed, if it did.
+pub async fn test_target(
+    alerts: &Alerts<'_>,
+    name: &str,
+    public_url: Option<&str>,
+    now_ms: i64,
+) -> Result<Option<Result<(), String>>, StoreError> {
+    let Some(message) = alerts.test_message(name, now_ms).await? else {
+        return Ok(None);
+    };
+    let sent = match send::attempt(&send::client(), &message, public_url).await {
+        Ok(()) => Ok(()),
+        Err(send::Attempt::Invalid(error) | send::Attempt::Failed(error)) => Err(error),
+    };
+    alerts
+        .record_test(name, sent.as_ref().err().map(String::as_str), now_ms)
+        .await?;
+    Ok(Some(sent))
+}
+
+/// The rule whose key is `key` (as field `field`), or the keys there are.
+pub fn rule(key: &str, field: &'static str) -> Result<Rule, FieldError> {
+    Rule::ALL
+        .into_iter()
+        .find(|rule| rule.key() == key.trim())
+        .ok_or_else(|| {
+            let keys = Rule::ALL.map(Rule::key);
+            FieldError::new(field, format!("one of {}, not {key:?}", keys.join(", ")))
+        })
+}
