@@ -59,6 +59,7 @@ fn PageHeader() -> impl IntoView {
             </div>
             <div class="dashboard__status">
                 <a class="nav-link" href="/admin/accounts">"Accounts"</a>
+                <a class="nav-link" href="/admin/alerts">"Alerts"</a>
                 <form class="logout-form" method="post" action="/api/auth/logout">
                     <button type="submit" class="logout">"Log out"</button>
                 </form>
@@ -208,6 +209,7 @@ fn Dashboard() -> impl IntoView {
                 </div>
                 <div class="dashboard__status">
                     <a class="nav-link" href="/admin/accounts">"Accounts"</a>
+                    <a class="nav-link" href="/admin/alerts">"Alerts"</a>
                     <LiveBadge state=live.connection delivery/>
                     <span class="meta" data-testid="updated">"updated " {updated}</span>
                     <span class="meta" data-testid="latency">"latency " {latency}</span>

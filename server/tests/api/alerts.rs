@@ -626,3 +626,169 @@ async fn each_node_polling_without_redis_is_its_own_incident() {
     let cleared = until("cleared").await;
     assert_eq!(cleared, started, "each cleared once");
 }
+
+/// Posts the alerts page's form `fields` to `node` as a browser does (asking for HTML).
+async fn page_form(node: &crate::helpers::Node, fields: &[(&str, &str)]) -> reqwest::Response {
+    node.request(reqwest::Method::POST, "/admin/alerts")
+        .header("accept", "text/html")
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The alerts page's forms: a wrong field is named on the page rendered again, with what was
+/// typed but never a secret, and nothing is saved; a change is made and the browser sent back;
+/// a cross-site post and a post without a session are refused.
+#[tokio::test]
+async fn the_alerts_page_names_a_wrong_field_and_saves_nothing_and_never_shows_a_secret() {
+    let node = NodeProcess::start(&[]).await;
+    let slack_secret = "ftp://hooks.example.com/T000/B000/secret-token";
+    let refused = page_form(
+        &node,
+        &[("action", "add-slack"), ("name", "chat"), ("url", slack_secret)],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("the scheme must be http or https, not ftp"), "{page}");
+    assert!(!page.contains("secret-token"), "the Slack URL is never shown back");
+
+    let refused = page_form(
+        &node,
+        &[
+            ("action", "add-email"),
+            ("name", "mail"),
+            ("host", "smtp.example.com"),
+            ("port", "70000"),
+            ("security", "tls"),
+            ("user", "pulse"),
+            ("password", "hunter2 correct horse"),
+            ("from", "pulse@example.com"),
+            ("to", "ops@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("a port from 1 to 65535"), "{page}");
+    assert!(page.contains(r#"value="smtp.example.com""#), "what was typed stays");
+    assert!(page.contains(r#"<option value="tls" selected"#), "{page}");
+    assert!(!page.contains("hunter2"), "a password is never shown back");
+    let refused = page_form(
+        &node,
+        &[
+            ("action", "add-email"),
+            ("name", "mail"),
+            ("host", "smtp.example.com"),
+            ("port", "587"),
+            ("user", "pulse"),
+            ("from", "pulse@example.com"),
+            ("to", "ops@example.com, not an address"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("the login&#x27;s password"));
+
+    // Two thresholds, one out of bounds: neither is saved.
+    let refused = page_form(
+        &node,
+        &[
+            ("action", "thresholds"),
+            ("reply_wait_s", "120"),
+            ("account_silence_min", "1440"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("a whole number from 1 to 1439, not &quot;1440&quot;"));
+    assert_eq!(node.stats().await.waiting.threshold_s, 300);
+
+    let listed = said(
+        &alerts_with(
+            &[("PULSE_DATA_DIR", node.data_dir().to_str().unwrap())],
+            &["list"],
+            "",
+        )
+        .await,
+    );
+    assert!(listed.contains("none yet"), "nothing was saved: {listed}");
+
+    // Made, and the browser sent back.
+    let saved = page_form(&node, &[("action", "thresholds"), ("reply_wait_s", "120")]).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(saved.headers()["location"], "/admin/alerts?done=saved");
+    assert_eq!(node.stats().await.waiting.threshold_s, 120);
+    let page = node.get("/admin/alerts?done=saved").await.text().await.unwrap();
+    assert!(page.contains("Thresholds saved"), "{page}");
+    assert!(page.contains(r#"name="reply_wait_s" value="120""#), "{page}");
+
+    let cross_site = node
+        .request(reqwest::Method::POST, "/admin/alerts")
+        .header("origin", "https://elsewhere.example")
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("action", "unmute"), ("rule", "waiting")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    let stranger = node
+        .anonymous()
+        .request(reqwest::Method::POST, "/admin/alerts")
+        .form(&[("action", "thresholds"), ("reply_wait_s", "5")])
+        .send()
+        .await
+        .unwrap();
+    assert!(stranger.status().is_redirection(), "{}", stranger.status());
+    assert_eq!(stranger.headers()["location"], "/login");
+    assert_eq!(node.stats().await.waiting.threshold_s, 120);
+}
+
+/// A threshold set on one node's page is judged by the other node, and a node killed (kill -9)
+/// while the incident is open neither loses nor doubles a message: the one left clears it,
+/// once.
+#[tokio::test]
+async fn a_threshold_set_on_one_node_is_judged_by_all_and_a_node_killed_mid_incident_loses_nothing(
+) {
+    let (address, received) = receiver().await;
+    let database_url = fresh_database_url().await;
+    add_webhook(&database_url, "ops", &format!("{address}/hook")).await;
+    let slack_url = format!("{address}/slack");
+    let added = alerts(&database_url, &["add-slack", "--name", "chat"], &slack_url).await;
+    assert!(added.status.success(), "{}", said(&added));
+    let env = [("DATABASE_URL", database_url.as_str()), ("ALERT_FOR_S", "1")];
+    let a = NodeProcess::start(&env).await;
+    let b = NodeProcess::start(&env).await;
+
+    // A customer has waited 90 s: under the default 300 s, over the 60 s set on a's page.
+    let response = b.post_signed(dm("waiting-1", false, 90_000)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(waiting_messages(&received).0.len(), 0, "under the default");
+    let saved = page_form(&a, &[("action", "thresholds"), ("reply_wait_s", "60")]).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    b.wait_for_stats(|stats| stats.waiting.threshold_s == 60 && stats.waiting.over_threshold == 1)
+        .await;
+    let started = exactly(&received, 1, 1).await;
+    assert!(
+        started[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 customers have waited longer than 60 s"),
+        "{started:?}"
+    );
+
+    a.kill_hard();
+    let response = b.post_signed(dm("reply-1", true, 0)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let both = exactly(&received, 2, 2).await;
+    assert_eq!(both[1]["event"], "cleared");
+    let page = b.get("/admin/alerts").await.text().await.unwrap();
+    assert_eq!(page.matches("started → ops: sent").count(), 1, "{page}");
+    assert_eq!(page.matches("cleared → ops: sent").count(), 1, "{page}");
+}
