@@ -46,12 +46,14 @@ pub async fn watch(
         let judged = async {
             let open = alerts.open_rules().await?;
             // The thresholds admins set on any node, judged by from now on,
-            // and shown by this node's dashboards from its next snapshot.
+            // and shown at once by this node's dashboards when they changed.
             let limits = settings.defaults.with_set(&alerts.thresholds().await?);
-            if stats.health() != limits.policy {
+            let snapshot = if stats.health() == limits.policy {
+                stats.compute(SnapshotSource::Poll).await?
+            } else {
                 stats.set_health(limits.policy);
-            }
-            let snapshot = stats.compute(SnapshotSource::Poll).await?;
+                stats.publish_now(SnapshotSource::Poll).await?
+            };
             Ok::<_, crate::store::StoreError>((open, snapshot, limits.hold))
         };
         let now = now_ms();
