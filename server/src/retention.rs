@@ -29,6 +29,7 @@ pub async fn keep_bounded(store: Store, events_kept: Duration, shutdown: Cancell
                 events = removed.events,
                 minute_rows = removed.minute_rows,
                 chain_rows = removed.chain_rows,
+                incident_rows = removed.incident_rows,
                 "removed rows past their retention"
             ),
             Ok(_) => {}

@@ -59,6 +59,10 @@ async fn rest_after(began: Instant) {
 /// margin.
 pub const MINUTE_ROWS_KEPT_MS: i64 = 2 * DAY_MS;
 
+/// How long an alert incident is kept once cleared, with its messages: a
+/// year and a month, so last year's incidents are there to compare with.
+pub const INCIDENTS_KEPT_MS: i64 = 396 * DAY_MS;
+
 /// The tables of per-minute rows and their minute column.
 const MINUTE_TABLES: [(&str, &str); 5] = [
     ("metric_minutes", "minute_ms"),
@@ -86,12 +90,15 @@ pub struct Removed {
     pub minute_rows: u64,
     /// DMs of the conversations' chains that no late DM can need.
     pub chain_rows: u64,
+    /// Alert incidents cleared more than [`INCIDENTS_KEPT_MS`] ago, and their
+    /// messages.
+    pub incident_rows: u64,
 }
 
 impl Removed {
     /// Rows removed in all.
     pub fn total(&self) -> u64 {
-        self.events + self.minute_rows + self.chain_rows
+        self.events + self.minute_rows + self.chain_rows + self.incident_rows
     }
 }
 
@@ -102,7 +109,9 @@ impl Removed {
 pub struct ChainCursor(Option<(String, String)>);
 
 /// Removes, in steps, the raw events received before `events_before_ms`
-/// and the per-minute rows before `now_ms` less [`MINUTE_ROWS_KEPT_MS`].
+/// and the per-minute rows before `now_ms` less [`MINUTE_ROWS_KEPT_MS`]; and
+/// the alert incidents cleared before `now_ms` less [`INCIDENTS_KEPT_MS`]
+/// (a few a day at most: one step).
 pub(super) async fn run(
     writer: &AnyPool,
     now_ms: i64,
@@ -152,6 +161,20 @@ pub(super) async fn run(
                 .rows_affected();
             rest_after(began).await;
         }
+    }
+    // Messages first: a run cut short between the two leaves incidents
+    // without messages, which the next run removes.
+    let incidents_before_ms = now_ms - INCIDENTS_KEPT_MS;
+    for statement in [
+        "DELETE FROM alert_messages WHERE incident_id IN
+             (SELECT id FROM alert_incidents WHERE cleared_at_ms < $1)",
+        "DELETE FROM alert_incidents WHERE cleared_at_ms < $1",
+    ] {
+        removed.incident_rows += sqlx::query(statement)
+            .bind(incidents_before_ms)
+            .execute(writer)
+            .await?
+            .rows_affected();
     }
     Ok(removed)
 }

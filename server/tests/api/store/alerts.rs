@@ -2,14 +2,18 @@
 //! whoever asks (incidents, reminders), a muted rule's incidents make no message, and a
 //! message claimed by a node that dies is sent by another once the claim lapses.
 
-use pulse::store::alerts::{NewTarget, Outcome, CLAIM_MS};
+use pulse::store::{
+    alerts::{NewTarget, Outcome, CLAIM_MS},
+    retention::{ChainCursor, INCIDENTS_KEPT_MS},
+};
 use secrecy::SecretString;
 
 use super::*;
 
 on_both_backends!(
     incidents_and_reminders_are_decided_once_and_a_dead_claim_lapses,
-    a_muted_rule_records_its_incidents_and_tells_nobody
+    a_muted_rule_records_its_incidents_and_tells_nobody,
+    incidents_are_kept_a_year_and_a_month_after_they_clear
 );
 
 async fn with_targets(backend: Backend, names: &[&str]) -> (TestDatabase, Store) {
@@ -167,4 +171,57 @@ async fn a_muted_rule_records_its_incidents_and_tells_nobody(backend: Backend) {
         .unwrap()
         .iter()
         .all(|(rule, _)| rule != "waiting"));
+}
+
+async fn incidents_are_kept_a_year_and_a_month_after_they_clear(backend: Backend) {
+    let (_database, store) = with_targets(backend, &["one"]).await;
+    let alerts = store.alerts();
+    // One cleared long ago, one cleared later, one still open.
+    alerts.open("waiting", "old", NOW).await.unwrap().unwrap();
+    alerts.clear("waiting", NOW + 1_000).await.unwrap().unwrap();
+    alerts
+        .open("waiting", "later", NOW + 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    alerts
+        .clear("waiting", NOW + 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    alerts
+        .open("silent_accounts", "open", NOW + 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    send_all(&store, NOW + 60_000).await;
+
+    let removal = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .remove_expired(
+                    at,
+                    std::time::Duration::from_secs(90 * 86_400),
+                    &mut ChainCursor::default(),
+                )
+                .await
+                .unwrap()
+                .incident_rows
+        }
+    };
+    assert_eq!(removal(NOW + 1_000 + INCIDENTS_KEPT_MS).await, 0, "not yet");
+    // The first: its incident and its two messages (started, cleared).
+    assert_eq!(removal(NOW + 1_001 + INCIDENTS_KEPT_MS).await, 3);
+    let left: Vec<String> = alerts
+        .incidents(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|incident| incident.summary)
+        .collect();
+    assert_eq!(left, ["open", "later"]);
+    // Years on, the open one stays.
+    assert_eq!(removal(NOW + 10 * INCIDENTS_KEPT_MS).await, 3);
+    assert_eq!(alerts.incidents(10).await.unwrap().len(), 1);
 }
