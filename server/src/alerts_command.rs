@@ -142,21 +142,26 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
             };
             let described = settings.describe();
             let spec = NewTargetSpec::Email { settings, password };
-            add(&alerts, &name, spec).await?;
+            add(&alerts, &name, spec, "--url").await?;
             println!("added email target {name:?}: {described}");
         }
         AlertsAction::AddSlack { name } => {
             let name = manage::target_name(&name).map_err(|error| error.to_string())?;
             let url = typed_secret::read("Slack incoming-webhook URL: ", "URL")?;
-            // Read from standard input, not a flag.
-            target::url(url.expose_secret())
-                .map_err(|error| format!("the Slack URL: {}", error.message))?;
-            add(&alerts, &name, NewTargetSpec::Slack { url }).await?;
+            add(
+                &alerts,
+                &name,
+                NewTargetSpec::Slack { url },
+                "the Slack URL",
+            )
+            .await?;
             println!("added Slack target {name:?}");
         }
         AlertsAction::AddWebhook { name, url } => {
             let spec = NewTargetSpec::Webhook { url: url.clone() };
-            let key = add(&alerts, &name, spec).await?.unwrap_or_default();
+            let key = add(&alerts, &name, spec, "--url")
+                .await?
+                .unwrap_or_default();
             println!(
                 "added webhook target {:?} posting to {}",
                 name.trim(),
@@ -246,17 +251,23 @@ pub async fn run(args: AlertsArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Adds a target, or says why not: for a generic webhook, its signing key.
+/// Adds a target, or says why not (its URL said as `url_said_as`: a flag,
+/// or what was read from standard input): for a generic webhook, its
+/// signing key.
 async fn add(
     alerts: &crate::store::alerts::Alerts<'_>,
     name: &str,
     spec: NewTargetSpec,
+    url_said_as: &str,
 ) -> Result<Option<SecretString>, String> {
     manage::add_target(alerts, name, spec, now_ms())
         .await
         .map_err(|refused| match refused {
             // A name already taken is not a wrong flag: said without `--name`.
             manage::Refused::Field(error) if error.message.contains("exists") => error.message,
+            manage::Refused::Field(error) if error.field == "url" => {
+                format!("{url_said_as}: {}", error.message)
+            }
             refused => refused.to_string(),
         })
 }

@@ -83,15 +83,17 @@ pub async fn add_target(
     let (kind, url, settings, secret, key) = match spec {
         NewTargetSpec::Email { settings, password } => {
             settings.check()?;
+            resolves(settings.host.trim(), settings.port, "host").await?;
             let json = serde_json::to_string(&settings).expect("settings serialise");
             ("email", None, Some(json), password, None)
         }
         NewTargetSpec::Slack { url } => {
-            target::url(url.expose_secret())?;
+            url_resolves(&target::url(url.expose_secret())?).await?;
             ("slack", None, None, url, None)
         }
         NewTargetSpec::Webhook { url } => {
             let url = target::url(&url)?;
+            url_resolves(&url).await?;
             let key = target::new_signing_key();
             (
                 "webhook",
@@ -117,6 +119,38 @@ pub async fn add_target(
         .into());
     }
     Ok(key)
+}
+
+/// The longest wait for a target's host to resolve when it is added.
+const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the host of `url` resolves (an address always does).
+async fn url_resolves(url: &reqwest::Url) -> Result<(), FieldError> {
+    match url.domain() {
+        Some(host) => resolves(host, url.port_or_known_default().unwrap_or(443), "url").await,
+        None => Ok(()),
+    }
+}
+
+/// Whether `host` resolves to an address within [`RESOLVE_WAIT`], as the
+/// field `field`: a host that does not is a typo more often than an outage,
+/// and a target that can never be reached is refused when it is added, not
+/// found out at 3 a.m. (A host that resolves but refuses is not refused
+/// here: Send test says so.) The host alone is named: never a URL's path,
+/// which for Slack is the secret.
+async fn resolves(host: &str, port: u16, field: &'static str) -> Result<(), FieldError> {
+    let refused = |why: String| FieldError::new(field, format!("the host {host:?} {why}"));
+    match tokio::time::timeout(RESOLVE_WAIT, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(mut addresses)) => match addresses.next() {
+            Some(_) => Ok(()),
+            None => Err(refused("has no address".to_string())),
+        },
+        Ok(Err(error)) => Err(refused(format!("does not resolve ({error})"))),
+        Err(_) => Err(refused(format!(
+            "did not resolve within {} s",
+            RESOLVE_WAIT.as_secs()
+        ))),
+    }
 }
 
 /// Sends a test message to the target `name` now (linking to `public_url`)

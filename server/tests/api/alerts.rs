@@ -488,6 +488,22 @@ async fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
         ),
         (
             &[
+                "add-webhook",
+                "--name",
+                "x",
+                "--url",
+                "https://no-such-host.invalid/hook",
+            ][..],
+            "",
+            "--url: the host \"no-such-host.invalid\" does not resolve",
+        ),
+        (
+            &["add-slack", "--name", "x"][..],
+            "https://no-such-host.invalid/services/T0/B0/secret-part\n",
+            "the Slack URL: the host \"no-such-host.invalid\" does not resolve",
+        ),
+        (
+            &[
                 "add-email",
                 "--name",
                 "m",
@@ -533,6 +549,10 @@ async fn bad_targets_are_refused_with_the_field_named_and_nothing_saved() {
     ] {
         let output = run(args, stdin).await;
         assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(
+            !said(&output).contains("secret-part"),
+            "a Slack URL is never shown"
+        );
         assert!(
             said(&output).contains(expected),
             "{args:?}: {}",
@@ -662,6 +682,21 @@ async fn the_alerts_page_names_a_wrong_field_and_saves_nothing_and_never_shows_a
     assert!(
         !page.contains("secret-token"),
         "the Slack URL is never shown back"
+    );
+    let refused = page_form(
+        &node,
+        &[
+            ("action", "add-webhook"),
+            ("name", "pager"),
+            ("url", "https://no-such-host.invalid/hook"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains(r#"the host "no-such-host.invalid" does not resolve"#),
+        "{page}"
     );
 
     let refused = page_form(
