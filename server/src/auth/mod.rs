@@ -235,20 +235,29 @@ impl Auth {
         match self.throttle.count_attempt(&keys, now_ms()).await? {
             Verdict::Allow => {}
             Verdict::Locked(remaining) => return Err(LoginError::Locked(remaining)),
-            Verdict::Delay(pause) => {
-                // The place is not held while waiting: a slowed account must
-                // not keep others' logins out.
-                drop(check);
-                tokio::time::sleep(pause).await;
-                check = match self.passwords.try_reserve(trusted) {
-                    Some(check) => check,
-                    None => {
-                        // Never checked: not a failure (or a flood would
-                        // make the admin's own tries count against them).
-                        self.throttle.take_back(&keys).await?;
-                        return Err(LoginError::Busy);
-                    }
+            // An address an admin logged in from is not held to the pace
+            // of a slowed account (a flood must not keep the admin out).
+            Verdict::Slowed if trusted => {}
+            Verdict::Slowed => {
+                let Some(wait) = self.throttle.take_check(&keys, now_ms()).await? else {
+                    // Never checked: not a failure (or a flood would make
+                    // the admin's own tries count against them).
+                    self.throttle.take_back(&keys).await?;
+                    return Err(LoginError::Busy);
                 };
+                if !wait.is_zero() {
+                    // The place is not held while waiting: a slowed account
+                    // must not keep others' logins out.
+                    drop(check);
+                    tokio::time::sleep(wait).await;
+                    check = match self.passwords.try_reserve(trusted) {
+                        Some(check) => check,
+                        None => {
+                            self.throttle.take_back(&keys).await?;
+                            return Err(LoginError::Busy);
+                        }
+                    };
+                }
             }
         }
         let credentials = self.store.accounts().credentials(&email).await?;

@@ -11,11 +11,14 @@
 //! | the account from one client address | [`LOCK_AFTER`] failures | refused (429) until the window has passed |
 //! | the client address (IPv4, or an IPv6 /64) | 3 × [`LOCK_AFTER`] | refused (several people may share one) |
 //! | the network (IPv4 /24, IPv6 /48: 65,536 /64s) | 30 × [`LOCK_AFTER`] | refused (one party's many addresses) |
-//! | the account alone | [`SLOW_AFTER`] (= [`LOCK_AFTER`]) | each attempt waits 1 s, doubling up to [`MAX_DELAY`]; never refused |
+//! | the account alone | [`SLOW_AFTER`] (= [`LOCK_AFTER`]) | its passwords are checked one at a time, [`CHECK_INTERVAL`] apart, whoever tries: an attempt waits up to [`LONGEST_WAIT`] for its turn, and beyond that is refused as busy (no failure) |
 //!
 //! The account alone is never locked: a stranger who knows an admin's email
-//! would otherwise lock that admin out. From the admin's own address the
-//! right password still gets through, at worst [`MAX_DELAY`] later.
+//! would otherwise lock that admin out. Its pace is a rate, not a delay per
+//! attempt, so guesses from many addresses at once get no further than one
+//! a second; attempts from an address an admin has logged in from before
+//! (`Auth`'s trusted prefixes) are not held to it, so the admin's own right
+//! password still gets through a flood.
 //!
 //! An attempt refused because it is locked counts against nothing new (it
 //! only keeps its lock fresh), and one refused because the node's password
@@ -64,8 +67,10 @@ const LOCK_LIMITS: [Option<i64>; 4] = [
 ];
 /// How long failures are remembered, and how long a lock lasts.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// The longest wait added to an attempt on a slowed account.
-const MAX_DELAY: Duration = Duration::from_secs(8);
+/// How far apart a slowed account's password checks are, across nodes.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest an attempt on a slowed account waits for its check.
+const LONGEST_WAIT: Duration = Duration::from_secs(8);
 /// Counts kept in memory at most (SQLite); expired ones are dropped first.
 const MAX_ENTRIES: usize = 100_000;
 
@@ -106,8 +111,9 @@ impl AttemptKeys {
 pub enum Verdict {
     /// Check the password now.
     Allow,
-    /// Check it after this pause.
-    Delay(Duration),
+    /// The account is slowed: check the password when its turn comes
+    /// ([`LoginThrottle::take_check`]).
+    Slowed,
     /// Refuse; the lock lifts this long after the last failure.
     Locked(Duration),
 }
@@ -123,13 +129,8 @@ impl Verdict {
         {
             return Verdict::Locked(WINDOW);
         }
-        let account = counts[0];
-        if account > SLOW_AFTER {
-            let doublings = u32::try_from(account - SLOW_AFTER - 1).unwrap_or(u32::MAX);
-            let delay = Duration::from_secs(1)
-                .checked_mul(2u32.saturating_pow(doublings))
-                .unwrap_or(MAX_DELAY);
-            return Verdict::Delay(delay.min(MAX_DELAY));
+        if counts[0] > SLOW_AFTER {
+            return Verdict::Slowed;
         }
         Verdict::Allow
     }
@@ -193,6 +194,30 @@ impl LoginThrottle {
         };
         report_thresholds(keys, counts);
         Ok(Verdict::from_counts(counts))
+    }
+
+    /// Takes the next turn of the slowed account of `keys` at `now_ms`: how
+    /// long to wait for it, or `None` when it is more than [`LONGEST_WAIT`]
+    /// away (the attempt is then refused as busy, and taken back).
+    pub async fn take_check(
+        &self,
+        keys: &AttemptKeys,
+        now_ms: i64,
+    ) -> Result<Option<Duration>, StoreError> {
+        let (interval, longest) = (duration_ms(CHECK_INTERVAL), duration_ms(LONGEST_WAIT));
+        let wait_ms = match &self.counts {
+            Counts::Memory(counts) => {
+                let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                counts.take_check(&keys.account, now_ms, interval, longest)
+            }
+            Counts::Shared(store) => {
+                store
+                    .login_failures()
+                    .take_check(&keys.account, now_ms, interval, longest)
+                    .await?
+            }
+        };
+        Ok(wait_ms.map(|ms| Duration::from_millis(ms.unsigned_abs())))
     }
 
     /// Takes back a successful attempt: the account's failures (from every
@@ -269,6 +294,8 @@ struct MemoryCounts {
 struct Count {
     failures: i64,
     last_ms: i64,
+    /// When the next password check of a slowed account may start.
+    next_check_ms: i64,
     /// The count past which the key is locked (`None`: it never is).
     lock_after: Option<i64>,
 }
@@ -315,6 +342,7 @@ impl MemoryCounts {
             let mut count = self.current(key, window_start).unwrap_or(Count {
                 failures: 0,
                 last_ms: now_ms,
+                next_check_ms: 0,
                 lock_after,
             });
             count.failures += 1;
@@ -325,6 +353,28 @@ impl MemoryCounts {
             }
             failures
         })
+    }
+
+    /// The wait for the next check of `key` at `now_ms`, checks being
+    /// `interval_ms` apart, taking it; `None` when it is more than
+    /// `longest_wait_ms` away. A key not kept (every place held by a lock)
+    /// has no turns to wait for.
+    fn take_check(
+        &mut self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        longest_wait_ms: i64,
+    ) -> Option<i64> {
+        let Some(count) = self.entries.get_mut(key) else {
+            return Some(0);
+        };
+        let start = count.next_check_ms.max(now_ms);
+        if start - now_ms > longest_wait_ms {
+            return None;
+        }
+        count.next_check_ms = start + interval_ms;
+        Some(start - now_ms)
     }
 
     /// `key`'s count, if its window has not passed.
@@ -425,8 +475,8 @@ fn report_thresholds(keys: &AttemptKeys, [account, pair, address, network]: [i64
     if account == SLOW_AFTER + 1 {
         tracing::warn!(
             key = %keys.account,
-            "failed logins for an account: each attempt now waits, up to {} s",
-            MAX_DELAY.as_secs()
+            "failed logins for an account: its passwords are now checked one at a time, {} s apart",
+            CHECK_INTERVAL.as_secs()
         );
     }
 }
@@ -439,23 +489,11 @@ mod tests {
     fn a_pair_an_address_or_a_network_locks_and_an_account_alone_only_slows() {
         assert_eq!(Verdict::from_counts([1, 1, 1, 1]), Verdict::Allow);
         assert_eq!(Verdict::from_counts([10, 10, 10, 10]), Verdict::Allow);
-        assert_eq!(
-            Verdict::from_counts([11, 1, 1, 1]),
-            Verdict::Delay(Duration::from_secs(1))
-        );
-        assert_eq!(
-            Verdict::from_counts([12, 1, 1, 1]),
-            Verdict::Delay(Duration::from_secs(2))
-        );
-        assert_eq!(
-            Verdict::from_counts([14, 1, 1, 1]),
-            Verdict::Delay(MAX_DELAY),
-            "8 s"
-        );
+        assert_eq!(Verdict::from_counts([11, 1, 1, 1]), Verdict::Slowed);
         assert_eq!(
             Verdict::from_counts([1_000_000, 1, 1, 1]),
-            Verdict::Delay(MAX_DELAY),
-            "capped, however many strangers tried"
+            Verdict::Slowed,
+            "never locked, however many strangers tried"
         );
         assert_eq!(
             Verdict::from_counts([11, 11, 11, 11]),
@@ -514,6 +552,44 @@ mod tests {
             Verdict::Allow,
             "the flooded emails were not counted"
         );
+    }
+
+    #[test]
+    fn a_slowed_account_is_checked_once_a_second_whoever_tries() {
+        let mut counts = MemoryCounts::new(1_000);
+        // Eleven failures from eleven addresses: the account is slowed.
+        for n in 0..11 {
+            counts.count(
+                &keys("admin@example.com", &format!("192.0.2.{n}")),
+                START,
+                0,
+            );
+        }
+        let (interval, longest) = (duration_ms(CHECK_INTERVAL), duration_ms(LONGEST_WAIT));
+        let admin = keys("admin@example.com", "192.0.2.1").account;
+        let other = keys("other@example.com", "192.0.2.1").account;
+        // Twelve attempts at once: each gets its own turn a second apart, up
+        // to the longest wait; the rest are refused (nothing taken).
+        let waits: Vec<Option<i64>> = (0..12)
+            .map(|_| counts.take_check(&admin, START, interval, longest))
+            .collect();
+        let expected: Vec<Option<i64>> = (0..=8)
+            .map(|n| Some(n * 1_000))
+            .chain([None, None, None])
+            .collect();
+        assert_eq!(waits, expected);
+        // Turns free up as time passes, a second at a time.
+        assert_eq!(
+            counts.take_check(&admin, START + 1_000, interval, longest),
+            Some(8_000)
+        );
+        assert_eq!(
+            counts.take_check(&admin, START + 1_000, interval, longest),
+            None
+        );
+        // Another account is not held up.
+        counts.count(&keys("other@example.com", "192.0.2.1"), START, 0);
+        assert_eq!(counts.take_check(&other, START, interval, longest), Some(0));
     }
 
     #[test]

@@ -96,6 +96,34 @@ impl LoginFailures<'_> {
             .collect())
     }
 
+    /// Takes the next check of the slowed `key` at `now_ms`, checks being
+    /// `interval_ms` apart: the wait before this one may start, or `None`
+    /// when the next free one is more than `longest_wait_ms` away (nothing
+    /// is taken then). One statement, so nodes taking checks at once each
+    /// get their own.
+    pub async fn take_check(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        longest_wait_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let taken = sqlx::query(
+            "UPDATE login_failures
+             SET next_check_ms = GREATEST(COALESCE(next_check_ms, 0), $2) + $3
+             WHERE key = $1 AND COALESCE(next_check_ms, 0) - $2 <= $4
+             RETURNING next_check_ms",
+        )
+        .bind(key)
+        .bind(now_ms)
+        .bind(interval_ms)
+        .bind(longest_wait_ms)
+        .fetch_optional(self.writer)
+        .await;
+        let taken = self.writes.observe("taking a login check", taken)?;
+        Ok(taken.map(|row| (row.get::<i64, _>(0) - interval_ms - now_ms).max(0)))
+    }
+
     /// Keeps `key`'s lock fresh: its last failure becomes `now_ms`.
     pub async fn refresh(&self, key: &str, now_ms: i64) -> Result<(), StoreError> {
         let refreshed =
