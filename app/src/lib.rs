@@ -18,10 +18,10 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
-use pages::{Accounts, AdminPage, AlertsPage, LoginPage};
+use pages::{AccountPageView, Accounts, AdminPage, AlertsPage, LoginPage};
 
 /// The HTML document around the application, rendered once per page load on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -84,13 +84,21 @@ fn IslandScripts(options: LeptosOptions) -> impl IntoView {
 /// The pages whose HTML holds an island, so that they load the wasm.
 pub const PAGES_WITH_ISLANDS: &[&str] = &["/admin", "/admin/accounts"];
 
+/// Whether the page at `path` holds an island: one of
+/// [`PAGES_WITH_ISLANDS`], or an account's page (`/admin/accounts/{id}`).
+pub fn has_island(path: &str) -> bool {
+    PAGES_WITH_ISLANDS.contains(&path)
+        || path
+            .strip_prefix("/admin/accounts/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// Whether the page being rendered holds an island (the login page and the
 /// error pages do not, and load no script).
 fn has_islands() -> bool {
     #[cfg(feature = "ssr")]
     {
-        use_context::<http::request::Parts>()
-            .is_some_and(|request| PAGES_WITH_ISLANDS.contains(&request.uri.path()))
+        use_context::<http::request::Parts>().is_some_and(|request| has_island(request.uri.path()))
     }
     #[cfg(not(feature = "ssr"))]
     {
@@ -116,6 +124,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("accounts"))
                     view=Accounts
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("accounts"), ParamSegment("id"))
+                    view=AccountPageView
                     ssr=SsrMode::Async
                 />
                 <Route

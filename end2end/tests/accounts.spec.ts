@@ -62,6 +62,28 @@ test("the accounts page lists every account, updates live, flags the silent one,
     const refused = await page.request.get(`${node.baseURL}/api/admin/accounts?sort=colour`);
     expect(refused.status()).toBe(400);
     expect(await refused.text()).toContain('unknown sort "colour"');
+
+    // One account's page, from the table: why biz-b is silent, and biz-a's figures live.
+    await page.goto(`${node.baseURL}/admin/accounts`);
+    await page.getByRole("link", { name: "biz-b", exact: true }).click();
+    await expect(page).toHaveURL(/\/admin\/accounts\/biz-b$/);
+    await expect(page.getByTestId("silence")).toContainText(
+      "Busy in the previous 24 hours (20 events; 20 make an account busy)",
+    );
+    await expect(page.getByTestId("events-24h")).toHaveText("20 events");
+    await page.goto(`${node.baseURL}/admin/accounts/biz-a`);
+    await expect(page.getByTestId("silence")).toHaveCount(0);
+    const received = page.locator('[data-stat="received"] .stat-value');
+    await expect(received).toHaveText("2");
+    // The figures follow the stream (whose first frame already shows a newer store): a new DM
+    // shows without a reload.
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 2));
+    await at("biz-a", "third", Date.now());
+    await expect(received).toHaveText("3", { timeout: 3_000 });
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(2);
+    const missing = await page.goto(`${node.baseURL}/admin/accounts/biz-none`);
+    expect(missing!.status()).toBe(404);
+    await expect(page.getByText("No such account")).toBeVisible();
   } finally {
     await node.stop();
   }

@@ -118,20 +118,21 @@ async fn fetch<T: crate::model::reading::Readable>(
     crate::model::reading::parse(&response.text().await.ok()?)
 }
 
-/// Keeps the accounts table's `page` (for `query`) up to date while the page
-/// is open: it joins the browser's stats stream like a dashboard and asks
-/// for the page again whenever the store has moved past the version shown,
-/// one request at a time, and once a minute as the time windows move on.
+/// Keeps a page computed on request (`page`, read from `url`; `version`
+/// says which store version it shows) up to date while it is open: it joins
+/// the browser's stats stream like a dashboard and asks for the page again
+/// whenever the store has moved past the version shown, one request at a
+/// time, and once a minute as the time windows move on.
 #[cfg(feature = "hydrate")]
-pub(crate) fn follow_accounts(
-    page: RwSignal<crate::model::AccountsPage>,
-    query: &crate::model::AccountsQuery,
-) {
+pub(crate) fn follow_page<T>(page: RwSignal<T>, url: String, version: fn(&T) -> i64)
+where
+    T: crate::model::reading::Readable + Send + Sync + 'static,
+{
     use std::{cell::Cell, rc::Rc};
 
     let live = LiveStats {
         snapshot: RwSignal::new(StatsSnapshot {
-            version: page.with_untracked(|page| page.version),
+            version: page.with_untracked(version),
             ..StatsSnapshot::default()
         }),
         connection: RwSignal::new(ConnectionState::Connecting),
@@ -139,11 +140,9 @@ pub(crate) fn follow_accounts(
         latency_ms: RwSignal::new(None),
     };
     subscribe(live);
-    let url = format!("/api/admin/accounts?{}", query.to_query_string());
     let busy = send_wrapper::SendWrapper::new(Rc::new(Cell::new(false)));
     let fetch = move |always: bool| {
-        let stale =
-            || live.snapshot.with_untracked(|s| s.version) > page.with_untracked(|p| p.version);
+        let stale = || live.snapshot.with_untracked(|s| s.version) > page.with_untracked(version);
         if busy.get() || !(always || stale()) {
             return;
         }
@@ -156,8 +155,7 @@ pub(crate) fn follow_accounts(
                     None => break,
                 }
                 // A push that came in meanwhile asks for one more.
-                if live.snapshot.with_untracked(|s| s.version) <= page.with_untracked(|p| p.version)
-                {
+                if live.snapshot.with_untracked(|s| s.version) <= page.with_untracked(version) {
                     break;
                 }
             }

@@ -25,6 +25,22 @@ pub struct AccountRow {
     pub silent: bool,
 }
 
+/// One account's page: its row, its events per hour over the previous
+/// 24 hours, and why it is flagged silent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPage {
+    /// When it was computed (Unix ms).
+    pub generated_at_ms: i64,
+    /// The store version it was computed at.
+    pub version: i64,
+    pub row: AccountRow,
+    /// Counted events per UTC hour (start, events) over the previous 24
+    /// hours, oldest first; hours without events left out.
+    pub hours: Vec<(i64, i64)>,
+    /// Why it is flagged silent, in words; `None` when it is not.
+    pub silence: Option<String>,
+}
+
 /// One page of the accounts table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountsPage {

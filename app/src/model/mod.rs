@@ -8,7 +8,9 @@ mod history;
 pub mod reading;
 mod stats_snapshot;
 
-pub use accounts::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
+pub use accounts::{
+    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE,
+};
 pub use alerts::{
     AlertIncident, AlertMessage, AlertRule, AlertTarget, AlertThreshold, AlertsFormAnswer,
     AlertsOverview,

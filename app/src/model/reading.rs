@@ -6,9 +6,9 @@
 //! the tests read it back through this module to keep both sides in step.
 
 use super::{
-    AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, HistoryPoint, HistoryReport,
-    MinuteBucket, RangeFigures, Replies, ReplyTimes, SnapshotSource, StatsSnapshot, Storage,
-    Waiting, WebhookHealth,
+    AccountPage, AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, HistoryPoint,
+    HistoryReport, MinuteBucket, RangeFigures, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
+    Storage, Waiting, WebhookHealth,
 };
 
 /// One minute in milliseconds.
@@ -119,6 +119,26 @@ impl Readable for AccountsPage {
                 .iter()
                 .map(account_row)
                 .collect::<Option<Vec<_>>>()?,
+        })
+    }
+}
+
+impl Readable for AccountPage {
+    fn read(value: &impl JsonValue) -> Option<Self> {
+        Some(AccountPage {
+            generated_at_ms: int(value, "generated_at_ms")?,
+            version: int(value, "version")?,
+            row: account_row(&value.member("row")?)?,
+            hours: value
+                .member("hours")?
+                .items()?
+                .iter()
+                .map(|pair| {
+                    let pair = pair.items()?;
+                    Some((pair.first()?.integer()?, pair.get(1)?.integer()?))
+                })
+                .collect::<Option<Vec<_>>>()?,
+            silence: optional_text(value, "silence")?,
         })
     }
 }
@@ -461,6 +481,34 @@ mod tests {
         let mut broken = json;
         broken["rows"][1]["silent"] = serde_json::json!("yes");
         assert_eq!(AccountsPage::read(&broken), None);
+    }
+
+    #[test]
+    fn an_account_page_reads_back_whole() {
+        let page = AccountPage {
+            generated_at_ms: 1_795_631_405_000,
+            version: 12,
+            row: AccountRow {
+                account_id: "17841400000001".to_string(),
+                received_today: 5,
+                silent: true,
+                ..AccountRow::default()
+            },
+            hours: vec![(1_795_600_800_000, 40), (1_795_604_400_000, 2)],
+            silence: Some("Busy in the previous 24 hours".to_string()),
+        };
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(AccountPage::read(&json), Some(page.clone()));
+        let quiet = AccountPage {
+            silence: None,
+            hours: Vec::new(),
+            ..page
+        };
+        let json = serde_json::to_value(&quiet).unwrap();
+        assert_eq!(AccountPage::read(&json), Some(quiet));
+        let mut broken = json;
+        broken["hours"] = serde_json::json!([[1, "two"]]);
+        assert_eq!(AccountPage::read(&broken), None);
     }
 
     #[test]

@@ -159,7 +159,8 @@ fn AccountsTable() -> impl IntoView {
     let page = RwSignal::new(first);
     #[cfg(feature = "hydrate")]
     {
-        crate::live::follow_accounts(page, &query);
+        let url = format!("/api/admin/accounts?{}", query.to_query_string());
+        crate::live::follow_page(page, url, |page| page.version);
         crate::live::tick_clock(now_ms);
     }
 
@@ -273,7 +274,7 @@ fn account_row(row: &AccountRow, now_ms: i64) -> impl IntoView {
     view! {
         <tr data-account=row.account_id.clone() class:accounts__row--silent=row.silent>
             <th scope="row">
-                {row.account_id.clone()}
+                <a href=super::account::address(&row.account_id)>{row.account_id.clone()}</a>
                 {row.silent.then(|| view! { <span class="badge-silent">"silent"</span> })}
             </th>
             <td data-col="received">{thousands(row.received_today)}</td>

@@ -1,5 +1,6 @@
 //! One module per routed page.
 
+pub mod account;
 pub mod accounts;
 pub(crate) mod admin;
 pub mod alerts;
@@ -7,6 +8,7 @@ mod embedded;
 pub mod login;
 pub mod range;
 
+pub use account::AccountPageView;
 pub use accounts::Accounts;
 pub use admin::AdminPage;
 pub use alerts::AlertsPage;

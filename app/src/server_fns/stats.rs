@@ -17,7 +17,8 @@ mod context {
     use std::{future::Future, pin::Pin, sync::Arc};
 
     use crate::model::{
-        AccountsPage, AccountsQuery, HistoryFailure, HistoryQuery, HistoryReport, StatsSnapshot,
+        AccountPage, AccountsPage, AccountsQuery, HistoryFailure, HistoryQuery, HistoryReport,
+        StatsSnapshot,
     };
 
     /// What the server's stats machinery offers to server functions.
@@ -37,6 +38,13 @@ mod context {
             &self,
             query: AccountsQuery,
         ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, String>> + Send>>;
+
+        /// The page of the account `id`, computed now; `None` when it was
+        /// never seen. The error text is safe to show.
+        fn account(
+            &self,
+            id: String,
+        ) -> Pin<Box<dyn Future<Output = Result<Option<AccountPage>, String>> + Send>>;
 
         /// The report of the date range `query` asks for, computed now, for
         /// `viewer`: in the zone the query names (remembered as theirs), else

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/stats", get(current_stats))
         .route("/api/admin/accounts", get(accounts_page))
         .route("/api/admin/accounts.csv", get(accounts_csv))
+        .route("/api/admin/accounts/{id}", get(account_page))
         .route("/api/admin/history", get(history::report))
         .route("/api/admin/history.csv", get(history::csv))
         .route(stream::PATH, get(stream::stream))
@@ -202,6 +203,34 @@ async fn accounts_page(
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the accounts could not be read; see the server log",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /api/admin/accounts/{id}`: one account's page as JSON; 404 for an
+/// account never seen.
+async fn account_page(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match state.publisher.account_page(&id).await {
+        Ok(Some(page)) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(page),
+        )
+            .into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            format!("no business account {id:?} has sent or received anything here"),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(error = %error_chain(&error), "an account's page failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the account could not be read; see the server log",
             )
                 .into_response()
         }

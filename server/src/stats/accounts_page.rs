@@ -3,7 +3,9 @@
 //! browser gets. The route parses the query; the store reads the rows; this
 //! is everything in between.
 
-use app::model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE};
+use app::model::{
+    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE,
+};
 
 use futures::StreamExt as _;
 
@@ -51,20 +53,56 @@ fn page(records: AccountRecords, query: &AccountsQuery, now_ms: i64, silent: i64
         total: records.total,
         offset: query.offset,
         silent,
-        rows: records
-            .rows
-            .into_iter()
-            .map(|record| AccountRow {
-                account_id: record.account_id,
-                received_today: record.received_today,
-                sent_today: record.sent_today,
-                waiting: record.waiting,
-                median_reply_ms: record.median_reply_ms,
-                last_event_at_ms: record.last_event_at_ms,
-                silent: record.silent,
-            })
-            .collect(),
+        rows: records.rows.into_iter().map(row).collect(),
     }
+}
+
+/// An account's row as the browser gets it.
+fn row(record: AccountRecord) -> AccountRow {
+    AccountRow {
+        account_id: record.account_id,
+        received_today: record.received_today,
+        sent_today: record.sent_today,
+        waiting: record.waiting,
+        median_reply_ms: record.median_reply_ms,
+        last_event_at_ms: record.last_event_at_ms,
+        silent: record.silent,
+    }
+}
+
+/// The page of the account `id` read from `store` at `now_ms`; `None`
+/// when it was never seen.
+pub async fn account(
+    store: &Store,
+    now_ms: i64,
+    id: &str,
+    thresholds: &Thresholds,
+) -> Result<Option<AccountPage>, StoreError> {
+    let Some(detail) = store.account_detail(now_ms, id, thresholds).await? else {
+        return Ok(None);
+    };
+    let events_24h: i64 = detail.hours.iter().map(|(_, events)| events).sum();
+    let record = detail.record;
+    let silence = record.silent.then(|| {
+        let quiet = record
+            .last_event_at_ms
+            .map(|at| format!("no event for {}", app::format::duration(Some(now_ms - at))))
+            .unwrap_or_else(|| "no event since".to_string());
+        format!(
+            "Busy in the previous 24 hours ({events_24h} events; {} make an account busy) and \
+             {quiet} (silent after {} min): the usual sign of an expired access token or a \
+             removed app.",
+            thresholds.silence_min_events,
+            thresholds.silence_after.as_secs() / 60
+        )
+    });
+    Ok(Some(AccountPage {
+        generated_at_ms: now_ms,
+        version: detail.version,
+        row: row(record),
+        hours: detail.hours,
+        silence,
+    }))
 }
 
 /// One page of the accounts table read from `store` at `now_ms`.

@@ -15,8 +15,8 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
     model::{
-        AccountsPage, AccountsQuery, HistoryFailure, HistoryQuery, HistoryReport, SnapshotSource,
-        StatsSnapshot,
+        AccountPage, AccountsPage, AccountsQuery, HistoryFailure, HistoryQuery, HistoryReport,
+        SnapshotSource, StatsSnapshot,
     },
     server_fns::stats::{StatsService, Viewer},
 };
@@ -286,6 +286,14 @@ impl StatsPublisher {
 }
 
 impl StatsPublisher {
+    /// The page of the account `id`, computed now; `None` when it was never
+    /// seen.
+    pub async fn account_page(&self, id: &str) -> Result<Option<AccountPage>, StoreError> {
+        accounts_page::account(&self.store, now_ms(), id, &self.health().thresholds).await
+    }
+}
+
+impl StatsPublisher {
     /// Every account of the table's `query` as CSV, streamed in chunks (see
     /// [`accounts_page::csv_chunks`]).
     pub async fn accounts_csv(
@@ -329,6 +337,19 @@ impl StatsService for StatsPublisher {
             publisher.accounts_page(&query).await.map_err(|error| {
                 tracing::error!(error = %error_chain(&error), "the accounts page failed");
                 "the accounts could not be read; see the server log".to_string()
+            })
+        })
+    }
+
+    fn account(
+        &self,
+        id: String,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<AccountPage>, String>> + Send>> {
+        let publisher = self.clone();
+        Box::pin(async move {
+            publisher.account_page(&id).await.map_err(|error| {
+                tracing::error!(error = %error_chain(&error), "an account's page failed");
+                "the account could not be read; see the server log".to_string()
             })
         })
     }

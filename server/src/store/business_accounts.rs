@@ -62,6 +62,17 @@ pub struct AccountRecord {
     pub silent: bool,
 }
 
+/// One account for its page, read from one consistent view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountDetail {
+    /// The store version it was read at.
+    pub version: i64,
+    pub record: AccountRecord,
+    /// Counted events per UTC hour (start, events) over the previous 24
+    /// hours, oldest first; hours without events left out.
+    pub hours: Vec<(i64, i64)>,
+}
+
 /// The rows of one page of accounts, read from one consistent view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRecords {
@@ -385,6 +396,47 @@ pub(super) async fn records(
     let rows = records_in(&mut reader, backend, now_ms, ids, thresholds).await?;
     reader.commit().await?;
     Ok(rows)
+}
+
+/// One account at `now_ms`, for its page: its row, and its counted events
+/// per UTC hour over the previous 24 hours (oldest first, hours without
+/// events left out), from one consistent view; `None` for an id never seen.
+pub(super) async fn detail(
+    reader: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+    id: &str,
+    thresholds: &Thresholds,
+) -> Result<Option<AccountDetail>, sqlx::Error> {
+    let mut reader = transaction::begin_read(reader, backend).await?;
+    let record = records_in(
+        &mut reader,
+        backend,
+        now_ms,
+        vec![id.to_string()],
+        thresholds,
+    )
+    .await?
+    .pop();
+    let Some(record) = record else {
+        reader.commit().await?;
+        return Ok(None);
+    };
+    let hours: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT hour_ms, CAST(SUM(events) AS BIGINT) FROM account_hours
+         WHERE account_id = $1 AND hour_ms >= $2 GROUP BY hour_ms ORDER BY hour_ms",
+    )
+    .bind(id)
+    .bind(floor(now_ms - DAY_MS, HOUR_MS))
+    .fetch_all(&mut *reader)
+    .await?;
+    let version = sql::version_on(&mut *reader).await?;
+    reader.commit().await?;
+    Ok(Some(AccountDetail {
+        version,
+        record,
+        hours,
+    }))
 }
 
 /// The ids of a page ordered by a figure, from the node's ordered figures

@@ -30,7 +30,9 @@ use std::num::NonZeroUsize;
 use sqlx::AnyPool;
 
 use crate::event::{Rejection, WebhookEvent};
-pub use business_accounts::{AccountOrder, AccountRecord, AccountRecords, PageRequest};
+pub use business_accounts::{
+    AccountDetail, AccountOrder, AccountRecord, AccountRecords, PageRequest,
+};
 pub use snapshot::SnapshotRows;
 pub use storage::{DiskSpace, StorageUse};
 use write_health::WriteHealth;
@@ -408,6 +410,17 @@ impl Store {
             request,
         )
         .await?)
+    }
+
+    /// The account `id` as of `now_ms`, for its page; `None` when it was
+    /// never seen.
+    pub async fn account_detail(
+        &self,
+        now_ms: i64,
+        id: &str,
+        thresholds: &Thresholds,
+    ) -> Result<Option<AccountDetail>, StoreError> {
+        Ok(business_accounts::detail(&self.reader, self.backend, now_ms, id, thresholds).await?)
     }
 
     /// The rows of the accounts `ids`, in that order, as of `now_ms`, from

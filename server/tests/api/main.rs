@@ -2,6 +2,7 @@
 //! SQLite file in a temporary directory, a real SSE stream; for scale-out, real
 //! `pulse` processes sharing a private Postgres and a private `redis-server`.
 
+mod account_page;
 mod accounts_csv;
 mod alerts;
 mod assets;

@@ -1,0 +1,203 @@
+//! `/admin/accounts/{id}`: one business account: its figures today, its
+//! events hour by hour over the last 24 hours, and why it is flagged silent.
+//!
+//! Rendered on the server complete (it reads well without JavaScript), with
+//! a 404 page for an account never seen. The figures are an island that
+//! follows the browser's stats stream, as the accounts table does, and asks
+//! for the account again (`GET /api/admin/accounts/{id}`) each time the
+//! store moves on.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::{
+    format::{age, duration, thousands, utc_clock},
+    model::{query_value, AccountPage},
+};
+
+/// The element holding the page's figures as JSON, for the island.
+const PAGE_JSON_ID: &str = "pulse-account-page";
+
+/// The address of the page of the account `id`.
+pub fn address(id: &str) -> String {
+    format!("/admin/accounts/{}", query_value(id))
+}
+
+/// The routed page.
+#[component]
+pub fn AccountPageView() -> impl IntoView {
+    let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());
+    let loaded = Resource::new_blocking(move || id.clone(), load);
+    view! {
+        <main class="dashboard account">
+            <Suspense fallback=|| view! { <p class="loading">"Loading the account…"</p> }>
+                {move || Suspend::new(async move {
+                    match loaded.await {
+                        Ok(Some(page)) => {
+                            let handed = super::embedded::hand_over(PAGE_JSON_ID, page);
+                            view! {
+                                {handed}
+                                <AccountFigures/>
+                            }
+                                .into_any()
+                        }
+                        Ok(None) => {
+                            #[cfg(feature = "ssr")]
+                            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                                response.set_status(http::StatusCode::NOT_FOUND);
+                            }
+                            view! {
+                                <header class="dashboard__header">
+                                    <h1>"No such account"</h1>
+                                </header>
+                                <p class="error" role="alert">
+                                    "No business account with this id has sent or received anything here."
+                                </p>
+                                <p><a class="nav-link" href="/admin/accounts">"← Accounts"</a></p>
+                            }
+                                .into_any()
+                        }
+                        Err(message) => {
+                            view! { <p class="error" role="alert">{message}</p> }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+/// Reads the account on the server (this page is never rendered in the
+/// browser). The context is taken before the future starts.
+#[cfg_attr(not(feature = "ssr"), allow(clippy::manual_async_fn))]
+fn load(
+    id: String,
+) -> impl std::future::Future<Output = Result<Option<AccountPage>, String>> + Send {
+    #[cfg(feature = "ssr")]
+    let service = use_context::<crate::server_fns::stats::StatsContext>();
+    async move {
+        #[cfg(feature = "ssr")]
+        {
+            let service = service.ok_or("the stats service is not available")?;
+            service.0.account(id).await
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            let _ = id;
+            Err("the account is read on the server".to_string())
+        }
+    }
+}
+
+/// The live figures: header, silence, cards and the hourly chart.
+#[island]
+fn AccountFigures() -> impl IntoView {
+    let first: AccountPage = super::embedded::rendered(PAGE_JSON_ID);
+    let id = first.row.account_id.clone();
+    let now_ms = RwSignal::new(first.generated_at_ms);
+    let page = RwSignal::new(first);
+    #[cfg(feature = "hydrate")]
+    {
+        let url = format!("/api/admin/accounts/{}", query_value(&id));
+        crate::live::follow_page(page, url, |page| page.version);
+        crate::live::tick_clock(now_ms);
+    }
+    let figure = move |read: fn(&AccountPage) -> String| move || page.with(read);
+    let silence = move || {
+        page.with(|page| page.silence.clone()).map(|text| {
+            view! {
+                <p class="notice notice--error account__silence" role="status" data-testid="silence">
+                    <span class="badge-silent">"silent"</span>" "{text}
+                </p>
+            }
+        })
+    };
+    let last_event = move || {
+        let now = now_ms.get();
+        page.with(|page| match page.row.last_event_at_ms {
+            Some(at) => age(now - at),
+            None => "never".to_string(),
+        })
+    };
+    view! {
+        <header class="dashboard__header">
+            <div>
+                <h1>"Account " <span data-testid="account-id">{id}</span></h1>
+                <p class="subtitle">"One business account, today (UTC) and over the last 24 hours"</p>
+            </div>
+            <nav class="dashboard__status">
+                <a class="nav-link" href="/admin/accounts">"← Accounts"</a>
+                <a class="nav-link" href="/admin">"Dashboard"</a>
+            </nav>
+        </header>
+        {silence}
+        <section class="cards">
+            <section class="stat-card" data-stat="received">
+                <h2>"DMs received today"</h2>
+                <p class="stat-value">{figure(|page| thousands(page.row.received_today))}</p>
+            </section>
+            <section class="stat-card" data-stat="sent">
+                <h2>"DMs sent today"</h2>
+                <p class="stat-value">{figure(|page| thousands(page.row.sent_today))}</p>
+            </section>
+            <section class="stat-card" data-stat="waiting">
+                <h2>"Waiting for a reply"</h2>
+                <p class="stat-value">{figure(|page| thousands(page.row.waiting))}</p>
+            </section>
+            <section class="stat-card" data-stat="reply">
+                <h2>"Median reply (last hour)"</h2>
+                <p class="stat-value">{figure(|page| duration(page.row.median_reply_ms))}</p>
+            </section>
+            <section class="stat-card" data-stat="last-event">
+                <h2>"Last event"</h2>
+                <p class="stat-value">{last_event}</p>
+            </section>
+        </section>
+        <HourChart page/>
+    }
+}
+
+/// The account's counted events per hour over the last 24 hours, as bars.
+#[component]
+fn HourChart(page: RwSignal<AccountPage>) -> impl IntoView {
+    const WIDTH: i64 = 24 * 20;
+    const HEIGHT: i64 = 120;
+    let bars = move || {
+        page.with(|page| {
+            let last_hour = page.generated_at_ms - page.generated_at_ms.rem_euclid(3_600_000);
+            let first_hour = last_hour - 23 * 3_600_000;
+            let highest = page.hours.iter().map(|(_, events)| *events).max().unwrap_or(0).max(1);
+            page.hours
+                .iter()
+                .filter(|(hour, _)| *hour >= first_hour)
+                .map(|(hour, events)| {
+                    let index = (hour - first_hour) / 3_600_000;
+                    let height = (events * HEIGHT / highest).max(1);
+                    view! {
+                        <rect
+                            class="bar--received"
+                            x=index * 20 + 2
+                            y=HEIGHT - height
+                            width="16"
+                            height=height
+                            data-hour=*hour
+                            data-events=*events
+                        >
+                            <title>{format!("{} UTC: {} events", utc_clock(*hour), thousands(*events))}</title>
+                        </rect>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let total = move || page.with(|page| page.hours.iter().map(|(_, events)| events).sum::<i64>());
+    view! {
+        <section class="panel account__chart">
+            <h2>"Events per hour, last 24 hours (UTC)"</h2>
+            <p class="subtitle" data-testid="events-24h">{move || format!("{} events", thousands(total()))}</p>
+            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label="Events per hour">
+                {bars}
+            </svg>
+        </section>
+    }
+}
