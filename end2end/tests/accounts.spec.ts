@@ -3,7 +3,7 @@ import { PulseNode } from "./processes";
 import { logIn, postSignedDm } from "./webhook";
 
 // A node of its own: the suite's shared server has accounts of other tests.
-test("the accounts page lists every account, updates live, flags the silent one, filters and sorts", async ({
+test("the accounts page lists every account, updates live, flags the silent one, filters, sorts and links to each account's live page", async ({
   page,
   request,
 }) => {
