@@ -23,6 +23,8 @@ pub struct AccountRow {
     /// Busy in the previous 24 h and quiet for a while: the usual sign of an
     /// expired access token or a removed app.
     pub silent: bool,
+    /// The display name an admin gave it (shown beside the id).
+    pub name: Option<String>,
 }
 
 /// One account's page: its row, its events per hour over the previous

@@ -207,6 +207,7 @@ fn account_row(value: &impl JsonValue) -> Option<AccountRow> {
         median_reply_ms: optional_int(value, "median_reply_ms")?,
         last_event_at_ms: optional_int(value, "last_event_at_ms")?,
         silent: value.member("silent")?.boolean()?,
+        name: optional_text(value, "name")?,
     })
 }
 
@@ -468,6 +469,7 @@ mod tests {
                     median_reply_ms: Some(30_000),
                     last_event_at_ms: Some(1_795_631_000_000),
                     silent: false,
+                    name: Some("Shop \"Lisbon\", 2nd floor".to_string()),
                 },
                 AccountRow {
                     account_id: "quiet".to_string(),

@@ -8,7 +8,7 @@
 //! store moves on.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     format::{age, duration, thousands, utc_clock},
@@ -27,6 +27,8 @@ pub fn address(id: &str) -> String {
 #[component]
 pub fn AccountPageView() -> impl IntoView {
     let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());
+    let invalid_name =
+        use_query_map().with_untracked(|query| query.get_str("invalid") == Some("name"));
     let loaded = Resource::new_blocking(move || id.clone(), load);
     view! {
         <main class="dashboard account">
@@ -34,10 +36,12 @@ pub fn AccountPageView() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match loaded.await {
                         Ok(Some(page)) => {
+                            let naming = name_form(&page, invalid_name);
                             let handed = super::embedded::hand_over(PAGE_JSON_ID, page);
                             view! {
                                 {handed}
                                 <AccountFigures/>
+                                {naming}
                             }
                                 .into_any()
                         }
@@ -119,10 +123,24 @@ fn AccountFigures() -> impl IntoView {
             None => "never".to_string(),
         })
     };
+    // The display name with the id beside it, or the id alone.
+    let title = move || {
+        let id = id.clone();
+        page.with(|page| match page.row.name.clone() {
+            Some(name) => leptos::either::Either::Left(view! {
+                {name}
+                " "
+                <span class="account-id" data-testid="account-id">{id}</span>
+            }),
+            None => {
+                leptos::either::Either::Right(view! { <span data-testid="account-id">{id}</span> })
+            }
+        })
+    };
     view! {
         <header class="dashboard__header">
             <div>
-                <h1>"Account " <span data-testid="account-id">{id}</span></h1>
+                <h1>{title}</h1>
                 <p class="subtitle">"One business account, today (UTC) and over the last 24 hours"</p>
             </div>
             <nav class="dashboard__status">
@@ -154,6 +172,37 @@ fn AccountFigures() -> impl IntoView {
             </section>
         </section>
         <HourChart page/>
+    }
+}
+
+/// The form giving the account a display name (blank: none), posted to the
+/// page's own address; `invalid` when the name last sent could not be one.
+fn name_form(page: &AccountPage, invalid: bool) -> impl IntoView {
+    let error = invalid.then(|| {
+        view! {
+            <p class="field-error" role="alert">
+                "Not saved: a display name is 1 to 100 characters, without control characters, and does not begin with =, +, - or @."
+            </p>
+        }
+    });
+    view! {
+        <section class="panel account__naming">
+            <h2>"Display name"</h2>
+            <form method="post" action=address(&page.row.account_id) class="account__name-form">
+                <label>
+                    "Shown beside the id, and found by the accounts filter (blank for none)"
+                    <input
+                        type="text"
+                        name="name"
+                        maxlength="100"
+                        value=page.row.name.clone().unwrap_or_default()
+                        aria-invalid=invalid.then_some("true")
+                    />
+                </label>
+                <button type="submit">"Save name"</button>
+            </form>
+            {error}
+        </section>
     }
 }
 

@@ -58,8 +58,8 @@ pub fn Accounts() -> impl IntoView {
                     type="search"
                     name="q"
                     value=shown.filter.clone()
-                    placeholder="Filter by account id"
-                    aria-label="Filter by account id"
+                    placeholder="Filter by account id or name"
+                    aria-label="Filter by account id or name"
                 />
                 <input type="hidden" name="sort" value=shown.sort.key()/>
                 <input type="hidden" name="dir" value=if shown.descending { "desc" } else { "asc" }/>
@@ -274,7 +274,10 @@ fn account_row(row: &AccountRow, now_ms: i64) -> impl IntoView {
     view! {
         <tr data-account=row.account_id.clone() class:accounts__row--silent=row.silent>
             <th scope="row">
-                <a href=super::account::address(&row.account_id)>{row.account_id.clone()}</a>
+                <a href=super::account::address(&row.account_id)>
+                    {row.name.clone().unwrap_or_else(|| row.account_id.clone())}
+                </a>
+                {row.name.is_some().then(|| view! { <span class="account-id">{row.account_id.clone()}</span> })}
                 {row.silent.then(|| view! { <span class="badge-silent">"silent"</span> })}
             </th>
             <td data-col="received">{thousands(row.received_today)}</td>

@@ -75,7 +75,7 @@ pub async fn change(State(state): State<AppState>, request: Request) -> Response
     let done = act(&state, &action, &form).await;
     let Fields(fields) = form;
     match done {
-        Ok(Done::Said(said)) if browser => see_other(&format!("{PATH}?done={said}")),
+        Ok(Done::Said(said)) if browser => super::see_other(&format!("{PATH}?done={said}")),
         Ok(Done::Said(said)) => (StatusCode::OK, said).into_response(),
         Ok(Done::Tested(name)) => {
             let outcome = state
@@ -87,7 +87,9 @@ pub async fn change(State(state): State<AppState>, request: Request) -> Response
                 .and_then(|targets| targets.into_iter().find(|target| target.name == name))
                 .and_then(|target| target.tested);
             match outcome {
-                _ if browser => see_other(&format!("{PATH}?{}#targets", query("tested", &name))),
+                _ if browser => {
+                    super::see_other(&format!("{PATH}?{}#targets", query("tested", &name)))
+                }
                 Some((_, None)) => (StatusCode::OK, "sent").into_response(),
                 Some((_, Some(error))) => (StatusCode::BAD_GATEWAY, error).into_response(),
                 None => (StatusCode::OK, "tried").into_response(),
@@ -312,11 +314,4 @@ fn query(name: &str, value: &str) -> String {
     let mut url = reqwest::Url::parse("http://pulse/").expect("a URL");
     url.query_pairs_mut().append_pair(name, value);
     url.query().unwrap_or_default().to_string()
-}
-
-fn see_other(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
-        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, PATH)]).into_response(),
-    }
 }

@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/accounts", get(accounts_page))
         .route("/api/admin/accounts.csv", get(accounts_csv))
         .route("/api/admin/accounts/{id}", get(account_page))
+        .route("/admin/accounts/{id}", post(name_account))
         .route("/api/admin/history", get(history::report))
         .route("/api/admin/history.csv", get(history::csv))
         .route(stream::PATH, get(stream::stream))
@@ -234,6 +235,67 @@ async fn account_page(
             )
                 .into_response()
         }
+    }
+}
+
+/// `POST /admin/accounts/{id}` (form field `name`): gives the account a
+/// display name, or none when blank. A browser is sent back to the
+/// account's page (with `?invalid=name` when the name cannot be one); a
+/// script gets 204, or 400 with why; 404 for an account never seen.
+async fn name_account(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    form: Result<
+        axum::Form<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::FormRejection,
+    >,
+) -> Response {
+    let browser = login::wants_html(&headers);
+    let page = app::pages::account::address(&id);
+    let Ok(axum::Form(form)) = form else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "send the form field `name` (application/x-www-form-urlencoded)",
+        )
+            .into_response();
+    };
+    let name = match crate::stats::accounts_page::display_name(
+        form.get("name").map_or("", String::as_str),
+    ) {
+        Ok(name) => name,
+        Err(_) if browser => return see_other(&format!("{page}?invalid=name")),
+        Err(why) => return (StatusCode::BAD_REQUEST, format!("name: {why}")).into_response(),
+    };
+    match state
+        .store
+        .set_account_name(&id, name.as_deref(), crate::clock::now_ms())
+        .await
+    {
+        Ok(true) if browser => see_other(&page),
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            format!("no business account {id:?} has sent or received anything here"),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(error = %error_chain(&error), "an account's name was not saved");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the name could not be saved; nothing was changed; see the server log",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `303 See Other` to `location`, a path of this server (to the dashboard
+/// should it not make a header).
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response(),
     }
 }
 

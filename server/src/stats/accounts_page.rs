@@ -22,7 +22,7 @@ const CHUNKS_AHEAD: usize = 2;
 
 /// The CSV's header row (RFC 4180, CRLF line ends).
 pub const CSV_HEADER: &str =
-    "account_id,received_today,sent_today,waiting,median_reply_s,last_event_at,silent\r\n";
+    "account_id,received_today,sent_today,waiting,median_reply_s,last_event_at,silent,name\r\n";
 
 /// The store's request for the table's `query`.
 fn request(query: &AccountsQuery) -> PageRequest {
@@ -67,7 +67,33 @@ fn row(record: AccountRecord) -> AccountRow {
         median_reply_ms: record.median_reply_ms,
         last_event_at_ms: record.last_event_at_ms,
         silent: record.silent,
+        name: record.name,
     }
+}
+
+/// The longest display name, in characters.
+pub const NAME_MAX_CHARS: usize = 100;
+
+/// What an admin typed as an account's display name: `None` when blank (the
+/// account goes back to its id alone), or why it cannot be one.
+pub fn display_name(text: &str) -> Result<Option<String>, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+        return Err(format!(
+            "a display name is 1 to {NAME_MAX_CHARS} characters, without control characters"
+        ));
+    }
+    if name.starts_with(['=', '+', '-', '@']) {
+        return Err(
+            "a display name may not begin with =, +, - or @, which spreadsheets read as a formula \
+             (it is in the CSV)"
+                .to_string(),
+        );
+    }
+    Ok(Some(name.to_string()))
 }
 
 /// The page of the account `id` read from `store` at `now_ms`; `None`
@@ -167,12 +193,13 @@ fn csv_row(text: &mut String, record: &AccountRecord) {
         .unwrap_or_default();
     let _ = write!(
         text,
-        "{},{},{},{},{median},{last_event},{}\r\n",
+        "{},{},{},{},{median},{last_event},{},{}\r\n",
         csv_field(&record.account_id),
         record.received_today,
         record.sent_today,
         record.waiting,
         record.silent,
+        csv_field(record.name.as_deref().unwrap_or_default()),
     );
 }
 
@@ -189,6 +216,21 @@ fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_are_trimmed_bounded_and_never_a_formula() {
+        assert_eq!(
+            display_name("  Shop Lisbon "),
+            Ok(Some("Shop Lisbon".into()))
+        );
+        assert_eq!(display_name("   "), Ok(None));
+        assert!(display_name(&"x".repeat(101)).is_err());
+        assert_eq!(display_name(&"é".repeat(100)), Ok(Some("é".repeat(100))));
+        assert!(display_name("tab\there").is_err());
+        assert!(display_name("=HYPERLINK(\"x\")")
+            .unwrap_err()
+            .contains("formula"));
+    }
 
     #[test]
     fn csv_fields_are_quoted_only_when_they_must_be() {

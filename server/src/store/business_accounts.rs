@@ -60,6 +60,8 @@ pub struct AccountRecord {
     pub last_event_at_ms: Option<i64>,
     /// Busy in the previous 24 h and quiet since (by the thresholds).
     pub silent: bool,
+    /// The display name an admin gave it.
+    pub name: Option<String>,
 }
 
 /// One account for its page, read from one consistent view.
@@ -343,11 +345,13 @@ pub(super) async fn page(
     let total = if query.filter.is_empty() {
         sql::accounts_on(&mut *reader).await?
     } else {
-        let (matching,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'")
-                .bind(&pattern)
-                .fetch_one(&mut *reader)
-                .await?;
+        let (matching,): (i64,) = sqlx::query_as(&format!(
+            "SELECT count(*) FROM accounts WHERE {}",
+            matches_filter("accounts.account_id")
+        ))
+        .bind(&pattern)
+        .fetch_one(&mut *reader)
+        .await?;
         matching
     };
     let rows = records_in(&mut reader, backend, now_ms, ids, thresholds).await?;
@@ -439,6 +443,35 @@ pub(super) async fn detail(
     }))
 }
 
+/// Gives the account `id` the display name `name` (none: it goes back to
+/// its id alone) at `now_ms`; false when no such account was ever seen.
+pub(super) async fn set_name(
+    writer: &AnyPool,
+    id: &str,
+    name: Option<&str>,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let known: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM accounts WHERE account_id = $1")
+        .bind(id)
+        .fetch_optional(writer)
+        .await?;
+    if known.is_none() {
+        return Ok(false);
+    }
+    let statement = match name {
+        Some(name) => sqlx::query(
+            "INSERT INTO account_names (account_id, name, set_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, set_at_ms = excluded.set_at_ms",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(now_ms),
+        None => sqlx::query("DELETE FROM account_names WHERE account_id = $1").bind(id),
+    };
+    statement.execute(writer).await?;
+    Ok(true)
+}
+
 /// The ids of a page ordered by a figure, from the node's ordered figures
 /// (caught up first); `None` for the orders the database gives.
 async fn ids_by_figure(
@@ -458,9 +491,20 @@ async fn ids_by_figure(
         limit: query.limit,
     };
     let filter = query.filter.as_str();
+    // The accounts whose display name matches, read once for the page.
+    let named: std::collections::HashSet<String> = if filter.is_empty() {
+        Default::default()
+    } else {
+        sqlx::query_scalar("SELECT account_id FROM account_names WHERE name LIKE $1 ESCAPE '\\'")
+            .bind(format!("%{}%", escape_like(filter)))
+            .fetch_all(reader)
+            .await?
+            .into_iter()
+            .collect()
+    };
     let ids = figures
         .page_ids(reader, backend, now_ms, &page, |id| {
-            like_contains(backend, id, filter)
+            like_contains(backend, id, filter) || named.contains(id)
         })
         .await?;
     Ok(Some(ids))
@@ -485,16 +529,18 @@ async fn records_in(
     // The page's accounts only: one primary-key lookup or range each.
     let statement = format!(
         "WITH shown (account_id) AS (VALUES {})
-         SELECT shown.account_id, {LAST_EVENT}, CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT)
-         FROM shown JOIN accounts ON accounts.account_id = shown.account_id",
+         SELECT shown.account_id, {LAST_EVENT}, CAST(CASE WHEN {silent} THEN 1 ELSE 0 END AS BIGINT),
+                account_names.name
+         FROM shown JOIN accounts ON accounts.account_id = shown.account_id
+         LEFT JOIN account_names ON account_names.account_id = shown.account_id",
         placeholders(backend, ids.len(), 1),
         silent = silent_condition(ids.len() + 1),
     );
-    let mut details = sqlx::query_as::<_, (String, Option<i64>, i64)>(&statement);
+    let mut details = sqlx::query_as::<_, (String, Option<i64>, i64, Option<String>)>(&statement);
     for id in &ids {
         details = details.bind(id);
     }
-    let details: HashMap<String, (Option<i64>, i64)> = details
+    let mut details: HashMap<String, (Option<i64>, i64, Option<String>)> = details
         .bind(silence.from)
         .bind(silence.quiet_since)
         .bind(silence.hours_from)
@@ -502,10 +548,10 @@ async fn records_in(
         .fetch_all(&mut *reader)
         .await?
         .into_iter()
-        .map(|(id, last_event_at_ms, silent)| (id, (last_event_at_ms, silent)))
+        .map(|(id, last_event_at_ms, silent, name)| (id, (last_event_at_ms, silent, name)))
         .collect();
     for id in ids {
-        let Some((last_event_at_ms, silent)) = details.get(&id) else {
+        let Some((last_event_at_ms, silent, name)) = details.remove(&id) else {
             continue;
         };
         let figures = figures.get(&id).copied().unwrap_or_default();
@@ -514,8 +560,9 @@ async fn records_in(
             sent_today: figures.sent_today,
             waiting: figures.waiting,
             median_reply_ms: figures.median_reply_ms,
-            last_event_at_ms: *last_event_at_ms,
-            silent: *silent != 0,
+            last_event_at_ms,
+            silent: silent != 0,
+            name,
             account_id: id,
         });
     }
@@ -534,8 +581,9 @@ async fn page_ids(
     }
     let direction = if query.descending { "DESC" } else { "ASC" };
     let statement = format!(
-        "SELECT account_id FROM accounts WHERE account_id LIKE $1 ESCAPE '\\'
-         ORDER BY account_id {direction} LIMIT $2 OFFSET $3"
+        "SELECT account_id FROM accounts WHERE {matching}
+         ORDER BY account_id {direction} LIMIT $2 OFFSET $3",
+        matching = matches_filter("accounts.account_id"),
     );
     ids_of_page(reader, &statement, pattern, query.offset, query.limit).await
 }
@@ -584,7 +632,7 @@ async fn ids_by_last_event(
     let direction = if query.descending { "DESC" } else { "ASC" };
     let statement = format!(
         "SELECT newest.account_id FROM account_last_events AS newest
-         WHERE newest.account_id LIKE $1 ESCAPE '\\'
+         WHERE {matching}
            AND NOT EXISTS (
                SELECT 1 FROM account_last_events AS other
                WHERE other.account_id = newest.account_id
@@ -592,26 +640,30 @@ async fn ids_by_last_event(
                       OR (other.last_event_at_ms = newest.last_event_at_ms
                           AND other.slot < newest.slot)))
          ORDER BY newest.last_event_at_ms {direction}, newest.account_id {direction}
-         LIMIT $2 OFFSET $3"
+         LIMIT $2 OFFSET $3",
+        matching = matches_filter("newest.account_id"),
     );
     let mut ids = ids_of_page(&mut *reader, &statement, pattern, query.offset, query.limit).await?;
     if ids.len() >= query.limit {
         return Ok(ids);
     }
-    let (with_events,): (i64,) = sqlx::query_as(
-        "SELECT count(DISTINCT account_id) FROM account_last_events
-         WHERE account_id LIKE $1 ESCAPE '\\'",
-    )
+    let (with_events,): (i64,) = sqlx::query_as(&format!(
+        "SELECT count(DISTINCT account_id) FROM account_last_events WHERE {}",
+        matches_filter("account_last_events.account_id")
+    ))
     .bind(pattern)
     .fetch_one(&mut *reader)
     .await?;
     let without = ids_of_page(
         reader,
-        "SELECT account_id FROM accounts
-         WHERE account_id LIKE $1 ESCAPE '\\'
-           AND NOT EXISTS (SELECT 1 FROM account_last_events AS any_slot
-                           WHERE any_slot.account_id = accounts.account_id)
-         ORDER BY account_id LIMIT $2 OFFSET $3",
+        &format!(
+            "SELECT account_id FROM accounts
+             WHERE {}
+               AND NOT EXISTS (SELECT 1 FROM account_last_events AS any_slot
+                               WHERE any_slot.account_id = accounts.account_id)
+             ORDER BY account_id LIMIT $2 OFFSET $3",
+            matches_filter("accounts.account_id")
+        ),
         pattern,
         (query.offset - with_events).max(0),
         query.limit - ids.len(),
@@ -619,6 +671,15 @@ async fn ids_by_last_event(
     .await?;
     ids.extend(without);
     Ok(ids)
+}
+
+/// The condition that the account in `column` matches the filter `$1` (a
+/// `LIKE` pattern): by its id, or by the display name an admin gave it.
+fn matches_filter(column: &str) -> String {
+    format!(
+        "({column} LIKE $1 ESCAPE '\\' OR {column} IN
+             (SELECT account_id FROM account_names WHERE name LIKE $1 ESCAPE '\\'))"
+    )
 }
 
 /// `text` for a `LIKE … ESCAPE '\'` pattern: its `%`, `_` and `\` match themselves.

@@ -412,6 +412,18 @@ impl Store {
         .await?)
     }
 
+    /// Gives the account `id` the display name `name` (none: its id alone);
+    /// false when no such account was ever seen.
+    pub async fn set_account_name(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let set = business_accounts::set_name(&self.writer, id, name, now_ms).await;
+        Ok(self.writes.observe("naming an account", set)?)
+    }
+
     /// The account `id` as of `now_ms`, for its page; `None` when it was
     /// never seen.
     pub async fn account_detail(

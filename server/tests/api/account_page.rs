@@ -107,3 +107,127 @@ async fn an_accounts_page_shows_its_figures_and_hours_and_says_why_it_is_silent(
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Names an account through its page's form, as a browser does.
+async fn name(app: &crate::helpers::Node, id: &str, name: &str) -> reqwest::Response {
+    app.request(reqwest::Method::POST, &format!("/admin/accounts/{id}"))
+        .header("accept", "text/html")
+        .form(&[("name", name)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A display name is shown beside the id on the account's page and in the table, found by the
+/// table's filter whatever its order, and written in the CSV; a name that cannot be one is
+/// refused and nothing changes. On both engines.
+#[tokio::test]
+async fn an_account_named_by_an_admin_is_shown_beside_its_id_and_found_by_its_name() {
+    for database_url in [None, Some(crate::postgres::fresh_database_url().await)] {
+        let app = crate::helpers::spawn_app_on(database_url).await;
+        assert_eq!(
+            app.post_signed(dms("17841400000001", 2, 0)).await.status(),
+            200
+        );
+        assert_eq!(
+            app.post_signed(dms("17841400000002", 1, 0)).await.status(),
+            200
+        );
+
+        let saved = name(&app, "17841400000001", "  Shop Lisbon ").await;
+        assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            saved.headers()["location"],
+            "/admin/accounts/17841400000001"
+        );
+        let page = app
+            .get("/admin/accounts/17841400000001")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<h1>Shop Lisbon")
+                && page.contains(r#"class="account-id">17841400000001</span></h1>"#),
+            "the name, the id beside it: {page}"
+        );
+        assert!(page.contains(r#"value="Shop Lisbon""#), "{page}");
+
+        for order in ["account", "received", "last_event"] {
+            let found: app::model::AccountsPage = app
+                .get(&format!("/api/admin/accounts?q=lisbon&sort={order}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            // SQLite's LIKE ignores the case of ASCII letters, Postgres's does not.
+            let expected = usize::from(app.state.store.backend() == pulse::store::Backend::Sqlite);
+            assert_eq!(found.rows.len(), expected, "by {order}: {found:?}");
+            let found: app::model::AccountsPage = app
+                .get(&format!("/api/admin/accounts?q=Lisbon&sort={order}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(found.total, 1, "by {order}");
+            assert_eq!(found.rows[0].account_id, "17841400000001");
+            assert_eq!(found.rows[0].name.as_deref(), Some("Shop Lisbon"));
+        }
+        let table = app.get("/admin/accounts").await.text().await.unwrap();
+        assert!(
+            table.contains(r#"<span class="account-id">17841400000001</span>"#),
+            "{table}"
+        );
+        let csv = app
+            .get("/api/admin/accounts.csv?sort=account")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(csv.contains(",Shop Lisbon\r\n"), "{csv}");
+        assert!(csv.contains("17841400000002,1,0,1,"), "{csv}");
+
+        // Refused, and nothing changes: a formula, and too long.
+        for bad in ["=HYPERLINK(\"http://x\")", &"x".repeat(101)] {
+            let refused = name(&app, "17841400000001", bad).await;
+            assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+            assert_eq!(
+                refused.headers()["location"],
+                "/admin/accounts/17841400000001?invalid=name"
+            );
+        }
+        let refused = app
+            .request(reqwest::Method::POST, "/admin/accounts/17841400000001")
+            .form(&[("name", "@home")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.text().await.unwrap().contains("formula"));
+        let page = app
+            .get("/admin/accounts/17841400000001?invalid=name")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Not saved: a display name"), "{page}");
+        assert!(page.contains(r#"value="Shop Lisbon""#), "unchanged");
+        assert_eq!(
+            name(&app, "17841400000009", "Ghost").await.status(),
+            StatusCode::NOT_FOUND
+        );
+
+        // Blank: the id alone again.
+        assert_eq!(
+            name(&app, "17841400000001", " ").await.status(),
+            StatusCode::SEE_OTHER
+        );
+        let page: AccountPage = app
+            .get("/api/admin/accounts/17841400000001")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page.row.name, None);
+    }
+}

@@ -42,7 +42,7 @@ async fn the_accounts_csv_holds_every_account_once_in_the_tables_order() {
     let lines: Vec<&str> = text.split_terminator("\r\n").collect();
     assert_eq!(
         lines[0],
-        "account_id,received_today,sent_today,waiting,median_reply_s,last_event_at,silent"
+        "account_id,received_today,sent_today,waiting,median_reply_s,last_event_at,silent,name"
     );
     assert_eq!(lines.len(), 1 + 1_050, "every account once");
     for (i, line) in lines[1..].iter().enumerate() {
