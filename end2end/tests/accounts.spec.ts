@@ -3,7 +3,7 @@ import { PulseNode } from "./processes";
 import { logIn, postSignedDm } from "./webhook";
 
 // A node of its own: the suite's shared server has accounts of other tests.
-test("the accounts page lists every account, updates live, flags the silent one, filters, sorts and links to each account's live page", async ({
+test("the accounts page lists every account, updates live, flags the silent one, filters, sorts and links to each account's live page, where it can be named", async ({
   page,
   request,
 }) => {
@@ -81,6 +81,15 @@ test("the accounts page lists every account, updates live, flags the silent one,
     await at("biz-a", "third", Date.now());
     await expect(received).toHaveText("3", { timeout: 3_000 });
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(2);
+    // A display name, given on the page: shown beside the id, and found by the table's filter.
+    await page.getByLabel("Shown beside the id").fill("Shop Lisbon");
+    await page.getByRole("button", { name: "Save name" }).click();
+    await expect(page.locator("h1")).toContainText("Shop Lisbon");
+    await expect(page.getByTestId("account-id")).toHaveText("biz-a");
+    await page.goto(`${node.baseURL}/admin/accounts?q=Lisbon`);
+    await expect(page.locator("tbody tr")).toHaveCount(1);
+    await expect(page.locator('tr[data-account="biz-a"] th a')).toHaveText("Shop Lisbon");
+    await expect(page.locator('tr[data-account="biz-a"] .account-id')).toHaveText("biz-a");
     const missing = await page.goto(`${node.baseURL}/admin/accounts/biz-none`);
     expect(missing!.status()).toBe(404);
     await expect(page.getByText("No such account")).toBeVisible();
