@@ -657,6 +657,16 @@ async fn page_form(node: &crate::helpers::Node, fields: &[(&str, &str)]) -> reqw
         .unwrap()
 }
 
+/// Posts the form `fields` as [`page_form`] does, expecting it refused (400) with the page
+/// saying `why`; the page.
+async fn refused_saying(node: &crate::helpers::Node, fields: &[(&str, &str)], why: &str) -> String {
+    let refused = page_form(node, fields).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+    let page = refused.text().await.unwrap();
+    assert!(page.contains(why), "{fields:?} should say {why:?}: {page}");
+    page
+}
+
 /// The alerts page's forms: a wrong field is named on the page rendered again, with what was
 /// typed but never a secret, and nothing is saved; a change is made and the browser sent back;
 /// a cross-site post and a post without a session are refused.
@@ -664,42 +674,32 @@ async fn page_form(node: &crate::helpers::Node, fields: &[(&str, &str)]) -> reqw
 async fn the_alerts_page_names_a_wrong_field_and_saves_nothing_and_never_shows_a_secret() {
     let node = NodeProcess::start(&[]).await;
     let slack_secret = "ftp://hooks.example.com/T000/B000/secret-token";
-    let refused = page_form(
+    let page = refused_saying(
         &node,
         &[
             ("action", "add-slack"),
             ("name", "chat"),
             ("url", slack_secret),
         ],
+        "the scheme must be http or https, not ftp",
     )
     .await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let page = refused.text().await.unwrap();
-    assert!(
-        page.contains("the scheme must be http or https, not ftp"),
-        "{page}"
-    );
     assert!(
         !page.contains("secret-token"),
         "the Slack URL is never shown back"
     );
-    let refused = page_form(
+    refused_saying(
         &node,
         &[
             ("action", "add-webhook"),
             ("name", "pager"),
             ("url", "https://no-such-host.invalid/hook"),
         ],
+        r#"the host "no-such-host.invalid" does not resolve"#,
     )
     .await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let page = refused.text().await.unwrap();
-    assert!(
-        page.contains(r#"the host "no-such-host.invalid" does not resolve"#),
-        "{page}"
-    );
 
-    let refused = page_form(
+    let page = refused_saying(
         &node,
         &[
             ("action", "add-email"),
@@ -712,18 +712,16 @@ async fn the_alerts_page_names_a_wrong_field_and_saves_nothing_and_never_shows_a
             ("from", "pulse@example.com"),
             ("to", "ops@example.com"),
         ],
+        "a port from 1 to 65535",
     )
     .await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let page = refused.text().await.unwrap();
-    assert!(page.contains("a port from 1 to 65535"), "{page}");
     assert!(
         page.contains(r#"value="smtp.example.com""#),
         "what was typed stays"
     );
     assert!(page.contains(r#"<option value="tls" selected"#), "{page}");
     assert!(!page.contains("hunter2"), "a password is never shown back");
-    let refused = page_form(
+    refused_saying(
         &node,
         &[
             ("action", "add-email"),
@@ -734,31 +732,21 @@ async fn the_alerts_page_names_a_wrong_field_and_saves_nothing_and_never_shows_a
             ("from", "pulse@example.com"),
             ("to", "ops@example.com, not an address"),
         ],
+        "the login's password",
     )
     .await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    assert!(refused
-        .text()
-        .await
-        .unwrap()
-        .contains("the login's password"));
 
     // Two thresholds, one out of bounds: neither is saved.
-    let refused = page_form(
+    refused_saying(
         &node,
         &[
             ("action", "thresholds"),
             ("reply_wait_s", "120"),
             ("account_silence_min", "1440"),
         ],
+        "a whole number from 1 to 1439, not \"1440\"",
     )
     .await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    assert!(refused
-        .text()
-        .await
-        .unwrap()
-        .contains("a whole number from 1 to 1439, not \"1440\""));
     assert_eq!(node.stats().await.waiting.threshold_s, 300);
 
     let listed = said(
