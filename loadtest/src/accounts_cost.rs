@@ -62,6 +62,9 @@ pub struct AccountsCost {
     pub page_ms: Vec<(&'static str, f64)>,
     /// Mean main snapshot compute time with these accounts.
     pub snapshot_ms: f64,
+    /// One account's page (`GET /api/admin/accounts/{id}`), answered in
+    /// (ms, HTTP on loopback included, median of [`REQUESTS`]).
+    pub account_page_ms: f64,
     /// Every account as CSV (the default order): rows per second, end to end.
     pub csv_rows_per_second: f64,
     /// The server's memory growth over three such downloads, KiB.
@@ -160,9 +163,11 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         }
     }
     let after = compute_seconds(&server, &cookie, "pulse_snapshot_compute_seconds").await?;
+    let account_page_ms = account_page_ms(&http, &server, &cookie, &changed[0]).await?;
     let (csv_rows_per_second, csv_rss_growth_kib, csv_rss_growth_after_ten_kib) =
         csv_download(&server, &cookie, &http).await?;
     Ok(AccountsCost {
+        account_page_ms,
         csv_rows_per_second,
         csv_rss_growth_kib,
         csv_rss_growth_after_ten_kib,
@@ -255,6 +260,34 @@ async fn page_compute_ms(
     }
     let after = compute_seconds(server, cookie, "pulse_accounts_page_compute_seconds").await?;
     Ok((after.0 - before.0) / (after.1 - before.1) * 1000.0)
+}
+
+/// How long the page of the account `id` takes to answer, HTTP included:
+/// the median of [`REQUESTS`] requests after a warm-up.
+async fn account_page_ms(
+    http: &reqwest::Client,
+    server: &Server,
+    cookie: &str,
+    id: &str,
+) -> Result<f64> {
+    let url = format!("{}/api/admin/accounts/{id}", server.base_url);
+    let mut times = Vec::new();
+    for round in 0..WARM_UP + REQUESTS {
+        let started = std::time::Instant::now();
+        let response = http.get(&url).header("cookie", cookie).send().await?;
+        if !response.status().is_success() {
+            bail!("{url}: {}", response.status());
+        }
+        let page: serde_json::Value = response.json().await?;
+        if page["row"]["account_id"] != id {
+            bail!("{url}: not the account's page");
+        }
+        if round >= WARM_UP {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// The id of harness account `i` (as `fill` writes them).
