@@ -1,6 +1,7 @@
 //! Property: however a set of events is delivered (duplicated, reordered,
 //! split into batches), the stats and the history equal those of each event
-//! applied once.
+//! applied once, and the history's quarter-hours equal a recount of the raw
+//! events stored.
 
 use app::model::{SnapshotSource, StatsSnapshot};
 use proptest::prelude::*;
@@ -300,7 +301,7 @@ async fn figures_after_two_stores(backend: Backend, deliveries: &[String]) -> Fi
         async move { store.ingest(events, NOW).await.unwrap() }
     });
     futures::future::join_all(writes).await;
-    figures_of(&stores[0]).await
+    figures_of(&stores[0], &url).await
 }
 
 /// [`figures_after_two_stores`] for one store taking `deliveries` one after
@@ -313,7 +314,7 @@ async fn figures_after_one_store(backend: Backend, deliveries: &[String]) -> Fig
         let events = payload::parse(body.as_bytes(), NOW).unwrap();
         store.ingest(events, NOW).await.unwrap();
     }
-    figures_of(&store).await
+    figures_of(&store, &url).await
 }
 
 /// What the properties compare: the snapshot, the first accounts page and
@@ -324,9 +325,10 @@ type Figures = (StatsSnapshot, app::model::AccountsPage, Vec<StepCount>);
 /// zeroed: they count transactions, which is what differs; and every
 /// quarter-hour of the history from three days before [`NOW`] to the end of
 /// its day, after checking that the history read in larger units (days,
-/// hours) gives the same sums and that its metrics add up to the
-/// snapshot's totals.
-async fn figures_of(store: &Store) -> Figures {
+/// hours) gives the same sums, that its metrics add up to the snapshot's
+/// totals, and that each quarter-hour's counts of the kinds kept one to one
+/// equal a recount of the raw events stored in the database at `url`.
+async fn figures_of(store: &Store, url: &str) -> Figures {
     let mut snapshot = store
         .snapshot(NOW, SnapshotSource::Initial, &THRESHOLDS)
         .await
@@ -367,7 +369,56 @@ async fn figures_of(store: &Store) -> Figures {
     assert_eq!(total("dm_sent"), snapshot.dms_sent.total);
     assert_eq!(total("reaction"), snapshot.engagement.reactions.total);
     assert_eq!(total("comment"), snapshot.engagement.comments.total);
+    for ((figure, quarter), count) in recount_by_quarter(url, start).await {
+        let kept = history
+            .iter()
+            .find(|step| step.step == quarter && step.figure == figure)
+            .map_or(0, |step| step.count);
+        assert_eq!(
+            kept, count,
+            "{figure} in quarter {quarter} of the history against the raw events"
+        );
+    }
     (snapshot, page, history)
+}
+
+/// The raw events of the kinds whose history figure counts them one to one
+/// (`dm_received`, `dm_sent`, `reaction`, `read`, `message_deleted`,
+/// `comment`), counted per quarter-hour from `start` straight from the
+/// `events` table of the database at `url`: ((figure, quarter), count), for
+/// every kind and quarter of `start`'s four days (0 where there are none).
+async fn recount_by_quarter(url: &str, start: i64) -> Vec<((String, usize), i64)> {
+    use sqlx::Row as _;
+    const KINDS: [&str; 6] = [
+        "dm_received",
+        "dm_sent",
+        "reaction",
+        "read",
+        "message_deleted",
+        "comment",
+    ];
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let rows = sqlx::query("SELECT kind, occurred_at_ms FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let quarters = (4 * DAY_MS / QUARTER_MS) as usize;
+    let mut counts = std::collections::BTreeMap::new();
+    for kind in KINDS {
+        for quarter in 0..quarters {
+            counts.insert((kind.to_string(), quarter), 0);
+        }
+    }
+    for row in rows {
+        let kind: String = row.get(0);
+        let at: i64 = row.get(1);
+        let quarter = usize::try_from((at - start).div_euclid(QUARTER_MS)).unwrap();
+        if let Some(count) = counts.get_mut(&(kind, quarter)) {
+            *count += 1;
+        }
+    }
+    counts.into_iter().collect()
 }
 
 /// Random deliveries (repeated, shuffled, batched) split between two stores
