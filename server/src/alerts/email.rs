@@ -11,7 +11,7 @@ use lettre::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::FieldError;
+use super::{Attempt, FieldError};
 use crate::store::alerts::DueMessage;
 
 /// How the connection to the SMTP server is secured.
@@ -81,8 +81,7 @@ pub async fn send(
     message: &DueMessage,
     public_url: Option<&str>,
     timeout: Duration,
-) -> Result<(), super::send::Attempt> {
-    use super::send::Attempt;
+) -> Result<(), Attempt> {
     let settings: EmailSettings = serde_json::from_str(message.settings.as_deref().unwrap_or("{}"))
         .map_err(|error| Attempt::Invalid(format!("the target's settings: {error}")))?;
     settings

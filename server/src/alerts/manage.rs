@@ -5,7 +5,7 @@
 
 use secrecy::SecretString;
 
-use super::{email::EmailSettings, rules::Rule, send, target, FieldError};
+use super::{email::EmailSettings, rules::Rule, send, target, Attempt, FieldError};
 use crate::{
     error_chain,
     store::{
@@ -167,7 +167,7 @@ pub async fn test_target(
     };
     let sent = match send::attempt(&send::client(), &message, public_url).await {
         Ok(()) => Ok(()),
-        Err(send::Attempt::Invalid(error) | send::Attempt::Failed(error)) => Err(error),
+        Err(Attempt::Invalid(error) | Attempt::Failed(error)) => Err(error),
     };
     alerts
         .record_test(name, sent.as_ref().err().map(String::as_str), now_ms)

@@ -66,3 +66,13 @@ impl std::fmt::Display for FieldError {
         write!(f, "--{}: {}", self.field, self.message)
     }
 }
+
+/// Why an attempt to send a message failed.
+pub enum Attempt {
+    /// The target cannot be sent to (its URL, its settings): trying again
+    /// cannot help.
+    Invalid(String),
+    /// The sending failed: what went wrong (DNS, refused, TLS, a timeout, the
+    /// status the target answered, the SMTP server's refusal).
+    Failed(String),
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{target, AlertSettings};
+use super::{target, AlertSettings, Attempt};
 use crate::{
     clock::now_ms,
     error_chain,
@@ -84,15 +84,6 @@ async fn deliver(
             error,
         }
     }
-}
-
-/// Why an attempt failed.
-pub enum Attempt {
-    /// The target cannot be posted to (its URL): trying again cannot help.
-    Invalid(String),
-    /// The post failed: what went wrong (DNS, refused, TLS, a timeout, the
-    /// status the target answered, the SMTP server's refusal).
-    Failed(String),
 }
 
 /// One post of `message` to its target.
