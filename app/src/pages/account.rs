@@ -36,9 +36,11 @@ pub fn AccountPageView() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match loaded.await {
                         Ok(Some(page)) => {
+                            let header = page_header(&page);
                             let naming = name_form(&page, invalid_name);
                             let handed = super::embedded::hand_over(PAGE_JSON_ID, page);
                             view! {
+                                {header}
                                 {handed}
                                 <AccountFigures/>
                                 {naming}
@@ -97,12 +99,12 @@ fn load(
 #[island]
 fn AccountFigures() -> impl IntoView {
     let first: AccountPage = super::embedded::rendered(PAGE_JSON_ID);
-    let id = first.row.account_id.clone();
     let now_ms = RwSignal::new(first.generated_at_ms);
+    #[cfg(feature = "hydrate")]
+    let url = format!("/api/admin/accounts/{}", query_value(&first.row.account_id));
     let page = RwSignal::new(first);
     #[cfg(feature = "hydrate")]
     {
-        let url = format!("/api/admin/accounts/{}", query_value(&id));
         crate::live::follow_page(page, url, |page| page.version);
         crate::live::tick_clock(now_ms);
     }
@@ -123,31 +125,7 @@ fn AccountFigures() -> impl IntoView {
             None => "never".to_string(),
         })
     };
-    // The display name with the id beside it, or the id alone.
-    let title = move || {
-        let id = id.clone();
-        page.with(|page| match page.row.name.clone() {
-            Some(name) => leptos::either::Either::Left(view! {
-                {name}
-                " "
-                <span class="account-id" data-testid="account-id">{id}</span>
-            }),
-            None => {
-                leptos::either::Either::Right(view! { <span data-testid="account-id">{id}</span> })
-            }
-        })
-    };
     view! {
-        <header class="dashboard__header">
-            <div>
-                <h1>{title}</h1>
-                <p class="subtitle">"One business account, today (UTC) and over the last 24 hours"</p>
-            </div>
-            <nav class="dashboard__status">
-                <a class="nav-link" href="/admin/accounts">"← Accounts"</a>
-                <a class="nav-link" href="/admin">"Dashboard"</a>
-            </nav>
-        </header>
         {silence}
         <section class="cards">
             <section class="stat-card" data-stat="received">
@@ -172,6 +150,34 @@ fn AccountFigures() -> impl IntoView {
             </section>
         </section>
         <HourChart page/>
+    }
+}
+
+/// The page's title: the display name with the id beside it, or the id
+/// alone (a new name is shown by the page the form leads back to, so it is
+/// not part of the live figures).
+fn page_header(page: &AccountPage) -> impl IntoView {
+    let id = page.row.account_id.clone();
+    let title = match page.row.name.clone() {
+        Some(name) => view! {
+            {name}
+            " "
+            <span class="account-id" data-testid="account-id">{id}</span>
+        }
+        .into_any(),
+        None => view! { <span data-testid="account-id">{id}</span> }.into_any(),
+    };
+    view! {
+        <header class="dashboard__header">
+            <div>
+                <h1>{title}</h1>
+                <p class="subtitle">"One business account, today (UTC) and over the last 24 hours"</p>
+            </div>
+            <nav class="dashboard__status">
+                <a class="nav-link" href="/admin/accounts">"← Accounts"</a>
+                <a class="nav-link" href="/admin">"Dashboard"</a>
+            </nav>
+        </header>
     }
 }
 
