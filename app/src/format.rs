@@ -58,6 +58,26 @@ pub fn utc_timestamp(unix_ms: i64) -> String {
     )
 }
 
+/// `unix_ms` as a date and time in the time zone `zone` (an IANA name), with
+/// the zone's abbreviation (`2026-11-25 15:30:05 -03`); in UTC when the zone
+/// is not known. Only on the server (the browser carries no zone database):
+/// in the browser, always in UTC.
+pub fn zoned_timestamp(unix_ms: i64, zone: &str) -> String {
+    #[cfg(feature = "ssr")]
+    {
+        let zoned = jiff::tz::TimeZone::get(zone).ok().and_then(|tz| {
+            jiff::Timestamp::from_millisecond(unix_ms)
+                .ok()
+                .map(|at| at.to_zoned_datetime(tz))
+        });
+        if let Some(zoned) = zoned {
+            return zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
+        }
+    }
+    let _ = zone;
+    utc_timestamp(unix_ms)
+}
+
 /// Unix milliseconds → `"18:30"` (UTC), for chart labels.
 pub fn utc_clock(unix_ms: i64) -> String {
     let minute_of_day = unix_ms.div_euclid(60_000).rem_euclid(24 * 60);
@@ -147,6 +167,27 @@ mod tests {
         assert_eq!(percent(1, 3), "33%");
         assert_eq!(percent(5, 4), "100%");
         assert_eq!(percent(3, 0), "–");
+    }
+
+    #[test]
+    #[cfg(feature = "ssr")]
+    fn zoned_timestamps_follow_the_zone_to_the_minute() {
+        assert_eq!(
+            zoned_timestamp(1_795_631_405_000, "America/Sao_Paulo"),
+            "2026-11-25 15:30:05 -03"
+        );
+        assert_eq!(
+            zoned_timestamp(1_795_631_405_000, "Asia/Kathmandu"),
+            "2026-11-26 00:15:05 +0545"
+        );
+        assert_eq!(
+            zoned_timestamp(1_795_631_405_000, "UTC"),
+            "2026-11-25 18:30:05 UTC"
+        );
+        assert_eq!(
+            zoned_timestamp(1_795_631_405_000, "Not/AZone"),
+            "2026-11-25 18:30:05 UTC"
+        );
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct AlertsOverview {
     pub thresholds: Vec<AlertThreshold>,
     /// The latest incidents, newest first.
     pub incidents: Vec<AlertIncident>,
+    /// The time zone the page shows times in: the admin's (IANA name), or
+    /// `UTC` when they have none.
+    pub zone: String,
 }
 
 /// The server's answer to a form it renders the page for, instead of

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    format::utc_timestamp,
+    format::zoned_timestamp,
     model::{
         AlertIncident, AlertRule, AlertTarget, AlertThreshold, AlertsFormAnswer, AlertsOverview,
     },
@@ -88,11 +88,18 @@ pub fn AlertsPage() -> impl IntoView {
 fn load() -> impl std::future::Future<Output = Result<AlertsOverview, String>> + Send {
     #[cfg(feature = "ssr")]
     let service = use_context::<crate::server_fns::alerts::AlertsContext>();
+    #[cfg(feature = "ssr")]
+    let viewer = use_context::<http::request::Parts>().and_then(|request| {
+        request
+            .extensions
+            .get::<crate::server_fns::stats::Viewer>()
+            .cloned()
+    });
     async move {
         #[cfg(feature = "ssr")]
         {
             let service = service.ok_or("the alerts are not available")?;
-            service.0.overview().await
+            service.0.overview(viewer).await
         }
         #[cfg(not(feature = "ssr"))]
         {
@@ -141,26 +148,33 @@ fn overview_view(
         .clone()
         .filter(|(field, _)| field.is_empty())
         .map(|(_, message)| view! { <p class="notice notice--error" role="alert">{message}</p> });
+    let zone = overview.zone.clone();
+    let at = move |ms: i64| zoned_timestamp(ms, &zone);
     view! {
         {test_notice}
         {key_notice}
         {general_error}
-        {targets_view(overview.targets, &answer)}
-        {rules_view(overview.rules, &answer)}
+        <p class="subtitle" data-testid="zone">{format!("Times in {}", overview.zone)}</p>
+        {targets_view(overview.targets, &answer, &at)}
+        {rules_view(overview.rules, &answer, &at)}
         {thresholds_view(overview.thresholds, &answer)}
-        {incidents_view(overview.incidents)}
+        {incidents_view(overview.incidents, &at)}
     }
 }
 
 /// The targets, each with Send test and Remove, and the forms to add one.
-fn targets_view(targets: Vec<AlertTarget>, answer: &AlertsFormAnswer) -> impl IntoView {
+fn targets_view(
+    targets: Vec<AlertTarget>,
+    answer: &AlertsFormAnswer,
+    at: &dyn Fn(i64) -> String,
+) -> impl IntoView {
     let rows = targets
         .into_iter()
         .map(|target| {
             let last_test = match &target.tested {
                 None => "never".to_string(),
-                Some((at, None)) => format!("sent {}", utc_timestamp(*at)),
-                Some((at, Some(error))) => format!("failed {}: {error}", utc_timestamp(*at)),
+                Some((when, None)) => format!("sent {}", at(*when)),
+                Some((when, Some(error))) => format!("failed {}: {error}", at(*when)),
             };
             let name = target.name.clone();
             view! {
@@ -168,7 +182,7 @@ fn targets_view(targets: Vec<AlertTarget>, answer: &AlertsFormAnswer) -> impl In
                     <td>{target.name.clone()}</td>
                     <td>{target.kind.clone()}</td>
                     <td class="alerts__place">{target.place.clone()}</td>
-                    <td>{utc_timestamp(target.added_at_ms)}</td>
+                    <td>{at(target.added_at_ms)}</td>
                     <td class="alerts__tested">{last_test}</td>
                     <td class="alerts__actions">
                         <form method="post" action=PAGE_PATH>
@@ -315,7 +329,11 @@ fn add_email_form(answer: &AlertsFormAnswer) -> impl IntoView {
 }
 
 /// The rules: open or quiet, muted or not, with the form to mute or unmute.
-fn rules_view(rules: Vec<AlertRule>, answer: &AlertsFormAnswer) -> impl IntoView {
+fn rules_view(
+    rules: Vec<AlertRule>,
+    answer: &AlertsFormAnswer,
+    at: &dyn Fn(i64) -> String,
+) -> impl IntoView {
     let error = answer.error_of("mute", "minutes").map(
         |message| view! { <p class="notice notice--error" role="alert">{message.to_string()}</p> },
     );
@@ -329,9 +347,9 @@ fn rules_view(rules: Vec<AlertRule>, answer: &AlertsFormAnswer) -> impl IntoView
                     .iter()
                     .map(|(who, since)| match who.split_once('@') {
                         Some((_, node)) => {
-                            format!("open on {node} since {}", utc_timestamp(*since))
+                            format!("open on {node} since {}", at(*since))
                         }
-                        None => format!("open since {}", utc_timestamp(*since)),
+                        None => format!("open since {}", at(*since)),
                     })
                     .collect::<Vec<_>>()
                     .join("; ")
@@ -339,7 +357,7 @@ fn rules_view(rules: Vec<AlertRule>, answer: &AlertsFormAnswer) -> impl IntoView
             let open = !rule.open.is_empty();
             let mute = match rule.muted_until_ms {
                 Some(until) => view! {
-                    <span>{format!("muted until {}", utc_timestamp(until))}</span>
+                    <span>{format!("muted until {}", at(until))}</span>
                     <form method="post" action=PAGE_PATH>
                         <input type="hidden" name="action" value="unmute"/>
                         <input type="hidden" name="rule" value=rule.key.clone()/>
@@ -452,7 +470,7 @@ fn thresholds_view(thresholds: Vec<AlertThreshold>, answer: &AlertsFormAnswer) -
 }
 
 /// The latest incidents, newest first, with each message's outcome.
-fn incidents_view(incidents: Vec<AlertIncident>) -> impl IntoView {
+fn incidents_view(incidents: Vec<AlertIncident>, at: &dyn Fn(i64) -> String) -> impl IntoView {
     let empty = incidents
         .is_empty()
         .then(|| view! { <p>"No incident yet."</p> });
@@ -460,12 +478,8 @@ fn incidents_view(incidents: Vec<AlertIncident>) -> impl IntoView {
         .into_iter()
         .map(|incident| {
             let when = match incident.cleared_at_ms {
-                Some(cleared) => format!(
-                    "{} to {}",
-                    utc_timestamp(incident.started_at_ms),
-                    utc_timestamp(cleared)
-                ),
-                None => format!("since {} (open)", utc_timestamp(incident.started_at_ms)),
+                Some(cleared) => format!("{} to {}", at(incident.started_at_ms), at(cleared)),
+                None => format!("since {} (open)", at(incident.started_at_ms)),
             };
             let messages = incident
                 .messages

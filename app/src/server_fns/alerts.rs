@@ -13,9 +13,12 @@ mod context {
 
     /// What the server's alerts offer to the alerts page.
     pub trait AlertsService: Send + Sync + 'static {
-        /// The targets, rules, thresholds and latest incidents, read now.
-        /// The error text is safe to show.
-        fn overview(&self) -> Pin<Box<dyn Future<Output = Result<AlertsOverview, String>> + Send>>;
+        /// The targets, rules, thresholds and latest incidents, read now,
+        /// for `viewer` (their time zone). The error text is safe to show.
+        fn overview(
+            &self,
+            viewer: Option<crate::server_fns::stats::Viewer>,
+        ) -> Pin<Box<dyn Future<Output = Result<AlertsOverview, String>> + Send>>;
     }
 
     /// The handle provided as Leptos context by the server.

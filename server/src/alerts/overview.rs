@@ -7,7 +7,7 @@ use std::{future::Future, pin::Pin};
 use app::{
     format::utc_timestamp,
     model::{AlertIncident, AlertMessage, AlertRule, AlertTarget, AlertThreshold, AlertsOverview},
-    server_fns::alerts::AlertsService,
+    server_fns::{alerts::AlertsService, stats::Viewer},
 };
 
 use super::{email::EmailSettings, rules::Rule, thresholds};
@@ -32,10 +32,22 @@ pub struct Overview {
 }
 
 impl AlertsService for Overview {
-    fn overview(&self) -> Pin<Box<dyn Future<Output = Result<AlertsOverview, String>> + Send>> {
+    fn overview(
+        &self,
+        viewer: Option<Viewer>,
+    ) -> Pin<Box<dyn Future<Output = Result<AlertsOverview, String>> + Send>> {
         let overview = self.clone();
         Box::pin(async move {
-            overview.read(now_ms()).await.map_err(|error| {
+            let read = async {
+                let zone = match viewer {
+                    Some(viewer) => overview.store.accounts().time_zone(&viewer.email).await?,
+                    None => None,
+                };
+                let mut page = overview.read(now_ms()).await?;
+                page.zone = zone.unwrap_or_else(|| "UTC".to_string());
+                Ok::<_, StoreError>(page)
+            };
+            read.await.map_err(|error| {
                 tracing::error!(error = %error_chain(&error), "the alerts page failed");
                 "the alerts could not be read; see the server log".to_string()
             })
@@ -115,6 +127,7 @@ impl Overview {
                         .collect(),
                 })
                 .collect(),
+            zone: "UTC".to_string(),
         })
     }
 }

@@ -795,6 +795,25 @@ async fn the_alerts_page_names_a_wrong_field_and_saves_nothing_and_never_shows_a
     assert!(stranger.status().is_redirection(), "{}", stranger.status());
     assert_eq!(stranger.headers()["location"], "/login");
     assert_eq!(node.stats().await.waiting.threshold_s, 120);
+
+    // Times in the admin's own zone, once they have one (a range's page remembers it).
+    let muted = page_form(
+        &node,
+        &[("action", "mute"), ("rule", "waiting"), ("minutes", "60")],
+    )
+    .await;
+    assert_eq!(muted.status(), StatusCode::SEE_OTHER);
+    let page = node.get("/admin/alerts").await.text().await.unwrap();
+    assert!(page.contains("Times in UTC"), "{page}");
+    assert!(page.contains(" UTC</span>"), "muted until, in UTC: {page}");
+    let ranged = node.get("/admin?range=7d&zone=America/Sao_Paulo").await;
+    assert_eq!(ranged.status(), StatusCode::OK);
+    let page = node.get("/admin/alerts").await.text().await.unwrap();
+    assert!(page.contains("Times in America/Sao_Paulo"), "{page}");
+    assert!(
+        page.contains(" -03</span>"),
+        "muted until, in São Paulo: {page}"
+    );
 }
 
 /// A threshold set on one node's page is judged by the other node, and a node killed (kill -9)
