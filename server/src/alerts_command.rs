@@ -263,8 +263,6 @@ async fn add(
     manage::add_target(alerts, name, spec, now_ms())
         .await
         .map_err(|refused| match refused {
-            // A name already taken is not a wrong flag: said without `--name`.
-            manage::Refused::Field(error) if error.message.contains("exists") => error.message,
             manage::Refused::Field(error) if error.field == "url" => {
                 format!("{url_said_as}: {}", error.message)
             }

@@ -89,12 +89,7 @@ fn load() -> impl std::future::Future<Output = Result<AlertsOverview, String>> +
     #[cfg(feature = "ssr")]
     let service = use_context::<crate::server_fns::alerts::AlertsContext>();
     #[cfg(feature = "ssr")]
-    let viewer = use_context::<http::request::Parts>().and_then(|request| {
-        request
-            .extensions
-            .get::<crate::server_fns::stats::Viewer>()
-            .cloned()
-    });
+    let viewer = crate::server_fns::stats::Viewer::of_request();
     async move {
         #[cfg(feature = "ssr")]
         {

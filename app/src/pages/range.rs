@@ -120,12 +120,7 @@ fn load(
     #[cfg(feature = "ssr")]
     let service = use_context::<crate::server_fns::stats::StatsContext>();
     #[cfg(feature = "ssr")]
-    let viewer = use_context::<http::request::Parts>().and_then(|request| {
-        request
-            .extensions
-            .get::<crate::server_fns::stats::Viewer>()
-            .cloned()
-    });
+    let viewer = crate::server_fns::stats::Viewer::of_request();
     async move {
         #[cfg(feature = "ssr")]
         {

@@ -65,6 +65,15 @@ mod context {
         pub email: String,
     }
 
+    impl Viewer {
+        /// The admin the page being rendered is for, from the request's
+        /// extensions (`None` outside a request the guard let through).
+        pub fn of_request() -> Option<Viewer> {
+            leptos::prelude::use_context::<http::request::Parts>()
+                .and_then(|request| request.extensions.get::<Viewer>().cloned())
+        }
+    }
+
     /// The handle provided as Leptos context by the server.
     #[derive(Clone)]
     pub struct StatsContext(pub Arc<dyn StatsService>);

@@ -66,13 +66,13 @@ pub async fn watch(
                 continue;
             }
         };
+        let hold_ms = crate::clock::duration_ms(hold);
         for rule in Rule::ALL {
             let holds = rule.holds(&snapshot);
             let state = seen.entry(rule).or_insert((holds.is_some(), now));
             if state.0 != holds.is_some() {
                 *state = (holds.is_some(), now);
             }
-            let hold_ms = crate::clock::duration_ms(hold);
             let key = rule.incident_key(&settings.node);
             let started = open
                 .iter()

@@ -8,8 +8,6 @@
 //! named; a new webhook's signing key is shown the same way, once. A script
 //! (not asking for HTML) gets the status and a line of text.
 
-use std::sync::Arc;
-
 use axum::{
     body::Body,
     extract::{FromRequest, Request, State},
@@ -22,7 +20,6 @@ use secrecy::{ExposeSecret, SecretString};
 
 use app::{
     model::{AlertsFormAnswer, SnapshotSource},
-    server_fns::{alerts::AlertsContext, stats::StatsContext},
     shell,
 };
 
@@ -30,7 +27,6 @@ use crate::{
     alerts::{
         email::{self, EmailSettings, Security},
         manage::{self, NewTargetSpec, Refused},
-        overview::Overview,
         thresholds, FieldError,
     },
     clock::now_ms,
@@ -45,8 +41,8 @@ pub const PATH: &str = app::pages::alerts::PAGE_PATH;
 enum Done {
     /// Back to the page, saying `done=…`.
     Said(&'static str),
-    /// A test message was sent (or tried) to this target.
-    Tested(String),
+    /// A test message was tried on this target: sent, or what failed.
+    Tested(String, Result<(), String>),
     /// A webhook target was added: its name and signing key, shown once.
     SigningKey(String, SecretString),
 }
@@ -77,24 +73,12 @@ pub async fn change(State(state): State<AppState>, request: Request) -> Response
     match done {
         Ok(Done::Said(said)) if browser => super::see_other(&format!("{PATH}?done={said}")),
         Ok(Done::Said(said)) => (StatusCode::OK, said).into_response(),
-        Ok(Done::Tested(name)) => {
-            let outcome = state
-                .store
-                .alerts()
-                .targets()
-                .await
-                .ok()
-                .and_then(|targets| targets.into_iter().find(|target| target.name == name))
-                .and_then(|target| target.tested);
-            match outcome {
-                _ if browser => {
-                    super::see_other(&format!("{PATH}?{}#targets", query("tested", &name)))
-                }
-                Some((_, None)) => (StatusCode::OK, "sent").into_response(),
-                Some((_, Some(error))) => (StatusCode::BAD_GATEWAY, error).into_response(),
-                None => (StatusCode::OK, "tried").into_response(),
-            }
+        // The page says how it went, from what was recorded on the target.
+        Ok(Done::Tested(name, _)) if browser => {
+            super::see_other(&format!("{PATH}?{}#targets", query("tested", &name)))
         }
+        Ok(Done::Tested(_, Ok(()))) => (StatusCode::OK, "sent").into_response(),
+        Ok(Done::Tested(_, Err(error))) => (StatusCode::BAD_GATEWAY, error).into_response(),
         Ok(Done::SigningKey(name, key)) if browser => {
             let answer = AlertsFormAnswer {
                 action,
@@ -155,7 +139,7 @@ async fn act(state: &AppState, action: &str, form: &Fields) -> Result<Done, Refu
         "test" => {
             let name = field("name");
             match manage::test_target(&alerts, name, state.public_url.as_deref(), now).await? {
-                Some(_) => Ok(Done::Tested(name.to_string())),
+                Some(sent) => Ok(Done::Tested(name.to_string(), sent)),
                 None => Err(no_target(name)),
             }
         }
@@ -285,18 +269,13 @@ fn typed(action: &str, fields: &[(String, String)]) -> Vec<(String, String)> {
 
 /// The alerts page for `answer`, rendered for the request `parts` as its GET.
 async fn render(state: &AppState, mut parts: Parts, answer: AlertsFormAnswer) -> Response {
-    let stats = StatsContext(Arc::new(state.publisher.clone()));
-    let alerts = AlertsContext(Arc::new(Overview {
-        store: state.store.clone(),
-        defaults: state.alert_defaults,
-    }));
+    let contexts = super::page_contexts(state);
     let options = state.leptos_options.clone();
     let app_state = state.clone();
     let page = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(app_state.clone());
-            provide_context(stats.clone());
-            provide_context(alerts.clone());
+            contexts();
             provide_context(answer.clone());
         },
         move || shell(options.clone()),

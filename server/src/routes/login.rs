@@ -65,11 +65,11 @@ pub async fn log_in(
             ],
         )
             .into_response(),
-        Err(LoginError::Credentials) if browser => see_other("/login?error=credentials"),
+        Err(LoginError::Credentials) if browser => super::see_other("/login?error=credentials"),
         Err(error @ LoginError::Credentials) => {
             (StatusCode::UNAUTHORIZED, error.to_string()).into_response()
         }
-        Err(LoginError::Locked(_)) if browser => see_other("/login?error=locked"),
+        Err(LoginError::Locked(_)) if browser => super::see_other("/login?error=locked"),
         Err(error @ LoginError::Locked(remaining)) => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, remaining.as_secs().max(1).to_string())],
@@ -79,7 +79,7 @@ pub async fn log_in(
         Err(error @ LoginError::Busy) => {
             pause_before_refusal().await;
             if browser {
-                return see_other("/login?error=busy");
+                return super::see_other("/login?error=busy");
             }
             // 429, not 503: the trace layer logs every 5xx, and a flood of
             // them would fill the log.
@@ -145,12 +145,4 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"))
-}
-
-fn see_other(location: &'static str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, HeaderValue::from_static(location))],
-    )
-        .into_response()
 }

@@ -52,12 +52,7 @@ pub fn router(state: AppState) -> Router {
     // that terminates it) keep to HTTPS from then on.
     let https = state.auth.policy().secure_cookies;
     let pages = generate_route_list(App);
-    // Server functions reach the stats through the `app` crate's service trait.
-    let context = StatsContext(Arc::new(state.publisher.clone()));
-    let alerts_context = AlertsContext(Arc::new(crate::alerts::overview::Overview {
-        store: state.store.clone(),
-        defaults: state.alert_defaults,
-    }));
+    let contexts = page_contexts(&state);
     let options = state.leptos_options.clone();
     let pkg_dir =
         std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
@@ -86,15 +81,7 @@ pub fn router(state: AppState) -> Router {
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.
         .nest("/pkg", assets(pkg_dir))
-        .leptos_routes_with_context(
-            &state,
-            pages,
-            move || {
-                provide_context(context.clone());
-                provide_context(alerts_context.clone());
-            },
-            move || shell(options.clone()),
-        )
+        .leptos_routes_with_context(&state, pages, contexts, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Outermost last: trace, headers, timeout, path form, CSRF, session, body limit.
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT_BYTES))
@@ -117,6 +104,21 @@ pub fn router(state: AppState) -> Router {
     router
         .layer(TraceLayer::new_for_http().on_failure(log_server_error))
         .with_state(state)
+}
+
+/// What pages and server functions reach the server through (the `app`
+/// crate's service traits), provided to every Leptos render: by the router,
+/// and by a handler that renders a page itself.
+fn page_contexts(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    let stats = StatsContext(Arc::new(state.publisher.clone()));
+    let alerts = AlertsContext(Arc::new(crate::alerts::overview::Overview {
+        store: state.store.clone(),
+        defaults: state.alert_defaults,
+    }));
+    move || {
+        provide_context(stats.clone());
+        provide_context(alerts.clone());
+    }
 }
 
 /// `/pkg`: the built wasm, js and css. The brotli or gzip copy the release
