@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { expect, test } from "@playwright/test";
 import { PulseNode } from "./processes";
 import { logIn, postSignedDm } from "./webhook";
@@ -81,6 +82,15 @@ test("the accounts page lists every account, updates live, flags the silent one,
     await at("biz-a", "third", Date.now());
     await expect(received).toHaveText("3", { timeout: 3_000 });
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(2);
+    // Its waiting conversations, oldest first, live: "another" and "third" wait; answering
+    // "another" leaves "third" alone on the list.
+    const waiting = page.getByTestId("waiting-list").locator("tbody tr");
+    await expect(waiting).toHaveCount(2);
+    await expect(waiting.first()).toHaveAttribute("data-customer", "another");
+    await at("biz-a", "another", Date.now(), true);
+    await expect(waiting).toHaveCount(1, { timeout: 3_000 });
+    await expect(waiting.first()).toHaveAttribute("data-customer", "third");
+    await expect(page.getByTestId("waiting-summary")).toHaveText("1 waiting, oldest first.");
     // A display name, given on the page: shown beside the id, and found by the table's filter.
     await page.getByLabel("Shown beside the id").fill("Shop Lisbon");
     await page.getByRole("button", { name: "Save name" }).click();
@@ -90,6 +100,28 @@ test("the accounts page lists every account, updates live, flags the silent one,
     await expect(page.locator("tbody tr")).toHaveCount(1);
     await expect(page.locator('tr[data-account="biz-a"] th a')).toHaveText("Shop Lisbon");
     await expect(page.locator('tr[data-account="biz-a"] .account-id')).toHaveText("biz-a");
+    // The account over a date range: its own figures against the period before, and its CSV.
+    await page.goto(`${node.baseURL}/admin/accounts/biz-a`);
+    await page.getByRole("link", { name: "Last 7 days" }).click();
+    await expect(page).toHaveURL(/\/admin\/accounts\/biz-a\?range=7d/);
+    await expect(page.getByTestId("range-label")).toHaveText("Last 7 days");
+    const rangeValue = (id: string) => page.locator(`[data-stat="${id}"] .stat-value`);
+    await expect(rangeValue("dms-received")).toHaveText("3");
+    await expect(rangeValue("dms-sent")).toHaveText("2");
+    await expect(page.locator('[data-stat="refused"]')).toHaveCount(0);
+    await expect(page.locator(".range-chart svg g")).toHaveCount(7);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("range-csv").click()]);
+    const [header, ...rows] = readFileSync(await download.path(), "utf8").trimEnd().split("\r\n");
+    const columns = header.split(",");
+    expect(columns).not.toContain("refused");
+    expect(rows).toHaveLength(7);
+    const received = rows.map((row) => Number(row.split(",")[columns.indexOf("dms_received")]));
+    expect(received.reduce((a, b) => a + b, 0)).toBe(3);
+    // Live again from the picker.
+    await page.getByRole("link", { name: "Live", exact: true }).click();
+    await expect(page).toHaveURL(/\/admin\/accounts\/biz-a$/);
+    await expect(page.getByTestId("waiting-list")).toBeVisible();
+
     const missing = await page.goto(`${node.baseURL}/admin/accounts/biz-none`);
     expect(missing!.status()).toBe(404);
     await expect(page.getByText("No such account")).toBeVisible();

@@ -63,6 +63,17 @@ test("a range in the browser's zone, compared with the period before, live, as C
     expect(column("dms_sent")).toBe(1);
     expect(rows[0].split(",")[0]).toMatch(/\+05:30$/);
 
+    // The previous period over the chart: its one DM 30 hours ago, step beside step.
+    await page.getByTestId("range-overlay").click();
+    await expect(page).toHaveURL(/overlay=previous/);
+    const received = page.getByTestId("overlay-received");
+    await expect(received).toBeVisible();
+    expect((await received.getAttribute("points"))?.split(" ")).toHaveLength(24);
+    await expect(page.getByTestId("overlay").locator("title")).toHaveText("Previous period: 1 received, 0 sent");
+    await expect(page.getByTestId("range-overlay")).toHaveText("Hide the previous period");
+    await page.getByTestId("range-overlay").click();
+    await expect(page.getByTestId("overlay")).toHaveCount(0);
+
     // Another zone, and another range: the address keeps both.
     await page.getByLabel("Time zone (IANA name, such as Europe/London)").fill("Asia/Kathmandu");
     await page.getByRole("button", { name: "Set zone" }).click();

@@ -9,6 +9,13 @@
 //! in one writer slot on SQLite and four on Postgres (its default writers).
 //! The rows do not depend on how many events there were, only on time: that
 //! is the design.
+//!
+//! One account's page is measured the same way: the accounts' history
+//! (`account_history`) is written for [`ACCOUNTS`] accounts at their fullest
+//! (every hour of the 35 days its hours are kept and every day of the 801 its
+//! days are, in every writer slot), the first of them the model's busiest
+//! (200,000 DMs a day), and its ranges are timed; the table's size per
+//! account gives the model's 20,000 accounts' by multiplication.
 
 use std::path::Path;
 
@@ -21,6 +28,41 @@ use crate::{accounts_cost::compute_seconds, server::Server};
 pub const DAYS: i64 = 396;
 /// Requests per range measured (after one warm-up).
 pub const REQUESTS: u32 = 5;
+
+/// Accounts whose history is written for a full run; the first is the
+/// busiest.
+pub const ACCOUNTS: i64 = 500;
+
+/// The busiest account's id.
+const BUSIEST: &str = "17841400000000";
+
+/// One account's ranges measured (its page is never by hour over a year).
+const ACCOUNT_RANGES: [(&str, &str); 6] = [
+    (
+        "last 24 hours by hour, America/New_York",
+        "range=24h&zone=America/New_York",
+    ),
+    (
+        "last 7 days by day, America/New_York",
+        "range=7d&zone=America/New_York",
+    ),
+    (
+        "last 30 days by day, Asia/Kolkata",
+        "range=30d&zone=Asia/Kolkata",
+    ),
+    (
+        "last 90 days by day, Asia/Kathmandu",
+        "range=90d&zone=Asia/Kathmandu",
+    ),
+    (
+        "last 12 months by week, America/New_York",
+        "range=12m&zone=America/New_York",
+    ),
+    (
+        "last 12 months by day, Asia/Kolkata",
+        "range=12m&zone=Asia/Kolkata&step=day",
+    ),
+];
 
 /// The ranges measured: (what the report calls it, query string).
 const RANGES: [(&str, &str); 8] = [
@@ -75,6 +117,15 @@ pub struct HistoryCost {
     pub csv_rows_per_second: f64,
     /// The server's memory growth while streaming that CSV five times, KiB.
     pub csv_rss_growth_kib: u64,
+    /// Accounts whose history was written.
+    pub accounts: i64,
+    /// The accounts' history: rows written for them.
+    pub account_rows: u64,
+    /// Its size (table and indexes on Postgres; the file's growth on
+    /// SQLite), bytes.
+    pub account_bytes: u64,
+    /// Mean compute time per range of the busiest account: (name, ms).
+    pub account_ranges: Vec<(&'static str, f64)>,
 }
 
 /// The database the server runs on.
@@ -85,8 +136,14 @@ pub enum Database {
     Postgres(String),
 }
 
-/// Measures on `database` with `days` of history.
-pub async fn run(binary: &Path, database: &Database, days: i64) -> Result<HistoryCost> {
+/// Measures on `database` with `days` of history, and `accounts` accounts'
+/// history.
+pub async fn run(
+    binary: &Path,
+    database: &Database,
+    days: i64,
+    accounts: i64,
+) -> Result<HistoryCost> {
     let data_dir = tempfile::tempdir().context("temporary data directory")?;
     let env = match database {
         Database::Sqlite => vec![],
@@ -94,20 +151,32 @@ pub async fn run(binary: &Path, database: &Database, days: i64) -> Result<Histor
     };
     // Start once so the database exists with its schema.
     drop(Server::start_in(binary, &env, data_dir.path()).await?);
-    let (engine, rows, database_bytes) = match database {
+    let (engine, rows, database_bytes, account_rows, account_bytes) = match database {
         Database::Sqlite => {
             let path = data_dir.path().join("pulse.db");
             let url = format!("sqlite://{}", path.display());
             let rows = fill(&url, 1, days).await?;
-            ("SQLite", rows, std::fs::metadata(&path)?.len())
+            let history_bytes = std::fs::metadata(&path)?.len();
+            let account_rows = fill_accounts(&url, accounts, 1).await?;
+            let account_bytes = std::fs::metadata(&path)?.len() - history_bytes;
+            ("SQLite", rows, history_bytes, account_rows, account_bytes)
         }
         Database::Postgres(url) => {
             let rows = fill(url, 4, days).await?;
+            let account_rows = fill_accounts(url, accounts, 4).await?;
             let mut connection = sqlx::AnyConnection::connect(url).await?;
-            let (bytes,): (i64,) = sqlx::query_as("SELECT pg_total_relation_size('history')")
-                .fetch_one(&mut connection)
-                .await?;
-            ("Postgres", rows, bytes as u64)
+            let (bytes, account_bytes): (i64, i64) = sqlx::query_as(
+                "SELECT pg_total_relation_size('history'), pg_total_relation_size('account_history')",
+            )
+            .fetch_one(&mut connection)
+            .await?;
+            (
+                "Postgres",
+                rows,
+                bytes as u64,
+                account_rows,
+                account_bytes as u64,
+            )
         }
     };
     let server = Server::start_in(binary, &env, data_dir.path()).await?;
@@ -123,6 +192,20 @@ pub async fn run(binary: &Path, database: &Database, days: i64) -> Result<Histor
         }
         let after = compute_seconds(&server, &cookie, HISTOGRAM).await?;
         ranges.push((name, (after.0 - before.0) / (after.1 - before.1) * 1000.0));
+    }
+    let mut account_ranges = Vec::new();
+    for (name, query) in ACCOUNT_RANGES {
+        let url = format!(
+            "{}/api/admin/accounts/{BUSIEST}/history?{query}",
+            server.base_url
+        );
+        get(&http, &url, &cookie).await?;
+        let before = compute_seconds(&server, &cookie, HISTOGRAM).await?;
+        for _ in 0..REQUESTS {
+            get(&http, &url, &cookie).await?;
+        }
+        let after = compute_seconds(&server, &cookie, HISTOGRAM).await?;
+        account_ranges.push((name, (after.0 - before.0) / (after.1 - before.1) * 1000.0));
     }
     let csv = format!(
         "{}/api/admin/history.csv?range=12m&zone=UTC&step=hour",
@@ -148,6 +231,10 @@ pub async fn run(binary: &Path, database: &Database, days: i64) -> Result<Histor
         ranges,
         csv_rows_per_second,
         csv_rss_growth_kib,
+        accounts,
+        account_rows,
+        account_bytes,
+        account_ranges,
     })
 }
 
@@ -210,24 +297,92 @@ async fn fill(url: &str, slots: i64, days: i64) -> Result<u64> {
     Ok(rows)
 }
 
+/// Writes the accounts' history into the database at `url` as ingestion
+/// would leave it at its fullest: for `accounts` accounts (the first the
+/// busiest, 200,000 DMs a day; the others 250), a row per hour of the last
+/// 35 days and per day of the last 801, in each of `slots` writer slots;
+/// returns the rows written. The server must know the accounts: each gets
+/// an `accounts` row.
+async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(url).await?;
+    let figures = columns_of(&mut connection, url, "account_history").await?;
+    let now = crate::reference::now_ms();
+    let (hour, day) = (3_600_000_i64, 86_400_000_i64);
+    let today = now - now % day;
+    let mut rows = 0;
+    let mut transaction = sqlx::Connection::begin(&mut connection).await?;
+    for account in 0..accounts {
+        let id = format!("{}", 17_841_400_000_000_i64 + account);
+        sqlx::query("INSERT INTO accounts (account_id, first_seen_at_ms) VALUES ($1, $2)")
+            .bind(&id)
+            .bind(today - 801 * day)
+            .execute(&mut *transaction)
+            .await?;
+        let per_day = if account == 0 { 200_000 } else { 250 };
+        let mut values = Vec::new();
+        let units = [
+            (hour, today - 35 * day, today + day),
+            (day, today - 801 * day, today + day),
+        ];
+        for (unit, start, end) in units {
+            let per_unit = per_day / 2 * unit / day / slots;
+            let row: Vec<String> = figures
+                .iter()
+                .map(|column| match column.as_str() {
+                    "m_dm_received" | "m_dm_sent" => per_unit.max(1),
+                    column if column.starts_with("reply_") => per_unit / 50 + 1,
+                    _ => per_unit / 10 + 1,
+                })
+                .map(|count| count.to_string())
+                .collect();
+            let row = row.join(",");
+            for unit_start in (start..end).step_by(unit as usize) {
+                for slot in 0..slots {
+                    values.push(format!("('{id}',{unit},{unit_start},{slot},{row})"));
+                }
+                if values.len() >= 500 {
+                    rows +=
+                        insert_into(&mut transaction, "account_history", &figures, &values).await?;
+                    values.clear();
+                }
+            }
+        }
+        rows += insert_into(&mut transaction, "account_history", &figures, &values).await?;
+    }
+    transaction.commit().await?;
+    Ok(rows)
+}
+
 /// The history table's figure columns, in order.
 async fn figure_columns(connection: &mut sqlx::AnyConnection, url: &str) -> Result<Vec<String>> {
+    columns_of(connection, url, "history").await
+}
+
+/// The figure columns of `table`, in order.
+async fn columns_of(
+    connection: &mut sqlx::AnyConnection,
+    url: &str,
+    table: &str,
+) -> Result<Vec<String>> {
     let statement = if url.starts_with("sqlite") {
-        "SELECT name FROM pragma_table_info('history') ORDER BY cid"
+        format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")
     } else {
-        "SELECT CAST(column_name AS TEXT) FROM information_schema.columns
-         WHERE table_name = 'history' ORDER BY ordinal_position"
+        format!(
+            "SELECT CAST(column_name AS TEXT) FROM information_schema.columns
+             WHERE table_name = '{table}' ORDER BY ordinal_position"
+        )
     };
-    let columns: Vec<(String,)> = sqlx::query_as(statement)
+    let columns: Vec<(String,)> = sqlx::query_as(&statement)
         .fetch_all(&mut *connection)
         .await?;
     let figures: Vec<String> = columns
         .into_iter()
         .map(|(name,)| name)
-        .filter(|name| !["unit_ms", "start_ms", "slot"].contains(&name.as_str()))
+        .filter(|name| !["account_id", "unit_ms", "start_ms", "slot"].contains(&name.as_str()))
         .collect();
     if figures.is_empty() {
-        bail!("the history table has no figure columns");
+        bail!("the {table} table has no figure columns");
     }
     Ok(figures)
 }
@@ -237,11 +392,25 @@ async fn insert(
     figures: &[String],
     values: &[String],
 ) -> Result<u64> {
+    insert_into(connection, "history", figures, values).await
+}
+
+async fn insert_into(
+    connection: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    figures: &[String],
+    values: &[String],
+) -> Result<u64> {
     if values.is_empty() {
         return Ok(0);
     }
+    let key = if table == "history" {
+        "unit_ms, start_ms, slot"
+    } else {
+        "account_id, unit_ms, start_ms, slot"
+    };
     let statement = format!(
-        "INSERT INTO history (unit_ms, start_ms, slot, {}) VALUES {}",
+        "INSERT INTO {table} ({key}, {}) VALUES {}",
         figures.join(", "),
         values.join(",")
     );
@@ -270,6 +439,23 @@ pub fn report(table: &mut String, costs: &[HistoryCost]) {
             ranges.join("; "),
             cost.csv_rows_per_second,
             cost.csv_rss_growth_kib as f64 / 1024.0,
+        );
+        let account_ranges: Vec<String> = cost
+            .account_ranges
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.1} ms"))
+            .collect();
+        let per_account = cost.account_bytes as f64 / cost.accounts as f64;
+        let _ = writeln!(
+            table,
+            "| one account's history, the busiest (200,000 DMs/day) among {} at their fullest ({}: {} rows, {:.0} MiB, {:.0} KiB per account, so {:.1} GiB for 20,000 accounts) | {} |",
+            cost.accounts,
+            cost.engine,
+            cost.account_rows,
+            cost.account_bytes as f64 / 1_048_576.0,
+            per_account / 1024.0,
+            per_account * 20_000.0 / 1_073_741_824.0,
+            account_ranges.join("; "),
         );
     }
 }

@@ -262,15 +262,27 @@ async fn run(args: Args) -> Result<()> {
     let mut history_costs = Vec::new();
     if args.runs(Part::History) {
         let days = if args.quick { 31 } else { history_cost::DAYS };
+        let accounts = if args.quick {
+            5
+        } else {
+            history_cost::ACCOUNTS
+        };
         eprintln!("date-range reports over {days} days of history (SQLite) …");
-        history_costs
-            .push(history_cost::run(&args.server, &history_cost::Database::Sqlite, days).await?);
+        history_costs.push(
+            history_cost::run(
+                &args.server,
+                &history_cost::Database::Sqlite,
+                days,
+                accounts,
+            )
+            .await?,
+        );
         if !args.quick {
             eprintln!("date-range reports over {days} days of history (Postgres) …");
             let backends = scale_out::Backends::start();
             let database =
                 history_cost::Database::Postgres(backends.postgres.fresh_database_url().await);
-            history_costs.push(history_cost::run(&args.server, &database, days).await?);
+            history_costs.push(history_cost::run(&args.server, &database, days, accounts).await?);
         }
     }
     let mut browser = None;

@@ -191,7 +191,11 @@ pub(crate) fn follow_history(
         latency_ms: RwSignal::new(None),
     };
     subscribe(live);
-    let url = format!("/api/admin/history?{}", query.to_query_string());
+    let url = format!(
+        "{}?{}",
+        report.with_untracked(|r| r.json_address()),
+        query.to_query_string()
+    );
     let busy = send_wrapper::SendWrapper::new(Rc::new(Cell::new(false)));
     // The store version the report shown was asked for after.
     let asked_at = send_wrapper::SendWrapper::new(Rc::new(Cell::new(0_i64)));

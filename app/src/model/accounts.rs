@@ -41,6 +41,19 @@ pub struct AccountPage {
     pub hours: Vec<(i64, i64)>,
     /// Why it is flagged silent, in words; `None` when it is not.
     pub silence: Option<String>,
+    /// Its conversations waiting for a reply now, oldest first (at most
+    /// 50; `row.waiting` counts them all).
+    pub waiting: Vec<WaitingConversation>,
+}
+
+/// A conversation waiting for the account's reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingConversation {
+    /// The customer's id.
+    pub customer: String,
+    /// When their wait began: their first DM since the account last
+    /// answered (Unix ms).
+    pub since_ms: i64,
 }
 
 /// One page of the accounts table.

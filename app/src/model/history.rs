@@ -61,6 +61,9 @@ pub struct HistoryPoint {
 /// A date range's report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryReport {
+    /// The page it is shown on: `/admin` for the whole service,
+    /// `/admin/accounts/{id}` for one business account.
+    pub page: String,
     /// The range's key (`24h`, `today`, `7d`, ..., or `custom`).
     pub range: String,
     /// The query string that asks for this report (zone, step and, for a
@@ -95,6 +98,42 @@ pub struct HistoryReport {
     pub still_changing: bool,
     /// The chart, one point per step.
     pub points: Vec<HistoryPoint>,
+    /// Whether the chart overlays the previous period (`overlay=previous`).
+    pub overlay: bool,
+    /// With the overlay, the previous period's DMs step by step, in the same
+    /// steps as `points` (the n-th step of each period side by side); empty
+    /// without it.
+    pub previous_points: Vec<PreviousPoint>,
+    /// What the figures cannot show exactly as asked, in words (one
+    /// account's history is kept by the hour, and by the day further back);
+    /// `None` when they can.
+    pub note: Option<String>,
+}
+
+impl HistoryReport {
+    /// Where the same report is served as JSON (`/api/admin/history`,
+    /// `/api/admin/accounts/{id}/history`), without its query.
+    pub fn json_address(&self) -> String {
+        format!("/api{}/history", self.page)
+    }
+
+    /// Where its series is served as CSV, with its query.
+    pub fn csv_address(&self) -> String {
+        format!("/api{}/history.csv?{}", self.page, self.query)
+    }
+}
+
+/// One step of the previous period, as the chart overlays it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousPoint {
+    /// When the step begins, as the range's zone writes it.
+    pub start: String,
+    /// Its short label (`09:00`, `Mon 30 Nov`).
+    pub label: String,
+    /// DMs received in it.
+    pub dms_received: i64,
+    /// DMs sent in it.
+    pub dms_sent: i64,
 }
 
 /// The named ranges: their keys in the address and their labels.
@@ -124,6 +163,8 @@ pub struct HistoryQuery {
     pub zone: Option<String>,
     /// `hour`, `day` or `week`; fitted to the range when absent.
     pub step: Option<String>,
+    /// `previous`: the chart overlays the previous period.
+    pub overlay: Option<String>,
 }
 
 impl HistoryQuery {
@@ -136,6 +177,7 @@ impl HistoryQuery {
             to: given("to"),
             zone: given("zone"),
             step: given("step"),
+            overlay: given("overlay"),
         }
     }
 
@@ -148,12 +190,21 @@ impl HistoryQuery {
         }
     }
 
-    /// The named range `key` in the same zone.
+    /// The named range `key` in the same zone, with the same overlay.
     pub fn named(&self, key: &str) -> HistoryQuery {
         HistoryQuery {
             range: Some(key.to_string()),
             zone: self.zone.clone(),
+            overlay: self.overlay.clone(),
             ..HistoryQuery::default()
+        }
+    }
+
+    /// The same query with the previous period overlaid on the chart, or not.
+    pub fn overlaid(&self, overlay: bool) -> HistoryQuery {
+        HistoryQuery {
+            overlay: overlay.then(|| "previous".to_string()),
+            ..self.clone()
         }
     }
 
@@ -165,6 +216,7 @@ impl HistoryQuery {
             ("to", &self.to),
             ("zone", &self.zone),
             ("step", &self.step),
+            ("overlay", &self.overlay),
         ]
         .into_iter()
         .filter_map(|(name, value)| {
@@ -209,6 +261,7 @@ mod tests {
             to: Some("2026-11-30".into()),
             zone: Some("Etc/GMT+5".into()),
             step: None,
+            overlay: None,
         };
         let text = query.to_query_string();
         assert_eq!(
@@ -221,6 +274,16 @@ mod tests {
             query.named("7d").to_query_string(),
             "range=7d&zone=Etc%2FGMT%2B5"
         );
+        let overlaid = query.named("7d").overlaid(true);
+        assert_eq!(
+            overlaid.to_query_string(),
+            "range=7d&zone=Etc%2FGMT%2B5&overlay=previous"
+        );
+        assert_eq!(
+            overlaid.named("30d").to_query_string(),
+            "range=30d&zone=Etc%2FGMT%2B5&overlay=previous"
+        );
+        assert_eq!(overlaid.overlaid(false), query.named("7d"));
     }
 
     #[test]

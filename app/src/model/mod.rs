@@ -9,7 +9,8 @@ pub mod reading;
 mod stats_snapshot;
 
 pub use accounts::{
-    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE,
+    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, WaitingConversation,
+    ACCOUNTS_PER_PAGE,
 };
 pub use alerts::{
     AlertIncident, AlertMessage, AlertRule, AlertTarget, AlertThreshold, AlertsFormAnswer,
@@ -18,7 +19,8 @@ pub use alerts::{
 pub use automation::{Replies, ReplyTimes, Waiting};
 pub use delivery::{BusMode, Delivery};
 pub use history::{
-    change_percent, HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, RangeFigures, RANGES,
+    change_percent, HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, PreviousPoint,
+    RangeFigures, RANGES,
 };
 
 pub use stats_snapshot::{
@@ -27,7 +29,7 @@ pub use stats_snapshot::{
 
 /// `value` encoded for a query string: every byte but letters, digits and
 /// `-_.~` as `%XX`.
-pub(crate) fn query_value(value: &str) -> String {
+pub fn query_value(value: &str) -> String {
     let mut text = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {

@@ -7,8 +7,8 @@
 
 use super::{
     AccountPage, AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, HistoryPoint,
-    HistoryReport, MinuteBucket, RangeFigures, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
-    Storage, Waiting, WebhookHealth,
+    HistoryReport, MinuteBucket, PreviousPoint, RangeFigures, Replies, ReplyTimes, SnapshotSource,
+    StatsSnapshot, Storage, Waiting, WaitingConversation, WebhookHealth,
 };
 
 /// One minute in milliseconds.
@@ -139,6 +139,17 @@ impl Readable for AccountPage {
                 })
                 .collect::<Option<Vec<_>>>()?,
             silence: optional_text(value, "silence")?,
+            waiting: value
+                .member("waiting")?
+                .items()?
+                .iter()
+                .map(|item| {
+                    Some(WaitingConversation {
+                        customer: item.member("customer")?.text()?,
+                        since_ms: int(item, "since_ms")?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
         })
     }
 }
@@ -147,6 +158,7 @@ impl Readable for HistoryReport {
     fn read(value: &impl JsonValue) -> Option<Self> {
         let text = |key: &str| value.member(key)?.text();
         Some(HistoryReport {
+            page: text("page")?,
             range: text("range")?,
             query: text("query")?,
             label: text("label")?,
@@ -167,8 +179,25 @@ impl Readable for HistoryReport {
                 .iter()
                 .map(history_point)
                 .collect::<Option<Vec<_>>>()?,
+            overlay: value.member("overlay")?.boolean()?,
+            previous_points: value
+                .member("previous_points")?
+                .items()?
+                .iter()
+                .map(previous_point)
+                .collect::<Option<Vec<_>>>()?,
+            note: optional_text(value, "note")?,
         })
     }
+}
+
+fn previous_point(value: &impl JsonValue) -> Option<PreviousPoint> {
+    Some(PreviousPoint {
+        start: value.member("start")?.text()?,
+        label: value.member("label")?.text()?,
+        dms_received: int(value, "dms_received")?,
+        dms_sent: int(value, "dms_sent")?,
+    })
 }
 
 fn history_point(value: &impl JsonValue) -> Option<HistoryPoint> {
@@ -498,12 +527,17 @@ mod tests {
             },
             hours: vec![(1_795_600_800_000, 40), (1_795_604_400_000, 2)],
             silence: Some("Busy in the previous 24 hours".to_string()),
+            waiting: vec![WaitingConversation {
+                customer: "customer-7".to_string(),
+                since_ms: 1_795_631_000_000,
+            }],
         };
         let json = serde_json::to_value(&page).unwrap();
         assert_eq!(AccountPage::read(&json), Some(page.clone()));
         let quiet = AccountPage {
             silence: None,
             hours: Vec::new(),
+            waiting: Vec::new(),
             ..page
         };
         let json = serde_json::to_value(&quiet).unwrap();
@@ -531,6 +565,7 @@ mod tests {
             refused: 10,
         };
         let report = HistoryReport {
+            page: "/admin/accounts/17841400000001".to_string(),
             range: "7d".to_string(),
             query: "range=7d&zone=Asia%2FKolkata&step=day".to_string(),
             label: "Last 7 days".to_string(),
@@ -551,6 +586,14 @@ mod tests {
                 label: "Mon 30 Nov".to_string(),
                 figures,
             }],
+            overlay: true,
+            previous_points: vec![PreviousPoint {
+                start: "2026-11-23T00:00:00+05:30".to_string(),
+                label: "Mon 23 Nov".to_string(),
+                dms_received: 4,
+                dms_sent: 2,
+            }],
+            note: Some("One account's figures are kept by the hour".to_string()),
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(HistoryReport::read(&json), Some(report));

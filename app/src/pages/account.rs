@@ -1,5 +1,8 @@
 //! `/admin/accounts/{id}`: one business account: its figures today, its
-//! events hour by hour over the last 24 hours, and why it is flagged silent.
+//! events hour by hour over the last 24 hours, why it is flagged silent, and
+//! its conversations waiting for a reply, oldest first; with `?range=` (or
+//! `from` and `to`) the account's figures over a date range, as the
+//! dashboard shows the service's (`super::range`).
 //!
 //! Rendered on the server complete (it reads well without JavaScript), with
 //! a 404 page for an account never seen. The figures are an island that
@@ -12,7 +15,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     format::{age, duration, thousands, utc_clock},
-    model::{query_value, AccountPage},
+    model::{query_value, AccountPage, HistoryQuery},
 };
 
 /// The element holding the page's figures as JSON, for the island.
@@ -29,18 +32,40 @@ pub fn AccountPageView() -> impl IntoView {
     let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());
     let invalid_name =
         use_query_map().with_untracked(|query| query.get_str("invalid") == Some("name"));
+    let range =
+        use_query_map().with_untracked(|params| HistoryQuery::from_params(|name| params.get(name)));
     let loaded = Resource::new_blocking(move || id.clone(), load);
     view! {
         <main class="dashboard account">
             <Suspense fallback=|| view! { <p class="loading">"Loading the account…"</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    let range = range.clone();
+                    Suspend::new(async move {
                     match loaded.await {
                         Ok(Some(page)) => {
-                            let header = page_header(&page);
-                            let naming = name_form(&page, invalid_name);
+                            // Each part's type erased: together they are too deep a
+                            // type for the compiler's default limit.
+                            let header = page_header(&page).into_any();
+                            let naming = name_form(&page, invalid_name).into_any();
+                            let id = page.row.account_id.clone();
+                            let picker = view! {
+                                <super::range::RangePicker query=range.clone() page=address(&id)/>
+                            }
+                            .into_any();
+                            if range.is_range() {
+                                let query = range.clone();
+                                return view! {
+                                    {header}
+                                    {picker}
+                                    <super::range::RangeView query account=id/>
+                                    {naming}
+                                }
+                                    .into_any();
+                            }
                             let handed = super::embedded::hand_over(PAGE_JSON_ID, page);
                             view! {
                                 {header}
+                                {picker}
                                 {handed}
                                 <AccountFigures/>
                                 {naming}
@@ -67,7 +92,8 @@ pub fn AccountPageView() -> impl IntoView {
                             view! { <p class="error" role="alert">{message}</p> }.into_any()
                         }
                     }
-                })}
+                })
+                }}
             </Suspense>
         </main>
     }
@@ -150,6 +176,59 @@ fn AccountFigures() -> impl IntoView {
             </section>
         </section>
         <HourChart page/>
+        <WaitingList page now_ms/>
+    }
+    .into_any()
+}
+
+/// The account's conversations waiting for a reply now, oldest first, each
+/// with how long its customer has waited.
+#[component]
+fn WaitingList(page: RwSignal<AccountPage>, now_ms: RwSignal<i64>) -> impl IntoView {
+    let rows = move || {
+        let now = now_ms.get();
+        page.with(|page| {
+            page.waiting
+                .iter()
+                .map(|waiting| {
+                    view! {
+                        <tr data-customer=waiting.customer.clone()>
+                            <td class="account-id">{waiting.customer.clone()}</td>
+                            <td class="num">{duration(Some(now - waiting.since_ms))}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let summary = move || {
+        page.with(|page| match (page.row.waiting, page.waiting.len() as i64) {
+            (0, _) => "No conversation is waiting for a reply.".to_string(),
+            (all, listed) if all > listed => {
+                format!(
+                    "The oldest {listed} of {} waiting, oldest first.",
+                    thousands(all)
+                )
+            }
+            (all, _) => format!("{} waiting, oldest first.", thousands(all)),
+        })
+    };
+    view! {
+        <section class="panel account__waiting" data-testid="waiting-list">
+            <h2>"Waiting for a reply now"</h2>
+            <p class="subtitle" data-testid="waiting-summary">{summary}</p>
+            <Show when=move || page.with(|page| !page.waiting.is_empty())>
+                <table class="accounts-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Customer"</th>
+                            <th scope="col" class="num">"Waiting for"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </Show>
+        </section>
     }
 }
 
@@ -171,7 +250,7 @@ fn page_header(page: &AccountPage) -> impl IntoView {
         <header class="dashboard__header">
             <div>
                 <h1>{title}</h1>
-                <p class="subtitle">"One business account, today (UTC) and over the last 24 hours"</p>
+                <p class="subtitle">"One business account: live (today in UTC, the last 24 hours) or over a date range"</p>
             </div>
             <nav class="dashboard__status">
                 <a class="nav-link" href="/admin/accounts">"← Accounts"</a>

@@ -29,7 +29,7 @@ const REFRESH_URL: &str = "/api/admin/stats/refresh";
 pub fn AdminPage() -> impl IntoView {
     let query =
         use_query_map().with_untracked(|params| HistoryQuery::from_params(|name| params.get(name)));
-    let picker = view! { <super::range::RangePicker query=query.clone()/> };
+    let picker = view! { <super::range::RangePicker query=query.clone() page="/admin"/> };
     if query.is_range() {
         return view! {
             {picker}

@@ -1,5 +1,7 @@
 //! `/admin?range=7d&zone=Asia/Kolkata` (or `from` and `to`): the dashboard
-//! for a date range, in the admin's time zone, against the period before.
+//! for a date range, in the admin's time zone, against the period before;
+//! the same on one account's page (`/admin/accounts/{id}?range=7d`) for that
+//! account.
 //!
 //! The server renders it complete (the range links, the forms, the cards and
 //! the chart), so every range works without JavaScript. The report is an
@@ -12,7 +14,10 @@ use leptos::prelude::*;
 
 use crate::{
     format::{duration, thousands},
-    model::{change_percent, HistoryFailure, HistoryQuery, HistoryReport, RangeFigures, RANGES},
+    model::{
+        change_percent, HistoryFailure, HistoryQuery, HistoryReport, PreviousPoint, RangeFigures,
+        RANGES,
+    },
 };
 
 /// The element holding the report as JSON, for the island.
@@ -24,6 +29,9 @@ const REPORT_JSON_ID: &str = "pulse-range-report";
 pub fn RangePicker(
     /// What the address asks for.
     query: HistoryQuery,
+    /// The page the links lead to (`/admin`, `/admin/accounts/{id}`).
+    #[prop(into)]
+    page: String,
 ) -> impl IntoView {
     let current = if query.is_range() {
         query.range.clone().unwrap_or_else(|| "custom".to_string())
@@ -45,23 +53,31 @@ pub fn RangePicker(
             link(
                 key,
                 label,
-                format!("/admin?{}", query.named(key).to_query_string()),
+                format!("{page}?{}", query.named(key).to_query_string()),
             )
         })
         .collect_view();
     let zone = query.zone.clone().unwrap_or_default();
+    // The overlay goes with the admin from one range to the next.
+    let overlaid = query.overlay.clone();
+    let overlay = move || {
+        overlaid.clone().map(|overlay| {
+            view! { <input type="hidden" name="overlay" value=overlay/> }
+        })
+    };
     view! {
         <nav class="ranges" aria-label="Date range">
-            {link("live", "Live", "/admin".to_string())}
+            {link("live", "Live", page.clone())}
             {named}
-            <form class="ranges__custom" method="get" action="/admin">
+            <form class="ranges__custom" method="get" action=page.clone()>
                 <input type="hidden" name="range" value="custom"/>
                 <label>"From " <input type="date" name="from" value=query.from.clone().unwrap_or_default()/></label>
                 <label>"to " <input type="date" name="to" value=query.to.clone().unwrap_or_default()/></label>
                 <input type="hidden" name="zone" value=zone.clone()/>
+                {overlay.clone()}
                 <button type="submit">"Show"</button>
             </form>
-            <form class="ranges__zone" method="get" action="/admin">
+            <form class="ranges__zone" method="get" action=page.clone()>
                 <input type="hidden" name="range" value=query.range.clone().unwrap_or_default()/>
                 <input type="hidden" name="from" value=query.from.clone().unwrap_or_default()/>
                 <input type="hidden" name="to" value=query.to.clone().unwrap_or_default()/>
@@ -69,6 +85,7 @@ pub fn RangePicker(
                     <input type="text" name="zone" value=zone placeholder="UTC"
                         aria-label="Time zone (IANA name, such as Europe/London)"/>
                 </label>
+                {overlay}
                 <button type="submit">"Set zone"</button>
             </form>
         </nav>
@@ -80,8 +97,11 @@ pub fn RangePicker(
 pub fn RangeView(
     /// What the address asks for.
     query: HistoryQuery,
+    /// Whose history: the service's (`None`) or this account's.
+    #[prop(optional)]
+    account: Option<String>,
 ) -> impl IntoView {
-    let loaded = Resource::new_blocking(move || query.clone(), load);
+    let loaded = Resource::new_blocking(move || (account.clone(), query.clone()), load);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading the range…"</p> }>
             {move || Suspend::new(async move {
@@ -115,7 +135,7 @@ pub fn RangeView(
 /// browser). The context is taken before the future starts.
 #[cfg_attr(not(feature = "ssr"), allow(clippy::manual_async_fn))]
 fn load(
-    query: HistoryQuery,
+    (account, query): (Option<String>, HistoryQuery),
 ) -> impl std::future::Future<Output = Result<HistoryReport, HistoryFailure>> + Send {
     #[cfg(feature = "ssr")]
     let service = use_context::<crate::server_fns::stats::StatsContext>();
@@ -128,11 +148,11 @@ fn load(
                 bad_request: false,
                 message: "the stats service is not available".to_string(),
             })?;
-            service.0.history(query, viewer).await
+            service.0.history(account, query, viewer).await
         }
         #[cfg(not(feature = "ssr"))]
         {
-            let _ = query;
+            let _ = (account, query);
             Err(HistoryFailure {
                 bad_request: false,
                 message: "the history is read on the server".to_string(),
@@ -166,10 +186,11 @@ fn RangeReport() -> impl IntoView {
                     zone: Some(zone),
                     ..query
                 };
+                let page = report.with_untracked(|r| r.page.clone());
                 if let Some(window) = web_sys::window() {
                     let _ = window
                         .location()
-                        .replace(&format!("/admin?{}", target.to_query_string()));
+                        .replace(&format!("{page}?{}", target.to_query_string()));
                 }
             }
             _ if report.with_untracked(|r| r.still_changing) => {
@@ -182,7 +203,22 @@ fn RangeReport() -> impl IntoView {
     let figure = move |read: fn(&RangeFigures) -> i64| {
         Signal::derive(move || report.with(|r| (read(&r.figures), read(&r.previous))))
     };
-    let csv_href = move || report.with(|r| format!("/api/admin/history.csv?{}", r.query));
+    let csv_href = move || report.with(|r| r.csv_address());
+    // The overlay is the query's last parameter when on (see
+    // `HistoryQuery::to_query_string`).
+    let overlay_toggle = move || {
+        report.with(|r| {
+            if r.overlay {
+                let without = r.query.trim_end_matches("&overlay=previous");
+                (format!("{}?{without}", r.page), "Hide the previous period")
+            } else {
+                (
+                    format!("{}?{}&overlay=previous", r.page, r.query),
+                    "Overlay the previous period",
+                )
+            }
+        })
+    };
     let heading = move || report.with(|r| r.label.clone());
     let zone = move || report.with(|r| format!("Times in {} ({})", r.zone, r.zone_offset));
     let compared = move || {
@@ -209,6 +245,17 @@ fn RangeReport() -> impl IntoView {
             }
         })
     };
+    let note = move || {
+        report.with(|r| r.note.clone()).map(|note| {
+            view! { <p class="meta range__note" data-testid="range-note">{note}</p> }
+        })
+    };
+    // Refusals belong to no account: the card is the service's alone.
+    let refused = report.with_untracked(|r| r.page == "/admin").then(|| {
+        view! {
+            <RangeCard id="refused" title="Webhooks refused" figure=figure(|f| f.refused)/>
+        }
+    });
     let replies = move || {
         report.with(|r| {
             format!(
@@ -227,7 +274,7 @@ fn RangeReport() -> impl IntoView {
                 <p class="stat-details" data-detail="reply-times">{replies}</p>
             </RangeCard>
             <RangeCard id="engagement" title="Engagement" figure=figure(RangeFigures::engagement)/>
-            <RangeCard id="refused" title="Webhooks refused" figure=figure(|f| f.refused)/>
+            {refused}
         </div>
     });
     let chart = super::part(view! { <RangeChart report=report/> });
@@ -236,8 +283,12 @@ fn RangeReport() -> impl IntoView {
             <header class="range__header">
                 <h2 data-testid="range-label">{heading}</h2>
                 <p class="meta" data-testid="range-zone">{zone}</p>
+                {note}
                 <p class="meta">{compared}</p>
                 {changing}
+                <a class="range__overlay" href=move || overlay_toggle().0 data-testid="range-overlay">
+                    {move || overlay_toggle().1}
+                </a>
                 <a class="range__csv" href=csv_href download="" data-testid="range-csv">"Download CSV"</a>
             </header>
             {cards}
@@ -286,7 +337,9 @@ fn RangeCard(
     }
 }
 
-/// The range's chart: DMs received and sent per step.
+/// The range's chart: DMs received and sent per step, and with the overlay
+/// the previous period's as two lines over the bars (its n-th step over the
+/// range's n-th).
 #[component]
 fn RangeChart(report: RwSignal<HistoryReport>) -> impl IntoView {
     const SLOT: i64 = 100;
@@ -307,6 +360,11 @@ fn RangeChart(report: RwSignal<HistoryReport>) -> impl IntoView {
                 .points
                 .iter()
                 .map(|p| p.figures.dms_received.max(p.figures.dms_sent))
+                .chain(
+                    r.previous_points
+                        .iter()
+                        .map(|p| p.dms_received.max(p.dms_sent)),
+                )
                 .max()
                 .unwrap_or(0);
             r.points
@@ -329,6 +387,53 @@ fn RangeChart(report: RwSignal<HistoryReport>) -> impl IntoView {
                 .collect_view()
         })
     };
+    let overlay = move || {
+        report.with(|r| {
+            if r.previous_points.is_empty() {
+                return None;
+            }
+            let peak = r
+                .points
+                .iter()
+                .map(|p| p.figures.dms_received.max(p.figures.dms_sent))
+                .chain(r.previous_points.iter().map(|p| p.dms_received.max(p.dms_sent)))
+                .max()
+                .unwrap_or(0);
+            let line = |count: fn(&PreviousPoint) -> i64, offset: i64| {
+                r.previous_points
+                    .iter()
+                    .take(r.points.len().max(1))
+                    .enumerate()
+                    .map(|(slot, point)| {
+                        let x = slot as i64 * SLOT + 10 + offset + BAR / 2;
+                        format!("{x},{}", HEIGHT - height(count(point), peak))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let totals = r.previous_points.iter().fold((0, 0), |(received, sent), p| {
+                (received + p.dms_received, sent + p.dms_sent)
+            });
+            let title = format!(
+                "Previous period: {} received, {} sent",
+                totals.0, totals.1
+            );
+            Some(view! {
+                <g class="overlay" data-testid="overlay">
+                    <title>{title}</title>
+                    <polyline class="overlay__line overlay__line--received"
+                        points=line(|p| p.dms_received, 0) data-testid="overlay-received"></polyline>
+                    <polyline class="overlay__line overlay__line--sent"
+                        points=line(|p| p.dms_sent, BAR) data-testid="overlay-sent"></polyline>
+                </g>
+            })
+        })
+    };
+    let previous_legend = move || {
+        report.with(|r| r.overlay).then(|| {
+            view! { <span class="legend__item legend__item--previous">"previous period (lines)"</span> }
+        })
+    };
     let first = move || {
         report.with(|r| {
             r.points
@@ -347,11 +452,13 @@ fn RangeChart(report: RwSignal<HistoryReport>) -> impl IntoView {
                 <span class="legend">
                     <span class="legend__item legend__item--received">"received"</span>
                     <span class="legend__item legend__item--sent">"sent"</span>
+                    {previous_legend}
                 </span>
             </figcaption>
             <svg viewBox=view_box preserveAspectRatio="none" role="img"
                 aria-label="DMs sent and received per step of the range">
                 {bars}
+                {overlay}
             </svg>
             <div class="ticks">
                 <span>{first}</span>

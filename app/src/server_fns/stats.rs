@@ -46,11 +46,13 @@ mod context {
             id: String,
         ) -> Pin<Box<dyn Future<Output = Result<Option<AccountPage>, String>> + Send>>;
 
-        /// The report of the date range `query` asks for, computed now, for
-        /// `viewer`: in the zone the query names (remembered as theirs), else
-        /// in the one they chose before.
+        /// The report of the date range `query` asks for, of the whole
+        /// service or of the business `account`, computed now, for `viewer`:
+        /// in the zone the query names (remembered as theirs), else in the
+        /// one they chose before.
         fn history(
             &self,
+            account: Option<String>,
             query: HistoryQuery,
             viewer: Option<Viewer>,
         ) -> Pin<Box<dyn Future<Output = Result<HistoryReport, HistoryFailure>> + Send>>;

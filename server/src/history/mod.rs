@@ -1,20 +1,27 @@
 //! Looking back: a date range's figures, the previous period's and its
 //! chart ([`report`]), and the same series as CSV streamed step by step
-//! ([`csv_chunks`]), all read from the store's history rollups
-//! (`store::history`), never from the raw events.
+//! ([`csv_chunks`]), for the whole service or one business account, all
+//! read from the store's history rollups (`store::history`,
+//! `store::account_history`), never from the raw events.
 
 pub mod range;
 
 use std::collections::BTreeMap;
 
-use app::model::{HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, RangeFigures};
+use app::model::{
+    HistoryFailure, HistoryPoint, HistoryQuery, HistoryReport, PreviousPoint, RangeFigures,
+};
 use futures::StreamExt as _;
 
 use crate::{
     error_chain,
     event::Metric,
     metrics::metrics,
-    store::{history::StepCount, replies, Store, StoreError},
+    store::{
+        account_history::{Precision, ACCOUNT_FIGURES},
+        history::{Figure, StepCount, Whose, EVERY_FIGURE},
+        replies, Store, StoreError,
+    },
 };
 pub use range::{RangeError, Span};
 
@@ -74,27 +81,82 @@ impl Tally {
     }
 }
 
-/// One tally per span of `spans`, read in one query.
-async fn tallies(store: &Store, spans: &[(i64, i64)]) -> Result<Vec<Tally>, StoreError> {
+/// The figures the chart overlays for the previous period.
+const OVERLAID: [Figure; 2] = [
+    Figure::Metric(Metric::DmReceived),
+    Figure::Metric(Metric::DmSent),
+];
+
+/// Whose history a report reads, and as of when.
+#[derive(Clone, Copy, Debug)]
+pub struct Reading<'a> {
+    /// The service's history, or one account's.
+    pub whose: Whose<'a>,
+    /// Now, in Unix milliseconds: where an account's hours end and days
+    /// begin ([`Precision`]).
+    pub now_ms: i64,
+}
+
+impl Reading<'_> {
+    /// The figures its history holds: every one for the service, all but
+    /// the refusals for an account.
+    fn figures(&self) -> &'static [Figure] {
+        match self.whose {
+            Whose::Service => EVERY_FIGURE.as_slice(),
+            Whose::Account(_) => ACCOUNT_FIGURES.as_slice(),
+        }
+    }
+
+    /// `spans` as its history can read them: as they are for the service;
+    /// for an account, each boundary on the hour it falls in (or the UTC day,
+    /// before the hours kept).
+    fn readable(&self, spans: &[(i64, i64)]) -> Vec<(i64, i64)> {
+        match self.whose {
+            Whose::Service => spans.to_vec(),
+            Whose::Account(_) => {
+                let precision = Precision::at(self.now_ms);
+                spans
+                    .iter()
+                    .map(|(from, to)| (precision.place(*from), precision.place(*to)))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// One tally of `figures` per span of `spans` of `reading`'s history, read
+/// in one query.
+async fn tallies_of(
+    store: &Store,
+    reading: Reading<'_>,
+    spans: &[(i64, i64)],
+    figures: &[Figure],
+) -> Result<Vec<Tally>, StoreError> {
     let mut tallies = vec![Tally::default(); spans.len()];
+    let spans = reading.readable(spans);
     for StepCount {
         step,
         figure,
         count,
-    } in store.history(spans).await?
+    } in store.history(reading.whose, &spans, figures).await?
     {
         tallies[step].add(&figure, count);
     }
     Ok(tallies)
 }
 
-/// `span`'s report: its figures, the previous period's, and one chart
-/// point per step (one database read).
-pub async fn report(store: &Store, span: &Span) -> Result<HistoryReport, StoreError> {
+/// `span`'s report from `reading`'s history: its figures, the previous
+/// period's, and one chart point per step (one database read), and with the
+/// overlay the previous period's DMs step by step (one narrower read more).
+pub async fn report(
+    store: &Store,
+    reading: Reading<'_>,
+    span: &Span,
+) -> Result<HistoryReport, StoreError> {
     let timer = metrics().history_report_seconds.start_timer();
     let mut spans = span.steps.clone();
     spans.push(span.previous_ms());
-    let mut tallies = tallies(store, &spans).await?;
+    let mut tallies = tallies_of(store, reading, &spans, reading.figures()).await?;
     let previous = tallies.pop().unwrap_or_default();
     let mut whole = Tally::default();
     for tally in &tallies {
@@ -111,9 +173,36 @@ pub async fn report(store: &Store, span: &Span) -> Result<HistoryReport, StoreEr
             figures: tally.figures(),
         })
         .collect();
+    let previous_points = if span.overlays() {
+        let before = tallies_of(store, reading, &span.previous_steps, &OVERLAID).await?;
+        span.previous_steps
+            .iter()
+            .zip(&before)
+            .map(|((start_ms, _), tally)| PreviousPoint {
+                start: span.written(*start_ms),
+                label: span.step_label(*start_ms),
+                dms_received: tally.metric(Metric::DmReceived),
+                dms_sent: tally.metric(Metric::DmSent),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (previous_from, previous_to) = span.previous_ms();
+    let note = match reading.whose {
+        Whose::Service => None,
+        Whose::Account(_) => {
+            let since = store.account_history_since().await?;
+            account_note(span, Precision::at(reading.now_ms), since)
+        }
+    };
     timer.observe_duration();
+    let page = match reading.whose {
+        Whose::Service => "/admin".to_string(),
+        Whose::Account(id) => format!("/admin/accounts/{}", app::model::query_value(id)),
+    };
     Ok(HistoryReport {
+        page,
         range: span.key.clone(),
         query: span.query().to_query_string(),
         label: span.label.clone(),
@@ -129,14 +218,59 @@ pub async fn report(store: &Store, span: &Span) -> Result<HistoryReport, StoreEr
         previous_to: span.written(previous_to),
         still_changing: span.still_changing,
         points,
+        overlay: span.overlays(),
+        previous_points,
+        note,
     })
 }
 
-/// The report `query` asks for as of `now_ms`, or why there is none: the
-/// parameter not understood (its message names it), or the database not
-/// read (the cause logged here, once).
+/// What an account's report cannot show as asked, in words: boundaries read
+/// by the UTC day (before the hours kept) or from the hour they fall in (a
+/// zone whose offset is not whole hours), and a range reaching back before
+/// the account's history began (`since`, when the database had events
+/// before it); `None` when every boundary is read exactly.
+fn account_note(span: &Span, precision: Precision, since: Option<i64>) -> Option<String> {
+    let (previous_from, previous_to) = span.previous_ms();
+    let mut boundaries = vec![previous_from, previous_to];
+    for (from, to) in span.steps.iter().chain(&span.previous_steps) {
+        boundaries.extend([*from, *to]);
+    }
+    let mut notes = Vec::new();
+    let first = boundaries.iter().copied().min().unwrap_or(previous_from);
+    if let Some(since) = since.filter(|since| first < *since) {
+        notes.push(format!(
+            "This account's history begins {}, when this version of Pulse started keeping it.",
+            span.written(since).get(..10).unwrap_or_default()
+        ));
+    }
+    let moved = |at: &i64| precision.place(*at) != *at;
+    if boundaries
+        .iter()
+        .any(|at| *at < precision.hours_from_ms && moved(at))
+    {
+        notes.push(format!(
+            "Before {}, one account's figures are kept by UTC day: this range's steps there \
+             begin and end at the nearest UTC midnight.",
+            span.written(precision.hours_from_ms)
+                .get(..10)
+                .unwrap_or_default()
+        ));
+    } else if boundaries.iter().any(moved) {
+        notes.push(
+            "One account's figures are kept by the hour: this range's steps begin and end at \
+             the nearest whole hour (the current hour whole)."
+                .to_string(),
+        );
+    }
+    (!notes.is_empty()).then(|| notes.join(" "))
+}
+
+/// The report of `whose` history `query` asks for as of `now_ms`, or why
+/// there is none: the parameter not understood (its message names it), or
+/// the database not read (the cause logged here, once).
 pub async fn answer(
     store: &Store,
+    whose: Whose<'_>,
     query: &HistoryQuery,
     now_ms: i64,
 ) -> Result<HistoryReport, HistoryFailure> {
@@ -145,7 +279,7 @@ pub async fn answer(
         bad_request: true,
         message: error.to_string(),
     })?;
-    report(store, &span)
+    report(store, Reading { whose, now_ms }, &span)
         .await
         .map_err(|error| unreadable(&error))
 }
@@ -155,12 +289,13 @@ pub async fn answer(
 /// names none gets the zone they chose before, if any.
 pub async fn for_admin(
     store: &Store,
+    whose: Whose<'_>,
     mut query: HistoryQuery,
     email: Option<String>,
     now_ms: i64,
 ) -> Result<HistoryReport, HistoryFailure> {
     let Some(email) = email else {
-        return answer(store, &query, now_ms).await;
+        return answer(store, whose, &query, now_ms).await;
     };
     let remembered = store
         .accounts()
@@ -171,7 +306,7 @@ pub async fn for_admin(
     if named.is_none() {
         query.zone = remembered.clone();
     }
-    let report = answer(store, &query, now_ms).await?;
+    let report = answer(store, whose, &query, now_ms).await?;
     if let Some(zone) = named.filter(|zone| Some(zone) != remembered.as_ref()) {
         if let Err(error) = store.accounts().set_time_zone(&email, &zone).await {
             // The report stands; the zone is asked for again next time.
@@ -192,16 +327,27 @@ pub fn unreadable(error: &StoreError) -> HistoryFailure {
 }
 
 /// The CSV's header row: one column per figure after the step's start and
-/// end (RFC 4180, CRLF line ends).
-pub const CSV_HEADER: &str = "start,end,dms_received,dms_sent,story_replies,reactions,comments,\
-mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s,refused\r\n";
+/// end (RFC 4180, CRLF line ends); an account's has no `refused` (refusals
+/// belong to no account).
+pub fn csv_header(account: bool) -> &'static str {
+    if account {
+        "start,end,dms_received,dms_sent,story_replies,reactions,comments,\
+mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s\r\n"
+    } else {
+        "start,end,dms_received,dms_sent,story_replies,reactions,comments,\
+mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s,refused\r\n"
+    }
+}
 
-/// `span`'s series as CSV rows, [`STEPS_PER_READ`] steps per chunk, each
-/// chunk read from the store when asked for: the caller streams them and
-/// never holds the whole series.
+/// `span`'s series of the service's history, or of `account`'s, as of
+/// `now_ms`, as CSV rows, [`STEPS_PER_READ`] steps per chunk, each chunk
+/// read from the store when asked for: the caller streams them and never
+/// holds the whole series.
 pub fn csv_chunks(
     store: Store,
+    account: Option<String>,
     span: Span,
+    now_ms: i64,
 ) -> impl futures::Stream<Item = Result<String, StoreError>> {
     let chunks: Vec<Vec<(i64, i64)>> = span
         .steps
@@ -209,18 +355,29 @@ pub fn csv_chunks(
         .map(<[(i64, i64)]>::to_vec)
         .collect();
     futures::stream::iter(chunks).then(move |steps| {
-        let (store, span) = (store.clone(), span.clone());
+        let (store, span, account) = (store.clone(), span.clone(), account.clone());
         async move {
-            let tallies = tallies(&store, &steps).await?;
+            let whose = match &account {
+                Some(id) => Whose::Account(id),
+                None => Whose::Service,
+            };
+            let reading = Reading { whose, now_ms };
+            let tallies = tallies_of(&store, reading, &steps, reading.figures()).await?;
             let mut text = String::new();
             for ((start_ms, end_ms), tally) in steps.iter().zip(&tallies) {
-                csv_row(&mut text, &span, *start_ms, *end_ms, &tally.figures());
+                let figures = tally.figures();
+                csv_row(&mut text, &span, *start_ms, *end_ms, &figures);
+                if account.is_none() {
+                    text.push_str(&format!(",{}", figures.refused));
+                }
+                text.push_str("\r\n");
             }
             Ok(text)
         }
     })
 }
 
+/// A row's cells up to the reply times (the caller ends it).
 fn csv_row(text: &mut String, span: &Span, start_ms: i64, end_ms: i64, figures: &RangeFigures) {
     use std::fmt::Write as _;
     let seconds = |ms: Option<i64>| {
@@ -230,7 +387,7 @@ fn csv_row(text: &mut String, span: &Span, start_ms: i64, end_ms: i64, figures: 
     // Every field is a number or a timestamp: none needs quoting.
     let _ = write!(
         text,
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
         span.written(start_ms),
         span.written(end_ms),
         figures.dms_received,
@@ -245,6 +402,5 @@ fn csv_row(text: &mut String, span: &Span, start_ms: i64, end_ms: i64, figures: 
         figures.replies,
         seconds(figures.reply_median_ms),
         seconds(figures.reply_p90_ms),
-        figures.refused,
     );
 }

@@ -61,6 +61,9 @@ pub enum RangeError {
     /// `step` is not a step.
     #[error("unknown step {0:?}; use hour, day or week")]
     UnknownStep(String),
+    /// `overlay` is not something the chart can overlay.
+    #[error("unknown overlay {0:?}; use previous (the previous period) or leave it out")]
+    UnknownOverlay(String),
     /// The time zone database could not place a day (a date outside the
     /// years it covers).
     #[error("{0} cannot be placed in the time zone")]
@@ -133,6 +136,10 @@ pub struct Span {
     pub steps: Vec<(i64, i64)>,
     /// The period it is compared with, `[start, end)`.
     pub previous: (ZonedDateTime, ZonedDateTime),
+    /// With the overlay, the previous period's steps to draw beside `steps`
+    /// (the whole period before the range, so "today" is overlaid with all
+    /// of yesterday); empty without it.
+    pub previous_steps: Vec<(i64, i64)>,
     /// Whether it reaches into the hours Meta may still deliver into.
     pub still_changing: bool,
 }
@@ -270,6 +277,11 @@ impl Span {
         let still_changing =
             end.timestamp().as_millisecond() > now.as_millisecond() - REDELIVERY_HOURS * 3_600_000;
         let steps = steps_of(&start, &end, step, &zone)?;
+        let previous_steps = match given(&request.overlay).as_deref() {
+            None => Vec::new(),
+            Some("previous") => steps_of(&previous.0, &start, step, &zone)?,
+            Some(other) => return Err(RangeError::UnknownOverlay(other.to_string())),
+        };
         Ok(Span {
             key,
             label,
@@ -281,6 +293,7 @@ impl Span {
             step,
             steps,
             previous,
+            previous_steps,
             still_changing,
         })
     }
@@ -296,7 +309,13 @@ impl Span {
             to: custom.then(|| last_day.to_string()),
             zone: Some(self.zone_name.clone()),
             step: Some(self.step.as_str().to_string()),
+            overlay: self.overlays().then(|| "previous".to_string()),
         }
+    }
+
+    /// Whether the chart overlays the previous period.
+    pub fn overlays(&self) -> bool {
+        !self.previous_steps.is_empty()
     }
 
     /// The previous period as `[start, end)` in Unix milliseconds.
@@ -570,5 +589,44 @@ mod tests {
         fine.step = Some("hour".into());
         let by_hour = Span::resolve(&fine, now).unwrap();
         assert_eq!(by_hour.steps.len(), 365 * 24);
+        let mut overlaid = request("7d", "UTC");
+        overlaid.overlay = Some("last year".into());
+        assert_eq!(
+            error(overlaid),
+            RangeError::UnknownOverlay("last year".into())
+        );
+    }
+
+    #[test]
+    fn the_overlay_is_the_whole_previous_period_in_the_same_steps() {
+        let now = at("2026-11-30T10:07:00Z");
+        let mut today = request("today", "America/New_York");
+        today.overlay = Some("previous".into());
+        let span = Span::resolve(&today, now).unwrap();
+        // Today (Monday 30 November) by hour, beside all of Sunday by hour.
+        assert_eq!(span.steps.len(), 24);
+        assert_eq!(span.previous_steps.len(), 24);
+        assert_eq!(
+            span.previous_steps[0].0,
+            at("2026-11-29T05:00:00Z").as_millisecond()
+        );
+        assert_eq!(span.previous_steps[23].1, span.steps[0].0);
+        assert!(span
+            .query()
+            .to_query_string()
+            .ends_with("&overlay=previous"));
+
+        // Across the end of daylight saving (1 November in New York): the
+        // previous week's days are its own, one of them 25 hours long.
+        let mut week = custom("2026-11-02", "2026-11-08", "America/New_York");
+        week.overlay = Some("previous".into());
+        let span = Span::resolve(&week, now).unwrap();
+        assert_eq!(span.previous_steps.len(), 7);
+        let long_day = span.previous_steps[6];
+        assert_eq!(long_day.1 - long_day.0, 25 * 3_600_000);
+        assert_eq!(long_day.0, at("2026-11-01T04:00:00Z").as_millisecond());
+
+        let plain = Span::resolve(&request("7d", "UTC"), now).unwrap();
+        assert!(plain.previous_steps.is_empty() && !plain.overlays());
     }
 }

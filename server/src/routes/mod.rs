@@ -76,6 +76,14 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/accounts/{id}", post(name_account))
         .route("/api/admin/history", get(history::report))
         .route("/api/admin/history.csv", get(history::csv))
+        .route(
+            "/api/admin/accounts/{id}/history",
+            get(history::account_report),
+        )
+        .route(
+            "/api/admin/accounts/{id}/history.csv",
+            get(history::account_csv),
+        )
         .route(stream::PATH, get(stream::stream))
         .route(alerts::PATH, post(alerts::change))
         // The built assets, from a file service only: no page or handler can

@@ -4,7 +4,8 @@
 //! is everything in between.
 
 use app::model::{
-    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE,
+    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, WaitingConversation,
+    ACCOUNTS_PER_PAGE,
 };
 
 use futures::StreamExt as _;
@@ -128,6 +129,11 @@ pub async fn account(
         row: row(record),
         hours: detail.hours,
         silence,
+        waiting: detail
+            .waiting
+            .into_iter()
+            .map(|(customer, since_ms)| WaitingConversation { customer, since_ms })
+            .collect(),
     }))
 }
 

@@ -27,7 +27,7 @@ use crate::{
     clock::now_ms,
     error_chain,
     metrics::metrics,
-    store::{Store, StoreError, MINUTE_MS},
+    store::{history::Whose, Store, StoreError, MINUTE_MS},
 };
 use coalescer::DirtyFlag;
 use document::{document, NodeView};
@@ -356,13 +356,18 @@ impl StatsService for StatsPublisher {
 
     fn history(
         &self,
+        account: Option<String>,
         query: HistoryQuery,
         viewer: Option<Viewer>,
     ) -> Pin<Box<dyn Future<Output = Result<HistoryReport, HistoryFailure>> + Send>> {
         let store = self.store.clone();
         Box::pin(async move {
-            crate::history::for_admin(&store, query, viewer.map(|viewer| viewer.email), now_ms())
-                .await
+            let whose = match &account {
+                Some(id) => Whose::Account(id),
+                None => Whose::Service,
+            };
+            let email = viewer.map(|viewer| viewer.email);
+            crate::history::for_admin(&store, whose, query, email, now_ms()).await
         })
     }
 }

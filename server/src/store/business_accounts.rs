@@ -73,7 +73,13 @@ pub struct AccountDetail {
     /// Counted events per UTC hour (start, events) over the previous 24
     /// hours, oldest first; hours without events left out.
     pub hours: Vec<(i64, i64)>,
+    /// Its conversations waiting for a reply (customer, waiting since),
+    /// oldest first, at most [`WAITING_LISTED`].
+    pub waiting: Vec<(String, i64)>,
 }
+
+/// How many of an account's waiting conversations its page lists.
+pub const WAITING_LISTED: i64 = 50;
 
 /// The rows of one page of accounts, read from one consistent view.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -434,12 +440,23 @@ pub(super) async fn detail(
     .bind(floor(now_ms - DAY_MS, HOUR_MS))
     .fetch_all(&mut *reader)
     .await?;
+    // Through `conversations_waiting`, which holds only waiting ones.
+    let waiting: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT peer_id, waiting_since_ms FROM conversations
+         WHERE account_id = $1 AND waiting_since_ms IS NOT NULL
+         ORDER BY waiting_since_ms, peer_id LIMIT $2",
+    )
+    .bind(id)
+    .bind(WAITING_LISTED)
+    .fetch_all(&mut *reader)
+    .await?;
     let version = sql::version_on(&mut *reader).await?;
     reader.commit().await?;
     Ok(Some(AccountDetail {
         version,
         record,
         hours,
+        waiting,
     }))
 }
 

@@ -66,6 +66,12 @@ impl Changes {
         &self.reply_minutes
     }
 
+    /// Replies counted (+) or taken back (−) per (account, minute sent,
+    /// reply-time bucket).
+    pub(super) fn account_reply_minutes(&self) -> &BTreeMap<(String, i64, i64), i64> {
+        &self.account_reply_minutes
+    }
+
     /// Moves a conversation of `account` from its stored state to its new one.
     fn follow(&mut self, account: &str, before: Option<Conversation>, after: Conversation) {
         let minute = |at_ms: i64| floor(at_ms, MINUTE_MS);

@@ -103,7 +103,7 @@ impl Figure {
     }
 
     /// Its column.
-    fn column(self) -> String {
+    pub(super) fn column(self) -> String {
         match self {
             Figure::Metric(metric) => format!("m_{}", metric.as_str()),
             Figure::Refused(reason) => format!("refused_{}", reason.as_str()),
@@ -111,6 +111,10 @@ impl Figure {
         }
     }
 }
+
+/// Every figure, in column order.
+pub static EVERY_FIGURE: std::sync::LazyLock<Vec<Figure>> =
+    std::sync::LazyLock::new(|| (0..FIGURES).map(Figure::at).collect());
 
 /// The figures' columns, in row order.
 pub static COLUMNS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
@@ -290,13 +294,26 @@ pub struct StepCount {
     pub count: i64,
 }
 
-/// Every figure's count in each of `steps` (`[start, end)` spans on
-/// quarter-hours), summed over the writers' slots in the database; figures
-/// with no count in a step are left out.
+/// Whose history a read is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whose<'a> {
+    /// The whole service's (`history`).
+    Service,
+    /// One business account's (`account_history`: hours and days only, so
+    /// its steps must begin and end on whole hours; see
+    /// `account_history::Precision`).
+    Account(&'a str),
+}
+
+/// The count of each of `figures` in each of `steps` (`[start, end)` spans
+/// on quarter-hours) of `whose` history, summed over the writers' slots in
+/// the database; figures with no count in a step are left out.
 pub(super) async fn read(
     reader: &AnyPool,
     backend: Backend,
+    whose: Whose<'_>,
     steps: &[(i64, i64)],
+    figures: &[Figure],
 ) -> Result<Vec<StepCount>, sqlx::Error> {
     use serde_json::json;
     let pieces = json_rows(
@@ -310,11 +327,20 @@ pub(super) async fn read(
             })
             .collect(),
     );
-    let sums: Vec<String> = COLUMNS
+    let sums: Vec<String> = figures
         .iter()
-        .map(|column| format!("CAST(sum(h.{column}) AS BIGINT)"))
+        .map(|figure| format!("CAST(sum(h.{}) AS BIGINT)", figure.column()))
         .collect();
     let sums = sums.join(", ");
+    // `$2` is the account, bound only when there is one.
+    let (table, account, account_of_h) = match whose {
+        Whose::Service => ("history", "", ""),
+        Whose::Account(_) => (
+            "account_history",
+            "account_id = $2 AND",
+            "h.account_id = $2 AND",
+        ),
+    };
     let statement = match backend {
         // The spans first (`CROSS JOIN` keeps them the outer loop in
         // SQLite), each then one range of the table's key.
@@ -324,8 +350,9 @@ pub(super) async fn read(
                         json_extract(value, '$.from_ms'), json_extract(value, '$.to_ms')
                  FROM json_each($1))
              SELECT p.step, {sums}
-             FROM p CROSS JOIN history AS h
-             WHERE h.unit_ms = p.unit_ms AND h.start_ms >= p.from_ms AND h.start_ms < p.to_ms
+             FROM p CROSS JOIN {table} AS h
+             WHERE {account_of_h} h.unit_ms = p.unit_ms AND h.start_ms >= p.from_ms
+               AND h.start_ms < p.to_ms
              GROUP BY p.step"
         ),
         // Each span one range of the table's key: `OFFSET 0` keeps the
@@ -337,27 +364,27 @@ pub(super) async fn read(
              FROM json_to_recordset($1::json)
                  AS p (step BIGINT, unit_ms BIGINT, from_ms BIGINT, to_ms BIGINT)
              CROSS JOIN LATERAL (
-                 SELECT * FROM history
-                 WHERE history.unit_ms = p.unit_ms
-                   AND history.start_ms >= p.from_ms AND history.start_ms < p.to_ms
+                 SELECT * FROM {table}
+                 WHERE {account} unit_ms = p.unit_ms AND start_ms >= p.from_ms AND start_ms < p.to_ms
                  OFFSET 0
              ) AS h
              GROUP BY p.step"
         ),
     };
-    let rows = sqlx::query(&statement)
-        .bind(pieces)
-        .fetch_all(reader)
-        .await?;
+    let mut query = sqlx::query(&statement).bind(pieces);
+    if let Whose::Account(id) = whose {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(reader).await?;
     let mut counts = Vec::new();
     for row in rows {
         let step: i64 = row.try_get(0)?;
-        for index in 0..FIGURES {
+        for (index, figure) in figures.iter().enumerate() {
             let count: i64 = row.try_get(index + 1)?;
             if count != 0 {
                 counts.push(StepCount {
                     step: step as usize,
-                    figure: Figure::at(index).name(),
+                    figure: figure.name(),
                     count,
                 });
             }

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::{
+    account_history::{self, AccountHistoryDelta},
     business_accounts::{self, ActivityDelta},
     conversations::{self, ConversationKey},
-    history::{self, HistoryDelta},
+    history::{self, HistoryDelta, HOUR_MS},
     replies::Dm,
     slots::Slot,
     sql::{floor, from_json_row, json_rows, placeholders, version_on, ROWS_PER_UPSERT},
@@ -29,6 +30,8 @@ struct AggregateDelta {
     totals: BTreeMap<Metric, i64>,
     days: BTreeMap<(i64, Metric), i64>,
     minutes: BTreeMap<(i64, Metric), i64>,
+    /// Per (account, UTC hour, metric), for the accounts' history.
+    account_metric_hours: BTreeMap<(String, i64, Metric), i64>,
     conversations: BTreeMap<ConversationKey, Vec<Dm>>,
     accounts: BTreeMap<String, i64>,
     last_event_at_ms: Option<i64>,
@@ -44,6 +47,10 @@ impl AggregateDelta {
             *self
                 .minutes
                 .entry((floor(at, MINUTE_MS), metric))
+                .or_default() += 1;
+            *self
+                .account_metric_hours
+                .entry((event.account_id.clone(), floor(at, HOUR_MS), metric))
                 .or_default() += 1;
         }
         if !event.kind.is_modelled() {
@@ -265,6 +272,7 @@ async fn apply(
 ) -> Result<(), sqlx::Error> {
     let changes = conversations::record(tx, backend, &delta.conversations).await?;
     let history = history_of(delta, &changes);
+    let account_history = account_history_of(delta, &changes);
     let totals = SlotTotals {
         slot,
         version_change: i64::from(changed),
@@ -273,11 +281,13 @@ async fn apply(
     };
     match backend {
         Backend::Postgres => {
-            write_aggregates_postgres(tx, delta, &changes, &history, &totals).await
+            let histories = (&history, &account_history);
+            write_aggregates_postgres(tx, delta, &changes, histories, &totals).await
         }
         Backend::Sqlite => {
             write_aggregates_sqlite(tx, delta, &changes, &totals).await?;
-            history::write(tx, slot, &history).await
+            history::write(tx, slot, &history).await?;
+            account_history::write(tx, slot, &account_history).await
         }
     }
 }
@@ -291,6 +301,27 @@ fn history_of(delta: &AggregateDelta, changes: &conversations::Changes) -> Histo
     }
     for ((minute_ms, bucket), change) in changes.reply_minutes() {
         history.add(*minute_ms, history::Figure::Reply(*bucket), *change);
+    }
+    history
+}
+
+/// The account history rows a transaction changes: its accounts' metrics
+/// and the replies its DMs counted or took back, by account.
+fn account_history_of(
+    delta: &AggregateDelta,
+    changes: &conversations::Changes,
+) -> AccountHistoryDelta {
+    let mut history = AccountHistoryDelta::default();
+    for ((account, hour_ms, metric), count) in &delta.account_metric_hours {
+        history.add(account, *hour_ms, history::Figure::Metric(*metric), *count);
+    }
+    for ((account, minute_ms, bucket), change) in changes.account_reply_minutes() {
+        history.add(
+            account,
+            *minute_ms,
+            history::Figure::Reply(*bucket),
+            *change,
+        );
     }
     history
 }
@@ -512,12 +543,17 @@ VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
     store_slots_merge!()
 );
 
-/// [`POSTGRES_AGGREGATES_TEMPLATE`] with the history's rows (`$19`), whose
-/// statement is made from its columns (`history::postgres_upsert`).
+/// [`POSTGRES_AGGREGATES_TEMPLATE`] with the history's rows (`$19`) and the
+/// accounts' history rows (`$20`), whose statements are made from their
+/// columns (`history::postgres_upsert`, `account_history::postgres_upsert`).
 static POSTGRES_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     POSTGRES_AGGREGATES_TEMPLATE.replace(
         "{history}",
-        &format!(" history_rows AS ({}),", history::postgres_upsert("$19")),
+        &format!(
+            " history_rows AS ({}),\n account_history_rows AS ({}),",
+            history::postgres_upsert("$19"),
+            account_history::postgres_upsert("$20")
+        ),
     )
 });
 
@@ -526,7 +562,7 @@ async fn write_aggregates_postgres(
     tx: &mut Transaction<'_, Any>,
     delta: &AggregateDelta,
     changes: &conversations::Changes,
-    history: &HistoryDelta,
+    (history, account_history): (&HistoryDelta, &AccountHistoryDelta),
     totals: &SlotTotals,
 ) -> Result<(), sqlx::Error> {
     use serde_json::json;
@@ -577,6 +613,7 @@ async fn write_aggregates_postgres(
         .bind(states)
         .bind(chained)
         .bind(history.postgres_rows())
+        .bind(account_history.postgres_rows())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -5,6 +5,7 @@
 //! Postgres (several nodes); `connect.rs` opens either.
 
 pub mod account_figures;
+pub mod account_history;
 pub mod admins;
 pub mod alerts;
 pub mod backup;
@@ -283,15 +284,39 @@ impl Store {
             .map_err(StoreError::Commit)
     }
 
-    /// Every figure's count in each of `spans` (`[start, end)` on UTC
-    /// quarter-hours), from the history rollups: one query however long the
+    /// The count of each of `figures` (`history::EVERY_FIGURE` for all, or
+    /// `account_history::ACCOUNT_FIGURES` for an account's) in each of
+    /// `spans` (`[start, end)` on UTC quarter-hours; whole hours for an
+    /// account) of `whose` history, from the history rollups: one query however long the
     /// spans (see [`history`]).
     #[tracing::instrument(skip_all, fields(spans = spans.len()))]
     pub async fn history(
         &self,
+        whose: history::Whose<'_>,
         spans: &[(i64, i64)],
+        figures: &[history::Figure],
     ) -> Result<Vec<history::StepCount>, StoreError> {
-        Ok(history::read(&self.reader, self.backend, spans).await?)
+        Ok(history::read(&self.reader, self.backend, whose, spans, figures).await?)
+    }
+
+    /// When the accounts' history began, if the database held events from
+    /// before (an upgrade: those are not in it); `None` when it holds every
+    /// event stored.
+    pub async fn account_history_since(&self) -> Result<Option<i64>, StoreError> {
+        let since: Option<(i64,)> =
+            sqlx::query_as("SELECT at_ms FROM account_history_start WHERE first_event_id > 1")
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(since.map(|(at_ms,)| at_ms))
+    }
+
+    /// Whether the business account `id` was ever seen.
+    pub async fn is_account(&self, id: &str) -> Result<bool, StoreError> {
+        let known: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM accounts WHERE account_id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(known.is_some())
     }
 
     /// Adds refused webhook requests (never stored as events) to the counts

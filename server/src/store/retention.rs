@@ -15,6 +15,11 @@
 //!   minute already removed leaves a negative count in that minute, which no
 //!   window reads and the next step removes.
 //!
+//! - **an account's hours and days** (`account_history`) past the spans
+//!   its page reads them for (`account_history::HOURS_KEPT_MS`,
+//!   `DAYS_KEPT_MS`): older ranges read days instead of hours, and none
+//!   reaches past the days kept.
+//!
 //! - **the conversations' DM chains** (`conversation_dms`) are read only to
 //!   recount a conversation that gets a DM older than its latest, walking back
 //!   from its newest DM to the last sent DM before the late one
@@ -36,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
 
-use super::{sql::placeholders, Backend, DAY_MS, MINUTE_MS};
+use super::{account_history, sql::placeholders, Backend, DAY_MS, MINUTE_MS};
 
 /// Rows one step deletes at most.
 pub const ROWS_PER_STEP: i64 = 1_000;
@@ -93,12 +98,18 @@ pub struct Removed {
     /// Alert incidents cleared more than [`INCIDENTS_KEPT_MS`] ago, and their
     /// messages.
     pub incident_rows: u64,
+    /// Accounts' hours and days past the spans they are kept for.
+    pub account_history_rows: u64,
 }
 
 impl Removed {
     /// Rows removed in all.
     pub fn total(&self) -> u64 {
-        self.events + self.minute_rows + self.chain_rows + self.incident_rows
+        self.events
+            + self.minute_rows
+            + self.chain_rows
+            + self.incident_rows
+            + self.account_history_rows
     }
 }
 
@@ -159,6 +170,29 @@ pub(super) async fn run(
                 .execute(writer)
                 .await?
                 .rows_affected();
+            rest_after(began).await;
+        }
+    }
+    for (unit, before) in account_history::expired(now_ms) {
+        for _ in 0..STEPS_PER_RUN {
+            let began = Instant::now();
+            let deleted = sqlx::query(
+                "DELETE FROM account_history
+                 WHERE (unit_ms, start_ms, account_id, slot) IN (
+                     SELECT unit_ms, start_ms, account_id, slot FROM account_history
+                     WHERE unit_ms = $1 AND start_ms < $2
+                     ORDER BY unit_ms, start_ms LIMIT $3)",
+            )
+            .bind(unit)
+            .bind(before)
+            .bind(ROWS_PER_STEP)
+            .execute(writer)
+            .await?
+            .rows_affected();
+            removed.account_history_rows += deleted;
+            if (deleted as i64) < ROWS_PER_STEP {
+                break;
+            }
             rest_after(began).await;
         }
     }

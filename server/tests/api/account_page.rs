@@ -231,3 +231,193 @@ async fn an_account_named_by_an_admin_is_shown_beside_its_id_and_found_by_its_na
         assert_eq!(page.row.name, None);
     }
 }
+
+/// One DM between `account` and `customer`, `ago_ms` before now: received, or sent by the
+/// account (`sent`).
+fn dm(account: &str, customer: &str, ago_ms: i64, sent: bool) -> String {
+    let at = pulse::clock::now_ms() - ago_ms;
+    let (sender, recipient) = if sent {
+        (account, customer)
+    } else {
+        (customer, account)
+    };
+    format!(
+        r#"{{"object":"instagram","entry":[{{"id":"{account}","time":{at},"messaging":[{{"sender":{{"id":"{sender}"}},"recipient":{{"id":"{recipient}"}},"timestamp":{at},"message":{{"mid":"m-{customer}-{ago_ms}-{sent}","text":"hi","is_echo":{sent}}}}}]}}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn an_accounts_page_lists_its_waiting_conversations_oldest_first() {
+    let app = spawn_app().await;
+    const MIN: i64 = 60_000;
+    // Four customers write, 40, 30, 20 and 10 minutes ago; the account answers the one who
+    // wrote 30 minutes ago; another account's customer waits longest of all.
+    for (customer, ago) in [("c-40", 40), ("c-30", 30), ("c-20", 20), ("c-10", 10)] {
+        let response = app
+            .post_signed(dm("biz-w", customer, ago * MIN, false))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        app.post_signed(dm("biz-w", "c-30", 5 * MIN, true))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post_signed(dm("biz-other", "c-90", 90 * MIN, false))
+            .await
+            .status(),
+        200
+    );
+
+    let page: AccountPage = app
+        .get("/api/admin/accounts/biz-w")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<(&str, i64)> = page
+        .waiting
+        .iter()
+        .map(|w| {
+            (
+                w.customer.as_str(),
+                (page.generated_at_ms - w.since_ms + MIN / 2) / MIN,
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![("c-40", 40), ("c-20", 20), ("c-10", 10)]);
+    assert_eq!(page.row.waiting, 3);
+
+    // The oldest answered: it leaves the list at once.
+    assert_eq!(
+        app.post_signed(dm("biz-w", "c-40", 0, true)).await.status(),
+        200
+    );
+    let page: AccountPage = app
+        .get("/api/admin/accounts/biz-w")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let customers: Vec<&str> = page.waiting.iter().map(|w| w.customer.as_str()).collect();
+    assert_eq!(customers, vec!["c-20", "c-10"]);
+
+    let html = app.get("/admin/accounts/biz-w").await.text().await.unwrap();
+    assert!(html.contains(r#"data-customer="c-20""#), "{html}");
+    assert!(html.contains("2 waiting, oldest first."), "{html}");
+    let none = app
+        .get("/admin/accounts/biz-other")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(none.contains(r#"data-customer="c-90""#));
+}
+
+#[tokio::test]
+async fn an_accounts_date_range_is_its_own_as_json_csv_and_page() {
+    let mut app = spawn_app().await;
+    assert_eq!(
+        app.post_signed(dms("biz-r", 4, 3_600_000)).await.status(),
+        200
+    );
+    assert_eq!(
+        app.post_signed(dms("biz-s", 9, 3_600_000)).await.status(),
+        200
+    );
+    assert_eq!(
+        app.post_signed(dms("biz-r", 2, 30 * 3_600_000))
+            .await
+            .status(),
+        200
+    );
+    let anonymous = app.anonymous();
+    assert_eq!(
+        anonymous
+            .get("/api/admin/accounts/biz-r/history?range=24h")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.node.log_in().await;
+
+    let report: app::model::HistoryReport = app
+        .get("/api/admin/accounts/biz-r/history?range=24h&zone=America/New_York")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report.page, "/admin/accounts/biz-r");
+    assert_eq!(report.figures.dms_received, 4, "biz-r's own, not biz-s's");
+    assert_eq!(report.previous.dms_received, 2);
+    let kolkata: app::model::HistoryReport = app
+        .get("/api/admin/accounts/biz-r/history?range=7d&zone=Asia/Kolkata")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(kolkata.note.unwrap().contains("nearest whole hour"));
+
+    for path in [
+        "/api/admin/accounts/biz-none/history?range=24h",
+        "/api/admin/accounts/biz-none/history.csv?range=24h",
+    ] {
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let bad = app
+        .get("/api/admin/accounts/biz-r/history?range=fortnight")
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("unknown range \"fortnight\""));
+
+    let csv = app
+        .get("/api/admin/accounts/biz-r/history.csv?range=24h&zone=UTC")
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let disposition = csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.contains("pulse-account-bizr-24h-"),
+        "{disposition}"
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert!(
+        lines[0].ends_with(",reply_median_s,reply_p90_s"),
+        "no refused column: {}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), 1 + 24);
+    let received: i64 = lines[1..]
+        .iter()
+        .map(|line| line.split(',').nth(2).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(received, 4);
+
+    // The page of a range, rendered whole on the server (it works without JavaScript).
+    let page = app.get("/admin/accounts/biz-r?range=24h&zone=UTC").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"data-testid="range-report""#), "{html}");
+    assert!(
+        html.contains(r#"href="/admin/accounts/biz-r?range=7d&amp;zone=UTC""#)
+            || html.contains(r#"href="/admin/accounts/biz-r?range=7d&zone=UTC""#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"data-stat="refused""#));
+    assert!(html.contains("/api/admin/accounts/biz-r/history.csv?range=24h"));
+    let missing = app.get("/admin/accounts/biz-none?range=24h").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}

@@ -38,6 +38,7 @@ async fn history_needs_a_session_and_names_every_bad_parameter() {
         ("from=2024-01-01&to=2026-01-01", "at most 400 days"),
         ("range=custom&from=2026-03-01", "needs both from and to"),
         ("range=7d&step=minute", "unknown step \"minute\""),
+        ("range=7d&overlay=lastyear", "unknown overlay \"lastyear\""),
     ] {
         for route in ["/api/admin/history", "/api/admin/history.csv"] {
             let response = app.get(&format!("{route}?{query}")).await;
@@ -157,4 +158,92 @@ async fn the_page_keeps_the_zone_an_admin_chose() {
         .await
         .unwrap();
     assert_eq!((report.zone.as_str(), report.zone_chosen), ("UTC", false));
+}
+
+/// One delivery of `count` DMs received by biz-1 from distinct customers, `ago_ms` before now.
+fn received_ago(count: usize, ago_ms: i64) -> String {
+    let at = pulse::clock::now_ms() - ago_ms;
+    let messages: Vec<String> = (0..count)
+        .map(|n| {
+            format!(
+                r#"{{"sender":{{"id":"fan-{ago_ms}-{n}"}},"recipient":{{"id":"biz-1"}},"timestamp":{at},"message":{{"mid":"m-{ago_ms}-{n}","text":"hi"}}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"object":"instagram","entry":[{{"id":"biz-1","time":{at},"messaging":[{}]}}]}}"#,
+        messages.join(",")
+    )
+}
+
+#[tokio::test]
+async fn the_chart_overlays_the_previous_period_step_by_step_when_asked() {
+    let mut app = spawn_app().await;
+    app.node.log_in().await;
+    // 4 DMs 30 hours ago and 2 DMs 47 hours ago: both in the 24 hours before the last 24.
+    for (count, ago_hours) in [(4, 30), (2, 47)] {
+        let response = app
+            .post_signed(received_ago(count, ago_hours * 3_600_000))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.post_signed(received_ago(1, 0)).await.status(), 200);
+
+    let plain: HistoryReport = app
+        .get("/api/admin/history?range=24h")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !plain.overlay && plain.previous_points.is_empty(),
+        "only when asked"
+    );
+
+    let report: HistoryReport = app
+        .get("/api/admin/history?range=24h&overlay=previous")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(report.overlay);
+    assert!(
+        report.query.ends_with("&overlay=previous"),
+        "{}",
+        report.query
+    );
+    assert_eq!(report.previous_points.len(), report.points.len());
+    assert_eq!(report.previous_points[0].start, report.previous_from);
+    let received: Vec<i64> = report
+        .previous_points
+        .iter()
+        .map(|p| p.dms_received)
+        .collect();
+    assert_eq!(received.iter().sum::<i64>(), 6, "{received:?}");
+    assert_eq!(received.iter().sum::<i64>(), report.previous.dms_received);
+    // The n-th step of each period side by side: the DMs 30 and 47 hours ago are 17 steps apart.
+    let at = |count: i64| received.iter().position(|&n| n == count).unwrap();
+    assert_eq!(at(4) - at(2), 17, "{received:?}");
+    assert_eq!(
+        received.iter().filter(|&&n| n > 0).count(),
+        2,
+        "{received:?}"
+    );
+
+    let page = app.get("/admin?range=24h&overlay=previous").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"data-testid="overlay-received""#),
+        "the lines are drawn"
+    );
+    assert!(html.contains("Hide the previous period"));
+    assert!(
+        html.contains("range=7d&amp;overlay=previous")
+            || html.contains("range=7d&overlay=previous"),
+        "the range links keep the overlay"
+    );
+    let without = app.get("/admin?range=24h").await.text().await.unwrap();
+    assert!(!without.contains(r#"data-testid="overlay-received""#));
+    assert!(without.contains("Overlay the previous period"));
 }

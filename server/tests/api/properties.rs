@@ -1,13 +1,15 @@
 //! Property: however a set of events is delivered (duplicated, reordered,
-//! split into batches), the stats and the history equal those of each event
-//! applied once, and the history's quarter-hours equal a recount of the raw
-//! events stored.
+//! split into batches), the stats, the history and each account's history
+//! equal those of each event applied once; the history's quarter-hours and
+//! each account's hours equal a recount of the raw events stored, and the
+//! accounts' hours add up to the service's.
 
 use app::model::{SnapshotSource, StatsSnapshot};
 use proptest::prelude::*;
 use pulse::{
     store::{
-        history::{StepCount, QUARTER_MS},
+        account_history::ACCOUNT_FIGURES,
+        history::{StepCount, Whose, EVERY_FIGURE, HOUR_MS, QUARTER_MS},
         Backend, Store, DAY_MS, MINUTE_MS,
     },
     webhook::payload,
@@ -122,7 +124,7 @@ async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> String {
 /// exactly what differs) and the history after one store took `deliveries`
 /// one after the other.
 async fn stats_after(backend: Backend, deliveries: &[String]) -> (StatsSnapshot, Vec<StepCount>) {
-    let (snapshot, _, history) = figures_after_one_store(backend, deliveries).await;
+    let (snapshot, _, history, _) = figures_after_one_store(backend, deliveries).await;
     (snapshot, history)
 }
 
@@ -319,7 +321,12 @@ async fn figures_after_one_store(backend: Backend, deliveries: &[String]) -> Fig
 
 /// What the properties compare: the snapshot, the first accounts page and
 /// the history's quarter-hours over the days the events span.
-type Figures = (StatsSnapshot, app::model::AccountsPage, Vec<StepCount>);
+type Figures = (
+    StatsSnapshot,
+    app::model::AccountsPage,
+    Vec<StepCount>,
+    Vec<(String, Vec<StepCount>)>,
+);
 
 /// The snapshot and the first accounts page (default order), versions
 /// zeroed: they count transactions, which is what differs; and every
@@ -345,9 +352,15 @@ async fn figures_of(store: &Store, url: &str) -> Figures {
         .step_by(QUARTER_MS as usize)
         .map(|from| (from, from + QUARTER_MS))
         .collect();
-    let mut history = store.history(&quarters).await.unwrap();
+    let mut history = store
+        .history(Whose::Service, &quarters, &EVERY_FIGURE)
+        .await
+        .unwrap();
     history.sort_by(|a, b| (a.step, &a.figure).cmp(&(b.step, &b.figure)));
-    let whole = store.history(&[(start, end)]).await.unwrap();
+    let whole = store
+        .history(Whose::Service, &[(start, end)], &EVERY_FIGURE)
+        .await
+        .unwrap();
     for StepCount { figure, count, .. } in &whole {
         let by_quarter: i64 = history
             .iter()
@@ -379,7 +392,102 @@ async fn figures_of(store: &Store, url: &str) -> Figures {
             "{figure} in quarter {quarter} of the history against the raw events"
         );
     }
-    (snapshot, page, history)
+    let accounts = account_hours_of(store, url, &page, start, end).await;
+    (snapshot, page, history, accounts)
+}
+
+/// Every account's history hour by hour over `[start, end)`, after checking
+/// that the accounts' hours add up to the service's (every figure but the
+/// refusals) and that each account's hours of the kinds kept one to one
+/// equal a recount of its raw events. `page` must hold every account.
+async fn account_hours_of(
+    store: &Store,
+    url: &str,
+    page: &app::model::AccountsPage,
+    start: i64,
+    end: i64,
+) -> Vec<(String, Vec<StepCount>)> {
+    assert_eq!(
+        page.total,
+        page.rows.len() as i64,
+        "one page holds every account"
+    );
+    let hours: Vec<(i64, i64)> = (start..end)
+        .step_by(HOUR_MS as usize)
+        .map(|from| (from, from + HOUR_MS))
+        .collect();
+    let mut accounts = Vec::new();
+    let mut summed = std::collections::BTreeMap::new();
+    for row in &page.rows {
+        let mut counts = store
+            .history(Whose::Account(&row.account_id), &hours, &ACCOUNT_FIGURES)
+            .await
+            .unwrap();
+        counts.sort_by(|a, b| (a.step, &a.figure).cmp(&(b.step, &b.figure)));
+        for step in &counts {
+            *summed.entry((step.step, step.figure.clone())).or_insert(0) += step.count;
+        }
+        accounts.push((row.account_id.clone(), counts));
+    }
+    let service = store
+        .history(Whose::Service, &hours, &ACCOUNT_FIGURES)
+        .await
+        .unwrap();
+    let service: std::collections::BTreeMap<_, _> = service
+        .into_iter()
+        .map(|step| ((step.step, step.figure), step.count))
+        .collect();
+    assert_eq!(
+        summed, service,
+        "the accounts' hours add up to the service's"
+    );
+    for ((account, figure, hour), count) in recount_by_account_hour(url, start).await {
+        let kept = accounts
+            .iter()
+            .find(|(id, _)| *id == account)
+            .and_then(|(_, steps)| {
+                steps
+                    .iter()
+                    .find(|step| step.step == hour && step.figure == figure)
+            })
+            .map_or(0, |step| step.count);
+        assert_eq!(
+            kept, count,
+            "{figure} of {account} in hour {hour} against the raw events"
+        );
+    }
+    accounts
+}
+
+/// The raw events of the kinds counted one to one (see
+/// [`recount_by_quarter`]), counted per account and hour from `start`:
+/// ((account, figure, hour), count), for the events stored.
+async fn recount_by_account_hour(url: &str, start: i64) -> Vec<((String, String, usize), i64)> {
+    use sqlx::Row as _;
+    const KINDS: [&str; 6] = [
+        "dm_received",
+        "dm_sent",
+        "reaction",
+        "read",
+        "message_deleted",
+        "comment",
+    ];
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let rows = sqlx::query("SELECT account_id, kind, occurred_at_ms FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mut counts = std::collections::BTreeMap::new();
+    for row in rows {
+        let (account, kind, at): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
+        if !KINDS.contains(&kind.as_str()) {
+            continue;
+        }
+        let hour = usize::try_from((at - start).div_euclid(HOUR_MS)).unwrap();
+        *counts.entry((account, kind, hour)).or_insert(0) += 1;
+    }
+    counts.into_iter().collect()
 }
 
 /// The raw events of the kinds whose history figure counts them one to one

@@ -9,6 +9,7 @@ on_both_backends!(
     figures_kept_up_without_pages_recompute_only_what_changed,
     accounts_sort_by_newest_event_across_writers_with_eventless_ones_last,
     a_reply_taken_back_by_another_node_leaves_the_accounts_median,
+    an_accounts_waiting_conversations_are_listed_oldest_first,
 );
 
 async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
@@ -464,4 +465,77 @@ async fn a_reply_taken_back_by_another_node_leaves_the_accounts_median(backend: 
         .await
         .unwrap();
     assert_eq!(snapshot.replies.last_hour.count, 2);
+}
+
+async fn an_accounts_waiting_conversations_are_listed_oldest_first(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // Three customers of biz-a write; the reply to the oldest arrives, then a late DM of the
+    // one answered shows they wrote again after it (waiting again, since the late DM).
+    store
+        .ingest(
+            vec![
+                dm("w1", RECEIVED, "biz-a", "old", NOW - 50 * MINUTE),
+                dm("w2", RECEIVED, "biz-a", "mid", NOW - 30 * MINUTE),
+                dm("w3", RECEIVED, "biz-a", "new", NOW - 10 * MINUTE),
+                dm("w4", RECEIVED, "biz-b", "elsewhere", NOW - 90 * MINUTE),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .ingest(
+            vec![dm(
+                "w5",
+                EventKind::DmSent,
+                "biz-a",
+                "old",
+                NOW - 40 * MINUTE,
+            )],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let listed = |store: pulse::store::Store| async move {
+        let detail = store
+            .account_detail(NOW, "biz-a", &THRESHOLDS)
+            .await
+            .unwrap()
+            .unwrap();
+        detail.waiting
+    };
+    assert_eq!(
+        listed(store.clone()).await,
+        vec![
+            ("mid".to_string(), NOW - 30 * MINUTE),
+            ("new".to_string(), NOW - 10 * MINUTE),
+        ]
+    );
+    // Delivered late: "old" wrote again 20 minutes ago, after the reply.
+    store
+        .ingest(
+            vec![dm("w6", RECEIVED, "biz-a", "old", NOW - 20 * MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(store.clone()).await,
+        vec![
+            ("mid".to_string(), NOW - 30 * MINUTE),
+            ("old".to_string(), NOW - 20 * MINUTE),
+            ("new".to_string(), NOW - 10 * MINUTE),
+        ]
+    );
+    // A DM delivered late from before the reply changes nothing.
+    store
+        .ingest(
+            vec![dm("w7", RECEIVED, "biz-a", "old", NOW - 45 * MINUTE)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed(store.clone()).await.len(), 3);
+    assert_eq!(listed(store.clone()).await[1].0, "old");
 }

@@ -5,7 +5,8 @@
 use app::model::{HistoryQuery, HistoryReport};
 use pulse::{
     event::Rejection,
-    history::{self, Span},
+    history::{self, Reading, Span},
+    store::history::Whose,
 };
 
 use super::*;
@@ -29,8 +30,13 @@ async fn day_report(store: &Store, date: &str, zone: &str) -> HistoryReport {
         zone: Some(zone.into()),
         ..HistoryQuery::default()
     };
-    let span = Span::resolve(&request, "2026-12-06T12:00:00Z".parse().unwrap()).unwrap();
-    history::report(store, &span).await.unwrap()
+    let now: jiff::Timestamp = "2026-12-06T12:00:00Z".parse().unwrap();
+    let span = Span::resolve(&request, now).unwrap();
+    let reading = Reading {
+        whose: Whose::Service,
+        now_ms: now.as_millisecond(),
+    };
+    history::report(store, reading, &span).await.unwrap()
 }
 
 /// `n` received DMs at `instant` (each its own conversation).

@@ -115,6 +115,7 @@ async fn figures_of_one_writer(
     conversation_figures(&store).await
 }
 
+mod account_history;
 mod accounts;
 mod alerts;
 mod conversations;

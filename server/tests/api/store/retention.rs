@@ -31,7 +31,14 @@ async fn everything_shown(store: &Store) -> (app::model::StatsSnapshot, app::mod
     };
     let now = jiff::Timestamp::from_millisecond(NOW).unwrap();
     let span = Span::resolve(&query, now).unwrap();
-    (snapshot, history::report(store, &span).await.unwrap())
+    let reading = history::Reading {
+        whose: pulse::store::history::Whose::Service,
+        now_ms: NOW,
+    };
+    (
+        snapshot,
+        history::report(store, reading, &span).await.unwrap(),
+    )
 }
 
 async fn expired_events_and_minutes_go_and_no_figure_changes(backend: Backend) {

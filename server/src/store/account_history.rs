@@ -1,0 +1,304 @@
+//! One business account's history, behind its page's date ranges: the
+//! figures of the service's history (`history.rs`) that belong to an account
+//! (its metrics, and its replies by reply-time bucket; refusals have none),
+//! per account, UTC hour or day, and writer slot, in `account_history`,
+//! written at ingestion in the same transaction as the other aggregates.
+//!
+//! Why hours and days, kept [`HOURS_KEPT_MS`] and [`DAYS_KEPT_MS`]: the
+//! service's history keeps quarter-hours for good, which makes every range
+//! exact in every zone, at a size that grows with time alone; one row per
+//! account and quarter-hour would grow with time *and* accounts (the large
+//! customer of the benchmarks, 20,000 accounts, would write hundreds of
+//! millions of rows a year). An account's range is therefore read to the
+//! hour for the last five weeks (exact in every zone whose offset is whole
+//! hours, daylight-saving days included; a +05:30 or +05:45 zone's days are
+//! read from the hour they begin in) and by UTC day before (see
+//! [`Precision`]). The report says so whenever it applies.
+//!
+//! Exactness is the service history's: rows change only where an event is
+//! counted once (the events it was stored with are new) or a reply is
+//! counted or taken back, in the transaction that does so.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Any, Transaction};
+
+use super::{
+    history::{Figure, HOUR_MS, REPLY_BUCKETS},
+    slots::Slot,
+    sql::{floor, json_rows, placeholders},
+    Backend, DAY_MS,
+};
+use crate::event::Metric;
+
+/// How long an account's hours are kept: five weeks, so that a range of the
+/// last 30 days in any zone is read to the hour.
+pub const HOURS_KEPT_MS: i64 = 35 * DAY_MS;
+
+/// How long an account's days are kept: the longest range (400 days) and
+/// the period before it, which it is compared with.
+pub const DAYS_KEPT_MS: i64 = 801 * DAY_MS;
+
+/// The units an account's history is kept in, largest first.
+const UNITS: [i64; 2] = [DAY_MS, HOUR_MS];
+
+/// The figures of an account's row: the metrics, then the reply-time
+/// buckets.
+pub const FIGURES: usize = Metric::ALL.len() + REPLY_BUCKETS;
+
+/// Every figure of an account's row, in column order.
+pub static ACCOUNT_FIGURES: std::sync::LazyLock<Vec<Figure>> = std::sync::LazyLock::new(|| {
+    Metric::ALL
+        .iter()
+        .map(|metric| Figure::Metric(*metric))
+        .chain((0..REPLY_BUCKETS as i64).map(Figure::Reply))
+        .collect()
+});
+
+/// A figure's place in an account's row (`None` for a refusal: no
+/// account's).
+fn index(figure: Figure) -> Option<usize> {
+    match figure {
+        Figure::Metric(metric) => Metric::ALL.iter().position(|m| *m == metric),
+        Figure::Refused(_) => None,
+        Figure::Reply(bucket) => {
+            Some(Metric::ALL.len() + bucket.clamp(0, REPLY_BUCKETS as i64 - 1) as usize)
+        }
+    }
+}
+
+/// The account history rows one transaction adds to, summed in memory:
+/// (account, unit, start) → the change of every figure.
+#[derive(Default)]
+pub(super) struct AccountHistoryDelta {
+    rows: BTreeMap<(String, i64, i64), [i64; FIGURES]>,
+}
+
+impl AccountHistoryDelta {
+    /// Adds `change` to `account`'s `figure` at `at_ms` in every unit.
+    pub fn add(&mut self, account: &str, at_ms: i64, figure: Figure, change: i64) {
+        let Some(index) = index(figure) else {
+            return;
+        };
+        if change == 0 {
+            return;
+        }
+        for unit in UNITS {
+            let key = (account.to_string(), unit, floor(at_ms, unit));
+            self.rows.entry(key).or_insert([0; FIGURES])[index] += change;
+        }
+    }
+
+    /// The rows as one JSON array, for Postgres's `json_to_recordset`:
+    /// `{account_id, unit_ms, start_ms, c: [every figure's change]}`.
+    pub fn postgres_rows(&self) -> String {
+        use serde_json::json;
+        json_rows(
+            self.changed()
+                .map(|((account, unit, start), counts)| {
+                    json!({"account_id": account, "unit_ms": unit, "start_ms": start,
+                           "c": counts.to_vec()})
+                })
+                .collect(),
+        )
+    }
+
+    fn changed(&self) -> impl Iterator<Item = (&(String, i64, i64), &[i64; FIGURES])> {
+        self.rows
+            .iter()
+            .filter(|(_, counts)| counts.iter().any(|change| *change != 0))
+    }
+}
+
+/// The figures' columns, in row order.
+static COLUMNS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| ACCOUNT_FIGURES.iter().map(|f| f.column()).collect());
+
+/// `INSERT INTO account_history (...)` and the upsert that adds every
+/// figure: made once.
+static UPSERT_PARTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    let columns = COLUMNS.join(", ");
+    let additions: Vec<String> = COLUMNS
+        .iter()
+        .map(|column| format!("{column} = account_history.{column} + excluded.{column}"))
+        .collect();
+    (
+        format!("INSERT INTO account_history (account_id, unit_ms, start_ms, slot, {columns})"),
+        format!(
+            "ON CONFLICT (account_id, unit_ms, start_ms, slot) DO UPDATE SET {}",
+            additions.join(", ")
+        ),
+    )
+});
+
+/// Rows written by one SQLite upsert: 61 parameters each.
+const ROWS_PER_UPSERT: usize = 200;
+
+/// Adds `delta` to `slot`'s account history rows (SQLite; Postgres writes
+/// them in its one aggregate statement, [`postgres_upsert`]).
+pub(super) async fn write(
+    tx: &mut Transaction<'_, Any>,
+    slot: Slot,
+    delta: &AccountHistoryDelta,
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<_> = delta.changed().collect();
+    let (insert, upsert) = &*UPSERT_PARTS;
+    for chunk in rows.chunks(ROWS_PER_UPSERT) {
+        let statement = format!(
+            "{insert} VALUES {} {upsert}",
+            placeholders(Backend::Sqlite, chunk.len(), 4 + FIGURES)
+        );
+        let mut query = sqlx::query(&statement);
+        for ((account, unit, start), counts) in chunk {
+            query = query
+                .bind(account.as_str())
+                .bind(*unit)
+                .bind(*start)
+                .bind(slot.0);
+            for count in counts.iter() {
+                query = query.bind(*count);
+            }
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The account history upsert on Postgres: `$1` the slot, `rows` the
+/// parameter holding the rows as JSON ([`AccountHistoryDelta::postgres_rows`]).
+pub(super) fn postgres_upsert(rows: &str) -> String {
+    let (insert, upsert) = &*UPSERT_PARTS;
+    let values: Vec<String> = (0..FIGURES)
+        .map(|index| format!("CAST(r.c->>{index} AS INTEGER)"))
+        .collect();
+    format!(
+        "{insert}
+         SELECT r.account_id, r.unit_ms, r.start_ms, $1, {}
+         FROM json_to_recordset({rows}::json)
+             AS r (account_id TEXT, unit_ms BIGINT, start_ms BIGINT, c json)
+         {upsert}",
+        values.join(", ")
+    )
+}
+
+/// How precisely an account's history can place an instant as of `now_ms`:
+/// to the hour from [`Precision::hours_from_ms`] on, to the UTC day before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Precision {
+    /// The first instant (a UTC midnight) from which hours are kept.
+    pub hours_from_ms: i64,
+    /// The start of the hour now is in.
+    pub current_hour_ms: i64,
+}
+
+impl Precision {
+    /// As of `now_ms`: hours from the first UTC midnight at least
+    /// [`HOURS_KEPT_MS`] back (retention keeps every hour from there).
+    pub fn at(now_ms: i64) -> Self {
+        Precision {
+            hours_from_ms: floor(now_ms - HOURS_KEPT_MS, DAY_MS) + DAY_MS,
+            current_hour_ms: floor(now_ms, HOUR_MS),
+        }
+    }
+
+    /// `at_ms` as an account's history can place it: the nearest whole hour
+    /// (half past goes up), or before the hours kept the nearest UTC
+    /// midnight (a day of a zone is read as the UTC day it shares most hours
+    /// with); from the current hour on, the end of its hour, so that a range
+    /// reaching now holds what has just arrived. Placing never goes
+    /// backwards, so placed steps still tile a range.
+    pub fn place(&self, at_ms: i64) -> i64 {
+        let nearest = |unit: i64| floor(at_ms + unit / 2, unit);
+        if at_ms >= self.current_hour_ms {
+            floor(at_ms + HOUR_MS - 1, HOUR_MS)
+        } else if at_ms >= self.hours_from_ms {
+            nearest(HOUR_MS)
+        } else {
+            nearest(DAY_MS)
+        }
+    }
+}
+
+/// Hours and days whose rows retention removes as of `now_ms`: hours that
+/// start before the hours kept, days before the days kept.
+pub(super) fn expired(now_ms: i64) -> [(i64, i64); 2] {
+    [
+        (HOUR_MS, Precision::at(now_ms).hours_from_ms - DAY_MS),
+        (DAY_MS, floor(now_ms - DAYS_KEPT_MS, DAY_MS)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
+
+    #[test]
+    fn every_figure_but_refusals_has_a_column() {
+        assert_eq!(ACCOUNT_FIGURES.len(), FIGURES);
+        for (place, figure) in ACCOUNT_FIGURES.iter().enumerate() {
+            assert_eq!(index(*figure), Some(place));
+        }
+        assert_eq!(index(Figure::Refused(crate::event::Rejection::Body)), None);
+        assert_eq!(COLUMNS[0], "m_dm_received");
+        assert_eq!(COLUMNS[FIGURES - 1], "reply_46");
+    }
+
+    #[test]
+    fn a_change_lands_in_its_hour_and_its_day() {
+        let mut delta = AccountHistoryDelta::default();
+        let at = T0 + 5 * HOUR_MS + 17 * 60_000;
+        delta.add("biz", at, Figure::Metric(Metric::DmSent), 2);
+        delta.add("biz", at, Figure::Reply(3), 1);
+        delta.add("biz", at, Figure::Refused(crate::event::Rejection::Body), 9);
+        let rows: Vec<_> = delta.changed().collect();
+        assert_eq!(rows.len(), 2);
+        let (hour, day) = (rows[0], rows[1]);
+        assert_eq!(day.0, &("biz".to_string(), DAY_MS, T0));
+        assert_eq!(hour.0, &("biz".to_string(), HOUR_MS, T0 + 5 * HOUR_MS));
+        assert_eq!((day.1[1], day.1[Metric::ALL.len() + 3]), (2, 1));
+        assert_eq!(day.1.iter().sum::<i64>(), 3, "no refusal counted");
+        // A reply taken back leaves no change to write.
+        delta.add("biz", at, Figure::Reply(3), -1);
+        delta.add("biz", at, Figure::Metric(Metric::DmSent), -2);
+        assert_eq!(delta.changed().count(), 0);
+    }
+
+    #[test]
+    fn instants_are_placed_in_hours_for_five_weeks_then_in_days() {
+        let now = T0 + 40 * DAY_MS + 10 * HOUR_MS;
+        let precision = Precision::at(now);
+        assert_eq!(precision.hours_from_ms, T0 + 6 * DAY_MS);
+        assert!(now - precision.hours_from_ms <= HOURS_KEPT_MS);
+        let kolkata_midnight = T0 + 20 * DAY_MS - 5 * HOUR_MS - 30 * 60_000;
+        assert_eq!(
+            precision.place(kolkata_midnight),
+            kolkata_midnight + 30 * 60_000
+        );
+        let kathmandu_midnight = kolkata_midnight - 15 * 60_000;
+        assert_eq!(
+            precision.place(kathmandu_midnight),
+            kolkata_midnight - 30 * 60_000
+        );
+        let new_york_midnight = T0 + 2 * DAY_MS + 5 * HOUR_MS;
+        assert_eq!(precision.place(new_york_midnight), T0 + 2 * DAY_MS);
+        let tokyo_midnight = T0 + 2 * DAY_MS - 9 * HOUR_MS;
+        assert_eq!(precision.place(tokyo_midnight), T0 + 2 * DAY_MS);
+        // Now's hour is read whole: what has just arrived is in.
+        let edge = now + 15 * 60_000 - now % (15 * 60_000);
+        assert_eq!(precision.place(edge), now - now % HOUR_MS + HOUR_MS);
+        // Placing never goes backwards.
+        let mut last = i64::MIN;
+        for at in (T0..now + DAY_MS).step_by(15 * 60_000) {
+            let placed = precision.place(at);
+            assert!(placed >= last, "{at}");
+            last = placed;
+        }
+        // Retention keeps every hour a read may ask for.
+        let [(unit, hours_before), (_, days_before)] = expired(now);
+        assert_eq!(unit, HOUR_MS);
+        assert!(hours_before < precision.hours_from_ms);
+        assert!(now - days_before >= DAYS_KEPT_MS);
+    }
+}

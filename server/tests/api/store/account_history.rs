@@ -1,0 +1,279 @@
+//! One account's history behind its page's date ranges: its own events only, by the hour in
+//! any whole-hour zone (a 25-hour day included), from the hour a +05:30 day begins in, by UTC
+//! day before the hours kept, replies recounted when a DM arrives late, and retention that
+//! removes hours and days past their spans without changing a range read from days.
+
+use app::model::{HistoryQuery, HistoryReport};
+use pulse::{
+    history::{self, Reading, Span},
+    store::{
+        account_history::{DAYS_KEPT_MS, HOURS_KEPT_MS},
+        history::Whose,
+        retention::ChainCursor,
+    },
+};
+
+use super::*;
+
+on_both_backends!(
+    an_accounts_day_counts_its_own_events_by_the_hour_in_its_zone,
+    an_accounts_older_days_are_read_by_utc_day,
+    an_accounts_replies_follow_a_late_dm,
+    retention_keeps_an_accounts_hours_and_days_for_their_spans,
+);
+
+/// An instant written in UTC.
+fn at(text: &str) -> i64 {
+    text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+/// The report of the day `date` in `zone` for `whose`, as of [`NOW`] (2026-11-29T18:30Z).
+async fn day_report(store: &Store, whose: Whose<'_>, date: &str, zone: &str) -> HistoryReport {
+    let request = HistoryQuery {
+        from: Some(date.into()),
+        to: Some(date.into()),
+        zone: Some(zone.into()),
+        ..HistoryQuery::default()
+    };
+    let span = Span::resolve(&request, jiff::Timestamp::from_millisecond(NOW).unwrap()).unwrap();
+    history::report(store, Reading { whose, now_ms: NOW }, &span)
+        .await
+        .unwrap()
+}
+
+/// `n` DMs received by `account` at `instant`, each from its own customer.
+fn received(account: &str, instant: &str, n: usize) -> Vec<WebhookEvent> {
+    (0..n)
+        .map(|i| {
+            dm(
+                &format!("{account}-{instant}-{i}"),
+                RECEIVED,
+                account,
+                &format!("{account}-c{i}-{instant}"),
+                at(instant),
+            )
+        })
+        .collect()
+}
+
+async fn an_accounts_day_counts_its_own_events_by_the_hour_in_its_zone(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // America/New_York's 2026-11-01 has 25 hours: 04:00Z to 05:00Z the next day. biz-a gets
+    // i DMs at the i-th instant; biz-b 10 inside the day.
+    let mut events = Vec::new();
+    for (i, instant) in [
+        "2026-10-31T18:10:00Z",
+        "2026-11-01T03:59:59Z",
+        "2026-11-01T04:00:00Z",
+        "2026-11-02T04:59:59Z",
+        "2026-11-02T05:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        events.extend(received("biz-a", instant, i + 1));
+    }
+    events.extend(received("biz-b", "2026-11-01T12:00:00Z", 10));
+    store.ingest(events, NOW).await.unwrap();
+
+    let new_york = day_report(
+        &store,
+        Whose::Account("biz-a"),
+        "2026-11-01",
+        "America/New_York",
+    )
+    .await;
+    assert_eq!(new_york.figures.dms_received, 3 + 4);
+    assert_eq!(new_york.previous.dms_received, 1 + 2);
+    assert_eq!(new_york.points.len(), 25, "the fall-back day has 25 hours");
+    assert_eq!(new_york.points[0].figures.dms_received, 3);
+    assert_eq!(new_york.points[24].figures.dms_received, 4);
+    assert_eq!(new_york.note, None, "read to the hour: exact");
+    assert_eq!(new_york.page, "/admin/accounts/biz-a");
+    let other = day_report(
+        &store,
+        Whose::Account("biz-b"),
+        "2026-11-01",
+        "America/New_York",
+    )
+    .await;
+    assert_eq!(other.figures.dms_received, 10);
+    let service = day_report(&store, Whose::Service, "2026-11-01", "America/New_York").await;
+    assert_eq!(service.figures.dms_received, 3 + 4 + 10);
+
+    // Asia/Kolkata's day begins at 18:30Z: one account's is read from 19:00Z, the nearest
+    // hour, and it says so.
+    let kolkata = day_report(
+        &store,
+        Whose::Account("biz-a"),
+        "2026-11-01",
+        "Asia/Kolkata",
+    )
+    .await;
+    // [19:00Z on the 31st, 19:00Z on the 1st): the DMs at 03:59:59Z and 04:00Z.
+    assert_eq!(kolkata.figures.dms_received, 2 + 3);
+    let note = kolkata.note.unwrap();
+    assert!(note.contains("nearest whole hour"), "{note}");
+    let exact = day_report(&store, Whose::Service, "2026-11-01", "Asia/Kolkata").await;
+    assert_eq!(
+        exact.figures.dms_received,
+        2 + 3 + 10,
+        "the service's is exact"
+    );
+}
+
+async fn an_accounts_older_days_are_read_by_utc_day(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // March 2026 is past the hours kept (35 days before NOW): one account's days there are
+    // UTC days. New York's 2026-03-08 is 05:00Z to 04:00Z; it is read as the UTC day.
+    let mut events = received("biz", "2026-03-08T02:00:00Z", 3);
+    events.extend(received("biz", "2026-03-08T22:00:00Z", 4));
+    events.extend(received("biz", "2026-03-09T02:00:00Z", 5));
+    store.ingest(events, NOW).await.unwrap();
+    let report = day_report(
+        &store,
+        Whose::Account("biz"),
+        "2026-03-08",
+        "America/New_York",
+    )
+    .await;
+    assert_eq!(report.figures.dms_received, 3 + 4);
+    let by_step: i64 = report.points.iter().map(|p| p.figures.dms_received).sum();
+    assert_eq!(
+        by_step, report.figures.dms_received,
+        "the steps still tile the range"
+    );
+    let note = report.note.unwrap();
+    assert!(note.starts_with("Before 2026-10-2"), "{note}");
+    assert!(note.contains("nearest UTC midnight"), "{note}");
+    // The same day in UTC by day is exact, and says nothing.
+    let request = HistoryQuery {
+        from: Some("2026-03-08".into()),
+        to: Some("2026-03-08".into()),
+        zone: Some("UTC".into()),
+        step: Some("day".into()),
+        ..HistoryQuery::default()
+    };
+    let span = Span::resolve(&request, jiff::Timestamp::from_millisecond(NOW).unwrap()).unwrap();
+    let reading = Reading {
+        whose: Whose::Account("biz"),
+        now_ms: NOW,
+    };
+    let utc = history::report(&store, reading, &span).await.unwrap();
+    assert_eq!((utc.figures.dms_received, utc.note), (3 + 4, None));
+}
+
+async fn an_accounts_replies_follow_a_late_dm(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let received_at = at("2026-11-20T10:00:00Z");
+    store
+        .ingest(
+            vec![
+                dm("r1", RECEIVED, "biz", "c", received_at),
+                dm("s1", EventKind::DmSent, "biz", "c", received_at + 30_000),
+                dm("o1", RECEIVED, "other", "c", received_at),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let report = day_report(&store, Whose::Account("biz"), "2026-11-20", "UTC").await;
+    assert_eq!(report.figures.replies, 1);
+    assert_eq!(report.figures.reply_median_ms, Some(30_000));
+    // A DM sent before the reply, delivered late, answers the customer first: the reply of
+    // 30 s is taken back and one of 10 s counted, for this account only.
+    store
+        .ingest(
+            vec![dm(
+                "s0",
+                EventKind::DmSent,
+                "biz",
+                "c",
+                received_at + 10_000,
+            )],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let report = day_report(&store, Whose::Account("biz"), "2026-11-20", "UTC").await;
+    assert_eq!(report.figures.replies, 1);
+    assert_eq!(report.figures.reply_median_ms, Some(10_000));
+    let other = day_report(&store, Whose::Account("other"), "2026-11-20", "UTC").await;
+    assert_eq!((other.figures.dms_received, other.figures.replies), (1, 0));
+}
+
+async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // DMs 40 days ago (hours past their span, the day kept) and 900 days ago (both past).
+    store
+        .ingest(
+            vec![
+                dm("forty", RECEIVED, "biz", "a", NOW - 40 * DAY_MS),
+                dm("nine-hundred", RECEIVED, "biz", "b", NOW - 900 * DAY_MS),
+                dm("today", RECEIVED, "biz", "c", NOW - 60_000),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let rows = |unit: i64, before: i64| {
+        let url = database.url.clone();
+        async move {
+            sqlx::any::install_default_drivers();
+            let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            let (count,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM account_history WHERE unit_ms = $1 AND start_ms < $2",
+            )
+            .bind(unit)
+            .bind(before)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+            count
+        }
+    };
+    const HOUR: i64 = 3_600_000;
+    assert_eq!(rows(HOUR, NOW - HOURS_KEPT_MS).await, 2);
+    assert_eq!(rows(DAY_MS, NOW - DAYS_KEPT_MS).await, 1);
+    let thirty_days = HistoryQuery {
+        range: Some("90d".into()),
+        zone: Some("UTC".into()),
+        ..HistoryQuery::default()
+    };
+    let span = Span::resolve(
+        &thirty_days,
+        jiff::Timestamp::from_millisecond(NOW).unwrap(),
+    )
+    .unwrap();
+    let reading = Reading {
+        whose: Whose::Account("biz"),
+        now_ms: NOW,
+    };
+    let before = history::report(&store, reading, &span).await.unwrap();
+    assert_eq!(before.figures.dms_received, 2);
+
+    let removed = store
+        .remove_expired(
+            NOW,
+            std::time::Duration::from_secs(90 * 86_400),
+            &mut ChainCursor::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.account_history_rows, 3, "two hours and a day");
+    assert_eq!(rows(HOUR, NOW - HOURS_KEPT_MS).await, 0);
+    assert_eq!(rows(DAY_MS, NOW - DAYS_KEPT_MS).await, 0);
+    assert_eq!(
+        rows(DAY_MS, NOW).await,
+        2,
+        "the days of 40 days ago and of today stay"
+    );
+    let after = history::report(&store, reading, &span).await.unwrap();
+    assert_eq!(after, before, "no figure of a range changes");
+}
