@@ -12,8 +12,8 @@
 //!
 //! One account's page is measured the same way: the accounts' history
 //! (`account_history`) is written for [`ACCOUNTS`] accounts at their fullest
-//! (every hour of the 35 days its hours are kept and every day of the 801 its
-//! days are, in every writer slot), the first of them the model's busiest
+//! (every hour of the last 35 days in every writer slot, and every day of
+//! the 801 before, folded into one), the first of them the model's busiest
 //! (200,000 DMs a day), and its ranges are timed; the table's size per
 //! account gives the model's 20,000 accounts' by multiplication.
 
@@ -300,8 +300,8 @@ async fn fill(url: &str, slots: i64, days: i64) -> Result<u64> {
 /// Writes the accounts' history into the database at `url` as ingestion
 /// would leave it at its fullest: for `accounts` accounts (the first the
 /// busiest, 200,000 DMs a day; the others 250), a row per hour of the last
-/// 35 days and per day of the last 801, in each of `slots` writer slots;
-/// returns the rows written. The server must know the accounts: each gets
+/// 35 days in each of `slots` writer slots, and per day of the 801 before in
+/// the one slot folding writes; returns the rows written. The server must know the accounts: each gets
 /// an `accounts` row.
 async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
     sqlx::any::install_default_drivers();
@@ -321,11 +321,12 @@ async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
             .await?;
         let per_day = if account == 0 { 200_000 } else { 250 };
         let mut values = Vec::new();
+        let hours_from = today - 34 * day;
         let units = [
-            (hour, today - 35 * day, today + day),
-            (day, today - 801 * day, today + day),
+            (hour, hours_from, today + day, slots),
+            (day, hours_from - 801 * day, hours_from, 1),
         ];
-        for (unit, start, end) in units {
+        for (unit, start, end, slots) in units {
             let per_unit = per_day / 2 * unit / day / slots;
             let row: Vec<String> = figures
                 .iter()

@@ -67,7 +67,7 @@ CREATE TABLE account_history (
     reply_44                   INTEGER NOT NULL DEFAULT 0,
     reply_45                   INTEGER NOT NULL DEFAULT 0,
     reply_46                   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (account_id, unit_ms, start_ms, slot)
+    PRIMARY KEY (account_id, start_ms, unit_ms, slot)
 );
 CREATE INDEX account_history_by_start ON account_history (unit_ms, start_ms);
 

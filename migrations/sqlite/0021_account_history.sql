@@ -1,10 +1,12 @@
 -- One business account's history behind its page's date ranges: the figures
 -- of `history` that belong to an account (its metrics and its replies by
 -- reply-time bucket; refusals have no account), per account, UTC hour or
--- day, and writer slot, written at ingestion in the same transaction as the
--- other aggregates (see server/src/store/account_history.rs). Hours are kept
--- 35 days and days 801 (a 400-day range and the period before it), so the
--- table grows with accounts and time, never with events.
+-- day, and writer slot (see server/src/store/account_history.rs). Ingestion
+-- adds to the hours, in the same transaction as the other aggregates;
+-- retention folds each hour into its day once it is 35 days old, and removes
+-- days after 801 (a 400-day range and the period before it), so the table
+-- grows with accounts and time, never with events. Keyed by time before
+-- unit: a range is read as one run of the key, whatever the units in it.
 --
 -- Older nodes would store events without these rows: this migration raises
 -- the schema's floor, and the upgrade to it stops every node first.
@@ -73,9 +75,10 @@ CREATE TABLE account_history (
     reply_44                   INTEGER NOT NULL DEFAULT 0,
     reply_45                   INTEGER NOT NULL DEFAULT 0,
     reply_46                   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (account_id, unit_ms, start_ms, slot)
+    PRIMARY KEY (account_id, start_ms, unit_ms, slot)
 ) WITHOUT ROWID;
--- Retention removes the oldest hours and days through this index.
+-- Retention folds the oldest hours and removes the oldest days through this
+-- index.
 CREATE INDEX account_history_by_start ON account_history (unit_ms, start_ms);
 
 -- Where each account's history begins: events stored from this id on are in

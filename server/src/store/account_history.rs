@@ -1,8 +1,12 @@
 //! One business account's history, behind its page's date ranges: the
 //! figures of the service's history (`history.rs`) that belong to an account
 //! (its metrics, and its replies by reply-time bucket; refusals have none),
-//! per account, UTC hour or day, and writer slot, in `account_history`,
-//! written at ingestion in the same transaction as the other aggregates.
+//! per account, UTC hour or day, and writer slot, in `account_history`.
+//! Ingestion adds to the hours, in the same transaction as the other
+//! aggregates (one row per account a transaction touches); retention folds
+//! each hour into its day once it is [`HOURS_KEPT_MS`] old ([`fold`]), in
+//! the transaction that removes it, so every count is in exactly one row, an
+//! hour's or a day's, and a span of whole days reads both.
 //!
 //! Why hours and days, kept [`HOURS_KEPT_MS`] and [`DAYS_KEPT_MS`]: the
 //! service's history keeps quarter-hours for good, which makes every range
@@ -39,9 +43,6 @@ pub const HOURS_KEPT_MS: i64 = 35 * DAY_MS;
 /// the period before it, which it is compared with.
 pub const DAYS_KEPT_MS: i64 = 801 * DAY_MS;
 
-/// The units an account's history is kept in, largest first.
-const UNITS: [i64; 2] = [DAY_MS, HOUR_MS];
-
 /// The figures of an account's row: the metrics, then the reply-time
 /// buckets.
 pub const FIGURES: usize = Metric::ALL.len() + REPLY_BUCKETS;
@@ -67,15 +68,15 @@ fn index(figure: Figure) -> Option<usize> {
     }
 }
 
-/// The account history rows one transaction adds to, summed in memory:
-/// (account, unit, start) → the change of every figure.
+/// The account hours one transaction adds to, summed in memory: (account,
+/// hour) → the change of every figure.
 #[derive(Default)]
 pub(super) struct AccountHistoryDelta {
-    rows: BTreeMap<(String, i64, i64), [i64; FIGURES]>,
+    rows: BTreeMap<(String, i64), [i64; FIGURES]>,
 }
 
 impl AccountHistoryDelta {
-    /// Adds `change` to `account`'s `figure` at `at_ms` in every unit.
+    /// Adds `change` to `account`'s `figure` in the hour of `at_ms`.
     pub fn add(&mut self, account: &str, at_ms: i64, figure: Figure, change: i64) {
         let Some(index) = index(figure) else {
             return;
@@ -83,27 +84,24 @@ impl AccountHistoryDelta {
         if change == 0 {
             return;
         }
-        for unit in UNITS {
-            let key = (account.to_string(), unit, floor(at_ms, unit));
-            self.rows.entry(key).or_insert([0; FIGURES])[index] += change;
-        }
+        let key = (account.to_string(), floor(at_ms, HOUR_MS));
+        self.rows.entry(key).or_insert([0; FIGURES])[index] += change;
     }
 
     /// The rows as one JSON array, for Postgres's `json_to_recordset`:
-    /// `{account_id, unit_ms, start_ms, c: [every figure's change]}`.
+    /// `{account_id, start_ms, c: [every figure's change]}`.
     pub fn postgres_rows(&self) -> String {
         use serde_json::json;
         json_rows(
             self.changed()
-                .map(|((account, unit, start), counts)| {
-                    json!({"account_id": account, "unit_ms": unit, "start_ms": start,
-                           "c": counts.to_vec()})
+                .map(|((account, start), counts)| {
+                    json!({"account_id": account, "start_ms": start, "c": counts.to_vec()})
                 })
                 .collect(),
         )
     }
 
-    fn changed(&self) -> impl Iterator<Item = (&(String, i64, i64), &[i64; FIGURES])> {
+    fn changed(&self) -> impl Iterator<Item = (&(String, i64), &[i64; FIGURES])> {
         self.rows
             .iter()
             .filter(|(_, counts)| counts.iter().any(|change| *change != 0))
@@ -134,8 +132,8 @@ static UPSERT_PARTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock
 /// Rows written by one SQLite upsert: 61 parameters each.
 const ROWS_PER_UPSERT: usize = 200;
 
-/// Adds `delta` to `slot`'s account history rows (SQLite; Postgres writes
-/// them in its one aggregate statement, [`postgres_upsert`]).
+/// Adds `delta` to `slot`'s account hours (SQLite; Postgres writes them in
+/// its one aggregate statement, [`postgres_upsert`]).
 pub(super) async fn write(
     tx: &mut Transaction<'_, Any>,
     slot: Slot,
@@ -149,10 +147,10 @@ pub(super) async fn write(
             placeholders(Backend::Sqlite, chunk.len(), 4 + FIGURES)
         );
         let mut query = sqlx::query(&statement);
-        for ((account, unit, start), counts) in chunk {
+        for ((account, start), counts) in chunk {
             query = query
                 .bind(account.as_str())
-                .bind(*unit)
+                .bind(HOUR_MS)
                 .bind(*start)
                 .bind(slot.0);
             for count in counts.iter() {
@@ -164,21 +162,92 @@ pub(super) async fn write(
     Ok(())
 }
 
-/// The account history upsert on Postgres: `$1` the slot, `rows` the
+/// The account hours' upsert on Postgres: `$1` the slot, `rows` the
 /// parameter holding the rows as JSON ([`AccountHistoryDelta::postgres_rows`]).
+/// Each row's figures arrive as an `INTEGER[]`, read once and then indexed
+/// (as `json`, each of the 57 figures would parse the row's array again).
 pub(super) fn postgres_upsert(rows: &str) -> String {
     let (insert, upsert) = &*UPSERT_PARTS;
-    let values: Vec<String> = (0..FIGURES)
-        .map(|index| format!("CAST(r.c->>{index} AS INTEGER)"))
-        .collect();
+    let values: Vec<String> = (1..=FIGURES).map(|place| format!("r.c[{place}]")).collect();
     format!(
         "{insert}
-         SELECT r.account_id, r.unit_ms, r.start_ms, $1, {}
+         SELECT r.account_id, {HOUR_MS}, r.start_ms, $1, {}
          FROM json_to_recordset({rows}::json)
-             AS r (account_id TEXT, unit_ms BIGINT, start_ms BIGINT, c json)
+             AS r (account_id TEXT, start_ms BIGINT, c INTEGER[])
          {upsert}",
         values.join(", ")
     )
+}
+
+/// Folds up to `limit` of the oldest hours that start before `before_ms`
+/// into their days (slot 0: only folding writes days), removing them in
+/// the same transaction, so that each count is in its hour or in its day,
+/// never both and never neither; returns the hours folded. On Postgres one
+/// statement, so the hours added to the days are exactly the hours removed
+/// whatever other nodes do meanwhile; SQLite has one writer.
+pub(super) async fn fold(
+    writer: &sqlx::AnyPool,
+    backend: Backend,
+    before_ms: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let (insert, upsert) = &*UPSERT_PARTS;
+    let sums: Vec<String> = COLUMNS
+        .iter()
+        .map(|column| format!("CAST(sum({column}) AS BIGINT)"))
+        .collect();
+    let sums = sums.join(", ");
+    let oldest = "SELECT account_id, start_ms, unit_ms, slot FROM account_history
+                  WHERE unit_ms = $1 AND start_ms < $2 ORDER BY unit_ms, start_ms LIMIT $3";
+    let day = format!("start_ms - start_ms % {DAY_MS}");
+    let hours = match backend {
+        Backend::Postgres => {
+            let (hours,): (i64,) = sqlx::query_as(&format!(
+                "WITH folded AS (
+                     DELETE FROM account_history
+                     WHERE (account_id, start_ms, unit_ms, slot) IN ({oldest})
+                     RETURNING *),
+                 days AS (
+                     {insert}
+                     SELECT account_id, {DAY_MS}, {day}, 0, {sums} FROM folded
+                     GROUP BY account_id, {day}
+                     {upsert})
+                 SELECT count(*) FROM folded"
+            ))
+            .bind(HOUR_MS)
+            .bind(before_ms)
+            .bind(limit)
+            .fetch_one(writer)
+            .await?;
+            hours as u64
+        }
+        Backend::Sqlite => {
+            let due = format!("(account_id, start_ms, unit_ms, slot) IN ({oldest})");
+            let mut tx = writer.begin().await?;
+            sqlx::query(&format!(
+                "{insert}
+                 SELECT account_id, {DAY_MS}, {day}, 0, {sums} FROM account_history
+                 WHERE {due}
+                 GROUP BY account_id, {day}
+                 {upsert}"
+            ))
+            .bind(HOUR_MS)
+            .bind(before_ms)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?;
+            let hours = sqlx::query(&format!("DELETE FROM account_history WHERE {due}"))
+                .bind(HOUR_MS)
+                .bind(before_ms)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            hours
+        }
+    };
+    Ok(hours)
 }
 
 /// How precisely an account's history can place an instant as of `now_ms`:
@@ -219,13 +288,15 @@ impl Precision {
     }
 }
 
-/// Hours and days whose rows retention removes as of `now_ms`: hours that
-/// start before the hours kept, days before the days kept.
-pub(super) fn expired(now_ms: i64) -> [(i64, i64); 2] {
-    [
-        (HOUR_MS, Precision::at(now_ms).hours_from_ms - DAY_MS),
-        (DAY_MS, floor(now_ms - DAYS_KEPT_MS, DAY_MS)),
-    ]
+/// Where retention works as of `now_ms`: hours that start before the
+/// first are folded into their days (a day before the first hour any
+/// reader places a boundary on, so no read of hours ever finds a day);
+/// days that start before the second are removed.
+pub(super) fn horizons(now_ms: i64) -> (i64, i64) {
+    (
+        Precision::at(now_ms).hours_from_ms - DAY_MS,
+        floor(now_ms - DAYS_KEPT_MS, DAY_MS),
+    )
 }
 
 #[cfg(test)]
@@ -246,19 +317,18 @@ mod tests {
     }
 
     #[test]
-    fn a_change_lands_in_its_hour_and_its_day() {
+    fn a_change_lands_in_its_hour() {
         let mut delta = AccountHistoryDelta::default();
         let at = T0 + 5 * HOUR_MS + 17 * 60_000;
         delta.add("biz", at, Figure::Metric(Metric::DmSent), 2);
         delta.add("biz", at, Figure::Reply(3), 1);
         delta.add("biz", at, Figure::Refused(crate::event::Rejection::Body), 9);
         let rows: Vec<_> = delta.changed().collect();
-        assert_eq!(rows.len(), 2);
-        let (hour, day) = (rows[0], rows[1]);
-        assert_eq!(day.0, &("biz".to_string(), DAY_MS, T0));
-        assert_eq!(hour.0, &("biz".to_string(), HOUR_MS, T0 + 5 * HOUR_MS));
-        assert_eq!((day.1[1], day.1[Metric::ALL.len() + 3]), (2, 1));
-        assert_eq!(day.1.iter().sum::<i64>(), 3, "no refusal counted");
+        assert_eq!(rows.len(), 1);
+        let (key, counts) = rows[0];
+        assert_eq!(key, &("biz".to_string(), T0 + 5 * HOUR_MS));
+        assert_eq!((counts[1], counts[Metric::ALL.len() + 3]), (2, 1));
+        assert_eq!(counts.iter().sum::<i64>(), 3, "no refusal counted");
         // A reply taken back leaves no change to write.
         delta.add("biz", at, Figure::Reply(3), -1);
         delta.add("biz", at, Figure::Metric(Metric::DmSent), -2);
@@ -295,9 +365,8 @@ mod tests {
             assert!(placed >= last, "{at}");
             last = placed;
         }
-        // Retention keeps every hour a read may ask for.
-        let [(unit, hours_before), (_, days_before)] = expired(now);
-        assert_eq!(unit, HOUR_MS);
+        // Retention folds no hour a read may ask for.
+        let (hours_before, days_before) = horizons(now);
         assert!(hours_before < precision.hours_from_ms);
         assert!(now - days_before >= DAYS_KEPT_MS);
     }

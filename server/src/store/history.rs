@@ -299,9 +299,11 @@ pub struct StepCount {
 pub enum Whose<'a> {
     /// The whole service's (`history`).
     Service,
-    /// One business account's (`account_history`: hours and days only, so
-    /// its steps must begin and end on whole hours; see
-    /// `account_history::Precision`).
+    /// One business account's (`account_history`: hours, and days where the
+    /// hours were folded into them, so its steps must begin and end on whole
+    /// hours, and on UTC midnights where days may be; see
+    /// `account_history::Precision`). Each step is one run of the key,
+    /// every row in it whatever its unit.
     Account(&'a str),
 }
 
@@ -321,7 +323,12 @@ pub(super) async fn read(
             .iter()
             .enumerate()
             .flat_map(|(step, (start, end))| {
-                pieces(*start, *end).into_iter().map(move |(unit, from, to)| {
+                let pieces = match whose {
+                    Whose::Service => pieces(*start, *end),
+                    // An account's rows of any unit that start in the step.
+                    Whose::Account(_) => vec![(0, *start, *end)],
+                };
+                pieces.into_iter().map(move |(unit, from, to)| {
                     json!({"step": step, "unit_ms": unit, "from_ms": from, "to_ms": to})
                 })
             })
@@ -333,13 +340,9 @@ pub(super) async fn read(
         .collect();
     let sums = sums.join(", ");
     // `$2` is the account, bound only when there is one.
-    let (table, account, account_of_h) = match whose {
-        Whose::Service => ("history", "", ""),
-        Whose::Account(_) => (
-            "account_history",
-            "account_id = $2 AND",
-            "h.account_id = $2 AND",
-        ),
+    let (table, filter, filter_of_h) = match whose {
+        Whose::Service => ("history", "unit_ms = p.unit_ms", "h.unit_ms = p.unit_ms"),
+        Whose::Account(_) => ("account_history", "account_id = $2", "h.account_id = $2"),
     };
     let statement = match backend {
         // The spans first (`CROSS JOIN` keeps them the outer loop in
@@ -351,7 +354,7 @@ pub(super) async fn read(
                  FROM json_each($1))
              SELECT p.step, {sums}
              FROM p CROSS JOIN {table} AS h
-             WHERE {account_of_h} h.unit_ms = p.unit_ms AND h.start_ms >= p.from_ms
+             WHERE {filter_of_h} AND h.start_ms >= p.from_ms
                AND h.start_ms < p.to_ms
              GROUP BY p.step"
         ),
@@ -365,7 +368,7 @@ pub(super) async fn read(
                  AS p (step BIGINT, unit_ms BIGINT, from_ms BIGINT, to_ms BIGINT)
              CROSS JOIN LATERAL (
                  SELECT * FROM {table}
-                 WHERE {account} unit_ms = p.unit_ms AND start_ms >= p.from_ms AND start_ms < p.to_ms
+                 WHERE {filter} AND start_ms >= p.from_ms AND start_ms < p.to_ms
                  OFFSET 0
              ) AS h
              GROUP BY p.step"

@@ -406,8 +406,13 @@ impl Store {
     ) -> Result<retention::Removed, StoreError> {
         let kept_ms = i64::try_from(events_kept.as_millis()).unwrap_or(i64::MAX);
         let outcome = async {
-            let mut removed =
-                retention::run(&self.writer, now_ms, now_ms.saturating_sub(kept_ms)).await?;
+            let mut removed = retention::run(
+                &self.writer,
+                self.backend,
+                now_ms,
+                now_ms.saturating_sub(kept_ms),
+            )
+            .await?;
             removed.chain_rows =
                 retention::prune_chains(&self.reader, &self.writer, self.backend, chains, now_ms)
                     .await?;

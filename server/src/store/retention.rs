@@ -15,10 +15,11 @@
 //!   minute already removed leaves a negative count in that minute, which no
 //!   window reads and the next step removes.
 //!
-//! - **an account's hours and days** (`account_history`) past the spans
-//!   its page reads them for (`account_history::HOURS_KEPT_MS`,
-//!   `DAYS_KEPT_MS`): older ranges read days instead of hours, and none
-//!   reaches past the days kept.
+//! - **an account's hours** (`account_history`) older than its page reads
+//!   them for (`account_history::HOURS_KEPT_MS`) are folded into their days
+//!   in the step that removes them (a range that old reads whole days, the
+//!   day's row and any hour not yet folded together); **its days** go after
+//!   `DAYS_KEPT_MS`, past the longest range and the period before it.
 //!
 //! - **the conversations' DM chains** (`conversation_dms`) are read only to
 //!   recount a conversation that gets a DM older than its latest, walking back
@@ -125,6 +126,7 @@ pub struct ChainCursor(Option<(String, String)>);
 /// (a few a day at most: one step).
 pub(super) async fn run(
     writer: &AnyPool,
+    backend: Backend,
     now_ms: i64,
     events_before_ms: i64,
 ) -> Result<Removed, sqlx::Error> {
@@ -173,28 +175,36 @@ pub(super) async fn run(
             rest_after(began).await;
         }
     }
-    for (unit, before) in account_history::expired(now_ms) {
-        for _ in 0..STEPS_PER_RUN {
-            let began = Instant::now();
-            let deleted = sqlx::query(
-                "DELETE FROM account_history
-                 WHERE (unit_ms, start_ms, account_id, slot) IN (
-                     SELECT unit_ms, start_ms, account_id, slot FROM account_history
-                     WHERE unit_ms = $1 AND start_ms < $2
-                     ORDER BY unit_ms, start_ms LIMIT $3)",
-            )
-            .bind(unit)
-            .bind(before)
-            .bind(ROWS_PER_STEP)
-            .execute(writer)
-            .await?
-            .rows_affected();
-            removed.account_history_rows += deleted;
-            if (deleted as i64) < ROWS_PER_STEP {
-                break;
-            }
-            rest_after(began).await;
+    let (fold_before_ms, days_before_ms) = account_history::horizons(now_ms);
+    for _ in 0..STEPS_PER_RUN {
+        let began = Instant::now();
+        let folded = account_history::fold(writer, backend, fold_before_ms, ROWS_PER_STEP).await?;
+        removed.account_history_rows += folded;
+        if (folded as i64) < ROWS_PER_STEP {
+            break;
         }
+        rest_after(began).await;
+    }
+    for _ in 0..STEPS_PER_RUN {
+        let began = Instant::now();
+        let deleted = sqlx::query(
+            "DELETE FROM account_history
+             WHERE (account_id, start_ms, unit_ms, slot) IN (
+                 SELECT account_id, start_ms, unit_ms, slot FROM account_history
+                 WHERE unit_ms = $1 AND start_ms < $2
+                 ORDER BY unit_ms, start_ms LIMIT $3)",
+        )
+        .bind(DAY_MS)
+        .bind(days_before_ms)
+        .bind(ROWS_PER_STEP)
+        .execute(writer)
+        .await?
+        .rows_affected();
+        removed.account_history_rows += deleted;
+        if (deleted as i64) < ROWS_PER_STEP {
+            break;
+        }
+        rest_after(began).await;
     }
     // Messages first: a run cut short between the two leaves incidents
     // without messages, which the next run removes.

@@ -1,7 +1,7 @@
 //! One account's history behind its page's date ranges: its own events only, by the hour in
-//! any whole-hour zone (a 25-hour day included), from the hour a +05:30 day begins in, by UTC
+//! any whole-hour zone (a 25-hour day included), from the nearest hour in a +05:30 zone, by UTC
 //! day before the hours kept, replies recounted when a DM arrives late, and retention that
-//! removes hours and days past their spans without changing a range read from days.
+//! folds old hours into their days and removes days past their span without changing a range.
 
 use app::model::{HistoryQuery, HistoryReport};
 use pulse::{
@@ -239,15 +239,16 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
         }
     };
     const HOUR: i64 = 3_600_000;
+    // Ingestion writes hours only.
     assert_eq!(rows(HOUR, NOW - HOURS_KEPT_MS).await, 2);
-    assert_eq!(rows(DAY_MS, NOW - DAYS_KEPT_MS).await, 1);
-    let thirty_days = HistoryQuery {
+    assert_eq!(rows(DAY_MS, NOW).await, 0);
+    let ninety_days = HistoryQuery {
         range: Some("90d".into()),
         zone: Some("UTC".into()),
         ..HistoryQuery::default()
     };
     let span = Span::resolve(
-        &thirty_days,
+        &ninety_days,
         jiff::Timestamp::from_millisecond(NOW).unwrap(),
     )
     .unwrap();
@@ -266,13 +267,16 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
         )
         .await
         .unwrap();
-    assert_eq!(removed.account_history_rows, 3, "two hours and a day");
+    assert_eq!(
+        removed.account_history_rows, 3,
+        "two hours folded into their days, and the day past the days kept"
+    );
     assert_eq!(rows(HOUR, NOW - HOURS_KEPT_MS).await, 0);
     assert_eq!(rows(DAY_MS, NOW - DAYS_KEPT_MS).await, 0);
     assert_eq!(
         rows(DAY_MS, NOW).await,
-        2,
-        "the days of 40 days ago and of today stay"
+        1,
+        "the day of 40 days ago stays, folded; today is hours"
     );
     let after = history::report(&store, reading, &span).await.unwrap();
     assert_eq!(after, before, "no figure of a range changes");
