@@ -55,6 +55,27 @@ const STEPS_PER_RUN: usize = 100;
 /// takes at most `1 / (1 + REST_FACTOR)` of the writer's time.
 const REST_FACTOR: u32 = 19;
 
+/// Runs `step` (which removes at most [`ROWS_PER_STEP`] rows and says how
+/// many) until it removes fewer or [`STEPS_PER_RUN`] steps have run, resting
+/// after each; returns the rows removed.
+async fn in_steps<Step, Removal>(mut step: Step) -> Result<u64, sqlx::Error>
+where
+    Step: FnMut() -> Removal,
+    Removal: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut removed = 0;
+    for _ in 0..STEPS_PER_RUN {
+        let began = Instant::now();
+        let rows = step().await?;
+        removed += rows;
+        if (rows as i64) < ROWS_PER_STEP {
+            break;
+        }
+        rest_after(began).await;
+    }
+    Ok(removed)
+}
+
 /// Rests after a step that began at `began` (see [`REST_FACTOR`]).
 async fn rest_after(began: Instant) {
     let rest = began.elapsed().saturating_mul(REST_FACTOR);
@@ -130,11 +151,9 @@ pub(super) async fn run(
     now_ms: i64,
     events_before_ms: i64,
 ) -> Result<Removed, sqlx::Error> {
-    let mut removed = Removed::default();
-    for _ in 0..STEPS_PER_RUN {
-        // The oldest events by id (ids grow as events are stored), deleted
-        // only if received before the period: one index range a step.
-        let began = Instant::now();
+    // The oldest events by id (ids grow as events are stored), deleted only
+    // if received before the period: one index range a step.
+    let events = in_steps(|| async {
         let deleted = sqlx::query(
             "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT $1)
              AND received_at_ms < $2",
@@ -142,14 +161,14 @@ pub(super) async fn run(
         .bind(ROWS_PER_STEP)
         .bind(events_before_ms)
         .execute(writer)
-        .await?
-        .rows_affected();
-        removed.events += deleted;
-        if (deleted as i64) < ROWS_PER_STEP {
-            break;
-        }
-        rest_after(began).await;
-    }
+        .await?;
+        Ok(deleted.rows_affected())
+    })
+    .await?;
+    let mut removed = Removed {
+        events,
+        ..Removed::default()
+    };
     let minutes_before_ms = now_ms - MINUTE_ROWS_KEPT_MS;
     for (table, column) in MINUTE_TABLES {
         for _ in 0..STEPS_PER_RUN {
@@ -176,17 +195,9 @@ pub(super) async fn run(
         }
     }
     let (fold_before_ms, days_before_ms) = account_history::horizons(now_ms);
-    for _ in 0..STEPS_PER_RUN {
-        let began = Instant::now();
-        let folded = account_history::fold(writer, backend, fold_before_ms, ROWS_PER_STEP).await?;
-        removed.account_history_rows += folded;
-        if (folded as i64) < ROWS_PER_STEP {
-            break;
-        }
-        rest_after(began).await;
-    }
-    for _ in 0..STEPS_PER_RUN {
-        let began = Instant::now();
+    removed.account_history_rows =
+        in_steps(|| account_history::fold(writer, backend, fold_before_ms, ROWS_PER_STEP)).await?;
+    removed.account_history_rows += in_steps(|| async {
         let deleted = sqlx::query(
             "DELETE FROM account_history
              WHERE (account_id, start_ms, unit_ms, slot) IN (
@@ -198,14 +209,10 @@ pub(super) async fn run(
         .bind(days_before_ms)
         .bind(ROWS_PER_STEP)
         .execute(writer)
-        .await?
-        .rows_affected();
-        removed.account_history_rows += deleted;
-        if (deleted as i64) < ROWS_PER_STEP {
-            break;
-        }
-        rest_after(began).await;
-    }
+        .await?;
+        Ok(deleted.rows_affected())
+    })
+    .await?;
     // Messages first: a run cut short between the two leaves incidents
     // without messages, which the next run removes.
     let incidents_before_ms = now_ms - INCIDENTS_KEPT_MS;

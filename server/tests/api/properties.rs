@@ -459,33 +459,16 @@ async fn account_hours_of(
     accounts
 }
 
-/// The raw events of the kinds counted one to one (see
-/// [`recount_by_quarter`]), counted per account and hour from `start`:
+/// The raw events of the kinds counted one to one
+/// ([`COUNTED_ONE_TO_ONE`]), counted per account and hour from `start`:
 /// ((account, figure, hour), count), for the events stored.
 async fn recount_by_account_hour(url: &str, start: i64) -> Vec<((String, String, usize), i64)> {
-    use sqlx::Row as _;
-    const KINDS: [&str; 6] = [
-        "dm_received",
-        "dm_sent",
-        "reaction",
-        "read",
-        "message_deleted",
-        "comment",
-    ];
-    let pool = sqlx::AnyPool::connect(url).await.unwrap();
-    let rows = sqlx::query("SELECT account_id, kind, occurred_at_ms FROM events")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
     let mut counts = std::collections::BTreeMap::new();
-    for row in rows {
-        let (account, kind, at): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
-        if !KINDS.contains(&kind.as_str()) {
-            continue;
+    for (account, kind, at) in stored_events(url).await {
+        if COUNTED_ONE_TO_ONE.contains(&kind.as_str()) {
+            let hour = usize::try_from((at - start).div_euclid(HOUR_MS)).unwrap();
+            *counts.entry((account, kind, hour)).or_insert(0) += 1;
         }
-        let hour = usize::try_from((at - start).div_euclid(HOUR_MS)).unwrap();
-        *counts.entry((account, kind, hour)).or_insert(0) += 1;
     }
     counts.into_iter().collect()
 }
@@ -496,37 +479,44 @@ async fn recount_by_account_hour(url: &str, start: i64) -> Vec<((String, String,
 /// `events` table of the database at `url`: ((figure, quarter), count), for
 /// every kind and quarter of `start`'s four days (0 where there are none).
 async fn recount_by_quarter(url: &str, start: i64) -> Vec<((String, usize), i64)> {
-    use sqlx::Row as _;
-    const KINDS: [&str; 6] = [
-        "dm_received",
-        "dm_sent",
-        "reaction",
-        "read",
-        "message_deleted",
-        "comment",
-    ];
-    let pool = sqlx::AnyPool::connect(url).await.unwrap();
-    let rows = sqlx::query("SELECT kind, occurred_at_ms FROM events")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
     let quarters = (4 * DAY_MS / QUARTER_MS) as usize;
     let mut counts = std::collections::BTreeMap::new();
-    for kind in KINDS {
+    for kind in COUNTED_ONE_TO_ONE {
         for quarter in 0..quarters {
             counts.insert((kind.to_string(), quarter), 0);
         }
     }
-    for row in rows {
-        let kind: String = row.get(0);
-        let at: i64 = row.get(1);
+    for (_, kind, at) in stored_events(url).await {
         let quarter = usize::try_from((at - start).div_euclid(QUARTER_MS)).unwrap();
         if let Some(count) = counts.get_mut(&(kind, quarter)) {
             *count += 1;
         }
     }
     counts.into_iter().collect()
+}
+
+/// The kinds whose history figure counts their events one to one.
+const COUNTED_ONE_TO_ONE: [&str; 6] = [
+    "dm_received",
+    "dm_sent",
+    "reaction",
+    "read",
+    "message_deleted",
+    "comment",
+];
+
+/// Every event stored in the database at `url`: (account, kind, event time).
+async fn stored_events(url: &str) -> Vec<(String, String, i64)> {
+    use sqlx::Row as _;
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let rows = sqlx::query("SELECT account_id, kind, occurred_at_ms FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
 }
 
 /// Random deliveries (repeated, shuffled, batched) split between two stores
