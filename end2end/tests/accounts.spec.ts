@@ -110,13 +110,13 @@ test("the accounts page lists every account, updates live, flags the silent one,
     await expect(rangeValue("dms-sent")).toHaveText("2");
     await expect(page.locator('[data-stat="refused"]')).toHaveCount(0);
     await expect(page.locator(".range-chart svg g")).toHaveCount(7);
-    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("range-csv").click()]);
-    const [header, ...rows] = readFileSync(await download.path(), "utf8").trimEnd().split("\r\n");
-    const columns = header.split(",");
-    expect(columns).not.toContain("refused");
-    expect(rows).toHaveLength(7);
-    const received = rows.map((row) => Number(row.split(",")[columns.indexOf("dms_received")]));
-    expect(received.reduce((a, b) => a + b, 0)).toBe(3);
+    const [csvFile] = await Promise.all([page.waitForEvent("download"), page.getByTestId("range-csv").click()]);
+    const [csvHeader, ...csvRows] = readFileSync(await csvFile.path(), "utf8").trimEnd().split("\r\n");
+    const csvColumns = csvHeader.split(",");
+    expect(csvColumns).not.toContain("refused");
+    expect(csvRows).toHaveLength(7);
+    const csvReceived = csvRows.map((row) => Number(row.split(",")[csvColumns.indexOf("dms_received")]));
+    expect(csvReceived.reduce((a, b) => a + b, 0)).toBe(3);
     // Live again from the picker.
     await page.getByRole("link", { name: "Live", exact: true }).click();
     await expect(page).toHaveURL(/\/admin\/accounts\/biz-a$/);

@@ -4,6 +4,10 @@
 //! binds the listener (port 0 works, so tests run many servers side by side);
 //! [`Application::run`] serves until the shutdown future completes.
 
+// The app's pages are one deeply nested view type; computing its layout
+// (the router's future) needs more than the default 128 levels.
+#![recursion_limit = "256"]
+
 pub mod admin_command;
 pub mod alerts;
 pub mod alerts_command;

@@ -178,7 +178,6 @@ fn AccountFigures() -> impl IntoView {
         <HourChart page/>
         <WaitingList page now_ms/>
     }
-    .into_any()
 }
 
 /// The account's conversations waiting for a reply now, oldest first, each
@@ -217,8 +216,7 @@ fn WaitingList(page: RwSignal<AccountPage>, now_ms: RwSignal<i64>) -> impl IntoV
         <section class="panel account__waiting" data-testid="waiting-list">
             <h2>"Waiting for a reply now"</h2>
             <p class="subtitle" data-testid="waiting-summary">{summary}</p>
-            <Show when=move || page.with(|page| !page.waiting.is_empty())>
-                <table class="accounts-table">
+            <table class="accounts-table" hidden=move || page.with(|page| page.waiting.is_empty())>
                     <thead>
                         <tr>
                             <th scope="col">"Customer"</th>
@@ -226,8 +224,7 @@ fn WaitingList(page: RwSignal<AccountPage>, now_ms: RwSignal<i64>) -> impl IntoV
                         </tr>
                     </thead>
                     <tbody>{rows}</tbody>
-                </table>
-            </Show>
+            </table>
         </section>
     }
 }

@@ -107,10 +107,14 @@ pub fn RangeView(
             {move || Suspend::new(async move {
                 match loaded.await {
                     Ok(report) => {
+                        let header = range_header(&report);
                         let handed = super::embedded::hand_over(REPORT_JSON_ID, report);
                         view! {
-                            {handed}
-                            <RangeReport/>
+                            <section class="range" data-testid="range-report">
+                                {header}
+                                {handed}
+                                <RangeReport/>
+                            </section>
                         }
                             .into_any()
                     }
@@ -171,7 +175,8 @@ fn address_query() -> HistoryQuery {
     HistoryQuery::from_params(|name| params.as_ref().and_then(|params| params.get(name)))
 }
 
-/// The range's cards, chart and CSV link.
+/// The range's cards and chart, which a range that may still change asks
+/// for again.
 #[island]
 fn RangeReport() -> impl IntoView {
     let report = RwSignal::new(super::embedded::rendered::<HistoryReport>(REPORT_JSON_ID));
@@ -203,53 +208,6 @@ fn RangeReport() -> impl IntoView {
     let figure = move |read: fn(&RangeFigures) -> i64| {
         Signal::derive(move || report.with(|r| (read(&r.figures), read(&r.previous))))
     };
-    let csv_href = move || report.with(|r| r.csv_address());
-    // The overlay is the query's last parameter when on (see
-    // `HistoryQuery::to_query_string`).
-    let overlay_toggle = move || {
-        report.with(|r| {
-            if r.overlay {
-                let without = r.query.trim_end_matches("&overlay=previous");
-                (format!("{}?{without}", r.page), "Hide the previous period")
-            } else {
-                (
-                    format!("{}?{}&overlay=previous", r.page, r.query),
-                    "Overlay the previous period",
-                )
-            }
-        })
-    };
-    let heading = move || report.with(|r| r.label.clone());
-    let zone = move || report.with(|r| format!("Times in {} ({})", r.zone, r.zone_offset));
-    let compared = move || {
-        report.with(|r| {
-            format!(
-                "Compared with {} – {}",
-                r.previous_from
-                    .get(..16)
-                    .unwrap_or_default()
-                    .replace('T', " "),
-                r.previous_to
-                    .get(..16)
-                    .unwrap_or_default()
-                    .replace('T', " ")
-            )
-        })
-    };
-    let changing = move || {
-        report.with(|r| r.still_changing).then(|| {
-            view! {
-                <span class="badge-changing" data-testid="still-changing">
-                    "Updating: Meta may still deliver into the last 36 hours"
-                </span>
-            }
-        })
-    };
-    let note = move || {
-        report.with(|r| r.note.clone()).map(|note| {
-            view! { <p class="meta range__note" data-testid="range-note">{note}</p> }
-        })
-    };
     // Refusals belong to no account: the card is the service's alone.
     let refused = report.with_untracked(|r| r.page == "/admin").then(|| {
         view! {
@@ -279,21 +237,59 @@ fn RangeReport() -> impl IntoView {
     });
     let chart = super::part(view! { <RangeChart report=report/> });
     view! {
-        <section class="range" data-testid="range-report">
-            <header class="range__header">
-                <h2 data-testid="range-label">{heading}</h2>
-                <p class="meta" data-testid="range-zone">{zone}</p>
-                {note}
-                <p class="meta">{compared}</p>
-                {changing}
-                <a class="range__overlay" href=move || overlay_toggle().0 data-testid="range-overlay">
-                    {move || overlay_toggle().1}
-                </a>
-                <a class="range__csv" href=csv_href download="" data-testid="range-csv">"Download CSV"</a>
-            </header>
-            {cards}
-            {chart}
-        </section>
+        {cards}
+        {chart}
+    }
+}
+
+/// The range's title, zone, comparison, note and links: what a report
+/// asked again for the same range never changes, rendered on the server
+/// only (it costs the island nothing).
+fn range_header(report: &HistoryReport) -> impl IntoView {
+    let minute = |written: &str| written.get(..16).unwrap_or_default().replace('T', " ");
+    let compared = format!(
+        "Compared with {} – {}",
+        minute(&report.previous_from),
+        minute(&report.previous_to)
+    );
+    let changing = report.still_changing.then(|| {
+        view! {
+            <span class="badge-changing" data-testid="still-changing">
+                "Updating: Meta may still deliver into the last 36 hours"
+            </span>
+        }
+    });
+    let note = report.note.clone().map(|note| {
+        view! { <p class="meta range__note" data-testid="range-note">{note}</p> }
+    });
+    // The overlay is the query's last parameter when on (see
+    // `HistoryQuery::to_query_string`).
+    let (overlay_href, overlay_label) = if report.overlay {
+        let without = report.query.trim_end_matches("&overlay=previous");
+        (
+            format!("{}?{without}", report.page),
+            "Hide the previous period",
+        )
+    } else {
+        (
+            format!("{}?{}&overlay=previous", report.page, report.query),
+            "Overlay the previous period",
+        )
+    };
+    view! {
+        <header class="range__header">
+            <h2 data-testid="range-label">{report.label.clone()}</h2>
+            <p class="meta" data-testid="range-zone">
+                {format!("Times in {} ({})", report.zone, report.zone_offset)}
+            </p>
+            {note}
+            <p class="meta">{compared}</p>
+            {changing}
+            <a class="range__overlay" href=overlay_href data-testid="range-overlay">{overlay_label}</a>
+            <a class="range__csv" href=report.csv_address() download="" data-testid="range-csv">
+                "Download CSV"
+            </a>
+        </header>
     }
 }
 
