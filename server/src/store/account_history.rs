@@ -129,35 +129,59 @@ static UPSERT_PARTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock
     )
 });
 
-/// Rows written by one SQLite upsert: 61 parameters each.
-const ROWS_PER_UPSERT: usize = 200;
+/// Rows written by one SQLite upsert.
+const ROWS_PER_UPSERT: usize = 500;
+
+/// An account hour's key (account, hour) and its figures' changes.
+type HourRow<'a> = (&'a (String, i64), &'a [i64; FIGURES]);
 
 /// Adds `delta` to `slot`'s account hours (SQLite; Postgres writes them in
-/// its one aggregate statement, [`postgres_upsert`]).
+/// its one aggregate statement, [`postgres_upsert`]). An hour's row usually
+/// changes in one to three of its 57 figures, so the rows are written in
+/// groups by the figures they change, each group's upsert naming only those
+/// columns: a few statements of a few parameters a row, instead of 61 a row
+/// (which cost single-event ingestion about a fifth of its rate).
 pub(super) async fn write(
     tx: &mut Transaction<'_, Any>,
     slot: Slot,
     delta: &AccountHistoryDelta,
 ) -> Result<(), sqlx::Error> {
-    let rows: Vec<_> = delta.changed().collect();
-    let (insert, upsert) = &*UPSERT_PARTS;
-    for chunk in rows.chunks(ROWS_PER_UPSERT) {
-        let statement = format!(
-            "{insert} VALUES {} {upsert}",
-            placeholders(Backend::Sqlite, chunk.len(), 4 + FIGURES)
-        );
-        let mut query = sqlx::query(&statement);
-        for ((account, start), counts) in chunk {
-            query = query
-                .bind(account.as_str())
-                .bind(HOUR_MS)
-                .bind(*start)
-                .bind(slot.0);
-            for count in counts.iter() {
-                query = query.bind(*count);
+    let mut by_figures: BTreeMap<Vec<usize>, Vec<HourRow<'_>>> = BTreeMap::new();
+    for (key, counts) in delta.changed() {
+        let changed: Vec<usize> = (0..FIGURES).filter(|place| counts[*place] != 0).collect();
+        by_figures.entry(changed).or_default().push((key, counts));
+    }
+    for (places, rows) in by_figures {
+        let columns: Vec<&str> = places
+            .iter()
+            .map(|place| COLUMNS[*place].as_str())
+            .collect();
+        let additions: Vec<String> = columns
+            .iter()
+            .map(|column| format!("{column} = account_history.{column} + excluded.{column}"))
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_UPSERT) {
+            let statement = format!(
+                "INSERT INTO account_history (account_id, unit_ms, start_ms, slot, {})
+                 VALUES {}
+                 ON CONFLICT (account_id, start_ms, unit_ms, slot) DO UPDATE SET {}",
+                columns.join(", "),
+                placeholders(Backend::Sqlite, chunk.len(), 4 + places.len()),
+                additions.join(", ")
+            );
+            let mut query = sqlx::query(&statement);
+            for ((account, start), counts) in chunk {
+                query = query
+                    .bind(account.as_str())
+                    .bind(HOUR_MS)
+                    .bind(*start)
+                    .bind(slot.0);
+                for place in &places {
+                    query = query.bind(counts[*place]);
+                }
             }
+            query.execute(&mut **tx).await?;
         }
-        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
