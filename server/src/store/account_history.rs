@@ -15,8 +15,8 @@
 //! customer of the benchmarks, 20,000 accounts, would write hundreds of
 //! millions of rows a year). An account's range is therefore read to the
 //! hour for the last five weeks (exact in every zone whose offset is whole
-//! hours, daylight-saving days included; a +05:30 or +05:45 zone's days are
-//! read from the hour they begin in) and by UTC day before (see
+//! hours, daylight-saving days included; a +05:30 or +05:45 zone's days
+//! begin and end at the nearest whole hour) and by UTC day before (see
 //! [`Precision`]). The report says so whenever it applies.
 //!
 //! Exactness is the service history's: rows change only where an event is
