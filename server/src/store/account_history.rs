@@ -30,7 +30,7 @@ use sqlx::{Any, Transaction};
 use super::{
     history::{Figure, HOUR_MS, REPLY_BUCKETS},
     slots::Slot,
-    sql::{floor, json_rows, placeholders},
+    sql::{additive_upsert, floor, json_rows, placeholders},
     Backend, DAY_MS,
 };
 use crate::event::Metric;
@@ -115,19 +115,12 @@ static COLUMNS: std::sync::LazyLock<Vec<String>> =
 /// `INSERT INTO account_history (...)` and the upsert that adds every
 /// figure: made once.
 static UPSERT_PARTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
-    let columns = COLUMNS.join(", ");
-    let additions: Vec<String> = COLUMNS
-        .iter()
-        .map(|column| format!("{column} = account_history.{column} + excluded.{column}"))
-        .collect();
-    (
-        format!("INSERT INTO account_history (account_id, unit_ms, start_ms, slot, {columns})"),
-        format!(
-            "ON CONFLICT (account_id, unit_ms, start_ms, slot) DO UPDATE SET {}",
-            additions.join(", ")
-        ),
-    )
+    let columns: Vec<&str> = COLUMNS.iter().map(String::as_str).collect();
+    additive_upsert("account_history", KEY, &columns)
 });
+
+/// The table's key columns, in the order every write gives them.
+const KEY: &str = "account_id, unit_ms, start_ms, slot";
 
 /// Rows written by one SQLite upsert.
 const ROWS_PER_UPSERT: usize = 500;
@@ -156,18 +149,11 @@ pub(super) async fn write(
             .iter()
             .map(|place| COLUMNS[*place].as_str())
             .collect();
-        let additions: Vec<String> = columns
-            .iter()
-            .map(|column| format!("{column} = account_history.{column} + excluded.{column}"))
-            .collect();
+        let (insert, upsert) = additive_upsert("account_history", KEY, &columns);
         for chunk in rows.chunks(ROWS_PER_UPSERT) {
             let statement = format!(
-                "INSERT INTO account_history (account_id, unit_ms, start_ms, slot, {})
-                 VALUES {}
-                 ON CONFLICT (account_id, start_ms, unit_ms, slot) DO UPDATE SET {}",
-                columns.join(", "),
-                placeholders(Backend::Sqlite, chunk.len(), 4 + places.len()),
-                additions.join(", ")
+                "{insert} VALUES {} {upsert}",
+                placeholders(Backend::Sqlite, chunk.len(), 4 + places.len())
             );
             let mut query = sqlx::query(&statement);
             for ((account, start), counts) in chunk {
@@ -272,6 +258,16 @@ pub(super) async fn fold(
         }
     };
     Ok(hours)
+}
+
+/// When the accounts' history began, if the database held events from
+/// before it (an upgrade); `None` when it holds every event stored.
+pub(super) async fn since(reader: &sqlx::AnyPool) -> Result<Option<i64>, sqlx::Error> {
+    let since: Option<(i64,)> =
+        sqlx::query_as("SELECT at_ms FROM account_history_start WHERE first_event_id > 1")
+            .fetch_optional(reader)
+            .await?;
+    Ok(since.map(|(at_ms,)| at_ms))
 }
 
 /// How precisely an account's history can place an instant as of `now_ms`:

@@ -460,6 +460,15 @@ pub(super) async fn detail(
     }))
 }
 
+/// Whether the business account `id` was ever seen.
+pub(super) async fn is_known(pool: &AnyPool, id: &str) -> Result<bool, sqlx::Error> {
+    let known: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM accounts WHERE account_id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(known.is_some())
+}
+
 /// Gives the account `id` the display name `name` (none: it goes back to
 /// its id alone) at `now_ms`; false when no such account was ever seen.
 pub(super) async fn set_name(
@@ -468,11 +477,7 @@ pub(super) async fn set_name(
     name: Option<&str>,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let known: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM accounts WHERE account_id = $1")
-        .bind(id)
-        .fetch_optional(writer)
-        .await?;
-    if known.is_none() {
+    if !is_known(writer, id).await? {
         return Ok(false);
     }
     let statement = match name {

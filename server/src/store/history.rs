@@ -30,7 +30,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{
     slots::Slot,
-    sql::{floor, json_rows, placeholders},
+    sql::{additive_upsert, floor, json_rows, placeholders},
     Backend, DAY_MS, MINUTE_MS,
 };
 use crate::event::{Metric, Rejection};
@@ -166,18 +166,8 @@ impl HistoryDelta {
 /// `INSERT INTO history (unit_ms, start_ms, slot, <figures>)` and the upsert
 /// that adds every figure: made once, not per transaction.
 static UPSERT_PARTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
-    let columns = COLUMNS.join(", ");
-    let additions: Vec<String> = COLUMNS
-        .iter()
-        .map(|column| format!("{column} = history.{column} + excluded.{column}"))
-        .collect();
-    (
-        format!("INSERT INTO history (unit_ms, start_ms, slot, {columns})"),
-        format!(
-            "ON CONFLICT (unit_ms, start_ms, slot) DO UPDATE SET {}",
-            additions.join(", ")
-        ),
-    )
+    let columns: Vec<&str> = COLUMNS.iter().map(String::as_str).collect();
+    additive_upsert("history", "unit_ms, start_ms, slot", &columns)
 });
 
 /// Rows written by one SQLite upsert: 65 parameters each.

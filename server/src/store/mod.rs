@@ -303,20 +303,12 @@ impl Store {
     /// before (an upgrade: those are not in it); `None` when it holds every
     /// event stored.
     pub async fn account_history_since(&self) -> Result<Option<i64>, StoreError> {
-        let since: Option<(i64,)> =
-            sqlx::query_as("SELECT at_ms FROM account_history_start WHERE first_event_id > 1")
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(since.map(|(at_ms,)| at_ms))
+        Ok(account_history::since(&self.reader).await?)
     }
 
     /// Whether the business account `id` was ever seen.
     pub async fn is_account(&self, id: &str) -> Result<bool, StoreError> {
-        let known: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM accounts WHERE account_id = $1")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(known.is_some())
+        Ok(business_accounts::is_known(&self.reader, id).await?)
     }
 
     /// Adds refused webhook requests (never stored as events) to the counts

@@ -17,6 +17,20 @@ pub(super) fn floor(value: i64, unit: i64) -> i64 {
     value - value.rem_euclid(unit)
 }
 
+/// `INSERT INTO table (key, columns)` and the `ON CONFLICT (key) DO UPDATE`
+/// that adds each of `columns` to what the row holds: the two halves of an
+/// additive upsert, the `VALUES` or `SELECT` to go between them.
+pub(super) fn additive_upsert(table: &str, key: &str, columns: &[&str]) -> (String, String) {
+    let additions: Vec<String> = columns
+        .iter()
+        .map(|column| format!("{column} = {table}.{column} + excluded.{column}"))
+        .collect();
+    (
+        format!("INSERT INTO {table} ({key}, {})", columns.join(", ")),
+        format!("ON CONFLICT ({key}) DO UPDATE SET {}", additions.join(", ")),
+    )
+}
+
 /// Aggregate rows written by one upsert statement (5 parameters each at most).
 pub(super) const ROWS_PER_UPSERT: usize = 1_000;
 
