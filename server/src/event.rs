@@ -99,6 +99,30 @@ impl EventKind {
         }
     }
 
+    /// The kind of a stored event, from its `kind` column and its raw JSON
+    /// (which says whether a received DM replies to a story): what it was
+    /// stored as, so that it counts for the same metrics again.
+    pub fn from_stored(kind: &str, raw: &str) -> EventKind {
+        match kind {
+            "dm_received" => EventKind::DmReceived {
+                story_reply: replies_to_story(raw),
+            },
+            "dm_sent" => EventKind::DmSent,
+            "message_self" => EventKind::SelfMessage,
+            "message_deleted" => EventKind::MessageDeleted,
+            "reaction" => EventKind::Reaction,
+            "unreaction" => EventKind::Unreaction,
+            "postback" => EventKind::Postback,
+            "read" => EventKind::Read,
+            "referral" => EventKind::Referral,
+            "comment" => EventKind::Comment,
+            "own_comment" => EventKind::OwnComment,
+            "mention" => EventKind::Mention,
+            "invalid" => EventKind::Invalid,
+            other => EventKind::Unknown(other.to_string()),
+        }
+    }
+
     /// Whether the event is a DM in a conversation with a customer.
     pub fn is_dm(&self) -> bool {
         matches!(self, EventKind::DmReceived { .. } | EventKind::DmSent)
@@ -108,6 +132,14 @@ impl EventKind {
     pub fn is_modelled(&self) -> bool {
         !matches!(self, EventKind::Unknown(_) | EventKind::Invalid)
     }
+}
+
+/// Whether a received DM's raw JSON (a `messaging` item) replies to a story
+/// (`message.reply_to.story`).
+fn replies_to_story(raw: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .is_some_and(|item| !item["message"]["reply_to"]["story"].is_null())
 }
 
 /// A counter kept in the aggregate tables (total, per UTC day, per minute).

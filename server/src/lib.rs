@@ -20,6 +20,7 @@ mod error_chain;
 pub mod event;
 pub mod history;
 pub mod metrics;
+pub mod rebuild;
 pub mod repeated_warning;
 pub mod retention;
 pub mod secrets;
@@ -240,6 +241,10 @@ impl Application {
                 std::time::Duration::from_secs(config.event_retention_days * 86_400),
                 token.clone(),
             ),
+        );
+        tasks.spawn(
+            "accounts' history rebuild",
+            rebuild::rebuild_account_history(state.store.clone(), token.clone()),
         );
         let alert_settings = alerts::AlertSettings {
             defaults: alert_defaults(&config),

@@ -229,7 +229,11 @@ pub async fn report(
 /// zone whose offset is not whole hours), and a range reaching back before
 /// the account's history began (`since`, when the database had events
 /// before it); `None` when every boundary is read exactly.
-fn account_note(span: &Span, precision: Precision, since: Option<i64>) -> Option<String> {
+fn account_note(
+    span: &Span,
+    precision: Precision,
+    since: Option<crate::store::account_history::HistoryStart>,
+) -> Option<String> {
     let (previous_from, previous_to) = span.previous_ms();
     let mut boundaries = vec![previous_from, previous_to];
     for (from, to) in span.steps.iter().chain(&span.previous_steps) {
@@ -237,11 +241,21 @@ fn account_note(span: &Span, precision: Precision, since: Option<i64>) -> Option
     }
     let mut notes = Vec::new();
     let first = boundaries.iter().copied().min().unwrap_or(previous_from);
-    if let Some(since) = since.filter(|since| first < *since) {
-        notes.push(format!(
-            "This account's history begins {}, when this version of Pulse started keeping it.",
-            span.written(since).get(..10).unwrap_or_default()
-        ));
+    if let Some(since) = since.filter(|since| first < since.at_ms) {
+        let day = span.written(since.at_ms);
+        let day = day.get(..10).unwrap_or_default();
+        notes.push(if since.rebuilding {
+            format!(
+                "This account's history before {day} is still being counted from the stored \
+                 events: figures before then may still grow."
+            )
+        } else {
+            format!(
+                "This account's reply times begin {day}, when this version of Pulse started \
+                 keeping its history; its other figures before then were counted from the \
+                 stored events."
+            )
+        });
     }
     let moved = |at: &i64| precision.place(*at) != *at;
     if boundaries

@@ -68,15 +68,30 @@ fn index(figure: Figure) -> Option<usize> {
     }
 }
 
-/// The account hours one transaction adds to, summed in memory: (account,
-/// hour) → the change of every figure.
-#[derive(Default)]
+/// The account hours (or days) one transaction adds to, summed in memory:
+/// (account, start) → the change of every figure.
 pub(super) struct AccountHistoryDelta {
+    /// The rows' unit: [`HOUR_MS`] (what ingestion writes) or [`DAY_MS`].
+    unit_ms: i64,
     rows: BTreeMap<(String, i64), [i64; FIGURES]>,
 }
 
+impl Default for AccountHistoryDelta {
+    fn default() -> Self {
+        Self::by(HOUR_MS)
+    }
+}
+
 impl AccountHistoryDelta {
-    /// Adds `change` to `account`'s `figure` in the hour of `at_ms`.
+    /// Changes to rows of `unit_ms` ([`HOUR_MS`] or [`DAY_MS`]).
+    pub fn by(unit_ms: i64) -> Self {
+        AccountHistoryDelta {
+            unit_ms,
+            rows: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `change` to `account`'s `figure` in the unit of `at_ms`.
     pub fn add(&mut self, account: &str, at_ms: i64, figure: Figure, change: i64) {
         let Some(index) = index(figure) else {
             return;
@@ -84,14 +99,16 @@ impl AccountHistoryDelta {
         if change == 0 {
             return;
         }
-        let key = (account.to_string(), floor(at_ms, HOUR_MS));
+        let key = (account.to_string(), floor(at_ms, self.unit_ms));
         self.rows.entry(key).or_insert([0; FIGURES])[index] += change;
     }
 
     /// The rows as one JSON array, for Postgres's `json_to_recordset`:
-    /// `{account_id, start_ms, c: [every figure's change]}`.
+    /// `{account_id, start_ms, c: [every figure's change]}` (hours only, as
+    /// [`postgres_upsert`] writes them).
     pub fn postgres_rows(&self) -> String {
         use serde_json::json;
+        debug_assert_eq!(self.unit_ms, HOUR_MS);
         json_rows(
             self.changed()
                 .map(|((account, start), counts)| {
@@ -128,14 +145,16 @@ const ROWS_PER_UPSERT: usize = 500;
 /// An account hour's key (account, hour) and its figures' changes.
 type HourRow<'a> = (&'a (String, i64), &'a [i64; FIGURES]);
 
-/// Adds `delta` to `slot`'s account hours (SQLite; Postgres writes them in
-/// its one aggregate statement, [`postgres_upsert`]). An hour's row usually
+/// Adds `delta` to `slot`'s account hours or days (ingestion on SQLite;
+/// Postgres's ingestion writes them in its one aggregate statement,
+/// [`postgres_upsert`]; the rebuild on both). An hour's row usually
 /// changes in one to three of its 57 figures, so the rows are written in
 /// groups by the figures they change, each group's upsert naming only those
 /// columns: a few statements of a few parameters a row, instead of 61 a row
 /// (which cost single-event ingestion about a fifth of its rate).
 pub(super) async fn write(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     slot: Slot,
     delta: &AccountHistoryDelta,
 ) -> Result<(), sqlx::Error> {
@@ -153,13 +172,13 @@ pub(super) async fn write(
         for chunk in rows.chunks(ROWS_PER_UPSERT) {
             let statement = format!(
                 "{insert} VALUES {} {upsert}",
-                placeholders(Backend::Sqlite, chunk.len(), 4 + places.len())
+                placeholders(backend, chunk.len(), 4 + places.len())
             );
             let mut query = sqlx::query(&statement);
             for ((account, start), counts) in chunk {
                 query = query
                     .bind(account.as_str())
-                    .bind(HOUR_MS)
+                    .bind(delta.unit_ms)
                     .bind(*start)
                     .bind(slot.0);
                 for place in &places {
@@ -260,14 +279,30 @@ pub(super) async fn fold(
     Ok(hours)
 }
 
-/// When the accounts' history began, if the database held events from
+/// Where the accounts' history began, in a database upgraded with stored
+/// events (an older version of Pulse kept no accounts' history).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryStart {
+    /// When ingestion began counting into it (Unix ms); replies are counted
+    /// from then on.
+    pub at_ms: i64,
+    /// Whether the metrics of events stored before are still being counted
+    /// into it (`account_history_rebuild`).
+    pub rebuilding: bool,
+}
+
+/// Where the accounts' history began, if the database held events from
 /// before it (an upgrade); `None` when it holds every event stored.
-pub(super) async fn since(reader: &sqlx::AnyPool) -> Result<Option<i64>, sqlx::Error> {
-    let since: Option<(i64,)> =
-        sqlx::query_as("SELECT at_ms FROM account_history_start WHERE first_event_id > 1")
-            .fetch_optional(reader)
-            .await?;
-    Ok(since.map(|(at_ms,)| at_ms))
+pub(super) async fn since(reader: &sqlx::AnyPool) -> Result<Option<HistoryStart>, sqlx::Error> {
+    let since: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT at_ms, rebuild_below_id FROM account_history_start WHERE first_event_id > 1",
+    )
+    .fetch_optional(reader)
+    .await?;
+    Ok(since.map(|(at_ms, below)| HistoryStart {
+        at_ms,
+        rebuilding: below > 1,
+    }))
 }
 
 /// How precisely an account's history can place an instant as of `now_ms`:

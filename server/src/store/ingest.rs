@@ -287,7 +287,7 @@ async fn apply(
         Backend::Sqlite => {
             write_aggregates_sqlite(tx, delta, &changes, &totals).await?;
             history::write(tx, slot, &history).await?;
-            account_history::write(tx, slot, &account_history).await
+            account_history::write(tx, backend, slot, &account_history).await
         }
     }
 }

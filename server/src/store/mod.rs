@@ -6,6 +6,7 @@
 
 pub mod account_figures;
 pub mod account_history;
+pub mod account_history_rebuild;
 pub mod admins;
 pub mod alerts;
 pub mod backup;
@@ -300,10 +301,25 @@ impl Store {
     }
 
     /// When the accounts' history began, if the database held events from
-    /// before (an upgrade: those are not in it); `None` when it holds every
-    /// event stored.
-    pub async fn account_history_since(&self) -> Result<Option<i64>, StoreError> {
+    /// before (an upgrade: their metrics are counted into it by the rebuild,
+    /// their replies never); `None` when it holds every event stored.
+    pub async fn account_history_since(
+        &self,
+    ) -> Result<Option<account_history::HistoryStart>, StoreError> {
         Ok(account_history::since(&self.reader).await?)
+    }
+
+    /// Counts events stored before the accounts' history began into it, as
+    /// of `now_ms`, for about a minute at most (see
+    /// [`account_history_rebuild`]).
+    pub async fn rebuild_account_history(
+        &self,
+        now_ms: i64,
+    ) -> Result<account_history_rebuild::Rebuilt, StoreError> {
+        let outcome = account_history_rebuild::run(&self.writer, self.backend, now_ms).await;
+        Ok(self
+            .writes
+            .observe("rebuilding the accounts' history", outcome)?)
     }
 
     /// Whether the business account `id` was ever seen.

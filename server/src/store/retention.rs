@@ -55,10 +55,11 @@ const STEPS_PER_RUN: usize = 100;
 /// takes at most `1 / (1 + REST_FACTOR)` of the writer's time.
 const REST_FACTOR: u32 = 19;
 
-/// Runs `step` (which removes at most [`ROWS_PER_STEP`] rows and says how
-/// many) until it removes fewer or [`STEPS_PER_RUN`] steps have run, resting
-/// after each; returns the rows removed.
-async fn in_steps<Step, Removal>(mut step: Step) -> Result<u64, sqlx::Error>
+/// Runs `step` (which removes, or counts, at most [`ROWS_PER_STEP`] rows
+/// and says how many) until it takes fewer or [`STEPS_PER_RUN`] steps have
+/// run, resting after each; returns the rows taken. The accounts' history
+/// rebuild goes at the same pace.
+pub(super) async fn in_steps<Step, Removal>(mut step: Step) -> Result<u64, sqlx::Error>
 where
     Step: FnMut() -> Removal,
     Removal: std::future::Future<Output = Result<u64, sqlx::Error>>,

@@ -590,6 +590,11 @@ mod tests {
             assert_eq!(event.kind.as_str(), *kind, "{name}");
             assert_eq!(event.kind.metrics(), *metrics, "{name}");
             assert_eq!(event.error, None, "{name}");
+            assert_eq!(
+                EventKind::from_stored(event.kind.as_str(), &event.raw),
+                event.kind,
+                "{name}: read back from what is stored"
+            );
             assert!(
                 event.dedupe_key.starts_with(kind),
                 "{name}: {}",

@@ -20,6 +20,7 @@ on_both_backends!(
     an_accounts_older_days_are_read_by_utc_day,
     an_accounts_replies_follow_a_late_dm,
     retention_keeps_an_accounts_hours_and_days_for_their_spans,
+    an_upgraded_databases_events_are_counted_into_the_accounts_history,
 );
 
 /// An instant written in UTC.
@@ -280,4 +281,226 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
     );
     let after = history::report(&store, reading, &span).await.unwrap();
     assert_eq!(after, before, "no figure of a range changes");
+}
+
+/// One event of `kind` for `account` at `occurred_at_ms`, with `raw` as stored.
+fn event(
+    key: &str,
+    kind: EventKind,
+    account: &str,
+    occurred_at_ms: i64,
+    raw: &str,
+) -> WebhookEvent {
+    WebhookEvent {
+        dedupe_key: format!("{}:{key}", kind.as_str()),
+        kind,
+        account_id: account.to_string(),
+        peer_id: Some(format!("{key}-customer")),
+        occurred_at_ms,
+        raw: raw.to_string(),
+        error: None,
+    }
+}
+
+async fn an_upgraded_databases_events_are_counted_into_the_accounts_history(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    const MINUTE: i64 = 60_000;
+    // 1,200 DMs received every 50 minutes back from now (41 days: hours and folded days), a
+    // reply to every fourth, one of every kind that counts, some that count for nothing, one
+    // 120 days ago (the previous period's) and one 900 days ago (past the days kept).
+    let mut events = Vec::new();
+    for i in 0..1_200 {
+        let received_at = NOW - 10 * MINUTE - i * 50 * MINUTE;
+        let customer = format!("c{}", i % 7);
+        events.push(dm(
+            &format!("r{i}"),
+            RECEIVED,
+            "biz",
+            &customer,
+            received_at,
+        ));
+        if i % 4 == 0 {
+            events.push(dm(
+                &format!("s{i}"),
+                EventKind::DmSent,
+                "biz",
+                &customer,
+                received_at + 3 * MINUTE,
+            ));
+        }
+    }
+    let story = r#"{"message":{"mid":"m","reply_to":{"story":{"id":"1"}}}}"#;
+    for (key, kind, days_ago, raw) in [
+        (
+            "story-1",
+            EventKind::DmReceived { story_reply: true },
+            1,
+            story,
+        ),
+        (
+            "story-2",
+            EventKind::DmReceived { story_reply: true },
+            38,
+            story,
+        ),
+        ("reaction", EventKind::Reaction, 2, "{}"),
+        ("unreaction", EventKind::Unreaction, 2, "{}"),
+        ("comment", EventKind::Comment, 3, "{}"),
+        ("own-comment", EventKind::OwnComment, 3, "{}"),
+        ("mention", EventKind::Mention, 50, "{}"),
+        ("postback", EventKind::Postback, 4, "{}"),
+        ("read", EventKind::Read, 4, "{}"),
+        ("deleted", EventKind::MessageDeleted, 5, "{}"),
+        ("invalid", EventKind::Invalid, 5, "{}"),
+        (
+            "unknown",
+            EventKind::Unknown("messaging:message_edit".into()),
+            6,
+            "{}",
+        ),
+        ("previous", RECEIVED, 120, "{}"),
+        ("long-ago", RECEIVED, 900, "{}"),
+    ] {
+        events.push(event(
+            key,
+            kind,
+            "biz",
+            NOW - days_ago * DAY_MS - 7 * MINUTE,
+            raw,
+        ));
+    }
+    events.extend(received("biz-b", "2026-11-20T10:00:00Z", 10));
+    store.ingest(events, NOW).await.unwrap();
+
+    let ninety_days = HistoryQuery {
+        range: Some("90d".into()),
+        zone: Some("Europe/London".into()),
+        ..HistoryQuery::default()
+    };
+    let span = Span::resolve(
+        &ninety_days,
+        jiff::Timestamp::from_millisecond(NOW).unwrap(),
+    )
+    .unwrap();
+    let reading = |account| Reading {
+        whose: Whose::Account(account),
+        now_ms: NOW,
+    };
+    let before = history::report(&store, reading("biz"), &span)
+        .await
+        .unwrap();
+    let before_b = history::report(&store, reading("biz-b"), &span)
+        .await
+        .unwrap();
+    assert_eq!(before.figures.dms_received, 1_202);
+    assert_eq!(before.figures.replies, 300);
+    assert_eq!(before.previous.dms_received, 1);
+    let note = before.note.clone().unwrap_or_default();
+    assert!(!note.contains("stored events"), "{note}");
+    store.close().await;
+    drop(store);
+
+    // As a database upgraded an hour after it stored them: the accounts' history began empty.
+    const UPGRADED_AT: i64 = NOW + 3_600_000;
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM account_history")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE account_history_start SET at_ms = $1,
+             first_event_id = (SELECT max(id) + 1 FROM events),
+             rebuild_below_id = (SELECT max(id) + 1 FROM events)",
+    )
+    .bind(UPGRADED_AT)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    drop(admin);
+
+    let store = database.open().await;
+    // After the upgrade, ingestion counts what it stores: three customers write in.
+    let after_upgrade: Vec<WebhookEvent> = (0..3)
+        .map(|i| {
+            dm(
+                &format!("new{i}"),
+                RECEIVED,
+                "biz",
+                &format!("new{i}"),
+                NOW - 10 * MINUTE,
+            )
+        })
+        .collect();
+    store
+        .ingest(after_upgrade, UPGRADED_AT + 60_000)
+        .await
+        .unwrap();
+    let empty = history::report(&store, reading("biz"), &span)
+        .await
+        .unwrap();
+    assert_eq!(empty.figures.dms_received, 3);
+    let note = empty.note.unwrap_or_default();
+    assert!(
+        note.contains("still being counted from the stored events"),
+        "{note}"
+    );
+
+    let rebuilt = store.rebuild_account_history(NOW).await.unwrap();
+    assert!(rebuilt.done);
+    assert_eq!(
+        rebuilt.events, stored as u64,
+        "every stored event read once, in steps"
+    );
+    let after = history::report(&store, reading("biz"), &span)
+        .await
+        .unwrap();
+    let mut expected = before.clone();
+    let without_replies = |figures: &mut app::model::RangeFigures| {
+        (
+            figures.replies,
+            figures.reply_median_ms,
+            figures.reply_p90_ms,
+        ) = (0, None, None);
+    };
+    without_replies(&mut expected.figures);
+    without_replies(&mut expected.previous);
+    for point in &mut expected.points {
+        without_replies(&mut point.figures);
+    }
+    expected.figures.dms_received += 3;
+    let last = expected.points.len() - 1;
+    expected.points[last].figures.dms_received += 3;
+    assert_eq!(
+        after.figures, expected.figures,
+        "every metric, none of the replies"
+    );
+    assert_eq!(after.previous, expected.previous);
+    assert_eq!(
+        after.points, expected.points,
+        "each day's DMs, in hours and in days"
+    );
+    let note = after.note.clone().unwrap_or_default();
+    assert!(note.contains("reply times begin 2026-11-25"), "{note}");
+    let after_b = history::report(&store, reading("biz-b"), &span)
+        .await
+        .unwrap();
+    assert_eq!(after_b.figures, before_b.figures);
+
+    // Done once: a second run counts nothing again.
+    let again = store.rebuild_account_history(NOW + DAY_MS).await.unwrap();
+    assert_eq!((again.events, again.done), (0, true));
+    assert_eq!(
+        history::report(&store, reading("biz"), &span)
+            .await
+            .unwrap(),
+        after
+    );
 }

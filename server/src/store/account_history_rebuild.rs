@@ -1,0 +1,143 @@
+//! Rebuilding the accounts' history of a database upgraded with stored
+//! events: an older version of Pulse kept no accounts' history, so the
+//! upgrade starts it empty (`account_history_start` keeps the first event
+//! id ingestion counted), and this pass counts the metrics of the events
+//! stored before, newest first, a step at a time, while the node serves.
+//!
+//! Every event is counted once: ingestion counts the events it stores (ids
+//! from `first_event_id` on), the rebuild those below `rebuild_below_id`,
+//! which it moves down past the events it counts in the same transaction
+//! (on Postgres with the row locked, so nodes rebuilding at once take turns).
+//!
+//! What it cannot rebuild: reply times. A reply is found by following a
+//! conversation's DMs in event order, and stored events have no index by
+//! conversation; the account's page says from when its reply times count.
+//! Events removed by the raw events' retention before the upgrade are not
+//! there to count.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::{Any, AnyPool, Transaction};
+
+use super::{
+    account_history::{self, AccountHistoryDelta},
+    history::{Figure, HOUR_MS},
+    retention::{self, ROWS_PER_STEP},
+    slots::Slot,
+    sql::floor,
+    transaction, Backend,
+};
+use crate::event::EventKind;
+
+/// What one run of the rebuild did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Stored events read (those that count for no metric included).
+    pub events: u64,
+    /// Whether every stored event is now counted.
+    pub done: bool,
+}
+
+/// Counts stored events into the accounts' history as of `now_ms`, in
+/// steps of [`ROWS_PER_STEP`] events, at retention's pace (it rests after
+/// each step), until it is done or a run's steps are taken.
+pub(super) async fn run(
+    writer: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+) -> Result<Rebuilt, sqlx::Error> {
+    let done = AtomicBool::new(false);
+    let events = retention::in_steps(|| async {
+        let mut connection = writer.acquire().await?;
+        let mut tx = transaction::begin(&mut connection).await?;
+        let counted = step(&mut tx, backend, now_ms).await;
+        let (events, finished) = transaction::end(tx, counted).await?;
+        done.store(finished, Ordering::Relaxed);
+        Ok(events)
+    })
+    .await?;
+    Ok(Rebuilt {
+        events,
+        done: done.load(Ordering::Relaxed),
+    })
+}
+
+/// A stored event, as the rebuild reads it.
+#[derive(sqlx::FromRow)]
+struct StoredEvent {
+    id: i64,
+    kind: String,
+    account_id: String,
+    occurred_at_ms: i64,
+    received_at_ms: i64,
+    /// Only for received DMs (whether one replies to a story).
+    raw: Option<String>,
+}
+
+/// Counts the newest [`ROWS_PER_STEP`] events not yet counted; returns how
+/// many were read and whether none is left.
+async fn step(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    now_ms: i64,
+) -> Result<(u64, bool), sqlx::Error> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let (below, upgraded_at_ms): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT rebuild_below_id, at_ms FROM account_history_start{lock}"
+    ))
+    .fetch_one(&mut **tx)
+    .await?;
+    if below <= 1 {
+        return Ok((0, true));
+    }
+    let events: Vec<StoredEvent> = sqlx::query_as(
+        "SELECT id, kind, account_id, occurred_at_ms, received_at_ms,
+                CASE WHEN kind = 'dm_received' THEN raw END AS raw
+         FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(below)
+    .bind(ROWS_PER_STEP)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let (hours_before, days_before) = account_history::horizons(now_ms);
+    let mut hours = AccountHistoryDelta::by(HOUR_MS);
+    let mut days = AccountHistoryDelta::by(super::DAY_MS);
+    for event in &events {
+        // SQLite gives a new row the id after the largest there is, so
+        // once retention had removed every event, ingestion may store
+        // events with ids below the rebuild's: those it has counted.
+        if event.received_at_ms >= upgraded_at_ms {
+            continue;
+        }
+        let at = event.occurred_at_ms;
+        let rows = if at < days_before {
+            continue;
+        } else if floor(at, HOUR_MS) < hours_before {
+            // Retention has folded these hours into their days.
+            &mut days
+        } else {
+            &mut hours
+        };
+        let kind = EventKind::from_stored(&event.kind, event.raw.as_deref().unwrap_or(""));
+        for metric in kind.metrics() {
+            rows.add(&event.account_id, at, Figure::Metric(*metric), 1);
+        }
+    }
+    // Slot 0, where retention folds days too: one writer at a time does.
+    account_history::write(tx, backend, Slot(0), &hours).await?;
+    account_history::write(tx, backend, Slot(0), &days).await?;
+
+    let left = match events.last() {
+        Some(oldest) if events.len() as i64 == ROWS_PER_STEP => oldest.id,
+        _ => 0,
+    };
+    sqlx::query("UPDATE account_history_start SET rebuild_below_id = $1")
+        .bind(left)
+        .execute(&mut **tx)
+        .await?;
+    Ok((events.len() as u64, left <= 1))
+}
