@@ -85,14 +85,15 @@ pub fn utc_clock(unix_ms: i64) -> String {
 }
 
 /// A duration in milliseconds as the dashboard shows ages: `"just now"`,
-/// `"42 s ago"`, `"5 min ago"`, `"3 h ago"`.
+/// `"42 s ago"`, `"5 min ago"`, `"3 h ago"`, `"4 d ago"`.
 pub fn age(elapsed_ms: i64) -> String {
     let seconds = elapsed_ms.max(0) / 1000;
     match seconds {
         0 => "just now".to_string(),
         1..=119 => format!("{seconds} s ago"),
         120..=7199 => format!("{} min ago", seconds / 60),
-        _ => format!("{} h ago", seconds / 3600),
+        7200..=172_799 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} d ago", seconds / 86_400),
     }
 }
 
@@ -216,5 +217,7 @@ mod tests {
         assert_eq!(age(42_000), "42 s ago");
         assert_eq!(age(300_000), "5 min ago");
         assert_eq!(age(3 * 3_600_000), "3 h ago");
+        assert_eq!(age(47 * 3_600_000), "47 h ago");
+        assert_eq!(age(100 * 3_600_000), "4 d ago");
     }
 }

@@ -91,6 +91,12 @@ test("the accounts page lists every account, updates live, flags the silent one,
     await expect(waiting).toHaveCount(1, { timeout: 3_000 });
     await expect(waiting.first()).toHaveAttribute("data-customer", "third");
     await expect(page.getByTestId("waiting-summary")).toHaveText("1 waiting, oldest first.");
+    // Its latest events, newest first and live: the answer just sent heads the list.
+    const latest = page.getByTestId("latest-events").locator("tbody tr");
+    await expect(latest.first()).toHaveAttribute("data-kind", "dm_sent");
+    await expect(latest.first().locator("td").first()).toHaveText("DM sent");
+    await expect(latest.first().locator("td").nth(2)).toHaveText("another");
+    await expect(latest.nth(1)).toHaveAttribute("data-kind", "dm_received");
     // A display name, given on the page: shown beside the id, and found by the table's filter.
     await page.getByLabel("Shown beside the id").fill("Shop Lisbon");
     await page.getByRole("button", { name: "Save name" }).click();

@@ -31,6 +31,7 @@ pub async fn keep_bounded(store: Store, events_kept: Duration, shutdown: Cancell
                 chain_rows = removed.chain_rows,
                 incident_rows = removed.incident_rows,
                 account_history_rows = removed.account_history_rows,
+                latest_event_rows = removed.latest_event_rows,
                 "removed rows past their retention"
             ),
             Ok(_) => {}

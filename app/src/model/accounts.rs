@@ -44,6 +44,43 @@ pub struct AccountPage {
     /// Its conversations waiting for a reply now, oldest first (at most
     /// 50; `row.waiting` counts them all).
     pub waiting: Vec<WaitingConversation>,
+    /// Its latest events by event time, newest first (at most 20).
+    pub latest: Vec<AccountEvent>,
+}
+
+/// One of an account's latest events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEvent {
+    /// Event time (Unix ms).
+    pub at_ms: i64,
+    /// Its kind as stored (`dm_received`, `reaction`, ...; an unknown kind
+    /// keeps the name Meta gave it).
+    pub kind: String,
+    /// The customer it concerns, if any.
+    pub customer: Option<String>,
+}
+
+impl AccountEvent {
+    /// Its kind in words.
+    pub fn what(&self) -> String {
+        match self.kind.as_str() {
+            "dm_received" => "DM received",
+            "dm_sent" => "DM sent",
+            "message_self" => "Message to itself",
+            "message_deleted" => "Message deleted",
+            "reaction" => "Reaction",
+            "unreaction" => "Reaction removed",
+            "postback" => "Button tap",
+            "read" => "Read",
+            "referral" => "Referral",
+            "comment" => "Comment",
+            "own_comment" => "Its own comment",
+            "mention" => "Mention",
+            "invalid" => "Unreadable (flagged)",
+            other => return format!("Unknown kind ({other})"),
+        }
+        .to_string()
+    }
 }
 
 /// A conversation waiting for the account's reply.

@@ -9,8 +9,8 @@ pub mod reading;
 mod stats_snapshot;
 
 pub use accounts::{
-    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, WaitingConversation,
-    ACCOUNTS_PER_PAGE,
+    AccountEvent, AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery,
+    WaitingConversation, ACCOUNTS_PER_PAGE,
 };
 pub use alerts::{
     AlertIncident, AlertMessage, AlertRule, AlertTarget, AlertThreshold, AlertsFormAnswer,

@@ -6,9 +6,9 @@
 //! the tests read it back through this module to keep both sides in step.
 
 use super::{
-    AccountPage, AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement, HistoryPoint,
-    HistoryReport, MinuteBucket, PreviousPoint, RangeFigures, Replies, ReplyTimes, SnapshotSource,
-    StatsSnapshot, Storage, Waiting, WaitingConversation, WebhookHealth,
+    AccountEvent, AccountPage, AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement,
+    HistoryPoint, HistoryReport, MinuteBucket, PreviousPoint, RangeFigures, Replies, ReplyTimes,
+    SnapshotSource, StatsSnapshot, Storage, Waiting, WaitingConversation, WebhookHealth,
 };
 
 /// One minute in milliseconds.
@@ -147,6 +147,18 @@ impl Readable for AccountPage {
                     Some(WaitingConversation {
                         customer: item.member("customer")?.text()?,
                         since_ms: int(item, "since_ms")?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+            latest: value
+                .member("latest")?
+                .items()?
+                .iter()
+                .map(|item| {
+                    Some(AccountEvent {
+                        at_ms: int(item, "at_ms")?,
+                        kind: item.member("kind")?.text()?,
+                        customer: optional_text(item, "customer")?,
                     })
                 })
                 .collect::<Option<Vec<_>>>()?,
@@ -531,6 +543,18 @@ mod tests {
                 customer: "customer-7".to_string(),
                 since_ms: 1_795_631_000_000,
             }],
+            latest: vec![
+                AccountEvent {
+                    at_ms: 1_795_631_400_000,
+                    kind: "dm_received".to_string(),
+                    customer: Some("customer-7".to_string()),
+                },
+                AccountEvent {
+                    at_ms: 1_795_631_300_000,
+                    kind: "mention".to_string(),
+                    customer: None,
+                },
+            ],
         };
         let json = serde_json::to_value(&page).unwrap();
         assert_eq!(AccountPage::read(&json), Some(page.clone()));
@@ -538,6 +562,7 @@ mod tests {
             silence: None,
             hours: Vec::new(),
             waiting: Vec::new(),
+            latest: Vec::new(),
             ..page
         };
         let json = serde_json::to_value(&quiet).unwrap();

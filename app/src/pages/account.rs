@@ -177,6 +177,48 @@ fn AccountFigures() -> impl IntoView {
         </section>
         <HourChart page/>
         <WaitingList page now_ms/>
+        <LatestEvents page now_ms/>
+    }
+}
+
+/// The account's latest events by event time, newest first: what, how long
+/// ago, and the customer.
+#[component]
+fn LatestEvents(page: RwSignal<AccountPage>, now_ms: RwSignal<i64>) -> impl IntoView {
+    let rows = move || {
+        let now = now_ms.get();
+        page.with(|page| {
+            page.latest
+                .iter()
+                .map(|event| {
+                    view! {
+                        <tr data-kind=event.kind.clone()>
+                            <td>{event.what()}</td>
+                            <td class="num">{age(now - event.at_ms)}</td>
+                            <td class="account-id">{event.customer.clone().unwrap_or_default()}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <section class="panel account__latest" data-testid="latest-events">
+            <h2>"Latest events"</h2>
+            <p class="subtitle" hidden=move || page.with(|page| !page.latest.is_empty())>
+                "No event stored since this version of Pulse began listing them."
+            </p>
+            <table class="accounts-table" hidden=move || page.with(|page| page.latest.is_empty())>
+                <thead>
+                    <tr>
+                        <th scope="col">"Event"</th>
+                        <th scope="col" class="num">"When"</th>
+                        <th scope="col">"Customer"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
     }
 }
 

@@ -4,8 +4,8 @@
 //! is everything in between.
 
 use app::model::{
-    AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery, WaitingConversation,
-    ACCOUNTS_PER_PAGE,
+    AccountEvent, AccountPage, AccountRow, AccountSort, AccountsPage, AccountsQuery,
+    WaitingConversation, ACCOUNTS_PER_PAGE,
 };
 
 use futures::StreamExt as _;
@@ -133,6 +133,15 @@ pub async fn account(
             .waiting
             .into_iter()
             .map(|(customer, since_ms)| WaitingConversation { customer, since_ms })
+            .collect(),
+        latest: detail
+            .latest
+            .into_iter()
+            .map(|event| AccountEvent {
+                at_ms: event.at_ms,
+                kind: event.kind,
+                customer: event.customer,
+            })
             .collect(),
     }))
 }

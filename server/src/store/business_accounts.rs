@@ -8,6 +8,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
     account_figures::{self, AccountFigures, Figure, PageOf, Windows},
+    latest_events,
     slots::Slot,
     sql::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
     transaction, Backend, Thresholds, DAY_MS,
@@ -76,6 +77,9 @@ pub struct AccountDetail {
     /// Its conversations waiting for a reply (customer, waiting since),
     /// oldest first, at most [`WAITING_LISTED`].
     pub waiting: Vec<(String, i64)>,
+    /// Its newest events by event time, newest first, at most
+    /// [`latest_events::LISTED`].
+    pub latest: Vec<latest_events::LatestEvent>,
 }
 
 /// How many of an account's waiting conversations its page lists.
@@ -450,6 +454,7 @@ pub(super) async fn detail(
     .bind(WAITING_LISTED)
     .fetch_all(&mut *reader)
     .await?;
+    let latest = latest_events::read(&mut reader, id).await?;
     let version = sql::version_on(&mut *reader).await?;
     reader.commit().await?;
     Ok(Some(AccountDetail {
@@ -457,6 +462,7 @@ pub(super) async fn detail(
         record,
         hours,
         waiting,
+        latest,
     }))
 }
 

@@ -16,6 +16,7 @@ use super::{
     business_accounts::{self, ActivityDelta},
     conversations::{self, ConversationKey},
     history::{self, HistoryDelta, HOUR_MS},
+    latest_events::{self, LatestEvents},
     replies::Dm,
     slots::Slot,
     sql::{floor, from_json_row, json_rows, placeholders, version_on, ROWS_PER_UPSERT},
@@ -36,11 +37,13 @@ struct AggregateDelta {
     accounts: BTreeMap<String, i64>,
     last_event_at_ms: Option<i64>,
     activity: ActivityDelta,
+    latest: LatestEvents,
 }
 
 impl AggregateDelta {
     fn count(&mut self, event: &WebhookEvent) {
         let at = event.occurred_at_ms;
+        self.latest.add(event);
         for &metric in event.kind.metrics() {
             *self.totals.entry(metric).or_default() += 1;
             *self.days.entry((floor(at, DAY_MS), metric)).or_default() += 1;
@@ -282,14 +285,15 @@ async fn apply(
     match backend {
         Backend::Postgres => {
             let histories = (&history, &account_history);
-            write_aggregates_postgres(tx, delta, &changes, histories, &totals).await
+            write_aggregates_postgres(tx, delta, &changes, histories, &totals).await?;
         }
         Backend::Sqlite => {
             write_aggregates_sqlite(tx, delta, &changes, &totals).await?;
             history::write(tx, slot, &history).await?;
-            account_history::write(tx, backend, slot, &account_history).await
+            account_history::write(tx, backend, slot, &account_history).await?;
         }
     }
+    latest_events::write(tx, backend, &delta.latest).await
 }
 
 /// The history rows a transaction changes: its metrics' minutes and the

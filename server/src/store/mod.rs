@@ -17,6 +17,7 @@ mod conversations;
 mod group_commit;
 pub mod history;
 mod ingest;
+pub mod latest_events;
 pub mod login_failures;
 pub mod replies;
 pub mod retention;

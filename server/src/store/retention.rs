@@ -21,6 +21,9 @@
 //!   day's row and any hour not yet folded together); **its days** go after
 //!   `DAYS_KEPT_MS`, past the longest range and the period before it.
 //!
+//! - **an account's latest events** (`latest_events`) past its newest 20,
+//!   which its page lists.
+//!
 //! - **the conversations' DM chains** (`conversation_dms`) are read only to
 //!   recount a conversation that gets a DM older than its latest, walking back
 //!   from its newest DM to the last sent DM before the late one
@@ -42,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::AnyPool;
 
-use super::{account_history, sql::placeholders, Backend, DAY_MS, MINUTE_MS};
+use super::{account_history, latest_events, sql::placeholders, Backend, DAY_MS, MINUTE_MS};
 
 /// Rows one step deletes at most.
 pub const ROWS_PER_STEP: i64 = 1_000;
@@ -123,6 +126,8 @@ pub struct Removed {
     pub incident_rows: u64,
     /// Accounts' hours and days past the spans they are kept for.
     pub account_history_rows: u64,
+    /// Accounts' latest events past the newest they list.
+    pub latest_event_rows: u64,
 }
 
 impl Removed {
@@ -133,6 +138,7 @@ impl Removed {
             + self.chain_rows
             + self.incident_rows
             + self.account_history_rows
+            + self.latest_event_rows
     }
 }
 
@@ -214,6 +220,7 @@ pub(super) async fn run(
         Ok(deleted.rows_affected())
     })
     .await?;
+    removed.latest_event_rows = in_steps(|| latest_events::trim(writer, ROWS_PER_STEP)).await?;
     // Messages first: a run cut short between the two leaves incidents
     // without messages, which the next run removes.
     let incidents_before_ms = now_ms - INCIDENTS_KEPT_MS;

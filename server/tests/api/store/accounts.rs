@@ -10,6 +10,7 @@ on_both_backends!(
     accounts_sort_by_newest_event_across_writers_with_eventless_ones_last,
     a_reply_taken_back_by_another_node_leaves_the_accounts_median,
     an_accounts_waiting_conversations_are_listed_oldest_first,
+    an_accounts_latest_events_are_its_newest_by_event_time,
 );
 
 async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
@@ -538,4 +539,88 @@ async fn an_accounts_waiting_conversations_are_listed_oldest_first(backend: Back
         .unwrap();
     assert_eq!(listed(store.clone()).await.len(), 3);
     assert_eq!(listed(store.clone()).await[1].0, "old");
+}
+
+async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // biz-a gets 30 DMs a minute apart, delivered out of order in three transactions, one of
+    // them redelivered; biz-b gets one comment.
+    let a_dm = |i: i64| {
+        let kind = if i % 3 == 0 {
+            EventKind::DmSent
+        } else {
+            RECEIVED
+        };
+        dm(
+            &format!("l{i}"),
+            kind,
+            "biz-a",
+            &format!("c{}", i % 4),
+            NOW - (30 - i) * MINUTE,
+        )
+    };
+    for part in [[7, 1, 2], [0, 5, 9], [6, 3, 8], [4, 7, 0]] {
+        let events: Vec<_> = (0..30)
+            .filter(|i| part.contains(&(i % 10)))
+            .map(a_dm)
+            .collect();
+        store.ingest(events, NOW).await.unwrap();
+    }
+    let mut comment = dm(
+        "comment",
+        EventKind::Comment,
+        "biz-b",
+        "fan",
+        NOW - 5 * MINUTE,
+    );
+    comment.peer_id = None;
+    store.ingest(vec![comment], NOW).await.unwrap();
+    let latest = |account: &'static str, store: pulse::store::Store| async move {
+        store
+            .account_detail(NOW, account, &THRESHOLDS)
+            .await
+            .unwrap()
+            .unwrap()
+            .latest
+    };
+    let listed = latest("biz-a", store.clone()).await;
+    let times: Vec<i64> = listed.iter().map(|event| event.at_ms).collect();
+    let expected: Vec<i64> = (10..30).rev().map(|i| NOW - (30 - i) * MINUTE).collect();
+    assert_eq!(times, expected, "the newest 20 by event time, newest first");
+    assert_eq!(
+        (listed[0].kind.as_str(), listed[0].customer.as_deref()),
+        ("dm_received", Some("c1"))
+    );
+    assert_eq!(listed[2].kind, "dm_sent");
+    let quiet = latest("biz-b", store.clone()).await;
+    assert_eq!(quiet.len(), 1);
+    assert_eq!(
+        (quiet[0].kind.as_str(), quiet[0].customer.as_deref()),
+        ("comment", None)
+    );
+
+    // Retention keeps each account's newest 20 and nothing the page would list changes.
+    let removed = store
+        .remove_expired(
+            NOW,
+            std::time::Duration::from_secs(7 * 86_400),
+            &mut pulse::store::retention::ChainCursor::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.latest_event_rows, 10);
+    assert_eq!(latest("biz-a", store.clone()).await, listed);
+    // A late event older than the 20 is stored but not listed; a late newer one is.
+    store
+        .ingest(
+            vec![a_dm(-5), dm("late", RECEIVED, "biz-a", "c9", NOW - 30_000)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let now_listed = latest("biz-a", store.clone()).await;
+    assert_eq!(now_listed.len(), 20);
+    assert_eq!(now_listed[0].customer.as_deref(), Some("c9"));
+    assert_eq!(now_listed[1..], listed[..19]);
 }

@@ -1,0 +1,187 @@
+//! One account's latest events, for its page: each account's newest events
+//! by event time, in `latest_events`, so that the page reads them by key
+//! (raw events have no index by account and time, and one would cost every
+//! event a write into a random leaf of a table that grows with them).
+//!
+//! Ingestion adds the newest [`LISTED`] new events of each account a
+//! transaction stores (a redelivery is not new, and the key makes a repeat
+//! a no-op); retention removes every account's rows past its newest
+//! [`LISTED`] ([`trim`]), so the table holds about `LISTED` rows an account
+//! plus what arrived since retention's last run, and a read takes the
+//! newest [`LISTED`] whatever is still to be trimmed.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Any, AnyPool, Transaction};
+
+use super::{sql::placeholders, Backend};
+use crate::event::WebhookEvent;
+
+/// Events listed on an account's page.
+pub const LISTED: usize = 20;
+
+/// One event as the page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LatestEvent {
+    /// Event time (Unix ms).
+    pub at_ms: i64,
+    /// Its natural key (orders events of the same millisecond).
+    pub key: String,
+    /// Its kind, as stored (`EventKind::as_str`).
+    pub kind: String,
+    /// The customer it concerns, if any.
+    pub customer: Option<String>,
+}
+
+/// The events one transaction stored, newest [`LISTED`] per account.
+#[derive(Default)]
+pub(super) struct LatestEvents {
+    by_account: BTreeMap<String, Vec<LatestEvent>>,
+}
+
+impl LatestEvents {
+    /// Takes a newly stored event.
+    pub fn add(&mut self, event: &WebhookEvent) {
+        let listed = self.by_account.entry(event.account_id.clone()).or_default();
+        listed.push(LatestEvent {
+            at_ms: event.occurred_at_ms,
+            key: event.dedupe_key.clone(),
+            kind: event.kind.as_str().to_string(),
+            customer: event.peer_id.clone(),
+        });
+        if listed.len() > 2 * LISTED {
+            keep_newest(listed);
+        }
+    }
+
+    /// Each account's newest [`LISTED`], with its account.
+    fn rows(&self) -> Vec<(&str, &LatestEvent)> {
+        let mut rows = Vec::new();
+        for (account, events) in &self.by_account {
+            let mut newest: Vec<&LatestEvent> = events.iter().collect();
+            newest.sort_unstable_by(|a, b| b.cmp(a));
+            rows.extend(
+                newest
+                    .into_iter()
+                    .take(LISTED)
+                    .map(|event| (account.as_str(), event)),
+            );
+        }
+        rows
+    }
+}
+
+/// Keeps the newest [`LISTED`] of `events`.
+fn keep_newest(events: &mut Vec<LatestEvent>) {
+    events.sort_unstable_by(|a, b| b.cmp(a));
+    events.truncate(LISTED);
+}
+
+/// Rows written by one insert (5 parameters each).
+const ROWS_PER_INSERT: usize = 500;
+
+/// Adds a transaction's new events to `latest_events`.
+pub(super) async fn write(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    latest: &LatestEvents,
+) -> Result<(), sqlx::Error> {
+    let rows = latest.rows();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let statement = format!(
+            "INSERT INTO latest_events (account_id, at_ms, dedupe_key, kind, peer_id) VALUES {}
+             ON CONFLICT (account_id, at_ms, dedupe_key) DO NOTHING",
+            placeholders(backend, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&statement);
+        for (account, event) in chunk {
+            query = query
+                .bind(*account)
+                .bind(event.at_ms)
+                .bind(event.key.as_str())
+                .bind(event.kind.as_str())
+                .bind(event.customer.as_deref());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Removes up to `limit` rows past an account's newest [`LISTED`]; returns
+/// how many.
+pub(super) async fn trim(writer: &AnyPool, limit: i64) -> Result<u64, sqlx::Error> {
+    let removed = sqlx::query(
+        "DELETE FROM latest_events WHERE (account_id, at_ms, dedupe_key) IN (
+             SELECT account_id, at_ms, dedupe_key FROM (
+                 SELECT account_id, at_ms, dedupe_key, row_number() OVER (
+                     PARTITION BY account_id ORDER BY at_ms DESC, dedupe_key DESC) AS place
+                 FROM latest_events) AS ranked
+             WHERE place > $1 LIMIT $2)",
+    )
+    .bind(LISTED as i64)
+    .bind(limit)
+    .execute(writer)
+    .await?
+    .rows_affected();
+    Ok(removed)
+}
+
+/// `account`'s newest [`LISTED`] events, newest first.
+pub(super) async fn read(
+    reader: &mut sqlx::AnyConnection,
+    account: &str,
+) -> Result<Vec<LatestEvent>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT at_ms, dedupe_key, kind, peer_id FROM latest_events WHERE account_id = $1
+         ORDER BY at_ms DESC, dedupe_key DESC LIMIT $2",
+    )
+    .bind(account)
+    .bind(LISTED as i64)
+    .fetch_all(reader)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at_ms, key, kind, customer)| LatestEvent {
+            at_ms,
+            key,
+            kind,
+            customer,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+
+    fn event(account: &str, at_ms: i64) -> WebhookEvent {
+        WebhookEvent {
+            dedupe_key: format!("read:{account}:{at_ms}"),
+            kind: EventKind::Read,
+            account_id: account.into(),
+            peer_id: Some("customer".into()),
+            occurred_at_ms: at_ms,
+            raw: "{}".into(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_transaction_keeps_each_accounts_newest() {
+        let mut latest = LatestEvents::default();
+        // Out of order, and more than a transaction keeps before trimming.
+        for at in (0..100).map(|i| (i * 37) % 100) {
+            latest.add(&event("busy", at));
+        }
+        latest.add(&event("quiet", 5));
+        let rows = latest.rows();
+        assert_eq!(rows.len(), LISTED + 1);
+        let busy: Vec<i64> = rows
+            .iter()
+            .filter(|(account, _)| *account == "busy")
+            .map(|(_, event)| event.at_ms)
+            .collect();
+        assert_eq!(busy, (80..100).rev().collect::<Vec<_>>());
+    }
+}
