@@ -285,15 +285,15 @@ async fn apply(
     match backend {
         Backend::Postgres => {
             let histories = (&history, &account_history);
-            write_aggregates_postgres(tx, delta, &changes, histories, &totals).await?;
+            write_aggregates_postgres(tx, delta, &changes, histories, &totals).await
         }
         Backend::Sqlite => {
             write_aggregates_sqlite(tx, delta, &changes, &totals).await?;
             history::write(tx, slot, &history).await?;
             account_history::write(tx, backend, slot, &account_history).await?;
+            latest_events::write(tx, &delta.latest).await
         }
     }
-    latest_events::write(tx, backend, &delta.latest).await
 }
 
 /// The history rows a transaction changes: its metrics' minutes and the
@@ -547,16 +547,18 @@ VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
     store_slots_merge!()
 );
 
-/// [`POSTGRES_AGGREGATES_TEMPLATE`] with the history's rows (`$19`) and the
+/// [`POSTGRES_AGGREGATES_TEMPLATE`] with the history's rows (`$19`), the
 /// accounts' history rows (`$20`), whose statements are made from their
-/// columns (`history::postgres_upsert`, `account_history::postgres_upsert`).
+/// columns (`history::postgres_upsert`, `account_history::postgres_upsert`),
+/// and the accounts' latest events (`$21`).
 static POSTGRES_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     POSTGRES_AGGREGATES_TEMPLATE.replace(
         "{history}",
         &format!(
-            " history_rows AS ({}),\n account_history_rows AS ({}),",
+            " history_rows AS ({}),\n account_history_rows AS ({}),\n latest_event_rows AS ({}),",
             history::postgres_upsert("$19"),
-            account_history::postgres_upsert("$20")
+            account_history::postgres_upsert("$20"),
+            latest_events::postgres_insert("$21")
         ),
     )
 });
@@ -618,6 +620,7 @@ async fn write_aggregates_postgres(
         .bind(chained)
         .bind(history.postgres_rows())
         .bind(account_history.postgres_rows())
+        .bind(delta.latest.postgres_rows())
         .execute(&mut **tx)
         .await?;
     Ok(())

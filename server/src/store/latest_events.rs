@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 
 use sqlx::{Any, AnyPool, Transaction};
 
-use super::{sql::placeholders, Backend};
+use super::{
+    sql::{json_rows, placeholders},
+    Backend,
+};
 use crate::event::WebhookEvent;
 
 /// Events listed on an account's page.
@@ -80,10 +83,40 @@ fn keep_newest(events: &mut Vec<LatestEvent>) {
 /// Rows written by one insert (5 parameters each).
 const ROWS_PER_INSERT: usize = 500;
 
-/// Adds a transaction's new events to `latest_events`.
+impl LatestEvents {
+    /// The rows as one JSON array, for Postgres's `json_to_recordset`
+    /// ([`postgres_insert`]).
+    pub fn postgres_rows(&self) -> String {
+        use serde_json::json;
+        json_rows(
+            self.rows()
+                .into_iter()
+                .map(|(account, event)| {
+                    json!({"account_id": account, "at_ms": event.at_ms, "dedupe_key": event.key,
+                           "kind": event.kind, "peer_id": event.customer})
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The insert of a transaction's new events on Postgres, part of its one
+/// aggregate statement: `rows` the parameter holding
+/// [`LatestEvents::postgres_rows`].
+pub(super) fn postgres_insert(rows: &str) -> String {
+    format!(
+        "INSERT INTO latest_events (account_id, at_ms, dedupe_key, kind, peer_id)
+         SELECT r.account_id, r.at_ms, r.dedupe_key, r.kind, r.peer_id
+         FROM json_to_recordset({rows}::json)
+             AS r (account_id TEXT, at_ms BIGINT, dedupe_key TEXT, kind TEXT, peer_id TEXT)
+         ON CONFLICT (account_id, at_ms, dedupe_key) DO NOTHING"
+    )
+}
+
+/// Adds a transaction's new events to `latest_events` (SQLite; Postgres
+/// adds them in its one aggregate statement, [`postgres_insert`]).
 pub(super) async fn write(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
     latest: &LatestEvents,
 ) -> Result<(), sqlx::Error> {
     let rows = latest.rows();
@@ -91,7 +124,7 @@ pub(super) async fn write(
         let statement = format!(
             "INSERT INTO latest_events (account_id, at_ms, dedupe_key, kind, peer_id) VALUES {}
              ON CONFLICT (account_id, at_ms, dedupe_key) DO NOTHING",
-            placeholders(backend, chunk.len(), 5)
+            placeholders(Backend::Sqlite, chunk.len(), 5)
         );
         let mut query = sqlx::query(&statement);
         for (account, event) in chunk {
