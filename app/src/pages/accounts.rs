@@ -47,7 +47,7 @@ pub fn Accounts() -> impl IntoView {
             <header class="dashboard__header">
                 <div>
                     <h1>"Accounts"</h1>
-                    <p class="subtitle">"Every business account at a glance"</p>
+                    <p class="subtitle">"Every business account at a glance (today: the UTC day)"</p>
                 </div>
                 <nav class="dashboard__status">
                     <a class="nav-link" href="/admin">"← Dashboard"</a>

@@ -421,3 +421,60 @@ async fn an_accounts_date_range_is_its_own_as_json_csv_and_page() {
     let missing = app.get("/admin/accounts/biz-none?range=24h").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_node_started_on_an_upgraded_database_counts_its_events_into_the_accounts_history() {
+    let url = crate::postgres::fresh_database_url().await;
+    let app = crate::helpers::spawn_app_on(Some(url.clone())).await;
+    for (count, ago_ms) in [(5, 3_600_000), (7, 50 * 3_600_000), (2, 0)] {
+        assert_eq!(
+            app.post_signed(dms("biz-u", count, ago_ms)).await.status(),
+            200
+        );
+    }
+    let path = "/api/admin/accounts/biz-u/history?range=7d&zone=UTC";
+    let before: app::model::HistoryReport = app.get(path).await.json().await.unwrap();
+    assert_eq!(before.figures.dms_received, 14);
+    drop(app);
+
+    // As the upgrade to the accounts' history leaves a database that held events.
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM account_history")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE account_history_start SET at_ms = $1,
+             first_event_id = (SELECT max(id) + 1 FROM events),
+             rebuild_below_id = (SELECT max(id) + 1 FROM events)",
+    )
+    .bind(pulse::clock::now_ms())
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    drop(admin);
+
+    // The node counts them in the background once it has started, and the page says when done.
+    let app = crate::helpers::spawn_app_on(Some(url)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let after = loop {
+        let report: app::model::HistoryReport = app.get(path).await.json().await.unwrap();
+        let note = report.note.clone().unwrap_or_default();
+        if note.contains("reply times begin") {
+            break report;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not counted: {note}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        after.figures, before.figures,
+        "no reply here, so every figure is back"
+    );
+    assert_eq!(after.points, before.points);
+}
