@@ -127,7 +127,9 @@ async fn step(
             rows.add(&event.account_id, at, Figure::Metric(*metric), 1);
         }
     }
-    // Slot 0, where retention folds days too: one writer at a time does.
+    // Slot 0, as folding writes days. Rows only add up, so sharing a slot
+    // with a writer costs at most a wait for a row's lock (a deadlock is
+    // rolled back whole and the step taken again).
     account_history::write(tx, backend, Slot(0), &hours).await?;
     account_history::write(tx, backend, Slot(0), &days).await?;
 
