@@ -243,8 +243,8 @@ impl Application {
             ),
         );
         tasks.spawn(
-            "accounts' history rebuild",
-            rebuild::rebuild_account_history(state.store.clone(), token.clone()),
+            "catch-up after an upgrade",
+            rebuild::catch_up(state.store.clone(), token.clone()),
         );
         let alert_settings = alerts::AlertSettings {
             defaults: alert_defaults(&config),

@@ -1,14 +1,15 @@
-//! The node's accounts' history rebuild: in a database upgraded with stored
-//! events, counts them into the accounts' history in the background, at
-//! retention's pace, and ends once every one is counted
-//! (`store::account_history_rebuild` says how and what it cannot rebuild).
+//! The node's catch-up after an upgrade: in a database upgraded with stored
+//! events, counts them into what the upgrade started empty (the accounts'
+//! history, then each account's latest events) in the background, at
+//! retention's pace, and ends once every one is read
+//! (`store::account_history_rebuild` and `store::latest_events` say how).
 //! Every node runs it; on Postgres they take turns.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{clock::now_ms, error_chain, store::Store};
+use crate::{clock::now_ms, error_chain, store::Store, store::StoreError};
 
 /// The rest between runs (each run rests between its own steps).
 const BETWEEN_RUNS: Duration = Duration::from_secs(1);
@@ -16,40 +17,57 @@ const BETWEEN_RUNS: Duration = Duration::from_secs(1);
 /// The wait after a run that failed (the database may be away).
 const AFTER_FAILURE: Duration = Duration::from_secs(30);
 
-/// Counts the events `store` held before its accounts' history began into
-/// it, until they are all counted or `shutdown`.
-pub async fn rebuild_account_history(store: Store, shutdown: CancellationToken) {
-    let mut counted = 0;
+/// Counts the events `store` held before its accounts' history and latest
+/// events were kept into them, until every one is read or `shutdown`.
+pub async fn catch_up(store: Store, shutdown: CancellationToken) {
+    let history = || async {
+        let rebuilt = store.rebuild_account_history(now_ms()).await?;
+        Ok((rebuilt.events, rebuilt.done))
+    };
+    if !pass("the accounts' history", history, &shutdown).await {
+        return;
+    }
+    pass(
+        "the accounts' latest events",
+        || store.fill_latest_events(),
+        &shutdown,
+    )
+    .await;
+}
+
+/// Runs `run` (which reads stored events for about a minute at most and
+/// says how many and whether it is done) until it is done; returns whether
+/// it was (`false`: `shutdown`).
+async fn pass<Run, Running>(what: &str, mut run: Run, shutdown: &CancellationToken) -> bool
+where
+    Run: FnMut() -> Running,
+    Running: Future<Output = Result<(u64, bool), StoreError>>,
+{
+    let mut read = 0;
     loop {
-        let wait = match store.rebuild_account_history(now_ms()).await {
-            Ok(rebuilt) => {
-                counted += rebuilt.events;
-                if rebuilt.done {
-                    if counted > 0 {
-                        tracing::info!(
-                            events = counted,
-                            "the accounts' history now counts every stored event"
-                        );
+        let wait = match run().await {
+            Ok((events, done)) => {
+                read += events;
+                if done {
+                    if read > 0 {
+                        tracing::info!(events = read, "{what} now has every stored event");
                     }
-                    return;
+                    return true;
                 }
-                tracing::info!(
-                    events = counted,
-                    "counting stored events into the accounts' history"
-                );
+                tracing::info!(events = read, "reading stored events into {what}");
                 BETWEEN_RUNS
             }
             Err(error) => {
                 tracing::warn!(
                     error = %error_chain(&error),
-                    "could not count stored events into the accounts' history; trying again"
+                    "could not read stored events into {what}; trying again"
                 );
                 AFTER_FAILURE
             }
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return false,
         }
     }
 }

@@ -291,7 +291,7 @@ async fn apply(
             write_aggregates_sqlite(tx, delta, &changes, &totals).await?;
             history::write(tx, slot, &history).await?;
             account_history::write(tx, backend, slot, &account_history).await?;
-            latest_events::write(tx, &delta.latest).await
+            latest_events::write(tx, backend, &delta.latest).await
         }
     }
 }

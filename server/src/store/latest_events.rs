@@ -9,14 +9,24 @@
 //! [`LISTED`] ([`trim`]), so the table holds about `LISTED` rows an account
 //! plus what arrived since retention's last run, and a read takes the
 //! newest [`LISTED`] whatever is still to be trimmed.
+//!
+//! A database upgraded with stored events starts with an empty list; a
+//! background pass ([`fill`]) reads the events stored before, newest first,
+//! a step at a time, and adds them the same way (`latest_events_fill`
+//! holds where it goes on, moved in the step's transaction), so that an
+//! account quiet since the upgrade still lists its last events.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
+    retention::{self, ROWS_PER_STEP},
     sql::{json_rows, placeholders},
-    Backend,
+    transaction, Backend,
 };
 use crate::event::WebhookEvent;
 
@@ -45,13 +55,20 @@ pub(super) struct LatestEvents {
 impl LatestEvents {
     /// Takes a newly stored event.
     pub fn add(&mut self, event: &WebhookEvent) {
-        let listed = self.by_account.entry(event.account_id.clone()).or_default();
-        listed.push(LatestEvent {
-            at_ms: event.occurred_at_ms,
-            key: event.dedupe_key.clone(),
-            kind: event.kind.as_str().to_string(),
-            customer: event.peer_id.clone(),
-        });
+        self.take(
+            &event.account_id,
+            LatestEvent {
+                at_ms: event.occurred_at_ms,
+                key: event.dedupe_key.clone(),
+                kind: event.kind.as_str().to_string(),
+                customer: event.peer_id.clone(),
+            },
+        );
+    }
+
+    fn take(&mut self, account: &str, event: LatestEvent) {
+        let listed = self.by_account.entry(account.to_string()).or_default();
+        listed.push(event);
         if listed.len() > 2 * LISTED {
             keep_newest(listed);
         }
@@ -113,10 +130,12 @@ pub(super) fn postgres_insert(rows: &str) -> String {
     )
 }
 
-/// Adds a transaction's new events to `latest_events` (SQLite; Postgres
-/// adds them in its one aggregate statement, [`postgres_insert`]).
+/// Adds `latest` to `latest_events` (ingestion on SQLite: Postgres's adds
+/// them in its one aggregate statement, [`postgres_insert`]; the fill on
+/// both).
 pub(super) async fn write(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     latest: &LatestEvents,
 ) -> Result<(), sqlx::Error> {
     let rows = latest.rows();
@@ -124,7 +143,7 @@ pub(super) async fn write(
         let statement = format!(
             "INSERT INTO latest_events (account_id, at_ms, dedupe_key, kind, peer_id) VALUES {}
              ON CONFLICT (account_id, at_ms, dedupe_key) DO NOTHING",
-            placeholders(Backend::Sqlite, chunk.len(), 5)
+            placeholders(backend, chunk.len(), 5)
         );
         let mut query = sqlx::query(&statement);
         for (account, event) in chunk {
@@ -157,6 +176,71 @@ pub(super) async fn trim(writer: &AnyPool, limit: i64) -> Result<u64, sqlx::Erro
     .await?
     .rows_affected();
     Ok(removed)
+}
+
+/// Fills the list from the events stored before it was kept, newest first,
+/// in steps of [`ROWS_PER_STEP`] events at retention's pace, until it is
+/// done or a run's steps are taken; returns the events read and whether
+/// every one has been.
+pub(super) async fn fill(writer: &AnyPool, backend: Backend) -> Result<(u64, bool), sqlx::Error> {
+    let done = AtomicBool::new(false);
+    let events = retention::in_steps(|| async {
+        let mut connection = writer.acquire().await?;
+        let mut tx = transaction::begin(&mut connection).await?;
+        let filled = fill_step(&mut tx, backend).await;
+        let (events, finished) = transaction::end(tx, filled).await?;
+        done.store(finished, Ordering::Relaxed);
+        Ok(events)
+    })
+    .await?;
+    Ok((events, done.load(Ordering::Relaxed)))
+}
+
+/// Adds the newest [`ROWS_PER_STEP`] stored events not yet read to the
+/// list; returns how many were read and whether none is left.
+async fn fill_step(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+) -> Result<(u64, bool), sqlx::Error> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let (below,): (i64,) =
+        sqlx::query_as(&format!("SELECT below_id FROM latest_events_fill{lock}"))
+            .fetch_one(&mut **tx)
+            .await?;
+    if below <= 1 {
+        return Ok((0, true));
+    }
+    let stored: Vec<(i64, String, i64, Option<String>, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, account_id, occurred_at_ms, dedupe_key, kind, peer_id FROM events
+         WHERE id < $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(below)
+    .bind(ROWS_PER_STEP)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut latest = LatestEvents::default();
+    for (id, account, at_ms, key, kind, customer) in &stored {
+        let event = LatestEvent {
+            at_ms: *at_ms,
+            key: key.clone().unwrap_or_else(|| format!("event:{id}")),
+            kind: kind.clone(),
+            customer: customer.clone(),
+        };
+        latest.take(account, event);
+    }
+    write(tx, backend, &latest).await?;
+    let left = match stored.last() {
+        Some((oldest, ..)) if stored.len() as i64 == ROWS_PER_STEP => *oldest,
+        _ => 0,
+    };
+    sqlx::query("UPDATE latest_events_fill SET below_id = $1")
+        .bind(left)
+        .execute(&mut **tx)
+        .await?;
+    Ok((stored.len() as u64, left <= 1))
 }
 
 /// `account`'s newest [`LISTED`] events, newest first.

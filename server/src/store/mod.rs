@@ -310,6 +310,16 @@ impl Store {
         Ok(account_history::since(&self.reader).await?)
     }
 
+    /// Fills the accounts' latest events from the events stored before they
+    /// were kept, for about a minute at most (see [`latest_events`]);
+    /// returns the events read and whether every one has been.
+    pub async fn fill_latest_events(&self) -> Result<(u64, bool), StoreError> {
+        let outcome = latest_events::fill(&self.writer, self.backend).await;
+        Ok(self
+            .writes
+            .observe("filling the accounts' latest events", outcome)?)
+    }
+
     /// Counts events stored before the accounts' history began into it, as
     /// of `now_ms`, for about a minute at most (see
     /// [`account_history_rebuild`]).

@@ -11,6 +11,7 @@ on_both_backends!(
     a_reply_taken_back_by_another_node_leaves_the_accounts_median,
     an_accounts_waiting_conversations_are_listed_oldest_first,
     an_accounts_latest_events_are_its_newest_by_event_time,
+    an_upgraded_databases_stored_events_fill_the_latest_events,
 );
 
 async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
@@ -623,4 +624,99 @@ async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend
     assert_eq!(now_listed.len(), 20);
     assert_eq!(now_listed[0].customer.as_deref(), Some("c9"));
     assert_eq!(now_listed[1..], listed[..19]);
+}
+
+async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // 1,500 DMs to biz-a a minute apart (more than a step), one comment to biz-b, and biz-c
+    // quiet for three days.
+    let a_dm = |i: i64| {
+        dm(
+            &format!("f{i}"),
+            RECEIVED,
+            "biz-a",
+            &format!("c{}", i % 9),
+            NOW - (1_500 - i) * MINUTE,
+        )
+    };
+    store
+        .ingest((0..1_500).map(a_dm).collect(), NOW)
+        .await
+        .unwrap();
+    store
+        .ingest(
+            vec![
+                dm("b", EventKind::Comment, "biz-b", "fan", NOW - 5 * MINUTE),
+                dm("c", RECEIVED, "biz-c", "old-friend", NOW - 3 * DAY_MS),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let latest = |account: &'static str, store: pulse::store::Store| async move {
+        store
+            .account_detail(NOW, account, &THRESHOLDS)
+            .await
+            .unwrap()
+            .unwrap()
+            .latest
+    };
+    let before = [
+        latest("biz-a", store.clone()).await,
+        latest("biz-b", store.clone()).await,
+        latest("biz-c", store.clone()).await,
+    ];
+    assert_eq!(before.iter().map(Vec::len).collect::<Vec<_>>(), [20, 1, 1]);
+
+    // As a database upgraded with these events stored: the list starts empty.
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM latest_events")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE latest_events_fill SET below_id = (SELECT max(id) + 1 FROM events)")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    drop(admin);
+    assert!(latest("biz-c", store.clone()).await.is_empty());
+    // A DM after the upgrade, listed at once.
+    store
+        .ingest(vec![dm("new", RECEIVED, "biz-a", "newcomer", NOW)], NOW)
+        .await
+        .unwrap();
+
+    let (read, done) = store.fill_latest_events().await.unwrap();
+    assert_eq!(
+        (read, done),
+        (1_502, true),
+        "every stored event read once, in steps"
+    );
+    let mut expected_a = vec![latest("biz-a", store.clone()).await[0].clone()];
+    assert_eq!(expected_a[0].customer.as_deref(), Some("newcomer"));
+    expected_a.extend(before[0][..19].iter().cloned());
+    assert_eq!(latest("biz-a", store.clone()).await, expected_a);
+    assert_eq!(latest("biz-b", store.clone()).await, before[1]);
+    assert_eq!(
+        latest("biz-c", store.clone()).await,
+        before[2],
+        "the quiet account too"
+    );
+
+    // Retention trims what the steps added beyond each account's newest 20.
+    let removed = store
+        .remove_expired(
+            NOW,
+            std::time::Duration::from_secs(7 * 86_400),
+            &mut pulse::store::retention::ChainCursor::default(),
+        )
+        .await
+        .unwrap();
+    assert!(removed.latest_event_rows > 0);
+    assert_eq!(latest("biz-a", store.clone()).await, expected_a);
+    assert_eq!(store.fill_latest_events().await.unwrap(), (0, true));
 }
