@@ -196,6 +196,17 @@ pub(super) async fn fill(writer: &AnyPool, backend: Backend) -> Result<(u64, boo
     Ok((events, done.load(Ordering::Relaxed)))
 }
 
+/// A stored event, as the fill reads it.
+#[derive(sqlx::FromRow)]
+struct StoredEvent {
+    id: i64,
+    account_id: String,
+    occurred_at_ms: i64,
+    dedupe_key: Option<String>,
+    kind: String,
+    peer_id: Option<String>,
+}
+
 /// Adds the newest [`ROWS_PER_STEP`] stored events not yet read to the
 /// list; returns how many were read and whether none is left.
 async fn fill_step(
@@ -213,7 +224,7 @@ async fn fill_step(
     if below <= 1 {
         return Ok((0, true));
     }
-    let stored: Vec<(i64, String, i64, Option<String>, String, Option<String>)> = sqlx::query_as(
+    let stored: Vec<StoredEvent> = sqlx::query_as(
         "SELECT id, account_id, occurred_at_ms, dedupe_key, kind, peer_id FROM events
          WHERE id < $1 ORDER BY id DESC LIMIT $2",
     )
@@ -222,18 +233,21 @@ async fn fill_step(
     .fetch_all(&mut **tx)
     .await?;
     let mut latest = LatestEvents::default();
-    for (id, account, at_ms, key, kind, customer) in &stored {
+    for stored in &stored {
         let event = LatestEvent {
-            at_ms: *at_ms,
-            key: key.clone().unwrap_or_else(|| format!("event:{id}")),
-            kind: kind.clone(),
-            customer: customer.clone(),
+            at_ms: stored.occurred_at_ms,
+            key: stored
+                .dedupe_key
+                .clone()
+                .unwrap_or_else(|| format!("event:{}", stored.id)),
+            kind: stored.kind.clone(),
+            customer: stored.peer_id.clone(),
         };
-        latest.take(account, event);
+        latest.take(&stored.account_id, event);
     }
     write(tx, backend, &latest).await?;
     let left = match stored.last() {
-        Some((oldest, ..)) if stored.len() as i64 == ROWS_PER_STEP => *oldest,
+        Some(oldest) if stored.len() as i64 == ROWS_PER_STEP => oldest.id,
         _ => 0,
     };
     sqlx::query("UPDATE latest_events_fill SET below_id = $1")
