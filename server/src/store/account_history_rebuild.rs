@@ -22,9 +22,9 @@ use sqlx::{Any, AnyPool, Transaction};
 use super::{
     account_history::{self, AccountHistoryDelta},
     history::{Figure, HOUR_MS},
-    retention::{self, ROWS_PER_STEP},
     slots::Slot,
     sql::floor,
+    steps::{in_steps, StoredPass},
     transaction, Backend,
 };
 use crate::event::EventKind;
@@ -39,7 +39,7 @@ pub struct Rebuilt {
 }
 
 /// Counts stored events into the accounts' history as of `now_ms`, in
-/// steps of [`ROWS_PER_STEP`] events, at retention's pace (it rests after
+/// steps of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events, at retention's pace (it rests after
 /// each step), until it is done or a run's steps are taken.
 pub(super) async fn run(
     writer: &AnyPool,
@@ -47,7 +47,7 @@ pub(super) async fn run(
     now_ms: i64,
 ) -> Result<Rebuilt, sqlx::Error> {
     let done = AtomicBool::new(false);
-    let events = retention::in_steps(|| async {
+    let events = in_steps(|| async {
         let mut connection = writer.acquire().await?;
         let mut tx = transaction::begin(&mut connection).await?;
         let counted = step(&mut tx, backend, now_ms).await;
@@ -74,35 +74,27 @@ struct StoredEvent {
     raw: Option<String>,
 }
 
-/// Counts the newest [`ROWS_PER_STEP`] events not yet counted; returns how
+/// Where the rebuild goes on.
+const PASS: StoredPass = StoredPass {
+    table: "account_history_start",
+    column: "rebuild_below_id",
+};
+
+/// Counts the newest [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events not yet counted; returns how
 /// many were read and whether none is left.
 async fn step(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     now_ms: i64,
 ) -> Result<(u64, bool), sqlx::Error> {
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    let (below, upgraded_at_ms): (i64, i64) = sqlx::query_as(&format!(
-        "SELECT rebuild_below_id, at_ms FROM account_history_start{lock}"
-    ))
-    .fetch_one(&mut **tx)
-    .await?;
-    if below <= 1 {
+    let columns = "id, kind, account_id, occurred_at_ms, received_at_ms,
+                   CASE WHEN kind = 'dm_received' THEN raw END AS raw";
+    let Some(events) = PASS.next::<StoredEvent>(tx, backend, columns).await? else {
         return Ok((0, true));
-    }
-    let events: Vec<StoredEvent> = sqlx::query_as(
-        "SELECT id, kind, account_id, occurred_at_ms, received_at_ms,
-                CASE WHEN kind = 'dm_received' THEN raw END AS raw
-         FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(below)
-    .bind(ROWS_PER_STEP)
-    .fetch_all(&mut **tx)
-    .await?;
-
+    };
+    let (upgraded_at_ms,): (i64,) = sqlx::query_as("SELECT at_ms FROM account_history_start")
+        .fetch_one(&mut **tx)
+        .await?;
     let (hours_before, days_before) = account_history::horizons(now_ms);
     let mut hours = AccountHistoryDelta::by(HOUR_MS);
     let mut days = AccountHistoryDelta::by(super::DAY_MS);
@@ -132,14 +124,8 @@ async fn step(
     // rolled back whole and the step taken again).
     account_history::write(tx, backend, Slot(0), &hours).await?;
     account_history::write(tx, backend, Slot(0), &days).await?;
-
-    let left = match events.last() {
-        Some(oldest) if events.len() as i64 == ROWS_PER_STEP => oldest.id,
-        _ => 0,
-    };
-    sqlx::query("UPDATE account_history_start SET rebuild_below_id = $1")
-        .bind(left)
-        .execute(&mut **tx)
+    let done = PASS
+        .advance(tx, events.len(), events.last().map(|oldest| oldest.id))
         .await?;
-    Ok((events.len() as u64, left <= 1))
+    Ok((events.len() as u64, done))
 }

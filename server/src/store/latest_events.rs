@@ -24,8 +24,8 @@ use std::{
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
-    retention::{self, ROWS_PER_STEP},
     sql::{json_rows, placeholders},
+    steps::{in_steps, StoredPass},
     transaction, Backend,
 };
 use crate::event::WebhookEvent;
@@ -179,12 +179,12 @@ pub(super) async fn trim(writer: &AnyPool, limit: i64) -> Result<u64, sqlx::Erro
 }
 
 /// Fills the list from the events stored before it was kept, newest first,
-/// in steps of [`ROWS_PER_STEP`] events at retention's pace, until it is
+/// in steps of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events at retention's pace, until it is
 /// done or a run's steps are taken; returns the events read and whether
 /// every one has been.
 pub(super) async fn fill(writer: &AnyPool, backend: Backend) -> Result<(u64, bool), sqlx::Error> {
     let done = AtomicBool::new(false);
-    let events = retention::in_steps(|| async {
+    let events = in_steps(|| async {
         let mut connection = writer.acquire().await?;
         let mut tx = transaction::begin(&mut connection).await?;
         let filled = fill_step(&mut tx, backend).await;
@@ -207,31 +207,22 @@ struct StoredEvent {
     peer_id: Option<String>,
 }
 
-/// Adds the newest [`ROWS_PER_STEP`] stored events not yet read to the
+/// Where the fill goes on.
+const PASS: StoredPass = StoredPass {
+    table: "latest_events_fill",
+    column: "below_id",
+};
+
+/// Adds the newest [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) stored events not yet read to the
 /// list; returns how many were read and whether none is left.
 async fn fill_step(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
 ) -> Result<(u64, bool), sqlx::Error> {
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    let (below,): (i64,) =
-        sqlx::query_as(&format!("SELECT below_id FROM latest_events_fill{lock}"))
-            .fetch_one(&mut **tx)
-            .await?;
-    if below <= 1 {
+    let columns = "id, account_id, occurred_at_ms, dedupe_key, kind, peer_id";
+    let Some(stored) = PASS.next::<StoredEvent>(tx, backend, columns).await? else {
         return Ok((0, true));
-    }
-    let stored: Vec<StoredEvent> = sqlx::query_as(
-        "SELECT id, account_id, occurred_at_ms, dedupe_key, kind, peer_id FROM events
-         WHERE id < $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(below)
-    .bind(ROWS_PER_STEP)
-    .fetch_all(&mut **tx)
-    .await?;
+    };
     let mut latest = LatestEvents::default();
     for stored in &stored {
         let event = LatestEvent {
@@ -246,15 +237,10 @@ async fn fill_step(
         latest.take(&stored.account_id, event);
     }
     write(tx, backend, &latest).await?;
-    let left = match stored.last() {
-        Some(oldest) if stored.len() as i64 == ROWS_PER_STEP => oldest.id,
-        _ => 0,
-    };
-    sqlx::query("UPDATE latest_events_fill SET below_id = $1")
-        .bind(left)
-        .execute(&mut **tx)
+    let done = PASS
+        .advance(tx, stored.len(), stored.last().map(|oldest| oldest.id))
         .await?;
-    Ok((stored.len() as u64, left <= 1))
+    Ok((stored.len() as u64, done))
 }
 
 /// `account`'s newest [`LISTED`] events, newest first.

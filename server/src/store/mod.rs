@@ -24,6 +24,7 @@ pub mod retention;
 mod slots;
 pub mod snapshot;
 mod sql;
+mod steps;
 mod storage;
 mod transaction;
 pub mod write_health;

@@ -36,55 +36,21 @@
 //!   stays; so does a customer's unanswered wait.
 //!
 //! Each step is its own short transaction that deletes at most
-//! [`ROWS_PER_STEP`] rows, and after each the removal rests 19 times as
-//! long as the step took ([`rest_after`]), so it takes at most a twentieth
-//! of the writer's time however much is due: deliveries go in between the
-//! steps at nearly their usual rate.
+//! [`ROWS_PER_STEP`] rows, at the pace `steps.rs` sets: at most a twentieth
+//! of the writer's time however much is due, so deliveries go in between
+//! the steps at nearly their usual rate.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::AnyPool;
 
-use super::{account_history, latest_events, sql::placeholders, Backend, DAY_MS, MINUTE_MS};
-
-/// Rows one step deletes at most.
-pub const ROWS_PER_STEP: i64 = 1_000;
-
-/// Steps one run takes at most (a minute's work: up to 100,000 events a
-/// minute, far above the rate the node takes them in).
-const STEPS_PER_RUN: usize = 100;
-
-/// How much longer than a step the removal rests after it: the removal
-/// takes at most `1 / (1 + REST_FACTOR)` of the writer's time.
-const REST_FACTOR: u32 = 19;
-
-/// Runs `step` (which removes, or counts, at most [`ROWS_PER_STEP`] rows
-/// and says how many) until it takes fewer or [`STEPS_PER_RUN`] steps have
-/// run, resting after each; returns the rows taken. The accounts' history
-/// rebuild goes at the same pace.
-pub(super) async fn in_steps<Step, Removal>(mut step: Step) -> Result<u64, sqlx::Error>
-where
-    Step: FnMut() -> Removal,
-    Removal: std::future::Future<Output = Result<u64, sqlx::Error>>,
-{
-    let mut removed = 0;
-    for _ in 0..STEPS_PER_RUN {
-        let began = Instant::now();
-        let rows = step().await?;
-        removed += rows;
-        if (rows as i64) < ROWS_PER_STEP {
-            break;
-        }
-        rest_after(began).await;
-    }
-    Ok(removed)
-}
-
-/// Rests after a step that began at `began` (see [`REST_FACTOR`]).
-async fn rest_after(began: Instant) {
-    let rest = began.elapsed().saturating_mul(REST_FACTOR);
-    tokio::time::sleep(rest.min(Duration::from_secs(1))).await;
-}
+pub use super::steps::ROWS_PER_STEP;
+use super::{
+    account_history, latest_events,
+    sql::placeholders,
+    steps::{in_steps, rest_after, STEPS_PER_RUN},
+    Backend, DAY_MS, MINUTE_MS,
+};
 
 /// How long per-minute rows are kept: the 24-hour windows and a day of
 /// margin.

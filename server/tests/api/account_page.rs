@@ -438,24 +438,7 @@ async fn a_node_started_on_an_upgraded_database_counts_its_events_into_the_accou
     drop(app);
 
     // As the upgrade to the accounts' history leaves a database that held events.
-    sqlx::any::install_default_drivers();
-    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM account_history")
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE account_history_start SET at_ms = $1,
-             first_event_id = (SELECT max(id) + 1 FROM events),
-             rebuild_below_id = (SELECT max(id) + 1 FROM events)",
-    )
-    .bind(pulse::clock::now_ms())
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    drop(admin);
+    crate::helpers::as_upgraded_to_the_accounts_history(&url, pulse::clock::now_ms()).await;
 
     // The node counts them in the background once it has started, and the page says when done.
     let app = crate::helpers::spawn_app_on(Some(url)).await;

@@ -453,3 +453,32 @@ impl AccountsPageOf for pulse::store::Store {
         pulse::stats::accounts_page::read(self, now_ms, query, thresholds, 0).await
     }
 }
+
+/// Sets the database at `url` as the upgrade to the accounts' history left
+/// one that held events, at `upgraded_at_ms`: the history empty, ingestion
+/// counting from the next event id, the rebuild still to read every stored
+/// event. Returns how many events are stored.
+pub async fn as_upgraded_to_the_accounts_history(url: &str, upgraded_at_ms: i64) -> i64 {
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .expect("connect to the database");
+    sqlx::query("DELETE FROM account_history")
+        .execute(&mut admin)
+        .await
+        .expect("empty the accounts' history");
+    sqlx::query(
+        "UPDATE account_history_start SET at_ms = $1,
+             first_event_id = (SELECT max(id) + 1 FROM events),
+             rebuild_below_id = (SELECT max(id) + 1 FROM events)",
+    )
+    .bind(upgraded_at_ms)
+    .execute(&mut admin)
+    .await
+    .expect("set where the accounts' history began");
+    let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(&mut admin)
+        .await
+        .expect("count the stored events");
+    stored
+}

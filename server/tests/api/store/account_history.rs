@@ -403,28 +403,8 @@ async fn an_upgraded_databases_events_are_counted_into_the_accounts_history(back
 
     // As a database upgraded an hour after it stored them: the accounts' history began empty.
     const UPGRADED_AT: i64 = NOW + 3_600_000;
-    sqlx::any::install_default_drivers();
-    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM account_history")
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE account_history_start SET at_ms = $1,
-             first_event_id = (SELECT max(id) + 1 FROM events),
-             rebuild_below_id = (SELECT max(id) + 1 FROM events)",
-    )
-    .bind(UPGRADED_AT)
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-    drop(admin);
+    let stored =
+        crate::helpers::as_upgraded_to_the_accounts_history(&database.url, UPGRADED_AT).await;
 
     let store = database.open().await;
     // After the upgrade, ingestion counts what it stores: three customers write in.

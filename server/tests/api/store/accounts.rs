@@ -577,15 +577,7 @@ async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend
     );
     comment.peer_id = None;
     store.ingest(vec![comment], NOW).await.unwrap();
-    let latest = |account: &'static str, store: pulse::store::Store| async move {
-        store
-            .account_detail(NOW, account, &THRESHOLDS)
-            .await
-            .unwrap()
-            .unwrap()
-            .latest
-    };
-    let listed = latest("biz-a", store.clone()).await;
+    let listed = latest(&store, "biz-a").await;
     let times: Vec<i64> = listed.iter().map(|event| event.at_ms).collect();
     let expected: Vec<i64> = (10..30).rev().map(|i| NOW - (30 - i) * MINUTE).collect();
     assert_eq!(times, expected, "the newest 20 by event time, newest first");
@@ -594,7 +586,7 @@ async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend
         ("dm_received", Some("c1"))
     );
     assert_eq!(listed[2].kind, "dm_sent");
-    let quiet = latest("biz-b", store.clone()).await;
+    let quiet = latest(&store, "biz-b").await;
     assert_eq!(quiet.len(), 1);
     assert_eq!(
         (quiet[0].kind.as_str(), quiet[0].customer.as_deref()),
@@ -611,7 +603,7 @@ async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend
         .await
         .unwrap();
     assert_eq!(removed.latest_event_rows, 10);
-    assert_eq!(latest("biz-a", store.clone()).await, listed);
+    assert_eq!(latest(&store, "biz-a").await, listed);
     // A late event older than the 20 is stored but not listed; a late newer one is.
     store
         .ingest(
@@ -620,7 +612,7 @@ async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend
         )
         .await
         .unwrap();
-    let now_listed = latest("biz-a", store.clone()).await;
+    let now_listed = latest(&store, "biz-a").await;
     assert_eq!(now_listed.len(), 20);
     assert_eq!(now_listed[0].customer.as_deref(), Some("c9"));
     assert_eq!(now_listed[1..], listed[..19]);
@@ -654,18 +646,10 @@ async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Bac
         )
         .await
         .unwrap();
-    let latest = |account: &'static str, store: pulse::store::Store| async move {
-        store
-            .account_detail(NOW, account, &THRESHOLDS)
-            .await
-            .unwrap()
-            .unwrap()
-            .latest
-    };
     let before = [
-        latest("biz-a", store.clone()).await,
-        latest("biz-b", store.clone()).await,
-        latest("biz-c", store.clone()).await,
+        latest(&store, "biz-a").await,
+        latest(&store, "biz-b").await,
+        latest(&store, "biz-c").await,
     ];
     assert_eq!(before.iter().map(Vec::len).collect::<Vec<_>>(), [20, 1, 1]);
 
@@ -683,7 +667,7 @@ async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Bac
         .await
         .unwrap();
     drop(admin);
-    assert!(latest("biz-c", store.clone()).await.is_empty());
+    assert!(latest(&store, "biz-c").await.is_empty());
     // A DM after the upgrade, listed at once.
     store
         .ingest(vec![dm("new", RECEIVED, "biz-a", "newcomer", NOW)], NOW)
@@ -696,13 +680,13 @@ async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Bac
         (1_502, true),
         "every stored event read once, in steps"
     );
-    let mut expected_a = vec![latest("biz-a", store.clone()).await[0].clone()];
+    let mut expected_a = vec![latest(&store, "biz-a").await[0].clone()];
     assert_eq!(expected_a[0].customer.as_deref(), Some("newcomer"));
     expected_a.extend(before[0][..19].iter().cloned());
-    assert_eq!(latest("biz-a", store.clone()).await, expected_a);
-    assert_eq!(latest("biz-b", store.clone()).await, before[1]);
+    assert_eq!(latest(&store, "biz-a").await, expected_a);
+    assert_eq!(latest(&store, "biz-b").await, before[1]);
     assert_eq!(
-        latest("biz-c", store.clone()).await,
+        latest(&store, "biz-c").await,
         before[2],
         "the quiet account too"
     );
@@ -717,6 +701,19 @@ async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Bac
         .await
         .unwrap();
     assert!(removed.latest_event_rows > 0);
-    assert_eq!(latest("biz-a", store.clone()).await, expected_a);
+    assert_eq!(latest(&store, "biz-a").await, expected_a);
     assert_eq!(store.fill_latest_events().await.unwrap(), (0, true));
+}
+
+/// `account`'s latest events as its page lists them at [`NOW`].
+async fn latest(
+    store: &pulse::store::Store,
+    account: &str,
+) -> Vec<pulse::store::latest_events::LatestEvent> {
+    store
+        .account_detail(NOW, account, &THRESHOLDS)
+        .await
+        .unwrap()
+        .unwrap()
+        .latest
 }

@@ -1,0 +1,118 @@
+//! Work done beside the deliveries in short steps: retention's removals
+//! and the catch-up passes over the events stored before an upgrade. Each
+//! step is its own short transaction over at most [`ROWS_PER_STEP`] rows,
+//! and after each the work rests [`REST_FACTOR`] times as long as the step
+//! took, so it takes at most a twentieth of the writer's time however much
+//! is due.
+//!
+//! A catch-up pass ([`StoredPass`]) reads the stored events below a cursor
+//! (an event id kept in a one-row table), newest first, and moves the
+//! cursor past them in the transaction that uses them, so each event is
+//! read once whatever stops the node; on Postgres the cursor's row is
+//! locked for the step, so nodes running the pass at once take turns.
+
+use std::time::{Duration, Instant};
+
+use sqlx::{any::AnyRow, Any, FromRow, Transaction};
+
+use super::Backend;
+
+/// Rows one step takes at most.
+pub const ROWS_PER_STEP: i64 = 1_000;
+
+/// Steps one run takes at most (a minute's work: up to 100,000 rows a
+/// minute, far above the rate the node takes events in).
+pub(super) const STEPS_PER_RUN: usize = 100;
+
+/// How much longer than a step the work rests after it: it takes at most
+/// `1 / (1 + REST_FACTOR)` of the writer's time.
+const REST_FACTOR: u32 = 19;
+
+/// Runs `step` (which takes at most [`ROWS_PER_STEP`] rows and says how
+/// many) until it takes fewer or [`STEPS_PER_RUN`] steps have run, resting
+/// after each; returns the rows taken.
+pub(super) async fn in_steps<Step, Taking>(mut step: Step) -> Result<u64, sqlx::Error>
+where
+    Step: FnMut() -> Taking,
+    Taking: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut taken = 0;
+    for _ in 0..STEPS_PER_RUN {
+        let began = Instant::now();
+        let rows = step().await?;
+        taken += rows;
+        if (rows as i64) < ROWS_PER_STEP {
+            break;
+        }
+        rest_after(began).await;
+    }
+    Ok(taken)
+}
+
+/// Rests after a step that began at `began` (see [`REST_FACTOR`]).
+pub(super) async fn rest_after(began: Instant) {
+    let rest = began.elapsed().saturating_mul(REST_FACTOR);
+    tokio::time::sleep(rest.min(Duration::from_secs(1))).await;
+}
+
+/// A catch-up pass over the stored events: its cursor is `column` of the
+/// one row of `table` (events with a lower id are still to be read; 1 or
+/// less once every one has been).
+pub(super) struct StoredPass {
+    pub table: &'static str,
+    pub column: &'static str,
+}
+
+impl StoredPass {
+    /// The next step's events (`columns` of `events`, read into `T`),
+    /// newest first, with the cursor locked until the step's transaction
+    /// ends; `None` once every event has been read.
+    pub async fn next<T>(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+        columns: &str,
+    ) -> Result<Option<Vec<T>>, sqlx::Error>
+    where
+        T: for<'row> FromRow<'row, AnyRow> + Send + Unpin,
+    {
+        let lock = match backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let (below,): (i64,) =
+            sqlx::query_as(&format!("SELECT {} FROM {}{lock}", self.column, self.table))
+                .fetch_one(&mut **tx)
+                .await?;
+        if below <= 1 {
+            return Ok(None);
+        }
+        let events = sqlx::query_as(&format!(
+            "SELECT {columns} FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(below)
+        .bind(ROWS_PER_STEP)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(Some(events))
+    }
+
+    /// Moves the cursor past a step that read `read` events, the oldest
+    /// with id `oldest`; returns whether every event has now been read.
+    pub async fn advance(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        read: usize,
+        oldest: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let left = match oldest {
+            Some(oldest) if read as i64 == ROWS_PER_STEP => oldest,
+            _ => 0,
+        };
+        sqlx::query(&format!("UPDATE {} SET {} = $1", self.table, self.column))
+            .bind(left)
+            .execute(&mut **tx)
+            .await?;
+        Ok(left <= 1)
+    }
+}
