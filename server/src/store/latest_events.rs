@@ -6,9 +6,10 @@
 //! Ingestion adds the newest [`LISTED`] new events of each account a
 //! transaction stores (a redelivery is not new, and the key makes a repeat
 //! a no-op); retention removes every account's rows past its newest
-//! [`LISTED`] ([`trim`]), so the table holds about `LISTED` rows an account
-//! plus what arrived since retention's last run, and a read takes the
-//! newest [`LISTED`] whatever is still to be trimmed.
+//! [`LISTED`] ([`trim`], a walk over the accounts a few hundred at a time),
+//! so the table holds about `LISTED` rows an account plus what arrived
+//! since the walk last passed it, and a read takes the newest [`LISTED`]
+//! whatever is still to be trimmed.
 //!
 //! A database upgraded with stored events starts with an empty list; a
 //! background pass ([`fill`]) reads the events stored before, newest first,
@@ -19,13 +20,14 @@
 use std::{
     collections::BTreeMap,
     sync::atomic::{AtomicBool, Ordering},
+    time::Instant,
 };
 
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
     sql::{json_rows, placeholders},
-    steps::{in_steps, StoredPass},
+    steps::{in_steps, rest_after, StoredPass, STEPS_PER_RUN},
     transaction, Backend,
 };
 use crate::event::WebhookEvent;
@@ -159,22 +161,55 @@ pub(super) async fn write(
     Ok(())
 }
 
-/// Removes up to `limit` rows past an account's newest [`LISTED`]; returns
-/// how many.
-pub(super) async fn trim(writer: &AnyPool, limit: i64) -> Result<u64, sqlx::Error> {
-    let removed = sqlx::query(
-        "DELETE FROM latest_events WHERE (account_id, at_ms, dedupe_key) IN (
-             SELECT account_id, at_ms, dedupe_key FROM (
-                 SELECT account_id, at_ms, dedupe_key, row_number() OVER (
-                     PARTITION BY account_id ORDER BY at_ms DESC, dedupe_key DESC) AS place
-                 FROM latest_events) AS ranked
-             WHERE place > $1 LIMIT $2)",
-    )
-    .bind(LISTED as i64)
-    .bind(limit)
-    .execute(writer)
-    .await?
-    .rows_affected();
+/// Where the trim's walk over the accounts goes on: the last account
+/// trimmed, `None` to start from the first. Runs walk every account and
+/// start again.
+#[derive(Debug, Default)]
+pub struct TrimCursor(Option<String>);
+
+/// Accounts one step of the trim ranks (about 20 rows each, and what
+/// arrived since the walk last passed them).
+const ACCOUNTS_PER_STEP: i64 = 200;
+
+/// Removes the rows past each account's newest [`LISTED`], walking the
+/// accounts from `cursor` [`ACCOUNTS_PER_STEP`] a step (each a short read
+/// of a key range, never the whole table) at retention's pace, up to a
+/// run's steps or the last account; returns the rows removed.
+pub(super) async fn trim(writer: &AnyPool, cursor: &mut TrimCursor) -> Result<u64, sqlx::Error> {
+    let mut removed = 0;
+    for _ in 0..STEPS_PER_RUN {
+        let began = Instant::now();
+        let after = cursor.0.clone().unwrap_or_default();
+        let (last,): (Option<String>,) = sqlx::query_as(
+            "SELECT max(account_id) FROM (
+                 SELECT DISTINCT account_id FROM latest_events WHERE account_id > $1
+                 ORDER BY account_id LIMIT $2) AS chunk",
+        )
+        .bind(&after)
+        .bind(ACCOUNTS_PER_STEP)
+        .fetch_one(writer)
+        .await?;
+        let Some(last) = last else {
+            cursor.0 = None;
+            break;
+        };
+        removed += sqlx::query(
+            "DELETE FROM latest_events WHERE (account_id, at_ms, dedupe_key) IN (
+                 SELECT account_id, at_ms, dedupe_key FROM (
+                     SELECT account_id, at_ms, dedupe_key, row_number() OVER (
+                         PARTITION BY account_id ORDER BY at_ms DESC, dedupe_key DESC) AS place
+                     FROM latest_events WHERE account_id > $1 AND account_id <= $2) AS ranked
+                 WHERE place > $3)",
+        )
+        .bind(&after)
+        .bind(&last)
+        .bind(LISTED as i64)
+        .execute(writer)
+        .await?
+        .rows_affected();
+        cursor.0 = Some(last);
+        rest_after(began).await;
+    }
     Ok(removed)
 }
 

@@ -190,6 +190,8 @@ pub struct Store {
     deliveries: group_commit::GroupCommit,
     /// This node's ordered figures of the accounts page.
     account_figures: std::sync::Arc<account_figures::AccountFigures>,
+    /// Where this node's trim of the accounts' latest events goes on.
+    latest_trim: std::sync::Arc<std::sync::Mutex<latest_events::TrimCursor>>,
     /// Whether the database takes writes, from every write's outcome.
     writes: std::sync::Arc<WriteHealth>,
     /// SQLite: the database file.
@@ -247,6 +249,7 @@ impl Store {
             writer,
             reader,
             account_figures: Default::default(),
+            latest_trim: Default::default(),
             writes,
             sqlite_file: (backend == Backend::Sqlite)
                 .then(|| std::path::PathBuf::from(connect::sqlite_path(url))),
@@ -415,9 +418,10 @@ impl Store {
     }
 
     /// Removes the raw events received more than `events_kept` before
-    /// `now_ms`, the per-minute rows past their windows, and from the
-    /// conversations' chains after `chains` what no late DM can need, in
-    /// short steps (see [`retention`]).
+    /// `now_ms`, the per-minute rows past their windows, each account's
+    /// latest events past its newest 20, and from the conversations' chains
+    /// after `chains` what no late DM can need, in short steps (see
+    /// [`retention`]).
     pub async fn remove_expired(
         &self,
         now_ms: i64,
@@ -425,12 +429,14 @@ impl Store {
         chains: &mut retention::ChainCursor,
     ) -> Result<retention::Removed, StoreError> {
         let kept_ms = i64::try_from(events_kept.as_millis()).unwrap_or(i64::MAX);
+        let mut latest = std::mem::take(&mut *self.latest_trim.lock().expect("not poisoned"));
         let outcome = async {
             let mut removed = retention::run(
                 &self.writer,
                 self.backend,
                 now_ms,
                 now_ms.saturating_sub(kept_ms),
+                &mut latest,
             )
             .await?;
             removed.chain_rows =
@@ -439,6 +445,7 @@ impl Store {
             Ok(removed)
         }
         .await;
+        *self.latest_trim.lock().expect("not poisoned") = latest;
         Ok(self
             .writes
             .observe("removing rows past their retention", outcome)?)

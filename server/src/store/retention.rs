@@ -123,6 +123,7 @@ pub(super) async fn run(
     backend: Backend,
     now_ms: i64,
     events_before_ms: i64,
+    latest: &mut latest_events::TrimCursor,
 ) -> Result<Removed, sqlx::Error> {
     // The oldest events by id (ids grow as events are stored), deleted only
     // if received before the period: one index range a step.
@@ -186,7 +187,7 @@ pub(super) async fn run(
         Ok(deleted.rows_affected())
     })
     .await?;
-    removed.latest_event_rows = in_steps(|| latest_events::trim(writer, ROWS_PER_STEP)).await?;
+    removed.latest_event_rows = latest_events::trim(writer, latest).await?;
     // Messages first: a run cut short between the two leaves incidents
     // without messages, which the next run removes.
     let incidents_before_ms = now_ms - INCIDENTS_KEPT_MS;
