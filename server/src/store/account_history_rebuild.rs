@@ -15,8 +15,6 @@
 //! Events removed by the raw events' retention before the upgrade are not
 //! there to count.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
@@ -24,8 +22,8 @@ use super::{
     history::{Figure, HOUR_MS},
     slots::Slot,
     sql::floor,
-    steps::{in_steps, StoredPass},
-    transaction, Backend,
+    steps::StoredPass,
+    Backend,
 };
 use crate::event::EventKind;
 
@@ -46,20 +44,10 @@ pub(super) async fn run(
     backend: Backend,
     now_ms: i64,
 ) -> Result<Rebuilt, sqlx::Error> {
-    let done = AtomicBool::new(false);
-    let events = in_steps(|| async {
-        let mut connection = writer.acquire().await?;
-        let mut tx = transaction::begin(&mut connection).await?;
-        let counted = step(&mut tx, backend, now_ms).await;
-        let (events, finished) = transaction::end(tx, counted).await?;
-        done.store(finished, Ordering::Relaxed);
-        Ok(events)
-    })
-    .await?;
-    Ok(Rebuilt {
-        events,
-        done: done.load(Ordering::Relaxed),
-    })
+    let (events, done) = PASS
+        .run(writer, |tx| Box::pin(step(tx, backend, now_ms)))
+        .await?;
+    Ok(Rebuilt { events, done })
 }
 
 /// A stored event, as the rebuild reads it.

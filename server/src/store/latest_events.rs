@@ -17,18 +17,14 @@
 //! holds where it goes on, moved in the step's transaction), so that an
 //! account quiet since the upgrade still lists its last events.
 
-use std::{
-    collections::BTreeMap,
-    sync::atomic::{AtomicBool, Ordering},
-    time::Instant,
-};
+use std::{collections::BTreeMap, time::Instant};
 
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
     sql::{json_rows, placeholders},
-    steps::{in_steps, rest_after, StoredPass, STEPS_PER_RUN},
-    transaction, Backend,
+    steps::{rest_after, StoredPass, STEPS_PER_RUN},
+    Backend,
 };
 use crate::event::WebhookEvent;
 
@@ -218,17 +214,8 @@ pub(super) async fn trim(writer: &AnyPool, cursor: &mut TrimCursor) -> Result<u6
 /// done or a run's steps are taken; returns the events read and whether
 /// every one has been.
 pub(super) async fn fill(writer: &AnyPool, backend: Backend) -> Result<(u64, bool), sqlx::Error> {
-    let done = AtomicBool::new(false);
-    let events = in_steps(|| async {
-        let mut connection = writer.acquire().await?;
-        let mut tx = transaction::begin(&mut connection).await?;
-        let filled = fill_step(&mut tx, backend).await;
-        let (events, finished) = transaction::end(tx, filled).await?;
-        done.store(finished, Ordering::Relaxed);
-        Ok(events)
-    })
-    .await?;
-    Ok((events, done.load(Ordering::Relaxed)))
+    PASS.run(writer, |tx| Box::pin(fill_step(tx, backend)))
+        .await
 }
 
 /// A stored event, as the fill reads it.

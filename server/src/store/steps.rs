@@ -11,11 +11,21 @@
 //! read once whatever stops the node; on Postgres the cursor's row is
 //! locked for the step, so nodes running the pass at once take turns.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
 
-use sqlx::{any::AnyRow, Any, FromRow, Transaction};
+use std::{future::Future, pin::Pin};
 
-use super::Backend;
+use sqlx::{any::AnyRow, Any, AnyPool, FromRow, Transaction};
+
+use super::{transaction, Backend};
+
+/// One step of a catch-up pass, in the transaction it is given: the events
+/// it read and whether every one has now been read.
+pub(super) type Step<'t> =
+    Pin<Box<dyn Future<Output = Result<(u64, bool), sqlx::Error>> + Send + 't>>;
 
 /// Rows one step takes at most.
 pub const ROWS_PER_STEP: i64 = 1_000;
@@ -64,6 +74,29 @@ pub(super) struct StoredPass {
 }
 
 impl StoredPass {
+    /// Runs `step` in [`in_steps`], each step in a transaction of its own
+    /// on `writer`; returns the events read and whether every one has been.
+    pub async fn run<Steps>(
+        &self,
+        writer: &AnyPool,
+        step: Steps,
+    ) -> Result<(u64, bool), sqlx::Error>
+    where
+        Steps: for<'t, 'c> Fn(&'t mut Transaction<'c, Any>) -> Step<'t>,
+    {
+        let done = AtomicBool::new(false);
+        let events = in_steps(|| async {
+            let mut connection = writer.acquire().await?;
+            let mut tx = transaction::begin(&mut connection).await?;
+            let taken = step(&mut tx).await;
+            let (events, finished) = transaction::end(tx, taken).await?;
+            done.store(finished, Ordering::Relaxed);
+            Ok(events)
+        })
+        .await?;
+        Ok((events, done.load(Ordering::Relaxed)))
+    }
+
     /// The next step's events (`columns` of `events`, read into `T`),
     /// newest first, with the cursor locked until the step's transaction
     /// ends; `None` once every event has been read.
