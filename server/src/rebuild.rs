@@ -9,7 +9,11 @@ use std::{future::Future, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{clock::now_ms, error_chain, store::Store, store::StoreError};
+use crate::{
+    clock::now_ms,
+    error_chain,
+    store::{PassRun, Store, StoreError},
+};
 
 /// The rest between runs (each run rests between its own steps).
 const BETWEEN_RUNS: Duration = Duration::from_secs(1);
@@ -20,10 +24,7 @@ const AFTER_FAILURE: Duration = Duration::from_secs(30);
 /// Counts the events `store` held before its accounts' history and latest
 /// events were kept into them, until every one is read or `shutdown`.
 pub async fn catch_up(store: Store, shutdown: CancellationToken) {
-    let history = || async {
-        let rebuilt = store.rebuild_account_history(now_ms()).await?;
-        Ok((rebuilt.events, rebuilt.done))
-    };
+    let history = || store.rebuild_account_history(now_ms());
     if !pass("the accounts' history", history, &shutdown).await {
         return;
     }
@@ -41,14 +42,14 @@ pub async fn catch_up(store: Store, shutdown: CancellationToken) {
 async fn pass<Run, Running>(what: &str, mut run: Run, shutdown: &CancellationToken) -> bool
 where
     Run: FnMut() -> Running,
-    Running: Future<Output = Result<(u64, bool), StoreError>>,
+    Running: Future<Output = Result<PassRun, StoreError>>,
 {
     let mut read = 0;
     loop {
         let wait = match run().await {
-            Ok((events, done)) => {
-                read += events;
-                if done {
+            Ok(run) => {
+                read += run.events;
+                if run.done {
                     if read > 0 {
                         tracing::info!(events = read, "{what} now has every stored event");
                     }

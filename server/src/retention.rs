@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock::now_ms,
     error_chain,
-    store::{retention::ChainCursor, Store},
+    store::{retention::Walks, Store},
 };
 
 /// How often the task runs.
@@ -19,10 +19,10 @@ const EVERY: Duration = Duration::from_secs(60);
 /// Removes what is past its time from `store` once a minute, keeping raw
 /// events for `events_kept`, until `shutdown`.
 pub async fn keep_bounded(store: Store, events_kept: Duration, shutdown: CancellationToken) {
-    let mut chains = ChainCursor::default();
+    let mut walks = Walks::default();
     loop {
         match store
-            .remove_expired(now_ms(), events_kept, &mut chains)
+            .remove_expired(now_ms(), events_kept, &mut walks)
             .await
         {
             Ok(removed) if removed.total() > 0 => tracing::info!(

@@ -22,33 +22,32 @@ use super::{
     history::{Figure, HOUR_MS},
     slots::Slot,
     sql::floor,
-    steps::StoredPass,
+    steps::{PassRun, StoredPass, StoredRow},
     Backend,
 };
 use crate::event::EventKind;
 
-/// What one run of the rebuild did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rebuilt {
-    /// Stored events read (those that count for no metric included).
-    pub events: u64,
-    /// Whether every stored event is now counted.
-    pub done: bool,
-}
-
-/// Counts stored events into the accounts' history as of `now_ms`, in
-/// steps of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events, at retention's pace (it rests after
-/// each step), until it is done or a run's steps are taken.
+/// Counts stored events into the accounts' history as of `now_ms`, a
+/// step of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events at a time
+/// at retention's pace, until it is done or a run's steps are taken.
 pub(super) async fn run(
     writer: &AnyPool,
     backend: Backend,
     now_ms: i64,
-) -> Result<Rebuilt, sqlx::Error> {
-    let (events, done) = PASS
-        .run(writer, |tx| Box::pin(step(tx, backend, now_ms)))
-        .await?;
-    Ok(Rebuilt { events, done })
+) -> Result<PassRun, sqlx::Error> {
+    let columns = "id, kind, account_id, occurred_at_ms, received_at_ms,
+                   CASE WHEN kind = 'dm_received' THEN raw END AS raw";
+    PASS.run(writer, backend, columns, |tx, events| {
+        Box::pin(count(tx, backend, now_ms, events))
+    })
+    .await
 }
+
+/// Where the rebuild goes on.
+const PASS: StoredPass = StoredPass {
+    table: "account_history_start",
+    column: "rebuild_below_id",
+};
 
 /// A stored event, as the rebuild reads it.
 #[derive(sqlx::FromRow)]
@@ -62,24 +61,19 @@ struct StoredEvent {
     raw: Option<String>,
 }
 
-/// Where the rebuild goes on.
-const PASS: StoredPass = StoredPass {
-    table: "account_history_start",
-    column: "rebuild_below_id",
-};
+impl StoredRow for StoredEvent {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
 
-/// Counts the newest [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events not yet counted; returns how
-/// many were read and whether none is left.
-async fn step(
+/// Counts a step's `events` into the accounts' history as of `now_ms`.
+async fn count(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     now_ms: i64,
-) -> Result<(u64, bool), sqlx::Error> {
-    let columns = "id, kind, account_id, occurred_at_ms, received_at_ms,
-                   CASE WHEN kind = 'dm_received' THEN raw END AS raw";
-    let Some(events) = PASS.next::<StoredEvent>(tx, backend, columns).await? else {
-        return Ok((0, true));
-    };
+    events: Vec<StoredEvent>,
+) -> Result<(), sqlx::Error> {
     let (upgraded_at_ms,): (i64,) = sqlx::query_as("SELECT at_ms FROM account_history_start")
         .fetch_one(&mut **tx)
         .await?;
@@ -111,9 +105,5 @@ async fn step(
     // with a writer costs at most a wait for a row's lock (a deadlock is
     // rolled back whole and the step taken again).
     account_history::write(tx, backend, Slot(0), &hours).await?;
-    account_history::write(tx, backend, Slot(0), &days).await?;
-    let done = PASS
-        .advance(tx, events.len(), events.last().map(|oldest| oldest.id))
-        .await?;
-    Ok((events.len() as u64, done))
+    account_history::write(tx, backend, Slot(0), &days).await
 }

@@ -23,7 +23,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
     sql::{json_rows, placeholders},
-    steps::{rest_after, StoredPass, STEPS_PER_RUN},
+    steps::{rest_after, PassRun, StoredPass, StoredRow, STEPS_PER_RUN},
     Backend,
 };
 use crate::event::WebhookEvent;
@@ -72,6 +72,21 @@ impl LatestEvents {
         }
     }
 
+    /// The rows as one JSON array, for Postgres's `json_to_recordset`
+    /// ([`postgres_insert`]).
+    pub fn postgres_rows(&self) -> String {
+        use serde_json::json;
+        json_rows(
+            self.rows()
+                .into_iter()
+                .map(|(account, event)| {
+                    json!({"account_id": account, "at_ms": event.at_ms, "dedupe_key": event.key,
+                           "kind": event.kind, "peer_id": event.customer})
+                })
+                .collect(),
+        )
+    }
+
     /// Each account's newest [`LISTED`], with its account.
     fn rows(&self) -> Vec<(&str, &LatestEvent)> {
         let mut rows = Vec::new();
@@ -97,23 +112,6 @@ fn keep_newest(events: &mut Vec<LatestEvent>) {
 
 /// Rows written by one insert (5 parameters each).
 const ROWS_PER_INSERT: usize = 500;
-
-impl LatestEvents {
-    /// The rows as one JSON array, for Postgres's `json_to_recordset`
-    /// ([`postgres_insert`]).
-    pub fn postgres_rows(&self) -> String {
-        use serde_json::json;
-        json_rows(
-            self.rows()
-                .into_iter()
-                .map(|(account, event)| {
-                    json!({"account_id": account, "at_ms": event.at_ms, "dedupe_key": event.key,
-                           "kind": event.kind, "peer_id": event.customer})
-                })
-                .collect(),
-        )
-    }
-}
 
 /// The insert of a transaction's new events on Postgres, part of its one
 /// aggregate statement: `rows` the parameter holding
@@ -210,13 +208,21 @@ pub(super) async fn trim(writer: &AnyPool, cursor: &mut TrimCursor) -> Result<u6
 }
 
 /// Fills the list from the events stored before it was kept, newest first,
-/// in steps of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events at retention's pace, until it is
-/// done or a run's steps are taken; returns the events read and whether
-/// every one has been.
-pub(super) async fn fill(writer: &AnyPool, backend: Backend) -> Result<(u64, bool), sqlx::Error> {
-    PASS.run(writer, |tx| Box::pin(fill_step(tx, backend)))
-        .await
+/// a step of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events at a time
+/// at retention's pace, until it is done or a run's steps are taken.
+pub(super) async fn fill(writer: &AnyPool, backend: Backend) -> Result<PassRun, sqlx::Error> {
+    let columns = "id, account_id, occurred_at_ms, dedupe_key, kind, peer_id";
+    PASS.run(writer, backend, columns, |tx, events| {
+        Box::pin(fill_step(tx, backend, events))
+    })
+    .await
 }
+
+/// Where the fill goes on.
+const PASS: StoredPass = StoredPass {
+    table: "latest_events_fill",
+    column: "below_id",
+};
 
 /// A stored event, as the fill reads it.
 #[derive(sqlx::FromRow)]
@@ -229,40 +235,32 @@ struct StoredEvent {
     peer_id: Option<String>,
 }
 
-/// Where the fill goes on.
-const PASS: StoredPass = StoredPass {
-    table: "latest_events_fill",
-    column: "below_id",
-};
+impl StoredRow for StoredEvent {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
 
-/// Adds the newest [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) stored events not yet read to the
-/// list; returns how many were read and whether none is left.
+/// Adds a step's stored events to the list.
 async fn fill_step(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-) -> Result<(u64, bool), sqlx::Error> {
-    let columns = "id, account_id, occurred_at_ms, dedupe_key, kind, peer_id";
-    let Some(stored) = PASS.next::<StoredEvent>(tx, backend, columns).await? else {
-        return Ok((0, true));
-    };
+    stored: Vec<StoredEvent>,
+) -> Result<(), sqlx::Error> {
     let mut latest = LatestEvents::default();
-    for stored in &stored {
+    for stored in stored {
+        let key = stored
+            .dedupe_key
+            .unwrap_or_else(|| format!("event:{}", stored.id));
         let event = LatestEvent {
             at_ms: stored.occurred_at_ms,
-            key: stored
-                .dedupe_key
-                .clone()
-                .unwrap_or_else(|| format!("event:{}", stored.id)),
-            kind: stored.kind.clone(),
-            customer: stored.peer_id.clone(),
+            key,
+            kind: stored.kind,
+            customer: stored.peer_id,
         };
         latest.take(&stored.account_id, event);
     }
-    write(tx, backend, &latest).await?;
-    let done = PASS
-        .advance(tx, stored.len(), stored.last().map(|oldest| oldest.id))
-        .await?;
-    Ok((stored.len() as u64, done))
+    write(tx, backend, &latest).await
 }
 
 /// `account`'s newest [`LISTED`] events, newest first.

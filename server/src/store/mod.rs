@@ -25,6 +25,7 @@ mod slots;
 pub mod snapshot;
 mod sql;
 mod steps;
+pub use steps::PassRun;
 mod storage;
 mod transaction;
 pub mod write_health;
@@ -190,8 +191,6 @@ pub struct Store {
     deliveries: group_commit::GroupCommit,
     /// This node's ordered figures of the accounts page.
     account_figures: std::sync::Arc<account_figures::AccountFigures>,
-    /// Where this node's trim of the accounts' latest events goes on.
-    latest_trim: std::sync::Arc<std::sync::Mutex<latest_events::TrimCursor>>,
     /// Whether the database takes writes, from every write's outcome.
     writes: std::sync::Arc<WriteHealth>,
     /// SQLite: the database file.
@@ -249,7 +248,6 @@ impl Store {
             writer,
             reader,
             account_figures: Default::default(),
-            latest_trim: Default::default(),
             writes,
             sqlite_file: (backend == Backend::Sqlite)
                 .then(|| std::path::PathBuf::from(connect::sqlite_path(url))),
@@ -315,9 +313,8 @@ impl Store {
     }
 
     /// Fills the accounts' latest events from the events stored before they
-    /// were kept, for about a minute at most (see [`latest_events`]);
-    /// returns the events read and whether every one has been.
-    pub async fn fill_latest_events(&self) -> Result<(u64, bool), StoreError> {
+    /// were kept, for about a minute at most (see [`latest_events`]).
+    pub async fn fill_latest_events(&self) -> Result<PassRun, StoreError> {
         let outcome = latest_events::fill(&self.writer, self.backend).await;
         Ok(self
             .writes
@@ -327,10 +324,7 @@ impl Store {
     /// Counts events stored before the accounts' history began into it, as
     /// of `now_ms`, for about a minute at most (see
     /// [`account_history_rebuild`]).
-    pub async fn rebuild_account_history(
-        &self,
-        now_ms: i64,
-    ) -> Result<account_history_rebuild::Rebuilt, StoreError> {
+    pub async fn rebuild_account_history(&self, now_ms: i64) -> Result<PassRun, StoreError> {
         let outcome = account_history_rebuild::run(&self.writer, self.backend, now_ms).await;
         Ok(self
             .writes
@@ -418,34 +412,37 @@ impl Store {
     }
 
     /// Removes the raw events received more than `events_kept` before
-    /// `now_ms`, the per-minute rows past their windows, each account's
-    /// latest events past its newest 20, and from the conversations' chains
-    /// after `chains` what no late DM can need, in short steps (see
+    /// `now_ms`, the per-minute rows past their windows, and, going on from
+    /// `walks`, each account's latest events past its newest 20 and from the
+    /// conversations' chains what no late DM can need, in short steps (see
     /// [`retention`]).
     pub async fn remove_expired(
         &self,
         now_ms: i64,
         events_kept: std::time::Duration,
-        chains: &mut retention::ChainCursor,
+        walks: &mut retention::Walks,
     ) -> Result<retention::Removed, StoreError> {
         let kept_ms = i64::try_from(events_kept.as_millis()).unwrap_or(i64::MAX);
-        let mut latest = std::mem::take(&mut *self.latest_trim.lock().expect("not poisoned"));
         let outcome = async {
             let mut removed = retention::run(
                 &self.writer,
                 self.backend,
                 now_ms,
                 now_ms.saturating_sub(kept_ms),
-                &mut latest,
+                &mut walks.latest,
             )
             .await?;
-            removed.chain_rows =
-                retention::prune_chains(&self.reader, &self.writer, self.backend, chains, now_ms)
-                    .await?;
+            removed.chain_rows = retention::prune_chains(
+                &self.reader,
+                &self.writer,
+                self.backend,
+                &mut walks.chains,
+                now_ms,
+            )
+            .await?;
             Ok(removed)
         }
         .await;
-        *self.latest_trim.lock().expect("not poisoned") = latest;
         Ok(self
             .writes
             .observe("removing rows past their retention", outcome)?)

@@ -44,11 +44,10 @@ use std::time::Instant;
 
 use sqlx::AnyPool;
 
-pub use super::steps::ROWS_PER_STEP;
 use super::{
     account_history, latest_events,
     sql::placeholders,
-    steps::{in_steps, rest_after, STEPS_PER_RUN},
+    steps::{in_steps, rest_after, ROWS_PER_STEP, STEPS_PER_RUN},
     Backend, DAY_MS, MINUTE_MS,
 };
 
@@ -113,6 +112,15 @@ impl Removed {
 /// over every conversation and start again.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ChainCursor(Option<(String, String)>);
+
+/// Where a node's retention walks go on from one run to the next: over the
+/// conversations' chains and over the accounts' latest events (the default
+/// starts both from the first).
+#[derive(Debug, Default)]
+pub struct Walks {
+    pub(super) chains: ChainCursor,
+    pub(super) latest: latest_events::TrimCursor,
+}
 
 /// Removes, in steps, the raw events received before `events_before_ms`
 /// and the per-minute rows before `now_ms` less [`MINUTE_ROWS_KEPT_MS`]; and

@@ -12,20 +12,15 @@
 //! locked for the step, so nodes running the pass at once take turns.
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
-use std::{future::Future, pin::Pin};
-
 use sqlx::{any::AnyRow, Any, AnyPool, FromRow, Transaction};
 
 use super::{transaction, Backend};
-
-/// One step of a catch-up pass, in the transaction it is given: the events
-/// it read and whether every one has now been read.
-pub(super) type Step<'t> =
-    Pin<Box<dyn Future<Output = Result<(u64, bool), sqlx::Error>> + Send + 't>>;
 
 /// Rows one step takes at most.
 pub const ROWS_PER_STEP: i64 = 1_000;
@@ -44,7 +39,7 @@ const REST_FACTOR: u32 = 19;
 pub(super) async fn in_steps<Step, Taking>(mut step: Step) -> Result<u64, sqlx::Error>
 where
     Step: FnMut() -> Taking,
-    Taking: std::future::Future<Output = Result<u64, sqlx::Error>>,
+    Taking: Future<Output = Result<u64, sqlx::Error>>,
 {
     let mut taken = 0;
     for _ in 0..STEPS_PER_RUN {
@@ -73,41 +68,67 @@ pub(super) struct StoredPass {
     pub column: &'static str,
 }
 
+/// A stored event as a catch-up pass reads it (the columns it asks for).
+pub(super) trait StoredRow: for<'row> FromRow<'row, AnyRow> + Send + Unpin {
+    /// Its event id.
+    fn id(&self) -> i64;
+}
+
+/// What a pass does with a step's events, in the step's transaction.
+pub(super) type Work<'t> = Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 't>>;
+
+/// What one run of a catch-up pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassRun {
+    /// Stored events read.
+    pub events: u64,
+    /// Whether every stored event has now been read.
+    pub done: bool,
+}
+
 impl StoredPass {
-    /// Runs `step` in [`in_steps`], each step in a transaction of its own
-    /// on `writer`; returns the events read and whether every one has been.
-    pub async fn run<Steps>(
+    /// Runs the pass in [`in_steps`], each step in a transaction of its own
+    /// on `writer`: the next [`ROWS_PER_STEP`] events below the cursor
+    /// (`columns` of `events`, newest first, the cursor locked on Postgres)
+    /// are given to `work`, and the cursor moved past them.
+    pub async fn run<Row, Steps>(
         &self,
         writer: &AnyPool,
-        step: Steps,
-    ) -> Result<(u64, bool), sqlx::Error>
+        backend: Backend,
+        columns: &str,
+        work: Steps,
+    ) -> Result<PassRun, sqlx::Error>
     where
-        Steps: for<'t, 'c> Fn(&'t mut Transaction<'c, Any>) -> Step<'t>,
+        Row: StoredRow,
+        Steps: for<'t, 'c> Fn(&'t mut Transaction<'c, Any>, Vec<Row>) -> Work<'t>,
     {
         let done = AtomicBool::new(false);
         let events = in_steps(|| async {
             let mut connection = writer.acquire().await?;
             let mut tx = transaction::begin(&mut connection).await?;
-            let taken = step(&mut tx).await;
+            let taken = self.step(&mut tx, backend, columns, &work).await;
             let (events, finished) = transaction::end(tx, taken).await?;
             done.store(finished, Ordering::Relaxed);
             Ok(events)
         })
         .await?;
-        Ok((events, done.load(Ordering::Relaxed)))
+        Ok(PassRun {
+            events,
+            done: done.load(Ordering::Relaxed),
+        })
     }
 
-    /// The next step's events (`columns` of `events`, read into `T`),
-    /// newest first, with the cursor locked until the step's transaction
-    /// ends; `None` once every event has been read.
-    pub async fn next<T>(
+    /// One step in `tx`: the events read and whether none is left.
+    async fn step<Row, Steps>(
         &self,
         tx: &mut Transaction<'_, Any>,
         backend: Backend,
         columns: &str,
-    ) -> Result<Option<Vec<T>>, sqlx::Error>
+        work: &Steps,
+    ) -> Result<(u64, bool), sqlx::Error>
     where
-        T: for<'row> FromRow<'row, AnyRow> + Send + Unpin,
+        Row: StoredRow,
+        Steps: for<'t, 'c> Fn(&'t mut Transaction<'c, Any>, Vec<Row>) -> Work<'t>,
     {
         let lock = match backend {
             Backend::Postgres => " FOR UPDATE",
@@ -118,34 +139,25 @@ impl StoredPass {
                 .fetch_one(&mut **tx)
                 .await?;
         if below <= 1 {
-            return Ok(None);
+            return Ok((0, true));
         }
-        let events = sqlx::query_as(&format!(
+        let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT {columns} FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2"
         ))
         .bind(below)
         .bind(ROWS_PER_STEP)
         .fetch_all(&mut **tx)
         .await?;
-        Ok(Some(events))
-    }
-
-    /// Moves the cursor past a step that read `read` events, the oldest
-    /// with id `oldest`; returns whether every event has now been read.
-    pub async fn advance(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        read: usize,
-        oldest: Option<i64>,
-    ) -> Result<bool, sqlx::Error> {
-        let left = match oldest {
-            Some(oldest) if read as i64 == ROWS_PER_STEP => oldest,
+        let read = rows.len() as i64;
+        let left = match rows.last() {
+            Some(oldest) if read == ROWS_PER_STEP => oldest.id(),
             _ => 0,
         };
+        work(tx, rows).await?;
         sqlx::query(&format!("UPDATE {} SET {} = $1", self.table, self.column))
             .bind(left)
             .execute(&mut **tx)
             .await?;
-        Ok(left <= 1)
+        Ok((read as u64, left <= 1))
     }
 }

@@ -9,7 +9,7 @@ use pulse::{
     store::{
         account_history::{DAYS_KEPT_MS, HOURS_KEPT_MS},
         history::Whose,
-        retention::ChainCursor,
+        retention::Walks,
     },
 };
 
@@ -264,7 +264,7 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
         .remove_expired(
             NOW,
             std::time::Duration::from_secs(90 * 86_400),
-            &mut ChainCursor::default(),
+            &mut Walks::default(),
         )
         .await
         .unwrap();

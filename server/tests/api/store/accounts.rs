@@ -598,7 +598,7 @@ async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend
         .remove_expired(
             NOW,
             std::time::Duration::from_secs(7 * 86_400),
-            &mut pulse::store::retention::ChainCursor::default(),
+            &mut pulse::store::retention::Walks::default(),
         )
         .await
         .unwrap();
@@ -674,9 +674,9 @@ async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Bac
         .await
         .unwrap();
 
-    let (read, done) = store.fill_latest_events().await.unwrap();
+    let run = store.fill_latest_events().await.unwrap();
     assert_eq!(
-        (read, done),
+        (run.events, run.done),
         (1_502, true),
         "every stored event read once, in steps"
     );
@@ -696,13 +696,14 @@ async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Bac
         .remove_expired(
             NOW,
             std::time::Duration::from_secs(7 * 86_400),
-            &mut pulse::store::retention::ChainCursor::default(),
+            &mut pulse::store::retention::Walks::default(),
         )
         .await
         .unwrap();
     assert!(removed.latest_event_rows > 0);
     assert_eq!(latest(&store, "biz-a").await, expected_a);
-    assert_eq!(store.fill_latest_events().await.unwrap(), (0, true));
+    let again = store.fill_latest_events().await.unwrap();
+    assert_eq!((again.events, again.done), (0, true));
 }
 
 /// `account`'s latest events as its page lists them at [`NOW`].

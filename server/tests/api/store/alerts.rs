@@ -4,7 +4,7 @@
 
 use pulse::store::{
     alerts::{NewTarget, Outcome, CLAIM_MS},
-    retention::{ChainCursor, INCIDENTS_KEPT_MS},
+    retention::{Walks, INCIDENTS_KEPT_MS},
 };
 use secrecy::SecretString;
 
@@ -203,7 +203,7 @@ async fn incidents_are_kept_a_year_and_a_month_after_they_clear(backend: Backend
                 .remove_expired(
                     at,
                     std::time::Duration::from_secs(90 * 86_400),
-                    &mut ChainCursor::default(),
+                    &mut Walks::default(),
                 )
                 .await
                 .unwrap()

@@ -6,7 +6,7 @@
 use app::model::HistoryQuery;
 use pulse::{
     history::{self, Span},
-    store::retention::ChainCursor,
+    store::retention::Walks,
 };
 
 use super::*;
@@ -89,7 +89,7 @@ async fn expired_events_and_minutes_go_and_no_figure_changes(backend: Backend) {
         .remove_expired(
             NOW,
             std::time::Duration::from_secs(2 * 86_400),
-            &mut ChainCursor::default(),
+            &mut Walks::default(),
         )
         .await
         .unwrap();
@@ -108,7 +108,7 @@ async fn expired_events_and_minutes_go_and_no_figure_changes(backend: Backend) {
         .remove_expired(
             NOW,
             std::time::Duration::from_secs(2 * 86_400),
-            &mut ChainCursor::default(),
+            &mut Walks::default(),
         )
         .await
         .unwrap();
@@ -206,7 +206,7 @@ async fn chains_keep_what_a_late_dm_needs_and_no_more(backend: Backend) {
         }
     }
     let before = chain_rows(&pruned).await;
-    let mut cursor = ChainCursor::default();
+    let mut cursor = Walks::default();
     let removed = stores[0]
         .remove_expired(
             NOW,
@@ -333,7 +333,7 @@ async fn storage_stays_flat_over_a_simulated_270_days(backend: Backend) {
     let store = database.open().await;
     let kept = std::time::Duration::from_secs(90 * 86_400);
     let start = NOW - 270 * DAY_MS;
-    let mut cursor = ChainCursor::default();
+    let mut cursor = Walks::default();
     let mut seen = Vec::new();
     for day in 0..270 {
         let day_start = start + day * DAY_MS;
