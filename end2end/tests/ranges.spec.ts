@@ -15,12 +15,13 @@ test("a range in the browser's zone, compared with the period before, live, as C
 }) => {
   const node = await PulseNode.start({});
   try {
-    const dm = (at: number, echo = false) =>
-      postSignedDm(request, { baseURL: node.baseURL, customer: "range-customer", at, echo });
+    const dm = (at: number, echo = false, customer = "range-customer") =>
+      postSignedDm(request, { baseURL: node.baseURL, customer, at, echo });
     const now = Date.now();
-    // Two received and one sent in the last 24 hours; one received in the 24 hours before.
+    // Two received and one sent in the last 24 hours, in two conversations; one received in the
+    // 24 hours before.
     await dm(now - 30 * HOUR);
-    await dm(now - 2 * HOUR);
+    await dm(now - 2 * HOUR, false, "range-other");
     await dm(now - 60_000);
     await dm(now - 30_000, true);
 
@@ -39,13 +40,16 @@ test("a range in the browser's zone, compared with the period before, live, as C
     await expect(card("dms-sent").locator(".stat-value")).toHaveText("1");
     await expect(card("dms-sent").getByTestId("change")).toHaveText("no figure before vs 0");
     await expect(card("replies").locator(".stat-value")).toHaveText("1");
+    await expect(card("active-conversations").locator(".stat-value")).toHaveText("2");
+    await expect(card("active-conversations").getByTestId("change")).toHaveText("▲ 100 % vs 1");
     await expect(page.locator(".range-chart svg g")).toHaveCount(24);
 
     // The range reaches into the last 36 hours: a new DM shows within a second.
     await expect(page.getByTestId("still-changing")).toBeVisible();
     await page.waitForTimeout(500); // the stream is joined after hydration
-    await dm(Date.now());
+    await dm(Date.now(), false, "range-third");
     await expect(card("dms-received").locator(".stat-value")).toHaveText("3", { timeout: 1_000 });
+    await expect(card("active-conversations").locator(".stat-value")).toHaveText("3");
 
     // The CSV holds the same figures, one row per step.
     const [download] = await Promise.all([
@@ -83,6 +87,7 @@ test("a range in the browser's zone, compared with the period before, live, as C
     await expect(page.getByTestId("range-label")).toHaveText("Last 7 days");
     await expect(page.locator(".range-chart svg g")).toHaveCount(7);
     await expect(card("dms-received").locator(".stat-value")).toHaveText("4");
+    await expect(card("active-conversations").locator(".stat-value")).toHaveText("3");
 
     // Back to the live dashboard.
     await page.getByRole("link", { name: "Live", exact: true }).click();

@@ -83,6 +83,9 @@ pub struct HistoryCost {
     /// Their size: the SQLite file (which holds little else), or the
     /// Postgres table with its index, bytes.
     pub database_bytes: u64,
+    /// The conversations' sketches written beside it (every unit and slot):
+    /// rows and bytes, measured like the history's.
+    pub sketches: (u64, u64),
     /// Mean compute time per range: (name, ms).
     pub ranges: Vec<(&'static str, f64)>,
     /// A year by hour (8,760 rows) as CSV: rows per second, end to end.
@@ -123,22 +126,28 @@ pub async fn run(
     };
     // Start once so the database exists with its schema.
     drop(Server::start_in(binary, &env, data_dir.path()).await?);
-    let (engine, rows, database_bytes, account_rows, account_bytes) = match database {
+    let (engine, rows, database_bytes, sketches, account_rows, account_bytes) = match database {
         Database::Sqlite => {
             let path = data_dir.path().join("pulse.db");
             let url = format!("sqlite://{}", path.display());
             let rows = fill(&url, 1, days).await?;
             let history_bytes = std::fs::metadata(&path)?.len();
+            let sketch_rows = fill_sketches(&url, 1, days).await?;
+            let sketch_bytes = std::fs::metadata(&path)?.len() - history_bytes;
             let account_rows = fill_accounts(&url, accounts, 1).await?;
-            let account_bytes = std::fs::metadata(&path)?.len() - history_bytes;
-            ("SQLite", rows, history_bytes, account_rows, account_bytes)
+            let account_bytes = std::fs::metadata(&path)?.len() - history_bytes - sketch_bytes;
+            let sketches = (sketch_rows, sketch_bytes);
+            ("SQLite", rows, history_bytes, sketches, account_rows, account_bytes)
         }
         Database::Postgres(url) => {
             let rows = fill(url, 4, days).await?;
+            let sketch_rows = fill_sketches(url, 4, days).await?;
             let account_rows = fill_accounts(url, accounts, 4).await?;
             let mut connection = sqlx::AnyConnection::connect(url).await?;
-            let (bytes, account_bytes): (i64, i64) = sqlx::query_as(
-                "SELECT pg_total_relation_size('history'), pg_total_relation_size('account_history')",
+            let (bytes, sketch_bytes, account_bytes): (i64, i64, i64) = sqlx::query_as(
+                "SELECT pg_total_relation_size('history'),
+                        pg_total_relation_size('conversation_sketches'),
+                        pg_total_relation_size('account_history')",
             )
             .fetch_one(&mut connection)
             .await?;
@@ -146,6 +155,7 @@ pub async fn run(
                 "Postgres",
                 rows,
                 bytes as u64,
+                (sketch_rows, sketch_bytes as u64),
                 account_rows,
                 account_bytes as u64,
             )
@@ -205,6 +215,7 @@ pub async fn run(
         days,
         rows,
         database_bytes,
+        sketches,
         ranges,
         csv_rows_per_second,
         csv_rss_growth_kib,
@@ -225,6 +236,10 @@ async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> Result<()> {
     let report: serde_json::Value = response.json().await?;
     if report["figures"]["dms_received"].as_i64().unwrap_or(0) <= 0 {
         bail!("{url}: no DMs in the report");
+    }
+    let service = url.contains("/api/admin/history?");
+    if service && report["figures"]["active_conversations"].as_i64().unwrap_or(0) <= 0 {
+        bail!("{url}: no active conversations in the report");
     }
     Ok(())
 }
@@ -269,6 +284,45 @@ async fn fill(url: &str, slots: i64, days: i64) -> Result<u64> {
             }
         }
         rows += insert(&mut transaction, &figures, &values).await?;
+    }
+    transaction.commit().await?;
+    Ok(rows)
+}
+
+/// Writes the conversations' sketches of `days` ending today into the
+/// database at `url` as ingestion leaves them for a large customer: every
+/// quarter-hour, hour and day in each of `slots` writer slots, every
+/// register set; returns the rows written.
+async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(url).await?;
+    let now = crate::reference::now_ms();
+    let day = 86_400_000;
+    let end = now - now % day + day;
+    let start = end - days * day;
+    let mut rows = 0;
+    let mut transaction = sqlx::Connection::begin(&mut connection).await?;
+    for unit in [900_000, 3_600_000, day] {
+        for unit_start in (start..end).step_by(unit as usize) {
+            for slot in 0..slots {
+                // Ranks as thousands of conversations per register leave
+                // them (the values do not change the read's cost).
+                let sketch: Vec<u8> = (0..1024_i64)
+                    .map(|register| (8 + (register + unit_start / unit + slot) % 8) as u8)
+                    .collect();
+                rows += sqlx::query(
+                    "INSERT INTO conversation_sketches (unit_ms, start_ms, slot, sketch)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(unit)
+                .bind(unit_start)
+                .bind(slot)
+                .bind(sketch)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+            }
+        }
     }
     transaction.commit().await?;
     Ok(rows)
@@ -409,11 +463,13 @@ pub fn report(table: &mut String, costs: &[HistoryCost]) {
             .collect();
         let _ = writeln!(
             table,
-            "| history of {} days at 5 M DMs/day ({}: {} rows, {:.0} MiB; mean of {REQUESTS} reports per range) | {}; a year by hour as CSV {:.0} rows/s, server memory {:+.1} MiB over five downloads |",
+            "| history of {} days at 5 M DMs/day ({}: {} rows, {:.0} MiB; conversations' sketches {} rows, {:.0} MiB; mean of {REQUESTS} reports per range) | {}; a year by hour as CSV {:.0} rows/s, server memory {:+.1} MiB over five downloads |",
             cost.days,
             cost.engine,
             cost.rows,
             cost.database_bytes as f64 / 1_048_576.0,
+            cost.sketches.0,
+            cost.sketches.1 as f64 / 1_048_576.0,
             ranges.join("; "),
             cost.csv_rows_per_second,
             cost.csv_rss_growth_kib as f64 / 1024.0,

@@ -1,8 +1,9 @@
 //! The node's catch-up after an upgrade: in a database upgraded with stored
 //! events, counts them into what the upgrade started empty (the accounts'
-//! history, then each account's latest events) in the background, at
-//! retention's pace, and ends once every one is read
-//! (`store::account_history_rebuild` and `store::latest_events` say how).
+//! history, each account's latest events, then the conversations' sketches)
+//! in the background, at retention's pace, and ends once every one is read
+//! (`store::account_history_rebuild`, `store::latest_events` and
+//! `store::conversation_sketches` say how).
 //! Every node runs it; on Postgres they take turns.
 
 use std::{future::Future, time::Duration};
@@ -21,19 +22,20 @@ const BETWEEN_RUNS: Duration = Duration::from_secs(1);
 /// The wait after a run that failed (the database may be away).
 const AFTER_FAILURE: Duration = Duration::from_secs(30);
 
-/// Counts the events `store` held before its accounts' history and latest
-/// events were kept into them, until every one is read or `shutdown`.
+/// Counts the events `store` held before its accounts' history, latest
+/// events and conversations' sketches were kept into them, until every
+/// one is read or `shutdown`.
 pub async fn catch_up(store: Store, shutdown: CancellationToken) {
     let history = || store.rebuild_account_history(now_ms());
     if !pass("the accounts' history", history, &shutdown).await {
         return;
     }
-    pass(
-        "the accounts' latest events",
-        || store.fill_latest_events(),
-        &shutdown,
-    )
-    .await;
+    let latest = || store.fill_latest_events();
+    if !pass("the accounts' latest events", latest, &shutdown).await {
+        return;
+    }
+    let sketches = || store.fill_conversation_sketches();
+    pass("the conversations' sketches", sketches, &shutdown).await;
 }
 
 /// Runs `run` (which reads stored events for about a minute at most and

@@ -35,6 +35,11 @@ pub struct RangeFigures {
     pub reply_p90_ms: Option<i64>,
     /// Webhook requests refused (bad signature, unreadable, too large, ...).
     pub refused: i64,
+    /// Conversations with a DM in the span, estimated (a standard error of
+    /// about 3 %):
+    /// the service's whole range and previous period only, `None` for a
+    /// step of the chart and for one account.
+    pub active_conversations: Option<i64>,
 }
 
 impl RangeFigures {

@@ -236,6 +236,7 @@ fn range_figures(value: &impl JsonValue) -> Option<RangeFigures> {
         reply_median_ms: optional_int(value, "reply_median_ms")?,
         reply_p90_ms: optional_int(value, "reply_p90_ms")?,
         refused: int(value, "refused")?,
+        active_conversations: optional_int(value, "active_conversations")?,
     })
 }
 
@@ -588,6 +589,7 @@ mod tests {
             reply_median_ms: Some(60_000),
             reply_p90_ms: None,
             refused: 10,
+            active_conversations: Some(11),
         };
         let report = HistoryReport {
             page: "/admin/accounts/17841400000001".to_string(),

@@ -208,10 +208,20 @@ fn RangeReport() -> impl IntoView {
     let figure = move |read: fn(&RangeFigures) -> i64| {
         Signal::derive(move || report.with(|r| (read(&r.figures), read(&r.previous))))
     };
-    // Refusals belong to no account: the card is the service's alone.
-    let refused = report.with_untracked(|r| r.page == "/admin").then(|| {
+    // Refusals belong to no account, and only the service's conversations
+    // are sketched: these cards are the service's alone.
+    let service = report.with_untracked(|r| r.page == "/admin");
+    let refused = service.then(|| {
         view! {
             <RangeCard id="refused" title="Webhooks refused" figure=figure(|f| f.refused)/>
+        }
+    });
+    let active = service.then(|| {
+        let count = |f: &RangeFigures| f.active_conversations.unwrap_or_default();
+        view! {
+            <RangeCard id="active-conversations" title="Active conversations" figure=figure(count)>
+                <p class="stat-details">"with a DM in the range · estimated: typically within 3 %"</p>
+            </RangeCard>
         }
     });
     let replies = move || {
@@ -228,6 +238,7 @@ fn RangeReport() -> impl IntoView {
         <div class="cards">
             <RangeCard id="dms-received" title="DMs received" figure=figure(|f| f.dms_received)/>
             <RangeCard id="dms-sent" title="DMs sent" figure=figure(|f| f.dms_sent)/>
+            {active}
             <RangeCard id="replies" title="Replies" figure=figure(|f| f.replies)>
                 <p class="stat-details" data-detail="reply-times">{replies}</p>
             </RangeCard>

@@ -77,6 +77,7 @@ impl Tally {
             reply_median_ms: replies::quantile(&histogram, 0.5),
             reply_p90_ms: replies::quantile(&histogram, 0.9),
             refused,
+            active_conversations: None,
         }
     }
 }
@@ -189,6 +190,17 @@ pub async fn report(
         Vec::new()
     };
     let (previous_from, previous_to) = span.previous_ms();
+    let mut figures = whole.figures();
+    let mut previous = previous.figures();
+    if reading.whose == Whose::Service {
+        let (first, last) = (span.steps.first(), span.steps.last());
+        if let (Some((from, _)), Some((_, to))) = (first, last) {
+            let spans = [(*from, *to), (previous_from, previous_to)];
+            let active = store.active_conversations(&spans).await?;
+            figures.active_conversations = active.first().map(|count| *count as i64);
+            previous.active_conversations = active.get(1).map(|count| *count as i64);
+        }
+    }
     let note = match reading.whose {
         Whose::Service => None,
         Whose::Account(_) => {
@@ -212,8 +224,8 @@ pub async fn report(
         from: span.written(span.start.timestamp().as_millisecond()),
         to: span.written(span.end.timestamp().as_millisecond()),
         step: span.step.as_str().to_string(),
-        figures: whole.figures(),
-        previous: previous.figures(),
+        figures,
+        previous,
         previous_from: span.written(previous_from),
         previous_to: span.written(previous_to),
         still_changing: span.still_changing,

@@ -41,7 +41,7 @@ pub const QUARTER_MS: i64 = 15 * MINUTE_MS;
 pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 
 /// The units the history is kept in, largest first.
-const UNITS: [i64; 3] = [DAY_MS, HOUR_MS, QUARTER_MS];
+pub(super) const UNITS: [i64; 3] = [DAY_MS, HOUR_MS, QUARTER_MS];
 
 /// Reply-time buckets the history counts (every bucket of
 /// [`super::replies::bucket_of`]).

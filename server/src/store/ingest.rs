@@ -14,6 +14,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use super::{
     account_history::{self, AccountHistoryDelta},
     business_accounts::{self, ActivityDelta},
+    conversation_sketches::{self, SketchDelta},
     conversations::{self, ConversationKey},
     history::{self, HistoryDelta, HOUR_MS},
     latest_events::{self, LatestEvents},
@@ -276,6 +277,7 @@ async fn apply(
     let changes = conversations::record(tx, backend, &delta.conversations).await?;
     let history = history_of(delta, &changes);
     let account_history = account_history_of(delta, &changes);
+    let sketches = SketchDelta::of(&delta.conversations);
     let totals = SlotTotals {
         slot,
         version_change: i64::from(changed),
@@ -284,14 +286,15 @@ async fn apply(
     };
     match backend {
         Backend::Postgres => {
-            let histories = (&history, &account_history);
+            let histories = (&history, &account_history, &sketches);
             write_aggregates_postgres(tx, delta, &changes, histories, &totals).await
         }
         Backend::Sqlite => {
             write_aggregates_sqlite(tx, delta, &changes, &totals).await?;
             history::write(tx, slot, &history).await?;
             account_history::write(tx, backend, slot, &account_history).await?;
-            latest_events::write(tx, backend, &delta.latest).await
+            latest_events::write(tx, backend, &delta.latest).await?;
+            conversation_sketches::write(tx, backend, slot, &sketches).await
         }
     }
 }
@@ -550,15 +553,17 @@ VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
 /// [`POSTGRES_AGGREGATES_TEMPLATE`] with the history's rows (`$19`), the
 /// accounts' history rows (`$20`), whose statements are made from their
 /// columns (`history::postgres_upsert`, `account_history::postgres_upsert`),
-/// and the accounts' latest events (`$21`).
+/// the accounts' latest events (`$21`) and the conversations' sketches
+/// (`$22`).
 static POSTGRES_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     POSTGRES_AGGREGATES_TEMPLATE.replace(
         "{history}",
         &format!(
-            " history_rows AS ({}),\n account_history_rows AS ({}),\n latest_event_rows AS ({}),",
+            " history_rows AS ({}),\n account_history_rows AS ({}),\n latest_event_rows AS ({}),\n sketch_rows AS ({}),",
             history::postgres_upsert("$19"),
             account_history::postgres_upsert("$20"),
-            latest_events::postgres_insert("$21")
+            latest_events::postgres_insert("$21"),
+            conversation_sketches::postgres_upsert("$22")
         ),
     )
 });
@@ -568,7 +573,7 @@ async fn write_aggregates_postgres(
     tx: &mut Transaction<'_, Any>,
     delta: &AggregateDelta,
     changes: &conversations::Changes,
-    (history, account_history): (&HistoryDelta, &AccountHistoryDelta),
+    (history, account_history, sketches): (&HistoryDelta, &AccountHistoryDelta, &SketchDelta),
     totals: &SlotTotals,
 ) -> Result<(), sqlx::Error> {
     use serde_json::json;
@@ -621,6 +626,7 @@ async fn write_aggregates_postgres(
         .bind(history.postgres_rows())
         .bind(account_history.postgres_rows())
         .bind(delta.latest.postgres_rows())
+        .bind(sketches.postgres_rows())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -13,6 +13,7 @@ pub mod backup;
 pub mod business_accounts;
 mod checkpoints;
 mod connect;
+mod conversation_sketches;
 mod conversations;
 mod group_commit;
 pub mod history;
@@ -21,6 +22,7 @@ pub mod latest_events;
 pub mod login_failures;
 pub mod replies;
 pub mod retention;
+mod sketch;
 mod slots;
 pub mod snapshot;
 mod sql;
@@ -301,6 +303,21 @@ impl Store {
         figures: &[history::Figure],
     ) -> Result<Vec<history::StepCount>, StoreError> {
         Ok(history::read(&self.reader, self.backend, whose, spans, figures).await?)
+    }
+
+    /// The active conversations (with a DM) of each of `spans` (`[start,
+    /// end)` on quarter-hours), estimated (see [`conversation_sketches`]).
+    pub async fn active_conversations(&self, spans: &[(i64, i64)]) -> Result<Vec<u64>, StoreError> {
+        Ok(conversation_sketches::read(&self.reader, self.backend, spans).await?)
+    }
+
+    /// Adds the DMs stored before the conversations' sketches were kept to
+    /// them, for about a minute at most (see [`conversation_sketches`]).
+    pub async fn fill_conversation_sketches(&self) -> Result<PassRun, StoreError> {
+        let outcome = conversation_sketches::fill(&self.writer, self.backend).await;
+        Ok(self
+            .writes
+            .observe("adding stored DMs to the conversations' sketches", outcome)?)
     }
 
     /// When the accounts' history began, if the database held events from

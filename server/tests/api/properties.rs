@@ -2,7 +2,9 @@
 //! split into batches), the stats, the history and each account's history
 //! equal those of each event applied once; the history's quarter-hours and
 //! each account's hours equal a recount of the raw events stored, and the
-//! accounts' hours add up to the service's.
+//! accounts' hours add up to the service's; the active conversations'
+//! sketches are the same whatever the delivery, and their estimate of the
+//! whole span is within three standard errors of a recount.
 
 use app::model::{SnapshotSource, StatsSnapshot};
 use proptest::prelude::*;
@@ -124,7 +126,7 @@ async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> String {
 /// exactly what differs) and the history after one store took `deliveries`
 /// one after the other.
 async fn stats_after(backend: Backend, deliveries: &[String]) -> (StatsSnapshot, Vec<StepCount>) {
-    let (snapshot, _, history, _) = figures_after_one_store(backend, deliveries).await;
+    let (snapshot, _, history, ..) = figures_after_one_store(backend, deliveries).await;
     (snapshot, history)
 }
 
@@ -319,13 +321,16 @@ async fn figures_after_one_store(backend: Backend, deliveries: &[String]) -> Fig
     figures_of(&store, &url).await
 }
 
-/// What the properties compare: the snapshot, the first accounts page and
-/// the history's quarter-hours over the days the events span.
+/// What the properties compare: the snapshot, the first accounts page,
+/// the history's quarter-hours over the days the events span, each
+/// account's hours, and the active conversations of each quarter-hour and
+/// of the whole span.
 type Figures = (
     StatsSnapshot,
     app::model::AccountsPage,
     Vec<StepCount>,
     Vec<(String, Vec<StepCount>)>,
+    Vec<u64>,
 );
 
 /// The snapshot and the first accounts page (default order), versions
@@ -393,7 +398,34 @@ async fn figures_of(store: &Store, url: &str) -> Figures {
         );
     }
     let accounts = account_hours_of(store, url, &page, start, end).await;
-    (snapshot, page, history, accounts)
+    let mut spans = quarters.clone();
+    spans.push((start, end));
+    let active = store.active_conversations(&spans).await.unwrap();
+    let estimated = active.last().copied().unwrap_or_default() as f64;
+    let counted = stored_conversations(url, start, end).await as f64;
+    assert!(
+        (estimated - counted).abs() <= 2.0_f64.max(0.07 * counted),
+        "{estimated} active conversations estimated, {counted} in the raw events"
+    );
+    (snapshot, page, history, accounts, active)
+}
+
+/// The conversations with a DM stored in the database at `url` whose event
+/// time is in `[start, end)`.
+async fn stored_conversations(url: &str, start: i64, end: i64) -> i64 {
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT DISTINCT account_id, peer_id FROM events
+             WHERE kind IN ('dm_received', 'dm_sent') AND peer_id IS NOT NULL
+               AND occurred_at_ms >= $1 AND occurred_at_ms < $2) AS conversations",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    count
 }
 
 /// Every account's history hour by hour over `[start, end)`, after checking
@@ -546,6 +578,7 @@ fn check_two_stores(
     prop_assert_eq!(two.0, one.0);
     prop_assert_eq!(two.1, one.1);
     prop_assert_eq!(two.2, one.2);
+    prop_assert_eq!(two.4, one.4);
     Ok(())
 }
 

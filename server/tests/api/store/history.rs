@@ -1,6 +1,8 @@
 //! The history behind date ranges: a day in any zone (23- and 25-hour days, +05:30 and +05:45
 //! offsets) counts exactly what happened in it, late and repeated deliveries included, and a
-//! database upgraded from before the history gets it from the per-minute rows.
+//! database upgraded from before the history gets it from the per-minute rows; active
+//! conversations over a range are counted once each, and an upgraded database adds its stored
+//! DMs to them.
 
 use app::model::{HistoryQuery, HistoryReport};
 use pulse::{
@@ -15,6 +17,7 @@ on_both_backends!(
     a_day_in_any_zone_counts_what_happened_in_it,
     replies_refusals_and_repeated_deliveries_are_in_their_steps,
     an_upgraded_database_gets_its_history_from_the_minutes_it_kept,
+    an_upgraded_database_adds_its_stored_dms_to_the_active_conversations,
 );
 
 /// An instant written in UTC.
@@ -89,6 +92,15 @@ async fn a_day_in_any_zone_counts_what_happened_in_it(backend: Backend) {
     assert_eq!(utc.points.len(), 24);
     let kolkata = day_report(&store, "2026-03-08", "Asia/Kolkata").await;
     assert_eq!(kolkata.figures.dms_received, 3 + 4 + 5 + 6 + 7);
+    // The `i`-th instant's DMs are conversations c0 to c(i-1): a day has as many active
+    // conversations as its busiest instant has DMs, its other DMs being in the same ones.
+    assert_eq!(
+        (
+            kolkata.figures.active_conversations,
+            kolkata.previous.active_conversations
+        ),
+        (Some(7), Some(2))
+    );
     assert_eq!(kolkata.from, "2026-03-08T00:00:00+05:30");
     let kathmandu = day_report(&store, "2026-03-08", "Asia/Kathmandu").await;
     assert_eq!(kathmandu.figures.dms_received, 2 + 3 + 4 + 5 + 6);
@@ -96,6 +108,17 @@ async fn a_day_in_any_zone_counts_what_happened_in_it(backend: Backend) {
     let new_york = day_report(&store, "2026-03-08", "America/New_York").await;
     assert_eq!(new_york.figures.dms_received, 5 + 6 + 7 + 8 + 9);
     assert_eq!(new_york.previous.dms_received, 1 + 2 + 3 + 4);
+    assert_eq!(
+        (
+            new_york.figures.active_conversations,
+            new_york.previous.active_conversations
+        ),
+        (Some(9), Some(4))
+    );
+    assert_eq!(
+        new_york.points[0].figures.active_conversations, None,
+        "a step has no count of its own"
+    );
     assert_eq!(
         new_york.points.len(),
         23,
@@ -221,4 +244,67 @@ async fn an_upgraded_database_gets_its_history_from_the_minutes_it_kept(backend:
             .dms_received,
         5 + 6 + 7 + 8 + 9
     );
+}
+
+async fn an_upgraded_database_adds_its_stored_dms_to_the_active_conversations(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    store.ingest(at_the_instants(), NOW).await.unwrap();
+    let active = |report: HistoryReport| {
+        (
+            report.figures.active_conversations,
+            report.previous.active_conversations,
+        )
+    };
+    let before = active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await);
+    assert_eq!(before, (Some(6), Some(1)));
+
+    // As the upgrade leaves a database with stored events: no sketches, and every event below
+    // the fill's cursor.
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM conversation_sketches")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE conversation_sketches_fill SET below_id = (SELECT max(id) + 1 FROM events)",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await),
+        (Some(0), Some(0))
+    );
+    // A DM after the upgrade, in a conversation the stored events also have.
+    store
+        .ingest(
+            vec![dm(
+                "late",
+                RECEIVED,
+                "biz",
+                "c3",
+                at("2026-03-08T12:00:00Z"),
+            )],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await),
+        (Some(1), Some(0))
+    );
+
+    let run = store.fill_conversation_sketches().await.unwrap();
+    assert_eq!((run.events, run.done), (55, true));
+    assert_eq!(
+        active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await),
+        before,
+        "the stored DMs are counted once, with the new one in a conversation they had"
+    );
+    let again = store.fill_conversation_sketches().await.unwrap();
+    assert_eq!((again.events, again.done), (0, true));
 }
