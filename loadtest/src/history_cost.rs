@@ -137,7 +137,14 @@ pub async fn run(
             let account_rows = fill_accounts(&url, accounts, 1).await?;
             let account_bytes = std::fs::metadata(&path)?.len() - history_bytes - sketch_bytes;
             let sketches = (sketch_rows, sketch_bytes);
-            ("SQLite", rows, history_bytes, sketches, account_rows, account_bytes)
+            (
+                "SQLite",
+                rows,
+                history_bytes,
+                sketches,
+                account_rows,
+                account_bytes,
+            )
         }
         Database::Postgres(url) => {
             let rows = fill(url, 4, days).await?;
@@ -238,7 +245,12 @@ async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> Result<()> {
         bail!("{url}: no DMs in the report");
     }
     let service = url.contains("/api/admin/history?");
-    if service && report["figures"]["active_conversations"].as_i64().unwrap_or(0) <= 0 {
+    if service
+        && report["figures"]["active_conversations"]
+            .as_i64()
+            .unwrap_or(0)
+            <= 0
+    {
         bail!("{url}: no active conversations in the report");
     }
     Ok(())
@@ -290,21 +302,28 @@ async fn fill(url: &str, slots: i64, days: i64) -> Result<u64> {
 }
 
 /// Writes the conversations' sketches of `days` ending today into the
-/// database at `url` as ingestion leaves them for a large customer: every
-/// quarter-hour, hour and day in each of `slots` writer slots, every
-/// register set; returns the rows written.
+/// database at `url` as ingestion and retention leave them for a large
+/// customer: every quarter-hour in each of `slots` writer slots, every hour
+/// and day before the last two days folded (one slot), every register set;
+/// returns the rows written.
 async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
     sqlx::any::install_default_drivers();
     let mut connection = sqlx::AnyConnection::connect(url).await?;
     let now = crate::reference::now_ms();
-    let day = 86_400_000;
+    let (hour, day) = (3_600_000, 86_400_000);
     let end = now - now % day + day;
     let start = end - days * day;
+    let folded_below = (now - 2 * day) - (now - 2 * day) % hour;
     let mut rows = 0;
     let mut transaction = sqlx::Connection::begin(&mut connection).await?;
-    for unit in [900_000, 3_600_000, day] {
-        for unit_start in (start..end).step_by(unit as usize) {
-            for slot in 0..slots {
+    let units = [
+        (900_000, end, 0..slots),
+        (hour, folded_below, -2..-1),
+        (day, folded_below - folded_below % day, -2..-1),
+    ];
+    for (unit, until, slots) in units {
+        for unit_start in (start..until).step_by(unit as usize) {
+            for slot in slots.clone() {
                 // Ranks as thousands of conversations per register leave
                 // them (the values do not change the read's cost).
                 let sketch: Vec<u8> = (0..1024_i64)
@@ -324,6 +343,10 @@ async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
             }
         }
     }
+    sqlx::query("UPDATE conversation_sketches_fold SET below_ms = $1")
+        .bind(folded_below)
+        .execute(&mut *transaction)
+        .await?;
     transaction.commit().await?;
     Ok(rows)
 }

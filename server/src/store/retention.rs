@@ -24,6 +24,10 @@
 //! - **an account's latest events** (`latest_events`) past its newest 20,
 //!   which its page lists.
 //!
+//! Beside the removals, the conversations' quarter-hour sketches that can
+//! no longer change are folded into their hours and days
+//! (`conversation_sketches::fold`), which ranges read instead.
+//!
 //! - **the conversations' DM chains** (`conversation_dms`) are read only to
 //!   recount a conversation that gets a DM older than its latest, walking back
 //!   from its newest DM to the last sent DM before the late one
@@ -45,7 +49,7 @@ use std::time::Instant;
 use sqlx::AnyPool;
 
 use super::{
-    account_history, latest_events,
+    account_history, conversation_sketches, latest_events,
     sql::placeholders,
     steps::{in_steps, rest_after, ROWS_PER_STEP, STEPS_PER_RUN},
     Backend, DAY_MS, MINUTE_MS,
@@ -93,6 +97,9 @@ pub struct Removed {
     pub account_history_rows: u64,
     /// Accounts' latest events past the newest they list.
     pub latest_event_rows: u64,
+    /// Hours of the conversations' sketches folded from their quarter-hours
+    /// (nothing is removed: see `conversation_sketches`).
+    pub sketch_hours_folded: u64,
 }
 
 impl Removed {
@@ -196,6 +203,7 @@ pub(super) async fn run(
     })
     .await?;
     removed.latest_event_rows = latest_events::trim(writer, latest).await?;
+    removed.sketch_hours_folded = conversation_sketches::fold(writer, backend, now_ms).await?;
     // Messages first: a run cut short between the two leaves incidents
     // without messages, which the next run removes.
     let incidents_before_ms = now_ms - INCIDENTS_KEPT_MS;

@@ -18,6 +18,7 @@ on_both_backends!(
     replies_refusals_and_repeated_deliveries_are_in_their_steps,
     an_upgraded_database_gets_its_history_from_the_minutes_it_kept,
     an_upgraded_database_adds_its_stored_dms_to_the_active_conversations,
+    folding_the_conversations_quarter_hours_changes_no_count,
 );
 
 /// An instant written in UTC.
@@ -307,4 +308,72 @@ async fn an_upgraded_database_adds_its_stored_dms_to_the_active_conversations(ba
     );
     let again = store.fill_conversation_sketches().await.unwrap();
     assert_eq!((again.events, again.done), (0, true));
+}
+
+async fn folding_the_conversations_quarter_hours_changes_no_count(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    store.ingest(at_the_instants(), NOW).await.unwrap();
+    let zones = ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu"];
+    let mut before = Vec::new();
+    for zone in zones {
+        let report = day_report(&store, "2026-03-08", zone).await;
+        before.push((
+            report.figures.active_conversations,
+            report.previous.active_conversations,
+        ));
+    }
+    assert_eq!(before[0], (Some(8), Some(3)));
+
+    // Retention on 2026-03-13: every quarter-hour up to two days before is folded.
+    let now = at("2026-03-13T00:00:00Z");
+    let kept = std::time::Duration::from_secs(3_650 * 86_400);
+    let mut walks = pulse::store::retention::Walks::default();
+    let removed = store.remove_expired(now, kept, &mut walks).await.unwrap();
+    assert!(removed.sketch_hours_folded >= 4 * 24, "{removed:?}");
+    let mut after = Vec::new();
+    for zone in zones {
+        let report = day_report(&store, "2026-03-08", zone).await;
+        after.push((
+            report.figures.active_conversations,
+            report.previous.active_conversations,
+        ));
+    }
+    assert_eq!(after, before);
+
+    // The folded hours and days are what whole-hour zones read now: without the quarter-hours
+    // below the fold, their counts stay.
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    let deleted = sqlx::query(
+        "DELETE FROM conversation_sketches WHERE unit_ms = 900000
+             AND start_ms < (SELECT below_ms FROM conversation_sketches_fold)",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert!(deleted.rows_affected() > 0);
+    for (zone, counts) in zones.iter().zip(&before).take(2) {
+        let report = day_report(&store, "2026-03-08", zone).await;
+        assert_eq!(
+            (
+                report.figures.active_conversations,
+                report.previous.active_conversations
+            ),
+            *counts,
+            "{zone}"
+        );
+    }
+    // A DM within Meta's window is above the fold and counted at once.
+    store
+        .ingest(
+            vec![dm("window", RECEIVED, "biz", "new", now - 30 * 3_600_000)],
+            now,
+        )
+        .await
+        .unwrap();
+    let report = day_report(&store, "2026-03-11", "UTC").await;
+    assert_eq!(report.figures.active_conversations, Some(1));
 }
