@@ -303,9 +303,9 @@ async fn fill(url: &str, slots: i64, days: i64) -> Result<u64> {
 
 /// Writes the conversations' sketches of `days` ending today into the
 /// database at `url` as ingestion and retention leave them for a large
-/// customer: every quarter-hour in each of `slots` writer slots, every hour
-/// and day before the last two days folded (one slot), every register set;
-/// returns the rows written.
+/// customer: every quarter-hour, hour and day before the last two days
+/// folded into one slot, the quarter-hours after in each of `slots` writer
+/// slots, every register set; returns the rows written.
 async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
     sqlx::any::install_default_drivers();
     let mut connection = sqlx::AnyConnection::connect(url).await?;
@@ -317,12 +317,13 @@ async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
     let mut rows = 0;
     let mut transaction = sqlx::Connection::begin(&mut connection).await?;
     let units = [
-        (900_000, end, 0..slots),
-        (hour, folded_below, -2..-1),
-        (day, folded_below - folded_below % day, -2..-1),
+        (900_000, start..folded_below, -2..-1),
+        (900_000, folded_below..end, 0..slots),
+        (hour, start..folded_below, -2..-1),
+        (day, start..folded_below - folded_below % day, -2..-1),
     ];
-    for (unit, until, slots) in units {
-        for unit_start in (start..until).step_by(unit as usize) {
+    for (unit, starts, slots) in units {
+        for unit_start in starts.step_by(unit as usize) {
             for slot in slots.clone() {
                 // Ranks as thousands of conversations per register leave
                 // them (the values do not change the read's cost).

@@ -12,8 +12,9 @@
 //! one aggregate statement, with `pulse_sketch_add`). Adding is a
 //! register-wise maximum: a redelivered, late or reordered DM leaves every
 //! sketch as the same DMs delivered once in order would. Retention [`fold`]s
-//! the quarter-hours into their hours and days (slot [`FOLD_SLOT`]) once
-//! Meta can no longer deliver into them, moving a cursor; a range reads
+//! each quarter-hour's slots into one row, and the quarter-hours into their
+//! hours and days (all in slot [`FOLD_SLOT`]), once Meta can no longer
+//! deliver into them, moving a cursor; a range reads
 //! hours and days only before it, quarter-hours after. (Writing all three
 //! units at ingestion cost single deliveries 20 % on SQLite.) Events stored
 //! before the sketches are added by a background pass ([`fill`]) to every
@@ -205,8 +206,9 @@ async fn merged_by_start(
     Ok(merged)
 }
 
-/// Folds the quarter-hours that can no longer change as of `now_ms` into
-/// their hours, and the hours of every day then whole into the day, up to
+/// Folds the quarter-hours that can no longer change as of `now_ms`: each
+/// one's writer slots into one row, the quarter-hours into their hours, and
+/// the hours of every day then whole into the day, up to
 /// [`HOURS_PER_STEP`] hours per step at retention's pace; returns the hours
 /// folded. On Postgres the cursor's row is locked for a step, so nodes
 /// take turns.
@@ -267,9 +269,21 @@ async fn fold_step(
     if to <= from {
         return Ok(0);
     }
+    // Each quarter-hour's slots become one row, and their hour.
     let quarters = merged_by_start(tx, QUARTER_MS, (from, to)).await?;
+    sqlx::query(
+        "DELETE FROM conversation_sketches
+         WHERE unit_ms = $1 AND start_ms >= $2 AND start_ms < $3 AND slot <> $4",
+    )
+    .bind(QUARTER_MS)
+    .bind(from)
+    .bind(to)
+    .bind(FOLD_SLOT.0)
+    .execute(&mut **tx)
+    .await?;
     let mut hours: BTreeMap<i64, Sketch> = BTreeMap::new();
     for (start, sketch) in &quarters {
+        put(tx, (QUARTER_MS, *start), FOLD_SLOT, sketch).await?;
         hours
             .entry(floor(*start, HOUR_MS))
             .or_default()

@@ -342,11 +342,19 @@ async fn folding_the_conversations_quarter_hours_changes_no_count(backend: Backe
     assert_eq!(after, before);
 
     // The folded hours and days are what whole-hour zones read now: without the quarter-hours
-    // below the fold, their counts stay.
+    // below the fold (each now one row, its writers' slots merged), their counts stay.
     sqlx::any::install_default_drivers();
     let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
         .await
         .unwrap();
+    let (writers_rows,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM conversation_sketches WHERE unit_ms = 900000 AND slot >= 0
+             AND start_ms < (SELECT below_ms FROM conversation_sketches_fold)",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(writers_rows, 0, "a folded quarter-hour is one row, no writer's");
     let deleted = sqlx::query(
         "DELETE FROM conversation_sketches WHERE unit_ms = 900000
              AND start_ms < (SELECT below_ms FROM conversation_sketches_fold)",
