@@ -354,7 +354,10 @@ async fn folding_the_conversations_quarter_hours_changes_no_count(backend: Backe
     .fetch_one(&mut admin)
     .await
     .unwrap();
-    assert_eq!(writers_rows, 0, "a folded quarter-hour is one row, no writer's");
+    assert_eq!(
+        writers_rows, 0,
+        "a folded quarter-hour is one row, no writer's"
+    );
     let deleted = sqlx::query(
         "DELETE FROM conversation_sketches WHERE unit_ms = 900000
              AND start_ms < (SELECT below_ms FROM conversation_sketches_fold)",
