@@ -205,7 +205,7 @@ fn Dashboard() -> impl IntoView {
             <header class="dashboard__header">
                 <div>
                     <h1>"Pulse"</h1>
-                    <p class="subtitle">"Instagram DM automation · admin"</p>
+                    <p class="subtitle">"Instagram DM automation · admin · today: the UTC day"</p>
                 </div>
                 <div class="dashboard__status">
                     <a class="nav-link" href="/admin/accounts">"Accounts"</a>
