@@ -207,7 +207,7 @@ async fn merged_by_start(
 }
 
 /// Folds the quarter-hours that can no longer change as of `now_ms`: each
-/// one's writer slots into one row, the quarter-hours into their hours, and
+/// one's writers' slots into one row, the quarter-hours into their hours, and
 /// the hours of every day then whole into the day, up to
 /// [`HOURS_PER_STEP`] hours per step at retention's pace; returns the hours
 /// folded. On Postgres the cursor's row is locked for a step, so nodes
@@ -269,16 +269,16 @@ async fn fold_step(
     if to <= from {
         return Ok(0);
     }
-    // Each quarter-hour's slots become one row, and their hour.
+    // Each quarter-hour's writers' slots become one row, and their hour.
+    // The fill's rows stay: it may be writing them as this step runs.
     let quarters = merged_by_start(tx, QUARTER_MS, (from, to)).await?;
     sqlx::query(
         "DELETE FROM conversation_sketches
-         WHERE unit_ms = $1 AND start_ms >= $2 AND start_ms < $3 AND slot <> $4",
+         WHERE unit_ms = $1 AND start_ms >= $2 AND start_ms < $3 AND slot >= 0",
     )
     .bind(QUARTER_MS)
     .bind(from)
     .bind(to)
-    .bind(FOLD_SLOT.0)
     .execute(&mut **tx)
     .await?;
     let mut hours: BTreeMap<i64, Sketch> = BTreeMap::new();
