@@ -23,7 +23,7 @@
 //! The price of a fixed size: a count is an estimate, with a standard error
 //! of about 3 % (closer below 2,500 conversations; see `sketch.rs`).
 
-use std::{collections::BTreeMap, time::Instant};
+use std::collections::BTreeMap;
 
 use sqlx::{Any, AnyPool, Row, Transaction};
 
@@ -34,7 +34,7 @@ use super::{
     sketch::{mark_of, Mark, Sketch},
     slots::Slot,
     sql::{floor, json_rows},
-    steps::{rest_after, StoredPass, StoredRow, STEPS_PER_RUN},
+    steps::{cursor_lock, until_done, StoredPass, StoredRow, Taken},
     transaction, Backend, PassRun, DAY_MS,
 };
 use crate::event::EventKind;
@@ -217,20 +217,18 @@ pub(super) async fn fold(
     backend: Backend,
     now_ms: i64,
 ) -> Result<u64, sqlx::Error> {
-    let mut folded = 0;
-    for _ in 0..STEPS_PER_RUN {
-        let began = Instant::now();
+    let run = until_done(|| async {
         let mut connection = writer.acquire().await?;
         let mut tx = transaction::begin(&mut connection).await?;
         let step = fold_step(&mut tx, backend, now_ms).await;
         let hours = transaction::end(tx, step).await?;
-        folded += hours;
-        if hours < HOURS_PER_STEP as u64 {
-            break;
-        }
-        rest_after(began).await;
-    }
-    Ok(folded)
+        Ok(Taken {
+            count: hours,
+            more: hours == HOURS_PER_STEP as u64,
+        })
+    })
+    .await?;
+    Ok(run.count)
 }
 
 /// One step of [`fold`] in `tx`: the hours folded.
@@ -239,12 +237,9 @@ async fn fold_step(
     backend: Backend,
     now_ms: i64,
 ) -> Result<u64, sqlx::Error> {
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
     let (below,): (Option<i64>,) = sqlx::query_as(&format!(
-        "SELECT below_ms FROM conversation_sketches_fold{lock}"
+        "SELECT below_ms FROM conversation_sketches_fold{}",
+        cursor_lock(backend)
     ))
     .fetch_one(&mut **tx)
     .await?;

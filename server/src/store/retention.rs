@@ -24,10 +24,6 @@
 //! - **an account's latest events** (`latest_events`) past its newest 20,
 //!   which its page lists.
 //!
-//! Beside the removals, the conversations' quarter-hour sketches that can
-//! no longer change are folded into their hours and days
-//! (`conversation_sketches::fold`), which ranges read instead.
-//!
 //! - **the conversations' DM chains** (`conversation_dms`) are read only to
 //!   recount a conversation that gets a DM older than its latest, walking back
 //!   from its newest DM to the last sent DM before the late one
@@ -43,6 +39,10 @@
 //! [`ROWS_PER_STEP`] rows, at the pace `steps.rs` sets: at most a twentieth
 //! of the writer's time however much is due, so deliveries go in between
 //! the steps at nearly their usual rate.
+//!
+//! Beside the removals, the conversations' quarter-hour sketches that can
+//! no longer change are folded into their hours and days
+//! (`conversation_sketches::fold`), which ranges read instead.
 
 use std::time::Instant;
 

@@ -14,7 +14,6 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
@@ -33,6 +32,37 @@ pub(super) const STEPS_PER_RUN: usize = 100;
 /// `1 / (1 + REST_FACTOR)` of the writer's time.
 const REST_FACTOR: u32 = 19;
 
+/// What a step, or a run of steps, took, and whether more was left after it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Taken {
+    /// Rows (or whatever the work counts) taken.
+    pub count: u64,
+    /// Whether more was left.
+    pub more: bool,
+}
+
+/// Runs `step` until it says nothing more is left or [`STEPS_PER_RUN`]
+/// steps have run, resting after each; returns what they took together and
+/// whether more was left.
+pub(super) async fn until_done<Step, Taking>(mut step: Step) -> Result<Taken, sqlx::Error>
+where
+    Step: FnMut() -> Taking,
+    Taking: Future<Output = Result<Taken, sqlx::Error>>,
+{
+    let mut run = Taken::default();
+    for _ in 0..STEPS_PER_RUN {
+        let began = Instant::now();
+        let taken = step().await?;
+        run.count += taken.count;
+        run.more = taken.more;
+        if !taken.more {
+            break;
+        }
+        rest_after(began).await;
+    }
+    Ok(run)
+}
+
 /// Runs `step` (which takes at most [`ROWS_PER_STEP`] rows and says how
 /// many) until it takes fewer or [`STEPS_PER_RUN`] steps have run, resting
 /// after each; returns the rows taken.
@@ -41,17 +71,27 @@ where
     Step: FnMut() -> Taking,
     Taking: Future<Output = Result<u64, sqlx::Error>>,
 {
-    let mut taken = 0;
-    for _ in 0..STEPS_PER_RUN {
-        let began = Instant::now();
-        let rows = step().await?;
-        taken += rows;
-        if (rows as i64) < ROWS_PER_STEP {
-            break;
+    let run = until_done(|| {
+        let taking = step();
+        async move {
+            let rows = taking.await?;
+            Ok(Taken {
+                count: rows,
+                more: rows as i64 >= ROWS_PER_STEP,
+            })
         }
-        rest_after(began).await;
+    })
+    .await?;
+    Ok(run.count)
+}
+
+/// What a step's read of its cursor row adds so that nodes doing the same
+/// work take turns: the row's lock on Postgres (SQLite has one writer).
+pub(super) fn cursor_lock(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
     }
-    Ok(taken)
 }
 
 /// Rests after a step that began at `began` (see [`REST_FACTOR`]).
@@ -102,44 +142,41 @@ impl StoredPass {
         Row: StoredRow,
         Steps: for<'t, 'c> Fn(&'t mut Transaction<'c, Any>, Vec<Row>) -> Work<'t>,
     {
-        let done = AtomicBool::new(false);
-        let events = in_steps(|| async {
+        let run = until_done(|| async {
             let mut connection = writer.acquire().await?;
             let mut tx = transaction::begin(&mut connection).await?;
             let taken = self.step(&mut tx, backend, columns, &work).await;
-            let (events, finished) = transaction::end(tx, taken).await?;
-            done.store(finished, Ordering::Relaxed);
-            Ok(events)
+            transaction::end(tx, taken).await
         })
         .await?;
         Ok(PassRun {
-            events,
-            done: done.load(Ordering::Relaxed),
+            events: run.count,
+            done: !run.more,
         })
     }
 
-    /// One step in `tx`: the events read and whether none is left.
+    /// One step in `tx`: the events read and whether more are left.
     async fn step<Row, Steps>(
         &self,
         tx: &mut Transaction<'_, Any>,
         backend: Backend,
         columns: &str,
         work: &Steps,
-    ) -> Result<(u64, bool), sqlx::Error>
+    ) -> Result<Taken, sqlx::Error>
     where
         Row: StoredRow,
         Steps: for<'t, 'c> Fn(&'t mut Transaction<'c, Any>, Vec<Row>) -> Work<'t>,
     {
-        let lock = match backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let (below,): (i64,) =
-            sqlx::query_as(&format!("SELECT {} FROM {}{lock}", self.column, self.table))
-                .fetch_one(&mut **tx)
-                .await?;
+        let (below,): (i64,) = sqlx::query_as(&format!(
+            "SELECT {} FROM {}{}",
+            self.column,
+            self.table,
+            cursor_lock(backend)
+        ))
+        .fetch_one(&mut **tx)
+        .await?;
         if below <= 1 {
-            return Ok((0, true));
+            return Ok(Taken::default());
         }
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT {columns} FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2"
@@ -158,6 +195,9 @@ impl StoredPass {
             .bind(left)
             .execute(&mut **tx)
             .await?;
-        Ok((read as u64, left <= 1))
+        Ok(Taken {
+            count: read as u64,
+            more: left > 1,
+        })
     }
 }
