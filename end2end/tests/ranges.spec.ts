@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { expect, test } from "@playwright/test";
+import { adminEmail, adminPassword } from "../playwright.config";
 import { PulseNode } from "./processes";
 import { logIn, parseCount, postSignedDm } from "./webhook";
 
@@ -25,10 +26,15 @@ test("a range in the browser's zone, compared with the period before, live, as C
     await dm(now - 60_000);
     await dm(now - 30_000, true);
 
-    await logIn(page, node.baseURL);
-    await page.getByRole("link", { name: "Last 24 hours" }).click();
-    // No zone in the link: the page takes the browser's (Chromium says Asia/Calcutta, the
-    // database's older name for Asia/Kolkata).
+    // Logged in without opening the live page (which would remember the browser's zone at once),
+    // then a bookmarked range with no zone in it: the page takes the browser's (Chromium says
+    // Asia/Calcutta, the database's older name for Asia/Kolkata).
+    const login = await page.request.post(`${node.baseURL}/api/auth/login`, {
+      form: { email: adminEmail, password: adminPassword },
+      maxRedirects: 0,
+    });
+    expect(login.status()).toBe(303);
+    await page.goto(`${node.baseURL}/admin?range=24h`);
     await expect(page).toHaveURL(/range=24h&zone=Asia%2F(Kolkata|Calcutta)/);
     await expect(page.getByTestId("range-label")).toHaveText("Last 24 hours");
     await expect(page.getByTestId("range-zone")).toHaveText(
@@ -116,6 +122,72 @@ test("every range works without JavaScript, and a bad one says what is wrong", a
     await expect(page.locator(".range-chart svg g")).toHaveCount(30);
 
     const response = await page.goto(`${node.baseURL}/admin?range=7d&zone=Mars/Olympus`);
+    expect(response?.status()).toBe(400);
+    await expect(page.getByRole("alert")).toHaveText(/unknown time zone "Mars\/Olympus"/);
+    await context.close();
+  } finally {
+    await node.stop();
+  }
+});
+
+test("the live view counts today in the admin's zone: the browser's until one is chosen, remembered, live", async ({
+  browser,
+  request,
+}) => {
+  test.setTimeout(240_000);
+  const DAY = 24 * HOUR;
+  const KATHMANDU = (5 * 60 + 45) * 60_000; // UTC+05:45
+  // Not within three minutes of a midnight in UTC or Kathmandu: the DMs below stay in their days.
+  const nearMidnight = (at: number) => at % DAY < 180_000 || (at + KATHMANDU) % DAY < 180_000;
+  while (nearMidnight(Date.now())) await new Promise((done) => setTimeout(done, 30_000));
+  const node = await PulseNode.start({});
+  try {
+    const dm = (at: number, customer: string) =>
+      postSignedDm(request, { baseURL: node.baseURL, customer, at });
+    const now = Date.now();
+    const utcMidnight = Math.floor(now / DAY) * DAY;
+    const kathmanduMidnight = Math.floor((now + KATHMANDU) / DAY) * DAY - KATHMANDU;
+    // One DM a minute after the earlier of the two midnights: in that zone's today only.
+    const kathmanduFirst = kathmanduMidnight < utcMidnight;
+    await dm(Math.min(kathmanduMidnight, utcMidnight) + 60_000, "zone-early");
+    await dm(now - 1_000, "zone-now");
+    const kathmanduToday = kathmanduFirst ? 2 : 1;
+    const utcToday = kathmanduFirst ? 1 : 2;
+
+    // The admin never chose a zone: the browser's is taken, and remembered.
+    const context = await browser.newContext({ timezoneId: "Asia/Kathmandu" });
+    const page = await context.newPage();
+    await logIn(page, node.baseURL);
+    await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
+    const today = page.locator('[data-stat="dms-received"] [data-detail="today"]');
+    await expect(page.getByTestId("today-zone")).toHaveText(/^today: since midnight in Asia\/Kath?mandu$/);
+    await expect(today).toHaveText(String(kathmanduToday));
+    await expect(page.locator('[data-stat="dms-received"] .stat-value')).toHaveText("2");
+
+    // Live: a new DM shows in the zone's today within a second.
+    await page.waitForTimeout(500); // the stream is joined after hydration
+    await dm(Date.now(), "zone-live");
+    await expect(today).toHaveText(String(kathmanduToday + 1), { timeout: 1_000 });
+
+    // Remembered for the admin: another browser, in UTC and without JavaScript, shows the same day.
+    const plain = await browser.newContext({ javaScriptEnabled: false, timezoneId: "UTC" });
+    const plainPage = await plain.newPage();
+    await logIn(plainPage, node.baseURL);
+    await expect(plainPage.getByTestId("today-zone")).toHaveText(/^today: since midnight in Asia\/Kath?mandu$/);
+    await expect(plainPage.locator('[data-stat="dms-received"] [data-detail="today"]')).toHaveText(
+      String(kathmanduToday + 1),
+    );
+    await plain.close();
+
+    // Chosen on the page: UTC's day.
+    await page.getByLabel("Time zone (IANA name, such as Europe/London)").fill("UTC");
+    await page.getByRole("button", { name: "Set zone" }).click();
+    await expect(page).toHaveURL(/\/admin\?.*zone=UTC/);
+    await expect(page.getByTestId("today-zone")).toHaveText("today: since midnight in UTC");
+    await expect(today).toHaveText(String(utcToday + 1));
+
+    // A zone that does not exist is a 400 that names it.
+    const response = await page.goto(`${node.baseURL}/admin?zone=Mars/Olympus`);
     expect(response?.status()).toBe(400);
     await expect(page.getByRole("alert")).toHaveText(/unknown time zone "Mars\/Olympus"/);
     await context.close();

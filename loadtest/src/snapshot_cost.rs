@@ -170,7 +170,7 @@ async fn snapshot_counting(
 
 /// Mean of `REFRESHES` manual refreshes after `WARM_UP` others, from the
 /// server's histogram.
-async fn mean_compute_ms(server: &Server, cookie: &str) -> Result<f64> {
+pub async fn mean_compute_ms(server: &Server, cookie: &str) -> Result<f64> {
     let http = reqwest::Client::new();
     refresh(&http, server, cookie, WARM_UP).await?;
     let sum_before = server

@@ -24,7 +24,8 @@ pub use history::{
 };
 
 pub use stats_snapshot::{
-    Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, Storage, WebhookHealth,
+    is_utc, Counts, Engagement, MinuteBucket, SnapshotSource, StatsSnapshot, Storage,
+    WebhookHealth, ZoneToday,
 };
 
 /// `value` encoded for a query string: every byte but letters, digits and

@@ -8,7 +8,7 @@
 use super::{
     AccountEvent, AccountPage, AccountRow, AccountsPage, BusMode, Counts, Delivery, Engagement,
     HistoryPoint, HistoryReport, MinuteBucket, PreviousPoint, RangeFigures, Replies, ReplyTimes,
-    SnapshotSource, StatsSnapshot, Storage, Waiting, WaitingConversation, WebhookHealth,
+    SnapshotSource, StatsSnapshot, Storage, Waiting, WaitingConversation, WebhookHealth, ZoneToday,
 };
 
 /// One minute in milliseconds.
@@ -101,7 +101,47 @@ impl Readable for StatsSnapshot {
                 },
                 None => Storage::default(),
             },
+            zones_today: match value.member("zones_today") {
+                Some(days) => days
+                    .items()?
+                    .iter()
+                    .map(zone_today)
+                    .collect::<Option<Vec<_>>>()?,
+                None => Vec::new(),
+            },
         })
+    }
+}
+
+fn zone_today(value: &impl JsonValue) -> Option<ZoneToday> {
+    Some(ZoneToday {
+        zones: value
+            .member("zones")?
+            .items()?
+            .iter()
+            .map(JsonValue::text)
+            .collect::<Option<Vec<_>>>()?,
+        since_ms: int(value, "since_ms")?,
+        dms_received: int(value, "dms_received")?,
+        dms_sent: int(value, "dms_sent")?,
+        comments: int(value, "comments")?,
+        mentions: int(value, "mentions")?,
+        reactions: int(value, "reactions")?,
+        story_replies: int(value, "story_replies")?,
+        postbacks: int(value, "postbacks")?,
+        reads: int(value, "reads")?,
+        deleted: int(value, "deleted")?,
+    })
+}
+
+/// A text handed from a page's render to its island; `null` when it has none.
+impl Readable for Option<String> {
+    fn read(value: &impl JsonValue) -> Option<Self> {
+        if value.is_null() {
+            Some(None)
+        } else {
+            Some(Some(value.text()?))
+        }
     }
 }
 
@@ -480,6 +520,19 @@ mod tests {
                 mode: BusMode::DbPoll,
                 poll_every_s: 10,
             },
+            zones_today: vec![ZoneToday {
+                zones: vec!["Asia/Kathmandu".to_string(), "Asia/Katmandu".to_string()],
+                since_ms: 1_795_546_000_000,
+                dms_received: 110,
+                dms_sent: 111,
+                comments: 112,
+                mentions: 113,
+                reactions: 114,
+                story_replies: 115,
+                postbacks: 116,
+                reads: 117,
+                deleted: 118,
+            }],
         }
     }
 
@@ -656,7 +709,9 @@ mod tests {
         object.remove("replies");
         object.remove("waiting");
         object.remove("delivery");
+        object.remove("zones_today");
         let read = StatsSnapshot::read(&json).unwrap();
+        assert_eq!(read.zones_today, Vec::new());
         assert_eq!(read.replies, Replies::default());
         assert_eq!(read.waiting, Waiting::default());
         assert_eq!(read.delivery, Delivery::default());
@@ -678,6 +733,9 @@ mod tests {
         let mut uneven = json.clone();
         uneven["per_minute"]["sent"] = serde_json::json!([1, 2]);
         assert_eq!(StatsSnapshot::read(&uneven), None);
+        let mut zone = json.clone();
+        zone["zones_today"][0]["zones"] = serde_json::json!([7]);
+        assert_eq!(StatsSnapshot::read(&zone), None);
         let mut unknown = json;
         unknown["source"] = serde_json::json!("telepathy");
         assert_eq!(StatsSnapshot::read(&unknown), None);

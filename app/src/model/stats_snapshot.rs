@@ -55,6 +55,39 @@ pub struct StatsSnapshot {
     /// until measured; every frame carries it, so it is kept short.
     #[serde(default, skip_serializing_if = "Storage::is_unmeasured")]
     pub storage: Storage,
+    /// Today's counts in each time zone an admin chose (the `today` of
+    /// [`Counts`] is the UTC day's), so the live view can show the admin's
+    /// own day. Left out when no admin chose a zone; absent from older
+    /// senders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones_today: Vec<ZoneToday>,
+}
+
+/// Today's counts in the time zones whose day began at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneToday {
+    /// The zones' IANA names.
+    pub zones: Vec<String>,
+    /// When today began in them (Unix ms).
+    pub since_ms: i64,
+    /// DMs received since then.
+    pub dms_received: i64,
+    /// DMs sent since then.
+    pub dms_sent: i64,
+    /// Comments since then.
+    pub comments: i64,
+    /// Mentions since then.
+    pub mentions: i64,
+    /// Reactions since then.
+    pub reactions: i64,
+    /// Story replies since then.
+    pub story_replies: i64,
+    /// Postbacks since then.
+    pub postbacks: i64,
+    /// Read receipts since then.
+    pub reads: i64,
+    /// Deleted messages since then.
+    pub deleted: i64,
 }
 
 /// How much room the database takes, and how much its disk has left. The
@@ -161,7 +194,52 @@ pub struct MinuteBucket {
     pub received: i64,
 }
 
+/// Whether `zone` names UTC itself, whose day is every snapshot's `today`.
+pub fn is_utc(zone: &str) -> bool {
+    matches!(
+        zone,
+        "UTC" | "Etc/UTC" | "Etc/Universal" | "Universal" | "Zulu" | "Etc/Zulu"
+    )
+}
+
 impl StatsSnapshot {
+    /// Whether it counts today in `zone` (UTC's day it always does).
+    pub fn counts_today_in(&self, zone: &str) -> bool {
+        is_utc(zone)
+            || self
+                .zones_today
+                .iter()
+                .any(|day| day.zones.iter().any(|name| name == zone))
+    }
+
+    /// This snapshot with `today` meaning today in `zone`, when it counts
+    /// that day; `None` when it does not (no admin chose the zone yet).
+    pub fn in_zone(&self, zone: &str) -> Option<StatsSnapshot> {
+        if is_utc(zone) {
+            return Some(self.clone());
+        }
+        let today = self
+            .zones_today
+            .iter()
+            .find(|day| day.zones.iter().any(|name| name == zone))?;
+        let mut zoned = self.clone();
+        zoned.dms_received.today = today.dms_received;
+        zoned.dms_sent.today = today.dms_sent;
+        let engagement = &mut zoned.engagement;
+        for (counts, count) in [
+            (&mut engagement.comments, today.comments),
+            (&mut engagement.mentions, today.mentions),
+            (&mut engagement.reactions, today.reactions),
+            (&mut engagement.story_replies, today.story_replies),
+            (&mut engagement.postbacks, today.postbacks),
+            (&mut engagement.reads, today.reads),
+            (&mut engagement.deleted, today.deleted),
+        ] {
+            counts.today = count;
+        }
+        Some(zoned)
+    }
+
     /// The largest per-minute value in the series (at least 1), used to scale the chart.
     pub fn per_minute_peak(&self) -> i64 {
         self.per_minute
@@ -268,6 +346,43 @@ mod tests {
 
         let uneven = json.replacen("\"received\":[0,", "\"received\":[", 1);
         assert!(serde_json::from_str::<StatsSnapshot>(&uneven).is_err());
+    }
+
+    #[test]
+    fn in_a_zone_today_is_the_zones_day_and_the_rest_stays() {
+        let mut snapshot = snapshot_with(vec![]);
+        snapshot.dms_received = Counts {
+            total: 50,
+            today: 5,
+            last_hour: 2,
+        };
+        snapshot.engagement.reads.today = 1;
+        snapshot.zones_today = vec![ZoneToday {
+            zones: vec!["Asia/Kolkata".into(), "Asia/Colombo".into()],
+            since_ms: 1_795_545_000_000,
+            dms_received: 9,
+            reads: 4,
+            ..ZoneToday::default()
+        }];
+        let colombo = snapshot.in_zone("Asia/Colombo").unwrap();
+        assert_eq!(
+            colombo.dms_received,
+            Counts {
+                total: 50,
+                today: 9,
+                last_hour: 2
+            }
+        );
+        assert_eq!(colombo.engagement.reads.today, 4);
+        assert_eq!(colombo.dms_sent.today, 0);
+        assert_eq!(snapshot.in_zone("Europe/Paris"), None);
+        assert!(
+            snapshot.counts_today_in("Asia/Kolkata") && !snapshot.counts_today_in("Europe/Paris")
+        );
+        assert_eq!(snapshot.in_zone("Etc/UTC").as_ref(), Some(&snapshot));
+
+        let json = serde_json::to_string(&snapshot_with(vec![])).unwrap();
+        assert!(!json.contains("zones_today"), "left out when empty: {json}");
     }
 
     #[test]

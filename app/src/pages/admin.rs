@@ -16,13 +16,16 @@ use crate::{
     },
     format::{age, utc_timestamp},
     live::{announce_logout, ConnectionState, LiveStats},
-    model::{HistoryQuery, StatsSnapshot},
-    server_fns::current_stats,
+    model::{HistoryFailure, HistoryQuery, StatsSnapshot},
 };
 
 /// The "Refresh now" form's target: the `refresh_stats` server function,
 /// which a form without JavaScript reaches too.
 const REFRESH_URL: &str = "/api/admin/stats/refresh";
+
+/// The `live_zone` server function, which remembers an admin's time zone.
+#[cfg(feature = "hydrate")]
+const ZONE_URL: &str = "/api/admin/stats/zone";
 
 /// The routed page: the range links, then the live dashboard or a range's.
 #[component]
@@ -42,7 +45,7 @@ pub fn AdminPage() -> impl IntoView {
     }
     view! {
         {picker}
-        <LivePage/>
+        <LivePage zone=query.zone/>
     }
     .into_any()
 }
@@ -68,30 +71,42 @@ fn PageHeader() -> impl IntoView {
     }
 }
 
-/// The live dashboard: loads the snapshot before the HTML is sent, then shows it.
+/// The live dashboard: loads the snapshot and the admin's time zone before
+/// the HTML is sent, then shows them. `zone`, from the address, becomes the
+/// admin's.
 #[component]
-fn LivePage() -> impl IntoView {
+fn LivePage(zone: Option<String>) -> impl IntoView {
     // Blocking: the snapshot is part of the first HTML response, not streamed
     // in afterwards, so the numbers are there even without JavaScript.
-    let initial = Resource::new_blocking(|| (), |_| current_stats());
+    let initial = Resource::new_blocking(move || zone.clone(), load);
 
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading stats…"</p> }>
             {move || Suspend::new(async move {
                 match initial.await {
-                    Ok(snapshot) => {
+                    Ok((snapshot, zone)) => {
                         // Before the island renders: it reads what is handed over.
                         let handed = super::embedded::hand_over(INITIAL_SNAPSHOT_ID, snapshot);
+                        let zone = super::embedded::hand_over(ZONE_ID, zone);
                         view! {
                             {handed}
+                            {zone}
                             <Dashboard/>
                         }
                             .into_any()
                     }
-                    Err(error) => {
+                    Err(failure) => {
+                        #[cfg(feature = "ssr")]
+                        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                            response.set_status(if failure.bad_request {
+                                http::StatusCode::BAD_REQUEST
+                            } else {
+                                http::StatusCode::SERVICE_UNAVAILABLE
+                            });
+                        }
                         view! {
                             <p class="error" role="alert">
-                                "The stats could not be loaded: " {error.to_string()}
+                                "The stats could not be loaded: " {failure.message}
                             </p>
                         }
                             .into_any()
@@ -102,8 +117,54 @@ fn LivePage() -> impl IntoView {
     }
 }
 
+/// The newest snapshot and the zone the admin's today is in, on the server
+/// (this view is never rendered in the browser). The context is taken
+/// before the future starts.
+#[cfg_attr(not(feature = "ssr"), allow(clippy::manual_async_fn))]
+fn load(
+    named: Option<String>,
+) -> impl std::future::Future<Output = Result<(StatsSnapshot, Option<String>), HistoryFailure>> + Send
+{
+    #[cfg(feature = "ssr")]
+    let service = use_context::<crate::server_fns::stats::StatsContext>();
+    #[cfg(feature = "ssr")]
+    let viewer = crate::server_fns::stats::Viewer::of_request();
+    async move {
+        #[cfg(feature = "ssr")]
+        {
+            let service = service.ok_or_else(|| HistoryFailure {
+                bad_request: false,
+                message: "the stats service is not available".to_string(),
+            })?;
+            let zone = service.0.live_zone(named, viewer).await?;
+            let mut snapshot = service.0.latest();
+            // A zone no admin had chosen: the next snapshot counts its day.
+            if zone
+                .as_deref()
+                .is_some_and(|zone| !snapshot.counts_today_in(zone))
+            {
+                if let Ok(fresh) = service.0.refresh_now().await {
+                    snapshot = fresh;
+                }
+            }
+            Ok((snapshot, zone))
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            let _ = named;
+            Err(HistoryFailure {
+                bad_request: false,
+                message: "the stats are read on the server".to_string(),
+            })
+        }
+    }
+}
+
 /// The element holding the snapshot the page was rendered with, as JSON.
 const INITIAL_SNAPSHOT_ID: &str = "pulse-initial-snapshot";
+
+/// The element holding the admin's time zone (`null` if never chosen).
+const ZONE_ID: &str = "pulse-live-zone";
 
 /// The live dashboard: the one island of the page, hydrated in the browser
 /// from the snapshot it was rendered with.
@@ -119,6 +180,9 @@ fn Dashboard() -> impl IntoView {
     // Ticks once a second in the browser so "updated N s ago" stays true; on
     // the server it stays at the snapshot's own time.
     let now_ms = RwSignal::new(live.received_at_ms.get_untracked());
+    // The admin's zone, or until they choose one the browser's.
+    let zone = RwSignal::new(super::embedded::rendered::<Option<String>>(ZONE_ID));
+    let refreshing = RwSignal::new(false);
 
     #[cfg(feature = "hydrate")]
     {
@@ -127,13 +191,32 @@ fn Dashboard() -> impl IntoView {
         // Effects run once the view is hydrated: this mark tells the browser
         // tests and the benchmark when the dashboard became live.
         Effect::new(|_| mark_hydrated());
+        if zone.get_untracked().is_none() {
+            if let Some(browser) =
+                crate::live::browser_time_zone().filter(|z| !crate::model::is_utc(z))
+            {
+                zone.set(Some(browser.clone()));
+                remember_zone(browser, live, refreshing);
+            }
+        }
     }
 
-    let snapshot = live.snapshot;
+    // Today in the admin's zone once the snapshot carries it; the UTC day
+    // until then (and for UTC).
+    let snapshot: Signal<StatsSnapshot> = Memo::new(move |_| {
+        let zoned = zone.with(|zone| live.snapshot.with(|s| s.in_zone(zone.as_deref()?)));
+        zoned.unwrap_or_else(|| live.snapshot.get())
+    })
+    .into();
+    let today = move || match zone.get() {
+        Some(zone) if live.snapshot.with(|s| s.counts_today_in(&zone)) => {
+            format!("today: since midnight in {zone}")
+        }
+        _ => "today: the UTC day".to_string(),
+    };
     let field = move |read: fn(&StatsSnapshot) -> i64| Signal::derive(move || snapshot.with(read));
     let delivery = Signal::derive(move || snapshot.with(|s| s.delivery));
 
-    let refreshing = RwSignal::new(false);
     #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
     let refresh = move |event: leptos::ev::SubmitEvent| {
         #[cfg(feature = "hydrate")]
@@ -205,7 +288,10 @@ fn Dashboard() -> impl IntoView {
             <header class="dashboard__header">
                 <div>
                     <h1>"Pulse"</h1>
-                    <p class="subtitle">"Instagram DM automation · admin · today: the UTC day"</p>
+                    <p class="subtitle">
+                        "Instagram DM automation · admin · "
+                        <span data-testid="today-zone">{today}</span>
+                    </p>
                 </div>
                 <div class="dashboard__status">
                     <a class="nav-link" href="/admin/accounts">"Accounts"</a>
@@ -239,6 +325,23 @@ fn Dashboard() -> impl IntoView {
             </footer>
         </main>
     }
+}
+
+/// Remembers `zone` as the admin's (the server function `live_zone`), then
+/// asks for a snapshot now: the next one counts today in it.
+#[cfg(feature = "hydrate")]
+fn remember_zone(zone: String, live: LiveStats, refreshing: RwSignal<bool>) {
+    leptos::task::spawn_local(async move {
+        let body = format!("zone={}", crate::model::query_value(&zone));
+        let request = gloo_net::http::Request::post(ZONE_URL)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Ok(request) = request {
+            if request.send().await.is_ok_and(|response| response.ok()) {
+                crate::live::refresh(REFRESH_URL, live, refreshing);
+            }
+        }
+    });
 }
 
 /// Sets the `performance.mark` that says the dashboard has hydrated (read by

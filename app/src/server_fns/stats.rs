@@ -56,6 +56,15 @@ mod context {
             query: HistoryQuery,
             viewer: Option<Viewer>,
         ) -> Pin<Box<dyn Future<Output = Result<HistoryReport, HistoryFailure>> + Send>>;
+
+        /// The time zone the live view counts today in for `viewer`: the one
+        /// `named` (checked, then remembered as theirs), else the one they
+        /// chose before, if any.
+        fn live_zone(
+            &self,
+            named: Option<String>,
+            viewer: Option<Viewer>,
+        ) -> Pin<Box<dyn Future<Output = Result<Option<String>, HistoryFailure>> + Send>>;
     }
 
     /// The admin a page is rendered for: put in the request's extensions by
@@ -101,4 +110,16 @@ pub async fn refresh_stats() -> Result<StatsSnapshot, ServerFnError> {
         .refresh_now()
         .await
         .map_err(ServerFnError::new)
+}
+
+/// The time zone the live view counts today in for the admin asking: `zone`
+/// when given (an IANA name, then remembered as theirs), else the one they
+/// chose before; `None` when they never chose one.
+#[server(endpoint = "admin/stats/zone")]
+pub async fn live_zone(zone: Option<String>) -> Result<Option<String>, ServerFnError> {
+    stats_context()?
+        .0
+        .live_zone(zone, Viewer::of_request())
+        .await
+        .map_err(|failure| ServerFnError::new(failure.message))
 }

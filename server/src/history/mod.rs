@@ -342,6 +342,51 @@ pub async fn for_admin(
     Ok(report)
 }
 
+/// The time zone the live view counts today in for the admin `email`: the
+/// one `named` (a 400 when it is not an IANA name; remembered as theirs),
+/// else the one they chose before, if any.
+pub async fn live_zone(
+    store: &Store,
+    named: Option<String>,
+    email: Option<String>,
+) -> Result<Option<String>, HistoryFailure> {
+    if let Some(zone) = &named {
+        if jiff::tz::TimeZone::get(zone).is_err() {
+            return Err(HistoryFailure {
+                bad_request: true,
+                message: range::RangeError::UnknownZone(zone.clone()).to_string(),
+            });
+        }
+    }
+    let Some(email) = email else {
+        return Ok(named);
+    };
+    let remembered = store
+        .accounts()
+        .time_zone(&email)
+        .await
+        .map_err(|error| unreadable(&error))?;
+    match named {
+        Some(zone) if Some(&zone) != remembered.as_ref() => {
+            store
+                .accounts()
+                .set_time_zone(&email, &zone)
+                .await
+                .map_err(|error| {
+                    tracing::error!(error = %error_chain(&error), "an admin's time zone was not remembered");
+                    HistoryFailure {
+                        bad_request: false,
+                        message: "the time zone could not be remembered; see the server log"
+                            .to_string(),
+                    }
+                })?;
+            Ok(Some(zone))
+        }
+        Some(zone) => Ok(Some(zone)),
+        None => Ok(remembered),
+    }
+}
+
 /// What a caller is told when the history could not be read; the cause is
 /// logged.
 pub fn unreadable(error: &StoreError) -> HistoryFailure {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use app::model::{
     Counts, Delivery, Engagement, MinuteBucket, Replies, ReplyTimes, SnapshotSource, StatsSnapshot,
-    Storage, Waiting, WebhookHealth,
+    Storage, Waiting, WebhookHealth, ZoneToday,
 };
 
 use super::HealthPolicy;
@@ -82,7 +82,52 @@ pub fn document(rows: &SnapshotRows, node: NodeView<'_>) -> StatsSnapshot {
         silent_accounts: node.silent_accounts,
         delivery: node.delivery,
         storage: node.storage,
+        zones_today: zones_today(rows),
     }
+}
+
+/// Today's counts in each zone admins chose, the zones whose day began at
+/// the same instant together, summed from the history's quarter-hours since
+/// then (every zone's day begins on a quarter-hour). A name the zone
+/// database does not know is left out.
+pub fn zones_today(rows: &SnapshotRows) -> Vec<ZoneToday> {
+    let Ok(now) = jiff::Timestamp::from_millisecond(rows.read_at_ms) else {
+        return Vec::new();
+    };
+    let mut days: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for name in &rows.chosen_zones {
+        let Ok(zone) = jiff::tz::TimeZone::get(name) else {
+            continue;
+        };
+        if let Ok(start) = now.to_zoned_datetime(zone).start_of_day() {
+            let since_ms = start.timestamp().as_millisecond();
+            days.entry(since_ms).or_default().push(name.clone());
+        }
+    }
+    days.into_iter()
+        .map(|(since_ms, zones)| {
+            let count = |metric: Metric| {
+                rows.metric_quarters
+                    .iter()
+                    .filter(|(start_ms, name, _)| *start_ms >= since_ms && name == metric.as_str())
+                    .map(|(_, _, count)| count)
+                    .sum()
+            };
+            ZoneToday {
+                zones,
+                since_ms,
+                dms_received: count(Metric::DmReceived),
+                dms_sent: count(Metric::DmSent),
+                comments: count(Metric::Comment),
+                mentions: count(Metric::Mention),
+                reactions: count(Metric::Reaction),
+                story_replies: count(Metric::StoryReply),
+                postbacks: count(Metric::Postback),
+                reads: count(Metric::Read),
+                deleted: count(Metric::Deleted),
+            }
+        })
+        .collect()
 }
 
 /// Total, today and last-hour counts per metric, from the rows a snapshot read.

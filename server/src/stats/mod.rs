@@ -370,4 +370,16 @@ impl StatsService for StatsPublisher {
             crate::history::for_admin(&store, whose, query, email, now_ms()).await
         })
     }
+
+    fn live_zone(
+        &self,
+        named: Option<String>,
+        viewer: Option<Viewer>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, HistoryFailure>> + Send>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            let email = viewer.map(|viewer| viewer.email);
+            crate::history::live_zone(&store, named, email).await
+        })
+    }
 }

@@ -4,7 +4,19 @@
 
 use sqlx::AnyPool;
 
-use super::{sql::floor, transaction, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES};
+use sqlx::Row;
+
+use super::{
+    history::{Figure, HOUR_MS, QUARTER_MS},
+    sql::floor,
+    transaction, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
+};
+use crate::event::Metric;
+
+/// How far back a snapshot reads the quarter-hours for the zones admins
+/// chose: today began less than this long ago in any zone (a day is at most
+/// 25 hours long).
+pub const ZONE_DAYS_WITHIN_MS: i64 = 26 * HOUR_MS;
 
 /// The rows every figure of the dashboard is made of, read from one
 /// consistent view of the aggregates as of `read_at_ms`; the stats turn them
@@ -35,6 +47,12 @@ pub struct SnapshotRows {
     pub reply_buckets: Vec<(i64, i64)>,
     /// `(minute the wait began, conversations)` of conversations waiting now.
     pub waiting_since: Vec<(i64, i64)>,
+    /// The time zones admins chose (IANA names, each once).
+    pub chosen_zones: Vec<String>,
+    /// `(quarter_ms, metric, count)` of the history's quarter-hours of the
+    /// last [`ZONE_DAYS_WITHIN_MS`], where a count is not 0; read only when
+    /// an admin chose a zone (today began within them in every zone).
+    pub metric_quarters: Vec<(i64, String, i64)>,
 }
 
 /// The first minute of the series that ends in `now_ms`'s minute.
@@ -114,6 +132,43 @@ pub(super) async fn read(
     .bind(now_ms - DAY_MS - MINUTE_MS)
     .fetch_all(&mut *tx)
     .await?;
+    let chosen_zones: Vec<String> = sqlx::query_as::<_, (String,)>(
+        "SELECT DISTINCT time_zone FROM admins WHERE time_zone IS NOT NULL ORDER BY time_zone",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(zone,)| zone)
+    .collect();
+    let metric_quarters = if chosen_zones.is_empty() {
+        Vec::new()
+    } else {
+        let sums: Vec<String> = Metric::ALL
+            .iter()
+            .map(|metric| format!("CAST(sum({}) AS BIGINT)", Figure::Metric(*metric).column()))
+            .collect();
+        let rows = sqlx::query(&format!(
+            "SELECT start_ms, {} FROM history
+             WHERE unit_ms = $1 AND start_ms BETWEEN $2 AND $3 GROUP BY start_ms",
+            sums.join(", ")
+        ))
+        .bind(QUARTER_MS)
+        .bind(floor(now_ms - ZONE_DAYS_WITHIN_MS, QUARTER_MS))
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut quarters = Vec::new();
+        for row in rows {
+            let start_ms: i64 = row.try_get(0)?;
+            for (index, metric) in Metric::ALL.iter().enumerate() {
+                let count: i64 = row.try_get(index + 1)?;
+                if count != 0 {
+                    quarters.push((start_ms, metric.as_str().to_string(), count));
+                }
+            }
+        }
+        quarters
+    };
     tx.commit().await?;
     Ok(SnapshotRows {
         read_at_ms: now_ms,
@@ -128,6 +183,8 @@ pub(super) async fn read(
         rejections,
         reply_buckets,
         waiting_since,
+        chosen_zones,
+        metric_quarters,
     })
 }
 

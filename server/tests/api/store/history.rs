@@ -19,6 +19,7 @@ on_both_backends!(
     an_upgraded_database_gets_its_history_from_the_minutes_it_kept,
     an_upgraded_database_adds_its_stored_dms_to_the_active_conversations,
     folding_the_conversations_quarter_hours_changes_no_count,
+    the_live_snapshot_counts_today_in_every_zone_admins_chose,
 );
 
 /// An instant written in UTC.
@@ -387,4 +388,72 @@ async fn folding_the_conversations_quarter_hours_changes_no_count(backend: Backe
         .unwrap();
     let report = day_report(&store, "2026-03-11", "UTC").await;
     assert_eq!(report.figures.active_conversations, Some(1));
+}
+
+async fn the_live_snapshot_counts_today_in_every_zone_admins_chose(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    store.ingest(at_the_instants(), NOW).await.unwrap();
+    let now = at("2026-03-09T04:30:00Z");
+    let admins = store.accounts();
+    let chosen = [
+        ("a@example.com", Some("Asia/Kolkata")),
+        ("b@example.com", Some("Asia/Kolkata")),
+        ("c@example.com", Some("Asia/Colombo")),
+        ("d@example.com", Some("Asia/Kathmandu")),
+        ("e@example.com", Some("America/New_York")),
+        ("f@example.com", Some("UTC")),
+        ("g@example.com", None),
+    ];
+    for (email, zone) in chosen {
+        admins.create_admin(email, "hash", NOW).await.unwrap();
+        if let Some(zone) = zone {
+            admins.set_time_zone(email, zone).await.unwrap();
+        }
+    }
+
+    let rows = store.snapshot_rows(now).await.unwrap();
+    assert_eq!(
+        rows.chosen_zones,
+        [
+            "America/New_York",
+            "Asia/Colombo",
+            "Asia/Kathmandu",
+            "Asia/Kolkata",
+            "UTC"
+        ]
+    );
+    let days: Vec<(Vec<String>, i64, i64)> = pulse::stats::document::zones_today(&rows)
+        .into_iter()
+        .map(|day| (day.zones, day.since_ms, day.dms_received))
+        .collect();
+    let zones = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
+    assert_eq!(
+        days,
+        [
+            // Kathmandu's day began at 18:15 UTC: the DMs of 18:14:59 are yesterday's.
+            (
+                zones(&["Asia/Kathmandu"]),
+                at("2026-03-08T18:15:00Z"),
+                7 + 8 + 9 + 10
+            ),
+            // Two zones of one offset share their counts.
+            (
+                zones(&["Asia/Colombo", "Asia/Kolkata"]),
+                at("2026-03-08T18:30:00Z"),
+                8 + 9 + 10
+            ),
+            (zones(&["UTC"]), at("2026-03-09T00:00:00Z"), 9 + 10),
+            // 00:30 in New York, in daylight-saving time since the day before.
+            (zones(&["America/New_York"]), at("2026-03-09T04:00:00Z"), 10),
+        ]
+    );
+    // The UTC day read from the history is the day's own count.
+    let utc_today: i64 = rows
+        .metric_today
+        .iter()
+        .filter(|(metric, _)| metric == "dm_received")
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(utc_today, 9 + 10);
 }
