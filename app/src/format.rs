@@ -47,15 +47,57 @@ pub fn percent(part: i64, whole: i64) -> String {
 
 /// Unix milliseconds → `"2026-11-25 18:30:05 UTC"`.
 pub fn utc_timestamp(unix_ms: i64) -> String {
+    format!("{} UTC", date_and_time(unix_ms))
+}
+
+/// Unix milliseconds → `"2026-11-25 18:30:05"` (UTC).
+fn date_and_time(unix_ms: i64) -> String {
     let seconds = unix_ms.div_euclid(1000);
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         second_of_day / 3600,
         second_of_day % 3600 / 60,
         second_of_day % 60
     )
+}
+
+/// The time zone the live view shows times in: its name and its offset from
+/// UTC now, which the snapshot carries (the browser has no zone database).
+/// The last hour is shown at today's offset, also in the hour after a
+/// daylight-saving change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// The zone's IANA name.
+    pub zone: String,
+    /// Its offset from UTC now, in seconds.
+    pub offset_s: i64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            zone: "UTC".to_string(),
+            offset_s: 0,
+        }
+    }
+}
+
+impl Clock {
+    /// `"18:30"` on this clock.
+    pub fn time(&self, unix_ms: i64) -> String {
+        utc_clock(unix_ms + self.offset_s * 1000)
+    }
+
+    /// `"2026-11-25 18:30:05 Asia/Kolkata"` on this clock.
+    pub fn timestamp(&self, unix_ms: i64) -> String {
+        format!(
+            "{} {}",
+            date_and_time(unix_ms + self.offset_s * 1000),
+            self.zone
+        )
+    }
 }
 
 /// `unix_ms` as a date and time in the time zone `zone` (an IANA name), with
@@ -213,6 +255,19 @@ mod tests {
     #[test]
     fn clock_and_age_read_naturally() {
         assert_eq!(utc_clock(1_795_631_405_000), "18:30");
+        let kathmandu = Clock {
+            zone: "Asia/Kathmandu".to_string(),
+            offset_s: 20_700,
+        };
+        assert_eq!(kathmandu.time(1_795_631_405_000), "00:15");
+        assert_eq!(
+            kathmandu.timestamp(1_795_631_405_000),
+            "2026-11-26 00:15:05 Asia/Kathmandu"
+        );
+        assert_eq!(
+            Clock::default().timestamp(1_795_631_405_000),
+            utc_timestamp(1_795_631_405_000)
+        );
         assert_eq!(age(400), "just now");
         assert_eq!(age(42_000), "42 s ago");
         assert_eq!(age(300_000), "5 min ago");

@@ -163,6 +163,15 @@ test("the live view counts today in the admin's zone: the browser's until one is
     await expect(page.getByTestId("today-zone")).toHaveText(/^today: since midnight in Asia\/Kath?mandu$/);
     await expect(today).toHaveText(String(kathmanduToday));
     await expect(page.locator('[data-stat="dms-received"] .stat-value')).toHaveText("2");
+    // Times in the same zone: the last event and the chart's minutes (UTC+05:45).
+    await expect(page.getByTestId("last-event")).toHaveText(/ Asia\/Kath?mandu$/);
+    const clock = (at: number) => {
+      const here = new Date(Math.floor(at / 60_000) * 60_000 + KATHMANDU);
+      return `${String(here.getUTCHours()).padStart(2, "0")}:${String(here.getUTCMinutes()).padStart(2, "0")}`;
+    };
+    // The snapshot's minute, or the one before when the minute turned meanwhile.
+    const minutes = `^(${clock(Date.now())}|${clock(Date.now() - 60_000)})$`;
+    await expect(page.locator(".minute-chart .ticks span").last()).toHaveText(new RegExp(minutes));
 
     // Live: a new DM shows in the zone's today within a second.
     await page.waitForTimeout(500); // the stream is joined after hydration

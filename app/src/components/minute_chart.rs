@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::{format::utc_clock, model::StatsSnapshot};
+use crate::{format::Clock, model::StatsSnapshot};
 
 // Coordinates are whole SVG units (the browser formats no float): a fine grid
 // that the `viewBox` scales to the chart's size.
@@ -29,11 +29,15 @@ pub fn MinuteChart(
     /// The snapshot whose `per_minute` series is drawn.
     #[prop(into)]
     snapshot: Signal<StatsSnapshot>,
+    /// The zone its minutes are labelled in.
+    #[prop(into)]
+    clock: Signal<Clock>,
 ) -> impl IntoView {
     let width = SLOT_WIDTH * 60;
     let view_box = format!("0 0 {width} {PLOT_HEIGHT}");
     let bars = move || {
         let snapshot = snapshot.get();
+        let clock = clock.get();
         let peak = snapshot.per_minute_peak();
         snapshot
             .per_minute
@@ -44,8 +48,9 @@ pub fn MinuteChart(
                 let received_height = bar_height(bucket.received, peak);
                 let sent_height = bar_height(bucket.sent, peak);
                 let title = format!(
-                    "{} UTC: {} received, {} sent",
-                    utc_clock(bucket.minute_ms),
+                    "{} {}: {} received, {} sent",
+                    clock.time(bucket.minute_ms),
+                    clock.zone,
                     bucket.received,
                     bucket.sent
                 );
@@ -75,7 +80,7 @@ pub fn MinuteChart(
         snapshot.with(|s| {
             s.per_minute
                 .first()
-                .map(|b| utc_clock(b.minute_ms))
+                .map(|b| clock.with(|clock| clock.time(b.minute_ms)))
                 .unwrap_or_default()
         })
     };
@@ -83,7 +88,7 @@ pub fn MinuteChart(
         snapshot.with(|s| {
             s.per_minute
                 .last()
-                .map(|b| utc_clock(b.minute_ms))
+                .map(|b| clock.with(|clock| clock.time(b.minute_ms)))
                 .unwrap_or_default()
         })
     };

@@ -122,6 +122,7 @@ fn zone_today(value: &impl JsonValue) -> Option<ZoneToday> {
             .map(JsonValue::text)
             .collect::<Option<Vec<_>>>()?,
         since_ms: int(value, "since_ms")?,
+        offset_s: int(value, "offset_s")?,
         dms_received: int(value, "dms_received")?,
         dms_sent: int(value, "dms_sent")?,
         comments: int(value, "comments")?,
@@ -523,6 +524,7 @@ mod tests {
             zones_today: vec![ZoneToday {
                 zones: vec!["Asia/Kathmandu".to_string(), "Asia/Katmandu".to_string()],
                 since_ms: 1_795_546_000_000,
+                offset_s: 20_700,
                 dms_received: 110,
                 dms_sent: 111,
                 comments: 112,

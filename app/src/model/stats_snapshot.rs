@@ -70,6 +70,8 @@ pub struct ZoneToday {
     pub zones: Vec<String>,
     /// When today began in them (Unix ms).
     pub since_ms: i64,
+    /// Their offset from UTC now, in seconds (east of Greenwich positive).
+    pub offset_s: i64,
     /// DMs received since then.
     pub dms_received: i64,
     /// DMs sent since then.
@@ -205,11 +207,19 @@ pub fn is_utc(zone: &str) -> bool {
 impl StatsSnapshot {
     /// Whether it counts today in `zone` (UTC's day it always does).
     pub fn counts_today_in(&self, zone: &str) -> bool {
-        is_utc(zone)
-            || self
-                .zones_today
-                .iter()
-                .any(|day| day.zones.iter().any(|name| name == zone))
+        self.offset_s_of(zone).is_some()
+    }
+
+    /// `zone`'s offset from UTC now, in seconds, when it counts its day
+    /// (0 for UTC).
+    pub fn offset_s_of(&self, zone: &str) -> Option<i64> {
+        if is_utc(zone) {
+            return Some(0);
+        }
+        self.zones_today
+            .iter()
+            .find(|day| day.zones.iter().any(|name| name == zone))
+            .map(|day| day.offset_s)
     }
 
     /// This snapshot with `today` meaning today in `zone`, when it counts
@@ -360,6 +370,7 @@ mod tests {
         snapshot.zones_today = vec![ZoneToday {
             zones: vec!["Asia/Kolkata".into(), "Asia/Colombo".into()],
             since_ms: 1_795_545_000_000,
+            offset_s: 19_800,
             dms_received: 9,
             reads: 4,
             ..ZoneToday::default()
@@ -379,6 +390,8 @@ mod tests {
         assert!(
             snapshot.counts_today_in("Asia/Kolkata") && !snapshot.counts_today_in("Europe/Paris")
         );
+        assert_eq!(snapshot.offset_s_of("Asia/Colombo"), Some(19_800));
+        assert_eq!(snapshot.offset_s_of("UTC"), Some(0));
         assert_eq!(snapshot.in_zone("Etc/UTC").as_ref(), Some(&snapshot));
 
         let json = serde_json::to_string(&snapshot_with(vec![])).unwrap();

@@ -14,7 +14,7 @@ use crate::{
     components::{
         EngagementTable, LiveBadge, MinuteChart, RepliesCard, StatCard, WaitingCard, WebhookStatus,
     },
-    format::{age, utc_timestamp},
+    format::{age, Clock},
     live::{announce_logout, ConnectionState, LiveStats},
     model::{HistoryFailure, HistoryQuery, StatsSnapshot},
 };
@@ -208,6 +208,18 @@ fn Dashboard() -> impl IntoView {
         zoned.unwrap_or_else(|| live.snapshot.get())
     })
     .into();
+    // The zone times are shown in: the same as today's.
+    let clock = Signal::derive(move || {
+        zone.with(|zone| {
+            let zone = zone.as_deref()?;
+            let offset_s = live.snapshot.with(|s| s.offset_s_of(zone))?;
+            Some(Clock {
+                zone: zone.to_string(),
+                offset_s,
+            })
+        })
+        .unwrap_or_default()
+    });
     let today = move || match zone.get() {
         Some(zone) if live.snapshot.with(|s| s.counts_today_in(&zone)) => {
             format!("today: since midnight in {zone}")
@@ -232,7 +244,7 @@ fn Dashboard() -> impl IntoView {
         None => "–".to_string(),
     };
     let last_event = move || match snapshot.with(|s| s.last_event_at_ms) {
-        Some(ms) => utc_timestamp(ms),
+        Some(ms) => clock.with(|clock| clock.timestamp(ms)),
         None => "no events yet".to_string(),
     };
 
@@ -275,7 +287,7 @@ fn Dashboard() -> impl IntoView {
     };
     let cards = super::part(cards);
     let panels = view! {
-        <MinuteChart snapshot=snapshot/>
+        <MinuteChart snapshot=snapshot clock=clock/>
         <section class="panels">
             <EngagementTable snapshot=snapshot/>
             <WebhookStatus snapshot=snapshot now_ms=now_ms/>

@@ -87,25 +87,29 @@ pub fn document(rows: &SnapshotRows, node: NodeView<'_>) -> StatsSnapshot {
 }
 
 /// Today's counts in each zone admins chose, the zones whose day began at
-/// the same instant together, summed from the history's quarter-hours since
+/// the same instant (and whose offset is the same now) together, summed from the history's quarter-hours since
 /// then (every zone's day begins on a quarter-hour). A name the zone
 /// database does not know is left out.
 pub fn zones_today(rows: &SnapshotRows) -> Vec<ZoneToday> {
     let Ok(now) = jiff::Timestamp::from_millisecond(rows.read_at_ms) else {
         return Vec::new();
     };
-    let mut days: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut days: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
     for name in &rows.chosen_zones {
         let Ok(zone) = jiff::tz::TimeZone::get(name) else {
             continue;
         };
-        if let Ok(start) = now.to_zoned_datetime(zone).start_of_day() {
+        let here = now.to_zoned_datetime(zone);
+        let offset_s = i64::from(here.offset().seconds());
+        if let Ok(start) = here.start_of_day() {
             let since_ms = start.timestamp().as_millisecond();
-            days.entry(since_ms).or_default().push(name.clone());
+            days.entry((since_ms, offset_s))
+                .or_default()
+                .push(name.clone());
         }
     }
     days.into_iter()
-        .map(|(since_ms, zones)| {
+        .map(|((since_ms, offset_s), zones)| {
             let count = |metric: Metric| {
                 rows.metric_quarters
                     .iter()
@@ -116,6 +120,7 @@ pub fn zones_today(rows: &SnapshotRows) -> Vec<ZoneToday> {
             ZoneToday {
                 zones,
                 since_ms,
+                offset_s,
                 dms_received: count(Metric::DmReceived),
                 dms_sent: count(Metric::DmSent),
                 comments: count(Metric::Comment),

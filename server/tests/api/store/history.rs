@@ -427,6 +427,12 @@ async fn the_live_snapshot_counts_today_in_every_zone_admins_chose(backend: Back
         .into_iter()
         .map(|day| (day.zones, day.since_ms, day.dms_received))
         .collect();
+    let offsets: Vec<i64> = pulse::stats::document::zones_today(&rows)
+        .iter()
+        .map(|day| day.offset_s)
+        .collect();
+    // New York is on daylight-saving time (−04:00) since the day before.
+    assert_eq!(offsets, [20_700, 19_800, 0, -14_400]);
     let zones = |names: &[&str]| names.iter().map(|name| name.to_string()).collect();
     assert_eq!(
         days,
