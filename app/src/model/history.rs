@@ -244,6 +244,24 @@ pub struct HistoryFailure {
     pub message: String,
 }
 
+impl HistoryFailure {
+    /// A parameter not understood (a 400): `message` names it.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        HistoryFailure {
+            bad_request: true,
+            message: message.into(),
+        }
+    }
+
+    /// The server failed (a 503): `message` says what, without detail.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        HistoryFailure {
+            bad_request: false,
+            message: message.into(),
+        }
+    }
+}
+
 /// The change from `previous` to `current` in whole percent, if `previous`
 /// is not zero (`Some(12)` for ▲ 12 %, `Some(-3)` for ▼ 3 %).
 pub fn change_percent(current: i64, previous: i64) -> Option<i64> {

@@ -132,10 +132,8 @@ fn load(
     async move {
         #[cfg(feature = "ssr")]
         {
-            let service = service.ok_or_else(|| HistoryFailure {
-                bad_request: false,
-                message: "the stats service is not available".to_string(),
-            })?;
+            let service = service
+                .ok_or_else(|| HistoryFailure::unavailable("the stats service is not available"))?;
             let zone = service.0.live_zone(named, viewer).await?;
             let mut snapshot = service.0.latest();
             // A zone no admin had chosen: the next snapshot counts its day.
@@ -152,10 +150,9 @@ fn load(
         #[cfg(not(feature = "ssr"))]
         {
             let _ = named;
-            Err(HistoryFailure {
-                bad_request: false,
-                message: "the stats are read on the server".to_string(),
-            })
+            Err(HistoryFailure::unavailable(
+                "the stats are read on the server",
+            ))
         }
     }
 }

@@ -148,19 +148,16 @@ fn load(
     async move {
         #[cfg(feature = "ssr")]
         {
-            let service = service.ok_or_else(|| HistoryFailure {
-                bad_request: false,
-                message: "the stats service is not available".to_string(),
-            })?;
+            let service = service
+                .ok_or_else(|| HistoryFailure::unavailable("the stats service is not available"))?;
             service.0.history(account, query, viewer).await
         }
         #[cfg(not(feature = "ssr"))]
         {
             let _ = (account, query);
-            Err(HistoryFailure {
-                bad_request: false,
-                message: "the history is read on the server".to_string(),
-            })
+            Err(HistoryFailure::unavailable(
+                "the history is read on the server",
+            ))
         }
     }
 }

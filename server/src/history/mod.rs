@@ -301,10 +301,8 @@ pub async fn answer(
     now_ms: i64,
 ) -> Result<HistoryReport, HistoryFailure> {
     let now = jiff::Timestamp::from_millisecond(now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let span = Span::resolve(query, now).map_err(|error| HistoryFailure {
-        bad_request: true,
-        message: error.to_string(),
-    })?;
+    let span = Span::resolve(query, now)
+        .map_err(|error| HistoryFailure::bad_request(error.to_string()))?;
     report(store, Reading { whose, now_ms }, &span)
         .await
         .map_err(|error| unreadable(&error))
@@ -352,10 +350,8 @@ pub async fn live_zone(
 ) -> Result<Option<String>, HistoryFailure> {
     if let Some(zone) = &named {
         if jiff::tz::TimeZone::get(zone).is_err() {
-            return Err(HistoryFailure {
-                bad_request: true,
-                message: range::RangeError::UnknownZone(zone.clone()).to_string(),
-            });
+            let unknown = range::RangeError::UnknownZone(zone.clone());
+            return Err(HistoryFailure::bad_request(unknown.to_string()));
         }
     }
     let Some(email) = email else {
@@ -374,11 +370,9 @@ pub async fn live_zone(
                 .await
                 .map_err(|error| {
                     tracing::error!(error = %error_chain(&error), "an admin's time zone was not remembered");
-                    HistoryFailure {
-                        bad_request: false,
-                        message: "the time zone could not be remembered; see the server log"
-                            .to_string(),
-                    }
+                    HistoryFailure::unavailable(
+                        "the time zone could not be remembered; see the server log",
+                    )
                 })?;
             Ok(Some(zone))
         }
@@ -391,10 +385,7 @@ pub async fn live_zone(
 /// logged.
 pub fn unreadable(error: &StoreError) -> HistoryFailure {
     tracing::error!(error = %error_chain(error), "the history could not be read");
-    HistoryFailure {
-        bad_request: false,
-        message: "the history could not be read; see the server log".to_string(),
-    }
+    HistoryFailure::unavailable("the history could not be read; see the server log")
 }
 
 /// The CSV's header row: one column per figure after the step's start and
