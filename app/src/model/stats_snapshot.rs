@@ -222,20 +222,26 @@ impl StatsSnapshot {
             .map(|day| day.offset_s)
     }
 
-    /// This snapshot with `today` meaning today in `zone`, when it counts
-    /// that day; `None` when it does not (no admin chose the zone yet).
-    pub fn in_zone(&self, zone: &str) -> Option<StatsSnapshot> {
-        if is_utc(zone) {
-            return Some(self.clone());
-        }
-        let today = self
-            .zones_today
+    /// This snapshot with `today` meaning today in `zone` when it counts
+    /// that day (see [`Self::counts_today_in`]); unchanged when it does not
+    /// (no admin chose the zone yet) and for UTC.
+    pub fn in_zone(mut self, zone: &str) -> StatsSnapshot {
+        let days = std::mem::take(&mut self.zones_today);
+        if let Some(today) = days
             .iter()
-            .find(|day| day.zones.iter().any(|name| name == zone))?;
-        let mut zoned = self.clone();
-        zoned.dms_received.today = today.dms_received;
-        zoned.dms_sent.today = today.dms_sent;
-        let engagement = &mut zoned.engagement;
+            .find(|day| day.zones.iter().any(|name| name == zone))
+        {
+            self.set_today(today);
+        }
+        self.zones_today = days;
+        self
+    }
+
+    /// Sets every `today` to `today`'s counts.
+    fn set_today(&mut self, today: &ZoneToday) {
+        self.dms_received.today = today.dms_received;
+        self.dms_sent.today = today.dms_sent;
+        let engagement = &mut self.engagement;
         for (counts, count) in [
             (&mut engagement.comments, today.comments),
             (&mut engagement.mentions, today.mentions),
@@ -247,7 +253,6 @@ impl StatsSnapshot {
         ] {
             counts.today = count;
         }
-        Some(zoned)
     }
 
     /// The largest per-minute value in the series (at least 1), used to scale the chart.
@@ -375,7 +380,7 @@ mod tests {
             reads: 4,
             ..ZoneToday::default()
         }];
-        let colombo = snapshot.in_zone("Asia/Colombo").unwrap();
+        let colombo = snapshot.clone().in_zone("Asia/Colombo");
         assert_eq!(
             colombo.dms_received,
             Counts {
@@ -386,13 +391,14 @@ mod tests {
         );
         assert_eq!(colombo.engagement.reads.today, 4);
         assert_eq!(colombo.dms_sent.today, 0);
-        assert_eq!(snapshot.in_zone("Europe/Paris"), None);
+        assert_eq!(colombo.zones_today, snapshot.zones_today);
+        assert_eq!(snapshot.clone().in_zone("Europe/Paris"), snapshot);
         assert!(
             snapshot.counts_today_in("Asia/Kolkata") && !snapshot.counts_today_in("Europe/Paris")
         );
         assert_eq!(snapshot.offset_s_of("Asia/Colombo"), Some(19_800));
         assert_eq!(snapshot.offset_s_of("UTC"), Some(0));
-        assert_eq!(snapshot.in_zone("Etc/UTC").as_ref(), Some(&snapshot));
+        assert_eq!(snapshot.clone().in_zone("Etc/UTC"), snapshot);
 
         let json = serde_json::to_string(&snapshot_with(vec![])).unwrap();
         assert!(!json.contains("zones_today"), "left out when empty: {json}");

@@ -198,13 +198,15 @@ fn Dashboard() -> impl IntoView {
         }
     }
 
-    // Today in the admin's zone once the snapshot carries it; the UTC day
-    // until then (and for UTC).
-    let snapshot: Signal<StatsSnapshot> = Memo::new(move |_| {
-        let zoned = zone.with(|zone| live.snapshot.with(|s| s.in_zone(zone.as_deref()?)));
-        zoned.unwrap_or_else(|| live.snapshot.get())
-    })
-    .into();
+    // What the page shows: today in the admin's zone once the snapshot
+    // counts it, the UTC day until then (and for UTC).
+    let in_zone = move |snapshot: StatsSnapshot| match zone.get_untracked() {
+        Some(zone) => snapshot.in_zone(&zone),
+        None => snapshot,
+    };
+    let snapshot = RwSignal::new(in_zone(live.snapshot.get_untracked()));
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| snapshot.set(in_zone(live.snapshot.get())));
     // The zone times are shown in: the same as today's.
     let clock = Signal::derive(move || {
         zone.with(|zone| {
