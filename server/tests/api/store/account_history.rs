@@ -9,7 +9,6 @@ use pulse::{
     store::{
         account_history::{DAYS_KEPT_MS, HOURS_KEPT_MS},
         history::Whose,
-        retention::Walks,
     },
 };
 
@@ -260,14 +259,7 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
     let before = history::report(&store, reading, &span).await.unwrap();
     assert_eq!(before.figures.dms_received, 2);
 
-    let removed = store
-        .remove_expired(
-            NOW,
-            std::time::Duration::from_secs(90 * 86_400),
-            &mut Walks::default(),
-        )
-        .await
-        .unwrap();
+    let removed = remove_expired(&store, NOW, 90).await;
     assert_eq!(
         removed.account_history_rows, 3,
         "two hours folded into their days, and the day past the days kept"

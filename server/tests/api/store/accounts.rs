@@ -594,14 +594,7 @@ async fn an_accounts_latest_events_are_its_newest_by_event_time(backend: Backend
     );
 
     // Retention keeps each account's newest 20 and nothing the page would list changes.
-    let removed = store
-        .remove_expired(
-            NOW,
-            std::time::Duration::from_secs(7 * 86_400),
-            &mut pulse::store::retention::Walks::default(),
-        )
-        .await
-        .unwrap();
+    let removed = remove_expired(&store, NOW, 7).await;
     assert_eq!(removed.latest_event_rows, 10);
     assert_eq!(latest(&store, "biz-a").await, listed);
     // A late event older than the 20 is stored but not listed; a late newer one is.
@@ -692,14 +685,7 @@ async fn an_upgraded_databases_stored_events_fill_the_latest_events(backend: Bac
     );
 
     // Retention trims what the steps added beyond each account's newest 20.
-    let removed = store
-        .remove_expired(
-            NOW,
-            std::time::Duration::from_secs(7 * 86_400),
-            &mut pulse::store::retention::Walks::default(),
-        )
-        .await
-        .unwrap();
+    let removed = remove_expired(&store, NOW, 7).await;
     assert!(removed.latest_event_rows > 0);
     assert_eq!(latest(&store, "biz-a").await, expected_a);
     let again = store.fill_latest_events().await.unwrap();

@@ -4,7 +4,7 @@
 
 use pulse::store::{
     alerts::{NewTarget, Outcome, CLAIM_MS},
-    retention::{Walks, INCIDENTS_KEPT_MS},
+    retention::INCIDENTS_KEPT_MS,
 };
 use secrecy::SecretString;
 
@@ -198,17 +198,7 @@ async fn incidents_are_kept_a_year_and_a_month_after_they_clear(backend: Backend
 
     let removal = |at: i64| {
         let store = store.clone();
-        async move {
-            store
-                .remove_expired(
-                    at,
-                    std::time::Duration::from_secs(90 * 86_400),
-                    &mut Walks::default(),
-                )
-                .await
-                .unwrap()
-                .incident_rows
-        }
+        async move { remove_expired(&store, at, 90).await.incident_rows }
     };
     assert_eq!(removal(NOW + 1_000 + INCIDENTS_KEPT_MS).await, 0, "not yet");
     // The first: its incident and its two messages (started, cleared).

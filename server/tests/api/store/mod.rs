@@ -115,6 +115,19 @@ async fn figures_of_one_writer(
     conversation_figures(&store).await
 }
 
+/// One retention pass over `store` at `now_ms` keeping `days` of raw
+/// events, walking from the start.
+async fn remove_expired(store: &Store, now_ms: i64, days: u64) -> pulse::store::retention::Removed {
+    store
+        .remove_expired(
+            now_ms,
+            std::time::Duration::from_secs(days * 86_400),
+            &mut pulse::store::retention::Walks::default(),
+        )
+        .await
+        .unwrap()
+}
+
 mod account_history;
 mod accounts;
 mod alerts;

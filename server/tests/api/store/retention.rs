@@ -85,14 +85,7 @@ async fn expired_events_and_minutes_go_and_no_figure_changes(backend: Backend) {
     assert_eq!(before.1.figures.replies, 1);
     assert_eq!(store.event_count().await.unwrap(), 2_531);
 
-    let removed = store
-        .remove_expired(
-            NOW,
-            std::time::Duration::from_secs(2 * 86_400),
-            &mut Walks::default(),
-        )
-        .await
-        .unwrap();
+    let removed = remove_expired(&store, NOW, 2).await;
     assert_eq!(
         removed.events, 2_501,
         "every event received before the period"
@@ -104,14 +97,7 @@ async fn expired_events_and_minutes_go_and_no_figure_changes(backend: Backend) {
     // Within the period a redelivery is still a duplicate; nothing more goes on a second run.
     let again = store.ingest(recent[..5].to_vec(), NOW).await.unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 5));
-    let second = store
-        .remove_expired(
-            NOW,
-            std::time::Duration::from_secs(2 * 86_400),
-            &mut Walks::default(),
-        )
-        .await
-        .unwrap();
+    let second = remove_expired(&store, NOW, 2).await;
     assert_eq!(second, pulse::store::retention::Removed::default());
 }
 
