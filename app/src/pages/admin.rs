@@ -199,9 +199,7 @@ fn Dashboard() -> impl IntoView {
     }
 
     // What the page shows: today in the admin's zone once the snapshot
-    // counts it, the UTC day until then (and for UTC). A memo, not an effect
-    // that sets a second signal: with such an effect one page load in about
-    // a hundred never finished hydrating in the hydration benchmark.
+    // counts it, the UTC day until then (and for UTC).
     let snapshot: Signal<StatsSnapshot> = Memo::new(move |_| {
         let shown = live.snapshot.get();
         match zone.get() {
