@@ -290,15 +290,13 @@ async fn fold_step(
     // Every day that ends in this step is now whole in hours.
     let mut day = floor(from, DAY_MS);
     while day + DAY_MS <= to {
-        if day + DAY_MS > from {
-            let hours = merged_by_start(tx, HOUR_MS, (day, day + DAY_MS)).await?;
-            let mut whole = Sketch::default();
-            for sketch in hours.values() {
-                whole.merge(sketch);
-            }
-            if !hours.is_empty() {
-                put(tx, (DAY_MS, day), FOLD_SLOT, &whole).await?;
-            }
+        let hours = merged_by_start(tx, HOUR_MS, (day, day + DAY_MS)).await?;
+        let mut whole = Sketch::default();
+        for sketch in hours.values() {
+            whole.merge(sketch);
+        }
+        if !hours.is_empty() {
+            put(tx, (DAY_MS, day), FOLD_SLOT, &whole).await?;
         }
         day += DAY_MS;
     }

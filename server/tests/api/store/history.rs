@@ -44,6 +44,15 @@ async fn day_report(store: &Store, date: &str, zone: &str) -> HistoryReport {
     history::report(store, reading, &span).await.unwrap()
 }
 
+/// The active conversations of the one day `date` in `zone`, and of the day before.
+async fn active_conversations(store: &Store, date: &str, zone: &str) -> (Option<i64>, Option<i64>) {
+    let report = day_report(store, date, zone).await;
+    (
+        report.figures.active_conversations,
+        report.previous.active_conversations,
+    )
+}
+
 /// `n` received DMs at `instant` (each its own conversation).
 fn received_at(instant: &str, n: usize) -> Vec<WebhookEvent> {
     (0..n)
@@ -252,13 +261,7 @@ async fn an_upgraded_database_adds_its_stored_dms_to_the_active_conversations(ba
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
     store.ingest(at_the_instants(), NOW).await.unwrap();
-    let active = |report: HistoryReport| {
-        (
-            report.figures.active_conversations,
-            report.previous.active_conversations,
-        )
-    };
-    let before = active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await);
+    let before = active_conversations(&store, "2026-03-08", "Asia/Kathmandu").await;
     assert_eq!(before, (Some(6), Some(1)));
 
     // As the upgrade leaves a database with stored events: no sketches, and every event below
@@ -278,7 +281,7 @@ async fn an_upgraded_database_adds_its_stored_dms_to_the_active_conversations(ba
     .await
     .unwrap();
     assert_eq!(
-        active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await),
+        active_conversations(&store, "2026-03-08", "Asia/Kathmandu").await,
         (Some(0), Some(0))
     );
     // A DM after the upgrade, in a conversation the stored events also have.
@@ -296,14 +299,14 @@ async fn an_upgraded_database_adds_its_stored_dms_to_the_active_conversations(ba
         .await
         .unwrap();
     assert_eq!(
-        active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await),
+        active_conversations(&store, "2026-03-08", "Asia/Kathmandu").await,
         (Some(1), Some(0))
     );
 
     let run = store.fill_conversation_sketches().await.unwrap();
     assert_eq!((run.events, run.done), (55, true));
     assert_eq!(
-        active(day_report(&store, "2026-03-08", "Asia/Kathmandu").await),
+        active_conversations(&store, "2026-03-08", "Asia/Kathmandu").await,
         before,
         "the stored DMs are counted once, with the new one in a conversation they had"
     );
@@ -318,11 +321,7 @@ async fn folding_the_conversations_quarter_hours_changes_no_count(backend: Backe
     let zones = ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu"];
     let mut before = Vec::new();
     for zone in zones {
-        let report = day_report(&store, "2026-03-08", zone).await;
-        before.push((
-            report.figures.active_conversations,
-            report.previous.active_conversations,
-        ));
+        before.push(active_conversations(&store, "2026-03-08", zone).await);
     }
     assert_eq!(before[0], (Some(8), Some(3)));
 
@@ -334,11 +333,7 @@ async fn folding_the_conversations_quarter_hours_changes_no_count(backend: Backe
     assert!(removed.sketch_hours_folded >= 4 * 24, "{removed:?}");
     let mut after = Vec::new();
     for zone in zones {
-        let report = day_report(&store, "2026-03-08", zone).await;
-        after.push((
-            report.figures.active_conversations,
-            report.previous.active_conversations,
-        ));
+        after.push(active_conversations(&store, "2026-03-08", zone).await);
     }
     assert_eq!(after, before);
 
@@ -368,12 +363,8 @@ async fn folding_the_conversations_quarter_hours_changes_no_count(backend: Backe
     .unwrap();
     assert!(deleted.rows_affected() > 0);
     for (zone, counts) in zones.iter().zip(&before).take(2) {
-        let report = day_report(&store, "2026-03-08", zone).await;
         assert_eq!(
-            (
-                report.figures.active_conversations,
-                report.previous.active_conversations
-            ),
+            active_conversations(&store, "2026-03-08", zone).await,
             *counts,
             "{zone}"
         );
