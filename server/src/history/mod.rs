@@ -331,18 +331,27 @@ pub async fn for_admin(
         query.zone = remembered.clone();
     }
     let report = answer(store, whose, &query, now_ms).await?;
-    if let Some(zone) = named.filter(|zone| Some(zone) != remembered.as_ref()) {
-        if let Err(error) = store.accounts().set_time_zone(&email, &zone).await {
-            // The report stands; the zone is asked for again next time.
-            tracing::warn!(error = %error_chain(&error), "an admin's time zone was not remembered");
-        }
+    if let Some(zone) = &named {
+        remember(store, &email, zone, remembered.as_deref()).await;
     }
     Ok(report)
 }
 
+/// Remembers `zone` as the admin `email`'s unless it is `remembered`
+/// already. A failure is logged, and the page that named it stands: the
+/// zone is asked for again next time.
+async fn remember(store: &Store, email: &str, zone: &str, remembered: Option<&str>) {
+    if remembered == Some(zone) {
+        return;
+    }
+    if let Err(error) = store.accounts().set_time_zone(email, zone).await {
+        tracing::warn!(error = %error_chain(&error), "an admin's time zone was not remembered");
+    }
+}
+
 /// The time zone the live view counts today in for the admin `email`: the
-/// one `named` (a 400 when it is not an IANA name; remembered as theirs),
-/// else the one they chose before, if any.
+/// one `named` (a 400 when it is not an IANA name; remembered as theirs,
+/// like a range's), else the one they chose before, if any.
 pub async fn live_zone(
     store: &Store,
     named: Option<String>,
@@ -363,20 +372,10 @@ pub async fn live_zone(
         .await
         .map_err(|error| unreadable(&error))?;
     match named {
-        Some(zone) if Some(&zone) != remembered.as_ref() => {
-            store
-                .accounts()
-                .set_time_zone(&email, &zone)
-                .await
-                .map_err(|error| {
-                    tracing::error!(error = %error_chain(&error), "an admin's time zone was not remembered");
-                    HistoryFailure::unavailable(
-                        "the time zone could not be remembered; see the server log",
-                    )
-                })?;
+        Some(zone) => {
+            remember(store, &email, &zone, remembered.as_deref()).await;
             Ok(Some(zone))
         }
-        Some(zone) => Ok(Some(zone)),
         None => Ok(remembered),
     }
 }
