@@ -71,6 +71,10 @@ test("a range in the browser's zone, compared with the period before, live, as C
       rows.map((row) => Number(row.split(",")[columns.indexOf(name)])).reduce((a, b) => a + b, 0);
     expect(column("dms_received")).toBe(parseCount(await card("dms-received").locator(".stat-value").textContent()));
     expect(column("dms_sent")).toBe(1);
+    // Each step's active conversations: the range's three, each counted in every step it has a DM in.
+    expect(columns.at(-1)).toBe("active_conversations");
+    expect(column("active_conversations")).toBeGreaterThanOrEqual(3);
+    await expect(page.locator(".range-chart svg g title").last()).toContainText("conversations active");
     expect(rows[0].split(",")[0]).toMatch(/\+05:30$/);
 
     // The previous period over the chart: its one DM 30 hours ago, step beside step.

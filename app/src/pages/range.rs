@@ -377,7 +377,10 @@ fn RangeChart(report: RwSignal<HistoryReport>) -> impl IntoView {
                 .map(|(slot, point)| {
                     let x = slot as i64 * SLOT + 10;
                     let (received, sent) = (point.figures.dms_received, point.figures.dms_sent);
-                    let title = format!("{}: {received} received, {sent} sent", point.label);
+                    let mut title = format!("{}: {received} received, {sent} sent", point.label);
+                    if let Some(active) = point.figures.active_conversations {
+                        title.push_str(&format!(", {active} conversations active"));
+                    }
                     view! {
                         <g data-start=point.start.clone()>
                             <title>{title}</title>

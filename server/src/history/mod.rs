@@ -159,6 +159,18 @@ pub async fn report(
     spans.push(span.previous_ms());
     let mut tallies = tallies_of(store, reading, &spans, reading.figures()).await?;
     let previous = tallies.pop().unwrap_or_default();
+    // The service's active conversations, step by step, for the range (its
+    // steps merged) and the previous period, in one read.
+    let active = match reading.whose {
+        Whose::Service => {
+            let previous = [span.previous_ms()];
+            store
+                .active_conversations_by_step(&[&span.steps, &previous])
+                .await?
+        }
+        Whose::Account(_) => Vec::new(),
+    };
+    let counted = |count: u64| Some(count as i64);
     let mut whole = Tally::default();
     for tally in &tallies {
         whole.merge(tally);
@@ -167,11 +179,18 @@ pub async fn report(
         .steps
         .iter()
         .zip(&tallies)
-        .map(|((start_ms, _), tally)| HistoryPoint {
+        .enumerate()
+        .map(|(step, ((start_ms, _), tally))| HistoryPoint {
             start_ms: *start_ms,
             start: span.written(*start_ms),
             label: span.step_label(*start_ms),
-            figures: tally.figures(),
+            figures: RangeFigures {
+                active_conversations: active
+                    .first()
+                    .and_then(|range| range.steps.get(step).copied())
+                    .and_then(counted),
+                ..tally.figures()
+            },
         })
         .collect();
     let previous_points = if span.overlays() {
@@ -190,17 +209,14 @@ pub async fn report(
         Vec::new()
     };
     let (previous_from, previous_to) = span.previous_ms();
-    let mut figures = whole.figures();
-    let mut previous = previous.figures();
-    if reading.whose == Whose::Service {
-        let (first, last) = (span.steps.first(), span.steps.last());
-        if let (Some((from, _)), Some((_, to))) = (first, last) {
-            let spans = [(*from, *to), (previous_from, previous_to)];
-            let active = store.active_conversations(&spans).await?;
-            figures.active_conversations = active.first().map(|count| *count as i64);
-            previous.active_conversations = active.get(1).map(|count| *count as i64);
-        }
-    }
+    let figures = RangeFigures {
+        active_conversations: active.first().and_then(|range| counted(range.whole)),
+        ..whole.figures()
+    };
+    let previous = RangeFigures {
+        active_conversations: active.get(1).and_then(|before| counted(before.whole)),
+        ..previous.figures()
+    };
     let note = match reading.whose {
         Whose::Service => None,
         Whose::Account(_) => {
@@ -389,14 +405,16 @@ pub fn unreadable(error: &StoreError) -> HistoryFailure {
 
 /// The CSV's header row: one column per figure after the step's start and
 /// end (RFC 4180, CRLF line ends); an account's has no `refused` (refusals
-/// belong to no account).
+/// belong to no account) and no `active_conversations` (kept for the
+/// service only).
 pub fn csv_header(account: bool) -> &'static str {
     if account {
         "start,end,dms_received,dms_sent,story_replies,reactions,comments,\
 mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s\r\n"
     } else {
         "start,end,dms_received,dms_sent,story_replies,reactions,comments,\
-mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s,refused\r\n"
+mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s,refused,\
+active_conversations\r\n"
     }
 }
 
@@ -424,12 +442,18 @@ pub fn csv_chunks(
             };
             let reading = Reading { whose, now_ms };
             let tallies = tallies_of(&store, reading, &steps, reading.figures()).await?;
+            let active = match whose {
+                Whose::Service => store.active_conversations_by_step(&[&steps]).await?,
+                Whose::Account(_) => Vec::new(),
+            };
+            let active = active.first().map(|run| run.steps.as_slice());
             let mut text = String::new();
-            for ((start_ms, end_ms), tally) in steps.iter().zip(&tallies) {
+            for (step, ((start_ms, end_ms), tally)) in steps.iter().zip(&tallies).enumerate() {
                 let figures = tally.figures();
                 csv_row(&mut text, &span, *start_ms, *end_ms, &figures);
-                if account.is_none() {
-                    text.push_str(&format!(",{}", figures.refused));
+                if let Some(active) = active {
+                    let count = active.get(step).copied().unwrap_or_default();
+                    text.push_str(&format!(",{},{count}", figures.refused));
                 }
                 text.push_str("\r\n");
             }

@@ -307,17 +307,57 @@ async fn fold_step(
     Ok(((to - from) / HOUR_MS) as u64)
 }
 
-/// The active conversations of each of `spans` (`[start, end)` on
-/// quarter-hours), estimated, in one read: every sketch of every unit a
-/// span is read as, every slot's, merged. A span is read in days and hours
-/// before the fold's cursor, in quarter-hours after it (the cursor only
-/// moves on and the quarter-hours stay, so a fold between the two reads
-/// changes nothing).
-pub(super) async fn read(
+/// The active conversations of each step of each of `runs` (runs of
+/// consecutive `[start, end)` spans on quarter-hours) and of each run as a
+/// whole, estimated, in one read: a run's whole is its steps' sketches
+/// merged, so a conversation active in two steps counts once there (see
+/// [`read_sketches`]).
+pub(super) async fn read_by_step(
+    reader: &AnyPool,
+    backend: Backend,
+    runs: &[&[(i64, i64)]],
+) -> Result<Vec<ActiveByStep>, sqlx::Error> {
+    let spans: Vec<(i64, i64)> = runs.iter().flat_map(|run| run.iter().copied()).collect();
+    let mut sketches = read_sketches(reader, backend, &spans).await?.into_iter();
+    Ok(runs
+        .iter()
+        .map(|run| {
+            let mut whole = Sketch::default();
+            let steps = sketches
+                .by_ref()
+                .take(run.len())
+                .map(|sketch| {
+                    whole.merge(&sketch);
+                    sketch.estimate()
+                })
+                .collect();
+            ActiveByStep {
+                steps,
+                whole: whole.estimate(),
+            }
+        })
+        .collect())
+}
+
+/// The active conversations of a run of steps ([`read_by_step`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActiveByStep {
+    /// Each step's, in the run's order.
+    pub steps: Vec<u64>,
+    /// The run's as a whole (at most the steps' sum).
+    pub whole: u64,
+}
+
+/// The sketch of each of `spans` (`[start, end)` on quarter-hours), in one
+/// read: every sketch of every unit a span is read as, every slot's,
+/// merged. A span is read in days and hours before the fold's cursor, in
+/// quarter-hours after it (the cursor only moves on and the quarter-hours
+/// stay, so a fold between the two reads changes nothing).
+async fn read_sketches(
     reader: &AnyPool,
     backend: Backend,
     spans: &[(i64, i64)],
-) -> Result<Vec<u64>, sqlx::Error> {
+) -> Result<Vec<Sketch>, sqlx::Error> {
     use serde_json::json;
     let (folded_below,): (Option<i64>,) =
         sqlx::query_as("SELECT below_ms FROM conversation_sketches_fold")
@@ -374,7 +414,7 @@ pub(super) async fn read(
             into.merge(&sketch);
         }
     }
-    Ok(merged.iter().map(Sketch::estimate).collect())
+    Ok(merged)
 }
 
 /// Adds the events stored before the sketches to them, newest first, a

@@ -40,6 +40,7 @@ use crate::event::{Rejection, WebhookEvent};
 pub use business_accounts::{
     AccountDetail, AccountOrder, AccountRecord, AccountRecords, PageRequest,
 };
+pub use conversation_sketches::ActiveByStep;
 pub use snapshot::SnapshotRows;
 pub use storage::{DiskSpace, StorageUse};
 use write_health::WriteHealth;
@@ -305,10 +306,14 @@ impl Store {
         Ok(history::read(&self.reader, self.backend, whose, spans, figures).await?)
     }
 
-    /// The active conversations (with a DM) of each of `spans` (`[start,
-    /// end)` on quarter-hours), estimated (see [`conversation_sketches`]).
-    pub async fn active_conversations(&self, spans: &[(i64, i64)]) -> Result<Vec<u64>, StoreError> {
-        Ok(conversation_sketches::read(&self.reader, self.backend, spans).await?)
+    /// The active conversations (with a DM) of each step of each of `runs` (runs of
+    /// consecutive spans on quarter-hours, a range's steps say) and of each
+    /// run as a whole, estimated, in one read (see [`conversation_sketches`]).
+    pub async fn active_conversations_by_step(
+        &self,
+        runs: &[&[(i64, i64)]],
+    ) -> Result<Vec<ActiveByStep>, StoreError> {
+        Ok(conversation_sketches::read_by_step(&self.reader, self.backend, runs).await?)
     }
 
     /// Adds the DMs stored before the conversations' sketches were kept to

@@ -82,6 +82,11 @@ async fn todays_report_and_its_csv_count_the_deliveries_of_today() {
         last.figures.dms_received, 2,
         "today's DMs are in the last step"
     );
+    assert!(report.figures.active_conversations.unwrap_or_default() > 0);
+    assert_eq!(
+        last.figures.active_conversations, report.figures.active_conversations,
+        "today's conversations are active in the last step"
+    );
 
     let response = app
         .get("/api/admin/history.csv?range=24h&zone=Asia/Kathmandu")
@@ -110,7 +115,10 @@ async fn todays_report_and_its_csv_count_the_deliveries_of_today() {
         assert_eq!(cells[0], point.start);
         assert_eq!(cells[2], point.figures.dms_received.to_string());
         assert_eq!(cells[3], point.figures.dms_sent.to_string());
+        let active = point.figures.active_conversations.unwrap().to_string();
+        assert_eq!(cells.last(), Some(&active.as_str()), "{line}");
     }
+    assert_eq!(columns.last(), Some(&"active_conversations"));
 }
 
 #[tokio::test]

@@ -398,10 +398,18 @@ async fn figures_of(store: &Store, url: &str) -> Figures {
         );
     }
     let accounts = account_hours_of(store, url, &page, start, end).await;
-    let mut spans = quarters.clone();
-    spans.push((start, end));
-    let active = store.active_conversations(&spans).await.unwrap();
-    let estimated = active.last().copied().unwrap_or_default() as f64;
+    let whole = [(start, end)];
+    let read = store
+        .active_conversations_by_step(&[&quarters, &whole])
+        .await
+        .unwrap();
+    assert_eq!(
+        read[0].whole, read[1].whole,
+        "the quarter-hours' sketches merged and the span read in days give one estimate"
+    );
+    let mut active = read[0].steps.clone();
+    active.push(read[0].whole);
+    let estimated = read[0].whole as f64;
     let counted = stored_conversations(url, start, end).await as f64;
     assert!(
         (estimated - counted).abs() <= 2.0_f64.max(0.07 * counted),

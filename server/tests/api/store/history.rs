@@ -126,10 +126,16 @@ async fn a_day_in_any_zone_counts_what_happened_in_it(backend: Backend) {
         ),
         (Some(9), Some(4))
     );
-    assert_eq!(
-        new_york.points[0].figures.active_conversations, None,
-        "a step has no count of its own"
-    );
+    // Each hour's own: 05:00 UTC (the day's first hour) holds the 5th instant, 18:00 UTC
+    // (its 14th) the 6th to 8th, 03:00 UTC the next day (its last) the 9th.
+    let by_hour: Vec<Option<i64>> = new_york
+        .points
+        .iter()
+        .map(|point| point.figures.active_conversations)
+        .collect();
+    let mut expected = vec![Some(0); 23];
+    (expected[0], expected[13], expected[22]) = (Some(5), Some(8), Some(9));
+    assert_eq!(by_hour, expected, "each hour's active conversations");
     assert_eq!(
         new_york.points.len(),
         23,
