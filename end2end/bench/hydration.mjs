@@ -28,8 +28,9 @@ try {
     const context = await browser.newContext();
     await context.addCookies([{ name: cookieName, value: cookieValue, url }]);
     const page = await context.newPage();
-    cold.push(await msToHydrated(page));
-    warm.push(await msToHydrated(page));
+    const seen = watch(page);
+    cold.push(await msToHydrated(page, seen));
+    warm.push(await msToHydrated(page, seen));
     await context.close();
   }
 } finally {
@@ -37,17 +38,45 @@ try {
 }
 console.log(JSON.stringify({ cold, warm }));
 
-async function msToHydrated(page) {
+// What the page said (console, uncaught errors, failed requests), kept so
+// that a load that never hydrates can say why.
+function watch(page) {
+  const seen = [];
+  page.on("console", (message) => seen.push(`console ${message.type()}: ${message.text()}`));
+  page.on("pageerror", (error) => seen.push(`page error: ${error.message}`));
+  page.on("requestfailed", (request) =>
+    seen.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ""}`),
+  );
+  return seen;
+}
+
+async function msToHydrated(page, seen) {
+  seen.length = 0;
   await page.goto(`${url}/admin`);
   if (!page.url().endsWith("/admin")) {
     throw new Error(`expected the dashboard, the browser is at ${page.url()}`);
   }
-  const mark = await page.waitForFunction(
-    (name) => performance.getEntriesByName(name)[0]?.startTime,
-    MARK,
-    { timeout: 15_000 },
-  );
-  return mark.jsonValue();
+  try {
+    const mark = await page.waitForFunction(
+      (name) => performance.getEntriesByName(name)[0]?.startTime,
+      MARK,
+      { timeout: 15_000 },
+    );
+    return mark.jsonValue();
+  } catch (error) {
+    const state = await page
+      .evaluate(() => ({
+        badge: document.querySelector(".live-badge")?.textContent,
+        resources: performance
+          .getEntriesByType("resource")
+          .map((entry) => `${entry.name} ${Math.round(entry.duration)} ms ${entry.transferSize} B`),
+      }))
+      .catch((reason) => ({ unreadable: String(reason) }));
+    throw new Error(
+      `no hydration mark within 15 s: ${JSON.stringify(state)}; the page said: ${JSON.stringify(seen)}`,
+      { cause: error },
+    );
+  }
 }
 
 function required(name) {
