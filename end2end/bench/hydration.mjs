@@ -52,7 +52,7 @@ function watch(page) {
 
 async function msToHydrated(page, seen) {
   seen.length = 0;
-  await page.goto(`${url}/admin`);
+  const response = await page.goto(`${url}/admin`);
   if (!page.url().endsWith("/admin")) {
     throw new Error(`expected the dashboard, the browser is at ${page.url()}`);
   }
@@ -72,8 +72,14 @@ async function msToHydrated(page, seen) {
           .map((entry) => `${entry.name} ${Math.round(entry.duration)} ms ${entry.transferSize} B`),
       }))
       .catch((reason) => ({ unreadable: String(reason) }));
+    const answer = response && {
+      status: response.status(),
+      headers: await response.headersArray(),
+      fromCache: response.request().timing().responseStart <= 0,
+    };
     throw new Error(
-      `no hydration mark within 15 s: ${JSON.stringify(state)}; the page said: ${JSON.stringify(seen)}`,
+      `no hydration mark within 15 s: ${JSON.stringify(state)}; the page's answer: ` +
+        `${JSON.stringify(answer)}; the page said: ${JSON.stringify(seen)}`,
       { cause: error },
     );
   }

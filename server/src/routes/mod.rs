@@ -29,7 +29,11 @@ use axum::{
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::{services::ServeDir, timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::{
+    services::{ServeDir, ServeFile},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
 
 use std::sync::Arc;
 
@@ -54,8 +58,8 @@ pub fn router(state: AppState) -> Router {
     let pages = generate_route_list(App);
     let contexts = page_contexts(&state);
     let options = state.leptos_options.clone();
-    let pkg_dir =
-        std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let site_root = std::path::Path::new(options.site_root.as_ref()).to_path_buf();
+    let pkg_dir = site_root.join(options.site_pkg_dir.as_ref());
     let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/admin") }))
         .route("/api/auth/login", post(login::log_in))
@@ -89,8 +93,9 @@ pub fn router(state: AppState) -> Router {
         // The built assets, from a file service only: no page or handler can
         // answer under /pkg, so the guard's public prefix grants files alone.
         .nest("/pkg", assets(pkg_dir))
+        .merge(site_files(&site_root))
         .leptos_routes_with_context(&state, pages, contexts, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(not_found)
         // Outermost last: trace, headers, timeout, path form, CSRF, session, body limit.
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(
@@ -127,6 +132,35 @@ fn page_contexts(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static 
         provide_context(stats.clone());
         provide_context(alerts.clone());
     }
+}
+
+/// The site's own files outside `/pkg` (the favicon), from a file service.
+/// Not through `leptos_axum`'s file handler: it serves a file inside a
+/// reactive owner made under whichever one the thread holds, and so, while a
+/// page rendered beside it, took that page's headers (its
+/// `Content-Security-Policy`) for the file, and the page went out with the
+/// policy that lets nothing run.
+fn site_files(site_root: &std::path::Path) -> Router<AppState> {
+    Router::new()
+        .route_service(
+            "/favicon.svg",
+            ServeFile::new(site_root.join("favicon.svg")),
+        )
+        .layer(middleware::from_fn(asset_caching))
+}
+
+/// Any other path: the app's "Page not found." page, a 404, rendered like
+/// every page (its own headers, its own nonce).
+async fn not_found(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let options = state.leptos_options.clone();
+    let page = leptos_axum::render_app_async_with_context(page_contexts(&state), move || {
+        shell(options.clone())
+    });
+    let mut response = page(request).await;
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
 }
 
 /// `/pkg`: the built wasm, js and css. The brotli or gzip copy the release

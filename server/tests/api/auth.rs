@@ -378,3 +378,47 @@ async fn responses_carry_security_headers_and_pages_a_nonce_policy() {
         "a fresh nonce per response"
     );
 }
+
+/// Every page keeps its own policy while the site's files are served beside
+/// it: a file served while a page renders once took the page's headers (its
+/// policy) with it, leaving the page with the policy that lets nothing run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_keeps_its_policy_while_files_are_served_beside_it() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("favicon.svg"), "<svg></svg>").unwrap();
+    let root = site.path().to_path_buf();
+    let app = spawn_app_with(move |config| config.site_root = root).await;
+    let strict = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let node = app.node.clone();
+        tasks.spawn(async move {
+            for _ in 0..100 {
+                let (page, file) = tokio::join!(node.get("/admin"), node.get("/favicon.svg"));
+                assert_eq!(
+                    (page.status(), file.status()),
+                    (StatusCode::OK, StatusCode::OK)
+                );
+                let policy = page.headers()["content-security-policy"].to_str().unwrap();
+                assert!(
+                    policy.contains("'nonce-"),
+                    "the page's own policy: {policy}"
+                );
+                assert_eq!(file.headers()["content-security-policy"], strict);
+                assert_eq!(file.text().await.unwrap(), "<svg></svg>");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    // Any other path is the app's own 404 page, with a page's policy.
+    let missing = app.node.get("/nowhere").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let policy = missing.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("'nonce-"), "{policy}");
+    assert!(missing.text().await.unwrap().contains("Page not found."));
+}

@@ -32,6 +32,7 @@ impl std::ops::Deref for TestApp {
 
 /// The HTTP face of a running server (in this process or another one),
 /// logged in as the test admin once [`Node::log_in`] succeeded.
+#[derive(Clone)]
 pub struct Node {
     pub address: String,
     pub client: reqwest::Client,
