@@ -102,8 +102,9 @@ pub struct HistoryCost {
     /// Mean compute time per range of the busiest account: (name, ms).
     pub account_ranges: Vec<(&'static str, f64)>,
     /// Mean time to compute the live snapshot on this history, ms: with no
-    /// time zone chosen, and with one (today's counts in it read from the
-    /// last 26 hours of quarter-hours).
+    /// time zone chosen, and with one (today's counts in Asia/Kathmandu,
+    /// read from the history's hours and the quarter-hours after its
+    /// midnight).
     pub snapshot_ms: (f64, f64),
 }
 
@@ -543,7 +544,7 @@ pub fn report(table: &mut String, costs: &[HistoryCost]) {
         );
         let _ = writeln!(
             table,
-            "| the live snapshot on that history ({}: mean of {} refreshes) | {:.2} ms with no time zone chosen, {:.2} ms with one (today in it from 26 hours of quarter-hours) |",
+            "| the live snapshot on that history ({}: mean of {} refreshes) | {:.2} ms with no time zone chosen, {:.2} ms with one (today in Asia/Kathmandu, from the history's hours and quarter-hours) |",
             cost.engine,
             crate::snapshot_cost::REFRESHES,
             cost.snapshot_ms.0,

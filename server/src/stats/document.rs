@@ -87,36 +87,19 @@ pub fn document(rows: &SnapshotRows, node: NodeView<'_>) -> StatsSnapshot {
 }
 
 /// Today's counts in each zone admins chose, the zones whose day began at
-/// the same instant (and whose offset is the same now) together, summed from the history's quarter-hours since
-/// then (every zone's day begins on a quarter-hour). A name the zone
-/// database does not know is left out.
+/// the same instant (and whose offset is the same now) together, summed from
+/// the history's rows since then ([`SnapshotRows::zone_units`]). A name the
+/// zone database does not know is left out.
 pub fn zones_today(rows: &SnapshotRows) -> Vec<ZoneToday> {
-    let Ok(now) = jiff::Timestamp::from_millisecond(rows.read_at_ms) else {
-        return Vec::new();
-    };
     let mut days: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
     for name in &rows.chosen_zones {
-        let Ok(zone) = jiff::tz::TimeZone::get(name) else {
-            continue;
-        };
-        let here = now.to_zoned_datetime(zone);
-        let offset_s = i64::from(here.offset().seconds());
-        if let Ok(start) = here.start_of_day() {
-            let since_ms = start.timestamp().as_millisecond();
-            days.entry((since_ms, offset_s))
-                .or_default()
-                .push(name.clone());
+        if let Some(day) = crate::clock::start_of_day(name, rows.read_at_ms) {
+            days.entry(day).or_default().push(name.clone());
         }
     }
     days.into_iter()
         .map(|((since_ms, offset_s), zones)| {
-            let count = |metric: Metric| {
-                rows.metric_quarters
-                    .iter()
-                    .filter(|(start_ms, name, _)| *start_ms >= since_ms && name == metric.as_str())
-                    .map(|(_, _, count)| count)
-                    .sum()
-            };
+            let count = |metric: Metric| rows.counted_since(since_ms, metric.as_str());
             ZoneToday {
                 zones,
                 since_ms,

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::event::Metric;
 
-/// How far back a snapshot reads the quarter-hours for the zones admins
+/// How far back a snapshot reads the history's hours for the zones admins
 /// chose: today began less than this long ago in any zone (a day is at most
 /// 25 hours long).
 pub const ZONE_DAYS_WITHIN_MS: i64 = 26 * HOUR_MS;
@@ -49,10 +49,33 @@ pub struct SnapshotRows {
     pub waiting_since: Vec<(i64, i64)>,
     /// The time zones admins chose (IANA names, each once).
     pub chosen_zones: Vec<String>,
-    /// `(quarter_ms, metric, count)` of the history's quarter-hours of the
-    /// last [`ZONE_DAYS_WITHIN_MS`], where a count is not 0; read only when
-    /// an admin chose a zone (today began within them in every zone).
-    pub metric_quarters: Vec<(i64, String, i64)>,
+    /// `(unit_ms, start_ms, metric, count)` of the history's rows today in
+    /// every chosen zone is made of, where a count is not 0: its hours of
+    /// the last [`ZONE_DAYS_WITHIN_MS`] (today began within them in every
+    /// zone), and the quarter-hours between a zone's midnight and the next
+    /// hour where that midnight is not on the hour (Asia/Kolkata's,
+    /// Asia/Kathmandu's). Read only when an admin chose a zone.
+    pub zone_units: Vec<(i64, i64, String, i64)>,
+}
+
+impl SnapshotRows {
+    /// The count of `metric` from `since_ms` (a zone's midnight: on a
+    /// quarter-hour) to the read, from [`Self::zone_units`]: the
+    /// quarter-hours up to the first whole hour, then the hours.
+    pub fn counted_since(&self, since_ms: i64, metric: &str) -> i64 {
+        let first_hour = floor(since_ms + HOUR_MS - 1, HOUR_MS);
+        self.zone_units
+            .iter()
+            .filter(|(unit, start, name, _)| {
+                name == metric
+                    && match *unit {
+                        HOUR_MS => *start >= first_hour,
+                        _ => *start >= since_ms && *start < first_hour,
+                    }
+            })
+            .map(|(_, _, _, count)| count)
+            .sum()
+    }
 }
 
 /// The first minute of the series that ends in `now_ms`'s minute.
@@ -140,34 +163,53 @@ pub(super) async fn read(
     .into_iter()
     .map(|(zone,)| zone)
     .collect();
-    let metric_quarters = if chosen_zones.is_empty() {
+    let zone_units = if chosen_zones.is_empty() {
         Vec::new()
     } else {
+        // Each midnight off the hour adds its quarter-hours up to the hour.
+        let midnights: std::collections::BTreeSet<i64> = chosen_zones
+            .iter()
+            .filter_map(|zone| crate::clock::start_of_day(zone, now_ms))
+            .map(|(since_ms, _)| since_ms)
+            .filter(|since_ms| since_ms.rem_euclid(HOUR_MS) != 0)
+            .collect();
+        let quarters: String = midnights
+            .iter()
+            .map(|since_ms| {
+                let hour_after = floor(*since_ms, HOUR_MS) + HOUR_MS;
+                format!(
+                    " OR (unit_ms = {QUARTER_MS} AND start_ms >= {since_ms} \
+                     AND start_ms < {hour_after})"
+                )
+            })
+            .collect();
         let sums: Vec<String> = Metric::ALL
             .iter()
             .map(|metric| format!("CAST(sum({}) AS BIGINT)", Figure::Metric(*metric).column()))
             .collect();
         let rows = sqlx::query(&format!(
-            "SELECT start_ms, {} FROM history
-             WHERE unit_ms = $1 AND start_ms BETWEEN $2 AND $3 GROUP BY start_ms",
+            "SELECT unit_ms, start_ms, {} FROM history
+             WHERE (unit_ms = $1 AND start_ms BETWEEN $2 AND $3){quarters}
+             GROUP BY unit_ms, start_ms",
             sums.join(", ")
         ))
-        .bind(QUARTER_MS)
-        .bind(floor(now_ms - ZONE_DAYS_WITHIN_MS, QUARTER_MS))
+        .bind(HOUR_MS)
+        .bind(floor(now_ms - ZONE_DAYS_WITHIN_MS, HOUR_MS))
         .bind(now_ms)
         .fetch_all(&mut *tx)
         .await?;
-        let mut quarters = Vec::new();
+        let mut units = Vec::new();
         for row in rows {
-            let start_ms: i64 = row.try_get(0)?;
+            let unit_ms: i64 = row.try_get(0)?;
+            let start_ms: i64 = row.try_get(1)?;
             for (index, metric) in Metric::ALL.iter().enumerate() {
-                let count: i64 = row.try_get(index + 1)?;
+                let count: i64 = row.try_get(index + 2)?;
                 if count != 0 {
-                    quarters.push((start_ms, metric.as_str().to_string(), count));
+                    units.push((unit_ms, start_ms, metric.as_str().to_string(), count));
                 }
             }
         }
-        quarters
+        units
     };
     tx.commit().await?;
     Ok(SnapshotRows {
@@ -184,7 +226,7 @@ pub(super) async fn read(
         reply_buckets,
         waiting_since,
         chosen_zones,
-        metric_quarters,
+        zone_units,
     })
 }
 
