@@ -196,6 +196,12 @@ pub struct MinuteBucket {
     pub received: i64,
 }
 
+/// The entry of `days` that counts today in `zone`, if any.
+fn day_in<'a>(days: &'a [ZoneToday], zone: &str) -> Option<&'a ZoneToday> {
+    days.iter()
+        .find(|day| day.zones.iter().any(|name| name == zone))
+}
+
 /// Whether `zone` names UTC itself, whose day is every snapshot's `today`.
 pub fn is_utc(zone: &str) -> bool {
     matches!(
@@ -216,10 +222,7 @@ impl StatsSnapshot {
         if is_utc(zone) {
             return Some(0);
         }
-        self.zones_today
-            .iter()
-            .find(|day| day.zones.iter().any(|name| name == zone))
-            .map(|day| day.offset_s)
+        day_in(&self.zones_today, zone).map(|day| day.offset_s)
     }
 
     /// This snapshot with `today` meaning today in `zone` when it counts
@@ -227,10 +230,7 @@ impl StatsSnapshot {
     /// (no admin chose the zone yet) and for UTC.
     pub fn in_zone(mut self, zone: &str) -> StatsSnapshot {
         let days = std::mem::take(&mut self.zones_today);
-        if let Some(today) = days
-            .iter()
-            .find(|day| day.zones.iter().any(|name| name == zone))
-        {
+        if let Some(today) = day_in(&days, zone) {
             self.set_today(today);
         }
         self.zones_today = days;

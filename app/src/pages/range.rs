@@ -119,14 +119,7 @@ pub fn RangeView(
                             .into_any()
                     }
                     Err(failure) => {
-                        #[cfg(feature = "ssr")]
-                        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                            response.set_status(if failure.bad_request {
-                                http::StatusCode::BAD_REQUEST
-                            } else {
-                                http::StatusCode::SERVICE_UNAVAILABLE
-                            });
-                        }
+                        super::answer_status(&failure);
                         view! { <p class="error" role="alert">{failure.message}</p> }.into_any()
                     }
                 }

@@ -374,10 +374,7 @@ pub async fn live_zone(
     email: Option<String>,
 ) -> Result<Option<String>, HistoryFailure> {
     if let Some(zone) = &named {
-        if jiff::tz::TimeZone::get(zone).is_err() {
-            let unknown = range::RangeError::UnknownZone(zone.clone());
-            return Err(HistoryFailure::bad_request(unknown.to_string()));
-        }
+        range::time_zone(zone).map_err(|error| HistoryFailure::bad_request(error.to_string()))?;
     }
     let Some(email) = email else {
         return Ok(named);

@@ -144,13 +144,17 @@ pub struct Span {
     pub still_changing: bool,
 }
 
+/// The time zone the IANA name `name` names, or why not.
+pub fn time_zone(name: &str) -> Result<TimeZone, RangeError> {
+    TimeZone::get(name).map_err(|_| RangeError::UnknownZone(name.to_string()))
+}
+
 impl Span {
     /// Places `request` in time as of `now`.
     pub fn resolve(request: &HistoryQuery, now: Timestamp) -> Result<Span, RangeError> {
         let given = |value: &Option<String>| value.clone().filter(|text| !text.is_empty());
         let zone_name = given(&request.zone).unwrap_or_else(|| "UTC".to_string());
-        let zone =
-            TimeZone::get(&zone_name).map_err(|_| RangeError::UnknownZone(zone_name.clone()))?;
+        let zone = time_zone(&zone_name)?;
         // As the database spells it (`asia/kolkata` is `Asia/Kolkata`); an
         // older name (`Asia/Calcutta`, which some browsers report) is kept.
         let zone_name = zone.iana_name().unwrap_or(&zone_name).to_string();
