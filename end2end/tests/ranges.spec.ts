@@ -179,7 +179,8 @@ test("the live view counts today in the admin's zone: the browser's until one is
 
     // Live: a new DM shows in the zone's today within a second.
     await page.waitForTimeout(500); // the stream is joined after hydration
-    await dm(Date.now(), "zone-live");
+    const liveAt = Date.now();
+    await dm(liveAt, "zone-live");
     await expect(today).toHaveText(String(kathmanduToday + 1), { timeout: 1_000 });
 
     // Remembered for the admin: another browser, in UTC and without JavaScript, shows the same day.
@@ -191,6 +192,34 @@ test("the live view counts today in the admin's zone: the browser's until one is
       String(kathmanduToday + 1),
     );
     await plain.close();
+
+    // The accounts table, its CSV and the account's page count today in the same zone, from the
+    // whole hour nearest its midnight (18:00Z for Kathmandu's 18:15Z; from the next hour while the
+    // hour holding midnight runs), and say so.
+    const midnightHour = Math.floor(kathmanduMidnight / HOUR) * HOUR;
+    const accountsFrom =
+      midnightHour === Math.floor(Date.now() / HOUR) * HOUR
+        ? midnightHour + HOUR
+        : Math.floor((kathmanduMidnight + HOUR / 2) / HOUR) * HOUR;
+    const earlyAt = Math.min(kathmanduMidnight, utcMidnight) + 60_000;
+    const accountsToday = String([earlyAt, now - 1_000, liveAt].filter((at) => at >= accountsFrom).length);
+    await page.goto(`${node.baseURL}/admin/accounts`);
+    await expect(page.getByTestId("accounts-summary")).toContainText(/today: from \d\d:\d\d in Asia\/Kath?mandu/);
+    const accountRow = page.locator('tr[data-account="e2e-biz"]');
+    await expect(accountRow.locator('[data-col="received"]')).toHaveText(accountsToday);
+    await expect(page.getByTestId("accounts-csv")).toHaveAttribute("href", /zone=Asia%2FKath?mandu/);
+    const [accountsCsv] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByTestId("accounts-csv").click(),
+    ]);
+    const csvLines = readFileSync(await accountsCsv.path(), "utf8").trimEnd().split("\r\n");
+    expect(csvLines).toHaveLength(2);
+    expect(csvLines[1].split(",").slice(0, 2)).toEqual(["e2e-biz", accountsToday]);
+    await accountRow.locator("th a").click();
+    await expect(page.getByTestId("account-today")).toContainText(/ in Asia\/Kath?mandu/);
+    await expect(page.locator('[data-stat="received"] .stat-value')).toHaveText(accountsToday);
+    await page.goto(`${node.baseURL}/admin`);
+    await expect(page.locator(".live-badge")).toHaveText("Live", { timeout: 10_000 });
 
     // Chosen on the page: UTC's day.
     await page.getByLabel("Time zone (IANA name, such as Europe/London)").fill("UTC");

@@ -4,12 +4,14 @@
 //! (`pulse_account_figures_catch_up_seconds`, in the background), then
 //! (`pulse_accounts_page_compute_seconds`) the first page, the next ones in
 //! each order, and one after DMs to many accounts (whose figures it catches
-//! up); and the main snapshot's time beside it (it carries the silent count,
-//! which must not grow with them).
+//! up); a page in an admin's time zone (its figures built on that first page,
+//! from the accounts' hours), then the next ones; and the main snapshot's
+//! time beside it (it carries the silent count, which must not grow with
+//! them).
 //!
 //! On SQLite and on Postgres. The accounts and their aggregate rows are
 //! written in SQL while the server is stopped: each account has today's DMs, four hourly rows over the last
-//! day, three waiting minutes and five reply rows in the last hour, and its
+//! day (of events, and of its history), three waiting minutes and five reply rows in the last hour, and its
 //! newest event somewhere in the last 24 h (so nearly all of them are
 //! candidates for the silence rule, the costly case).
 
@@ -30,6 +32,9 @@ const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Accounts that get a DM before the page measured after changes.
 pub const CHANGED_ACCOUNTS: u64 = 1_000;
+
+/// The page asked for in an admin's time zone (a day that is not UTC's).
+pub const ZONE_VIEW: &str = "sort=received&zone=Asia/Tokyo";
 
 /// The database the server runs on.
 pub enum Database {
@@ -60,6 +65,13 @@ pub struct AccountsCost {
     pub recomputed: u64,
     /// Mean page compute time per sort asked: (query string, ms).
     pub page_ms: Vec<(&'static str, f64)>,
+    /// The first page in [`ZONE_VIEW`]'s zone (every account's figures
+    /// read for it), ms …
+    pub zone_first_page_ms: f64,
+    /// … the server's memory growth with them, KiB …
+    pub zone_kib: u64,
+    /// … and the mean of the next [`REQUESTS`] pages, ms.
+    pub zone_page_ms: f64,
     /// Mean main snapshot compute time with these accounts.
     pub snapshot_ms: f64,
     /// One account's page (`GET /api/admin/accounts/{id}`), answered in
@@ -121,6 +133,11 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
             page_compute_ms(&server, &cookie, &http, &url, REQUESTS).await?,
         ));
     }
+    let zone_url = format!("{}/api/admin/accounts?{ZONE_VIEW}", server.base_url);
+    let rss_before_zone = server.rss_kib()?;
+    let zone_first_page_ms = page_compute_ms(&server, &cookie, &http, &zone_url, 1).await?;
+    let zone_kib = server.rss_kib()?.saturating_sub(rss_before_zone);
+    let zone_page_ms = page_compute_ms(&server, &cookie, &http, &zone_url, REQUESTS).await?;
     let now = reference::now_ms();
     let step = accounts / CHANGED_ACCOUNTS;
     let changed: Vec<String> = (0..CHANGED_ACCOUNTS)
@@ -179,6 +196,9 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         after_changes_ms,
         recomputed: recomputed as u64,
         page_ms,
+        zone_first_page_ms,
+        zone_kib,
+        zone_page_ms,
         snapshot_ms: (after.0 - before.0) / (after.1 - before.1) * 1000.0,
     })
 }
@@ -306,7 +326,7 @@ pub async fn compute_seconds(server: &Server, cookie: &str, name: &str) -> Resul
 /// The statements that write `$1` business accounts and their rows at `$2`
 /// (now, Unix ms) on either engine, with `account_id` the engine's way of
 /// writing account `i`'s id (`1784` and `i` in ten digits).
-fn fill_statements(account_id: &str) -> [String; 6] {
+fn fill_statements(account_id: &str) -> [String; 7] {
     let (day, hour, minute) = (86_400_000i64, 3_600_000i64, 60_000i64);
     // The accounts numbered from 0, and `k` from 0 to `last` for each.
     let numbered = "WITH RECURSIVE n(i) AS (
@@ -331,6 +351,13 @@ fn fill_statements(account_id: &str) -> [String; 6] {
         format!(
             "{} INSERT INTO account_hours (account_id, hour_ms, slot, events)
              SELECT {account_id}, ($2 - $2 % {hour}) - (k * 6 + i % 6) * {hour}, 0, 3 + i % 10
+             FROM n, m",
+            each(3)
+        ),
+        format!(
+            "{} INSERT INTO account_history (account_id, unit_ms, start_ms, slot, m_dm_received, m_dm_sent)
+             SELECT {account_id}, {hour}, ($2 - $2 % {hour}) - (k * 6 + i % 6) * {hour}, 0,
+                    1 + i % 7, i % 5
              FROM n, m",
             each(3)
         ),

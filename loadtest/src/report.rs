@@ -205,11 +205,18 @@ pub(crate) fn report(
         }
     }
     for cost in accounts_costs {
-        let pages: Vec<String> = cost
+        let mut pages: Vec<String> = cost
             .page_ms
             .iter()
             .map(|(view, ms)| format!("`{view}` {ms:.1} ms"))
             .collect();
+        pages.push(format!(
+            "`{}` {:.1} ms (its first page {:.0} ms, building the zone's figures, memory +{:.1} MiB)",
+            accounts_cost::ZONE_VIEW,
+            cost.zone_page_ms,
+            cost.zone_first_page_ms,
+            cost.zone_kib as f64 / 1024.0
+        ));
         let _ = writeln!(
             table,
             "| accounts page (100 rows) with {} business accounts ({}, mean of {} requests per view) | {}; the first page {:.1} ms, once the server built every account's figures in the background after its start ({:.0} ms, memory +{:.1} MiB); after DMs to {} accounts {:.1} ms ({} accounts recomputed); one account's page {:.1} ms (answered, HTTP included, median); main snapshot beside them {:.2} ms; every account as CSV {:.0} rows/s, server memory {:+.1} MiB over three downloads, {:+.1} MiB over ten |",

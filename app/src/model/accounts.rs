@@ -10,9 +10,9 @@ pub const ACCOUNTS_PER_PAGE: usize = 100;
 pub struct AccountRow {
     /// The Instagram account id.
     pub account_id: String,
-    /// DMs received today (UTC).
+    /// DMs received today (in the page's zone: see `today`).
     pub received_today: i64,
-    /// DMs sent today (UTC).
+    /// DMs sent today.
     pub sent_today: i64,
     /// Its conversations waiting for a reply (latest DM received, in the last 24 h).
     pub waiting: i64,
@@ -36,6 +36,10 @@ pub struct AccountPage {
     /// The store version it was computed at.
     pub version: i64,
     pub row: AccountRow,
+    /// The time zone its today is counted in (`None`: the UTC day).
+    pub zone: Option<String>,
+    /// What "today" means here, in words.
+    pub today: String,
     /// Counted events per UTC hour (start, events) over the previous 24
     /// hours, oldest first; hours without events left out.
     pub hours: Vec<(i64, i64)>,
@@ -106,6 +110,10 @@ pub struct AccountsPage {
     pub offset: i64,
     /// Silent accounts among all accounts (whatever the filter).
     pub silent: i64,
+    /// The time zone its today is counted in (`None`: the UTC day).
+    pub zone: Option<String>,
+    /// What "today" means here, in words.
+    pub today: String,
     /// At most [`ACCOUNTS_PER_PAGE`] rows, in the asked order.
     pub rows: Vec<AccountRow>,
 }
@@ -173,6 +181,9 @@ pub struct AccountsQuery {
     pub descending: bool,
     /// Rows to skip.
     pub offset: i64,
+    /// The time zone today is counted in (an IANA name the server checks);
+    /// `None`: the admin's, or the UTC day.
+    pub zone: Option<String>,
 }
 
 impl Default for AccountsQuery {
@@ -184,18 +195,21 @@ impl Default for AccountsQuery {
             sort: AccountSort::default(),
             descending: AccountSort::default().natural_descending(),
             offset: 0,
+            zone: None,
         }
     }
 }
 
 impl AccountsQuery {
-    /// From query-string values (`q`, `sort`, `dir`, `offset`); `Err` names
-    /// the first one that is not understood.
+    /// From query-string values (`q`, `sort`, `dir`, `offset`, `zone`);
+    /// `Err` names the first one that is not understood (a zone's name is
+    /// checked by the server).
     pub fn parse(
         filter: Option<&str>,
         sort: Option<&str>,
         dir: Option<&str>,
         offset: Option<&str>,
+        zone: Option<&str>,
     ) -> Result<Self, String> {
         let sort = match sort.filter(|value| !value.is_empty()) {
             None => AccountSort::default(),
@@ -224,11 +238,16 @@ impl AccountsQuery {
         if filter.chars().count() > 100 {
             return Err("the filter is longer than 100 characters".to_string());
         }
+        let zone = zone
+            .map(str::trim)
+            .filter(|zone| !zone.is_empty())
+            .map(str::to_string);
         Ok(AccountsQuery {
             filter,
             sort,
             descending,
             offset,
+            zone,
         })
     }
 
@@ -244,6 +263,10 @@ impl AccountsQuery {
             text.push_str("&q=");
             text.push_str(&super::query_value(&self.filter));
         }
+        if let Some(zone) = &self.zone {
+            text.push_str("&zone=");
+            text.push_str(&super::query_value(zone));
+        }
         text
     }
 }
@@ -254,22 +277,26 @@ mod tests {
 
     #[test]
     fn queries_parse_with_defaults_and_refuse_what_they_do_not_know() {
-        let query = AccountsQuery::parse(None, None, None, None).unwrap();
+        let query = AccountsQuery::parse(None, None, None, None, None).unwrap();
         assert_eq!(query.sort, AccountSort::Waiting);
         assert!(query.descending);
         assert_eq!(query.offset, 0);
         assert_eq!(query, AccountsQuery::default(), "the page as first opened");
         let query =
-            AccountsQuery::parse(Some(" 1784 "), Some("account"), None, Some("100")).unwrap();
+            AccountsQuery::parse(Some(" 1784 "), Some("account"), None, Some("100"), Some(""))
+                .unwrap();
         assert_eq!(query.filter, "1784");
         assert!(!query.descending, "names sort A to Z first");
         assert_eq!(query.offset, 100);
-        assert!(AccountsQuery::parse(None, Some("colour"), None, None)
+        assert_eq!(query.zone, None, "an empty zone is none");
+        let query = AccountsQuery::parse(None, None, None, None, Some("Asia/Kolkata")).unwrap();
+        assert_eq!(query.zone.as_deref(), Some("Asia/Kolkata"));
+        assert!(AccountsQuery::parse(None, Some("colour"), None, None, None)
             .unwrap_err()
             .contains("unknown sort"));
-        assert!(AccountsQuery::parse(None, None, Some("up"), None).is_err());
-        assert!(AccountsQuery::parse(None, None, None, Some("-1")).is_err());
-        assert!(AccountsQuery::parse(Some(&"x".repeat(101)), None, None, None).is_err());
+        assert!(AccountsQuery::parse(None, None, Some("up"), None, None).is_err());
+        assert!(AccountsQuery::parse(None, None, None, Some("-1"), None).is_err());
+        assert!(AccountsQuery::parse(Some(&"x".repeat(101)), None, None, None, None).is_err());
     }
 
     #[test]
@@ -279,10 +306,11 @@ mod tests {
             sort: AccountSort::Reply,
             descending: false,
             offset: 200,
+            zone: Some("America/Sao_Paulo".to_string()),
         };
         assert_eq!(
             query.to_query_string(),
-            "sort=reply&dir=asc&offset=200&q=biz%20a%26b"
+            "sort=reply&dir=asc&offset=200&q=biz%20a%26b&zone=America%2FSao_Paulo"
         );
     }
 }

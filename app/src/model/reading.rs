@@ -154,6 +154,8 @@ impl Readable for AccountsPage {
             total: int(value, "total")?,
             offset: int(value, "offset")?,
             silent: int(value, "silent")?,
+            zone: optional_text(value, "zone")?,
+            today: value.member("today")?.text()?,
             rows: value
                 .member("rows")?
                 .items()?
@@ -170,6 +172,8 @@ impl Readable for AccountPage {
             generated_at_ms: int(value, "generated_at_ms")?,
             version: int(value, "version")?,
             row: account_row(&value.member("row")?)?,
+            zone: optional_text(value, "zone")?,
+            today: value.member("today")?.text()?,
             hours: value
                 .member("hours")?
                 .items()?
@@ -557,6 +561,8 @@ mod tests {
             total: 250,
             offset: 100,
             silent: 1,
+            zone: Some("Asia/Kolkata".to_string()),
+            today: "today: from 00:30 in Asia/Kolkata".to_string(),
             rows: vec![
                 AccountRow {
                     account_id: "17841400000001".to_string(),
@@ -593,6 +599,8 @@ mod tests {
                 silent: true,
                 ..AccountRow::default()
             },
+            zone: None,
+            today: "today: the UTC day".to_string(),
             hours: vec![(1_795_600_800_000, 40), (1_795_604_400_000, 2)],
             silence: Some("Busy in the previous 24 hours".to_string()),
             waiting: vec![WaitingConversation {

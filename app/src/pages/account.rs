@@ -15,7 +15,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     format::{age, duration, thousands, utc_clock},
-    model::{query_value, AccountPage, HistoryQuery},
+    model::{query_value, AccountPage, HistoryFailure, HistoryQuery},
 };
 
 /// The element holding the page's figures as JSON, for the island.
@@ -34,7 +34,8 @@ pub fn AccountPageView() -> impl IntoView {
         use_query_map().with_untracked(|query| query.get_str("invalid") == Some("name"));
     let range =
         use_query_map().with_untracked(|params| HistoryQuery::from_params(|name| params.get(name)));
-    let loaded = Resource::new_blocking(move || id.clone(), load);
+    let zone = range.zone.clone();
+    let loaded = Resource::new_blocking(move || (id.clone(), zone.clone()), load);
     view! {
         <main class="dashboard account">
             <Suspense fallback=|| view! { <p class="loading">"Loading the account…"</p> }>
@@ -88,8 +89,9 @@ pub fn AccountPageView() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(message) => {
-                            view! { <p class="error" role="alert">{message}</p> }.into_any()
+                        Err(failure) => {
+                            super::answer_status(&failure);
+                            view! { <p class="error" role="alert">{failure.message}</p> }.into_any()
                         }
                     }
                 })
@@ -99,24 +101,30 @@ pub fn AccountPageView() -> impl IntoView {
     }
 }
 
-/// Reads the account on the server (this page is never rendered in the
-/// browser). The context is taken before the future starts.
+/// Reads the account on the server, today in `zone` (from the address) or
+/// the admin's (this page is never rendered in the browser). The context is
+/// taken before the future starts.
 #[cfg_attr(not(feature = "ssr"), allow(clippy::manual_async_fn))]
 fn load(
-    id: String,
-) -> impl std::future::Future<Output = Result<Option<AccountPage>, String>> + Send {
+    (id, zone): (String, Option<String>),
+) -> impl std::future::Future<Output = Result<Option<AccountPage>, HistoryFailure>> + Send {
     #[cfg(feature = "ssr")]
     let service = use_context::<crate::server_fns::stats::StatsContext>();
+    #[cfg(feature = "ssr")]
+    let viewer = crate::server_fns::stats::Viewer::of_request();
     async move {
         #[cfg(feature = "ssr")]
         {
-            let service = service.ok_or("the stats service is not available")?;
-            service.0.account(id).await
+            let service = service
+                .ok_or_else(|| HistoryFailure::unavailable("the stats service is not available"))?;
+            service.0.account(id, zone, viewer).await
         }
         #[cfg(not(feature = "ssr"))]
         {
-            let _ = id;
-            Err("the account is read on the server".to_string())
+            let _ = (id, zone);
+            Err(HistoryFailure::unavailable(
+                "the account is read on the server",
+            ))
         }
     }
 }
@@ -127,7 +135,14 @@ fn AccountFigures() -> impl IntoView {
     let first: AccountPage = super::embedded::rendered(PAGE_JSON_ID);
     let now_ms = RwSignal::new(first.generated_at_ms);
     #[cfg(feature = "hydrate")]
-    let url = format!("/api/admin/accounts/{}", query_value(&first.row.account_id));
+    let url = match &first.zone {
+        Some(zone) => format!(
+            "/api/admin/accounts/{}?zone={}",
+            query_value(&first.row.account_id),
+            query_value(zone)
+        ),
+        None => format!("/api/admin/accounts/{}", query_value(&first.row.account_id)),
+    };
     let page = RwSignal::new(first);
     #[cfg(feature = "hydrate")]
     {
@@ -153,6 +168,9 @@ fn AccountFigures() -> impl IntoView {
     };
     view! {
         {silence}
+        <p class="subtitle account__today" data-testid="account-today">
+            {move || page.with(|page| page.today.clone())}
+        </p>
         <section class="cards">
             <section class="stat-card" data-stat="received">
                 <h2>"DMs received today"</h2>
@@ -289,7 +307,7 @@ fn page_header(page: &AccountPage) -> impl IntoView {
         <header class="dashboard__header">
             <div>
                 <h1>{title}</h1>
-                <p class="subtitle">"One business account: live (today in UTC, the last 24 hours) or over a date range"</p>
+                <p class="subtitle">"One business account: live or over a date range"</p>
             </div>
             <nav class="dashboard__status">
                 <a class="nav-link" href="/admin/accounts">"← Accounts"</a>

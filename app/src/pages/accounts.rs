@@ -1,7 +1,9 @@
 //! `/admin/accounts`: every business account at a glance.
 //!
 //! The server renders the page complete (filter form, sortable headers, one
-//! page of 100 rows, paging links), so it works without JavaScript. The
+//! page of 100 rows, paging links), so it works without JavaScript. "Today"
+//! is the day in the admin's time zone (`?zone=`, remembered as theirs, or
+//! the one they chose before; the UTC day until they choose one). The
 //! table is an island: while the page is open it follows the browser's
 //! stats stream and asks for its page again (`GET /api/admin/accounts`) each
 //! time the store moves on, and once a minute as the windows move. The page is
@@ -12,7 +14,9 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     format::{age, duration, thousands},
-    model::{AccountRow, AccountSort, AccountsPage, AccountsQuery, ACCOUNTS_PER_PAGE},
+    model::{
+        AccountRow, AccountSort, AccountsPage, AccountsQuery, HistoryFailure, ACCOUNTS_PER_PAGE,
+    },
 };
 
 /// The element holding the page's rows as JSON, for the island.
@@ -30,66 +34,45 @@ pub fn Accounts() -> impl IntoView {
             params.get_str("sort"),
             params.get_str("dir"),
             params.get_str("offset"),
+            params.get_str("zone"),
         )
     });
-    #[cfg(feature = "ssr")]
-    if query.is_err() {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::BAD_REQUEST);
-        }
-    }
-    let shown = query.clone().unwrap_or_default();
+    let table_query = query.clone().unwrap_or_default();
     let loaded = Resource::new_blocking(move || query.clone(), load);
-    let table_query = shown.clone();
 
     view! {
         <main class="dashboard accounts">
             <header class="dashboard__header">
                 <div>
                     <h1>"Accounts"</h1>
-                    <p class="subtitle">"Every business account at a glance (today: the UTC day)"</p>
+                    <p class="subtitle">"Every business account at a glance"</p>
                 </div>
                 <nav class="dashboard__status">
                     <a class="nav-link" href="/admin">"← Dashboard"</a>
                 </nav>
             </header>
-            <form class="accounts__filter" method="get" action=PAGE_PATH role="search">
-                <input
-                    type="search"
-                    name="q"
-                    value=shown.filter.clone()
-                    placeholder="Filter by account id or name"
-                    aria-label="Filter by account id or name"
-                />
-                <input type="hidden" name="sort" value=shown.sort.key()/>
-                <input type="hidden" name="dir" value=if shown.descending { "desc" } else { "asc" }/>
-                <button type="submit">"Filter"</button>
-                <a
-                    class="accounts__csv"
-                    href=format!("/api/admin/accounts.csv?{}", shown.to_query_string())
-                    download=""
-                    data-testid="accounts-csv"
-                >
-                    "Download CSV"
-                </a>
-            </form>
             <Suspense fallback=|| view! { <p class="loading">"Loading accounts…"</p> }>
                 {move || {
-                    let query = table_query.clone();
+                    let mut query = table_query.clone();
                     Suspend::new(async move {
                     match loaded.await {
                         Ok(page) => {
+                            // The zone the page was counted in, for its links.
+                            query.zone = page.zone.clone();
+                            let form = filter_form(&query);
                             // Before the island renders: it reads what is handed over.
                             provide_context(super::embedded::Rendered(query));
                             let handed = super::embedded::hand_over(PAGE_JSON_ID, page);
                             view! {
+                                {form}
                                 {handed}
                                 <AccountsTable/>
                             }
                                 .into_any()
                         }
-                        Err(message) => {
-                            view! { <p class="error" role="alert">{message}</p> }.into_any()
+                        Err(failure) => {
+                            super::answer_status(&failure);
+                            view! { <p class="error" role="alert">{failure.message}</p> }.into_any()
                         }
                     }
                 })
@@ -99,26 +82,59 @@ pub fn Accounts() -> impl IntoView {
     }
 }
 
+/// The filter (keeping the order and zone) and the CSV of `query`'s
+/// accounts, every page.
+fn filter_form(query: &AccountsQuery) -> impl IntoView {
+    view! {
+        <form class="accounts__filter" method="get" action=PAGE_PATH role="search">
+            <input
+                type="search"
+                name="q"
+                value=query.filter.clone()
+                placeholder="Filter by account id or name"
+                aria-label="Filter by account id or name"
+            />
+            <input type="hidden" name="sort" value=query.sort.key()/>
+            <input type="hidden" name="dir" value=if query.descending { "desc" } else { "asc" }/>
+            {query.zone.clone().map(|zone| view! { <input type="hidden" name="zone" value=zone/> })}
+            <button type="submit">"Filter"</button>
+            <a
+                class="accounts__csv"
+                href=format!("/api/admin/accounts.csv?{}", query.to_query_string())
+                download=""
+                data-testid="accounts-csv"
+            >
+                "Download CSV"
+            </a>
+        </form>
+    }
+}
+
 /// Computes the page on the server (this page is never rendered in the
 /// browser). The context is taken before the future starts: inside it there
 /// is no reactive owner to ask.
 #[cfg_attr(not(feature = "ssr"), allow(clippy::manual_async_fn))]
 fn load(
     query: Result<AccountsQuery, String>,
-) -> impl std::future::Future<Output = Result<AccountsPage, String>> + Send {
+) -> impl std::future::Future<Output = Result<AccountsPage, HistoryFailure>> + Send {
     #[cfg(feature = "ssr")]
     let service = use_context::<crate::server_fns::stats::StatsContext>();
+    #[cfg(feature = "ssr")]
+    let viewer = crate::server_fns::stats::Viewer::of_request();
     async move {
-        let query = query?;
+        let query = query.map_err(HistoryFailure::bad_request)?;
         #[cfg(feature = "ssr")]
         {
-            let service = service.ok_or("the stats service is not available")?;
-            service.0.accounts(query).await
+            let service = service
+                .ok_or_else(|| HistoryFailure::unavailable("the stats service is not available"))?;
+            service.0.accounts(query, viewer).await
         }
         #[cfg(not(feature = "ssr"))]
         {
             let _ = query;
-            Err("the accounts are read on the server".to_string())
+            Err(HistoryFailure::unavailable(
+                "the accounts are read on the server",
+            ))
         }
     }
 }
@@ -137,6 +153,7 @@ fn shown_query() -> AccountsQuery {
                     params.get("sort").as_deref(),
                     params.get("dir").as_deref(),
                     params.get("offset").as_deref(),
+                    params.get("zone").as_deref(),
                 )
                 .ok()
             })
@@ -153,8 +170,10 @@ fn shown_query() -> AccountsQuery {
 /// The live table: summary, rows and paging.
 #[island]
 fn AccountsTable() -> impl IntoView {
-    let query = shown_query();
+    let mut query = shown_query();
     let first: AccountsPage = super::embedded::rendered(PAGE_JSON_ID);
+    // The zone the page was counted in (the admin's when the address names none).
+    query.zone = first.zone.clone();
     let now_ms = RwSignal::new(first.generated_at_ms);
     let page = RwSignal::new(first);
     #[cfg(feature = "hydrate")]
@@ -181,9 +200,10 @@ fn AccountsTable() -> impl IntoView {
                 "accounts"
             };
             format!(
-                "{} {noun} · {} silent · {shown}",
+                "{} {noun} · {} silent · {shown} · {}",
                 thousands(page.total),
-                thousands(page.silent)
+                thousands(page.silent),
+                page.today
             )
         })
     };

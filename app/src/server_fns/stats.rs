@@ -32,19 +32,24 @@ mod context {
             &self,
         ) -> Pin<Box<dyn Future<Output = Result<StatsSnapshot, String>> + Send>>;
 
-        /// One page of the accounts table, computed now. The error text is
-        /// safe to show.
+        /// One page of the accounts table, computed now, today counted in
+        /// the zone the query names (remembered as `viewer`'s), else in the
+        /// one they chose before. The error text is safe to show.
         fn accounts(
             &self,
             query: AccountsQuery,
-        ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, String>> + Send>>;
+            viewer: Option<Viewer>,
+        ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, HistoryFailure>> + Send>>;
 
-        /// The page of the account `id`, computed now; `None` when it was
-        /// never seen. The error text is safe to show.
+        /// The page of the account `id`, computed now, today counted as for
+        /// [`StatsService::accounts`] with `zone`; `None` when it was never
+        /// seen. The error text is safe to show.
         fn account(
             &self,
             id: String,
-        ) -> Pin<Box<dyn Future<Output = Result<Option<AccountPage>, String>> + Send>>;
+            zone: Option<String>,
+            viewer: Option<Viewer>,
+        ) -> Pin<Box<dyn Future<Output = Result<Option<AccountPage>, HistoryFailure>> + Send>>;
 
         /// The report of the date range `query` asks for, of the whole
         /// service or of the business `account`, computed now, for `viewer`:

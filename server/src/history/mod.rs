@@ -373,9 +373,10 @@ pub async fn live_zone(
     named: Option<String>,
     email: Option<String>,
 ) -> Result<Option<String>, HistoryFailure> {
-    if let Some(zone) = &named {
-        range::time_zone(zone).map_err(|error| HistoryFailure::bad_request(error.to_string()))?;
-    }
+    let named = named
+        .map(|zone| range::zone_name(&zone))
+        .transpose()
+        .map_err(|error| HistoryFailure::bad_request(error.to_string()))?;
     let Some(email) = email else {
         return Ok(named);
     };

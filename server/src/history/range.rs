@@ -149,6 +149,14 @@ pub fn time_zone(name: &str) -> Result<TimeZone, RangeError> {
     TimeZone::get(name).map_err(|_| RangeError::UnknownZone(name.to_string()))
 }
 
+/// The IANA name `name` as the zone database spells it (`asia/kolkata` is
+/// `Asia/Kolkata`; an older name, `Asia/Calcutta`, is kept), or why it is
+/// not one.
+pub fn zone_name(name: &str) -> Result<String, RangeError> {
+    let zone = time_zone(name)?;
+    Ok(zone.iana_name().unwrap_or(name).to_string())
+}
+
 impl Span {
     /// Places `request` in time as of `now`.
     pub fn resolve(request: &HistoryQuery, now: Timestamp) -> Result<Span, RangeError> {

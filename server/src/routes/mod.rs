@@ -225,15 +225,42 @@ async fn current_stats(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /api/admin/accounts?q=&sort=&dir=&offset=`: one page of the
-/// accounts table as JSON; 400 naming the parameter that is not understood.
+/// The accounts table's query from the query string (`offset` only when
+/// `paged`), its zone as the zone database spells it; the message of a 400
+/// naming the parameter that is not understood.
+fn accounts_query(
+    params: &std::collections::HashMap<String, String>,
+    paged: bool,
+) -> Result<AccountsQuery, String> {
+    let param = |name: &str| params.get(name).map(String::as_str);
+    let offset = if paged { param("offset") } else { None };
+    let mut query = AccountsQuery::parse(
+        param("q"),
+        param("sort"),
+        param("dir"),
+        offset,
+        param("zone"),
+    )?;
+    query.zone = zone_named(query.zone)?;
+    Ok(query)
+}
+
+/// `zone` (an IANA name, if any) as the zone database spells it, or the
+/// message of a 400 naming it.
+fn zone_named(zone: Option<String>) -> Result<Option<String>, String> {
+    zone.map(|zone| crate::history::range::zone_name(&zone))
+        .transpose()
+        .map_err(|error| error.to_string())
+}
+
+/// `GET /api/admin/accounts?q=&sort=&dir=&offset=&zone=`: one page of the
+/// accounts table as JSON, today in `zone` (the UTC day without one); 400
+/// naming the parameter that is not understood.
 async fn accounts_page(
     State(state): State<AppState>,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let param = |name: &str| params.get(name).map(String::as_str);
-    let query = match AccountsQuery::parse(param("q"), param("sort"), param("dir"), param("offset"))
-    {
+    let query = match accounts_query(&params, true) {
         Ok(query) => query,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
@@ -254,13 +281,19 @@ async fn accounts_page(
     }
 }
 
-/// `GET /api/admin/accounts/{id}`: one account's page as JSON; 404 for an
-/// account never seen.
+/// `GET /api/admin/accounts/{id}?zone=`: one account's page as JSON, today
+/// in `zone` (the UTC day without one); 404 for an account never seen, 400
+/// for a zone not known.
 async fn account_page(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    match state.publisher.account_page(&id).await {
+    let zone = match zone_named(params.get("zone").filter(|zone| !zone.is_empty()).cloned()) {
+        Ok(zone) => zone,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    match state.publisher.account_page(&id, zone.as_deref()).await {
         Ok(Some(page)) => (
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
             axum::Json(page),
@@ -343,15 +376,15 @@ fn see_other(location: &str) -> Response {
     }
 }
 
-/// `GET /api/admin/accounts.csv?q=&sort=&dir=`: every account the table's
-/// filter matches, in its order, as CSV (streamed); 400 naming the
-/// parameter that is not understood.
+/// `GET /api/admin/accounts.csv?q=&sort=&dir=&zone=`: every account the
+/// table's filter matches, in its order, as CSV (streamed), today in `zone`
+/// (the UTC day without one); 400 naming the parameter that is not
+/// understood.
 async fn accounts_csv(
     State(state): State<AppState>,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let param = |name: &str| params.get(name).map(String::as_str);
-    let query = match AccountsQuery::parse(param("q"), param("sort"), param("dir"), None) {
+    let query = match accounts_query(&params, false) {
         Ok(query) => query,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };

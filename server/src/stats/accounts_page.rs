@@ -12,7 +12,7 @@ use futures::StreamExt as _;
 
 use crate::store::{
     account_figures::Figure, AccountOrder, AccountRecord, AccountRecords, PageRequest, Store,
-    StoreError, Thresholds,
+    StoreError, Thresholds, Today,
 };
 
 /// Accounts read per query when the table is streamed as CSV.
@@ -41,9 +41,43 @@ fn request(query: &AccountsQuery) -> PageRequest {
         descending: query.descending,
         offset: query.offset,
         limit: ACCOUNTS_PER_PAGE,
+        today: today(query.zone.as_deref()),
     }
 }
 
+/// The day the pages count today in for `zone` (an IANA name already
+/// checked; `None` or a name for UTC: the UTC day).
+fn today(zone: Option<&str>) -> Today {
+    match zone {
+        Some(zone) if !app::model::is_utc(zone) => Today::Zone(zone.to_string()),
+        _ => Today::Utc,
+    }
+}
+
+/// What "today" means on the accounts' pages for `zone` as of `now_ms`, in
+/// words: a zone's day begins at the whole hour nearest its midnight (an
+/// account's figures are kept by the hour), which the words say when it is
+/// not midnight.
+pub fn today_in_words(zone: Option<&str>, now_ms: i64) -> String {
+    let (Today::Zone(name), Some(zone)) = (
+        today(zone),
+        zone.and_then(|zone| jiff::tz::TimeZone::get(zone).ok()),
+    ) else {
+        return "today: the UTC day".to_string();
+    };
+    let begins = Today::Zone(name.clone()).start_ms(now_ms);
+    let midnight = crate::clock::start_of_day(&name, now_ms).map(|(midnight, _)| midnight);
+    if midnight == Some(begins) {
+        return format!("today: since midnight in {name}");
+    }
+    let clock = jiff::Timestamp::from_millisecond(begins)
+        .map(|at| at.to_zoned_datetime(zone).strftime("%H:%M").to_string())
+        .unwrap_or_default();
+    format!(
+        "today: from {clock} in {name}, the whole hour nearest its midnight (accounts are \
+         counted by the hour)"
+    )
+}
 /// The page for `query` from the store's `records` read at `now_ms`, with
 /// `silent` accounts among all (counted apart: it reads every account that
 /// could be silent).
@@ -54,6 +88,8 @@ fn page(records: AccountRecords, query: &AccountsQuery, now_ms: i64, silent: i64
         total: records.total,
         offset: query.offset,
         silent,
+        zone: query.zone.clone(),
+        today: today_in_words(query.zone.as_deref(), now_ms),
         rows: records.rows.into_iter().map(row).collect(),
     }
 }
@@ -97,15 +133,20 @@ pub fn display_name(text: &str) -> Result<Option<String>, String> {
     Ok(Some(name.to_string()))
 }
 
-/// The page of the account `id` read from `store` at `now_ms`; `None`
-/// when it was never seen.
+/// The page of the account `id` read from `store` at `now_ms`, today
+/// counted in `zone` (an IANA name already checked; `None`: the UTC day);
+/// `None` when it was never seen.
 pub async fn account(
     store: &Store,
     now_ms: i64,
     id: &str,
+    zone: Option<&str>,
     thresholds: &Thresholds,
 ) -> Result<Option<AccountPage>, StoreError> {
-    let Some(detail) = store.account_detail(now_ms, id, thresholds).await? else {
+    let Some(detail) = store
+        .account_detail(now_ms, &today(zone), id, thresholds)
+        .await?
+    else {
         return Ok(None);
     };
     let events_24h: i64 = detail.hours.iter().map(|(_, events)| events).sum();
@@ -127,6 +168,8 @@ pub async fn account(
         generated_at_ms: now_ms,
         version: detail.version,
         row: row(record),
+        zone: zone.map(str::to_string),
+        today: today_in_words(zone, now_ms),
         hours: detail.hours,
         silence,
         waiting: detail
@@ -172,7 +215,8 @@ pub async fn csv_chunks(
     query: &AccountsQuery,
     thresholds: Thresholds,
 ) -> Result<impl futures::Stream<Item = Result<String, StoreError>>, StoreError> {
-    let ids = store.ordered_account_ids(now_ms, &request(query)).await?;
+    let request = request(query);
+    let ids = store.ordered_account_ids(now_ms, &request).await?;
     let chunks: Vec<Vec<String>> = ids
         .chunks(ACCOUNTS_PER_READ)
         .map(<[String]>::to_vec)
@@ -182,8 +226,9 @@ pub async fn csv_chunks(
     let rows = futures::stream::iter(chunks)
         .map(move |ids| {
             let store = store.clone();
+            let today = request.today.clone();
             async move {
-                let records = store.account_rows(now_ms, ids, &thresholds).await?;
+                let records = store.account_rows(now_ms, &today, ids, &thresholds).await?;
                 let mut text = String::with_capacity(records.len() * 64);
                 for record in &records {
                     csv_row(&mut text, record);
@@ -245,6 +290,21 @@ mod tests {
         assert!(display_name("=HYPERLINK(\"x\")")
             .unwrap_err()
             .contains("formula"));
+    }
+
+    #[test]
+    fn today_says_where_it_begins() {
+        let at = |text: &str| text.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let now = at("2026-07-01T12:10:00Z");
+        assert_eq!(today_in_words(None, now), "today: the UTC day");
+        assert_eq!(today_in_words(Some("Etc/UTC"), now), "today: the UTC day");
+        assert_eq!(
+            today_in_words(Some("America/Sao_Paulo"), now),
+            "today: since midnight in America/Sao_Paulo"
+        );
+        assert!(today_in_words(Some("Asia/Kolkata"), now)
+            .starts_with("today: from 00:30 in Asia/Kolkata, the whole hour nearest"));
+        assert!(today_in_words(Some("Asia/Kathmandu"), now).starts_with("today: from 23:45 in"));
     }
 
     #[test]

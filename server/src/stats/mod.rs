@@ -286,10 +286,15 @@ impl StatsPublisher {
 }
 
 impl StatsPublisher {
-    /// The page of the account `id`, computed now; `None` when it was never
-    /// seen.
-    pub async fn account_page(&self, id: &str) -> Result<Option<AccountPage>, StoreError> {
-        accounts_page::account(&self.store, now_ms(), id, &self.health().thresholds).await
+    /// The page of the account `id`, computed now, today counted in `zone`
+    /// (an IANA name already checked; `None`: the UTC day); `None` when it
+    /// was never seen.
+    pub async fn account_page(
+        &self,
+        id: &str,
+        zone: Option<&str>,
+    ) -> Result<Option<AccountPage>, StoreError> {
+        accounts_page::account(&self.store, now_ms(), id, zone, &self.health().thresholds).await
     }
 }
 
@@ -330,13 +335,16 @@ impl StatsService for StatsPublisher {
 
     fn accounts(
         &self,
-        query: AccountsQuery,
-    ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, String>> + Send>> {
+        mut query: AccountsQuery,
+        viewer: Option<Viewer>,
+    ) -> Pin<Box<dyn Future<Output = Result<AccountsPage, HistoryFailure>> + Send>> {
         let publisher = self.clone();
         Box::pin(async move {
+            let email = viewer.map(|viewer| viewer.email);
+            query.zone = crate::history::live_zone(&publisher.store, query.zone, email).await?;
             publisher.accounts_page(&query).await.map_err(|error| {
                 tracing::error!(error = %error_chain(&error), "the accounts page failed");
-                "the accounts could not be read; see the server log".to_string()
+                HistoryFailure::unavailable("the accounts could not be read; see the server log")
             })
         })
     }
@@ -344,13 +352,20 @@ impl StatsService for StatsPublisher {
     fn account(
         &self,
         id: String,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<AccountPage>, String>> + Send>> {
+        zone: Option<String>,
+        viewer: Option<Viewer>,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<AccountPage>, HistoryFailure>> + Send>> {
         let publisher = self.clone();
         Box::pin(async move {
-            publisher.account_page(&id).await.map_err(|error| {
-                tracing::error!(error = %error_chain(&error), "an account's page failed");
-                "the account could not be read; see the server log".to_string()
-            })
+            let email = viewer.map(|viewer| viewer.email);
+            let zone = crate::history::live_zone(&publisher.store, zone, email).await?;
+            publisher
+                .account_page(&id, zone.as_deref())
+                .await
+                .map_err(|error| {
+                    tracing::error!(error = %error_chain(&error), "an account's page failed");
+                    HistoryFailure::unavailable("the account could not be read; see the server log")
+                })
         })
     }
 

@@ -4,6 +4,15 @@
 //! a walk of about 100 entries instead of a sum over every account in the
 //! database.
 //!
+//! "Today" is a day of the admin's time zone ([`Today`]): the UTC day from
+//! the accounts' days, or a zone's day from their hours (`account_history`),
+//! begun at the whole hour nearest its midnight (a +05:30 or +05:45 zone's
+//! day is read from the nearest whole hour, as an account's ranges are). A
+//! node keeps one set of orders per day asked for: the UTC day's always, and
+//! up to [`ZONES_HELD`] zones' while pages ask for them (a zone unasked for
+//! [`ZONE_UNUSED_MS`] is dropped; the set least recently asked for makes way
+//! for a new one).
+//!
 //! A node builds them once after it starts (every account read, in the
 //! background), then catches them up every minute and before each page sorted
 //! by a figure, on the reader pool (nothing is written, so ingestion never
@@ -36,6 +45,8 @@ use futures::{StreamExt, TryStreamExt};
 use sqlx::{AnyConnection, AnyPool};
 
 use super::{
+    account_history,
+    history::HOUR_MS,
     replies,
     sql::{self, floor, from_json_row},
     transaction, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
@@ -49,12 +60,47 @@ const PARALLEL_READS: usize = 2;
 /// After this long without a catch-up every account is read again: rows
 /// that left a window since may be purged already (the purge keeps an hour).
 const REBUILD_AFTER_MS: i64 = 30 * MINUTE_MS;
+/// Time zones' orders a node keeps besides the UTC day's: each costs what the
+/// UTC day's does (about 250 bytes an account) and its own catch-ups.
+pub const ZONES_HELD: usize = 8;
+/// A zone's orders no page asked for in this long are dropped.
+pub const ZONE_UNUSED_MS: i64 = 60 * MINUTE_MS;
+
+/// The day the accounts' DMs "today" are counted in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Today {
+    /// The UTC day, read from the accounts' days.
+    #[default]
+    Utc,
+    /// The day in this time zone (an IANA name the caller has checked),
+    /// read from the accounts' hours.
+    Zone(String),
+}
+
+impl Today {
+    /// Where today begins as of `now_ms`, as the figures count it: the UTC
+    /// midnight, or the whole hour nearest the zone's midnight (from the
+    /// current hour on, the end of its hour: today is empty until then). A
+    /// name the zone database does not know counts the UTC day.
+    pub fn start_ms(&self, now_ms: i64) -> i64 {
+        match self {
+            Today::Utc => floor(now_ms, DAY_MS),
+            Today::Zone(zone) => match crate::clock::start_of_day(zone, now_ms) {
+                Some((midnight_ms, _)) => account_history::Precision::at(now_ms).place(midnight_ms),
+                None => floor(now_ms, DAY_MS),
+            },
+        }
+    }
+}
 
 /// The time windows of the figures at one instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Windows {
-    /// Today's UTC day (DMs received and sent today).
+    /// Where today begins (DMs received and sent today) …
     pub today: i64,
+    /// … and whether it is counted from the accounts' hours (a zone's day)
+    /// rather than their UTC days.
+    pub today_by_hour: bool,
     /// Waiting conversations are those waiting since a minute after this
     /// (Instagram's 24 h messaging window).
     pub waiting_after: i64,
@@ -65,10 +111,11 @@ pub(super) struct Windows {
 }
 
 impl Windows {
-    pub(super) fn at(now_ms: i64) -> Self {
+    pub(super) fn at(now_ms: i64, today: &Today) -> Self {
         let current_minute = floor(now_ms, MINUTE_MS);
         Windows {
-            today: floor(now_ms, DAY_MS),
+            today: today.start_ms(now_ms),
+            today_by_hour: matches!(today, Today::Zone(_)),
             waiting_after: now_ms - DAY_MS - MINUTE_MS,
             first_minute: current_minute - (SERIES_MINUTES - 1) * MINUTE_MS,
             current_minute,
@@ -85,16 +132,35 @@ pub(super) struct Figures {
     pub median_reply_ms: Option<i64>,
 }
 
+/// Today's DMs of the account `shown.account_id` as one text, from its UTC
+/// day `$2` …
+macro_rules! today_by_day {
+    () => {
+        "(SELECT CAST(sum(received) AS TEXT) || ' ' || CAST(sum(sent) AS TEXT)
+          FROM account_days
+          WHERE account_days.account_id = shown.account_id AND day_ms = $2)"
+    };
+}
+/// … or from its hours since `$2` (a zone's day).
+macro_rules! today_by_hour {
+    () => {
+        "(SELECT CAST(sum(m_dm_received) AS TEXT) || ' ' || CAST(sum(m_dm_sent) AS TEXT)
+          FROM account_history
+          WHERE account_history.account_id = shown.account_id
+            AND unit_ms = 3600000 AND start_ms >= $2)"
+    };
+}
+
 /// The figures of the accounts `$shown` selects (column `account_id`), a row
-/// each, with `$concatenated` the engine's text aggregate: `$2` today, `$3`
-/// the waiting window's start, `$4`..`$5` the hour's first and current minute.
+/// each, with `$today` one of the above and `$concatenated` the engine's text
+/// aggregate: `$2` today, `$3` the waiting window's start, `$4`..`$5` the
+/// hour's first and current minute.
 macro_rules! account_figures_of {
-    ($shown:literal, $concatenated:literal) => {
+    ($shown:literal, $today:expr, $concatenated:literal) => {
         concat!(
-            "SELECT shown.account_id AS account_id,
-                    (SELECT CAST(sum(received) AS TEXT) || ' ' || CAST(sum(sent) AS TEXT)
-                     FROM account_days
-                     WHERE account_days.account_id = shown.account_id AND day_ms = $2) AS today,
+            "SELECT shown.account_id AS account_id, ",
+            $today,
+            " AS today,
                     (SELECT CAST(sum(count) AS BIGINT) FROM account_waiting_minutes
                      WHERE account_waiting_minutes.account_id = shown.account_id
                        AND minute_ms > $3) AS waiting,
@@ -129,20 +195,37 @@ pub(super) async fn read(
     if ids.is_empty() {
         return Ok(figures);
     }
-    let statement = match backend {
-        Backend::Sqlite => concat!(
-            "SELECT json_group_array(json_array(account_id, today, waiting, replies)) FROM (",
-            account_figures_of!("SELECT value AS account_id FROM json_each($1)", "group_concat"),
-            ")"
-        ),
-        Backend::Postgres => concat!(
-            "SELECT CAST(COALESCE(json_agg(json_build_array(account_id, today, waiting, replies)), '[]') AS TEXT) FROM (",
-            account_figures_of!(
-                "SELECT value AS account_id FROM json_array_elements_text(CAST($1 AS json))",
-                "string_agg"
-            ),
-            ") AS figures"
-        ),
+    macro_rules! sqlite {
+        ($today:expr) => {
+            concat!(
+                "SELECT json_group_array(json_array(account_id, today, waiting, replies)) FROM (",
+                account_figures_of!(
+                    "SELECT value AS account_id FROM json_each($1)",
+                    $today,
+                    "group_concat"
+                ),
+                ")"
+            )
+        };
+    }
+    macro_rules! postgres {
+        ($today:expr) => {
+            concat!(
+                "SELECT CAST(COALESCE(json_agg(json_build_array(account_id, today, waiting, replies)), '[]') AS TEXT) FROM (",
+                account_figures_of!(
+                    "SELECT value AS account_id FROM json_array_elements_text(CAST($1 AS json))",
+                    $today,
+                    "string_agg"
+                ),
+                ") AS figures"
+            )
+        };
+    }
+    let statement = match (backend, windows.today_by_hour) {
+        (Backend::Sqlite, false) => sqlite!(today_by_day!()),
+        (Backend::Sqlite, true) => sqlite!(today_by_hour!()),
+        (Backend::Postgres, false) => postgres!(today_by_day!()),
+        (Backend::Postgres, true) => postgres!(today_by_hour!()),
     };
     let (rows,): (String,) = sqlx::query_as(statement)
         .bind(serde_json::to_string(ids).expect("strings serialise"))
@@ -199,19 +282,39 @@ fn parse_histogram(text: &str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     Ok(buckets.into_iter().collect())
 }
 
-/// A node's ordered figures, empty until the first catch-up.
-#[derive(Debug, Default)]
+/// A node's ordered figures, per day they count today in (the UTC day's
+/// always), each empty until its first catch-up.
+#[derive(Debug)]
 pub(super) struct AccountFigures {
-    orders: tokio::sync::Mutex<Option<Orders>>,
+    held: std::sync::Mutex<HashMap<Today, Held>>,
+}
+
+/// One day's orders, and when a page last asked for them.
+#[derive(Debug)]
+struct Held {
+    orders: Arc<tokio::sync::Mutex<Option<Orders>>>,
+    asked_ms: i64,
+}
+
+impl Default for AccountFigures {
+    fn default() -> Self {
+        let utc = Held {
+            orders: Default::default(),
+            asked_ms: 0,
+        };
+        AccountFigures {
+            held: std::sync::Mutex::new(HashMap::from([(Today::Utc, utc)])),
+        }
+    }
 }
 
 /// A figure each node keeps the accounts ordered by (its number: its set in
 /// `Orders::by`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Figure {
-    /// DMs received today (UTC).
+    /// DMs received today.
     Received = 0,
-    /// DMs sent today (UTC).
+    /// DMs sent today.
     Sent = 1,
     /// Conversations waiting for a reply.
     Waiting = 2,
@@ -328,51 +431,113 @@ impl Orders {
 }
 
 impl AccountFigures {
-    /// The ids of `page`, after catching the figures up to `now_ms`.
-    /// `matches` says whether an id passes the page's filter (as the
-    /// database's `LIKE` does).
+    /// The ids of `page` with today counted in `today`, after catching those
+    /// figures up to `now_ms`. `matches` says whether an id passes the page's
+    /// filter (as the database's `LIKE` does).
     pub(super) async fn page_ids(
         &self,
         reader: &AnyPool,
         backend: Backend,
         now_ms: i64,
+        today: &Today,
         page: &PageOf,
         matches: impl Fn(&str) -> bool,
     ) -> Result<Vec<String>, sqlx::Error> {
-        let mut orders = self.orders.lock().await;
-        timed_catch_up(&mut orders, reader, backend, now_ms).await?;
+        let orders = self.asked_for(today, now_ms);
+        let mut orders = orders.lock().await;
+        timed_catch_up(&mut orders, reader, backend, now_ms, today).await?;
         Ok(orders
             .as_ref()
             .map(|orders| orders.page(page, matches))
             .unwrap_or_default())
     }
 
-    /// Catches the figures up to `now_ms` (reads every account the first
-    /// time); returns how many accounts it recomputed.
+    /// The orders of `today`, held from now on if they were not (making way
+    /// for them: see the module's comment).
+    fn asked_for(&self, today: &Today, now_ms: i64) -> Arc<tokio::sync::Mutex<Option<Orders>>> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !held.contains_key(today) && held.len() > ZONES_HELD {
+            let least_asked = held
+                .iter()
+                .filter(|(day, _)| **day != Today::Utc)
+                .min_by_key(|(_, held)| held.asked_ms)
+                .map(|(day, _)| day.clone());
+            if let Some(day) = least_asked {
+                held.remove(&day);
+            }
+        }
+        let entry = held.entry(today.clone()).or_insert_with(|| Held {
+            orders: Default::default(),
+            asked_ms: now_ms,
+        });
+        entry.asked_ms = entry.asked_ms.max(now_ms);
+        entry.orders.clone()
+    }
+
+    /// Catches every day's figures up to `now_ms` (reads every account the
+    /// first time), after dropping the zones no page asked for lately;
+    /// returns how many accounts it recomputed.
     pub(super) async fn keep_up(
         &self,
         reader: &AnyPool,
         backend: Backend,
         now_ms: i64,
     ) -> Result<usize, sqlx::Error> {
-        let mut orders = self.orders.lock().await;
-        timed_catch_up(&mut orders, reader, backend, now_ms).await
+        let days: Vec<(Today, Arc<tokio::sync::Mutex<Option<Orders>>>)> = {
+            let mut held = self
+                .held
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            held.retain(|day, held| *day == Today::Utc || now_ms - held.asked_ms <= ZONE_UNUSED_MS);
+            held.iter()
+                .map(|(day, held)| (day.clone(), held.orders.clone()))
+                .collect()
+        };
+        let mut recomputed = 0;
+        for (today, orders) in days {
+            let mut orders = orders.lock().await;
+            recomputed += timed_catch_up(&mut orders, reader, backend, now_ms, &today).await?;
+        }
+        Ok(recomputed)
+    }
+
+    /// The days whose orders this node holds (the UTC day first, then the
+    /// zones by name).
+    #[cfg(test)]
+    fn days_held(&self) -> Vec<Today> {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut days: Vec<Today> = held.keys().cloned().collect();
+        days.sort_by_key(|day| match day {
+            Today::Utc => String::new(),
+            Today::Zone(zone) => zone.clone(),
+        });
+        days
     }
 }
 
-/// [`catch_up`], counted in the node's metrics.
+/// [`catch_up`], counted in the node's metrics (the accounts held: the UTC
+/// day's).
 async fn timed_catch_up(
     orders: &mut Option<Orders>,
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
+    today: &Today,
 ) -> Result<usize, sqlx::Error> {
     let metrics = crate::metrics::metrics();
     let timer = metrics.account_figures_catch_up_seconds.start_timer();
-    let recomputed = catch_up(orders, reader, backend, now_ms).await;
+    let recomputed = catch_up(orders, reader, backend, now_ms, today).await;
     timer.observe_duration();
-    let held = orders.as_ref().map_or(0, |orders| orders.figures.len());
-    metrics.account_figures_held.set(held as i64);
+    if *today == Today::Utc {
+        let held = orders.as_ref().map_or(0, |orders| orders.figures.len());
+        metrics.account_figures_held.set(held as i64);
+    }
     let recomputed = recomputed?;
     metrics.account_figures_recomputed.inc_by(recomputed as u64);
     Ok(recomputed)
@@ -388,6 +553,7 @@ async fn catch_up(
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
+    today: &Today,
 ) -> Result<usize, sqlx::Error> {
     let fresh = orders
         .as_ref()
@@ -396,7 +562,7 @@ async fn catch_up(
         Some(kept) if fresh => kept,
         _ => Orders::new(now_ms),
     };
-    match read_changes(&mut working, fresh, reader, backend, now_ms).await {
+    match read_changes(&mut working, fresh, reader, backend, now_ms, today).await {
         Ok(recomputed) => {
             *orders = Some(working);
             Ok(recomputed)
@@ -411,19 +577,21 @@ async fn catch_up(
 }
 
 /// Reads into `orders` the figures of every account that changed since
-/// they were caught up (all of them unless `fresh`), in one read snapshot.
+/// they were caught up (all of them unless `fresh`), in one read snapshot,
+/// today counted in `today`.
 async fn read_changes(
     orders: &mut Orders,
     fresh: bool,
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
+    today: &Today,
 ) -> Result<usize, sqlx::Error> {
     let mut tx = transaction::begin_read(reader, backend).await?;
     let slots: Vec<(i64, i64)> = sqlx::query_as("SELECT slot, version FROM store_slots")
         .fetch_all(&mut *tx)
         .await?;
-    let windows = Windows::at(now_ms);
+    let windows = Windows::at(now_ms, today);
     let mut ids = BTreeSet::new();
     if fresh {
         for (slot, version) in &slots {
@@ -441,7 +609,15 @@ async fn read_changes(
                 );
             }
         }
-        ids.extend(moved(&mut tx, backend, &Windows::at(orders.at_ms), &windows).await?);
+        ids.extend(
+            moved(
+                &mut tx,
+                backend,
+                &Windows::at(orders.at_ms, today),
+                &windows,
+            )
+            .await?,
+        );
     }
     // The accounts count from the slots (a count of the table is a scan on
     // Postgres, 10 ms at 100,000 accounts, on every page).
@@ -528,17 +704,32 @@ async fn moved(
              WHERE minute_ms > $1 AND minute_ms <= $2",
             span(before.current_minute, now.current_minute),
         ),
-        (
-            before.today != now.today,
-            "SELECT DISTINCT account_id FROM account_days WHERE day_ms = $1 OR day_ms = $2",
-            [before.today, now.today],
-        ),
     ];
     let mut ids = Vec::new();
     for (moved, statement, parameters) in edges {
         if moved {
             ids.extend(ids_of(connection, backend, statement, &parameters).await?);
         }
+    }
+    // Today's start: the days it left and entered, or the hours between.
+    if before.today != now.today {
+        let (statement, parameters) = if now.today_by_hour {
+            (
+                "SELECT DISTINCT account_id FROM account_history
+                 WHERE unit_ms = $1 AND start_ms >= $2 AND start_ms < $3",
+                vec![
+                    HOUR_MS,
+                    before.today.min(now.today),
+                    before.today.max(now.today),
+                ],
+            )
+        } else {
+            (
+                "SELECT DISTINCT account_id FROM account_days WHERE day_ms = $1 OR day_ms = $2",
+                vec![before.today, now.today],
+            )
+        };
+        ids.extend(ids_of(connection, backend, statement, &parameters).await?);
     }
     Ok(ids)
 }
@@ -572,8 +763,9 @@ mod tests {
     #[test]
     fn windows_move_by_the_minute_and_the_day() {
         let now = 3 * DAY_MS + 10 * MINUTE_MS + 30_000;
-        let windows = Windows::at(now);
+        let windows = Windows::at(now, &Today::Utc);
         assert_eq!(windows.today, 3 * DAY_MS);
+        assert!(!windows.today_by_hour);
         assert_eq!(windows.current_minute, 3 * DAY_MS + 10 * MINUTE_MS);
         assert_eq!(
             windows.first_minute,
@@ -581,13 +773,69 @@ mod tests {
         );
         assert_eq!(windows.waiting_after, now - DAY_MS - MINUTE_MS);
         assert_eq!(
-            Windows::at(now + 20_000).current_minute,
+            Windows::at(now + 20_000, &Today::Utc).current_minute,
             windows.current_minute
         );
         assert_ne!(
-            Windows::at(now + 30_000).current_minute,
+            Windows::at(now + 30_000, &Today::Utc).current_minute,
             windows.current_minute
         );
+    }
+
+    /// Unix ms of a UTC time.
+    fn at(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn a_zones_today_begins_at_the_hour_nearest_its_midnight() {
+        let zone = |name: &str| Today::Zone(name.to_string());
+        let now = at("2026-07-01T12:10:00Z");
+        assert_eq!(Today::Utc.start_ms(now), at("2026-07-01T00:00:00Z"));
+        // New York in summer: midnight is 04:00 UTC.
+        assert_eq!(
+            zone("America/New_York").start_ms(now),
+            at("2026-07-01T04:00:00Z")
+        );
+        // Kolkata's midnight is 18:30 UTC (half past goes up), Kathmandu's 18:15.
+        assert_eq!(
+            zone("Asia/Kolkata").start_ms(now),
+            at("2026-06-30T19:00:00Z")
+        );
+        assert_eq!(
+            zone("Asia/Kathmandu").start_ms(now),
+            at("2026-06-30T18:00:00Z")
+        );
+        // Within the hour holding its midnight, a zone's today is empty until
+        // that hour ends.
+        let just_after = at("2026-06-30T18:40:00Z");
+        assert_eq!(
+            zone("Asia/Kolkata").start_ms(just_after),
+            at("2026-06-30T19:00:00Z")
+        );
+        let windows = Windows::at(now, &zone("Asia/Kolkata"));
+        assert!(windows.today_by_hour);
+        // A name nobody knows counts the UTC day (callers check names first).
+        assert_eq!(
+            zone("Mars/Olympus").start_ms(now),
+            at("2026-07-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_node_holds_the_zones_asked_for_lately_and_always_the_utc_day() {
+        let figures = AccountFigures::default();
+        assert_eq!(figures.days_held(), [Today::Utc]);
+        let zones: Vec<String> = (0..=ZONES_HELD).map(|n| format!("Etc/GMT-{n}")).collect();
+        for (n, zone) in zones.iter().enumerate() {
+            figures.asked_for(&Today::Zone(zone.clone()), n as i64);
+        }
+        // The first zone, least recently asked for, made way for the last.
+        let held = figures.days_held();
+        assert_eq!(held.len(), ZONES_HELD + 1);
+        assert_eq!(held[0], Today::Utc);
+        assert!(!held.contains(&Today::Zone(zones[0].clone())));
+        assert!(held.contains(&Today::Zone(zones[ZONES_HELD].clone())));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
-    account_figures::{self, AccountFigures, Figure, PageOf, Windows},
+    account_figures::{self, AccountFigures, Figure, PageOf, Today, Windows},
     latest_events,
     slots::Slot,
     sql::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
@@ -42,6 +42,8 @@ pub struct PageRequest {
     pub offset: i64,
     /// Rows at most.
     pub limit: usize,
+    /// The day DMs "today" are counted in.
+    pub today: Today,
 }
 
 /// One account as a page shows it.
@@ -49,9 +51,9 @@ pub struct PageRequest {
 pub struct AccountRecord {
     /// The Instagram account id.
     pub account_id: String,
-    /// DMs received today (UTC).
+    /// DMs received today (in the asked [`Today`]).
     pub received_today: i64,
-    /// DMs sent today (UTC).
+    /// DMs sent today.
     pub sent_today: i64,
     /// Conversations waiting for a reply (latest DM received, in the last 24 h).
     pub waiting: i64,
@@ -364,7 +366,7 @@ pub(super) async fn page(
         .await?;
         matching
     };
-    let rows = records_in(&mut reader, backend, now_ms, ids, thresholds).await?;
+    let rows = records_in(&mut reader, backend, now_ms, &query.today, ids, thresholds).await?;
     let version = sql::version_on(&mut *reader).await?;
     reader.commit().await?;
     Ok(AccountRecords {
@@ -398,27 +400,31 @@ pub(super) async fn ordered_ids(
 }
 
 /// The rows of the accounts `ids` (in that order; an id no longer stored
-/// is left out) at `now_ms`, from one consistent view.
+/// is left out) at `now_ms`, today counted in `today`, from one consistent
+/// view.
 pub(super) async fn records(
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
+    today: &Today,
     ids: Vec<String>,
     thresholds: &Thresholds,
 ) -> Result<Vec<AccountRecord>, sqlx::Error> {
     let mut reader = transaction::begin_read(reader, backend).await?;
-    let rows = records_in(&mut reader, backend, now_ms, ids, thresholds).await?;
+    let rows = records_in(&mut reader, backend, now_ms, today, ids, thresholds).await?;
     reader.commit().await?;
     Ok(rows)
 }
 
-/// One account at `now_ms`, for its page: its row, and its counted events
-/// per UTC hour over the previous 24 hours (oldest first, hours without
-/// events left out), from one consistent view; `None` for an id never seen.
+/// One account at `now_ms`, for its page: its row (today counted in
+/// `today`), and its counted events per UTC hour over the previous 24 hours
+/// (oldest first, hours without events left out), from one consistent view;
+/// `None` for an id never seen.
 pub(super) async fn detail(
     reader: &AnyPool,
     backend: Backend,
     now_ms: i64,
+    today: &Today,
     id: &str,
     thresholds: &Thresholds,
 ) -> Result<Option<AccountDetail>, sqlx::Error> {
@@ -427,6 +433,7 @@ pub(super) async fn detail(
         &mut reader,
         backend,
         now_ms,
+        today,
         vec![id.to_string()],
         thresholds,
     )
@@ -531,23 +538,24 @@ async fn ids_by_figure(
             .collect()
     };
     let ids = figures
-        .page_ids(reader, backend, now_ms, &page, |id| {
+        .page_ids(reader, backend, now_ms, &query.today, &page, |id| {
             like_contains(backend, id, filter) || named.contains(id)
         })
         .await?;
     Ok(Some(ids))
 }
 
-/// The rows of `ids`, in that order, read on `reader` (inside its
-/// transaction).
+/// The rows of `ids`, in that order, today counted in `today`, read on
+/// `reader` (inside its transaction).
 async fn records_in(
     reader: &mut sqlx::AnyConnection,
     backend: Backend,
     now_ms: i64,
+    today: &Today,
     ids: Vec<String>,
     thresholds: &Thresholds,
 ) -> Result<Vec<AccountRecord>, sqlx::Error> {
-    let windows = Windows::at(now_ms);
+    let windows = Windows::at(now_ms, today);
     let silence = Silence::at(now_ms, thresholds);
     let mut rows = Vec::with_capacity(ids.len());
     if ids.is_empty() {

@@ -37,6 +37,7 @@ use std::num::NonZeroUsize;
 use sqlx::AnyPool;
 
 use crate::event::{Rejection, WebhookEvent};
+pub use account_figures::Today;
 pub use business_accounts::{
     AccountDetail, AccountOrder, AccountRecord, AccountRecords, PageRequest,
 };
@@ -500,26 +501,35 @@ impl Store {
         Ok(self.writes.observe("naming an account", set)?)
     }
 
-    /// The account `id` as of `now_ms`, for its page; `None` when it was
-    /// never seen.
+    /// The account `id` as of `now_ms` (today counted in `today`), for its
+    /// page; `None` when it was never seen.
     pub async fn account_detail(
         &self,
         now_ms: i64,
+        today: &Today,
         id: &str,
         thresholds: &Thresholds,
     ) -> Result<Option<AccountDetail>, StoreError> {
-        Ok(business_accounts::detail(&self.reader, self.backend, now_ms, id, thresholds).await?)
+        Ok(
+            business_accounts::detail(&self.reader, self.backend, now_ms, today, id, thresholds)
+                .await?,
+        )
     }
 
-    /// The rows of the accounts `ids`, in that order, as of `now_ms`, from
-    /// one consistent view (an id no longer stored is left out).
+    /// The rows of the accounts `ids`, in that order, as of `now_ms` (today
+    /// counted in `today`), from one consistent view (an id no longer stored
+    /// is left out).
     pub async fn account_rows(
         &self,
         now_ms: i64,
+        today: &Today,
         ids: Vec<String>,
         thresholds: &Thresholds,
     ) -> Result<Vec<AccountRecord>, StoreError> {
-        Ok(business_accounts::records(&self.reader, self.backend, now_ms, ids, thresholds).await?)
+        Ok(
+            business_accounts::records(&self.reader, self.backend, now_ms, today, ids, thresholds)
+                .await?,
+        )
     }
 
     /// How much room the database takes, and (SQLite) how much its disk has

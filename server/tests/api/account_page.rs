@@ -461,3 +461,79 @@ async fn a_node_started_on_an_upgraded_database_counts_its_events_into_the_accou
     );
     assert_eq!(after.points, before.points);
 }
+
+/// Whether `at_ms` is in today of the zone `zone` (whole hours from UTC) as of `now_ms`.
+fn today_in(zone: &str, now_ms: i64, at_ms: i64) -> bool {
+    let (midnight, _) = pulse::clock::start_of_day(zone, now_ms).unwrap();
+    at_ms >= midnight
+}
+
+#[tokio::test]
+async fn the_accounts_table_its_csv_and_an_account_count_today_in_the_zone_asked_for() {
+    let mut app = spawn_app().await;
+    app.node.log_in().await;
+    // 4 DMs now, 6 DMs twelve hours ago: those are today in a zone whose clock reads noon
+    // or later, so always in exactly one of UTC and UTC+12 (Etc/GMT-12).
+    assert_eq!(app.post_signed(dms("biz-z", 4, 0)).await.status(), 200);
+    let ago = 12 * 3_600_000;
+    assert_eq!(app.post_signed(dms("biz-z", 6, ago)).await.status(), 200);
+    let now = pulse::clock::now_ms();
+    assert_ne!(
+        today_in("Etc/GMT-12", now, now - ago),
+        today_in("UTC", now, now - ago)
+    );
+    for zone in ["Etc/GMT-12", "UTC", "America/Sao_Paulo"] {
+        let expected = 4 + if today_in(zone, now, now - ago) { 6 } else { 0 };
+        let table: serde_json::Value = app
+            .get(&format!("/api/admin/accounts?zone={zone}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(table["rows"][0]["received_today"], expected, "{zone}");
+        let csv = app
+            .get(&format!("/api/admin/accounts.csv?zone={zone}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let row: Vec<&str> = csv
+            .split_terminator("\r\n")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .collect();
+        assert_eq!(row[1], expected.to_string(), "{zone}: the CSV is the table");
+        let page: AccountPage = app
+            .get(&format!("/api/admin/accounts/biz-z?zone={zone}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page.row.received_today, expected, "{zone}");
+        if zone == "UTC" {
+            assert_eq!(page.today, "today: the UTC day");
+        } else {
+            assert_eq!(page.today, format!("today: since midnight in {zone}"));
+            assert_eq!(table["zone"], zone);
+        }
+    }
+    // The zone as the zone database spells it; an unknown one is refused, naming it.
+    let table: serde_json::Value = app
+        .get("/api/admin/accounts?zone=america/sao_paulo")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(table["zone"], "America/Sao_Paulo");
+    for path in [
+        "/api/admin/accounts?zone=Mars/Olympus",
+        "/api/admin/accounts.csv?zone=Mars/Olympus",
+        "/api/admin/accounts/biz-z?zone=Mars/Olympus",
+    ] {
+        let refused = app.get(path).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{path}");
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("Mars/Olympus"), "{path}: {text}");
+    }
+}

@@ -12,6 +12,7 @@ on_both_backends!(
     an_accounts_waiting_conversations_are_listed_oldest_first,
     an_accounts_latest_events_are_its_newest_by_event_time,
     an_upgraded_databases_stored_events_fill_the_latest_events,
+    today_follows_the_admins_zone_in_the_table_and_on_an_account,
 );
 
 async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: Backend) {
@@ -90,6 +91,7 @@ async fn the_accounts_page_shows_each_account_and_flags_the_silent_one(backend: 
         sort,
         descending,
         offset,
+        zone: None,
     };
     let filtered = page(query("z-b", AccountSort::Account, false, 0)).await;
     assert_eq!(filtered.total, 1);
@@ -163,6 +165,7 @@ async fn orders_by_a_figure_follow_what_changed_since_the_last_page(backend: Bac
                 sort,
                 descending,
                 offset: 0,
+                zone: None,
             };
             let page = store.accounts_page(now, &query, &THRESHOLDS).await.unwrap();
             assert_eq!(page.total, page.rows.len() as i64);
@@ -373,6 +376,7 @@ async fn accounts_sort_by_newest_event_across_writers_with_eventless_ones_last(b
                 sort: AccountSort::LastEvent,
                 descending,
                 offset,
+                zone: None,
             };
             let page = store.accounts_page(NOW, &query, &THRESHOLDS).await.unwrap();
             page.rows
@@ -501,7 +505,7 @@ async fn an_accounts_waiting_conversations_are_listed_oldest_first(backend: Back
         .unwrap();
     let listed = |store: pulse::store::Store| async move {
         let detail = store
-            .account_detail(NOW, "biz-a", &THRESHOLDS)
+            .account_detail(NOW, &Today::Utc, "biz-a", &THRESHOLDS)
             .await
             .unwrap()
             .unwrap();
@@ -698,9 +702,156 @@ async fn latest(
     account: &str,
 ) -> Vec<pulse::store::latest_events::LatestEvent> {
     store
-        .account_detail(NOW, account, &THRESHOLDS)
+        .account_detail(NOW, &Today::Utc, account, &THRESHOLDS)
         .await
         .unwrap()
         .unwrap()
         .latest
+}
+
+/// Unix ms of a UTC time.
+fn utc(text: &str) -> i64 {
+    text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+/// "Today" in the table and on an account's page is the day in the zone asked
+/// for: New York's (05:00Z to 05:00Z in November), Tokyo's, and a +05:30 and
+/// +05:45 zone's from the whole hour nearest their midnight; the table's order
+/// follows each zone's day, and moves when that day ends while pages are
+/// read (the accounts whose hours left the day are read again).
+async fn today_follows_the_admins_zone_in_the_table_and_on_an_account(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let received = |account: &str, n: usize, at: &str| -> Vec<WebhookEvent> {
+        (0..n)
+            .map(|i| {
+                dm(
+                    &format!("{account}-{at}-{i}"),
+                    RECEIVED,
+                    account,
+                    &format!("customer-{i}"),
+                    utc(at) + i as i64 * 1000,
+                )
+            })
+            .collect()
+    };
+    let later = utc("2026-11-25T21:30:00Z");
+    let mut events = Vec::new();
+    // biz-a through the UTC day; biz-b busy before New York's day began.
+    for (n, at) in [
+        (1, "2026-11-25T02:00:00Z"),
+        (2, "2026-11-25T06:00:00Z"),
+        (3, "2026-11-25T16:00:00Z"),
+        (4, "2026-11-25T18:20:00Z"),
+        (5, "2026-11-25T19:30:00Z"),
+    ] {
+        events.extend(received("biz-a", n, at));
+    }
+    events.extend(received("biz-b", 20, "2026-11-25T03:00:00Z"));
+    store.ingest(events, later).await.unwrap();
+
+    let page = |zone: Option<&str>, now: i64| {
+        let store = store.clone();
+        let query = AccountsQuery {
+            sort: AccountSort::Received,
+            descending: true,
+            zone: zone.map(str::to_string),
+            ..AccountsQuery::default()
+        };
+        async move { store.accounts_page(now, &query, &THRESHOLDS).await.unwrap() }
+    };
+    let received_by_account = |page: &app::model::AccountsPage| -> Vec<(String, i64)> {
+        page.rows
+            .iter()
+            .map(|row| (row.account_id.clone(), row.received_today))
+            .collect()
+    };
+    let in_order = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+        pairs.iter().map(|(id, n)| (id.to_string(), *n)).collect()
+    };
+    let utc_day = page(None, later).await;
+    assert_eq!(
+        received_by_account(&utc_day),
+        in_order(&[("biz-b", 20), ("biz-a", 15)])
+    );
+    assert_eq!(utc_day.today, "today: the UTC day");
+    let new_york = page(Some("America/New_York"), later).await;
+    assert_eq!(
+        received_by_account(&new_york),
+        in_order(&[("biz-a", 14), ("biz-b", 0)]),
+        "New York's day began at 05:00Z"
+    );
+    assert_eq!(new_york.today, "today: since midnight in America/New_York");
+    assert_eq!(new_york.zone.as_deref(), Some("America/New_York"));
+    // Tokyo's day (the 26th) began at 15:00Z on the 25th.
+    let tokyo = page(Some("Asia/Tokyo"), later).await;
+    assert_eq!(received_by_account(&tokyo)[0], ("biz-a".to_string(), 12));
+    // Kathmandu's midnight is 18:15Z, read from 18:00Z; Kolkata's 18:30Z,
+    // read from 19:00Z; the page says so.
+    let kathmandu = page(Some("Asia/Kathmandu"), later).await;
+    assert_eq!(received_by_account(&kathmandu)[0], ("biz-a".to_string(), 9));
+    assert!(kathmandu
+        .today
+        .starts_with("today: from 23:45 in Asia/Kathmandu"));
+    let kolkata = page(Some("Asia/Kolkata"), later).await;
+    assert_eq!(received_by_account(&kolkata)[0], ("biz-a".to_string(), 5));
+    assert!(kolkata
+        .today
+        .starts_with("today: from 00:30 in Asia/Kolkata"));
+    // The UTC day's order is unchanged by the zones beside it.
+    assert_eq!(
+        received_by_account(&page(None, later).await),
+        received_by_account(&utc_day)
+    );
+
+    // One account's page counts its today in the zone asked for.
+    let detail = |today: Today| {
+        let store = store.clone();
+        async move {
+            store
+                .account_detail(later, &today, "biz-a", &THRESHOLDS)
+                .await
+                .unwrap()
+                .unwrap()
+                .record
+        }
+    };
+    assert_eq!(detail(Today::Utc).await.received_today, 15);
+    assert_eq!(
+        detail(Today::Zone("America/New_York".into()))
+            .await
+            .received_today,
+        14
+    );
+    assert_eq!(
+        detail(Today::Zone("Asia/Kolkata".into()))
+            .await
+            .received_today,
+        5
+    );
+
+    // Near New York's midnight, biz-b is busy: still the 25th there.
+    let at = utc("2026-11-26T04:56:00Z");
+    store
+        .ingest(received("biz-b", 3, "2026-11-26T04:55:00Z"), at)
+        .await
+        .unwrap();
+    assert_eq!(
+        received_by_account(&page(Some("America/New_York"), at).await),
+        in_order(&[("biz-a", 14), ("biz-b", 3)])
+    );
+    // Twenty minutes on the 26th has begun in New York: biz-a's hours left
+    // the day (nothing of biz-a was written since), biz-b has one new DM.
+    store
+        .ingest(
+            received("biz-b", 1, "2026-11-26T05:05:00Z"),
+            utc("2026-11-26T05:06:00Z"),
+        )
+        .await
+        .unwrap();
+    let after_midnight = utc("2026-11-26T05:16:00Z");
+    assert_eq!(
+        received_by_account(&page(Some("America/New_York"), after_midnight).await),
+        in_order(&[("biz-b", 1), ("biz-a", 0)])
+    );
 }

@@ -4,7 +4,7 @@
 use app::model::{AccountSort, AccountsQuery, Replies, SnapshotSource, Waiting};
 use pulse::{
     event::{EventKind, WebhookEvent},
-    store::{replies, Backend, Store, DAY_MS, MINUTE_MS},
+    store::{replies, Backend, Store, Today, DAY_MS, MINUTE_MS},
 };
 
 use crate::{
