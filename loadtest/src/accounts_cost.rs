@@ -4,8 +4,9 @@
 //! (`pulse_account_figures_catch_up_seconds`, in the background), then
 //! (`pulse_accounts_page_compute_seconds`) the first page, the next ones in
 //! each order, and one after DMs to many accounts (whose figures it catches
-//! up); a page in an admin's time zone (its figures built on that first page,
-//! from the accounts' hours), then the next ones; and the main snapshot's
+//! up); a page in the admin's time zone (its figures built in the background
+//! beside the UTC day's), and the first page in a zone no admin chose (its
+//! figures built for it, from the accounts' hours); and the main snapshot's
 //! time beside it (it carries the silent count, which must not grow with
 //! them).
 //!
@@ -33,8 +34,12 @@ const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// Accounts that get a DM before the page measured after changes.
 pub const CHANGED_ACCOUNTS: u64 = 1_000;
 
-/// The page asked for in an admin's time zone (a day that is not UTC's).
+/// The time zone the admin chose (written with the accounts).
+const ADMINS_ZONE: &str = "Asia/Tokyo";
+/// The page asked for in the admin's time zone (a day that is not UTC's) …
 pub const ZONE_VIEW: &str = "sort=received&zone=Asia/Tokyo";
+/// … and in a zone no admin chose.
+pub const UNCHOSEN_ZONE_VIEW: &str = "sort=received&zone=America/Sao_Paulo";
 
 /// The database the server runs on.
 pub enum Database {
@@ -65,13 +70,16 @@ pub struct AccountsCost {
     pub recomputed: u64,
     /// Mean page compute time per sort asked: (query string, ms).
     pub page_ms: Vec<(&'static str, f64)>,
-    /// The first page in [`ZONE_VIEW`]'s zone (every account's figures
-    /// read for it), ms …
+    /// The first page in the admin's zone ([`ZONE_VIEW`]), once the
+    /// server built its figures in the background, ms …
     pub zone_first_page_ms: f64,
-    /// … the server's memory growth with them, KiB …
-    pub zone_kib: u64,
     /// … and the mean of the next [`REQUESTS`] pages, ms.
     pub zone_page_ms: f64,
+    /// The first page in [`UNCHOSEN_ZONE_VIEW`]'s zone (every account's
+    /// figures read for it), ms …
+    pub unchosen_first_page_ms: f64,
+    /// … and the server's memory growth with them, KiB.
+    pub zone_kib: u64,
     /// Mean main snapshot compute time with these accounts.
     pub snapshot_ms: f64,
     /// One account's page (`GET /api/admin/accounts/{id}`), answered in
@@ -134,10 +142,15 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         ));
     }
     let zone_url = format!("{}/api/admin/accounts?{ZONE_VIEW}", server.base_url);
-    let rss_before_zone = server.rss_kib()?;
     let zone_first_page_ms = page_compute_ms(&server, &cookie, &http, &zone_url, 1).await?;
-    let zone_kib = server.rss_kib()?.saturating_sub(rss_before_zone);
     let zone_page_ms = page_compute_ms(&server, &cookie, &http, &zone_url, REQUESTS).await?;
+    let unchosen_url = format!(
+        "{}/api/admin/accounts?{UNCHOSEN_ZONE_VIEW}",
+        server.base_url
+    );
+    let rss_before_zone = server.rss_kib()?;
+    let unchosen_first_page_ms = page_compute_ms(&server, &cookie, &http, &unchosen_url, 1).await?;
+    let zone_kib = server.rss_kib()?.saturating_sub(rss_before_zone);
     let now = reference::now_ms();
     let step = accounts / CHANGED_ACCOUNTS;
     let changed: Vec<String> = (0..CHANGED_ACCOUNTS)
@@ -197,8 +210,9 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         recomputed: recomputed as u64,
         page_ms,
         zone_first_page_ms,
-        zone_kib,
         zone_page_ms,
+        unchosen_first_page_ms,
+        zone_kib,
         snapshot_ms: (after.0 - before.0) / (after.1 - before.1) * 1000.0,
     })
 }
@@ -234,18 +248,23 @@ async fn csv_download(
     Ok((rate, after_three, after_ten))
 }
 
-/// Waits until the server holds the figures of all `accounts`; returns the
-/// time its catch-ups took so far, ms.
+/// Waits until the server holds the figures of all `accounts` for the UTC
+/// day and the admin's zone (two catch-ups); returns the time the first
+/// took, ms.
 async fn built(server: &Server, cookie: &str, accounts: u64) -> Result<f64> {
     let started = std::time::Instant::now();
+    let mut utc_day = None;
     loop {
         let held = server
             .metric(cookie, "pulse_account_figures_accounts")
             .await?;
-        if held as u64 >= accounts {
-            let (seconds, _) =
-                compute_seconds(server, cookie, "pulse_account_figures_catch_up_seconds").await?;
-            return Ok(seconds * 1000.0);
+        let (seconds, catch_ups) =
+            compute_seconds(server, cookie, "pulse_account_figures_catch_up_seconds").await?;
+        if held as u64 >= accounts && utc_day.is_none() {
+            utc_day = Some(seconds * 1000.0);
+        }
+        if let Some(ms) = utc_day.filter(|_| catch_ups >= 2.0) {
+            return Ok(ms);
         }
         if started.elapsed() > BUILD_TIMEOUT {
             bail!("the server held the figures of {held} of {accounts} accounts after {BUILD_TIMEOUT:?}");
@@ -407,6 +426,9 @@ where
     }
     sqlx::query(COUNT_FILLED)
         .bind(accounts as i64)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("UPDATE admins SET time_zone = '{ADMINS_ZONE}'"))
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

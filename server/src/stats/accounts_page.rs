@@ -47,7 +47,7 @@ fn request(query: &AccountsQuery) -> PageRequest {
 
 /// The day the pages count today in for `zone` (an IANA name already
 /// checked; `None` or a name for UTC: the UTC day).
-fn today(zone: Option<&str>) -> Today {
+pub(crate) fn today(zone: Option<&str>) -> Today {
     match zone {
         Some(zone) if !app::model::is_utc(zone) => Today::Zone(zone.to_string()),
         _ => Today::Utc,

@@ -27,7 +27,7 @@ use crate::{
     clock::now_ms,
     error_chain,
     metrics::metrics,
-    store::{history::Whose, Store, StoreError, MINUTE_MS},
+    store::{history::Whose, Store, StoreError, Today, MINUTE_MS},
 };
 use coalescer::DirtyFlag;
 use document::{document, NodeView};
@@ -259,11 +259,28 @@ impl StatsPublisher {
     }
 
     /// Catches the accounts page's ordered figures up (all of them, the
-    /// first time), so that no page has to wait for more than a minute's
-    /// changes.
+    /// first time), the UTC day's and the admins' zones', so that no page has
+    /// to wait for more than a minute's changes.
     /// (Its time is in `pulse_account_figures_catch_up_seconds`.)
     async fn keep_account_figures_up(&self) {
-        match self.store.keep_account_figures_up(now_ms()).await {
+        let chosen = match self
+            .store
+            .accounts()
+            .chosen_time_zones(crate::store::account_figures::ZONES_HELD)
+            .await
+        {
+            Ok(zones) => zones,
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not read the admins' time zones");
+                Vec::new()
+            }
+        };
+        let chosen: Vec<Today> = chosen
+            .iter()
+            .map(|zone| accounts_page::today(Some(zone)))
+            .filter(|today| *today != Today::Utc)
+            .collect();
+        match self.store.keep_account_figures_up(now_ms(), &chosen).await {
             Ok(recomputed) => tracing::debug!(recomputed, "accounts page figures caught up"),
             Err(error) => {
                 tracing::warn!(error = %error_chain(&error), "could not catch up the accounts page's figures")

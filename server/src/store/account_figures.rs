@@ -9,9 +9,10 @@
 //! begun at the whole hour nearest its midnight (a +05:30 or +05:45 zone's
 //! day is read from the nearest whole hour, as an account's ranges are). A
 //! node keeps one set of orders per day asked for: the UTC day's always, and
-//! up to [`ZONES_HELD`] zones' while pages ask for them (a zone unasked for
-//! [`ZONE_UNUSED_MS`] is dropped; the set least recently asked for makes way
-//! for a new one).
+//! up to [`ZONES_HELD`] zones': the admins' chosen zones, built beside the UTC
+//! day's in the background, and any other a page asks for, built for that
+//! first page (a zone unasked for [`ZONE_UNUSED_MS`] is dropped; the set least
+//! recently asked for makes way for a new one).
 //!
 //! A node builds them once after it starts (every account read, in the
 //! background), then catches them up every minute and before each page sorted
@@ -478,15 +479,20 @@ impl AccountFigures {
     }
 
     /// Catches every day's figures up to `now_ms` (reads every account the
-    /// first time), after dropping the zones no page asked for lately;
+    /// first time), the UTC day's first, after dropping the zones no page
+    /// asked for lately and taking up the `chosen` ones (the admins');
     /// returns how many accounts it recomputed.
     pub(super) async fn keep_up(
         &self,
         reader: &AnyPool,
         backend: Backend,
         now_ms: i64,
+        chosen: &[Today],
     ) -> Result<usize, sqlx::Error> {
-        let days: Vec<(Today, Arc<tokio::sync::Mutex<Option<Orders>>>)> = {
+        for today in chosen.iter().take(ZONES_HELD) {
+            self.asked_for(today, now_ms);
+        }
+        let mut days: Vec<(Today, Arc<tokio::sync::Mutex<Option<Orders>>>)> = {
             let mut held = self
                 .held
                 .lock()
@@ -496,6 +502,7 @@ impl AccountFigures {
                 .map(|(day, held)| (day.clone(), held.orders.clone()))
                 .collect()
         };
+        days.sort_by_key(|(day, _)| *day != Today::Utc);
         let mut recomputed = 0;
         for (today, orders) in days {
             let mut orders = orders.lock().await;

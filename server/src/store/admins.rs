@@ -70,6 +70,19 @@ impl Accounts<'_> {
         Ok(zone.and_then(|(zone,)| zone))
     }
 
+    /// The time zones admins have chosen, the most chosen first (ties by
+    /// name), at most `limit`.
+    pub async fn chosen_time_zones(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let zones: Vec<(String,)> = sqlx::query_as(
+            "SELECT time_zone FROM admins WHERE time_zone IS NOT NULL
+             GROUP BY time_zone ORDER BY count(*) DESC, time_zone LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.reader)
+        .await?;
+        Ok(zones.into_iter().map(|(zone,)| zone).collect())
+    }
+
     /// Remembers `zone` (an IANA name, already checked) as the time zone of
     /// the admin `email`.
     pub async fn set_time_zone(&self, email: &str, zone: &str) -> Result<(), StoreError> {

@@ -391,14 +391,19 @@ impl Store {
     }
 
     /// Brings this node's ordered figures of the accounts page up to
-    /// `now_ms`, reading every account the first time (see
+    /// `now_ms`, the UTC day's and those of the days `chosen` (the admins'
+    /// zones) among others, reading every account the first time (see
     /// `account_figures`); returns how many accounts it recomputed. Pages
     /// catch them up too, so this only keeps the catch-ups small and the
     /// first page from reading every account.
-    pub async fn keep_account_figures_up(&self, now_ms: i64) -> Result<usize, StoreError> {
+    pub async fn keep_account_figures_up(
+        &self,
+        now_ms: i64,
+        chosen: &[Today],
+    ) -> Result<usize, StoreError> {
         Ok(self
             .account_figures
-            .keep_up(&self.reader, self.backend, now_ms)
+            .keep_up(&self.reader, self.backend, now_ms, chosen)
             .await?)
     }
 

@@ -291,8 +291,13 @@ async fn figures_kept_up_without_pages_recompute_only_what_changed(backend: Back
         )
         .await
         .unwrap();
-    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 3);
-    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 0);
+    assert_eq!(first.keep_account_figures_up(NOW, &[]).await.unwrap(), 3);
+    assert_eq!(first.keep_account_figures_up(NOW, &[]).await.unwrap(), 0);
+    // An admin's zone is built beside the UTC day's (every account read once),
+    // then kept up with it.
+    let tokyo = [Today::Zone("Asia/Tokyo".to_string())];
+    assert_eq!(first.keep_account_figures_up(NOW, &tokyo).await.unwrap(), 3);
+    assert_eq!(first.keep_account_figures_up(NOW, &tokyo).await.unwrap(), 0);
     // The other node keeps two more of biz-b's customers waiting.
     second
         .ingest(
@@ -304,7 +309,11 @@ async fn figures_kept_up_without_pages_recompute_only_what_changed(backend: Back
         )
         .await
         .unwrap();
-    assert_eq!(first.keep_account_figures_up(NOW).await.unwrap(), 1);
+    assert_eq!(
+        first.keep_account_figures_up(NOW, &tokyo).await.unwrap(),
+        2,
+        "biz-b, in the UTC day's figures and Tokyo's"
+    );
     let page = |now: i64, sort: AccountSort| {
         let store = first.clone();
         async move {
@@ -332,7 +341,10 @@ async fn figures_kept_up_without_pages_recompute_only_what_changed(backend: Back
     );
     // Three minutes on, biz-a's reply has left the last hour: only biz-a moved.
     let later = NOW + 3 * MINUTE;
-    assert_eq!(first.keep_account_figures_up(later).await.unwrap(), 1);
+    assert_eq!(
+        first.keep_account_figures_up(later, &tokyo).await.unwrap(),
+        2
+    );
     assert_eq!(
         page(later, AccountSort::Reply).await,
         [
