@@ -140,16 +140,13 @@ async fn an_account_named_by_an_admin_is_shown_beside_its_id_and_found_by_its_na
             saved.headers()["location"],
             "/admin/accounts/17841400000001"
         );
-        let page = app
-            .get("/admin/accounts/17841400000001")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let response = app.get("/admin/accounts/17841400000001").await;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let page = response.text().await.unwrap();
         assert!(
             page.contains("<h1>Shop Lisbon")
                 && page.contains(r#"class="account-id">17841400000001</span></h1>"#),
-            "the name, the id beside it: {page}"
+            "the name, the id beside it: {status} {headers:?} {page}"
         );
         assert!(page.contains(r#"value="Shop Lisbon""#), "{page}");
 
