@@ -12,8 +12,9 @@
 //!
 //! One account's page is measured the same way: the accounts' history
 //! (`account_history`) is written for [`ACCOUNTS`] accounts at their fullest
-//! (every hour of the last 35 days in every writer slot, and every day of
-//! the 801 before, folded into one), the first of them the model's busiest
+//! (every quarter-hour of today and the three days before and every hour of
+//! the 31 before in every writer slot, and every day of the 801 before,
+//! folded into one), the first of them the model's busiest
 //! (200,000 DMs a day), and its ranges are timed; the table's size per
 //! account gives the model's 20,000 accounts' by multiplication.
 
@@ -398,16 +399,18 @@ async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
 
 /// Writes the accounts' history into the database at `url` as ingestion
 /// would leave it at its fullest: for `accounts` accounts (the first the
-/// busiest, 200,000 DMs a day; the others 250), a row per hour of the last
-/// 35 days in each of `slots` writer slots, and per day of the 801 before in
-/// the one slot folding writes; returns the rows written. The server must know the accounts: each gets
-/// an `accounts` row.
+/// busiest, 200,000 DMs a day; the others 250), a row per quarter-hour of
+/// today and the three UTC days before (the three days and two hours kept,
+/// and the hour before they are folded, at most) and per hour of the 31
+/// before in each of `slots` writer slots, and per day of
+/// the 801 before in the one slot folding writes; returns the rows written.
+/// The server must know the accounts: each gets an `accounts` row.
 async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
     sqlx::any::install_default_drivers();
     let mut connection = sqlx::AnyConnection::connect(url).await?;
     let figures = columns_of(&mut connection, url, "account_history").await?;
     let now = crate::reference::now_ms();
-    let (hour, day) = (3_600_000_i64, 86_400_000_i64);
+    let (quarter, hour, day) = (900_000_i64, 3_600_000_i64, 86_400_000_i64);
     let today = now - now % day;
     let mut rows = 0;
     let mut transaction = sqlx::Connection::begin(&mut connection).await?;
@@ -420,9 +423,10 @@ async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
             .await?;
         let per_day = if account == 0 { 200_000 } else { 250 };
         let mut values = Vec::new();
-        let hours_from = today - 34 * day;
+        let (quarters_from, hours_from) = (today - 3 * day, today - 34 * day);
         let units = [
-            (hour, hours_from, today + day, slots),
+            (quarter, quarters_from, today + day, slots),
+            (hour, hours_from, quarters_from, slots),
             (day, hours_from - 801 * day, hours_from, 1),
         ];
         for (unit, start, end, slots) in units {

@@ -40,6 +40,9 @@ pub struct AccountPage {
     pub zone: Option<String>,
     /// What "today" means here, in words.
     pub today: String,
+    /// The zone's offset from UTC now, in seconds (0 for the UTC day): the
+    /// chart's times are shown at it (the browser has no zone database).
+    pub zone_offset_s: i64,
     /// Counted events per UTC hour (start, events) over the previous 24
     /// hours, oldest first; hours without events left out.
     pub hours: Vec<(i64, i64)>,

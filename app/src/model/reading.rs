@@ -174,6 +174,7 @@ impl Readable for AccountPage {
             row: account_row(&value.member("row")?)?,
             zone: optional_text(value, "zone")?,
             today: value.member("today")?.text()?,
+            zone_offset_s: int(value, "zone_offset_s")?,
             hours: value
                 .member("hours")?
                 .items()?
@@ -599,8 +600,9 @@ mod tests {
                 silent: true,
                 ..AccountRow::default()
             },
-            zone: None,
-            today: "today: the UTC day".to_string(),
+            zone: Some("Asia/Kathmandu".to_string()),
+            today: "today: since midnight in Asia/Kathmandu".to_string(),
+            zone_offset_s: 20_700,
             hours: vec![(1_795_600_800_000, 40), (1_795_604_400_000, 2)],
             silence: Some("Busy in the previous 24 hours".to_string()),
             waiting: vec![WaitingConversation {

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
-    format::{age, duration, thousands, utc_clock},
+    format::{age, duration, thousands, Clock},
     model::{query_value, AccountPage, HistoryFailure, HistoryQuery},
 };
 
@@ -348,6 +348,15 @@ fn name_form(page: &AccountPage, invalid: bool) -> impl IntoView {
     }
 }
 
+/// The clock the chart's times are shown on: the page's zone at its offset
+/// now, or UTC.
+fn chart_clock(page: &AccountPage) -> Clock {
+    Clock {
+        zone: page.zone.clone().unwrap_or_else(|| "UTC".to_string()),
+        offset_s: page.zone_offset_s,
+    }
+}
+
 /// The account's counted events per hour over the last 24 hours, as bars.
 #[component]
 fn HourChart(page: RwSignal<AccountPage>) -> impl IntoView {
@@ -355,6 +364,7 @@ fn HourChart(page: RwSignal<AccountPage>) -> impl IntoView {
     const HEIGHT: i64 = 120;
     let bars = move || {
         page.with(|page| {
+            let clock = chart_clock(page);
             let last_hour = page.generated_at_ms - page.generated_at_ms.rem_euclid(3_600_000);
             let first_hour = last_hour - 23 * 3_600_000;
             let highest = page.hours.iter().map(|(_, events)| *events).max().unwrap_or(0).max(1);
@@ -374,7 +384,7 @@ fn HourChart(page: RwSignal<AccountPage>) -> impl IntoView {
                             data-hour=*hour
                             data-events=*events
                         >
-                            <title>{format!("{} UTC: {} events", utc_clock(*hour), thousands(*events))}</title>
+                            <title>{format!("{}: {} events", clock.time(*hour), thousands(*events))}</title>
                         </rect>
                     }
                 })
@@ -382,9 +392,11 @@ fn HourChart(page: RwSignal<AccountPage>) -> impl IntoView {
         })
     };
     let total = move || page.with(|page| page.hours.iter().map(|(_, events)| events).sum::<i64>());
+    let zone = move || page.with(|page| chart_clock(page).zone);
     view! {
         <section class="panel account__chart">
-            <h2>"Events per hour, last 24 hours (UTC)"</h2>
+            <h2>"Events per hour, last 24 hours"</h2>
+            <p class="subtitle" data-testid="chart-zone">{move || format!("Times in {}", zone())}</p>
             <p class="subtitle" data-testid="events-24h">{move || format!("{} events", thousands(total()))}</p>
             <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label="Events per hour">
                 {bars}

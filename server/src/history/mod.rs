@@ -109,13 +109,13 @@ impl Reading<'_> {
     }
 
     /// `spans` as its history can read them: as they are for the service;
-    /// for an account, each boundary on the hour it falls in (or the UTC day,
-    /// before the hours kept).
-    fn readable(&self, spans: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    /// for an account, each boundary placed as its rows allow (see
+    /// [`Precision::place`]).
+    fn readable(&self, store: &Store, spans: &[(i64, i64)]) -> Vec<(i64, i64)> {
         match self.whose {
             Whose::Service => spans.to_vec(),
             Whose::Account(_) => {
-                let precision = Precision::at(self.now_ms);
+                let precision = store.account_precision(self.now_ms);
                 spans
                     .iter()
                     .map(|(from, to)| (precision.place(*from), precision.place(*to)))
@@ -134,7 +134,7 @@ async fn tallies_of(
     figures: &[Figure],
 ) -> Result<Vec<Tally>, StoreError> {
     let mut tallies = vec![Tally::default(); spans.len()];
-    let spans = reading.readable(spans);
+    let spans = reading.readable(store, spans);
     for StepCount {
         step,
         figure,
@@ -221,7 +221,7 @@ pub async fn report(
         Whose::Service => None,
         Whose::Account(_) => {
             let since = store.account_history_since().await?;
-            account_note(span, Precision::at(reading.now_ms), since)
+            account_note(span, store.account_precision(reading.now_ms), since)
         }
     };
     timer.observe_duration();
@@ -254,7 +254,8 @@ pub async fn report(
 
 /// What an account's report cannot show as asked, in words: boundaries read
 /// by the UTC day (before the hours kept) or from the hour they fall in (a
-/// zone whose offset is not whole hours), and a range reaching back before
+/// zone whose offset is not whole hours, before the quarter-hours kept), and
+/// a range reaching back before
 /// the account's history began (`since`, when the database had events
 /// before it); `None` when every boundary is read exactly.
 fn account_note(
@@ -298,11 +299,13 @@ fn account_note(
                 .unwrap_or_default()
         ));
     } else if boundaries.iter().any(moved) {
-        notes.push(
-            "One account's figures are kept by the hour: this range's steps begin and end at \
-             the nearest whole hour (the current hour whole)."
-                .to_string(),
-        );
+        let quarters_from = span.written(precision.quarters_from_ms);
+        notes.push(format!(
+            "Before {} {}, one account's figures are kept by the hour: this range's steps \
+             there begin and end at the nearest whole hour.",
+            quarters_from.get(..10).unwrap_or_default(),
+            quarters_from.get(11..16).unwrap_or_default(),
+        ));
     }
     (!notes.is_empty()).then(|| notes.join(" "))
 }

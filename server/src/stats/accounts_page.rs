@@ -11,8 +11,8 @@ use app::model::{
 use futures::StreamExt as _;
 
 use crate::store::{
-    account_figures::Figure, AccountOrder, AccountRecord, AccountRecords, PageRequest, Store,
-    StoreError, Thresholds, Today,
+    account_figures::Figure, account_history::Precision, AccountOrder, AccountRecord,
+    AccountRecords, PageRequest, Store, StoreError, Thresholds, Today,
 };
 
 /// Accounts read per query when the table is streamed as CSV.
@@ -54,19 +54,19 @@ pub(crate) fn today(zone: Option<&str>) -> Today {
     }
 }
 
-/// What "today" means on the accounts' pages for `zone` as of `now_ms`, in
-/// words: a zone's day begins at the whole hour nearest its midnight (an
-/// account's figures are kept by the hour), which the words say when it is
-/// not midnight.
-pub fn today_in_words(zone: Option<&str>, now_ms: i64) -> String {
+/// What "today" means on the accounts' pages for `zone` as of `at`, in
+/// words: a zone's day begins at its midnight, or, for two hours after the
+/// upgrade that began the accounts' quarter-hours, at the whole hour nearest
+/// it, which the words then say.
+pub fn today_in_words(zone: Option<&str>, at: &Precision) -> String {
     let (Today::Zone(name), Some(zone)) = (
         today(zone),
         zone.and_then(|zone| jiff::tz::TimeZone::get(zone).ok()),
     ) else {
         return "today: the UTC day".to_string();
     };
-    let begins = Today::Zone(name.clone()).start_ms(now_ms);
-    let midnight = crate::clock::start_of_day(&name, now_ms).map(|(midnight, _)| midnight);
+    let begins = Today::Zone(name.clone()).start_ms(at);
+    let midnight = crate::clock::start_of_day(&name, at.now_ms).map(|(midnight, _)| midnight);
     if midnight == Some(begins) {
         return format!("today: since midnight in {name}");
     }
@@ -74,22 +74,28 @@ pub fn today_in_words(zone: Option<&str>, now_ms: i64) -> String {
         .map(|at| at.to_zoned_datetime(zone).strftime("%H:%M").to_string())
         .unwrap_or_default();
     format!(
-        "today: from {clock} in {name}, the whole hour nearest its midnight (accounts are \
-         counted by the hour)"
+        "today: from {clock} in {name}, the whole hour nearest its midnight (accounts were \
+         counted by the hour before this version)"
     )
 }
+
 /// The page for `query` from the store's `records` read at `now_ms`, with
 /// `silent` accounts among all (counted apart: it reads every account that
 /// could be silent).
-fn page(records: AccountRecords, query: &AccountsQuery, now_ms: i64, silent: i64) -> AccountsPage {
+fn page(
+    records: AccountRecords,
+    query: &AccountsQuery,
+    at: &Precision,
+    silent: i64,
+) -> AccountsPage {
     AccountsPage {
-        generated_at_ms: now_ms,
+        generated_at_ms: at.now_ms,
         version: records.version,
         total: records.total,
         offset: query.offset,
         silent,
         zone: query.zone.clone(),
-        today: today_in_words(query.zone.as_deref(), now_ms),
+        today: today_in_words(query.zone.as_deref(), at),
         rows: records.rows.into_iter().map(row).collect(),
     }
 }
@@ -169,7 +175,10 @@ pub async fn account(
         version: detail.version,
         row: row(record),
         zone: zone.map(str::to_string),
-        today: today_in_words(zone, now_ms),
+        today: today_in_words(zone, &store.account_precision(now_ms)),
+        zone_offset_s: zone
+            .and_then(|zone| crate::clock::start_of_day(zone, now_ms))
+            .map_or(0, |(_, offset_s)| offset_s),
         hours: detail.hours,
         silence,
         waiting: detail
@@ -200,7 +209,12 @@ pub async fn read(
     let records = store
         .account_records(now_ms, &request(query), thresholds)
         .await?;
-    Ok(page(records, query, now_ms, silent))
+    Ok(page(
+        records,
+        query,
+        &store.account_precision(now_ms),
+        silent,
+    ))
 }
 
 /// Every account of the table's `query` (its filter and order; every page)
@@ -295,16 +309,26 @@ mod tests {
     #[test]
     fn today_says_where_it_begins() {
         let at = |text: &str| text.parse::<jiff::Timestamp>().unwrap().as_millisecond();
-        let now = at("2026-07-01T12:10:00Z");
-        assert_eq!(today_in_words(None, now), "today: the UTC day");
-        assert_eq!(today_in_words(Some("Etc/UTC"), now), "today: the UTC day");
+        let now = Precision::at(at("2026-07-01T12:10:00Z"), 0);
+        assert_eq!(today_in_words(None, &now), "today: the UTC day");
+        assert_eq!(today_in_words(Some("Etc/UTC"), &now), "today: the UTC day");
+        for zone in ["America/Sao_Paulo", "Asia/Kolkata", "Asia/Kathmandu"] {
+            assert_eq!(
+                today_in_words(Some(zone), &now),
+                format!("today: since midnight in {zone}")
+            );
+        }
+        // Just after an upgrade began the quarter-hours, from the nearest whole hour.
+        let upgraded = Precision::at(at("2026-07-01T12:10:00Z"), at("2026-07-01T11:00:00Z"));
+        assert!(today_in_words(Some("Asia/Kolkata"), &upgraded)
+            .starts_with("today: from 00:30 in Asia/Kolkata, the whole hour nearest"));
+        assert!(
+            today_in_words(Some("Asia/Kathmandu"), &upgraded).starts_with("today: from 23:45 in")
+        );
         assert_eq!(
-            today_in_words(Some("America/Sao_Paulo"), now),
+            today_in_words(Some("America/Sao_Paulo"), &upgraded),
             "today: since midnight in America/Sao_Paulo"
         );
-        assert!(today_in_words(Some("Asia/Kolkata"), now)
-            .starts_with("today: from 00:30 in Asia/Kolkata, the whole hour nearest"));
-        assert!(today_in_words(Some("Asia/Kathmandu"), now).starts_with("today: from 23:45 in"));
     }
 
     #[test]

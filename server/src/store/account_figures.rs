@@ -5,9 +5,10 @@
 //! database.
 //!
 //! "Today" is a day of the admin's time zone ([`Today`]): the UTC day from
-//! the accounts' days, or a zone's day from their hours (`account_history`),
-//! begun at the whole hour nearest its midnight (a +05:30 or +05:45 zone's
-//! day is read from the nearest whole hour, as an account's ranges are). A
+//! the accounts' days, or a zone's day from their quarter-hours and hours
+//! (`account_history`), from its midnight (exact in every zone, +05:30 and
+//! +05:45 included; for two hours after the upgrade that began the
+//! quarter-hours, from the whole hour nearest it). A
 //! node keeps one set of orders per day asked for: the UTC day's always, and
 //! up to [`ZONES_HELD`] zones': the admins' chosen zones, built beside the UTC
 //! day's in the background, and any other a page asks for, built for that
@@ -46,8 +47,8 @@ use futures::{StreamExt, TryStreamExt};
 use sqlx::{AnyConnection, AnyPool};
 
 use super::{
-    account_history,
-    history::HOUR_MS,
+    account_history::Precision,
+    history::{HOUR_MS, QUARTER_MS},
     replies,
     sql::{self, floor, from_json_row},
     transaction, Backend, DAY_MS, MINUTE_MS, SERIES_MINUTES,
@@ -79,16 +80,16 @@ pub enum Today {
 }
 
 impl Today {
-    /// Where today begins as of `now_ms`, as the figures count it: the UTC
-    /// midnight, or the whole hour nearest the zone's midnight (from the
-    /// current hour on, the end of its hour: today is empty until then). A
-    /// name the zone database does not know counts the UTC day.
-    pub fn start_ms(&self, now_ms: i64) -> i64 {
+    /// Where today begins as of `at`, as the figures count it: the UTC
+    /// midnight, or the zone's midnight as an account's history can place it
+    /// (exact once quarter-hours are kept, see [`Precision`]). A name the zone database does not
+    /// know counts the UTC day.
+    pub fn start_ms(&self, at: &Precision) -> i64 {
         match self {
-            Today::Utc => floor(now_ms, DAY_MS),
-            Today::Zone(zone) => match crate::clock::start_of_day(zone, now_ms) {
-                Some((midnight_ms, _)) => account_history::Precision::at(now_ms).place(midnight_ms),
-                None => floor(now_ms, DAY_MS),
+            Today::Utc => floor(at.now_ms, DAY_MS),
+            Today::Zone(zone) => match crate::clock::start_of_day(zone, at.now_ms) {
+                Some((midnight_ms, _)) => at.place(midnight_ms),
+                None => floor(at.now_ms, DAY_MS),
             },
         }
     }
@@ -99,8 +100,8 @@ impl Today {
 pub(super) struct Windows {
     /// Where today begins (DMs received and sent today) …
     pub today: i64,
-    /// … and whether it is counted from the accounts' hours (a zone's day)
-    /// rather than their UTC days.
+    /// … and whether it is counted from the accounts' quarter-hours and
+    /// hours (a zone's day) rather than their UTC days.
     pub today_by_hour: bool,
     /// Waiting conversations are those waiting since a minute after this
     /// (Instagram's 24 h messaging window).
@@ -112,10 +113,11 @@ pub(super) struct Windows {
 }
 
 impl Windows {
-    pub(super) fn at(now_ms: i64, today: &Today) -> Self {
+    pub(super) fn at(at: &Precision, today: &Today) -> Self {
+        let now_ms = at.now_ms;
         let current_minute = floor(now_ms, MINUTE_MS);
         Windows {
-            today: today.start_ms(now_ms),
+            today: today.start_ms(at),
             today_by_hour: matches!(today, Today::Zone(_)),
             waiting_after: now_ms - DAY_MS - MINUTE_MS,
             first_minute: current_minute - (SERIES_MINUTES - 1) * MINUTE_MS,
@@ -142,13 +144,13 @@ macro_rules! today_by_day {
           WHERE account_days.account_id = shown.account_id AND day_ms = $2)"
     };
 }
-/// … or from its hours since `$2` (a zone's day).
+/// … or from its quarter-hours and hours since `$2` (a zone's day).
 macro_rules! today_by_hour {
     () => {
         "(SELECT CAST(sum(m_dm_received) AS TEXT) || ' ' || CAST(sum(m_dm_sent) AS TEXT)
           FROM account_history
           WHERE account_history.account_id = shown.account_id
-            AND unit_ms = 3600000 AND start_ms >= $2)"
+            AND start_ms >= $2 AND unit_ms IN (900000, 3600000))"
     };
 }
 
@@ -439,14 +441,15 @@ impl AccountFigures {
         &self,
         reader: &AnyPool,
         backend: Backend,
-        now_ms: i64,
+        at: Precision,
         today: &Today,
         page: &PageOf,
         matches: impl Fn(&str) -> bool,
     ) -> Result<Vec<String>, sqlx::Error> {
+        let now_ms = at.now_ms;
         let orders = self.asked_for(today, now_ms);
         let mut orders = orders.lock().await;
-        timed_catch_up(&mut orders, reader, backend, now_ms, today).await?;
+        timed_catch_up(&mut orders, reader, backend, at, today).await?;
         Ok(orders
             .as_ref()
             .map(|orders| orders.page(page, matches))
@@ -486,9 +489,10 @@ impl AccountFigures {
         &self,
         reader: &AnyPool,
         backend: Backend,
-        now_ms: i64,
+        at: Precision,
         chosen: &[Today],
     ) -> Result<usize, sqlx::Error> {
+        let now_ms = at.now_ms;
         for today in chosen.iter().take(ZONES_HELD) {
             self.asked_for(today, now_ms);
         }
@@ -506,7 +510,7 @@ impl AccountFigures {
         let mut recomputed = 0;
         for (today, orders) in days {
             let mut orders = orders.lock().await;
-            recomputed += timed_catch_up(&mut orders, reader, backend, now_ms, &today).await?;
+            recomputed += timed_catch_up(&mut orders, reader, backend, at, &today).await?;
         }
         Ok(recomputed)
     }
@@ -534,12 +538,12 @@ async fn timed_catch_up(
     orders: &mut Option<Orders>,
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     today: &Today,
 ) -> Result<usize, sqlx::Error> {
     let metrics = crate::metrics::metrics();
     let timer = metrics.account_figures_catch_up_seconds.start_timer();
-    let recomputed = catch_up(orders, reader, backend, now_ms, today).await;
+    let recomputed = catch_up(orders, reader, backend, at, today).await;
     timer.observe_duration();
     if *today == Today::Utc {
         let held = orders.as_ref().map_or(0, |orders| orders.figures.len());
@@ -559,9 +563,10 @@ async fn catch_up(
     orders: &mut Option<Orders>,
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     today: &Today,
 ) -> Result<usize, sqlx::Error> {
+    let now_ms = at.now_ms;
     let fresh = orders
         .as_ref()
         .is_some_and(|orders| (now_ms - orders.at_ms).abs() <= REBUILD_AFTER_MS);
@@ -569,7 +574,7 @@ async fn catch_up(
         Some(kept) if fresh => kept,
         _ => Orders::new(now_ms),
     };
-    match read_changes(&mut working, fresh, reader, backend, now_ms, today).await {
+    match read_changes(&mut working, fresh, reader, backend, at, today).await {
         Ok(recomputed) => {
             *orders = Some(working);
             Ok(recomputed)
@@ -591,14 +596,15 @@ async fn read_changes(
     fresh: bool,
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     today: &Today,
 ) -> Result<usize, sqlx::Error> {
+    let now_ms = at.now_ms;
     let mut tx = transaction::begin_read(reader, backend).await?;
     let slots: Vec<(i64, i64)> = sqlx::query_as("SELECT slot, version FROM store_slots")
         .fetch_all(&mut *tx)
         .await?;
-    let windows = Windows::at(now_ms, today);
+    let windows = Windows::at(&at, today);
     let mut ids = BTreeSet::new();
     if fresh {
         for (slot, version) in &slots {
@@ -620,7 +626,7 @@ async fn read_changes(
             moved(
                 &mut tx,
                 backend,
-                &Windows::at(orders.at_ms, today),
+                &Windows::at(&at.as_of(orders.at_ms), today),
                 &windows,
             )
             .await?,
@@ -718,13 +724,14 @@ async fn moved(
             ids.extend(ids_of(connection, backend, statement, &parameters).await?);
         }
     }
-    // Today's start: the days it left and entered, or the hours between.
+    // Today's start: the days it left and entered, or the rows between.
     if before.today != now.today {
         let (statement, parameters) = if now.today_by_hour {
             (
                 "SELECT DISTINCT account_id FROM account_history
-                 WHERE unit_ms = $1 AND start_ms >= $2 AND start_ms < $3",
+                 WHERE unit_ms IN ($1, $2) AND start_ms >= $3 AND start_ms < $4",
                 vec![
+                    QUARTER_MS,
                     HOUR_MS,
                     before.today.min(now.today),
                     before.today.max(now.today),
@@ -767,10 +774,15 @@ async fn ids_of(
 mod tests {
     use super::*;
 
+    /// The precision of a history whose quarter-hours began long ago.
+    fn precise(now_ms: i64) -> Precision {
+        Precision::at(now_ms, 0)
+    }
+
     #[test]
     fn windows_move_by_the_minute_and_the_day() {
         let now = 3 * DAY_MS + 10 * MINUTE_MS + 30_000;
-        let windows = Windows::at(now, &Today::Utc);
+        let windows = Windows::at(&precise(now), &Today::Utc);
         assert_eq!(windows.today, 3 * DAY_MS);
         assert!(!windows.today_by_hour);
         assert_eq!(windows.current_minute, 3 * DAY_MS + 10 * MINUTE_MS);
@@ -780,11 +792,11 @@ mod tests {
         );
         assert_eq!(windows.waiting_after, now - DAY_MS - MINUTE_MS);
         assert_eq!(
-            Windows::at(now + 20_000, &Today::Utc).current_minute,
+            Windows::at(&precise(now + 20_000), &Today::Utc).current_minute,
             windows.current_minute
         );
         assert_ne!(
-            Windows::at(now + 30_000, &Today::Utc).current_minute,
+            Windows::at(&precise(now + 30_000), &Today::Utc).current_minute,
             windows.current_minute
         );
     }
@@ -795,36 +807,46 @@ mod tests {
     }
 
     #[test]
-    fn a_zones_today_begins_at_the_hour_nearest_its_midnight() {
+    fn a_zones_today_begins_at_its_midnight() {
         let zone = |name: &str| Today::Zone(name.to_string());
-        let now = at("2026-07-01T12:10:00Z");
-        assert_eq!(Today::Utc.start_ms(now), at("2026-07-01T00:00:00Z"));
+        let now = precise(at("2026-07-01T12:10:00Z"));
+        assert_eq!(Today::Utc.start_ms(&now), at("2026-07-01T00:00:00Z"));
         // New York in summer: midnight is 04:00 UTC.
         assert_eq!(
-            zone("America/New_York").start_ms(now),
+            zone("America/New_York").start_ms(&now),
             at("2026-07-01T04:00:00Z")
         );
-        // Kolkata's midnight is 18:30 UTC (half past goes up), Kathmandu's 18:15.
+        // Kolkata's midnight is 18:30 UTC, Kathmandu's 18:15.
         assert_eq!(
-            zone("Asia/Kolkata").start_ms(now),
+            zone("Asia/Kolkata").start_ms(&now),
+            at("2026-06-30T18:30:00Z")
+        );
+        assert_eq!(
+            zone("Asia/Kathmandu").start_ms(&now),
+            at("2026-06-30T18:15:00Z")
+        );
+        // Within the quarter-hour that begins at its midnight, today is that quarter-hour.
+        let just_after = precise(at("2026-06-30T18:20:00Z"));
+        assert_eq!(
+            zone("Asia/Kathmandu").start_ms(&just_after),
+            at("2026-06-30T18:15:00Z")
+        );
+        // Until quarter-hours are read (two hours after an upgrade began them), from the
+        // whole hour nearest midnight (half past goes up).
+        let upgraded = Precision::at(at("2026-07-01T12:10:00Z"), at("2026-07-01T11:00:00Z"));
+        assert_eq!(
+            zone("Asia/Kolkata").start_ms(&upgraded),
             at("2026-06-30T19:00:00Z")
         );
         assert_eq!(
-            zone("Asia/Kathmandu").start_ms(now),
+            zone("Asia/Kathmandu").start_ms(&upgraded),
             at("2026-06-30T18:00:00Z")
         );
-        // Within the hour holding its midnight, a zone's today is empty until
-        // that hour ends.
-        let just_after = at("2026-06-30T18:40:00Z");
-        assert_eq!(
-            zone("Asia/Kolkata").start_ms(just_after),
-            at("2026-06-30T19:00:00Z")
-        );
-        let windows = Windows::at(now, &zone("Asia/Kolkata"));
+        let windows = Windows::at(&now, &zone("Asia/Kolkata"));
         assert!(windows.today_by_hour);
         // A name nobody knows counts the UTC day (callers check names first).
         assert_eq!(
-            zone("Mars/Olympus").start_ms(now),
+            zone("Mars/Olympus").start_ms(&now),
             at("2026-07-01T00:00:00Z")
         );
     }

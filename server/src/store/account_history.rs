@@ -1,23 +1,28 @@
 //! One business account's history, behind its page's date ranges: the
 //! figures of the service's history (`history.rs`) that belong to an account
 //! (its metrics, and its replies by reply-time bucket; refusals have none),
-//! per account, UTC hour or day, and writer slot, in `account_history`.
-//! Ingestion adds to the hours, in the same transaction as the other
-//! aggregates (one row per account a transaction touches); retention folds
-//! each hour into its day once it is [`HOURS_KEPT_MS`] old ([`fold`]), in
-//! the transaction that removes it, so every count is in exactly one row, an
-//! hour's or a day's, and a span of whole days reads both.
+//! per account, UTC quarter-hour, hour or day, and writer slot, in
+//! `account_history`. Ingestion adds to the quarter-hours, in the same
+//! transaction as the other aggregates (one row per account a transaction
+//! touches); retention folds each quarter-hour into its hour once it is
+//! [`QUARTERS_KEPT_MS`] old and each hour into its day once it is
+//! [`HOURS_KEPT_MS`] old ([`fold`]), in the transaction that removes it, so
+//! every count is in exactly one row and a span reads every row that starts
+//! in it, whatever its unit.
 //!
-//! Why hours and days, kept [`HOURS_KEPT_MS`] and [`DAYS_KEPT_MS`]: the
+//! Why quarter-hours for three days, hours for five weeks and days after: the
 //! service's history keeps quarter-hours for good, which makes every range
 //! exact in every zone, at a size that grows with time alone; one row per
-//! account and quarter-hour would grow with time *and* accounts (the large
-//! customer of the benchmarks, 20,000 accounts, would write hundreds of
-//! millions of rows a year). An account's range is therefore read to the
-//! hour for the last five weeks (exact in every zone whose offset is whole
-//! hours, daylight-saving days included; a +05:30 or +05:45 zone's days
-//! begin and end at the nearest whole hour) and by UTC day before (see
-//! [`Precision`]). The report says so whenever it applies.
+//! account and quarter-hour for good would grow with time *and* accounts (the
+//! large customer of the benchmarks, 20,000 accounts, would write hundreds of
+//! millions of rows a year). An account's today, yesterday and last 24 hours
+//! (and the periods they are compared with) are therefore exact in every
+//! zone (+05:30 and +05:45 included, where the accounts table's "today"
+//! begins), its ranges to the hour for the last five
+//! weeks (exact in every zone whose offset is whole hours, daylight-saving
+//! days included; a +05:30 or +05:45 zone's days begin and end at the
+//! nearest whole hour) and by UTC day before (see [`Precision`]). The report
+//! says so whenever it applies.
 //!
 //! Exactness is the service history's: rows change only where an event is
 //! counted once (the events it was stored with are new) or a reply is
@@ -28,12 +33,18 @@ use std::collections::BTreeMap;
 use sqlx::{Any, Transaction};
 
 use super::{
-    history::{Figure, HOUR_MS, REPLY_BUCKETS},
+    history::{Figure, HOUR_MS, QUARTER_MS, REPLY_BUCKETS},
     slots::Slot,
     sql::{additive_upsert, floor, json_rows, placeholders},
     Backend, DAY_MS,
 };
 use crate::event::Metric;
+
+/// How long an account's quarter-hours are kept: three days and two hours,
+/// so that in every zone its today, yesterday and last 24 hours are exact,
+/// and so are the periods they are compared with (the day before yesterday
+/// begins at most 73 hours back, a 25-hour day among the three).
+pub const QUARTERS_KEPT_MS: i64 = 3 * DAY_MS + 2 * HOUR_MS;
 
 /// How long an account's hours are kept: five weeks, so that a range of the
 /// last 30 days in any zone is read to the hour.
@@ -68,22 +79,24 @@ fn index(figure: Figure) -> Option<usize> {
     }
 }
 
-/// The account hours (or days) one transaction adds to, summed in memory:
-/// (account, start) → the change of every figure.
+/// The account quarter-hours (or hours, or days) one transaction adds to,
+/// summed in memory: (account, start) → the change of every figure.
 pub(super) struct AccountHistoryDelta {
-    /// The rows' unit: [`HOUR_MS`] (what ingestion writes) or [`DAY_MS`].
+    /// The rows' unit: [`QUARTER_MS`] (what ingestion writes), [`HOUR_MS`]
+    /// or [`DAY_MS`].
     unit_ms: i64,
     rows: BTreeMap<(String, i64), [i64; FIGURES]>,
 }
 
 impl Default for AccountHistoryDelta {
     fn default() -> Self {
-        Self::by(HOUR_MS)
+        Self::by(QUARTER_MS)
     }
 }
 
 impl AccountHistoryDelta {
-    /// Changes to rows of `unit_ms` ([`HOUR_MS`] or [`DAY_MS`]).
+    /// Changes to rows of `unit_ms` ([`QUARTER_MS`], [`HOUR_MS`] or
+    /// [`DAY_MS`]).
     pub fn by(unit_ms: i64) -> Self {
         AccountHistoryDelta {
             unit_ms,
@@ -104,11 +117,11 @@ impl AccountHistoryDelta {
     }
 
     /// The rows as one JSON array, for Postgres's `json_to_recordset`:
-    /// `{account_id, start_ms, c: [every figure's change]}` (hours only, as
-    /// [`postgres_upsert`] writes them).
+    /// `{account_id, start_ms, c: [every figure's change]}` (quarter-hours
+    /// only, as [`postgres_upsert`] writes them).
     pub fn postgres_rows(&self) -> String {
         use serde_json::json;
-        debug_assert_eq!(self.unit_ms, HOUR_MS);
+        debug_assert_eq!(self.unit_ms, QUARTER_MS);
         json_rows(
             self.changed()
                 .map(|((account, start), counts)| {
@@ -142,12 +155,12 @@ const KEY: &str = "account_id, unit_ms, start_ms, slot";
 /// Rows written by one SQLite upsert.
 const ROWS_PER_UPSERT: usize = 500;
 
-/// An account hour's key (account, hour) and its figures' changes.
+/// An account row's key (account, start) and its figures' changes.
 type HourRow<'a> = (&'a (String, i64), &'a [i64; FIGURES]);
 
-/// Adds `delta` to `slot`'s account hours or days (ingestion on SQLite;
+/// Adds `delta` to `slot`'s account rows of its unit (ingestion on SQLite;
 /// Postgres's ingestion writes them in its one aggregate statement,
-/// [`postgres_upsert`]; the rebuild on both). An hour's row usually
+/// [`postgres_upsert`]; the rebuild on both). A row usually
 /// changes in one to three of its 57 figures, so the rows are written in
 /// groups by the figures they change, each group's upsert naming only those
 /// columns: a few statements of a few parameters a row, instead of 61 a row
@@ -191,7 +204,7 @@ pub(super) async fn write(
     Ok(())
 }
 
-/// The account hours' upsert on Postgres: `$1` the slot, `rows` the
+/// The account quarter-hours' upsert on Postgres: `$1` the slot, `rows` the
 /// parameter holding the rows as JSON ([`AccountHistoryDelta::postgres_rows`]).
 /// Each row's figures arrive as an `INTEGER[]`, read once and then indexed
 /// (as `json`, each of the 57 figures would parse the row's array again).
@@ -200,7 +213,7 @@ pub(super) fn postgres_upsert(rows: &str) -> String {
     let values: Vec<String> = (1..=FIGURES).map(|place| format!("r.c[{place}]")).collect();
     format!(
         "{insert}
-         SELECT r.account_id, {HOUR_MS}, r.start_ms, $1, {}
+         SELECT r.account_id, {QUARTER_MS}, r.start_ms, $1, {}
          FROM json_to_recordset({rows}::json)
              AS r (account_id TEXT, start_ms BIGINT, c INTEGER[])
          {upsert}",
@@ -208,15 +221,17 @@ pub(super) fn postgres_upsert(rows: &str) -> String {
     )
 }
 
-/// Folds up to `limit` of the oldest hours that start before `before_ms`
-/// into their days (slot 0: only folding writes days), removing them in
-/// the same transaction, so that each count is in its hour or in its day,
-/// never both and never neither; returns the hours folded. On Postgres one
-/// statement, so the hours added to the days are exactly the hours removed
-/// whatever other nodes do meanwhile; SQLite has one writer.
+/// Folds up to `limit` of the oldest rows of `unit_ms` that start before
+/// `before_ms` into rows of `into_ms` (quarter-hours into hours, hours into
+/// days; slot 0: only folding writes those, besides the rebuild's adds),
+/// removing them in the same transaction, so that each count is in one row,
+/// never two and never none; returns the rows folded. On Postgres one
+/// statement, so the rows added to the larger ones are exactly the rows
+/// removed whatever other nodes do meanwhile; SQLite has one writer.
 pub(super) async fn fold(
     writer: &sqlx::AnyPool,
     backend: Backend,
+    (unit_ms, into_ms): (i64, i64),
     before_ms: i64,
     limit: i64,
 ) -> Result<u64, sqlx::Error> {
@@ -228,55 +243,55 @@ pub(super) async fn fold(
     let sums = sums.join(", ");
     let oldest = "SELECT account_id, start_ms, unit_ms, slot FROM account_history
                   WHERE unit_ms = $1 AND start_ms < $2 ORDER BY unit_ms, start_ms LIMIT $3";
-    let day = format!("start_ms - start_ms % {DAY_MS}");
-    let hours = match backend {
+    let into = format!("start_ms - start_ms % {into_ms}");
+    let folded = match backend {
         Backend::Postgres => {
-            let (hours,): (i64,) = sqlx::query_as(&format!(
+            let (folded,): (i64,) = sqlx::query_as(&format!(
                 "WITH folded AS (
                      DELETE FROM account_history
                      WHERE (account_id, start_ms, unit_ms, slot) IN ({oldest})
                      RETURNING *),
-                 days AS (
+                 larger AS (
                      {insert}
-                     SELECT account_id, {DAY_MS}, {day}, 0, {sums} FROM folded
-                     GROUP BY account_id, {day}
+                     SELECT account_id, {into_ms}, {into}, 0, {sums} FROM folded
+                     GROUP BY account_id, {into}
                      {upsert})
                  SELECT count(*) FROM folded"
             ))
-            .bind(HOUR_MS)
+            .bind(unit_ms)
             .bind(before_ms)
             .bind(limit)
             .fetch_one(writer)
             .await?;
-            hours as u64
+            folded as u64
         }
         Backend::Sqlite => {
             let due = format!("(account_id, start_ms, unit_ms, slot) IN ({oldest})");
             let mut tx = writer.begin().await?;
             sqlx::query(&format!(
                 "{insert}
-                 SELECT account_id, {DAY_MS}, {day}, 0, {sums} FROM account_history
+                 SELECT account_id, {into_ms}, {into}, 0, {sums} FROM account_history
                  WHERE {due}
-                 GROUP BY account_id, {day}
+                 GROUP BY account_id, {into}
                  {upsert}"
             ))
-            .bind(HOUR_MS)
+            .bind(unit_ms)
             .bind(before_ms)
             .bind(limit)
             .execute(&mut *tx)
             .await?;
-            let hours = sqlx::query(&format!("DELETE FROM account_history WHERE {due}"))
-                .bind(HOUR_MS)
+            let folded = sqlx::query(&format!("DELETE FROM account_history WHERE {due}"))
+                .bind(unit_ms)
                 .bind(before_ms)
                 .bind(limit)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             tx.commit().await?;
-            hours
+            folded
         }
     };
-    Ok(hours)
+    Ok(folded)
 }
 
 /// Where the accounts' history began, in a database upgraded with stored
@@ -305,53 +320,98 @@ pub(super) async fn since(reader: &sqlx::AnyPool) -> Result<Option<HistoryStart>
     }))
 }
 
-/// How precisely an account's history can place an instant as of `now_ms`:
-/// to the hour from [`Precision::hours_from_ms`] on, to the UTC day before.
+/// How precisely an account's history can place an instant as of
+/// [`Precision::now_ms`]: to the quarter-hour from
+/// [`Precision::quarters_from_ms`] on, to the hour from
+/// [`Precision::hours_from_ms`] on, to the UTC day before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Precision {
+    /// The first instant (a whole hour) from which quarter-hours are kept.
+    pub quarters_from_ms: i64,
     /// The first instant (a UTC midnight) from which hours are kept.
     pub hours_from_ms: i64,
-    /// The start of the hour now is in.
-    pub current_hour_ms: i64,
+    /// Now, in Unix milliseconds.
+    pub now_ms: i64,
+    /// When ingestion began writing quarter-hours.
+    quarters_began_ms: i64,
 }
 
 impl Precision {
-    /// As of `now_ms`: hours from the first UTC midnight at least
-    /// [`HOURS_KEPT_MS`] back (retention keeps every hour from there).
-    pub fn at(now_ms: i64) -> Self {
+    /// As of `now_ms`: quarter-hours from the first whole hour at least
+    /// [`QUARTERS_KEPT_MS`] back, hours from the first UTC midnight at least
+    /// [`HOURS_KEPT_MS`] back (retention keeps every row from there).
+    /// `quarters_began_ms` is when ingestion began writing quarter-hours
+    /// (see `Store::account_precision`): quarter-hours are read only from two
+    /// whole hours after it, the hour it began in being partly in hours,
+    /// and one more for the nodes of the older version a rolling upgrade
+    /// still runs.
+    pub fn at(now_ms: i64, quarters_began_ms: i64) -> Self {
+        let kept = floor(now_ms - QUARTERS_KEPT_MS, HOUR_MS) + HOUR_MS;
+        let began = floor(quarters_began_ms, HOUR_MS) + 2 * HOUR_MS;
         Precision {
+            quarters_from_ms: kept.max(began),
             hours_from_ms: floor(now_ms - HOURS_KEPT_MS, DAY_MS) + DAY_MS,
-            current_hour_ms: floor(now_ms, HOUR_MS),
+            now_ms,
+            quarters_began_ms,
         }
     }
 
-    /// `at_ms` as an account's history can place it: the nearest whole hour
-    /// (half past goes up), or before the hours kept the nearest UTC
-    /// midnight (a day of a zone is read as the UTC day it shares most hours
-    /// with); from the current hour on, the end of its hour, so that a range
-    /// reaching now holds what has just arrived. Placing never goes
-    /// backwards, so placed steps still tile a range.
-    pub fn place(&self, at_ms: i64) -> i64 {
-        let nearest = |unit: i64| floor(at_ms + unit / 2, unit);
-        if at_ms >= self.current_hour_ms {
-            floor(at_ms + HOUR_MS - 1, HOUR_MS)
+    /// The same history's precision as of `now_ms`.
+    pub fn as_of(&self, now_ms: i64) -> Self {
+        Self::at(now_ms, self.quarters_began_ms)
+    }
+
+    /// The unit an account's rows are kept in at `at_ms`.
+    pub fn unit_at(&self, at_ms: i64) -> i64 {
+        if at_ms >= self.quarters_from_ms {
+            QUARTER_MS
         } else if at_ms >= self.hours_from_ms {
-            nearest(HOUR_MS)
+            HOUR_MS
         } else {
-            nearest(DAY_MS)
+            DAY_MS
+        }
+    }
+
+    /// `at_ms` as an account's history can place it: the nearest start of
+    /// the unit it is kept in at `at_ms` (half way goes up: a day of a zone
+    /// before the hours kept is read as the UTC day it shares most hours
+    /// with); from the unit now is in on, the end of its unit, so that a
+    /// range reaching now holds what has just arrived. Placing never goes
+    /// backwards (each unit's first instant is a start of the larger ones),
+    /// so placed steps still tile a range.
+    pub fn place(&self, at_ms: i64) -> i64 {
+        let unit = self.unit_at(at_ms);
+        if at_ms >= floor(self.now_ms, unit) {
+            floor(at_ms + unit - 1, unit)
+        } else {
+            floor(at_ms + unit / 2, unit)
         }
     }
 }
 
-/// Where retention works as of `now_ms`: hours that start before the
-/// first are folded into their days (a day before the first hour any
-/// reader places a boundary on, so no read of hours ever finds a day);
-/// days that start before the second are removed.
-pub(super) fn horizons(now_ms: i64) -> (i64, i64) {
-    (
-        Precision::at(now_ms).hours_from_ms - DAY_MS,
-        floor(now_ms - DAYS_KEPT_MS, DAY_MS),
-    )
+/// Where retention works as of `now_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Horizons {
+    /// Quarter-hours that start before it are folded into their hours …
+    pub quarters_before_ms: i64,
+    /// … and hours into their days (each a while before the first instant
+    /// any reader places a boundary on in that unit, an hour and a day, so
+    /// that no read of a unit finds the larger one, even on a node whose
+    /// clock is behind) …
+    pub hours_before_ms: i64,
+    /// … and days that start before it are removed.
+    pub days_before_ms: i64,
+}
+
+impl Horizons {
+    pub(super) fn at(now_ms: i64) -> Self {
+        let kept = Precision::at(now_ms, 0);
+        Horizons {
+            quarters_before_ms: kept.quarters_from_ms - HOUR_MS,
+            hours_before_ms: kept.hours_from_ms - DAY_MS,
+            days_before_ms: floor(now_ms - DAYS_KEPT_MS, DAY_MS),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -372,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn a_change_lands_in_its_hour() {
+    fn a_change_lands_in_its_quarter_hour() {
         let mut delta = AccountHistoryDelta::default();
         let at = T0 + 5 * HOUR_MS + 17 * 60_000;
         delta.add("biz", at, Figure::Metric(Metric::DmSent), 2);
@@ -381,7 +441,7 @@ mod tests {
         let rows: Vec<_> = delta.changed().collect();
         assert_eq!(rows.len(), 1);
         let (key, counts) = rows[0];
-        assert_eq!(key, &("biz".to_string(), T0 + 5 * HOUR_MS));
+        assert_eq!(key, &("biz".to_string(), T0 + 5 * HOUR_MS + QUARTER_MS));
         assert_eq!((counts[1], counts[Metric::ALL.len() + 3]), (2, 1));
         assert_eq!(counts.iter().sum::<i64>(), 3, "no refusal counted");
         // A reply taken back leaves no change to write.
@@ -391,11 +451,14 @@ mod tests {
     }
 
     #[test]
-    fn instants_are_placed_in_hours_for_five_weeks_then_in_days() {
-        let now = T0 + 40 * DAY_MS + 10 * HOUR_MS;
-        let precision = Precision::at(now);
+    fn instants_are_placed_in_quarters_for_three_days_in_hours_for_five_weeks_then_in_days() {
+        let now = T0 + 40 * DAY_MS + 10 * HOUR_MS + 20 * 60_000;
+        let precision = Precision::at(now, 0);
         assert_eq!(precision.hours_from_ms, T0 + 6 * DAY_MS);
         assert!(now - precision.hours_from_ms <= HOURS_KEPT_MS);
+        assert_eq!(precision.quarters_from_ms, T0 + 37 * DAY_MS + 9 * HOUR_MS);
+        assert!(now - precision.quarters_from_ms <= QUARTERS_KEPT_MS);
+        // A day of Kolkata and of Kathmandu from the hours: the nearest hour.
         let kolkata_midnight = T0 + 20 * DAY_MS - 5 * HOUR_MS - 30 * 60_000;
         assert_eq!(
             precision.place(kolkata_midnight),
@@ -406,23 +469,54 @@ mod tests {
             precision.place(kathmandu_midnight),
             kolkata_midnight - 30 * 60_000
         );
+        // Today's, yesterday's and the day before's, from the quarter-hours: exact.
+        for days in [38, 39, 40] {
+            let kathmandu = T0 + days * DAY_MS - 5 * HOUR_MS - 45 * 60_000;
+            assert_eq!(precision.place(kathmandu), kathmandu);
+            assert_eq!(
+                precision.place(kathmandu + 15 * 60_000),
+                kathmandu + 15 * 60_000
+            );
+        }
         let new_york_midnight = T0 + 2 * DAY_MS + 5 * HOUR_MS;
         assert_eq!(precision.place(new_york_midnight), T0 + 2 * DAY_MS);
         let tokyo_midnight = T0 + 2 * DAY_MS - 9 * HOUR_MS;
         assert_eq!(precision.place(tokyo_midnight), T0 + 2 * DAY_MS);
-        // Now's hour is read whole: what has just arrived is in.
-        let edge = now + 15 * 60_000 - now % (15 * 60_000);
-        assert_eq!(precision.place(edge), now - now % HOUR_MS + HOUR_MS);
+        // Now's quarter-hour is read whole: what has just arrived is in.
+        assert_eq!(precision.place(now), now - now % QUARTER_MS + QUARTER_MS);
+        assert_eq!(
+            precision.place(now - 60_000),
+            now - now % QUARTER_MS + QUARTER_MS
+        );
         // Placing never goes backwards.
         let mut last = i64::MIN;
-        for at in (T0..now + DAY_MS).step_by(15 * 60_000) {
+        for at in (T0..now + DAY_MS).step_by(5 * 60_000) {
             let placed = precision.place(at);
             assert!(placed >= last, "{at}");
             last = placed;
         }
-        // Retention folds no hour a read may ask for.
-        let (hours_before, days_before) = horizons(now);
-        assert!(hours_before < precision.hours_from_ms);
-        assert!(now - days_before >= DAYS_KEPT_MS);
+        // Retention folds no row a read may ask for.
+        let horizons = Horizons::at(now);
+        assert!(horizons.quarters_before_ms < precision.quarters_from_ms);
+        assert!(horizons.hours_before_ms < precision.hours_from_ms);
+        assert!(now - horizons.days_before_ms >= DAYS_KEPT_MS);
+    }
+
+    #[test]
+    fn quarter_hours_are_read_from_two_whole_hours_after_they_began() {
+        let now = T0 + 40 * DAY_MS + 10 * HOUR_MS + 20 * 60_000;
+        // Begun at 09:40 today (an upgrade): the hour it began in holds hours, and so may the
+        // next, from a node of the older version.
+        let precision = Precision::at(now, now - 40 * 60_000);
+        assert_eq!(precision.quarters_from_ms, T0 + 40 * DAY_MS + 11 * HOUR_MS);
+        // Until then, now's hour is read whole, as before.
+        assert_eq!(precision.place(now), T0 + 40 * DAY_MS + 11 * HOUR_MS);
+        let kathmandu = T0 + 40 * DAY_MS - 5 * HOUR_MS - 45 * 60_000;
+        assert_eq!(precision.place(kathmandu), kathmandu - 15 * 60_000);
+        // Begun long ago, they are read for the two days they are kept.
+        assert_eq!(
+            Precision::at(now, T0).quarters_from_ms,
+            Precision::at(now, 0).quarters_from_ms
+        );
     }
 }

@@ -77,7 +77,11 @@ async fn count(
     let (upgraded_at_ms,): (i64,) = sqlx::query_as("SELECT at_ms FROM account_history_start")
         .fetch_one(&mut **tx)
         .await?;
-    let (hours_before, days_before) = account_history::horizons(now_ms);
+    let account_history::Horizons {
+        hours_before_ms: hours_before,
+        days_before_ms: days_before,
+        ..
+    } = account_history::Horizons::at(now_ms);
     let mut hours = AccountHistoryDelta::by(HOUR_MS);
     let mut days = AccountHistoryDelta::by(super::DAY_MS);
     for event in &events {

@@ -8,6 +8,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use super::{
     account_figures::{self, AccountFigures, Figure, PageOf, Today, Windows},
+    account_history::Precision,
     latest_events,
     slots::Slot,
     sql::{self, floor, json_rows, placeholders, ROWS_PER_UPSERT},
@@ -343,12 +344,12 @@ pub(super) async fn page(
     figures: &AccountFigures,
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     query: &PageRequest,
     thresholds: &Thresholds,
 ) -> Result<AccountRecords, sqlx::Error> {
     let pattern = format!("%{}%", escape_like(&query.filter));
-    let by_figure = ids_by_figure(figures, reader, backend, now_ms, query).await?;
+    let by_figure = ids_by_figure(figures, reader, backend, at, query).await?;
     let mut reader = transaction::begin_read(reader, backend).await?;
     let ids = match by_figure {
         Some(ids) => ids,
@@ -366,7 +367,7 @@ pub(super) async fn page(
         .await?;
         matching
     };
-    let rows = records_in(&mut reader, backend, now_ms, &query.today, ids, thresholds).await?;
+    let rows = records_in(&mut reader, backend, at, &query.today, ids, thresholds).await?;
     let version = sql::version_on(&mut *reader).await?;
     reader.commit().await?;
     Ok(AccountRecords {
@@ -383,7 +384,7 @@ pub(super) async fn ordered_ids(
     figures: &AccountFigures,
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     query: &PageRequest,
 ) -> Result<Vec<String>, sqlx::Error> {
     let every = PageRequest {
@@ -391,7 +392,7 @@ pub(super) async fn ordered_ids(
         limit: i64::MAX as usize,
         ..query.clone()
     };
-    if let Some(ids) = ids_by_figure(figures, reader, backend, now_ms, &every).await? {
+    if let Some(ids) = ids_by_figure(figures, reader, backend, at, &every).await? {
         return Ok(ids);
     }
     let pattern = format!("%{}%", escape_like(&query.filter));
@@ -405,13 +406,13 @@ pub(super) async fn ordered_ids(
 pub(super) async fn records(
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     today: &Today,
     ids: Vec<String>,
     thresholds: &Thresholds,
 ) -> Result<Vec<AccountRecord>, sqlx::Error> {
     let mut reader = transaction::begin_read(reader, backend).await?;
-    let rows = records_in(&mut reader, backend, now_ms, today, ids, thresholds).await?;
+    let rows = records_in(&mut reader, backend, at, today, ids, thresholds).await?;
     reader.commit().await?;
     Ok(rows)
 }
@@ -423,16 +424,17 @@ pub(super) async fn records(
 pub(super) async fn detail(
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     today: &Today,
     id: &str,
     thresholds: &Thresholds,
 ) -> Result<Option<AccountDetail>, sqlx::Error> {
+    let now_ms = at.now_ms;
     let mut reader = transaction::begin_read(reader, backend).await?;
     let record = records_in(
         &mut reader,
         backend,
-        now_ms,
+        at,
         today,
         vec![id.to_string()],
         thresholds,
@@ -513,7 +515,7 @@ async fn ids_by_figure(
     figures: &AccountFigures,
     reader: &AnyPool,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     query: &PageRequest,
 ) -> Result<Option<Vec<String>>, sqlx::Error> {
     let AccountOrder::Figure(figure) = query.order else {
@@ -538,7 +540,7 @@ async fn ids_by_figure(
             .collect()
     };
     let ids = figures
-        .page_ids(reader, backend, now_ms, &query.today, &page, |id| {
+        .page_ids(reader, backend, at, &query.today, &page, |id| {
             like_contains(backend, id, filter) || named.contains(id)
         })
         .await?;
@@ -550,12 +552,13 @@ async fn ids_by_figure(
 async fn records_in(
     reader: &mut sqlx::AnyConnection,
     backend: Backend,
-    now_ms: i64,
+    at: Precision,
     today: &Today,
     ids: Vec<String>,
     thresholds: &Thresholds,
 ) -> Result<Vec<AccountRecord>, sqlx::Error> {
-    let windows = Windows::at(now_ms, today);
+    let now_ms = at.now_ms;
+    let windows = Windows::at(&at, today);
     let silence = Silence::at(now_ms, thresholds);
     let mut rows = Vec::with_capacity(ids.len());
     if ids.is_empty() {

@@ -16,7 +16,7 @@ use super::{
     business_accounts::{self, ActivityDelta},
     conversation_sketches::{self, SketchDelta},
     conversations::{self, ConversationKey},
-    history::{self, HistoryDelta, HOUR_MS},
+    history::{self, HistoryDelta, QUARTER_MS},
     latest_events::{self, LatestEvents},
     replies::Dm,
     slots::Slot,
@@ -32,8 +32,8 @@ struct AggregateDelta {
     totals: BTreeMap<Metric, i64>,
     days: BTreeMap<(i64, Metric), i64>,
     minutes: BTreeMap<(i64, Metric), i64>,
-    /// Per (account, UTC hour, metric), for the accounts' history.
-    account_metric_hours: BTreeMap<(String, i64, Metric), i64>,
+    /// Per (account, UTC quarter-hour, metric), for the accounts' history.
+    account_metric_quarters: BTreeMap<(String, i64, Metric), i64>,
     conversations: BTreeMap<ConversationKey, Vec<Dm>>,
     accounts: BTreeMap<String, i64>,
     last_event_at_ms: Option<i64>,
@@ -53,8 +53,8 @@ impl AggregateDelta {
                 .entry((floor(at, MINUTE_MS), metric))
                 .or_default() += 1;
             *self
-                .account_metric_hours
-                .entry((event.account_id.clone(), floor(at, HOUR_MS), metric))
+                .account_metric_quarters
+                .entry((event.account_id.clone(), floor(at, QUARTER_MS), metric))
                 .or_default() += 1;
         }
         if !event.kind.is_modelled() {
@@ -319,8 +319,13 @@ fn account_history_of(
     changes: &conversations::Changes,
 ) -> AccountHistoryDelta {
     let mut history = AccountHistoryDelta::default();
-    for ((account, hour_ms, metric), count) in &delta.account_metric_hours {
-        history.add(account, *hour_ms, history::Figure::Metric(*metric), *count);
+    for ((account, quarter_ms, metric), count) in &delta.account_metric_quarters {
+        history.add(
+            account,
+            *quarter_ms,
+            history::Figure::Metric(*metric),
+            *count,
+        );
     }
     for ((account, minute_ms, bucket), change) in changes.account_reply_minutes() {
         history.add(

@@ -199,6 +199,9 @@ pub struct Store {
     writes: std::sync::Arc<WriteHealth>,
     /// SQLite: the database file.
     sqlite_file: Option<std::path::PathBuf>,
+    /// When ingestion began writing the accounts' quarter-hours (see
+    /// [`Store::account_precision`]).
+    account_quarters_began_ms: i64,
 }
 
 impl Store {
@@ -240,6 +243,10 @@ impl Store {
                 })
                 .collect(),
         };
+        let (account_quarters_began_ms,): (i64,) =
+            sqlx::query_as("SELECT quarters_began_ms FROM account_history_start")
+                .fetch_one(&reader)
+                .await?;
         let writes = std::sync::Arc::<WriteHealth>::default();
         Ok(Store {
             backend,
@@ -255,6 +262,7 @@ impl Store {
             writes,
             sqlite_file: (backend == Backend::Sqlite)
                 .then(|| std::path::PathBuf::from(connect::sqlite_path(url))),
+            account_quarters_began_ms,
         })
     }
 
@@ -324,6 +332,14 @@ impl Store {
         Ok(self
             .writes
             .observe("adding stored DMs to the conversations' sketches", outcome)?)
+    }
+
+    /// How precisely one account's history places an instant as of `now_ms`
+    /// (see [`account_history::Precision`]): it holds quarter-hours from when
+    /// ingestion began writing them (this database's creation, or the
+    /// upgrade that brought them).
+    pub fn account_precision(&self, now_ms: i64) -> account_history::Precision {
+        account_history::Precision::at(now_ms, self.account_quarters_began_ms)
     }
 
     /// When the accounts' history began, if the database held events from
@@ -403,7 +419,12 @@ impl Store {
     ) -> Result<usize, StoreError> {
         Ok(self
             .account_figures
-            .keep_up(&self.reader, self.backend, now_ms, chosen)
+            .keep_up(
+                &self.reader,
+                self.backend,
+                self.account_precision(now_ms),
+                chosen,
+            )
             .await?)
     }
 
@@ -432,7 +453,7 @@ impl Store {
             &self.account_figures,
             &self.reader,
             self.backend,
-            now_ms,
+            self.account_precision(now_ms),
             request,
             thresholds,
         )
@@ -488,7 +509,7 @@ impl Store {
             &self.account_figures,
             &self.reader,
             self.backend,
-            now_ms,
+            self.account_precision(now_ms),
             request,
         )
         .await?)
@@ -515,10 +536,15 @@ impl Store {
         id: &str,
         thresholds: &Thresholds,
     ) -> Result<Option<AccountDetail>, StoreError> {
-        Ok(
-            business_accounts::detail(&self.reader, self.backend, now_ms, today, id, thresholds)
-                .await?,
+        Ok(business_accounts::detail(
+            &self.reader,
+            self.backend,
+            self.account_precision(now_ms),
+            today,
+            id,
+            thresholds,
         )
+        .await?)
     }
 
     /// The rows of the accounts `ids`, in that order, as of `now_ms` (today
@@ -531,10 +557,15 @@ impl Store {
         ids: Vec<String>,
         thresholds: &Thresholds,
     ) -> Result<Vec<AccountRecord>, StoreError> {
-        Ok(
-            business_accounts::records(&self.reader, self.backend, now_ms, today, ids, thresholds)
-                .await?,
+        Ok(business_accounts::records(
+            &self.reader,
+            self.backend,
+            self.account_precision(now_ms),
+            today,
+            ids,
+            thresholds,
         )
+        .await?)
     }
 
     /// How much room the database takes, and (SQLite) how much its disk has

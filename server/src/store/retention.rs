@@ -15,10 +15,11 @@
 //!   minute already removed leaves a negative count in that minute, which no
 //!   window reads and the next step removes.
 //!
-//! - **an account's hours** (`account_history`) older than its page reads
-//!   them for (`account_history::HOURS_KEPT_MS`) are folded into their days
-//!   in the step that removes them (a range that old reads whole days, the
-//!   day's row and any hour not yet folded together); **its days** go after
+//! - **an account's quarter-hours and hours** (`account_history`) older than
+//!   its page reads them for (`account_history::QUARTERS_KEPT_MS`,
+//!   `HOURS_KEPT_MS`) are folded into their hours and days in the step that
+//!   removes them (a span reads every row that starts in it, whatever its
+//!   unit, so a row not yet folded counts the same); **its days** go after
 //!   `DAYS_KEPT_MS`, past the longest range and the period before it.
 //!
 //! - **an account's latest events** (`latest_events`) past its newest 20,
@@ -49,7 +50,9 @@ use std::time::Instant;
 use sqlx::AnyPool;
 
 use super::{
-    account_history, conversation_sketches, latest_events,
+    account_history, conversation_sketches,
+    history::{HOUR_MS, QUARTER_MS},
+    latest_events,
     sql::placeholders,
     steps::{in_steps, rest_after, ROWS_PER_STEP, STEPS_PER_RUN},
     Backend, DAY_MS, MINUTE_MS,
@@ -183,9 +186,15 @@ pub(super) async fn run(
             rest_after(began).await;
         }
     }
-    let (fold_before_ms, days_before_ms) = account_history::horizons(now_ms);
-    removed.account_history_rows =
-        in_steps(|| account_history::fold(writer, backend, fold_before_ms, ROWS_PER_STEP)).await?;
+    let horizons = account_history::Horizons::at(now_ms);
+    for (units, before_ms) in [
+        ((QUARTER_MS, HOUR_MS), horizons.quarters_before_ms),
+        ((HOUR_MS, DAY_MS), horizons.hours_before_ms),
+    ] {
+        removed.account_history_rows +=
+            in_steps(|| account_history::fold(writer, backend, units, before_ms, ROWS_PER_STEP))
+                .await?;
+    }
     removed.account_history_rows += in_steps(|| async {
         let deleted = sqlx::query(
             "DELETE FROM account_history
@@ -195,7 +204,7 @@ pub(super) async fn run(
                  ORDER BY unit_ms, start_ms LIMIT $3)",
         )
         .bind(DAY_MS)
-        .bind(days_before_ms)
+        .bind(horizons.days_before_ms)
         .bind(ROWS_PER_STEP)
         .execute(writer)
         .await?;

@@ -459,7 +459,7 @@ async fn a_node_started_on_an_upgraded_database_counts_its_events_into_the_accou
     assert_eq!(after.points, before.points);
 }
 
-/// Whether `at_ms` is in today of the zone `zone` (whole hours from UTC) as of `now_ms`.
+/// Whether `at_ms` is in today of the zone `zone` as of `now_ms`.
 fn today_in(zone: &str, now_ms: i64, at_ms: i64) -> bool {
     let (midnight, _) = pulse::clock::start_of_day(zone, now_ms).unwrap();
     at_ms >= midnight
@@ -479,7 +479,12 @@ async fn the_accounts_table_its_csv_and_an_account_count_today_in_the_zone_asked
         today_in("Etc/GMT-12", now, now - ago),
         today_in("UTC", now, now - ago)
     );
-    for zone in ["Etc/GMT-12", "UTC", "America/Sao_Paulo"] {
+    for (zone, offset_s) in [
+        ("Etc/GMT-12", 12 * 3600),
+        ("UTC", 0),
+        ("America/Sao_Paulo", -3 * 3600),
+        ("Asia/Kathmandu", 5 * 3600 + 45 * 60),
+    ] {
         let expected = 4 + if today_in(zone, now, now - ago) { 6 } else { 0 };
         let table: serde_json::Value = app
             .get(&format!("/api/admin/accounts?zone={zone}"))
@@ -508,6 +513,7 @@ async fn the_accounts_table_its_csv_and_an_account_count_today_in_the_zone_asked
             .await
             .unwrap();
         assert_eq!(page.row.received_today, expected, "{zone}");
+        assert_eq!(page.zone_offset_s, offset_s, "{zone}: the chart's clock");
         if zone == "UTC" {
             assert_eq!(page.today, "today: the UTC day");
         } else {

@@ -457,8 +457,8 @@ impl AccountsPageOf for pulse::store::Store {
 
 /// Sets the database at `url` as the upgrade to the accounts' history left
 /// one that held events, at `upgraded_at_ms`: the history empty, ingestion
-/// counting from the next event id, the rebuild still to read every stored
-/// event. Returns how many events are stored.
+/// counting from the next event id (into quarter-hours), the rebuild still to
+/// read every stored event. Returns how many events are stored.
 pub async fn as_upgraded_to_the_accounts_history(url: &str, upgraded_at_ms: i64) -> i64 {
     sqlx::any::install_default_drivers();
     let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
@@ -469,7 +469,7 @@ pub async fn as_upgraded_to_the_accounts_history(url: &str, upgraded_at_ms: i64)
         .await
         .expect("empty the accounts' history");
     sqlx::query(
-        "UPDATE account_history_start SET at_ms = $1,
+        "UPDATE account_history_start SET at_ms = $1, quarters_began_ms = $1,
              first_event_id = (SELECT max(id) + 1 FROM events),
              rebuild_below_id = (SELECT max(id) + 1 FROM events)",
     )

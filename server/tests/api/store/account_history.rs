@@ -1,7 +1,9 @@
-//! One account's history behind its page's date ranges: its own events only, by the hour in
-//! any whole-hour zone (a 25-hour day included), from the nearest hour in a +05:30 zone, by UTC
-//! day before the hours kept, replies recounted when a DM arrives late, and retention that
-//! folds old hours into their days and removes days past their span without changing a range.
+//! One account's history behind its page's date ranges: its own events only, exact in every
+//! zone over the last days (quarter-hours), by the hour in any whole-hour zone (a 25-hour day
+//! included) and from the nearest hour in a +05:30 zone before, by UTC day before the hours
+//! kept, replies recounted when a DM arrives late, retention that folds old quarter-hours and
+//! hours into their hours and days and removes days past their span without changing a range,
+//! and hours an upgrade left never split.
 
 use app::model::{HistoryQuery, HistoryReport};
 use pulse::{
@@ -15,6 +17,7 @@ use pulse::{
 use super::*;
 
 on_both_backends!(
+    an_accounts_recent_days_are_exact_in_every_zone,
     an_accounts_day_counts_its_own_events_by_the_hour_in_its_zone,
     an_accounts_older_days_are_read_by_utc_day,
     an_accounts_replies_follow_a_late_dm,
@@ -27,7 +30,7 @@ fn at(text: &str) -> i64 {
     text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
 }
 
-/// The report of the day `date` in `zone` for `whose`, as of [`NOW`] (2026-11-29T18:30Z).
+/// The report of the day `date` in `zone` for `whose`, as of [`NOW`] (2026-11-25T18:30Z).
 async fn day_report(store: &Store, whose: Whose<'_>, date: &str, zone: &str) -> HistoryReport {
     let request = HistoryQuery {
         from: Some(date.into()),
@@ -54,6 +57,125 @@ fn received(account: &str, instant: &str, n: usize) -> Vec<WebhookEvent> {
             )
         })
         .collect()
+}
+
+/// The figures `reading` gives for the day `date` in `zone`, as of its `now_ms`.
+async fn day_report_at(
+    store: &Store,
+    reading: Reading<'_>,
+    date: &str,
+    zone: &str,
+) -> HistoryReport {
+    let request = HistoryQuery {
+        from: Some(date.into()),
+        to: Some(date.into()),
+        zone: Some(zone.into()),
+        ..HistoryQuery::default()
+    };
+    let now = jiff::Timestamp::from_millisecond(reading.now_ms).unwrap();
+    let span = Span::resolve(&request, now).unwrap();
+    history::report(store, reading, &span).await.unwrap()
+}
+
+/// As of [`NOW`] (2026-11-25T18:30Z: already the 26th in Kathmandu and Kolkata), one account's
+/// yesterday in a +05:45 and a +05:30 zone is exact, and so is the day before it is compared
+/// with, from its quarter-hours; retention folds them later without changing a whole-hour
+/// range. In a database upgraded just now, the hours written before are read whole.
+async fn an_accounts_recent_days_are_exact_in_every_zone(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    // 1, 2 and 4 DMs around Kathmandu's and Kolkata's midnight of the 24th-25th (18:15Z and
+    // 18:30Z), 8 and 16 around the next.
+    let mut events = Vec::new();
+    for (n, instant) in [
+        (1, "2026-11-24T18:10:00Z"),
+        (2, "2026-11-24T18:20:00Z"),
+        (4, "2026-11-24T18:40:00Z"),
+        (8, "2026-11-25T18:10:00Z"),
+        (16, "2026-11-25T18:20:00Z"),
+    ] {
+        events.extend(received("biz", instant, n));
+    }
+    store.ingest(events, NOW - 300_000).await.unwrap();
+    let reading = Reading {
+        whose: Whose::Account("biz"),
+        now_ms: NOW,
+    };
+    let service = Reading {
+        whose: Whose::Service,
+        now_ms: NOW,
+    };
+    for (zone, day, before) in [
+        ("Asia/Kathmandu", 2 + 4 + 8, 1),
+        ("Asia/Kolkata", 4 + 8 + 16, 1 + 2),
+    ] {
+        let account = day_report_at(&store, reading, "2026-11-25", zone).await;
+        assert_eq!(account.figures.dms_received, day, "{zone}");
+        assert_eq!(account.previous.dms_received, before, "{zone}");
+        assert_eq!(account.note, None, "{zone}: read exactly, and says nothing");
+        let by_step: i64 = account.points.iter().map(|p| p.figures.dms_received).sum();
+        assert_eq!(by_step, day, "{zone}: its steps tile the day");
+        // The service's history, exact for good, agrees.
+        let whole = day_report_at(&store, service, "2026-11-25", zone).await;
+        let received = |report: &HistoryReport| -> Vec<i64> {
+            let mut counts = vec![report.figures.dms_received, report.previous.dms_received];
+            counts.extend(report.points.iter().map(|p| p.figures.dms_received));
+            counts
+        };
+        assert_eq!(received(&whole), received(&account), "{zone}");
+    }
+
+    // Four days on, retention has folded the quarter-hours into their hours: a UTC day reads the
+    // same.
+    let later = Reading {
+        whose: Whose::Account("biz"),
+        now_ms: NOW + 4 * DAY_MS,
+    };
+    let utc_before = day_report_at(&store, reading, "2026-11-24", "UTC").await;
+    let removed = remove_expired(&store, NOW + 4 * DAY_MS, 90).await;
+    assert_eq!(
+        removed.account_history_rows, 5,
+        "a quarter-hour per instant folded"
+    );
+    let utc_after = day_report_at(&store, later, "2026-11-24", "UTC").await;
+    assert_eq!(utc_after.figures, utc_before.figures);
+    assert_eq!(utc_after.points, utc_before.points);
+    store.close().await;
+    drop(store);
+
+    // The same events in a database upgraded a minute ago: the rebuild counts them into
+    // hours, and a day in Kathmandu is read from the nearest whole hours (18:00Z), never from a
+    // quarter-hour inside one of those hours.
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let mut events = Vec::new();
+    for (n, instant) in [
+        (1, "2026-11-24T18:10:00Z"),
+        (2, "2026-11-24T18:20:00Z"),
+        (4, "2026-11-24T18:40:00Z"),
+        (8, "2026-11-25T18:10:00Z"),
+        (16, "2026-11-25T18:20:00Z"),
+    ] {
+        events.extend(received("biz", instant, n));
+    }
+    store.ingest(events, NOW - 300_000).await.unwrap();
+    store.close().await;
+    drop(store);
+    crate::helpers::as_upgraded_to_the_accounts_history(&database.url, NOW - 60_000).await;
+    let store = database.open().await;
+    assert!(store.rebuild_account_history(NOW).await.unwrap().done);
+    let utc = day_report_at(&store, reading, "2026-11-24", "UTC").await;
+    assert_eq!(
+        utc.figures.dms_received,
+        1 + 2 + 4,
+        "the rebuild counted them"
+    );
+    // [18:00Z on the 23rd, 18:00Z on the 24th): the hour from 18:00Z on the 24th is read whole,
+    // in the next day (from 18:15Z, it would be read in this one).
+    let upgraded = day_report_at(&store, reading, "2026-11-24", "Asia/Kathmandu").await;
+    assert_eq!(upgraded.figures.dms_received, 0);
+    let note = upgraded.note.unwrap_or_default();
+    assert!(note.contains("nearest whole hour"), "{note}");
 }
 
 async fn an_accounts_day_counts_its_own_events_by_the_hour_in_its_zone(backend: Backend) {
@@ -238,10 +360,12 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
             count
         }
     };
+    const QUARTER: i64 = 900_000;
     const HOUR: i64 = 3_600_000;
-    // Ingestion writes hours only.
-    assert_eq!(rows(HOUR, NOW - HOURS_KEPT_MS).await, 2);
-    assert_eq!(rows(DAY_MS, NOW).await, 0);
+    // Ingestion writes quarter-hours only.
+    assert_eq!(rows(QUARTER, NOW - HOURS_KEPT_MS).await, 2);
+    assert_eq!(rows(QUARTER, NOW).await, 3);
+    assert_eq!(rows(HOUR, NOW).await + rows(DAY_MS, NOW).await, 0);
     let ninety_days = HistoryQuery {
         range: Some("90d".into()),
         zone: Some("UTC".into()),
@@ -261,15 +385,17 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
 
     let removed = remove_expired(&store, NOW, 90).await;
     assert_eq!(
-        removed.account_history_rows, 3,
-        "two hours folded into their days, and the day past the days kept"
+        removed.account_history_rows, 5,
+        "two quarter-hours folded into their hours, those into their days, and the day past \
+         the days kept removed"
     );
-    assert_eq!(rows(HOUR, NOW - HOURS_KEPT_MS).await, 0);
+    assert_eq!(rows(QUARTER, NOW).await, 1, "today's quarter-hour stays");
+    assert_eq!(rows(HOUR, NOW).await, 0);
     assert_eq!(rows(DAY_MS, NOW - DAYS_KEPT_MS).await, 0);
     assert_eq!(
         rows(DAY_MS, NOW).await,
         1,
-        "the day of 40 days ago stays, folded; today is hours"
+        "the day of 40 days ago stays, folded"
     );
     let after = history::report(&store, reading, &span).await.unwrap();
     assert_eq!(after, before, "no figure of a range changes");
