@@ -12,9 +12,9 @@
 //!
 //! One account's page is measured the same way: the accounts' history
 //! (`account_history`) is written for [`ACCOUNTS`] accounts at their fullest
-//! (every quarter-hour of today and the three days before and every hour of
-//! the 31 before in every writer slot, and every day of the 801 before,
-//! folded into one), the first of them the model's busiest
+//! (every quarter-hour of today and the three days before in every writer
+//! slot, and every hour of the 31 days before and every day of the 801 before
+//! in the one slot folding writes), the first of them the model's busiest
 //! (200,000 DMs a day), and its ranges are timed; the table's size per
 //! account gives the model's 20,000 accounts' by multiplication.
 
@@ -401,9 +401,9 @@ async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
 /// would leave it at its fullest: for `accounts` accounts (the first the
 /// busiest, 200,000 DMs a day; the others 250), a row per quarter-hour of
 /// today and the three UTC days before (the three days and two hours kept,
-/// and the hour before they are folded, at most) and per hour of the 31
-/// before in each of `slots` writer slots, and per day of
-/// the 801 before in the one slot folding writes; returns the rows written.
+/// and the hour before they are folded, at most) in each of `slots` writer
+/// slots, and per hour of the 31 days before and per day of the 801 before
+/// in the one slot folding writes; returns the rows written.
 /// The server must know the accounts: each gets an `accounts` row.
 async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
     sqlx::any::install_default_drivers();
@@ -426,7 +426,7 @@ async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
         let (quarters_from, hours_from) = (today - 3 * day, today - 34 * day);
         let units = [
             (quarter, quarters_from, today + day, slots),
-            (hour, hours_from, quarters_from, slots),
+            (hour, hours_from, quarters_from, 1),
             (day, hours_from - 801 * day, hours_from, 1),
         ];
         for (unit, start, end, slots) in units {
