@@ -77,26 +77,31 @@ async fn day_report_at(
     history::report(store, reading, &span).await.unwrap()
 }
 
-/// As of [`NOW`] (2026-11-25T18:30Z: already the 26th in Kathmandu and Kolkata), one account's
-/// yesterday in a +05:45 and a +05:30 zone is exact, and so is the day before it is compared
-/// with, from its quarter-hours; retention folds them later without changing a whole-hour
-/// range. In a database upgraded just now, the hours written before are read whole.
-async fn an_accounts_recent_days_are_exact_in_every_zone(backend: Backend) {
+/// A new database of `backend` holding 1, 2 and 4 DMs to biz around Kathmandu's and Kolkata's
+/// midnight of the 24th-25th (18:15Z and 18:30Z), and 8 and 16 around the next.
+async fn around_midnights(backend: Backend) -> (TestDatabase, Store) {
     let database = TestDatabase::new(backend).await;
     let store = database.open().await;
-    // 1, 2 and 4 DMs around Kathmandu's and Kolkata's midnight of the 24th-25th (18:15Z and
-    // 18:30Z), 8 and 16 around the next.
-    let mut events = Vec::new();
-    for (n, instant) in [
+    let events = [
         (1, "2026-11-24T18:10:00Z"),
         (2, "2026-11-24T18:20:00Z"),
         (4, "2026-11-24T18:40:00Z"),
         (8, "2026-11-25T18:10:00Z"),
         (16, "2026-11-25T18:20:00Z"),
-    ] {
-        events.extend(received("biz", instant, n));
-    }
+    ]
+    .into_iter()
+    .flat_map(|(n, instant)| received("biz", instant, n))
+    .collect();
     store.ingest(events, NOW - 300_000).await.unwrap();
+    (database, store)
+}
+
+/// As of [`NOW`] (2026-11-25T18:30Z: already the 26th in Kathmandu and Kolkata), one account's
+/// yesterday in a +05:45 and a +05:30 zone is exact, and so is the day before it is compared
+/// with, from its quarter-hours; retention folds them later without changing a whole-hour
+/// range. In a database upgraded just now, the hours written before are read whole.
+async fn an_accounts_recent_days_are_exact_in_every_zone(backend: Backend) {
+    let (_database, store) = around_midnights(backend).await;
     let reading = Reading {
         whose: Whose::Account("biz"),
         now_ms: NOW,
@@ -146,19 +151,7 @@ async fn an_accounts_recent_days_are_exact_in_every_zone(backend: Backend) {
     // The same events in a database upgraded a minute ago: the rebuild counts them into
     // hours, and a day in Kathmandu is read from the nearest whole hours (18:00Z), never from a
     // quarter-hour inside one of those hours.
-    let database = TestDatabase::new(backend).await;
-    let store = database.open().await;
-    let mut events = Vec::new();
-    for (n, instant) in [
-        (1, "2026-11-24T18:10:00Z"),
-        (2, "2026-11-24T18:20:00Z"),
-        (4, "2026-11-24T18:40:00Z"),
-        (8, "2026-11-25T18:10:00Z"),
-        (16, "2026-11-25T18:20:00Z"),
-    ] {
-        events.extend(received("biz", instant, n));
-    }
-    store.ingest(events, NOW - 300_000).await.unwrap();
+    let (database, store) = around_midnights(backend).await;
     store.close().await;
     drop(store);
     crate::helpers::as_upgraded_to_the_accounts_history(&database.url, NOW - 60_000).await;
