@@ -38,7 +38,9 @@ pub const CHANGED_ACCOUNTS: u64 = 1_000;
 const ADMINS_ZONE: &str = "Asia/Tokyo";
 /// The page asked for in the admin's time zone (a day that is not UTC's) …
 pub const ZONE_VIEW: &str = "sort=received&zone=Asia/Tokyo";
-/// … and in a zone no admin chose.
+/// … in a zone no admin chose whose today begins with the admin's …
+pub const SHARING_ZONE_VIEW: &str = "sort=received&zone=Asia/Seoul";
+/// … and in a zone no admin chose whose today begins on its own.
 pub const UNCHOSEN_ZONE_VIEW: &str = "sort=received&zone=America/Sao_Paulo";
 
 /// The database the server runs on.
@@ -75,6 +77,9 @@ pub struct AccountsCost {
     pub zone_first_page_ms: f64,
     /// … and the mean of the next [`REQUESTS`] pages, ms.
     pub zone_page_ms: f64,
+    /// The first page in [`SHARING_ZONE_VIEW`]'s zone (served from the
+    /// admin's zone's figures), ms.
+    pub sharing_first_page_ms: f64,
     /// The first page in [`UNCHOSEN_ZONE_VIEW`]'s zone (every account's
     /// figures read for it), ms …
     pub unchosen_first_page_ms: f64,
@@ -144,6 +149,8 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
     let zone_url = format!("{}/api/admin/accounts?{ZONE_VIEW}", server.base_url);
     let zone_first_page_ms = page_compute_ms(&server, &cookie, &http, &zone_url, 1).await?;
     let zone_page_ms = page_compute_ms(&server, &cookie, &http, &zone_url, REQUESTS).await?;
+    let sharing_url = format!("{}/api/admin/accounts?{SHARING_ZONE_VIEW}", server.base_url);
+    let sharing_first_page_ms = page_compute_ms(&server, &cookie, &http, &sharing_url, 1).await?;
     let unchosen_url = format!(
         "{}/api/admin/accounts?{UNCHOSEN_ZONE_VIEW}",
         server.base_url
@@ -211,6 +218,7 @@ pub async fn run(binary: &Path, accounts: u64, database: &Database) -> Result<Ac
         page_ms,
         zone_first_page_ms,
         zone_page_ms,
+        sharing_first_page_ms,
         unchosen_first_page_ms,
         zone_kib,
         snapshot_ms: (after.0 - before.0) / (after.1 - before.1) * 1000.0,

@@ -211,10 +211,12 @@ pub(crate) fn report(
             .map(|(view, ms)| format!("`{view}` {ms:.1} ms"))
             .collect();
         pages.push(format!(
-            "`{}` (the admin's zone) {:.1} ms, its first page {:.1} ms; the first page in a zone no admin chose (`{}`) {:.0} ms, building its figures (memory +{:.1} MiB)",
+            "`{}` (the admin's zone) {:.1} ms, its first page {:.1} ms; the first page in a zone no admin chose whose day begins with the admin's (`{}`) {:.1} ms; the first page in a zone no admin chose (`{}`) {:.0} ms, building its figures (memory +{:.1} MiB)",
             accounts_cost::ZONE_VIEW,
             cost.zone_page_ms,
             cost.zone_first_page_ms,
+            accounts_cost::SHARING_ZONE_VIEW,
+            cost.sharing_first_page_ms,
             accounts_cost::UNCHOSEN_ZONE_VIEW,
             cost.unchosen_first_page_ms,
             cost.zone_kib as f64 / 1024.0

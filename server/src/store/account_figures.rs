@@ -8,12 +8,13 @@
 //! the accounts' days, or a zone's day from their quarter-hours and hours
 //! (`account_history`), from its midnight (exact in every zone, +05:30 and
 //! +05:45 included; for two hours after the upgrade that began the
-//! quarter-hours, from the whole hour nearest it). A
-//! node keeps one set of orders per day asked for: the UTC day's always, and
-//! up to [`ZONES_HELD`] zones': the admins' chosen zones, built beside the UTC
-//! day's in the background, and any other a page asks for, built for that
-//! first page (a zone unasked for [`ZONE_UNUSED_MS`] is dropped; the set least
-//! recently asked for makes way for a new one).
+//! quarter-hours, from the whole hour nearest it). A node keeps one set of
+//! orders per day asked for: the UTC day's always, and up to [`ZONES_HELD`]
+//! zones': the admins' chosen zones, built beside the UTC day's in the
+//! background, and any other a page asks for, built for that first page (a
+//! zone unasked for [`ZONE_UNUSED_MS`] is dropped; the set least recently
+//! asked for makes way for a new one). Days that begin at the same instant
+//! share one set ([`AccountFigures::sharing`]).
 //!
 //! A node builds them once after it starts (every account read, in the
 //! background), then catches them up every minute and before each page sorted
@@ -446,14 +447,38 @@ impl AccountFigures {
         page: &PageOf,
         matches: impl Fn(&str) -> bool,
     ) -> Result<Vec<String>, sqlx::Error> {
-        let now_ms = at.now_ms;
-        let orders = self.asked_for(today, now_ms);
+        let today = self.sharing(today, &at);
+        let orders = self.asked_for(&today, at.now_ms);
         let mut orders = orders.lock().await;
-        timed_catch_up(&mut orders, reader, backend, at, today).await?;
+        timed_catch_up(&mut orders, reader, backend, at, &today).await?;
         Ok(orders
             .as_ref()
             .map(|orders| orders.page(page, matches))
             .unwrap_or_default())
+    }
+
+    /// The day whose orders serve `today` as of `at`: the UTC day's when
+    /// `today` begins at UTC midnight (Europe/London in winter), else a zone's
+    /// held that begins at the same instant (Europe/Paris's for
+    /// Europe/Berlin), else `today`'s own. The orders depend only on where
+    /// today began, so such days share one set: no build for a zone's first
+    /// page, and no memory or catch-up of their own.
+    fn sharing(&self, today: &Today, at: &Precision) -> Today {
+        let begins = today.start_ms(at);
+        if begins == Today::Utc.start_ms(at) {
+            return Today::Utc;
+        }
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if held.contains_key(today) {
+            return today.clone();
+        }
+        held.keys()
+            .find(|day| **day != Today::Utc && day.start_ms(at) == begins)
+            .cloned()
+            .unwrap_or_else(|| today.clone())
     }
 
     /// The orders of `today`, held from now on if they were not (making way
@@ -494,7 +519,7 @@ impl AccountFigures {
     ) -> Result<usize, sqlx::Error> {
         let now_ms = at.now_ms;
         for today in chosen.iter().take(ZONES_HELD) {
-            self.asked_for(today, now_ms);
+            self.asked_for(&self.sharing(today, &at), now_ms);
         }
         let mut days: Vec<(Today, Arc<tokio::sync::Mutex<Option<Orders>>>)> = {
             let mut held = self
@@ -865,6 +890,47 @@ mod tests {
         assert_eq!(held[0], Today::Utc);
         assert!(!held.contains(&Today::Zone(zones[0].clone())));
         assert!(held.contains(&Today::Zone(zones[ZONES_HELD].clone())));
+    }
+
+    #[test]
+    fn zones_whose_today_begins_together_share_one_set() {
+        let zone = |name: &str| Today::Zone(name.to_string());
+        let figures = AccountFigures::default();
+        let winter = precise(at("2026-01-15T12:00:00Z"));
+        // London's winter day is the UTC day's; Paris's is held; Berlin's and Rome's share it.
+        assert_eq!(figures.sharing(&zone("Europe/London"), &winter), Today::Utc);
+        assert_eq!(
+            figures.sharing(&zone("Europe/Paris"), &winter),
+            zone("Europe/Paris")
+        );
+        figures.asked_for(&zone("Europe/Paris"), winter.now_ms);
+        for berlin_or_rome in ["Europe/Berlin", "Europe/Rome"] {
+            assert_eq!(
+                figures.sharing(&zone(berlin_or_rome), &winter),
+                zone("Europe/Paris")
+            );
+        }
+        assert_eq!(
+            figures.sharing(&zone("Asia/Tokyo"), &winter),
+            zone("Asia/Tokyo")
+        );
+        // In summer London's day begins an hour before UTC's, and Paris's an hour before
+        // London's: each is its own.
+        let summer = precise(at("2026-07-01T12:00:00Z"));
+        assert_eq!(
+            figures.sharing(&zone("Europe/London"), &summer),
+            zone("Europe/London")
+        );
+        assert_eq!(
+            figures.sharing(&zone("Europe/Berlin"), &summer),
+            zone("Europe/Paris")
+        );
+        // A zone held keeps its own set.
+        figures.asked_for(&zone("Europe/Berlin"), summer.now_ms);
+        assert_eq!(
+            figures.sharing(&zone("Europe/Berlin"), &summer),
+            zone("Europe/Berlin")
+        );
     }
 
     #[test]

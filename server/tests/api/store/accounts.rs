@@ -798,6 +798,14 @@ async fn today_follows_the_admins_zone_in_the_table_and_on_an_account(backend: B
     // Tokyo's day (the 26th) began at 15:00Z on the 25th.
     let tokyo = page(Some("Asia/Tokyo"), later).await;
     assert_eq!(received_by_account(&tokyo)[0], ("biz-a".to_string(), 12));
+    // Seoul's day began with Tokyo's, and London's in November with the UTC day: their pages
+    // are served from those days' figures, and say their own zone.
+    let seoul = page(Some("Asia/Seoul"), later).await;
+    assert_eq!(received_by_account(&seoul), received_by_account(&tokyo));
+    assert_eq!(seoul.today, "today: since midnight in Asia/Seoul");
+    let london = page(Some("Europe/London"), later).await;
+    assert_eq!(received_by_account(&london), received_by_account(&utc_day));
+    assert_eq!(london.today, "today: since midnight in Europe/London");
     // Kathmandu's midnight is 18:15Z (the 4 DMs at 18:10Z are the day before's, though in the
     // hour it began), Kolkata's 18:30Z.
     let kathmandu = page(Some("Asia/Kathmandu"), later).await;
