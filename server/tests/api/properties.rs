@@ -1,8 +1,8 @@
 //! Property: however a set of events is delivered (duplicated, reordered,
 //! split into batches), the stats, the history and each account's history
 //! equal those of each event applied once; the history's quarter-hours and
-//! each account's hours equal a recount of the raw events stored, and the
-//! accounts' hours add up to the service's; the active conversations'
+//! each account's quarter-hours equal a recount of the raw events stored, and
+//! the accounts' quarter-hours add up to the service's; the active conversations'
 //! sketches are the same whatever the delivery, and their estimate of the
 //! whole span is within three standard errors of a recount.
 
@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use pulse::{
     store::{
         account_history::ACCOUNT_FIGURES,
-        history::{StepCount, Whose, EVERY_FIGURE, HOUR_MS, QUARTER_MS},
+        history::{StepCount, Whose, EVERY_FIGURE, QUARTER_MS},
         Backend, Store, DAY_MS, MINUTE_MS,
     },
     webhook::payload,
@@ -397,7 +397,7 @@ async fn figures_of(store: &Store, url: &str) -> Figures {
             "{figure} in quarter {quarter} of the history against the raw events"
         );
     }
-    let accounts = account_hours_of(store, url, &page, start, end).await;
+    let accounts = account_quarters_of(store, url, &page, start, end).await;
     let whole = [(start, end)];
     let read = store
         .active_conversations_by_step(&[&quarters, &whole])
@@ -436,11 +436,12 @@ async fn stored_conversations(url: &str, start: i64, end: i64) -> i64 {
     count
 }
 
-/// Every account's history hour by hour over `[start, end)`, after checking
-/// that the accounts' hours add up to the service's (every figure but the
-/// refusals) and that each account's hours of the kinds kept one to one
-/// equal a recount of its raw events. `page` must hold every account.
-async fn account_hours_of(
+/// Every account's history quarter-hour by quarter-hour over `[start, end)`,
+/// after checking that the accounts' quarter-hours add up to the service's
+/// (every figure but the refusals) and that each account's quarter-hours of
+/// the kinds kept one to one equal a recount of its raw events. `page` must
+/// hold every account.
+async fn account_quarters_of(
     store: &Store,
     url: &str,
     page: &app::model::AccountsPage,
@@ -452,15 +453,15 @@ async fn account_hours_of(
         page.rows.len() as i64,
         "one page holds every account"
     );
-    let hours: Vec<(i64, i64)> = (start..end)
-        .step_by(HOUR_MS as usize)
-        .map(|from| (from, from + HOUR_MS))
+    let quarters: Vec<(i64, i64)> = (start..end)
+        .step_by(QUARTER_MS as usize)
+        .map(|from| (from, from + QUARTER_MS))
         .collect();
     let mut accounts = Vec::new();
     let mut summed = std::collections::BTreeMap::new();
     for row in &page.rows {
         let mut counts = store
-            .history(Whose::Account(&row.account_id), &hours, &ACCOUNT_FIGURES)
+            .history(Whose::Account(&row.account_id), &quarters, &ACCOUNT_FIGURES)
             .await
             .unwrap();
         counts.sort_by(|a, b| (a.step, &a.figure).cmp(&(b.step, &b.figure)));
@@ -470,7 +471,7 @@ async fn account_hours_of(
         accounts.push((row.account_id.clone(), counts));
     }
     let service = store
-        .history(Whose::Service, &hours, &ACCOUNT_FIGURES)
+        .history(Whose::Service, &quarters, &ACCOUNT_FIGURES)
         .await
         .unwrap();
     let service: std::collections::BTreeMap<_, _> = service
@@ -479,35 +480,35 @@ async fn account_hours_of(
         .collect();
     assert_eq!(
         summed, service,
-        "the accounts' hours add up to the service's"
+        "the accounts' quarter-hours add up to the service's"
     );
-    for ((account, figure, hour), count) in recount_by_account_hour(url, start).await {
+    for ((account, figure, quarter), count) in recount_by_account_quarter(url, start).await {
         let kept = accounts
             .iter()
             .find(|(id, _)| *id == account)
             .and_then(|(_, steps)| {
                 steps
                     .iter()
-                    .find(|step| step.step == hour && step.figure == figure)
+                    .find(|step| step.step == quarter && step.figure == figure)
             })
             .map_or(0, |step| step.count);
         assert_eq!(
             kept, count,
-            "{figure} of {account} in hour {hour} against the raw events"
+            "{figure} of {account} in quarter-hour {quarter} against the raw events"
         );
     }
     accounts
 }
 
 /// The raw events of the kinds counted one to one
-/// ([`COUNTED_ONE_TO_ONE`]), counted per account and hour from `start`:
-/// ((account, figure, hour), count), for the events stored.
-async fn recount_by_account_hour(url: &str, start: i64) -> Vec<((String, String, usize), i64)> {
+/// ([`COUNTED_ONE_TO_ONE`]), counted per account and quarter-hour from
+/// `start`: ((account, figure, quarter), count), for the events stored.
+async fn recount_by_account_quarter(url: &str, start: i64) -> Vec<((String, String, usize), i64)> {
     let mut counts = std::collections::BTreeMap::new();
     for (account, kind, at) in stored_events(url).await {
         if COUNTED_ONE_TO_ONE.contains(&kind.as_str()) {
-            let hour = usize::try_from((at - start).div_euclid(HOUR_MS)).unwrap();
-            *counts.entry((account, kind, hour)).or_insert(0) += 1;
+            let quarter = usize::try_from((at - start).div_euclid(QUARTER_MS)).unwrap();
+            *counts.entry((account, kind, quarter)).or_insert(0) += 1;
         }
     }
     counts.into_iter().collect()
