@@ -103,7 +103,7 @@ pub(super) struct Windows {
     pub today: i64,
     /// … and whether it is counted from the accounts' quarter-hours and
     /// hours (a zone's day) rather than their UTC days.
-    pub today_by_hour: bool,
+    pub today_from_history: bool,
     /// Waiting conversations are those waiting since a minute after this
     /// (Instagram's 24 h messaging window).
     pub waiting_after: i64,
@@ -119,7 +119,7 @@ impl Windows {
         let current_minute = floor(now_ms, MINUTE_MS);
         Windows {
             today: today.start_ms(at),
-            today_by_hour: matches!(today, Today::Zone(_)),
+            today_from_history: matches!(today, Today::Zone(_)),
             waiting_after: now_ms - DAY_MS - MINUTE_MS,
             first_minute: current_minute - (SERIES_MINUTES - 1) * MINUTE_MS,
             current_minute,
@@ -145,8 +145,9 @@ macro_rules! today_by_day {
           WHERE account_days.account_id = shown.account_id AND day_ms = $2)"
     };
 }
-/// … or from its quarter-hours and hours since `$2` (a zone's day).
-macro_rules! today_by_hour {
+/// … or from its quarter-hours and hours since `$2` (a zone's day; the units
+/// are `QUARTER_MS` and `HOUR_MS`, written out for `concat!`).
+macro_rules! today_from_history {
     () => {
         "(SELECT CAST(sum(m_dm_received) AS TEXT) || ' ' || CAST(sum(m_dm_sent) AS TEXT)
           FROM account_history
@@ -225,11 +226,11 @@ pub(super) async fn read(
             )
         };
     }
-    let statement = match (backend, windows.today_by_hour) {
+    let statement = match (backend, windows.today_from_history) {
         (Backend::Sqlite, false) => sqlite!(today_by_day!()),
-        (Backend::Sqlite, true) => sqlite!(today_by_hour!()),
+        (Backend::Sqlite, true) => sqlite!(today_from_history!()),
         (Backend::Postgres, false) => postgres!(today_by_day!()),
-        (Backend::Postgres, true) => postgres!(today_by_hour!()),
+        (Backend::Postgres, true) => postgres!(today_from_history!()),
     };
     let (rows,): (String,) = sqlx::query_as(statement)
         .bind(serde_json::to_string(ids).expect("strings serialise"))
@@ -457,6 +458,14 @@ impl AccountFigures {
             .unwrap_or_default())
     }
 
+    /// The days held, locked (a lock poisoned by a panic is taken as it
+    /// is).
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<Today, Held>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The day whose orders serve `today` as of `at`: the UTC day's when
     /// `today` begins at UTC midnight (Europe/London in winter), else a zone's
     /// held that begins at the same instant (Europe/Paris's for
@@ -468,10 +477,7 @@ impl AccountFigures {
         if begins == Today::Utc.start_ms(at) {
             return Today::Utc;
         }
-        let held = self
-            .held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let held = self.held();
         if held.contains_key(today) {
             return today.clone();
         }
@@ -484,10 +490,7 @@ impl AccountFigures {
     /// The orders of `today`, held from now on if they were not (making way
     /// for them: see the module's comment).
     fn asked_for(&self, today: &Today, now_ms: i64) -> Arc<tokio::sync::Mutex<Option<Orders>>> {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut held = self.held();
         if !held.contains_key(today) && held.len() > ZONES_HELD {
             let least_asked = held
                 .iter()
@@ -522,10 +525,7 @@ impl AccountFigures {
             self.asked_for(&self.sharing(today, &at), now_ms);
         }
         let mut days: Vec<(Today, Arc<tokio::sync::Mutex<Option<Orders>>>)> = {
-            let mut held = self
-                .held
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut held = self.held();
             held.retain(|day, held| *day == Today::Utc || now_ms - held.asked_ms <= ZONE_UNUSED_MS);
             held.iter()
                 .map(|(day, held)| (day.clone(), held.orders.clone()))
@@ -544,10 +544,7 @@ impl AccountFigures {
     /// zones by name).
     #[cfg(test)]
     fn days_held(&self) -> Vec<Today> {
-        let held = self
-            .held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let held = self.held();
         let mut days: Vec<Today> = held.keys().cloned().collect();
         days.sort_by_key(|day| match day {
             Today::Utc => String::new(),
@@ -751,7 +748,7 @@ async fn moved(
     }
     // Today's start: the days it left and entered, or the rows between.
     if before.today != now.today {
-        let (statement, parameters) = if now.today_by_hour {
+        let (statement, parameters) = if now.today_from_history {
             (
                 "SELECT DISTINCT account_id FROM account_history
                  WHERE unit_ms IN ($1, $2) AND start_ms >= $3 AND start_ms < $4",
@@ -809,7 +806,7 @@ mod tests {
         let now = 3 * DAY_MS + 10 * MINUTE_MS + 30_000;
         let windows = Windows::at(&precise(now), &Today::Utc);
         assert_eq!(windows.today, 3 * DAY_MS);
-        assert!(!windows.today_by_hour);
+        assert!(!windows.today_from_history);
         assert_eq!(windows.current_minute, 3 * DAY_MS + 10 * MINUTE_MS);
         assert_eq!(
             windows.first_minute,
@@ -868,7 +865,7 @@ mod tests {
             at("2026-06-30T18:00:00Z")
         );
         let windows = Windows::at(&now, &zone("Asia/Kolkata"));
-        assert!(windows.today_by_hour);
+        assert!(windows.today_from_history);
         // A name nobody knows counts the UTC day (callers check names first).
         assert_eq!(
             zone("Mars/Olympus").start_ms(&now),
