@@ -1,9 +1,11 @@
 //! The node's catch-up after an upgrade: in a database upgraded with stored
 //! events, counts them into what the upgrade started empty (the accounts'
-//! history, each account's latest events, then the conversations' sketches)
+//! history, each account's latest events, the conversations' sketches, then
+//! the accounts' conversation sketches)
 //! in the background, at retention's pace, and ends once every one is read
-//! (`store::account_history_rebuild`, `store::latest_events` and
-//! `store::conversation_sketches` say how).
+//! (`store::account_history_rebuild`, `store::latest_events`,
+//! `store::conversation_sketches` and `store::account_conversation_sketches`
+//! say how).
 //! Every node runs it; on Postgres they take turns.
 
 use std::{future::Future, time::Duration};
@@ -23,7 +25,8 @@ const BETWEEN_RUNS: Duration = Duration::from_secs(1);
 const AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 /// Counts the events `store` held before its accounts' history, latest
-/// events and conversations' sketches were kept into them, until every
+/// events, conversations' sketches and accounts' conversation sketches were
+/// kept into them, until every
 /// one is read or `shutdown`.
 pub async fn catch_up(store: Store, shutdown: CancellationToken) {
     let history = || store.rebuild_account_history(now_ms());
@@ -35,7 +38,16 @@ pub async fn catch_up(store: Store, shutdown: CancellationToken) {
         return;
     }
     let sketches = || store.fill_conversation_sketches();
-    pass("the conversations' sketches", sketches, &shutdown).await;
+    if !pass("the conversations' sketches", sketches, &shutdown).await {
+        return;
+    }
+    let account_sketches = || store.fill_account_conversation_sketches(now_ms());
+    pass(
+        "the accounts' conversation sketches",
+        account_sketches,
+        &shutdown,
+    )
+    .await;
 }
 
 /// Runs `run` (which reads stored events for about a minute at most and

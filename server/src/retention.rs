@@ -32,6 +32,7 @@ pub async fn keep_bounded(store: Store, events_kept: Duration, shutdown: Cancell
                 incident_rows = removed.incident_rows,
                 account_history_rows = removed.account_history_rows,
                 latest_event_rows = removed.latest_event_rows,
+                account_sketch_rows = removed.account_sketch_rows,
                 "removed rows past their retention"
             ),
             Ok(_) => {}

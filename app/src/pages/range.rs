@@ -198,22 +198,19 @@ fn RangeReport() -> impl IntoView {
     let figure = move |read: fn(&RangeFigures) -> i64| {
         Signal::derive(move || report.with(|r| (read(&r.figures), read(&r.previous))))
     };
-    // Refusals belong to no account, and only the service's conversations
-    // are sketched: these cards are the service's alone.
+    // Refusals belong to no account: that card is the service's alone.
     let service = report.with_untracked(|r| r.page == "/admin");
     let refused = service.then(|| {
         view! {
             <RangeCard id="refused" title="Webhooks refused" figure=figure(|f| f.refused)/>
         }
     });
-    let active = service.then(|| {
-        let count = |f: &RangeFigures| f.active_conversations.unwrap_or_default();
-        view! {
-            <RangeCard id="active-conversations" title="Active conversations" figure=figure(count)>
-                <p class="stat-details">"with a DM in the range · estimated: typically within 3 %"</p>
-            </RangeCard>
-        }
-    });
+    let count = |f: &RangeFigures| f.active_conversations.unwrap_or_default();
+    let active = view! {
+        <RangeCard id="active-conversations" title="Active conversations" figure=figure(count)>
+            <p class="stat-details">"with a DM in the range · estimated: typically within 3 %"</p>
+        </RangeCard>
+    };
     let replies = move || {
         report.with(|r| {
             format!(

@@ -20,7 +20,7 @@ use crate::{
     store::{
         account_history::{Precision, ACCOUNT_FIGURES},
         history::{Figure, StepCount, Whose, EVERY_FIGURE},
-        replies, Store, StoreError,
+        replies, ActiveByStep, Store, StoreError,
     },
 };
 pub use range::{RangeError, Span};
@@ -146,6 +146,28 @@ async fn tallies_of(
     Ok(tallies)
 }
 
+/// The active conversations of `reading`'s history in each step of each of
+/// `runs` and in each run as a whole (one read).
+async fn active_conversations(
+    store: &Store,
+    reading: Reading<'_>,
+    runs: &[&[(i64, i64)]],
+) -> Result<Vec<ActiveByStep>, StoreError> {
+    match reading.whose {
+        Whose::Service => store.active_conversations_by_step(runs).await,
+        Whose::Account(id) => {
+            let placed: Vec<Vec<(i64, i64)>> = runs
+                .iter()
+                .map(|run| reading.readable(store, run))
+                .collect();
+            let placed: Vec<&[(i64, i64)]> = placed.iter().map(Vec::as_slice).collect();
+            store
+                .account_active_conversations_by_step(id, &placed)
+                .await
+        }
+    }
+}
+
 /// `span`'s report from `reading`'s history: its figures, the previous
 /// period's, and one chart point per step (one database read), and with the
 /// overlay the previous period's DMs step by step (one narrower read more).
@@ -159,17 +181,10 @@ pub async fn report(
     spans.push(span.previous_ms());
     let mut tallies = tallies_of(store, reading, &spans, reading.figures()).await?;
     let previous = tallies.pop().unwrap_or_default();
-    // The service's active conversations, step by step, for the range (its
-    // steps merged) and the previous period, in one read.
-    let active = match reading.whose {
-        Whose::Service => {
-            let previous = [span.previous_ms()];
-            store
-                .active_conversations_by_step(&[&span.steps, &previous])
-                .await?
-        }
-        Whose::Account(_) => Vec::new(),
-    };
+    // The active conversations, step by step, for the range (its steps
+    // merged) and the previous period, in one read.
+    let active =
+        active_conversations(store, reading, &[&span.steps, &[span.previous_ms()]]).await?;
     let counted = |count: u64| Some(count as i64);
     let mut whole = Tally::default();
     for tally in &tallies {
@@ -406,12 +421,12 @@ pub fn unreadable(error: &StoreError) -> HistoryFailure {
 
 /// The CSV's header row: one column per figure after the step's start and
 /// end (RFC 4180, CRLF line ends); an account's has no `refused` (refusals
-/// belong to no account) and no `active_conversations` (kept for the
-/// service only).
+/// belong to no account).
 pub fn csv_header(account: bool) -> &'static str {
     if account {
         "start,end,dms_received,dms_sent,story_replies,reactions,comments,\
-mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s\r\n"
+mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s,\
+active_conversations\r\n"
     } else {
         "start,end,dms_received,dms_sent,story_replies,reactions,comments,\
 mentions,postbacks,reads,deleted,replies,reply_median_s,reply_p90_s,refused,\
@@ -443,19 +458,20 @@ pub fn csv_chunks(
             };
             let reading = Reading { whose, now_ms };
             let tallies = tallies_of(&store, reading, &steps, reading.figures()).await?;
-            let active = match whose {
-                Whose::Service => store.active_conversations_by_step(&[&steps]).await?,
-                Whose::Account(_) => Vec::new(),
-            };
-            let active = active.first().map(|run| run.steps.as_slice());
+            let active = active_conversations(&store, reading, &[&steps]).await?;
+            let active = active
+                .first()
+                .map(|run| run.steps.as_slice())
+                .unwrap_or_default();
             let mut text = String::new();
             for (step, ((start_ms, end_ms), tally)) in steps.iter().zip(&tallies).enumerate() {
                 let figures = tally.figures();
                 csv_row(&mut text, &span, *start_ms, *end_ms, &figures);
-                if let Some(active) = active {
-                    let count = active.get(step).copied().unwrap_or_default();
-                    text.push_str(&format!(",{},{count}", figures.refused));
+                if whose == Whose::Service {
+                    text.push_str(&format!(",{}", figures.refused));
                 }
+                let count = active.get(step).copied().unwrap_or_default();
+                text.push_str(&format!(",{count}"));
                 text.push_str("\r\n");
             }
             Ok(text)

@@ -318,9 +318,15 @@ pub(super) async fn read_by_step(
     runs: &[&[(i64, i64)]],
 ) -> Result<Vec<ActiveByStep>, sqlx::Error> {
     let spans: Vec<(i64, i64)> = runs.iter().flat_map(|run| run.iter().copied()).collect();
-    let mut sketches = read_sketches(reader, backend, &spans).await?.into_iter();
-    Ok(runs
-        .iter()
+    let sketches = read_sketches(reader, backend, &spans).await?;
+    Ok(by_step(runs, sketches))
+}
+
+/// The estimates of `runs` from the sketch of each of their steps
+/// (`sketches`, in the runs' order): each step's, and each run's as a whole.
+pub(super) fn by_step(runs: &[&[(i64, i64)]], sketches: Vec<Sketch>) -> Vec<ActiveByStep> {
+    let mut sketches = sketches.into_iter();
+    runs.iter()
         .map(|run| {
             let mut whole = Sketch::default();
             let steps = sketches
@@ -336,7 +342,7 @@ pub(super) async fn read_by_step(
                 whole: whole.estimate(),
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The active conversations of a run of steps ([`read_by_step`]).

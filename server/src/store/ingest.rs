@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::{
+    account_conversation_sketches::{self, AccountSketchDelta},
     account_history::{self, AccountHistoryDelta},
     business_accounts::{self, ActivityDelta},
     conversation_sketches::{self, SketchDelta},
@@ -278,6 +279,7 @@ async fn apply(
     let history = history_of(delta, &changes);
     let account_history = account_history_of(delta, &changes);
     let sketches = SketchDelta::of(&delta.conversations);
+    let account_sketches = AccountSketchDelta::of(&delta.conversations);
     let totals = SlotTotals {
         slot,
         version_change: i64::from(changed),
@@ -286,7 +288,7 @@ async fn apply(
     };
     match backend {
         Backend::Postgres => {
-            let histories = (&history, &account_history, &sketches);
+            let histories = (&history, &account_history, &sketches, &account_sketches);
             write_aggregates_postgres(tx, delta, &changes, histories, &totals).await
         }
         Backend::Sqlite => {
@@ -294,7 +296,8 @@ async fn apply(
             history::write(tx, slot, &history).await?;
             account_history::write(tx, backend, slot, &account_history).await?;
             latest_events::write(tx, backend, &delta.latest).await?;
-            conversation_sketches::write(tx, backend, slot, &sketches).await
+            conversation_sketches::write(tx, backend, slot, &sketches).await?;
+            account_conversation_sketches::write(tx, backend, slot, &account_sketches).await
         }
     }
 }
@@ -558,17 +561,18 @@ VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
 /// [`POSTGRES_AGGREGATES_TEMPLATE`] with the history's rows (`$19`), the
 /// accounts' history rows (`$20`), whose statements are made from their
 /// columns (`history::postgres_upsert`, `account_history::postgres_upsert`),
-/// the accounts' latest events (`$21`) and the conversations' sketches
-/// (`$22`).
+/// the accounts' latest events (`$21`), the conversations' sketches
+/// (`$22`) and the accounts' conversation sketches (`$23`).
 static POSTGRES_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     POSTGRES_AGGREGATES_TEMPLATE.replace(
         "{history}",
         &format!(
-            " history_rows AS ({}),\n account_history_rows AS ({}),\n latest_event_rows AS ({}),\n sketch_rows AS ({}),",
+            " history_rows AS ({}),\n account_history_rows AS ({}),\n latest_event_rows AS ({}),\n sketch_rows AS ({}),\n account_sketch_rows AS ({}),",
             history::postgres_upsert("$19"),
             account_history::postgres_upsert("$20"),
             latest_events::postgres_insert("$21"),
-            conversation_sketches::postgres_upsert("$22")
+            conversation_sketches::postgres_upsert("$22"),
+            account_conversation_sketches::postgres_upsert("$23")
         ),
     )
 });
@@ -578,7 +582,12 @@ async fn write_aggregates_postgres(
     tx: &mut Transaction<'_, Any>,
     delta: &AggregateDelta,
     changes: &conversations::Changes,
-    (history, account_history, sketches): (&HistoryDelta, &AccountHistoryDelta, &SketchDelta),
+    (history, account_history, sketches, account_sketches): (
+        &HistoryDelta,
+        &AccountHistoryDelta,
+        &SketchDelta,
+        &AccountSketchDelta,
+    ),
     totals: &SlotTotals,
 ) -> Result<(), sqlx::Error> {
     use serde_json::json;
@@ -632,6 +641,7 @@ async fn write_aggregates_postgres(
         .bind(account_history.postgres_rows())
         .bind(delta.latest.postgres_rows())
         .bind(sketches.postgres_rows())
+        .bind(account_sketches.postgres_rows())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -4,6 +4,7 @@
 //! one set of queries (`sql.rs`, `ingest.rs`, `snapshot.rs`): SQLite (the default, one file) and
 //! Postgres (several nodes); `connect.rs` opens either.
 
+mod account_conversation_sketches;
 pub mod account_figures;
 pub mod account_history;
 pub mod account_history_rebuild;
@@ -323,6 +324,34 @@ impl Store {
         runs: &[&[(i64, i64)]],
     ) -> Result<Vec<ActiveByStep>, StoreError> {
         Ok(conversation_sketches::read_by_step(&self.reader, self.backend, runs).await?)
+    }
+
+    /// `account`'s active conversations in each step of each of `runs`
+    /// (spans placed by [`Store::account_precision`]) and in each run as a
+    /// whole (see [`account_conversation_sketches`]).
+    pub async fn account_active_conversations_by_step(
+        &self,
+        account: &str,
+        runs: &[&[(i64, i64)]],
+    ) -> Result<Vec<ActiveByStep>, StoreError> {
+        Ok(
+            account_conversation_sketches::read_by_step(&self.reader, self.backend, account, runs)
+                .await?,
+        )
+    }
+
+    /// Adds the DMs stored before the accounts' conversation sketches were
+    /// kept to them, for about a minute at most, each in the unit its time
+    /// is kept in as of `now_ms` (see [`account_conversation_sketches`]).
+    pub async fn fill_account_conversation_sketches(
+        &self,
+        now_ms: i64,
+    ) -> Result<PassRun, StoreError> {
+        let outcome = account_conversation_sketches::fill(&self.writer, self.backend, now_ms).await;
+        Ok(self.writes.observe(
+            "adding stored DMs to the accounts' conversation sketches",
+            outcome,
+        )?)
     }
 
     /// Adds the DMs stored before the conversations' sketches were kept to

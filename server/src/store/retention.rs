@@ -22,6 +22,9 @@
 //!   unit, so a row not yet folded counts the same); **its days** go after
 //!   `DAYS_KEPT_MS`, past the longest range and the period before it.
 //!
+//! - **an account's conversation sketches** (`account_conversation_sketches`)
+//!   follow its history's units: folded, and removed, at the same horizons.
+//!
 //! - **an account's latest events** (`latest_events`) past its newest 20,
 //!   which its page lists.
 //!
@@ -50,7 +53,7 @@ use std::time::Instant;
 use sqlx::AnyPool;
 
 use super::{
-    account_history, conversation_sketches,
+    account_conversation_sketches, account_history, conversation_sketches,
     history::{HOUR_MS, QUARTER_MS},
     latest_events,
     sql::placeholders,
@@ -100,6 +103,9 @@ pub struct Removed {
     pub account_history_rows: u64,
     /// Accounts' latest events past the newest they list.
     pub latest_event_rows: u64,
+    /// Accounts' conversation sketches folded into larger units or past
+    /// the days kept.
+    pub account_sketch_rows: u64,
     /// Hours of the conversations' sketches folded from their quarter-hours
     /// (nothing is removed: see `conversation_sketches`).
     pub sketch_hours_folded: u64,
@@ -114,6 +120,7 @@ impl Removed {
             + self.incident_rows
             + self.account_history_rows
             + self.latest_event_rows
+            + self.account_sketch_rows
     }
 }
 
@@ -209,6 +216,20 @@ pub(super) async fn run(
         .execute(writer)
         .await?;
         Ok(deleted.rows_affected())
+    })
+    .await?;
+    // The accounts' conversation sketches follow the same units.
+    for (units, before_ms) in [
+        ((QUARTER_MS, HOUR_MS), horizons.quarters_before_ms),
+        ((HOUR_MS, DAY_MS), horizons.hours_before_ms),
+    ] {
+        removed.account_sketch_rows += in_steps(|| {
+            account_conversation_sketches::fold(writer, backend, units, before_ms, ROWS_PER_STEP)
+        })
+        .await?;
+    }
+    removed.account_sketch_rows += in_steps(|| {
+        account_conversation_sketches::remove_days(writer, horizons.days_before_ms, ROWS_PER_STEP)
     })
     .await?;
     removed.latest_event_rows = latest_events::trim(writer, latest).await?;

@@ -363,6 +363,9 @@ async fn an_accounts_date_range_is_its_own_as_json_csv_and_page() {
     assert_eq!(report.page, "/admin/accounts/biz-r");
     assert_eq!(report.figures.dms_received, 4, "biz-r's own, not biz-s's");
     assert_eq!(report.previous.dms_received, 2);
+    // Each DM from its own customer: as many conversations, biz-r's own.
+    assert_eq!(report.figures.active_conversations, Some(4));
+    assert_eq!(report.previous.active_conversations, Some(2));
     let kolkata: app::model::HistoryReport = app
         .get("/api/admin/accounts/biz-r/history?range=7d&zone=Asia/Kolkata")
         .await
@@ -406,16 +409,19 @@ async fn an_accounts_date_range_is_its_own_as_json_csv_and_page() {
     let text = csv.text().await.unwrap();
     let lines: Vec<&str> = text.split_terminator("\r\n").collect();
     assert!(
-        lines[0].ends_with(",reply_median_s,reply_p90_s"),
+        lines[0].ends_with(",reply_median_s,reply_p90_s,active_conversations"),
         "no refused column: {}",
         lines[0]
     );
     assert_eq!(lines.len(), 1 + 24);
-    let received: i64 = lines[1..]
-        .iter()
-        .map(|line| line.split(',').nth(2).unwrap().parse::<i64>().unwrap())
-        .sum();
-    assert_eq!(received, 4);
+    let column = |n: usize| -> i64 {
+        lines[1..]
+            .iter()
+            .map(|line| line.split(',').nth(n).unwrap().parse::<i64>().unwrap())
+            .sum()
+    };
+    assert_eq!(column(2), 4);
+    assert_eq!(column(14), 4, "each hour's active conversations");
 
     // The page of a range, rendered whole on the server (it works without JavaScript).
     let page = app.get("/admin/accounts/biz-r?range=24h&zone=UTC").await;
@@ -428,6 +434,7 @@ async fn an_accounts_date_range_is_its_own_as_json_csv_and_page() {
         "{html}"
     );
     assert!(!html.contains(r#"data-stat="refused""#));
+    assert!(html.contains(r#"data-stat="active-conversations""#), "{html}");
     assert!(html.contains("/api/admin/accounts/biz-r/history.csv?range=24h"));
     let missing = app.get("/admin/accounts/biz-none?range=24h").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);

@@ -3,8 +3,9 @@
 //! equal those of each event applied once; the history's quarter-hours and
 //! each account's quarter-hours equal a recount of the raw events stored, and
 //! the accounts' quarter-hours add up to the service's; the active conversations'
-//! sketches are the same whatever the delivery, and their estimate of the
-//! whole span is within three standard errors of a recount.
+//! sketches, the service's and each account's, are the same whatever the
+//! delivery, and their estimate of the whole span is within three standard
+//! errors of a recount.
 
 use app::model::{SnapshotSource, StatsSnapshot};
 use proptest::prelude::*;
@@ -323,13 +324,14 @@ async fn figures_after_one_store(backend: Backend, deliveries: &[String]) -> Fig
 
 /// What the properties compare: the snapshot, the first accounts page,
 /// the history's quarter-hours over the days the events span, each
-/// account's hours, and the active conversations of each quarter-hour and
-/// of the whole span.
+/// account's quarter-hours and active conversations (each quarter-hour's and
+/// the whole span's), and the service's active conversations of each
+/// quarter-hour and of the whole span.
 type Figures = (
     StatsSnapshot,
     app::model::AccountsPage,
     Vec<StepCount>,
-    Vec<(String, Vec<StepCount>)>,
+    Vec<(String, Vec<StepCount>, Vec<u64>)>,
     Vec<u64>,
 );
 
@@ -410,7 +412,7 @@ async fn figures_of(store: &Store, url: &str) -> Figures {
     let mut active = read[0].steps.clone();
     active.push(read[0].whole);
     let estimated = read[0].whole as f64;
-    let counted = stored_conversations(url, start, end).await as f64;
+    let counted = stored_conversations(url, None, start, end).await as f64;
     assert!(
         (estimated - counted).abs() <= 2.0_f64.max(0.07 * counted),
         "{estimated} active conversations estimated, {counted} in the raw events"
@@ -418,17 +420,19 @@ async fn figures_of(store: &Store, url: &str) -> Figures {
     (snapshot, page, history, accounts, active)
 }
 
-/// The conversations with a DM stored in the database at `url` whose event
-/// time is in `[start, end)`.
-async fn stored_conversations(url: &str, start: i64, end: i64) -> i64 {
+/// The conversations (of `account`, or of every account) with a DM stored in
+/// the database at `url` whose event time is in `[start, end)`.
+async fn stored_conversations(url: &str, account: Option<&str>, start: i64, end: i64) -> i64 {
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
     let (count,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM (SELECT DISTINCT account_id, peer_id FROM events
              WHERE kind IN ('dm_received', 'dm_sent') AND peer_id IS NOT NULL
-               AND occurred_at_ms >= $1 AND occurred_at_ms < $2) AS conversations",
+               AND occurred_at_ms >= $1 AND occurred_at_ms < $2
+               AND ($3 = '' OR account_id = $3)) AS conversations",
     )
     .bind(start)
     .bind(end)
+    .bind(account.unwrap_or_default())
     .fetch_one(&pool)
     .await
     .unwrap();
@@ -447,7 +451,7 @@ async fn account_quarters_of(
     page: &app::model::AccountsPage,
     start: i64,
     end: i64,
-) -> Vec<(String, Vec<StepCount>)> {
+) -> Vec<(String, Vec<StepCount>, Vec<u64>)> {
     assert_eq!(
         page.total,
         page.rows.len() as i64,
@@ -468,7 +472,26 @@ async fn account_quarters_of(
         for step in &counts {
             *summed.entry((step.step, step.figure.clone())).or_insert(0) += step.count;
         }
-        accounts.push((row.account_id.clone(), counts));
+        let whole = [(start, end)];
+        let active = store
+            .account_active_conversations_by_step(&row.account_id, &[&quarters, &whole])
+            .await
+            .unwrap();
+        assert_eq!(
+            active[0].whole, active[1].whole,
+            "{}: the quarter-hours' sketches merged and the span read whole give one estimate",
+            row.account_id
+        );
+        let estimated = active[0].whole as f64;
+        let counted = stored_conversations(url, Some(&row.account_id), start, end).await as f64;
+        assert!(
+            (estimated - counted).abs() <= 2.0_f64.max(0.07 * counted),
+            "{}: {estimated} active conversations estimated, {counted} in the raw events",
+            row.account_id
+        );
+        let mut estimates = active[0].steps.clone();
+        estimates.push(active[0].whole);
+        accounts.push((row.account_id.clone(), counts, estimates));
     }
     let service = store
         .history(Whose::Service, &quarters, &ACCOUNT_FIGURES)
@@ -485,8 +508,8 @@ async fn account_quarters_of(
     for ((account, figure, quarter), count) in recount_by_account_quarter(url, start).await {
         let kept = accounts
             .iter()
-            .find(|(id, _)| *id == account)
-            .and_then(|(_, steps)| {
+            .find(|(id, _, _)| *id == account)
+            .and_then(|(_, steps, _)| {
                 steps
                     .iter()
                     .find(|step| step.step == quarter && step.figure == figure)

@@ -23,6 +23,7 @@ on_both_backends!(
     an_accounts_replies_follow_a_late_dm,
     retention_keeps_an_accounts_hours_and_days_for_their_spans,
     an_upgraded_databases_events_are_counted_into_the_accounts_history,
+    an_upgraded_databases_dms_are_added_to_each_accounts_active_conversations,
 );
 
 /// An instant written in UTC.
@@ -117,6 +118,13 @@ async fn an_accounts_recent_days_are_exact_in_every_zone(backend: Backend) {
         let account = day_report_at(&store, reading, "2026-11-25", zone).await;
         assert_eq!(account.figures.dms_received, day, "{zone}");
         assert_eq!(account.previous.dms_received, before, "{zone}");
+        // Each DM its own conversation: as many active, by the quarter-hour too.
+        assert_eq!(account.figures.active_conversations, Some(day), "{zone}");
+        assert_eq!(
+            account.previous.active_conversations,
+            Some(before),
+            "{zone}"
+        );
         assert_eq!(account.note, None, "{zone}: read exactly, and says nothing");
         let by_step: i64 = account.points.iter().map(|p| p.figures.dms_received).sum();
         assert_eq!(by_step, day, "{zone}: its steps tile the day");
@@ -143,6 +151,7 @@ async fn an_accounts_recent_days_are_exact_in_every_zone(backend: Backend) {
         "a quarter-hour per instant folded"
     );
     let utc_after = day_report_at(&store, later, "2026-11-24", "UTC").await;
+    assert_eq!(utc_before.figures.active_conversations, Some(1 + 2 + 4));
     assert_eq!(utc_after.figures, utc_before.figures);
     assert_eq!(utc_after.points, utc_before.points);
     store.close().await;
@@ -335,16 +344,16 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
         )
         .await
         .unwrap();
-    let rows = |unit: i64, before: i64| {
+    let rows_of = |table: &'static str, unit: i64, before: i64| {
         let url = database.url.clone();
         async move {
             sqlx::any::install_default_drivers();
             let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
                 .await
                 .unwrap();
-            let (count,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM account_history WHERE unit_ms = $1 AND start_ms < $2",
-            )
+            let (count,): (i64,) = sqlx::query_as(&format!(
+                "SELECT count(*) FROM {table} WHERE unit_ms = $1 AND start_ms < $2"
+            ))
             .bind(unit)
             .bind(before)
             .fetch_one(&mut connection)
@@ -353,6 +362,7 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
             count
         }
     };
+    let rows = |unit: i64, before: i64| rows_of("account_history", unit, before);
     const QUARTER: i64 = 900_000;
     const HOUR: i64 = 3_600_000;
     // Ingestion writes quarter-hours only.
@@ -375,12 +385,26 @@ async fn retention_keeps_an_accounts_hours_and_days_for_their_spans(backend: Bac
     };
     let before = history::report(&store, reading, &span).await.unwrap();
     assert_eq!(before.figures.dms_received, 2);
+    assert_eq!(before.figures.active_conversations, Some(2));
 
     let removed = remove_expired(&store, NOW, 90).await;
     assert_eq!(
         removed.account_history_rows, 5,
         "two quarter-hours folded into their hours, those into their days, and the day past \
          the days kept removed"
+    );
+    assert_eq!(
+        removed.account_sketch_rows, 5,
+        "the conversations' sketches follow the same units"
+    );
+    assert_eq!(
+        rows_of("account_conversation_sketches", DAY_MS, NOW).await,
+        1,
+        "the sketch of the day of 40 days ago stays, folded"
+    );
+    assert_eq!(
+        rows_of("account_conversation_sketches", QUARTER, NOW).await,
+        1
     );
     assert_eq!(rows(QUARTER, NOW).await, 1, "today's quarter-hour stays");
     assert_eq!(rows(HOUR, NOW).await, 0);
@@ -518,14 +542,15 @@ async fn an_upgraded_databases_events_are_counted_into_the_accounts_history(back
         crate::helpers::as_upgraded_to_the_accounts_history(&database.url, UPGRADED_AT).await;
 
     let store = database.open().await;
-    // After the upgrade, ingestion counts what it stores: three customers write in.
-    let after_upgrade: Vec<WebhookEvent> = (0..3)
+    // After the upgrade, ingestion counts what it stores: three customers active that day
+    // write in again (their conversations' sketches, kept through the upgrade, stay the same).
+    let after_upgrade: Vec<WebhookEvent> = (1..4)
         .map(|i| {
             dm(
                 &format!("new{i}"),
                 RECEIVED,
                 "biz",
-                &format!("new{i}"),
+                &format!("c{i}"),
                 NOW - 10 * MINUTE,
             )
         })
@@ -594,4 +619,98 @@ async fn an_upgraded_databases_events_are_counted_into_the_accounts_history(back
             .unwrap(),
         after
     );
+}
+
+/// The active conversations `account`'s report gives for the last 90 days and the 90 before,
+/// and step by step, as of [`NOW`].
+async fn active_by_day(store: &Store, account: &str) -> Vec<Option<i64>> {
+    let request = HistoryQuery {
+        range: Some("90d".into()),
+        zone: Some("Asia/Kolkata".into()),
+        ..HistoryQuery::default()
+    };
+    let span = Span::resolve(&request, jiff::Timestamp::from_millisecond(NOW).unwrap()).unwrap();
+    let reading = Reading {
+        whose: Whose::Account(account),
+        now_ms: NOW,
+    };
+    let report = history::report(store, reading, &span).await.unwrap();
+    let mut counts = vec![
+        report.figures.active_conversations,
+        report.previous.active_conversations,
+    ];
+    counts.extend(report.points.iter().map(|p| p.figures.active_conversations));
+    counts
+}
+
+/// In a database upgraded with stored DMs (no account had its conversations sketched), the
+/// catch-up adds them, each in the unit its time is kept in (quarter-hours, hours, days), to the
+/// counts ingestion gives, once.
+async fn an_upgraded_databases_dms_are_added_to_each_accounts_active_conversations(
+    backend: Backend,
+) {
+    let database = TestDatabase::new(backend).await;
+    let store = database.open().await;
+    let mut events = Vec::new();
+    for (days_ago, customers) in [(0, 3), (1, 2), (10, 4), (60, 5), (120, 1)] {
+        for i in 0..customers {
+            let at = NOW - days_ago * DAY_MS - 20 * 60_000;
+            events.push(dm(
+                &format!("{days_ago}-{i}"),
+                RECEIVED,
+                "biz",
+                &format!("c{i}"),
+                at,
+            ));
+        }
+    }
+    events.push(dm("other", RECEIVED, "biz-b", "c0", NOW - 60_000));
+    store.ingest(events, NOW).await.unwrap();
+    let before = active_by_day(&store, "biz").await;
+    assert_eq!(&before[..2], [Some(5), Some(1)], "c0 to c4, and c0 before");
+    let per_day: i64 = before[2..].iter().map(|count| count.unwrap()).sum();
+    assert_eq!(per_day, 3 + 2 + 4 + 5, "each day's conversations");
+    let before_b = active_by_day(&store, "biz-b").await;
+    assert_eq!(before_b[0], Some(1));
+
+    // As the upgrade leaves a database with stored events: no account sketches, and every
+    // event below the fill's cursor.
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+        .await
+        .unwrap();
+    for statement in [
+        "DELETE FROM account_conversation_sketches",
+        "UPDATE account_conversation_sketches_fill SET below_id = (SELECT max(id) + 1 FROM events)",
+    ] {
+        sqlx::query(statement).execute(&mut admin).await.unwrap();
+    }
+    assert_eq!(active_by_day(&store, "biz").await[0], Some(0));
+    // A DM after the upgrade, in a conversation the stored events also have.
+    store
+        .ingest(vec![dm("new", RECEIVED, "biz", "c1", NOW - 60_000)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(active_by_day(&store, "biz").await[0], Some(1));
+
+    let run = store.fill_account_conversation_sketches(NOW).await.unwrap();
+    assert_eq!((run.events, run.done), (16, true));
+    let (units,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT unit_ms) FROM account_conversation_sketches WHERE slot = -1",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        units, 3,
+        "quarter-hours, hours and days, as the DMs' ages keep them"
+    );
+    assert_eq!(
+        active_by_day(&store, "biz").await,
+        before,
+        "the stored DMs are counted once, with the new one in a conversation they had"
+    );
+    assert_eq!(active_by_day(&store, "biz-b").await, before_b);
+    let again = store.fill_account_conversation_sketches(NOW).await.unwrap();
+    assert_eq!((again.events, again.done), (0, true));
 }

@@ -266,7 +266,7 @@ async fn chains_keep_what_a_late_dm_needs_and_no_more(backend: Backend) {
 /// What a day of the simulation saw: rows of the tables that grow with events (events, chain
 /// rows, per-minute rows, the accounts page's per-minute rows), the database's bytes (on SQLite
 /// its file, leaving out the write-ahead log, bounded apart) and the history's bytes (its
-/// rollups and the conversations' sketches).
+/// rollups and conversations' sketches, the service's and the accounts').
 #[derive(Debug, Clone, Copy)]
 struct Measured {
     rows: [i64; 4],
@@ -293,12 +293,17 @@ async fn measure(database: &TestDatabase, backend: Backend) -> Measured {
             "SELECT (SELECT page_count * page_size FROM pragma_page_count, pragma_page_size),
                     (SELECT CAST(sum(pgsize) AS INTEGER) FROM dbstat
                      WHERE name IN ('history', 'conversation_sketches',
-                                    'sqlite_autoindex_conversation_sketches_1'))",
+                                    'sqlite_autoindex_conversation_sketches_1',
+                                    'account_history', 'account_history_by_start',
+                                    'account_conversation_sketches',
+                                    'account_conversation_sketches_by_start'))",
         ),
         Backend::Postgres => sqlx::query_as(
             "SELECT CAST(pg_database_size(current_database()) AS BIGINT),
                     CAST(pg_total_relation_size('history')
-                         + pg_total_relation_size('conversation_sketches') AS BIGINT)",
+                         + pg_total_relation_size('conversation_sketches')
+                         + pg_total_relation_size('account_history')
+                         + pg_total_relation_size('account_conversation_sketches') AS BIGINT)",
         ),
     }
     .fetch_one(&mut connection)
@@ -314,8 +319,9 @@ async fn measure(database: &TestDatabase, backend: Backend) -> Measured {
 /// 270 days of a steady load (400 DMs a day in 200 conversations, four of five answered a
 /// minute later) with the default retention of 90 days, removal run every three simulated days
 /// (the node runs it once a minute; it only removes more at a time here): from day 90 on, the rows that grow with events stay where they are, and
-/// the database grows by the history's growth alone (its rollups and the conversations'
-/// sketches: a fixed amount a day, whatever the load) and at most 10 % more. On Postgres a plain `VACUUM` every six simulated days stands in for
+/// the database grows by the history's growth alone (the service's and the accounts' rollups
+/// and conversations' sketches: a fixed amount a day and account, whatever the load) and at
+/// most 10 % more. On Postgres a plain `VACUUM` every six simulated days stands in for
 /// autovacuum, which a compressed year outruns.
 async fn storage_stays_flat_over_a_simulated_270_days(backend: Backend) {
     const PER_DAY: i64 = 400;

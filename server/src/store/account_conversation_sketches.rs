@@ -1,0 +1,457 @@
+//! One account's active conversations over any range: its conversations
+//! with a DM in it, counted distinct, as the service's are
+//! (`conversation_sketches.rs`): a HyperLogLog sketch (`sketch.rs`) per
+//! account, unit and writer slot, and a range merges the sketches of the
+//! rows that start in it.
+//!
+//! The rows follow the accounts' history (`account_history.rs`), so that
+//! every step an account's page reads, placed by its
+//! [`Precision`](super::account_history::Precision), holds whole rows:
+//! ingestion writes quarter-hours, retention [`fold`]s them into hours after
+//! three days and two hours and hours into days after 35 days, and removes
+//! days after 801. An account's quarter-hour usually sees a few
+//! conversations, so a sketch is stored in its sparse form (two bytes per
+//! register that saw something, [`Sketch::to_sparse`]): at most 2 KiB, a
+//! few bytes for most rows.
+//!
+//! Ingestion adds a transaction's marks to its own slot's rows (only that
+//! writer changes them, so a row is read and written back merged; on
+//! Postgres inside the one aggregate statement, with
+//! `pulse_sparse_sketch_add`). Adding is a register-wise maximum: a
+//! redelivered, late or reordered DM leaves every sketch as the same DMs
+//! delivered once in order would, and a fold, which merges a row into the
+//! larger one (slot [`FOLD_SLOT`]) and removes it only if it is unchanged,
+//! changes no count. Events stored before these sketches are added by a
+//! background pass ([`fill`]) to slot [`FILL_SLOT`], each in the unit its
+//! time is kept in.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use super::{
+    account_history::Precision,
+    conversation_sketches::{by_step, ActiveByStep},
+    conversations::ConversationKey,
+    history::QUARTER_MS,
+    replies::Dm,
+    sketch::{mark_of, Mark, Sketch},
+    slots::Slot,
+    sql::{floor, json_rows, placeholders},
+    steps::{cursor_lock, StoredPass, StoredRow},
+    transaction, Backend, PassRun,
+};
+use crate::event::EventKind;
+
+/// The slot the catch-up pass writes to: no writer holds it.
+const FILL_SLOT: Slot = Slot(-1);
+
+/// The slot retention folds quarter-hours and hours into: no writer holds
+/// it.
+const FOLD_SLOT: Slot = Slot(-2);
+
+/// Rows written or removed by one statement.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A row's key: (account, unit, start).
+type Key = (String, i64, i64);
+
+/// The marks one transaction adds to accounts' rows: (account, unit,
+/// start) → the highest rank per register.
+#[derive(Default)]
+pub(super) struct AccountSketchDelta {
+    rows: BTreeMap<Key, BTreeMap<u16, u8>>,
+}
+
+impl AccountSketchDelta {
+    /// The marks of `conversations`' new DMs, in their accounts' quarter-hours.
+    pub fn of(conversations: &BTreeMap<ConversationKey, Vec<Dm>>) -> AccountSketchDelta {
+        let mut delta = AccountSketchDelta::default();
+        for ((account, customer), dms) in conversations {
+            let mark = mark_of(&[account, customer]);
+            for dm in dms {
+                delta.add(account, QUARTER_MS, dm.at_ms, mark);
+            }
+        }
+        delta
+    }
+
+    fn add(&mut self, account: &str, unit: i64, at_ms: i64, (register, rank): Mark) {
+        let key = (account.to_string(), unit, floor(at_ms, unit));
+        let kept = self
+            .rows
+            .entry(key)
+            .or_default()
+            .entry(register)
+            .or_default();
+        *kept = (*kept).max(rank);
+    }
+
+    /// The marks as one JSON array, for Postgres's `json_to_recordset`:
+    /// `{account_id, unit_ms, start_ms, marks: [register << 6 | rank, ...]}`.
+    pub fn postgres_rows(&self) -> String {
+        use serde_json::json;
+        json_rows(
+            self.rows
+                .iter()
+                .map(|((account, unit, start), marks)| {
+                    let packed: Vec<i64> = marks
+                        .iter()
+                        .map(|(register, rank)| i64::from(*register) << 6 | i64::from(*rank))
+                        .collect();
+                    json!({"account_id": account, "unit_ms": unit, "start_ms": start, "marks": packed})
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The upsert of a transaction's marks into `$1`'s rows on Postgres, `rows`
+/// the parameter holding them ([`AccountSketchDelta::postgres_rows`]): each
+/// row read and written back with the marks added, unless they change
+/// nothing.
+pub(super) fn postgres_upsert(rows: &str) -> String {
+    format!(
+        "INSERT INTO account_conversation_sketches (account_id, start_ms, unit_ms, slot, sketch)
+         SELECT a.account_id, a.start_ms, a.unit_ms, $1, a.added FROM (
+             SELECT r.account_id, r.start_ms, r.unit_ms, s.sketch AS stored,
+                    pulse_sparse_sketch_add(s.sketch, r.marks) AS added
+             FROM json_to_recordset({rows}::json)
+                 AS r (account_id TEXT, unit_ms BIGINT, start_ms BIGINT, marks INTEGER[])
+             LEFT JOIN account_conversation_sketches AS s
+                 ON s.account_id = r.account_id AND s.start_ms = r.start_ms
+                 AND s.unit_ms = r.unit_ms AND s.slot = $1
+             OFFSET 0) AS a
+         WHERE a.stored IS NULL OR a.added <> a.stored
+         ON CONFLICT (account_id, start_ms, unit_ms, slot) DO UPDATE SET sketch = excluded.sketch"
+    )
+}
+
+/// Adds `delta` to `slot`'s rows, in `tx` (SQLite's ingestion, and the
+/// fill on both; Postgres's ingestion writes them in its one aggregate
+/// statement).
+pub(super) async fn write(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    slot: Slot,
+    delta: &AccountSketchDelta,
+) -> Result<(), sqlx::Error> {
+    if delta.rows.is_empty() {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        sqlx::query(&postgres_upsert("$2"))
+            .bind(slot.0)
+            .bind(delta.postgres_rows())
+            .execute(&mut **tx)
+            .await?;
+        return Ok(());
+    }
+    let keys: Vec<&Key> = delta.rows.keys().collect();
+    let mut stored = stored(tx, backend, slot, &keys).await?;
+    let mut changed = Vec::new();
+    for (key, marks) in &delta.rows {
+        let sketch = stored.entry(key.clone()).or_default();
+        let mut added = false;
+        for (register, rank) in marks {
+            added |= sketch.add((*register, *rank));
+        }
+        if added {
+            changed.push(key);
+        }
+    }
+    let rows: Vec<(&Key, &Sketch)> = changed.into_iter().map(|key| (key, &stored[key])).collect();
+    put(tx, backend, slot, &rows).await
+}
+
+/// `slot`'s stored sketches of the rows `keys`, those that exist.
+async fn stored(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    slot: Slot,
+    keys: &[&Key],
+) -> Result<BTreeMap<Key, Sketch>, sqlx::Error> {
+    use serde_json::json;
+    let keys = json_rows(
+        keys.iter()
+            .map(|(account, unit, start)| json!({"account_id": account, "unit_ms": unit, "start_ms": start}))
+            .collect(),
+    );
+    let statement = match backend {
+        Backend::Sqlite => {
+            "WITH k (account_id, unit_ms, start_ms) AS (
+                 SELECT json_extract(value, '$.account_id'), json_extract(value, '$.unit_ms'),
+                        json_extract(value, '$.start_ms')
+                 FROM json_each($1))
+             SELECT s.account_id, s.unit_ms, s.start_ms, s.sketch
+             FROM k CROSS JOIN account_conversation_sketches AS s
+             WHERE s.account_id = k.account_id AND s.start_ms = k.start_ms
+                 AND s.unit_ms = k.unit_ms AND s.slot = $2"
+        }
+        Backend::Postgres => {
+            "SELECT s.account_id, s.unit_ms, s.start_ms, s.sketch
+             FROM json_to_recordset($1::json) AS k (account_id TEXT, unit_ms BIGINT, start_ms BIGINT)
+             JOIN account_conversation_sketches AS s
+                 ON s.account_id = k.account_id AND s.start_ms = k.start_ms
+                 AND s.unit_ms = k.unit_ms AND s.slot = $2"
+        }
+    };
+    let mut found = BTreeMap::new();
+    for row in sqlx::query(statement)
+        .bind(keys)
+        .bind(slot.0)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        let key: Key = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let bytes: Vec<u8> = row.try_get(3)?;
+        found.insert(key, Sketch::from_sparse(&bytes).unwrap_or_default());
+    }
+    Ok(found)
+}
+
+/// Stores `rows` as `slot`'s.
+async fn put(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    slot: Slot,
+    rows: &[(&Key, &Sketch)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let statement = format!(
+            "INSERT INTO account_conversation_sketches (account_id, unit_ms, start_ms, slot, sketch)
+             VALUES {}
+             ON CONFLICT (account_id, start_ms, unit_ms, slot) DO UPDATE SET sketch = excluded.sketch",
+            placeholders(backend, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&statement);
+        for ((account, unit, start), sketch) in chunk {
+            query = query
+                .bind(account.as_str())
+                .bind(*unit)
+                .bind(*start)
+                .bind(slot.0)
+                .bind(sketch.to_sparse());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Folds up to `limit` of the oldest rows of `unit_ms` that start before
+/// `before_ms` into rows of `into_ms` (quarter-hours into hours, hours into
+/// days, slot [`FOLD_SLOT`]), each removed in the same transaction unless a
+/// writer changed it meanwhile (then the next fold takes it again: merging
+/// twice changes nothing); returns the rows read. Folds (and the fill) take
+/// turns on Postgres by the fill's cursor row.
+pub(super) async fn fold(
+    writer: &AnyPool,
+    backend: Backend,
+    (unit_ms, into_ms): (i64, i64),
+    before_ms: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut connection = writer.acquire().await?;
+    let mut tx = transaction::begin(&mut connection).await?;
+    let step = fold_step(&mut tx, backend, (unit_ms, into_ms), before_ms, limit).await;
+    transaction::end(tx, step).await
+}
+
+/// One [`fold`] in `tx`.
+async fn fold_step(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    (unit_ms, into_ms): (i64, i64),
+    before_ms: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT below_id FROM account_conversation_sketches_fill{}",
+        cursor_lock(backend)
+    ))
+    .fetch_one(&mut **tx)
+    .await?;
+    let due: Vec<(String, i64, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT account_id, start_ms, slot, sketch FROM account_conversation_sketches
+         WHERE unit_ms = $1 AND start_ms < $2 ORDER BY unit_ms, start_ms LIMIT $3",
+    )
+    .bind(unit_ms)
+    .bind(before_ms)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut larger: BTreeMap<Key, Sketch> = BTreeMap::new();
+    for (account, start, _, bytes) in &due {
+        if let Some(sketch) = Sketch::from_sparse(bytes) {
+            let key = (account.clone(), into_ms, floor(*start, into_ms));
+            larger.entry(key).or_default().merge(&sketch);
+        }
+    }
+    let keys: Vec<&Key> = larger.keys().collect();
+    let mut stored = stored(tx, backend, FOLD_SLOT, &keys).await?;
+    let mut changed = Vec::new();
+    for (key, sketch) in &larger {
+        if stored.entry(key.clone()).or_default().merge(sketch) {
+            changed.push(key);
+        }
+    }
+    let rows: Vec<(&Key, &Sketch)> = changed.into_iter().map(|key| (key, &stored[key])).collect();
+    put(tx, backend, FOLD_SLOT, &rows).await?;
+    for chunk in due.chunks(ROWS_PER_STATEMENT) {
+        let statement = format!(
+            "DELETE FROM account_conversation_sketches
+             WHERE (account_id, start_ms, unit_ms, slot, sketch) IN (VALUES {})",
+            placeholders(backend, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&statement);
+        for (account, start, slot, bytes) in chunk {
+            query = query
+                .bind(account.as_str())
+                .bind(*start)
+                .bind(unit_ms)
+                .bind(*slot)
+                .bind(bytes.as_slice());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(due.len() as u64)
+}
+
+/// Removes up to `limit` of the oldest days that start before `before_ms`;
+/// returns the rows removed.
+pub(super) async fn remove_days(
+    writer: &AnyPool,
+    before_ms: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let removed = sqlx::query(
+        "DELETE FROM account_conversation_sketches
+         WHERE (account_id, start_ms, unit_ms, slot) IN (
+             SELECT account_id, start_ms, unit_ms, slot FROM account_conversation_sketches
+             WHERE unit_ms = $1 AND start_ms < $2
+             ORDER BY unit_ms, start_ms LIMIT $3)",
+    )
+    .bind(super::DAY_MS)
+    .bind(before_ms)
+    .bind(limit)
+    .execute(writer)
+    .await?;
+    Ok(removed.rows_affected())
+}
+
+/// `account`'s active conversations in each step of each of `runs` (runs
+/// of consecutive `[start, end)` spans, each boundary placed as the
+/// account's history allows) and in each run as a whole, estimated, in one
+/// read (see `conversation_sketches::read_by_step`).
+pub(super) async fn read_by_step(
+    reader: &AnyPool,
+    backend: Backend,
+    account: &str,
+    runs: &[&[(i64, i64)]],
+) -> Result<Vec<ActiveByStep>, sqlx::Error> {
+    use serde_json::json;
+    let spans = json_rows(
+        runs.iter()
+            .flat_map(|run| run.iter())
+            .enumerate()
+            .map(|(span, (from, to))| json!({"span": span, "from_ms": from, "to_ms": to}))
+            .collect(),
+    );
+    let statement = match backend {
+        Backend::Sqlite => {
+            "WITH p (span, from_ms, to_ms) AS (
+                 SELECT json_extract(value, '$.span'), json_extract(value, '$.from_ms'),
+                        json_extract(value, '$.to_ms')
+                 FROM json_each($1))
+             SELECT p.span, s.sketch
+             FROM p CROSS JOIN account_conversation_sketches AS s
+             WHERE s.account_id = $2 AND s.start_ms >= p.from_ms AND s.start_ms < p.to_ms"
+        }
+        Backend::Postgres => {
+            "SELECT p.span, s.sketch
+             FROM json_to_recordset($1::json) AS p (span BIGINT, from_ms BIGINT, to_ms BIGINT)
+             CROSS JOIN LATERAL (
+                 SELECT sketch FROM account_conversation_sketches
+                 WHERE account_id = $2 AND start_ms >= p.from_ms AND start_ms < p.to_ms
+                 OFFSET 0
+             ) AS s"
+        }
+    };
+    let count = runs.iter().map(|run| run.len()).sum();
+    let mut merged = vec![Sketch::default(); count];
+    for row in sqlx::query(statement)
+        .bind(spans)
+        .bind(account)
+        .fetch_all(reader)
+        .await?
+    {
+        let span: i64 = row.try_get(0)?;
+        let bytes: Vec<u8> = row.try_get(1)?;
+        if let (Some(into), Some(sketch)) =
+            (merged.get_mut(span as usize), Sketch::from_sparse(&bytes))
+        {
+            into.merge(&sketch);
+        }
+    }
+    Ok(by_step(runs, merged))
+}
+
+/// Adds the DMs stored before these sketches to them, newest first, a step
+/// of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events at a time at
+/// retention's pace, until it is done or a run's steps are taken; each DM
+/// goes to the unit its time is kept in as of `now_ms`.
+pub(super) async fn fill(
+    writer: &AnyPool,
+    backend: Backend,
+    now_ms: i64,
+) -> Result<PassRun, sqlx::Error> {
+    let columns = "id, account_id, peer_id, occurred_at_ms, kind";
+    let kept = Precision::at(now_ms, 0);
+    PASS.run(writer, backend, columns, move |tx, events| {
+        Box::pin(fill_step(tx, backend, kept, events))
+    })
+    .await
+}
+
+/// Where the fill goes on.
+const PASS: StoredPass = StoredPass {
+    table: "account_conversation_sketches_fill",
+    column: "below_id",
+};
+
+/// A stored event, as the fill reads it.
+#[derive(sqlx::FromRow)]
+struct StoredEvent {
+    id: i64,
+    account_id: String,
+    peer_id: Option<String>,
+    occurred_at_ms: i64,
+    kind: String,
+}
+
+impl StoredRow for StoredEvent {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// Adds a step's stored DMs to the fill's rows.
+async fn fill_step(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    kept: Precision,
+    stored: Vec<StoredEvent>,
+) -> Result<(), sqlx::Error> {
+    let mut delta = AccountSketchDelta::default();
+    for event in stored {
+        // A DM's kind is known from its name (the raw JSON only tells
+        // whether a received one replies to a story).
+        let dm = EventKind::from_stored(&event.kind, "").is_dm();
+        if let (true, Some(customer)) = (dm, &event.peer_id) {
+            let mark = mark_of(&[&event.account_id, customer]);
+            let unit = kept.unit_at(event.occurred_at_ms);
+            delta.add(&event.account_id, unit, event.occurred_at_ms, mark);
+        }
+    }
+    write(tx, backend, FILL_SLOT, &delta).await
+}
