@@ -115,6 +115,8 @@ test("the accounts page lists every account, updates live, flags the silent one,
     await expect(rangeValue("dms-received")).toHaveText("3");
     await expect(rangeValue("dms-sent")).toHaveText("2");
     await expect(page.locator('[data-stat="refused"]')).toHaveCount(0);
+    // Its own conversations with a DM in the range: quick, another and third.
+    await expect(rangeValue("active-conversations")).toHaveText("3");
     await expect(page.locator(".range-chart svg g")).toHaveCount(7);
     const [csvFile] = await Promise.all([page.waitForEvent("download"), page.getByTestId("range-csv").click()]);
     const [csvHeader, ...csvRows] = readFileSync(await csvFile.path(), "utf8").trimEnd().split("\r\n");
@@ -123,6 +125,10 @@ test("the accounts page lists every account, updates live, flags the silent one,
     expect(csvRows).toHaveLength(7);
     const csvReceived = csvRows.map((row) => Number(row.split(",")[csvColumns.indexOf("dms_received")]));
     expect(csvReceived.reduce((a, b) => a + b, 0)).toBe(3);
+    // Each day's active conversations: a conversation with DMs on two days is in both.
+    expect(csvColumns.at(-1)).toBe("active_conversations");
+    const csvActive = csvRows.map((row) => Number(row.split(",").at(-1)));
+    expect(csvActive.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
     // Live again from the picker.
     await page.getByRole("link", { name: "Live", exact: true }).click();
     await expect(page).toHaveURL(/\/admin\/accounts\/biz-a$/);

@@ -15,8 +15,9 @@
 //! (every quarter-hour of today and the three days before in every writer
 //! slot, and every hour of the 31 days before and every day of the 801 before
 //! in the one slot folding writes), the first of them the model's busiest
-//! (200,000 DMs a day), and its ranges are timed; the table's size per
-//! account gives the model's 20,000 accounts' by multiplication.
+//! (200,000 DMs a day), with each account's conversation sketches in the
+//! same units, and its ranges are timed; the tables' size per account gives
+//! the model's 20,000 accounts' by multiplication.
 
 use std::path::Path;
 
@@ -100,6 +101,9 @@ pub struct HistoryCost {
     /// Its size (table and indexes on Postgres; the file's growth on
     /// SQLite), bytes.
     pub account_bytes: u64,
+    /// The accounts' conversation sketches written beside it: rows and
+    /// bytes, measured like the accounts' history.
+    pub account_sketches: (u64, u64),
     /// Mean compute time per range of the busiest account: (name, ms).
     pub account_ranges: Vec<(&'static str, f64)>,
     /// Mean time to compute the live snapshot on this history, ms: with no
@@ -132,7 +136,7 @@ pub async fn run(
     };
     // Start once so the database exists with its schema.
     drop(Server::start_in(binary, &env, data_dir.path()).await?);
-    let (engine, rows, database_bytes, sketches, account_rows, account_bytes) = match database {
+    let filled = match database {
         Database::Sqlite => {
             let path = data_dir.path().join("pulse.db");
             let url = format!("sqlite://{}", path.display());
@@ -141,39 +145,46 @@ pub async fn run(
             let sketch_rows = fill_sketches(&url, 1, days).await?;
             let sketch_bytes = std::fs::metadata(&path)?.len() - history_bytes;
             let account_rows = fill_accounts(&url, accounts, 1).await?;
-            let account_bytes = std::fs::metadata(&path)?.len() - history_bytes - sketch_bytes;
-            let sketches = (sketch_rows, sketch_bytes);
+            let before_account_sketches = std::fs::metadata(&path)?.len();
+            let account_bytes = before_account_sketches - history_bytes - sketch_bytes;
+            let account_sketch_rows = fill_account_sketches(&url, accounts, 1).await?;
+            let account_sketch_bytes = std::fs::metadata(&path)?.len() - before_account_sketches;
             (
                 "SQLite",
                 rows,
                 history_bytes,
-                sketches,
-                account_rows,
-                account_bytes,
+                (sketch_rows, sketch_bytes),
+                (account_rows, account_bytes),
+                (account_sketch_rows, account_sketch_bytes),
             )
         }
         Database::Postgres(url) => {
             let rows = fill(url, 4, days).await?;
             let sketch_rows = fill_sketches(url, 4, days).await?;
             let account_rows = fill_accounts(url, accounts, 4).await?;
+            let account_sketch_rows = fill_account_sketches(url, accounts, 4).await?;
             let mut connection = sqlx::AnyConnection::connect(url).await?;
-            let (bytes, sketch_bytes, account_bytes): (i64, i64, i64) = sqlx::query_as(
-                "SELECT pg_total_relation_size('history'),
-                        pg_total_relation_size('conversation_sketches'),
-                        pg_total_relation_size('account_history')",
-            )
-            .fetch_one(&mut connection)
-            .await?;
+            let (bytes, sketch_bytes, account_bytes, account_sketch_bytes): (i64, i64, i64, i64) =
+                sqlx::query_as(
+                    "SELECT pg_total_relation_size('history'),
+                            pg_total_relation_size('conversation_sketches'),
+                            pg_total_relation_size('account_history'),
+                            pg_total_relation_size('account_conversation_sketches')",
+                )
+                .fetch_one(&mut connection)
+                .await?;
             (
                 "Postgres",
                 rows,
                 bytes as u64,
                 (sketch_rows, sketch_bytes as u64),
-                account_rows,
-                account_bytes as u64,
+                (account_rows, account_bytes as u64),
+                (account_sketch_rows, account_sketch_bytes as u64),
             )
         }
     };
+    let (engine, rows, database_bytes, sketches, (account_rows, account_bytes), account_sketches) =
+        filled;
     let server = Server::start_in(binary, &env, data_dir.path()).await?;
     let cookie = server.log_in().await?;
     let http = reqwest::Client::new();
@@ -238,6 +249,7 @@ pub async fn run(
         accounts,
         account_rows,
         account_bytes,
+        account_sketches,
         account_ranges,
         snapshot_ms: (without_zone, with_zone),
     })
@@ -289,12 +301,10 @@ async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> Result<()> {
     if report["figures"]["dms_received"].as_i64().unwrap_or(0) <= 0 {
         bail!("{url}: no DMs in the report");
     }
-    let service = url.contains("/api/admin/history?");
-    if service
-        && report["figures"]["active_conversations"]
-            .as_i64()
-            .unwrap_or(0)
-            <= 0
+    if report["figures"]["active_conversations"]
+        .as_i64()
+        .unwrap_or(0)
+        <= 0
     {
         bail!("{url}: no active conversations in the report");
     }
@@ -458,6 +468,78 @@ async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
     Ok(rows)
 }
 
+/// Writes the accounts' conversation sketches into the database at `url`
+/// in the units and slots [`fill_accounts`] writes their history in, each
+/// sketch as many registers set as a unit's conversations would set: half
+/// as many conversations as DMs in the unit (the busiest account's
+/// quarter-hours about 640 of the 1,024 registers, its days all; another
+/// account's quarter-hours one or two); returns the rows written.
+async fn fill_account_sketches(url: &str, accounts: i64, slots: i64) -> Result<u64> {
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(url).await?;
+    let now = crate::reference::now_ms();
+    let (quarter, hour, day) = (900_000_i64, 3_600_000_i64, 86_400_000_i64);
+    let today = now - now % day;
+    let mut rows = 0;
+    let mut transaction = sqlx::Connection::begin(&mut connection).await?;
+    for account in 0..accounts {
+        let id = format!("{}", 17_841_400_000_000_i64 + account);
+        let per_day = if account == 0 { 200_000 } else { 250 };
+        let (quarters_from, hours_from) = (today - 3 * day, today - 34 * day);
+        let units = [
+            (quarter, quarters_from, today + day, slots),
+            (hour, hours_from, quarters_from, 1),
+            (day, hours_from - 801 * day, hours_from, 1),
+        ];
+        for (unit, start, end, slots) in units {
+            let conversations = (per_day / 2 * unit / day / slots).max(1) as f64;
+            let set = (1024.0 * (1.0 - (-conversations / 1024.0).exp())).round() as i64;
+            let sparse: Vec<u8> = (0..set.max(1))
+                .map(|n| n * 1024 / set.max(1))
+                .flat_map(|register| (((register << 6) | (1 + register % 3)) as u16).to_be_bytes())
+                .collect();
+            let keys: Vec<(i64, i64)> = (start..end)
+                .step_by(unit as usize)
+                .flat_map(|unit_start| {
+                    (0..slots)
+                        .map(move |slot| (unit_start, if unit == quarter { slot } else { -2 }))
+                })
+                .collect();
+            for chunk in keys.chunks(200) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|row| {
+                        let first = row * 4;
+                        format!(
+                            "('{id}', ${}, ${}, ${}, ${})",
+                            first + 1,
+                            first + 2,
+                            first + 3,
+                            first + 4
+                        )
+                    })
+                    .collect();
+                let statement = format!(
+                    "INSERT INTO account_conversation_sketches
+                         (account_id, start_ms, unit_ms, slot, sketch)
+                     VALUES {}",
+                    values.join(", ")
+                );
+                let mut query = sqlx::query(&statement);
+                for (unit_start, slot) in chunk {
+                    query = query
+                        .bind(*unit_start)
+                        .bind(unit)
+                        .bind(*slot)
+                        .bind(sparse.clone());
+                }
+                rows += query.execute(&mut *transaction).await?.rows_affected();
+            }
+        }
+    }
+    transaction.commit().await?;
+    Ok(rows)
+}
+
 /// The history table's figure columns, in order.
 async fn figure_columns(connection: &mut sqlx::AnyConnection, url: &str) -> Result<Vec<String>> {
     columns_of(connection, url, "history").await
@@ -560,15 +642,20 @@ pub fn report(table: &mut String, costs: &[HistoryCost]) {
             .map(|(name, ms)| format!("{name} {ms:.1} ms"))
             .collect();
         let per_account = cost.account_bytes as f64 / cost.accounts as f64;
+        let sketches_per_account = cost.account_sketches.1 as f64 / cost.accounts as f64;
         let _ = writeln!(
             table,
-            "| one account's history, the busiest (200,000 DMs/day) among {} at their fullest ({}: {} rows, {:.0} MiB, {:.0} KiB per account, so {:.1} GiB for 20,000 accounts) | {} |",
+            "| one account's history, the busiest (200,000 DMs/day) among {} at their fullest ({}: {} rows, {:.0} MiB, {:.0} KiB per account, so {:.1} GiB for 20,000 accounts; their conversations' sketches {} rows, {:.0} MiB, {:.0} KiB per account, so {:.1} GiB) | {} |",
             cost.accounts,
             cost.engine,
             cost.account_rows,
             cost.account_bytes as f64 / 1_048_576.0,
             per_account / 1024.0,
             per_account * 20_000.0 / 1_073_741_824.0,
+            cost.account_sketches.0,
+            cost.account_sketches.1 as f64 / 1_048_576.0,
+            sketches_per_account / 1024.0,
+            sketches_per_account * 20_000.0 / 1_073_741_824.0,
             account_ranges.join("; "),
         );
     }

@@ -23,29 +23,6 @@ CREATE TABLE account_conversation_sketches (
 CREATE INDEX account_conversation_sketches_by_start
     ON account_conversation_sketches (unit_ms, start_ms);
 
--- A sparse sketch with `marks` added: `sketch` holds two bytes per register
--- that saw something (`register << 6 | rank`, big-endian, in register
--- order), `marks` the same packed values; each register keeps the higher
--- rank, and the result is in register order again, so equal sketches have
--- equal bytes. A missing sketch is an empty one. Used by ingestion's one
--- aggregate statement, which adds a transaction's marks to its own slot's
--- rows.
-CREATE FUNCTION pulse_sparse_sketch_add(sketch BYTEA, marks INTEGER[]) RETURNS BYTEA
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT COALESCE(string_agg(substring(int4send(register << 6 | rank) FROM 3 FOR 2), ''::bytea
-                               ORDER BY register), ''::bytea)
-    FROM (
-        SELECT packed >> 6 AS register, max(packed & 63) AS rank
-        FROM (
-            SELECT get_byte(sketch, 2 * i) << 8 | get_byte(sketch, 2 * i + 1) AS packed
-            FROM generate_series(0, COALESCE(length(sketch), 0) / 2 - 1) AS i
-            UNION ALL
-            SELECT unnest(marks)
-        ) AS every_mark
-        GROUP BY packed >> 6
-    ) AS merged
-$$;
-
 -- Where adding the events stored before these sketches to them goes on: a
 -- background pass reads them newest first and moves this down past them
 -- (1 or less once done).

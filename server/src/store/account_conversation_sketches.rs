@@ -14,10 +14,10 @@
 //! register that saw something, [`Sketch::to_sparse`]): at most 2 KiB, a
 //! few bytes for most rows.
 //!
-//! Ingestion adds a transaction's marks to its own slot's rows (only that
-//! writer changes them, so a row is read and written back merged; on
-//! Postgres inside the one aggregate statement, with
-//! `pulse_sparse_sketch_add`). Adding is a register-wise maximum: a
+//! Ingestion adds a transaction's marks to its own slot's rows: only that
+//! writer changes them, so a row is read and written back merged (on
+//! Postgres written back by the one aggregate statement; merging in SQL
+//! there cost single deliveries more than half their rate). Adding is a register-wise maximum: a
 //! redelivered, late or reordered DM leaves every sketch as the same DMs
 //! delivered once in order would, and a fold, which merges a row into the
 //! larger one (slot [`FOLD_SLOT`]) and removes it only if it is unchanged,
@@ -86,81 +86,91 @@ impl AccountSketchDelta {
             .or_default();
         *kept = (*kept).max(rank);
     }
+}
 
-    /// The marks as one JSON array, for Postgres's `json_to_recordset`:
-    /// `{account_id, unit_ms, start_ms, marks: [register << 6 | rank, ...]}`.
+/// The rows a transaction's marks change, with their new sketches.
+#[derive(Default)]
+pub(super) struct ChangedSketches(Vec<(Key, Sketch)>);
+
+impl ChangedSketches {
+    /// The rows as one JSON array, for Postgres's `json_to_recordset`:
+    /// `{account_id, unit_ms, start_ms, sketch}`, the sketch's sparse form
+    /// in hex.
     pub fn postgres_rows(&self) -> String {
         use serde_json::json;
         json_rows(
-            self.rows
+            self.0
                 .iter()
-                .map(|((account, unit, start), marks)| {
-                    let packed: Vec<i64> = marks
-                        .iter()
-                        .map(|(register, rank)| i64::from(*register) << 6 | i64::from(*rank))
-                        .collect();
-                    json!({"account_id": account, "unit_ms": unit, "start_ms": start, "marks": packed})
+                .map(|((account, unit, start), sketch)| {
+                    json!({
+                        "account_id": account,
+                        "unit_ms": unit,
+                        "start_ms": start,
+                        "sketch": hex::encode(sketch.to_sparse()),
+                    })
                 })
                 .collect(),
         )
     }
 }
 
-/// The upsert of a transaction's marks into `$1`'s rows on Postgres, `rows`
-/// the parameter holding them ([`AccountSketchDelta::postgres_rows`]): each
-/// row read and written back with the marks added, unless they change
-/// nothing.
+/// The upsert of a transaction's changed rows ([`changed`]) into `$1`'s on
+/// Postgres, `rows` the parameter holding them
+/// ([`ChangedSketches::postgres_rows`]).
 pub(super) fn postgres_upsert(rows: &str) -> String {
     format!(
         "INSERT INTO account_conversation_sketches (account_id, start_ms, unit_ms, slot, sketch)
-         SELECT a.account_id, a.start_ms, a.unit_ms, $1, a.added FROM (
-             SELECT r.account_id, r.start_ms, r.unit_ms, s.sketch AS stored,
-                    pulse_sparse_sketch_add(s.sketch, r.marks) AS added
-             FROM json_to_recordset({rows}::json)
-                 AS r (account_id TEXT, unit_ms BIGINT, start_ms BIGINT, marks INTEGER[])
-             LEFT JOIN account_conversation_sketches AS s
-                 ON s.account_id = r.account_id AND s.start_ms = r.start_ms
-                 AND s.unit_ms = r.unit_ms AND s.slot = $1
-             OFFSET 0) AS a
-         WHERE a.stored IS NULL OR a.added <> a.stored
+         SELECT r.account_id, r.start_ms, r.unit_ms, $1, decode(r.sketch, 'hex')
+         FROM json_to_recordset({rows}::json)
+             AS r (account_id TEXT, unit_ms BIGINT, start_ms BIGINT, sketch TEXT)
          ON CONFLICT (account_id, start_ms, unit_ms, slot) DO UPDATE SET sketch = excluded.sketch"
     )
 }
 
+/// The rows of `slot` that `delta`'s marks change, read in `tx` and merged:
+/// only `slot`'s writer changes them, so they stay as read until it writes
+/// them back ([`put`], or Postgres's aggregate statement with
+/// [`postgres_upsert`]) in the same transaction.
+pub(super) async fn changed(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    slot: Slot,
+    delta: &AccountSketchDelta,
+) -> Result<ChangedSketches, sqlx::Error> {
+    if delta.rows.is_empty() {
+        return Ok(ChangedSketches::default());
+    }
+    let keys: Vec<&Key> = delta.rows.keys().collect();
+    let mut stored = stored(tx, backend, slot, &keys).await?;
+    let mut changed = Vec::new();
+    for (key, marks) in &delta.rows {
+        let mut sketch = stored.remove(key).unwrap_or_default();
+        let mut added = false;
+        for (register, rank) in marks {
+            added |= sketch.add((*register, *rank));
+        }
+        if added {
+            changed.push((key.clone(), sketch));
+        }
+    }
+    Ok(ChangedSketches(changed))
+}
+
 /// Adds `delta` to `slot`'s rows, in `tx` (SQLite's ingestion, and the
-/// fill on both; Postgres's ingestion writes them in its one aggregate
-/// statement).
+/// fill on both; Postgres's ingestion writes [`changed`]'s rows in its one
+/// aggregate statement).
 pub(super) async fn write(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     slot: Slot,
     delta: &AccountSketchDelta,
 ) -> Result<(), sqlx::Error> {
-    if delta.rows.is_empty() {
-        return Ok(());
-    }
-    if backend == Backend::Postgres {
-        sqlx::query(&postgres_upsert("$2"))
-            .bind(slot.0)
-            .bind(delta.postgres_rows())
-            .execute(&mut **tx)
-            .await?;
-        return Ok(());
-    }
-    let keys: Vec<&Key> = delta.rows.keys().collect();
-    let mut stored = stored(tx, backend, slot, &keys).await?;
-    let mut changed = Vec::new();
-    for (key, marks) in &delta.rows {
-        let sketch = stored.entry(key.clone()).or_default();
-        let mut added = false;
-        for (register, rank) in marks {
-            added |= sketch.add((*register, *rank));
-        }
-        if added {
-            changed.push(key);
-        }
-    }
-    let rows: Vec<(&Key, &Sketch)> = changed.into_iter().map(|key| (key, &stored[key])).collect();
+    let changed = changed(tx, backend, slot, delta).await?;
+    let rows: Vec<(&Key, &Sketch)> = changed
+        .0
+        .iter()
+        .map(|(key, sketch)| (key, sketch))
+        .collect();
     put(tx, backend, slot, &rows).await
 }
 

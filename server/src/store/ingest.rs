@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::{
-    account_conversation_sketches::{self, AccountSketchDelta},
+    account_conversation_sketches::{self, AccountSketchDelta, ChangedSketches},
     account_history::{self, AccountHistoryDelta},
     business_accounts::{self, ActivityDelta},
     conversation_sketches::{self, SketchDelta},
@@ -288,6 +288,9 @@ async fn apply(
     };
     match backend {
         Backend::Postgres => {
+            let account_sketches =
+                account_conversation_sketches::changed(tx, backend, slot, &account_sketches)
+                    .await?;
             let histories = (&history, &account_history, &sketches, &account_sketches);
             write_aggregates_postgres(tx, delta, &changes, histories, &totals).await
         }
@@ -562,7 +565,7 @@ VALUES ($1, $2, (SELECT count(*) FROM new_accounts), $3, $4) ",
 /// accounts' history rows (`$20`), whose statements are made from their
 /// columns (`history::postgres_upsert`, `account_history::postgres_upsert`),
 /// the accounts' latest events (`$21`), the conversations' sketches
-/// (`$22`) and the accounts' conversation sketches (`$23`).
+/// (`$22`) and the accounts' conversation sketches that change (`$23`).
 static POSTGRES_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     POSTGRES_AGGREGATES_TEMPLATE.replace(
         "{history}",
@@ -586,7 +589,7 @@ async fn write_aggregates_postgres(
         &HistoryDelta,
         &AccountHistoryDelta,
         &SketchDelta,
-        &AccountSketchDelta,
+        &ChangedSketches,
     ),
     totals: &SlotTotals,
 ) -> Result<(), sqlx::Error> {

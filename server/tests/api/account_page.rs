@@ -434,7 +434,10 @@ async fn an_accounts_date_range_is_its_own_as_json_csv_and_page() {
         "{html}"
     );
     assert!(!html.contains(r#"data-stat="refused""#));
-    assert!(html.contains(r#"data-stat="active-conversations""#), "{html}");
+    assert!(
+        html.contains(r#"data-stat="active-conversations""#),
+        "{html}"
+    );
     assert!(html.contains("/api/admin/accounts/biz-r/history.csv?range=24h"));
     let missing = app.get("/admin/accounts/biz-none?range=24h").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
