@@ -236,7 +236,13 @@ pub async fn report(
         Whose::Service => None,
         Whose::Account(_) => {
             let since = store.account_history_since().await?;
-            account_note(span, store.account_precision(reading.now_ms), since)
+            let filling = store.account_sketches_filling().await?;
+            account_note(
+                span,
+                store.account_precision(reading.now_ms),
+                since,
+                filling,
+            )
         }
     };
     timer.observe_duration();
@@ -272,11 +278,13 @@ pub async fn report(
 /// zone whose offset is not whole hours, before the quarter-hours kept), and
 /// a range reaching back before
 /// the account's history began (`since`, when the database had events
-/// before it); `None` when every boundary is read exactly.
+/// before it), and active conversations still being counted from stored
+/// events (`sketches_filling`); `None` when every figure is read exactly.
 fn account_note(
     span: &Span,
     precision: Precision,
     since: Option<crate::store::account_history::HistoryStart>,
+    sketches_filling: bool,
 ) -> Option<String> {
     let (previous_from, previous_to) = span.previous_ms();
     let mut boundaries = vec![previous_from, previous_to];
@@ -300,6 +308,13 @@ fn account_note(
                  stored events."
             )
         });
+    }
+    if sketches_filling {
+        notes.push(
+            "This account's active conversations are still being counted from the events \
+             stored before this version of Pulse: they may still grow."
+                .to_string(),
+        );
     }
     let moved = |at: &i64| precision.place(*at) != *at;
     if boundaries

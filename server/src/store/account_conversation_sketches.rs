@@ -423,6 +423,15 @@ pub(super) async fn fill(
     .await
 }
 
+/// Whether the fill still has stored events to read.
+pub(super) async fn filling(reader: &AnyPool) -> Result<bool, sqlx::Error> {
+    let (below,): (i64,) =
+        sqlx::query_as("SELECT below_id FROM account_conversation_sketches_fill")
+            .fetch_one(reader)
+            .await?;
+    Ok(below > 1)
+}
+
 /// Where the fill goes on.
 const PASS: StoredPass = StoredPass {
     table: "account_conversation_sketches_fill",

@@ -380,6 +380,12 @@ impl Store {
         Ok(account_history::since(&self.reader).await?)
     }
 
+    /// Whether the DMs stored before the accounts' conversation sketches
+    /// were kept are still being added to them (an upgraded database).
+    pub async fn account_sketches_filling(&self) -> Result<bool, StoreError> {
+        Ok(account_conversation_sketches::filling(&self.reader).await?)
+    }
+
     /// Fills the accounts' latest events from the events stored before they
     /// were kept, for about a minute at most (see [`latest_events`]).
     pub async fn fill_latest_events(&self) -> Result<PassRun, StoreError> {
