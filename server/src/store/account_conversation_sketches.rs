@@ -307,24 +307,64 @@ async fn fold_step(
     }
     let rows: Vec<(&Key, &Sketch)> = changed.into_iter().map(|key| (key, &stored[key])).collect();
     put(tx, backend, FOLD_SLOT, &rows).await?;
-    for chunk in due.chunks(ROWS_PER_STATEMENT) {
-        let statement = format!(
-            "DELETE FROM account_conversation_sketches
-             WHERE (account_id, start_ms, unit_ms, slot, sketch) IN (VALUES {})",
-            placeholders(backend, chunk.len(), 5)
-        );
-        let mut query = sqlx::query(&statement);
-        for (account, start, slot, bytes) in chunk {
-            query = query
+    remove_unchanged(tx, backend, unit_ms, &due).await?;
+    Ok(due.len() as u64)
+}
+
+/// Removes the rows `due` of `unit_ms` (account, start, slot, sketch as
+/// read) that still hold the sketch read: one key lookup each (a list of
+/// keys compared as row values is read by scanning the table).
+async fn remove_unchanged(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    unit_ms: i64,
+    due: &[(String, i64, i64, Vec<u8>)],
+) -> Result<(), sqlx::Error> {
+    match backend {
+        Backend::Sqlite => {
+            for (account, start, slot, bytes) in due {
+                sqlx::query(
+                    "DELETE FROM account_conversation_sketches
+                     WHERE account_id = $1 AND start_ms = $2 AND unit_ms = $3 AND slot = $4
+                         AND sketch = $5",
+                )
                 .bind(account.as_str())
                 .bind(*start)
                 .bind(unit_ms)
                 .bind(*slot)
-                .bind(bytes.as_slice());
+                .bind(bytes.as_slice())
+                .execute(&mut **tx)
+                .await?;
+            }
         }
-        query.execute(&mut **tx).await?;
+        Backend::Postgres => {
+            use serde_json::json;
+            let rows = json_rows(
+                due.iter()
+                    .map(|(account, start, slot, bytes)| {
+                        json!({
+                            "account_id": account,
+                            "start_ms": start,
+                            "slot": slot,
+                            "sketch": hex::encode(bytes),
+                        })
+                    })
+                    .collect(),
+            );
+            sqlx::query(
+                "DELETE FROM account_conversation_sketches AS s
+                 USING json_to_recordset($1::json)
+                     AS r (account_id TEXT, start_ms BIGINT, slot BIGINT, sketch TEXT)
+                 WHERE s.account_id = r.account_id AND s.start_ms = r.start_ms
+                     AND s.unit_ms = $2 AND s.slot = r.slot AND s.sketch = decode(r.sketch, 'hex')",
+            )
+            .bind(rows)
+            .bind(unit_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
-    Ok(due.len() as u64)
+    Ok(())
 }
 
 /// Removes up to `limit` of the oldest days that start before `before_ms`;
