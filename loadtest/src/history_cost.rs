@@ -407,6 +407,27 @@ async fn fill_sketches(url: &str, slots: i64, days: i64) -> Result<u64> {
     Ok(rows)
 }
 
+/// A unit an account's rows are kept in: (unit, first start, end, writer
+/// slots).
+type KeptUnit = (i64, i64, i64, i64);
+
+/// The model's account number `account` (the first the busiest): its id,
+/// its DMs a day, and the units its rows are kept in at their fullest as of
+/// `now`.
+fn model_account(account: i64, now: i64, slots: i64) -> (String, i64, [KeptUnit; 3]) {
+    let (quarter, hour, day) = (900_000_i64, 3_600_000_i64, 86_400_000_i64);
+    let today = now - now % day;
+    let id = format!("{}", 17_841_400_000_000_i64 + account);
+    let per_day = if account == 0 { 200_000 } else { 250 };
+    let (quarters_from, hours_from) = (today - 3 * day, today - 34 * day);
+    let units = [
+        (quarter, quarters_from, today + day, slots),
+        (hour, hours_from, quarters_from, 1),
+        (day, hours_from - 801 * day, hours_from, 1),
+    ];
+    (id, per_day, units)
+}
+
 /// Writes the accounts' history into the database at `url` as ingestion
 /// would leave it at its fullest: for `accounts` accounts (the first the
 /// busiest, 200,000 DMs a day; the others 250), a row per quarter-hour of
@@ -420,25 +441,17 @@ async fn fill_accounts(url: &str, accounts: i64, slots: i64) -> Result<u64> {
     let mut connection = sqlx::AnyConnection::connect(url).await?;
     let figures = columns_of(&mut connection, url, "account_history").await?;
     let now = crate::reference::now_ms();
-    let (quarter, hour, day) = (900_000_i64, 3_600_000_i64, 86_400_000_i64);
-    let today = now - now % day;
+    let day = 86_400_000_i64;
     let mut rows = 0;
     let mut transaction = sqlx::Connection::begin(&mut connection).await?;
     for account in 0..accounts {
-        let id = format!("{}", 17_841_400_000_000_i64 + account);
+        let (id, per_day, units) = model_account(account, now, slots);
         sqlx::query("INSERT INTO accounts (account_id, first_seen_at_ms) VALUES ($1, $2)")
             .bind(&id)
-            .bind(today - 801 * day)
+            .bind(now - now % day - 801 * day)
             .execute(&mut *transaction)
             .await?;
-        let per_day = if account == 0 { 200_000 } else { 250 };
         let mut values = Vec::new();
-        let (quarters_from, hours_from) = (today - 3 * day, today - 34 * day);
-        let units = [
-            (quarter, quarters_from, today + day, slots),
-            (hour, hours_from, quarters_from, 1),
-            (day, hours_from - 801 * day, hours_from, 1),
-        ];
         for (unit, start, end, slots) in units {
             let per_unit = per_day / 2 * unit / day / slots;
             let row: Vec<String> = figures
@@ -478,19 +491,11 @@ async fn fill_account_sketches(url: &str, accounts: i64, slots: i64) -> Result<u
     sqlx::any::install_default_drivers();
     let mut connection = sqlx::AnyConnection::connect(url).await?;
     let now = crate::reference::now_ms();
-    let (quarter, hour, day) = (900_000_i64, 3_600_000_i64, 86_400_000_i64);
-    let today = now - now % day;
+    let (quarter, day) = (900_000_i64, 86_400_000_i64);
     let mut rows = 0;
     let mut transaction = sqlx::Connection::begin(&mut connection).await?;
     for account in 0..accounts {
-        let id = format!("{}", 17_841_400_000_000_i64 + account);
-        let per_day = if account == 0 { 200_000 } else { 250 };
-        let (quarters_from, hours_from) = (today - 3 * day, today - 34 * day);
-        let units = [
-            (quarter, quarters_from, today + day, slots),
-            (hour, hours_from, quarters_from, 1),
-            (day, hours_from - 801 * day, hours_from, 1),
-        ];
+        let (id, per_day, units) = model_account(account, now, slots);
         for (unit, start, end, slots) in units {
             let conversations = (per_day / 2 * unit / day / slots).max(1) as f64;
             let set = (1024.0 * (1.0 - (-conversations / 1024.0).exp())).round() as i64;

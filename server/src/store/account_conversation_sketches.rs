@@ -31,17 +31,16 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{
     account_history::Precision,
-    conversation_sketches::{by_step, ActiveByStep},
+    conversation_sketches::{by_step, ActiveByStep, StoredDm},
     conversations::ConversationKey,
     history::QUARTER_MS,
     replies::Dm,
     sketch::{mark_of, Mark, Sketch},
     slots::Slot,
     sql::{floor, json_rows, placeholders},
-    steps::{cursor_lock, StoredPass, StoredRow},
+    steps::{cursor_lock, StoredPass},
     transaction, Backend, PassRun,
 };
-use crate::event::EventKind;
 
 /// The slot the catch-up pass writes to: no writer holds it.
 const FILL_SLOT: Slot = Slot(-1);
@@ -367,28 +366,6 @@ async fn remove_unchanged(
     Ok(())
 }
 
-/// Removes up to `limit` of the oldest days that start before `before_ms`;
-/// returns the rows removed.
-pub(super) async fn remove_days(
-    writer: &AnyPool,
-    before_ms: i64,
-    limit: i64,
-) -> Result<u64, sqlx::Error> {
-    let removed = sqlx::query(
-        "DELETE FROM account_conversation_sketches
-         WHERE (account_id, start_ms, unit_ms, slot) IN (
-             SELECT account_id, start_ms, unit_ms, slot FROM account_conversation_sketches
-             WHERE unit_ms = $1 AND start_ms < $2
-             ORDER BY unit_ms, start_ms LIMIT $3)",
-    )
-    .bind(super::DAY_MS)
-    .bind(before_ms)
-    .bind(limit)
-    .execute(writer)
-    .await?;
-    Ok(removed.rows_affected())
-}
-
 /// `account`'s active conversations in each step of each of `runs` (runs
 /// of consecutive `[start, end)` spans, each boundary placed as the
 /// account's history allows) and in each run as a whole, estimated, in one
@@ -455,9 +432,8 @@ pub(super) async fn fill(
     backend: Backend,
     now_ms: i64,
 ) -> Result<PassRun, sqlx::Error> {
-    let columns = "id, account_id, peer_id, occurred_at_ms, kind";
     let kept = Precision::at(now_ms, 0);
-    PASS.run(writer, backend, columns, move |tx, events| {
+    PASS.run(writer, backend, StoredDm::COLUMNS, move |tx, events| {
         Box::pin(fill_step(tx, backend, kept, events))
     })
     .await
@@ -478,39 +454,16 @@ const PASS: StoredPass = StoredPass {
     column: "below_id",
 };
 
-/// A stored event, as the fill reads it.
-#[derive(sqlx::FromRow)]
-struct StoredEvent {
-    id: i64,
-    account_id: String,
-    peer_id: Option<String>,
-    occurred_at_ms: i64,
-    kind: String,
-}
-
-impl StoredRow for StoredEvent {
-    fn id(&self) -> i64 {
-        self.id
-    }
-}
-
 /// Adds a step's stored DMs to the fill's rows.
 async fn fill_step(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     kept: Precision,
-    stored: Vec<StoredEvent>,
+    stored: Vec<StoredDm>,
 ) -> Result<(), sqlx::Error> {
     let mut delta = AccountSketchDelta::default();
-    for event in stored {
-        // A DM's kind is known from its name (the raw JSON only tells
-        // whether a received one replies to a story).
-        let dm = EventKind::from_stored(&event.kind, "").is_dm();
-        if let (true, Some(customer)) = (dm, &event.peer_id) {
-            let mark = mark_of(&[&event.account_id, customer]);
-            let unit = kept.unit_at(event.occurred_at_ms);
-            delta.add(&event.account_id, unit, event.occurred_at_ms, mark);
-        }
+    for (account, mark, at_ms) in stored.iter().filter_map(StoredDm::marked) {
+        delta.add(account, kept.unit_at(at_ms), at_ms, mark);
     }
     write(tx, backend, FILL_SLOT, &delta).await
 }

@@ -427,8 +427,7 @@ async fn read_sketches(
 /// step of [`ROWS_PER_STEP`](super::steps::ROWS_PER_STEP) events at a time
 /// at retention's pace, until it is done or a run's steps are taken.
 pub(super) async fn fill(writer: &AnyPool, backend: Backend) -> Result<PassRun, sqlx::Error> {
-    let columns = "id, account_id, peer_id, occurred_at_ms, kind";
-    PASS.run(writer, backend, columns, |tx, events| {
+    PASS.run(writer, backend, StoredDm::COLUMNS, |tx, events| {
         Box::pin(fill_step(tx, backend, events))
     })
     .await
@@ -440,9 +439,10 @@ const PASS: StoredPass = StoredPass {
     column: "below_id",
 };
 
-/// A stored event, as the fill reads it.
+/// A stored event, as the sketches' fills read it (the service's and the
+/// accounts').
 #[derive(sqlx::FromRow)]
-struct StoredEvent {
+pub(super) struct StoredDm {
     id: i64,
     account_id: String,
     peer_id: Option<String>,
@@ -450,9 +450,25 @@ struct StoredEvent {
     kind: String,
 }
 
-impl StoredRow for StoredEvent {
+impl StoredRow for StoredDm {
     fn id(&self) -> i64 {
         self.id
+    }
+}
+
+impl StoredDm {
+    /// The columns of `events` it is read from.
+    pub const COLUMNS: &'static str = "id, account_id, peer_id, occurred_at_ms, kind";
+
+    /// When it is a DM with a customer: its account, its conversation's
+    /// mark and its event time.
+    pub fn marked(&self) -> Option<(&str, Mark, i64)> {
+        // A DM's kind is known from its name (the raw JSON only tells
+        // whether a received one replies to a story).
+        let dm = EventKind::from_stored(&self.kind, "").is_dm();
+        let customer = self.peer_id.as_deref().filter(|_| dm)?;
+        let mark = mark_of(&[&self.account_id, customer]);
+        Some((&self.account_id, mark, self.occurred_at_ms))
     }
 }
 
@@ -460,18 +476,12 @@ impl StoredRow for StoredEvent {
 async fn fill_step(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    stored: Vec<StoredEvent>,
+    stored: Vec<StoredDm>,
 ) -> Result<(), sqlx::Error> {
     let mut delta = SketchDelta::default();
-    for event in stored {
-        // A DM's kind is known from its name (the raw JSON only tells
-        // whether a received one replies to a story).
-        let dm = EventKind::from_stored(&event.kind, "").is_dm();
-        if let (true, Some(customer)) = (dm, &event.peer_id) {
-            let mark = mark_of(&[&event.account_id, customer]);
-            for unit in UNITS {
-                delta.add(unit, event.occurred_at_ms, mark);
-            }
+    for (_, mark, at_ms) in stored.iter().filter_map(StoredDm::marked) {
+        for unit in UNITS {
+            delta.add(unit, at_ms, mark);
         }
     }
     write(tx, backend, FILL_SLOT, &delta).await

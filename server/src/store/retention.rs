@@ -202,22 +202,8 @@ pub(super) async fn run(
             in_steps(|| account_history::fold(writer, backend, units, before_ms, ROWS_PER_STEP))
                 .await?;
     }
-    removed.account_history_rows += in_steps(|| async {
-        let deleted = sqlx::query(
-            "DELETE FROM account_history
-             WHERE (account_id, start_ms, unit_ms, slot) IN (
-                 SELECT account_id, start_ms, unit_ms, slot FROM account_history
-                 WHERE unit_ms = $1 AND start_ms < $2
-                 ORDER BY unit_ms, start_ms LIMIT $3)",
-        )
-        .bind(DAY_MS)
-        .bind(horizons.days_before_ms)
-        .bind(ROWS_PER_STEP)
-        .execute(writer)
-        .await?;
-        Ok(deleted.rows_affected())
-    })
-    .await?;
+    removed.account_history_rows +=
+        in_steps(|| remove_days(writer, "account_history", horizons.days_before_ms)).await?;
     // The accounts' conversation sketches follow the same units.
     for (units, before_ms) in [
         ((QUARTER_MS, HOUR_MS), horizons.quarters_before_ms),
@@ -229,7 +215,11 @@ pub(super) async fn run(
         .await?;
     }
     removed.account_sketch_rows += in_steps(|| {
-        account_conversation_sketches::remove_days(writer, horizons.days_before_ms, ROWS_PER_STEP)
+        remove_days(
+            writer,
+            "account_conversation_sketches",
+            horizons.days_before_ms,
+        )
     })
     .await?;
     removed.latest_event_rows = latest_events::trim(writer, latest).await?;
@@ -249,6 +239,26 @@ pub(super) async fn run(
             .rows_affected();
     }
     Ok(removed)
+}
+
+/// Removes up to [`ROWS_PER_STEP`] of the oldest days of `table` (an
+/// account's rows by unit: `account_history` or
+/// `account_conversation_sketches`) that start before `before_ms`; returns
+/// the rows removed.
+async fn remove_days(writer: &AnyPool, table: &str, before_ms: i64) -> Result<u64, sqlx::Error> {
+    let deleted = sqlx::query(&format!(
+        "DELETE FROM {table}
+         WHERE (account_id, start_ms, unit_ms, slot) IN (
+             SELECT account_id, start_ms, unit_ms, slot FROM {table}
+             WHERE unit_ms = $1 AND start_ms < $2
+             ORDER BY unit_ms, start_ms LIMIT $3)"
+    ))
+    .bind(DAY_MS)
+    .bind(before_ms)
+    .bind(ROWS_PER_STEP)
+    .execute(writer)
+    .await?;
+    Ok(deleted.rows_affected())
 }
 
 /// A conversation's DMs from its newest back to the first one its chain
