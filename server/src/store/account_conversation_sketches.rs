@@ -17,11 +17,11 @@
 //! Ingestion adds a transaction's marks to its own slot's rows: only that
 //! writer changes them, so a row is read and written back merged (on
 //! Postgres written back by the one aggregate statement; merging in SQL
-//! there cost single deliveries more than half their rate). Adding is a register-wise maximum: a
-//! redelivered, late or reordered DM leaves every sketch as the same DMs
-//! delivered once in order would, and a fold, which merges a row into the
-//! larger one (slot [`FOLD_SLOT`]) and removes it only if it is unchanged,
-//! changes no count. Events stored before these sketches are added by a
+//! there cost single deliveries more than half their rate). Adding is a
+//! register-wise maximum: a redelivered, late or reordered DM leaves every
+//! sketch as the same DMs delivered once in order would, and a fold, which
+//! merges a row into the larger one (slot [`FOLD_SLOT`]) and removes it
+//! only if it is unchanged, changes no count. Events stored before these sketches are added by a
 //! background pass ([`fill`]) to slot [`FILL_SLOT`], each in the unit its
 //! time is kept in.
 
