@@ -31,11 +31,8 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::{
     account_history::Precision,
-    conversation_sketches::{by_step, ActiveByStep, StoredDm},
-    conversations::ConversationKey,
-    history::QUARTER_MS,
-    replies::Dm,
-    sketch::{mark_of, Mark, Sketch},
+    conversation_sketches::{by_step, ActiveByStep, MarkedDm, StoredDm},
+    sketch::{Mark, Sketch},
     slots::Slot,
     sql::{floor, json_rows, placeholders},
     steps::{cursor_lock, StoredPass},
@@ -63,14 +60,12 @@ pub(super) struct AccountSketchDelta {
 }
 
 impl AccountSketchDelta {
-    /// The marks of `conversations`' new DMs, in their accounts' quarter-hours.
-    pub fn of(conversations: &BTreeMap<ConversationKey, Vec<Dm>>) -> AccountSketchDelta {
+    /// The marks of `dms`, each in its account's row of the unit `unit_at`
+    /// gives for its time (ingestion's: quarter-hours).
+    pub fn of(dms: &[MarkedDm<'_>], unit_at: impl Fn(i64) -> i64) -> AccountSketchDelta {
         let mut delta = AccountSketchDelta::default();
-        for ((account, customer), dms) in conversations {
-            let mark = mark_of(&[account, customer]);
-            for dm in dms {
-                delta.add(account, QUARTER_MS, dm.at_ms, mark);
-            }
+        for (account, mark, at_ms) in dms {
+            delta.add(account, unit_at(*at_ms), *at_ms, *mark);
         }
         delta
     }
@@ -136,22 +131,12 @@ pub(super) async fn changed(
     slot: Slot,
     delta: &AccountSketchDelta,
 ) -> Result<ChangedSketches, sqlx::Error> {
-    if delta.rows.is_empty() {
-        return Ok(ChangedSketches::default());
-    }
-    let keys: Vec<&Key> = delta.rows.keys().collect();
-    let mut stored = stored(tx, backend, slot, &keys).await?;
-    let mut changed = Vec::new();
-    for (key, marks) in &delta.rows {
-        let mut sketch = stored.remove(key).unwrap_or_default();
-        let mut added = false;
-        for (register, rank) in marks {
-            added |= sketch.add((*register, *rank));
-        }
-        if added {
-            changed.push((key.clone(), sketch));
-        }
-    }
+    let changed = merged_with_stored(tx, backend, slot, &delta.rows, |sketch, marks| {
+        marks.iter().fold(false, |added, (register, rank)| {
+            sketch.add((*register, *rank)) | added
+        })
+    })
+    .await?;
     Ok(ChangedSketches(changed))
 }
 
@@ -165,12 +150,32 @@ pub(super) async fn write(
     delta: &AccountSketchDelta,
 ) -> Result<(), sqlx::Error> {
     let changed = changed(tx, backend, slot, delta).await?;
-    let rows: Vec<(&Key, &Sketch)> = changed
-        .0
-        .iter()
-        .map(|(key, sketch)| (key, sketch))
-        .collect();
-    put(tx, backend, slot, &rows).await
+    put(tx, backend, slot, &changed.0).await
+}
+
+/// `slot`'s stored sketches of the rows of `additions`, each with its
+/// addition made by `add` (which says whether it changed the sketch; a row
+/// not stored is an empty sketch): those it changed.
+async fn merged_with_stored<Addition>(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    slot: Slot,
+    additions: &BTreeMap<Key, Addition>,
+    add: impl Fn(&mut Sketch, &Addition) -> bool,
+) -> Result<Vec<(Key, Sketch)>, sqlx::Error> {
+    if additions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<&Key> = additions.keys().collect();
+    let mut stored = stored(tx, backend, slot, &keys).await?;
+    let mut changed = Vec::new();
+    for (key, addition) in additions {
+        let mut sketch = stored.remove(key).unwrap_or_default();
+        if add(&mut sketch, addition) {
+            changed.push((key.clone(), sketch));
+        }
+    }
+    Ok(changed)
 }
 
 /// `slot`'s stored sketches of the rows `keys`, those that exist.
@@ -224,7 +229,7 @@ async fn put(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     slot: Slot,
-    rows: &[(&Key, &Sketch)],
+    rows: &[(Key, Sketch)],
 ) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let statement = format!(
@@ -296,16 +301,8 @@ async fn fold_step(
             larger.entry(key).or_default().merge(&sketch);
         }
     }
-    let keys: Vec<&Key> = larger.keys().collect();
-    let mut stored = stored(tx, backend, FOLD_SLOT, &keys).await?;
-    let mut changed = Vec::new();
-    for (key, sketch) in &larger {
-        if stored.entry(key.clone()).or_default().merge(sketch) {
-            changed.push(key);
-        }
-    }
-    let rows: Vec<(&Key, &Sketch)> = changed.into_iter().map(|key| (key, &stored[key])).collect();
-    put(tx, backend, FOLD_SLOT, &rows).await?;
+    let changed = merged_with_stored(tx, backend, FOLD_SLOT, &larger, Sketch::merge).await?;
+    put(tx, backend, FOLD_SLOT, &changed).await?;
     remove_unchanged(tx, backend, unit_ms, &due).await?;
     Ok(due.len() as u64)
 }
@@ -461,9 +458,7 @@ async fn fill_step(
     kept: Precision,
     stored: Vec<StoredDm>,
 ) -> Result<(), sqlx::Error> {
-    let mut delta = AccountSketchDelta::default();
-    for (account, mark, at_ms) in stored.iter().filter_map(StoredDm::marked) {
-        delta.add(account, kept.unit_at(at_ms), at_ms, mark);
-    }
+    let dms: Vec<MarkedDm<'_>> = stored.iter().filter_map(StoredDm::marked).collect();
+    let delta = AccountSketchDelta::of(&dms, |at_ms| kept.unit_at(at_ms));
     write(tx, backend, FILL_SLOT, &delta).await
 }

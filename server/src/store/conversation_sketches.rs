@@ -59,16 +59,28 @@ pub(super) struct SketchDelta {
     units: BTreeMap<(i64, i64), BTreeMap<u16, u8>>,
 }
 
-impl SketchDelta {
-    /// The marks of `conversations`' new DMs, in the quarter-hours they
-    /// fall in.
-    pub fn of(conversations: &BTreeMap<ConversationKey, Vec<Dm>>) -> SketchDelta {
-        let mut delta = SketchDelta::default();
-        for ((account, customer), dms) in conversations {
+/// A DM as the sketches count it: its account, its conversation's mark and
+/// its event time.
+pub(super) type MarkedDm<'a> = (&'a str, Mark, i64);
+
+/// `conversations`' new DMs, each conversation's mark hashed once (the
+/// service's sketches and its account's add the same mark).
+pub(super) fn marked_dms(conversations: &BTreeMap<ConversationKey, Vec<Dm>>) -> Vec<MarkedDm<'_>> {
+    conversations
+        .iter()
+        .flat_map(|((account, customer), dms)| {
             let mark = mark_of(&[account, customer]);
-            for dm in dms {
-                delta.add(QUARTER_MS, dm.at_ms, mark);
-            }
+            dms.iter().map(move |dm| (account.as_str(), mark, dm.at_ms))
+        })
+        .collect()
+}
+
+impl SketchDelta {
+    /// The marks of `dms`, in the quarter-hours they fall in.
+    pub fn of(dms: &[MarkedDm<'_>]) -> SketchDelta {
+        let mut delta = SketchDelta::default();
+        for (_, mark, at_ms) in dms {
+            delta.add(QUARTER_MS, *at_ms, *mark);
         }
         delta
     }
@@ -462,7 +474,7 @@ impl StoredDm {
 
     /// When it is a DM with a customer: its account, its conversation's
     /// mark and its event time.
-    pub fn marked(&self) -> Option<(&str, Mark, i64)> {
+    pub fn marked(&self) -> Option<MarkedDm<'_>> {
         // A DM's kind is known from its name (the raw JSON only tells
         // whether a received one replies to a story).
         let dm = EventKind::from_stored(&self.kind, "").is_dm();

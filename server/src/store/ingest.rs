@@ -278,8 +278,9 @@ async fn apply(
     let changes = conversations::record(tx, backend, &delta.conversations).await?;
     let history = history_of(delta, &changes);
     let account_history = account_history_of(delta, &changes);
-    let sketches = SketchDelta::of(&delta.conversations);
-    let account_sketches = AccountSketchDelta::of(&delta.conversations);
+    let dms = conversation_sketches::marked_dms(&delta.conversations);
+    let sketches = SketchDelta::of(&dms);
+    let account_sketches = AccountSketchDelta::of(&dms, |_| QUARTER_MS);
     let totals = SlotTotals {
         slot,
         version_change: i64::from(changed),

@@ -194,10 +194,11 @@ pub(super) async fn run(
         }
     }
     let horizons = account_history::Horizons::at(now_ms);
-    for (units, before_ms) in [
+    let folds = [
         ((QUARTER_MS, HOUR_MS), horizons.quarters_before_ms),
         ((HOUR_MS, DAY_MS), horizons.hours_before_ms),
-    ] {
+    ];
+    for (units, before_ms) in folds {
         removed.account_history_rows +=
             in_steps(|| account_history::fold(writer, backend, units, before_ms, ROWS_PER_STEP))
                 .await?;
@@ -205,10 +206,7 @@ pub(super) async fn run(
     removed.account_history_rows +=
         in_steps(|| remove_days(writer, "account_history", horizons.days_before_ms)).await?;
     // The accounts' conversation sketches follow the same units.
-    for (units, before_ms) in [
-        ((QUARTER_MS, HOUR_MS), horizons.quarters_before_ms),
-        ((HOUR_MS, DAY_MS), horizons.hours_before_ms),
-    ] {
+    for (units, before_ms) in folds {
         removed.account_sketch_rows += in_steps(|| {
             account_conversation_sketches::fold(writer, backend, units, before_ms, ROWS_PER_STEP)
         })
