@@ -1,12 +1,11 @@
 //! The node's catch-up after an upgrade: in a database upgraded with stored
 //! events, counts them into what the upgrade started empty (the accounts'
 //! history, each account's latest events, the conversations' sketches, then
-//! the accounts' conversation sketches)
-//! in the background, at retention's pace, and ends once every one is read
-//! (`store::account_history_rebuild`, `store::latest_events`,
-//! `store::conversation_sketches` and `store::account_conversation_sketches`
-//! say how).
-//! Every node runs it; on Postgres they take turns.
+//! the accounts' conversation sketches) in the background, at retention's
+//! pace, and ends once every one is read (`store::account_history_rebuild`,
+//! `store::latest_events`, `store::conversation_sketches` and
+//! `store::account_conversation_sketches` say how). Every node runs it; on
+//! Postgres they take turns.
 
 use std::{future::Future, time::Duration};
 
@@ -26,8 +25,7 @@ const AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 /// Counts the events `store` held before its accounts' history, latest
 /// events, conversations' sketches and accounts' conversation sketches were
-/// kept into them, until every
-/// one is read or `shutdown`.
+/// kept into them, until every one is read or `shutdown`.
 pub async fn catch_up(store: Store, shutdown: CancellationToken) {
     let history = || store.rebuild_account_history(now_ms());
     if !pass("the accounts' history", history, &shutdown).await {
